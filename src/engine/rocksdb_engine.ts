@@ -1,0 +1,431 @@
+/**
+ * The RocksDB implementation of `KvEngine`.
+ *
+ * One process opens the database once (`RocksDbEngine.open`); Web Workers attach to the same
+ * native handle (`share()` → postMessage → `RocksDbEngine.attach`). Invariants:
+ * - The owner cannot close while any Worker is attached or a durable write is in flight:
+ *   using a closed RocksDB handle is a use-after-free, so shutdown order is enforced here.
+ * - Every native handle is freed exactly once; children (iterators, snapshots) are closed before
+ *   the database.
+ * - A directory that holds files but no RocksDB `CURRENT` file is refused, never written into.
+ */
+import { cString, ErrorSlot, native, RocksDbError, takeCString } from "../../ffi/native.ts";
+import { assertEntrySize } from "./limits.ts";
+import { cfHandle, type ReaderContext, RocksReader, RocksSnapshot } from "./rocksdb_reader.ts";
+import { buildOptions, type NativeOptions, type RocksDbOptions } from "./rocksdb_options.ts";
+import { RocksWriteBatch } from "./rocksdb_write_batch.ts";
+import {
+  COLUMN_FAMILIES,
+  type ColumnFamily,
+  EngineClosedError,
+  isColumnFamily,
+  type KvEngine,
+  type Snapshot,
+  type WriteBatch,
+} from "./types.ts";
+
+export type { RocksDbOptions } from "./rocksdb_options.ts";
+
+const rocks = () => native().rocks;
+
+/** What a Worker needs to use a database opened by another thread of the same process. */
+export interface SharedEngineHandle {
+  path: string;
+  db: bigint;
+  columnFamilies: [ColumnFamily, bigint][];
+  /** Int32 counter of attached engines, shared by all threads. */
+  attached: SharedArrayBuffer;
+}
+
+/** The data directory is locked by another process. */
+export class DataDirectoryLockedError extends Error {
+  constructor(readonly path: string, detail: string) {
+    super(
+      `data directory ${path} is in use by another process (${detail}); ` +
+        `stop that process or choose another data directory`,
+    );
+    this.name = "DataDirectoryLockedError";
+  }
+}
+
+/** The directory holds files, but not a RocksDB database. */
+export class NotADatabaseError extends Error {
+  constructor(readonly path: string) {
+    super(
+      `${path} is not empty and holds no RocksDB database (no CURRENT file); ` +
+        `refusing to write into it — choose an empty or new directory`,
+    );
+    this.name = "NotADatabaseError";
+  }
+}
+
+class EngineState implements ReaderContext {
+  closed = false;
+  readonly children = new Set<{ close(): void }>();
+  /** Handles of column families opened only because they exist (RocksDB requires it). */
+  readonly unknownFamilies: Deno.PointerObject[] = [];
+  constructor(
+    readonly db: Deno.PointerObject,
+    readonly columnFamilies: ReadonlyMap<ColumnFamily, Deno.PointerObject>,
+  ) {}
+  assertOpen(): void {
+    if (this.closed) throw new EngineClosedError("engine");
+  }
+  register(child: { close(): void }): void {
+    this.children.add(child);
+  }
+  unregister(child: { close(): void }): void {
+    this.children.delete(child);
+  }
+}
+
+/** Reports whether `path` holds an existing database; throws if it holds something else. */
+function inspectDirectory(path: string): "new" | "existing" {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(path)].map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "new";
+    throw error;
+  }
+  if (names.length === 0) return "new";
+  if (!names.includes("CURRENT")) throw new NotADatabaseError(path);
+  return "existing";
+}
+
+function listColumnFamilies(options: Deno.PointerObject, path: string): string[] {
+  const error = new ErrorSlot();
+  const count = new BigUint64Array(1);
+  const list = rocks().rocksdb_list_column_families(
+    options,
+    cString(path),
+    new Uint8Array(count.buffer),
+    error.buffer,
+  );
+  error.check(`list column families of ${path}`);
+  const view = new Deno.UnsafePointerView(list!);
+  const names: string[] = [];
+  for (let i = 0; i < Number(count[0]); i++) {
+    const name = Deno.UnsafePointer.create(view.getBigUint64(i * 8));
+    names.push(Deno.UnsafePointerView.getCString(name!));
+  }
+  rocks().rocksdb_list_column_families_destroy(list, count[0]!);
+  return names;
+}
+
+function describeOpenError(path: string, error: unknown): Error {
+  if (!(error instanceof RocksDbError)) return error as Error;
+  const text = error.rocksdbMessage;
+  if (/LOCK/.test(text) && /(unavailable|No locks|lock hold)/i.test(text)) {
+    return new DataDirectoryLockedError(path, text);
+  }
+  if (/^Corruption/.test(text)) {
+    return new RocksDbError(
+      `open ${path}`,
+      `${text} — the database is damaged; restore it from a replica or backup, ` +
+        `or try \`ldb --db=${path} repair\` on a copy`,
+    );
+  }
+  return new RocksDbError(`open ${path}`, text);
+}
+
+function openNative(path: string, options: Deno.PointerObject): EngineState {
+  const existing = inspectDirectory(path) === "existing" ? listColumnFamilies(options, path) : [];
+  const names = [...new Set([...COLUMN_FAMILIES, ...existing])];
+  const cNames = names.map(cString);
+  const namePointers = new BigUint64Array(
+    cNames.map((name) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(name)))),
+  );
+  const optionPointers = new BigUint64Array(names.length).fill(
+    BigInt(Deno.UnsafePointer.value(options)),
+  );
+  const handles = new BigUint64Array(names.length);
+  const error = new ErrorSlot();
+  const db = rocks().rocksdb_open_column_families(
+    options,
+    cString(path),
+    names.length,
+    new Uint8Array(namePointers.buffer),
+    new Uint8Array(optionPointers.buffer),
+    new Uint8Array(handles.buffer),
+    error.buffer,
+  );
+  try {
+    error.check(`open ${path}`);
+  } catch (cause) {
+    throw describeOpenError(path, cause);
+  }
+  const map = new Map<ColumnFamily, Deno.PointerObject>();
+  const unknown: Deno.PointerObject[] = [];
+  names.forEach((name, i) => {
+    const handle = Deno.UnsafePointer.create(handles[i]!)!;
+    if (isColumnFamily(name)) map.set(name, handle);
+    else unknown.push(handle);
+  });
+  const state = new EngineState(db!, map);
+  state.unknownFamilies.push(...unknown);
+  return state;
+}
+
+/** The RocksDB engine of one store. */
+export class RocksDbEngine extends RocksReader implements KvEngine {
+  readonly #state: EngineState;
+  readonly #owned: NativeOptions | null;
+  readonly #attached: Int32Array;
+  readonly #writeOptions: Deno.PointerObject;
+  readonly #syncWriteOptions: Deno.PointerObject;
+  #durableInFlight = 0;
+
+  private constructor(
+    state: EngineState,
+    setup: { path: string; owned: NativeOptions | null; attached: SharedArrayBuffer },
+  ) {
+    super(state, rocks().rocksdb_readoptions_create()!);
+    this.path = setup.path;
+    this.#state = state;
+    this.#owned = setup.owned;
+    this.#attached = new Int32Array(setup.attached);
+    const r = rocks();
+    this.#writeOptions = r.rocksdb_writeoptions_create()!;
+    this.#syncWriteOptions = r.rocksdb_writeoptions_create()!;
+    r.rocksdb_writeoptions_set_sync(this.#syncWriteOptions, 1);
+  }
+
+  readonly path: string;
+
+  /** Opens (creating if allowed) the database at `path` with Basalt's column families. */
+  static open(path: string, settings: RocksDbOptions = {}): RocksDbEngine {
+    if (settings.createIfMissing !== false) Deno.mkdirSync(path, { recursive: true });
+    const owned = buildOptions(settings);
+    let state: EngineState;
+    try {
+      state = openNative(path, owned.options);
+    } catch (error) {
+      owned.destroy();
+      throw error;
+    }
+    return new RocksDbEngine(state, { path, owned, attached: new SharedArrayBuffer(4) });
+  }
+
+  /** Uses a database opened by another thread of this process (see `share`). */
+  static attach(handle: SharedEngineHandle): RocksDbEngine {
+    const db = Deno.UnsafePointer.create(handle.db);
+    if (db === null) throw new Error("attach: null database handle");
+    const map = new Map<ColumnFamily, Deno.PointerObject>();
+    for (const [cf, value] of handle.columnFamilies) map.set(cf, Deno.UnsafePointer.create(value)!);
+    Atomics.add(new Int32Array(handle.attached), 0, 1);
+    return new RocksDbEngine(new EngineState(db, map), {
+      path: handle.path,
+      owned: null,
+      attached: handle.attached,
+    });
+  }
+
+  /** A handle another thread passes to `attach`. The owner must outlive every attachment. */
+  share(): SharedEngineHandle {
+    this.#state.assertOpen();
+    const value = (pointer: Deno.PointerObject) => BigInt(Deno.UnsafePointer.value(pointer));
+    return {
+      path: this.path,
+      db: value(this.#state.db),
+      columnFamilies: [...this.#state.columnFamilies].map(([cf, h]) => [cf, value(h)]),
+      attached: this.#attached.buffer as SharedArrayBuffer,
+    };
+  }
+
+  /** Number of engines attached to this database from other threads. */
+  get attachedCount(): number {
+    return Atomics.load(this.#attached, 0);
+  }
+
+  get closed(): boolean {
+    return this.#state.closed;
+  }
+
+  #cf(cf: ColumnFamily): Deno.PointerObject {
+    this.#state.assertOpen();
+    return cfHandle(this.#state, cf);
+  }
+
+  put(cf: ColumnFamily, key: Uint8Array, value: Uint8Array): void {
+    assertEntrySize(key, value);
+    rocks().rocksdb_put_cf(
+      this.#state.db,
+      this.#writeOptions,
+      this.#cf(cf),
+      key,
+      BigInt(key.length),
+      value,
+      BigInt(value.length),
+      this.error.buffer,
+    );
+    this.error.check("put");
+  }
+
+  delete(cf: ColumnFamily, key: Uint8Array): void {
+    assertEntrySize(key);
+    const handle = this.#cf(cf);
+    rocks().rocksdb_delete_cf(
+      this.#state.db,
+      this.#writeOptions,
+      handle,
+      key,
+      BigInt(key.length),
+      this.error.buffer,
+    );
+    this.error.check("delete");
+  }
+
+  singleDelete(cf: ColumnFamily, key: Uint8Array): void {
+    assertEntrySize(key);
+    const handle = this.#cf(cf);
+    rocks().rocksdb_singledelete_cf(
+      this.#state.db,
+      this.#writeOptions,
+      handle,
+      key,
+      BigInt(key.length),
+      this.error.buffer,
+    );
+    this.error.check("singleDelete");
+  }
+
+  deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): void {
+    assertEntrySize(start);
+    assertEntrySize(end);
+    rocks().rocksdb_delete_range_cf(
+      this.#state.db,
+      this.#writeOptions,
+      this.#cf(cf),
+      start,
+      BigInt(start.length),
+      end,
+      BigInt(end.length),
+      this.error.buffer,
+    );
+    this.error.check("deleteRange");
+  }
+
+  newWriteBatch(): RocksWriteBatch {
+    this.#state.assertOpen();
+    return new RocksWriteBatch(this.#state.columnFamilies);
+  }
+
+  write(batch: WriteBatch): void {
+    this.#state.assertOpen();
+    const native = (batch as RocksWriteBatch).pointer();
+    rocks().rocksdb_write(this.#state.db, this.#writeOptions, native, this.error.buffer);
+    this.error.check("write");
+  }
+
+  async writeDurable(batch: WriteBatch): Promise<void> {
+    this.#state.assertOpen();
+    const rocksBatch = batch as RocksWriteBatch;
+    const pointer = rocksBatch.pointer();
+    const error = new ErrorSlot();
+    rocksBatch.inFlight = true;
+    this.#durableInFlight++;
+    try {
+      await rocks().rocksdb_write_nonblocking(
+        this.#state.db,
+        this.#syncWriteOptions,
+        pointer,
+        error.buffer,
+      );
+    } finally {
+      this.#durableInFlight--;
+      rocksBatch.inFlight = false;
+    }
+    error.check("write (sync)");
+  }
+
+  snapshot(): Snapshot {
+    this.#state.assertOpen();
+    return new RocksSnapshot(this.#state, rocks().rocksdb_create_snapshot(this.#state.db)!);
+  }
+
+  flush(cf?: ColumnFamily): void {
+    this.#state.assertOpen();
+    const r = rocks();
+    const options = r.rocksdb_flushoptions_create()!;
+    r.rocksdb_flushoptions_set_wait(options, 1);
+    try {
+      for (const name of cf === undefined ? COLUMN_FAMILIES : [cf]) {
+        r.rocksdb_flush_cf(this.#state.db, options, this.#cf(name), this.error.buffer);
+        this.error.check(`flush ${name}`);
+      }
+    } finally {
+      r.rocksdb_flushoptions_destroy(options);
+    }
+  }
+
+  compactRange(cf: ColumnFamily, start?: Uint8Array, end?: Uint8Array): void {
+    rocks().rocksdb_compact_range_cf(
+      this.#state.db,
+      this.#cf(cf),
+      start ?? null,
+      BigInt(start?.length ?? 0),
+      end ?? null,
+      BigInt(end?.length ?? 0),
+    );
+  }
+
+  property(cf: ColumnFamily, name: string): string | null {
+    const handle = this.#cf(cf);
+    return takeCString(rocks().rocksdb_property_value_cf(this.#state.db, handle, cString(name)));
+  }
+
+  /** Writes a consistent copy of the database into `directory` (which must not exist). */
+  checkpoint(directory: string): void {
+    this.#state.assertOpen();
+    const r = rocks();
+    const checkpoint = r.rocksdb_checkpoint_object_create(this.#state.db, this.error.buffer);
+    this.error.check("checkpoint");
+    try {
+      r.rocksdb_checkpoint_create(checkpoint, cString(directory), 0n, this.error.buffer);
+      this.error.check(`checkpoint into ${directory}`);
+    } finally {
+      r.rocksdb_checkpoint_object_destroy(checkpoint);
+    }
+  }
+
+  /** Bytes currently held by the block cache. */
+  blockCacheUsageBytes(): number {
+    if (this.#owned === null) return 0;
+    return Number(rocks().rocksdb_cache_get_usage(this.#owned.cache));
+  }
+
+  /** The native database handle, for the SST ingestion module. */
+  nativeHandles(): { db: Deno.PointerObject; cf(cf: ColumnFamily): Deno.PointerObject } {
+    return { db: this.#state.db, cf: (cf) => this.#cf(cf) };
+  }
+
+  close(): void {
+    if (this.#state.closed) return;
+    if (this.#durableInFlight > 0) {
+      throw new Error(`close: ${this.#durableInFlight} durable writes still in flight`);
+    }
+    if (this.#owned !== null && this.attachedCount > 0) {
+      throw new Error(`close: ${this.attachedCount} workers are still attached to ${this.path}`);
+    }
+    for (const child of [...this.#state.children]) child.close();
+    this.#state.closed = true;
+    const r = rocks();
+    r.rocksdb_readoptions_destroy(this.readOptions);
+    r.rocksdb_writeoptions_destroy(this.#writeOptions);
+    r.rocksdb_writeoptions_destroy(this.#syncWriteOptions);
+    if (this.#owned === null) {
+      Atomics.sub(this.#attached, 0, 1);
+      return;
+    }
+    for (const handle of [...this.#state.columnFamilies.values(), ...this.#state.unknownFamilies]) {
+      r.rocksdb_column_family_handle_destroy(handle);
+    }
+    r.rocksdb_close(this.#state.db);
+    this.#owned.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

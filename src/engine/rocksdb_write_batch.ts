@@ -1,0 +1,99 @@
+/**
+ * A RocksDB WriteBatch across column families. Each buffered operation is one FFI fast call;
+ * the batch is applied atomically by `RocksDbEngine.write` / `writeDurable`.
+ */
+import { LengthSlot, native } from "../../ffi/native.ts";
+import { assertEntrySize } from "./limits.ts";
+import { type ColumnFamily, EngineClosedError, type WriteBatch } from "./types.ts";
+
+const rocks = () => native().rocks;
+
+export class RocksWriteBatch implements WriteBatch {
+  #batch: Deno.PointerObject | null = rocks().rocksdb_writebatch_create();
+  readonly #length = new LengthSlot();
+  /** Set while a durable write of this batch is in flight: the batch must not change. */
+  inFlight = false;
+
+  constructor(private readonly handles: ReadonlyMap<ColumnFamily, Deno.PointerObject>) {}
+
+  /** The native batch; throws when destroyed or in flight. */
+  pointer(): Deno.PointerObject {
+    if (this.#batch === null) throw new EngineClosedError("write batch");
+    return this.#batch;
+  }
+
+  #mutable(): Deno.PointerObject {
+    if (this.inFlight) throw new Error("write batch changed while a durable write is in flight");
+    return this.pointer();
+  }
+
+  #cf(cf: ColumnFamily): Deno.PointerObject {
+    const handle = this.handles.get(cf);
+    if (handle === undefined) throw new Error(`unknown column family "${cf}"`);
+    return handle;
+  }
+
+  put(cf: ColumnFamily, key: Uint8Array, value: Uint8Array): void {
+    assertEntrySize(key, value);
+    rocks().rocksdb_writebatch_put_cf(
+      this.#mutable(),
+      this.#cf(cf),
+      key,
+      BigInt(key.length),
+      value,
+      BigInt(value.length),
+    );
+  }
+
+  delete(cf: ColumnFamily, key: Uint8Array): void {
+    assertEntrySize(key);
+    rocks().rocksdb_writebatch_delete_cf(this.#mutable(), this.#cf(cf), key, BigInt(key.length));
+  }
+
+  singleDelete(cf: ColumnFamily, key: Uint8Array): void {
+    assertEntrySize(key);
+    rocks().rocksdb_writebatch_singledelete_cf(
+      this.#mutable(),
+      this.#cf(cf),
+      key,
+      BigInt(key.length),
+    );
+  }
+
+  deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): void {
+    assertEntrySize(start);
+    assertEntrySize(end);
+    rocks().rocksdb_writebatch_delete_range_cf(
+      this.#mutable(),
+      this.#cf(cf),
+      start,
+      BigInt(start.length),
+      end,
+      BigInt(end.length),
+    );
+  }
+
+  get count(): number {
+    return rocks().rocksdb_writebatch_count(this.pointer());
+  }
+
+  get dataSizeBytes(): number {
+    rocks().rocksdb_writebatch_data(this.pointer(), this.#length.buffer);
+    return this.#length.value;
+  }
+
+  clear(): void {
+    rocks().rocksdb_writebatch_clear(this.#mutable());
+  }
+
+  destroy(): void {
+    if (this.#batch === null) return;
+    if (this.inFlight) throw new Error("write batch destroyed while a durable write is in flight");
+    rocks().rocksdb_writebatch_destroy(this.#batch);
+    this.#batch = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
