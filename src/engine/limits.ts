@@ -3,6 +3,7 @@
  * value is refused with a clear error and nothing stored is touched.
  */
 import { ENGINE_MAX_KEY_BYTES, ENGINE_MAX_VALUE_BYTES } from "../constants.ts";
+import { compareBytes } from "../util/bytes.ts";
 
 /** An engine write whose key or value exceeds the engine's limits. */
 export class EntryTooLargeError extends Error {
@@ -20,4 +21,11 @@ export function assertEntrySize(key: Uint8Array, value?: Uint8Array): void {
   if (value !== undefined && value.length > ENGINE_MAX_VALUE_BYTES) {
     throw new EntryTooLargeError("value", value.length, ENGINE_MAX_VALUE_BYTES);
   }
+}
+
+/** Throws unless start <= end: a reversed range is a caller's bug, refused by every engine. */
+export function assertRange(start: Uint8Array, end: Uint8Array): void {
+  assertEntrySize(start);
+  assertEntrySize(end);
+  if (compareBytes(start, end) > 0) throw new RangeError("deleteRange: start key is after end key");
 }

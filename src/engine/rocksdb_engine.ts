@@ -10,7 +10,7 @@
  * - A directory that holds files but no RocksDB `CURRENT` file is refused, never written into.
  */
 import { cString, ErrorSlot, native, RocksDbError, takeCString } from "../../ffi/native.ts";
-import { assertEntrySize } from "./limits.ts";
+import { assertEntrySize, assertRange } from "./limits.ts";
 import { cfHandle, type ReaderContext, RocksReader, RocksSnapshot } from "./rocksdb_reader.ts";
 import { buildOptions, type NativeOptions, type RocksDbOptions } from "./rocksdb_options.ts";
 import { RocksWriteBatch } from "./rocksdb_write_batch.ts";
@@ -291,8 +291,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
   }
 
   deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): void {
-    assertEntrySize(start);
-    assertEntrySize(end);
+    assertRange(start, end);
     rocks().rocksdb_delete_range_cf(
       this.#state.db,
       this.#writeOptions,

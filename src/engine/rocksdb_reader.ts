@@ -159,6 +159,12 @@ interface IteratorSpec {
 /** A RocksDB iterator with its own read options (bounds must outlive the iterator). */
 class RocksIterator implements EngineIterator {
   #iterator: Deno.PointerObject | null;
+  #valid = false;
+  /**
+   * An empty upper bound admits no key. The C API reads a zero-length bound as a null pointer,
+   * which means "no bound", so that case is handled here instead of natively.
+   */
+  readonly #empty: boolean;
   #readOptions: Deno.PointerObject;
   readonly #bounds: Uint8Array[] = [];
   readonly #keyBuffer = new CopyBuffer();
@@ -173,6 +179,7 @@ class RocksIterator implements EngineIterator {
       r.rocksdb_readoptions_set_snapshot(this.#readOptions, spec.snapshot);
     }
     const { lowerBound, upperBound } = spec.options;
+    this.#empty = upperBound !== undefined && upperBound.length === 0;
     if (lowerBound !== undefined) {
       const bound = this.#keep(lowerBound);
       r.rocksdb_readoptions_set_iterate_lower_bound(this.#readOptions, bound, BigInt(bound.length));
@@ -199,68 +206,68 @@ class RocksIterator implements EngineIterator {
 
   seek(key: Uint8Array): void {
     rocks().rocksdb_iter_seek(this.#it(), key, BigInt(key.length));
-    this.#checkError();
+    this.#settle();
   }
 
   seekForPrev(key: Uint8Array): void {
     rocks().rocksdb_iter_seek_for_prev(this.#it(), key, BigInt(key.length));
-    this.#checkError();
+    this.#settle();
   }
 
   seekToFirst(): void {
     rocks().rocksdb_iter_seek_to_first(this.#it());
-    this.#checkError();
+    this.#settle();
   }
 
   seekToLast(): void {
     rocks().rocksdb_iter_seek_to_last(this.#it());
-    this.#checkError();
+    this.#settle();
   }
 
   next(): boolean {
-    const it = this.#it();
-    const r = rocks();
-    r.rocksdb_iter_next(it);
-    if (r.rocksdb_iter_valid(it) !== 0) return true;
-    this.#checkError();
-    return false;
+    rocks().rocksdb_iter_next(this.#positioned());
+    return this.#settle();
   }
 
   prev(): boolean {
-    const it = this.#it();
-    const r = rocks();
-    r.rocksdb_iter_prev(it);
-    if (r.rocksdb_iter_valid(it) !== 0) return true;
-    this.#checkError();
-    return false;
+    rocks().rocksdb_iter_prev(this.#positioned());
+    return this.#settle();
   }
 
   valid(): boolean {
-    return rocks().rocksdb_iter_valid(this.#it()) !== 0;
+    this.#it();
+    return this.#valid;
   }
 
   key(): Uint8Array {
-    const source = rocks().rocksdb_iter_key(this.#validIt(), this.#length.buffer);
+    const source = rocks().rocksdb_iter_key(this.#positioned(), this.#length.buffer);
     return this.#keyBuffer.fill(source, this.#length.value);
   }
 
   value(): Uint8Array {
-    const source = rocks().rocksdb_iter_value(this.#validIt(), this.#length.buffer);
+    const source = rocks().rocksdb_iter_value(this.#positioned(), this.#length.buffer);
     return this.#valueBuffer.fill(source, this.#length.value);
   }
 
-  #validIt(): Deno.PointerObject {
+  /** The native iterator, which must be positioned on an entry (RocksDB asserts it). */
+  #positioned(): Deno.PointerObject {
     const it = this.#it();
-    if (rocks().rocksdb_iter_valid(it) === 0) throw new Error("iterator is not positioned");
+    if (!this.#valid) throw new Error("iterator is not positioned on an entry");
     return it;
   }
 
-  /** An invalid iterator may hide an I/O or corruption error; surface it. */
-  #checkError(): void {
+  /**
+   * Records validity after a movement (one FFI call, so `valid()` costs none). An invalid
+   * iterator may hide an I/O or corruption error: surface it.
+   */
+  #settle(): boolean {
     const it = this.#it();
-    if (rocks().rocksdb_iter_valid(it) !== 0) return;
-    rocks().rocksdb_iter_get_error(it, this.#error.buffer);
-    this.#error.check("iterator");
+    this.#valid = !this.#empty && rocks().rocksdb_iter_valid(it) !== 0;
+    if (!this.#valid) {
+      rocks().rocksdb_iter_get_error(it, this.#error.buffer);
+      this.#error.check("iterator");
+    }
+    return this.#valid;
   }
 
   close(): void {

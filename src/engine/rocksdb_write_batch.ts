@@ -3,7 +3,7 @@
  * the batch is applied atomically by `RocksDbEngine.write` / `writeDurable`.
  */
 import { LengthSlot, native } from "../../ffi/native.ts";
-import { assertEntrySize } from "./limits.ts";
+import { assertEntrySize, assertRange } from "./limits.ts";
 import { type ColumnFamily, EngineClosedError, type WriteBatch } from "./types.ts";
 
 const rocks = () => native().rocks;
@@ -61,8 +61,7 @@ export class RocksWriteBatch implements WriteBatch {
   }
 
   deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): void {
-    assertEntrySize(start);
-    assertEntrySize(end);
+    assertRange(start, end);
     rocks().rocksdb_writebatch_delete_range_cf(
       this.#mutable(),
       this.#cf(cf),
