@@ -13,7 +13,7 @@ import type { CommandArg, TestCase } from "./datadriven.ts";
 import { describeEntry, describeHardState, describeMessage } from "./describe.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import { ReadOnlyOption, StateRole } from "./raft.ts";
-import { type Ready, RawNode, SnapshotStatus } from "./raw_node.ts";
+import { RawNode, type Ready, SnapshotStatus } from "./raw_node.ts";
 import { applyConfChangeToConfState } from "./tracker.ts";
 import {
   ConfChangeType,
@@ -56,7 +56,7 @@ export class InteractionEnv {
     const handler = this.commands()[c.command];
     if (handler === undefined) throw new Error(`unknown command ${c.command} (line ${c.line})`);
     handler(c.args);
-    return this.out.join("\n");
+    return collapseRepeats(this.out).join("\n");
   }
 
   private commands(): Record<string, (args: CommandArg[]) => void> {
@@ -188,7 +188,9 @@ export class InteractionEnv {
     const p = `> ${n.id}`;
     if (rd.softState !== undefined) {
       const r = n.node.raft;
-      this.out.push(`${p} is ${rd.softState.raftState} at term ${r.term} (lead ${rd.softState.lead})`);
+      this.out.push(
+        `${p} is ${rd.softState.raftState} at term ${r.term} (lead ${rd.softState.lead})`,
+      );
     }
     // Duty 1: persist snapshot, entries, hard state.
     if (rd.snapshot !== undefined) {
@@ -196,7 +198,9 @@ export class InteractionEnv {
       this.out.push(`${p} persists snapshot at ${rd.snapshot.metadata.index}`);
     }
     n.storage.append(rd.entries);
-    if (rd.entries.length > 0) this.out.push(`${p} persists ${rd.entries.map(describeEntry).join(", ")}`);
+    if (rd.entries.length > 0) {
+      this.out.push(`${p} persists ${rd.entries.map(describeEntry).join(", ")}`);
+    }
     if (rd.hardState !== undefined) {
       n.storage.setHardState(rd.hardState);
       this.out.push(`${p} persists HardState ${describeHardState(rd.hardState)}`);
@@ -216,7 +220,10 @@ export class InteractionEnv {
     }
     for (const e of rd.committedEntries) {
       if (e.entryType === EntryType.EntryConfChange) {
-        n.appliedConfState = applyConfChangeToConfState(n.appliedConfState, decodeConfChange(e.data));
+        n.appliedConfState = applyConfChangeToConfState(
+          n.appliedConfState,
+          decodeConfChange(e.data),
+        );
       }
       n.applied.push(describeEntry(e));
     }
@@ -224,7 +231,9 @@ export class InteractionEnv {
       this.out.push(`> ${n.id} applies ${rd.committedEntries.map(describeEntry).join(", ")}`);
     }
     for (const rs of rd.readStates) {
-      this.out.push(`> ${n.id} read ${new TextDecoder().decode(rs.requestCtx)} at index ${rs.index}`);
+      this.out.push(
+        `> ${n.id} read ${new TextDecoder().decode(rs.requestCtx)} at index ${rs.index}`,
+      );
     }
   }
 
@@ -265,8 +274,10 @@ export class InteractionEnv {
   private partition(args: CommandArg[]): void {
     const words = args.map((a) => a.key);
     const bar = words.indexOf("|");
-    const left = words.slice(0, bar);
-    const right = bar < 0 ? [...this.nodes.keys()].map(String).filter((x) => !left.includes(x)) : words.slice(bar + 1);
+    const left = bar < 0 ? words : words.slice(0, bar);
+    const right = bar < 0
+      ? [...this.nodes.keys()].map(String).filter((x) => !left.includes(x))
+      : words.slice(bar + 1);
     for (const a of left) {
       for (const b of right) {
         this.cut.add(`${a}-${b}`);
@@ -278,7 +289,11 @@ export class InteractionEnv {
   private raftState(): void {
     for (const n of this.nodes.values()) {
       const r = n.node.raft;
-      const role = r.tracker.isVoter(n.id) ? "Voter" : r.tracker.learners.has(n.id) ? "Learner" : "None";
+      const role = r.tracker.isVoter(n.id)
+        ? "Voter"
+        : r.tracker.learners.has(n.id)
+        ? "Learner"
+        : "None";
       this.out.push(`${n.id}: ${r.state} (${role}) Term:${r.term} Lead:${r.lead}`);
     }
   }
@@ -293,7 +308,9 @@ export class InteractionEnv {
 
   private status(n: EnvNode): void {
     const r = n.node.raft;
-    this.out.push(`${n.id}: ${r.state} term=${r.term} commit=${r.log.committed} applied=${r.log.applied}`);
+    this.out.push(
+      `${n.id}: ${r.state} term=${r.term} commit=${r.log.committed} applied=${r.log.applied}`,
+    );
     if (r.state !== StateRole.Leader) return;
     for (const [id, pr] of [...r.tracker.progress].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       this.out.push(`  ${id}: ${pr.toString()}`);
@@ -322,13 +339,28 @@ export class InteractionEnv {
   private reportSnapshot(args: CommandArg[]): void {
     const n = this.node(args);
     const ok = word(args, 2) !== "failure";
-    n.node.reportSnapshot(BigInt(word(args, 1)), ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+    n.node.reportSnapshot(
+      BigInt(word(args, 1)),
+      ok ? SnapshotStatus.Finish : SnapshotStatus.Failure,
+    );
   }
 
   /** Messages waiting for `id` (for code tests). */
   pending(id: bigint): readonly Message[] {
     return this.inbox.get(id) ?? [];
   }
+}
+
+/** Folds runs of identical lines into one line marked `(×N)`, so heartbeat storms stay short. */
+function collapseRepeats(lines: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < lines.length;) {
+    let j = i;
+    while (j < lines.length && lines[j] === lines[i]) j++;
+    out.push(j - i > 1 ? `${lines[i]} (×${j - i})` : lines[i]!);
+    i = j;
+  }
+  return out;
 }
 
 function word(args: CommandArg[], i: number): string {

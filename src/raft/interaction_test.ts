@@ -19,7 +19,11 @@ for (const file of files) {
   const title = text.split("\n")[0]!.replace(/^#\s*/, "");
   Deno.test(`${title} (testdata/${file})`, () => {
     const env = new InteractionEnv();
-    const { failures, rewritten } = runDataDriven({ name: file, text, handler: (c) => env.handle(c) });
+    const { failures, rewritten } = runDataDriven({
+      name: file,
+      text,
+      handler: (c) => env.handle(c),
+    });
     if (Deno.env.get("REWRITE") === "1") {
       Deno.writeTextFileSync(url, rewritten);
       return;

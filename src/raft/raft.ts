@@ -364,6 +364,7 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.state = StateRole.Leader;
+    this.leaderContactElapsed = 0; // A leader is in contact with itself: it refuses votes.
     this.tracker.progress.get(this.id)?.becomeReplicate();
     // §5.4.2 / §8: an empty entry of the new term lets the leader learn what is committed and
     // makes ReadIndex and conf changes possible as soon as it commits.
