@@ -119,7 +119,10 @@ function describeOpenError(path: string, error: unknown): Error {
   if (/LOCK/.test(text) && /(unavailable|No locks|lock hold)/i.test(text)) {
     return new DataDirectoryLockedError(path, text);
   }
-  if (/^Corruption/.test(text)) {
+  // A CURRENT that names a missing MANIFEST, or a MANIFEST that names a missing table file,
+  // is reported as an IO error, but it is damage all the same.
+  const missingFile = /No such file or directory.*(MANIFEST-|\.sst|\.ldb|\.log)/.test(text);
+  if (/^Corruption/.test(text) || missingFile) {
     return new RocksDbError(
       `open ${path}`,
       `${text} — the database is damaged; restore it from a replica or backup, ` +
@@ -130,7 +133,13 @@ function describeOpenError(path: string, error: unknown): Error {
 }
 
 function openNative(path: string, options: Deno.PointerObject): EngineState {
-  const existing = inspectDirectory(path) === "existing" ? listColumnFamilies(options, path) : [];
+  let existing: string[] = [];
+  try {
+    if (inspectDirectory(path) === "existing") existing = listColumnFamilies(options, path);
+  } catch (cause) {
+    // Listing reads CURRENT and the MANIFEST first, so it is where most damage shows.
+    throw describeOpenError(path, cause);
+  }
   const names = [...new Set([...COLUMN_FAMILIES, ...existing])];
   const cNames = names.map(cString);
   const namePointers = new BigUint64Array(
@@ -307,7 +316,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   newWriteBatch(): RocksWriteBatch {
     this.#state.assertOpen();
-    return new RocksWriteBatch(this.#state.columnFamilies);
+    return new RocksWriteBatch(this.#state.columnFamilies, () => this.#state.assertOpen());
   }
 
   write(batch: WriteBatch): void {

@@ -14,7 +14,14 @@ export class RocksWriteBatch implements WriteBatch {
   /** Set while a durable write of this batch is in flight: the batch must not change. */
   inFlight = false;
 
-  constructor(private readonly handles: ReadonlyMap<ColumnFamily, Deno.PointerObject>) {}
+  /**
+   * `assertEngineOpen` guards the column family handles: they die with the engine, and a batch
+   * operation on a dead handle is a use-after-free (a SIGSEGV was seen), not an error.
+   */
+  constructor(
+    private readonly handles: ReadonlyMap<ColumnFamily, Deno.PointerObject>,
+    private readonly assertEngineOpen: () => void,
+  ) {}
 
   /** The native batch; throws when destroyed or in flight. */
   pointer(): Deno.PointerObject {
@@ -28,6 +35,7 @@ export class RocksWriteBatch implements WriteBatch {
   }
 
   #cf(cf: ColumnFamily): Deno.PointerObject {
+    this.assertEngineOpen();
     const handle = this.handles.get(cf);
     if (handle === undefined) throw new Error(`unknown column family "${cf}"`);
     return handle;
