@@ -21,3 +21,4 @@ export { RawNode, type Ready, SnapshotStatus, type SoftState, type Status } from
 export type { ReadState } from "./read_only.ts";
 export { applyConfChangeToConfState } from "./tracker.ts";
 export { ProgressState } from "./progress.ts";
+export { describeBytes, describeEntry, describeHardState, describeMessage } from "./describe.ts";
