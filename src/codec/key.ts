@@ -52,6 +52,25 @@ export function encodeKeyWithTs(userKey: Uint8Array, ts: bigint): Uint8Array {
   return out;
 }
 
+/** Length of `encodeKeyWithTs(userKey, ts)` for a user key of `userKeyLength` bytes. */
+export function keyWithTsLength(userKeyLength: number): number {
+  return encodedBytesLength(userKeyLength) + U64_SIZE;
+}
+
+/**
+ * Writes `encodeKeyWithTs(userKey, ts)` into `dest` at `offset` and returns the offset after
+ * it. For hot paths that fill a preallocated buffer: in Deno a fresh `Uint8Array` costs more
+ * than the encoding itself (see codec_bench.ts).
+ */
+export function writeKeyWithTs(
+  dest: Uint8Array,
+  offset: number,
+  userKey: Uint8Array,
+  ts: bigint,
+): number {
+  return writeU64Desc(dest, writeBytes(dest, offset, userKey), ts);
+}
+
 /**
  * Appends `ts` descending to an already encoded key (TiKV `Key::append_ts`).
  * Works on any byte string; the caller says it is an encoded key.

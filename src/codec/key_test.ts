@@ -9,8 +9,10 @@ import {
   encodeKey,
   encodeKeyWithTs,
   isUserKeyEq,
+  keyWithTsLength,
   splitOnTs,
   truncateTs,
+  writeKeyWithTs,
 } from "./key.ts";
 import { catchError, hex, withSeed } from "./test_support.ts";
 
@@ -93,4 +95,12 @@ Deno.test("property: keys with ts sort by user key, then newest ts first (Percol
       assertEquals(isUserKeyEq(encodedA, encodeKey(keyB)), compareBytes(keyA, keyB) === 0);
     }
   });
+});
+
+Deno.test("writeKeyWithTs() fills a preallocated buffer with the same bytes as encodeKeyWithTs()", () => {
+  const arena = new Uint8Array(64);
+  const userKey = text("0123456789");
+  const end = writeKeyWithTs(arena, 5, userKey, 77n);
+  assertEquals(end - 5, keyWithTsLength(userKey.length));
+  assertEquals(arena.subarray(5, end), encodeKeyWithTs(userKey, 77n));
 });

@@ -71,7 +71,9 @@ export {
   encodeKey,
   encodeKeyWithTs,
   isUserKeyEq,
+  keyWithTsLength,
   type SplitKey,
   splitOnTs,
   truncateTs,
+  writeKeyWithTs,
 } from "./key.ts";
