@@ -53,7 +53,9 @@ export class KvStateMachine {
 
   /** Applies one committed entry. Returns the op id of a client write, if it was one. */
   apply(e: Entry): string | undefined {
-    if (e.index <= this.appliedIndex) throw new Error(`apply: entry ${e.index} <= applied ${this.appliedIndex}`);
+    if (e.index <= this.appliedIndex) {
+      throw new Error(`apply: entry ${e.index} <= applied ${this.appliedIndex}`);
+    }
     this.appliedIndex = e.index;
     if (e.entryType === EntryType.EntryConfChange) {
       this.confState = applyConfChangeToConfState(this.confState, decodeConfChange(e.data));
@@ -82,7 +84,10 @@ export class KvStateMachine {
 
   /** Replaces the state by a snapshot taken at `index` with membership `confState`. */
   restore(opts: { data: Uint8Array; index: bigint; confState: ConfState }): void {
-    const parsed = JSON.parse(decoder.decode(opts.data)) as { data: [string, string][]; ops: string[] };
+    const parsed = JSON.parse(decoder.decode(opts.data)) as {
+      data: [string, string][];
+      ops: string[];
+    };
     this.data = new Map(parsed.data);
     this.appliedOps = new Set(parsed.ops);
     this.appliedIndex = opts.index;

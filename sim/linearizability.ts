@@ -77,14 +77,37 @@ function describeOps(ops: KvOperation[]): string {
 function buildList(ops: KvOperation[]): ListEntry {
   const entries: ListEntry[] = [];
   ops.forEach((o, i) => {
-    const call: ListEntry = { isCall: true, op: i, time: o.call, match: undefined, prev: undefined, next: undefined };
-    const ret: ListEntry = { isCall: false, op: i, time: o.ret, match: undefined, prev: undefined, next: undefined };
+    const call: ListEntry = {
+      isCall: true,
+      op: i,
+      time: o.call,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
+    const ret: ListEntry = {
+      isCall: false,
+      op: i,
+      time: o.ret,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
     call.match = ret;
     entries.push(call, ret);
   });
   // Calls before returns at equal times: operations that touch are treated as concurrent.
-  entries.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? -1 : 1));
-  const head: ListEntry = { isCall: false, op: -1, time: -Infinity, match: undefined, prev: undefined, next: undefined };
+  entries.sort((a, b) =>
+    a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? -1 : 1)
+  );
+  const head: ListEntry = {
+    isCall: false,
+    op: -1,
+    time: -Infinity,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  };
   let prev = head;
   for (const e of entries) {
     prev.next = e;
@@ -111,7 +134,10 @@ function unlift(call: ListEntry): void {
 }
 
 /** The register model: a put always succeeds; a get must return the current value. */
-function step(state: string | undefined, op: KvOperation): { ok: boolean; state: string | undefined } {
+function step(
+  state: string | undefined,
+  op: KvOperation,
+): { ok: boolean; state: string | undefined } {
   if (op.kind === "put") return { ok: true, state: op.value };
   return { ok: op.value === state, state };
 }

@@ -5,7 +5,13 @@ function put(clientId: number, value: string, call: number, ret: number, key = "
   return { clientId, kind: "put", key, value, call, ret };
 }
 
-function get(clientId: number, value: string | undefined, call: number, ret: number, key = "x"): KvOperation {
+function get(
+  clientId: number,
+  value: string | undefined,
+  call: number,
+  ret: number,
+  key = "x",
+): KvOperation {
   return { clientId, kind: "get", key, value, call, ret };
 }
 
@@ -31,7 +37,12 @@ Deno.test("linearizability: a read concurrent with a write may see either value"
 
 Deno.test("linearizability: reads may not go back in time (new value, then old value)", () => {
   // Both reads overlap the write, but once one read saw "b" a later read cannot see "a".
-  const r = checkLinearizable([put(1, "a", 0, 1), put(1, "b", 2, 10), get(2, "b", 3, 4), get(3, "a", 5, 6)]);
+  const r = checkLinearizable([
+    put(1, "a", 0, 1),
+    put(1, "b", 2, 10),
+    get(2, "b", 3, 4),
+    get(3, "a", 5, 6),
+  ]);
   assertEquals(r.ok, false);
 });
 
@@ -40,7 +51,10 @@ Deno.test("linearizability: a write with unknown outcome may have taken effect, 
   assert(checkLinearizable([put(1, "a", 0, 1), pending, get(2, "b", 5, 6)]).ok);
   assert(checkLinearizable([put(1, "a", 0, 1), pending, get(2, "a", 5, 6)]).ok);
   // ... but not both, in that order.
-  assertEquals(checkLinearizable([put(1, "a", 0, 1), pending, get(2, "b", 5, 6), get(2, "a", 7, 8)]).ok, false);
+  assertEquals(
+    checkLinearizable([put(1, "a", 0, 1), pending, get(2, "b", 5, 6), get(2, "a", 7, 8)]).ok,
+    false,
+  );
 });
 
 Deno.test("linearizability: a value never written cannot be read", () => {
@@ -48,7 +62,12 @@ Deno.test("linearizability: a value never written cannot be read", () => {
 });
 
 Deno.test("linearizability: keys are checked independently (P-compositionality)", () => {
-  const ok = [put(1, "a", 0, 1, "k1"), put(2, "b", 0, 1, "k2"), get(3, "a", 2, 3, "k1"), get(3, "b", 4, 5, "k2")];
+  const ok = [
+    put(1, "a", 0, 1, "k1"),
+    put(2, "b", 0, 1, "k2"),
+    get(3, "a", 2, 3, "k1"),
+    get(3, "b", 4, 5, "k2"),
+  ];
   assert(checkLinearizable(ok).ok);
   const bad = [...ok, get(3, "a", 6, 7, "k2")];
   assertEquals(checkLinearizable(bad).key, "k2");

@@ -18,6 +18,8 @@ const BUGS: Record<string, RaftTestingBugs> = {
   doubleVote: { doubleVote: true },
   commitPreviousTerm: { commitPreviousTermByCount: true },
   leaseReadWithoutCheck: { leaseReadWithoutCheck: true },
+  readIndexWithoutHeartbeat: { readIndexWithoutHeartbeat: true },
+  probeNeverResumes: { probeNeverResumes: true },
 };
 
 function main(): number {
@@ -61,8 +63,12 @@ function main(): number {
   }
   const secs = (performance.now() - started) / 1000;
   console.log(
-    `swept seeds ${from}..${from + count - 1} (${steps} steps each${values.bug ? `, bug ${values.bug}` : ""}): ` +
-      `${count - failed.length} ok, ${failed.length} failed${failed.length ? ` [${failed.join(", ")}]` : ""} ` +
+    `swept seeds ${from}..${from + count - 1} (${steps} steps each${
+      values.bug ? `, bug ${values.bug}` : ""
+    }): ` +
+      `${count - failed.length} ok, ${failed.length} failed${
+        failed.length ? ` [${failed.join(", ")}]` : ""
+      } ` +
       `in ${secs.toFixed(1)}s (${Math.round(totalSteps / secs)} steps/s)`,
   );
   return failed.length === 0 ? 0 : 1;

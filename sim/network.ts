@@ -76,7 +76,9 @@ export class SimNetwork {
     const c = this.conditions;
     if (this.prng.chance(c.dropRate)) return { delaysMs: [], reason: "dropped" };
     const delaysMs = [this.prng.between(c.minDelayMs, c.maxDelayMs)];
-    if (this.prng.chance(c.duplicateRate)) delaysMs.push(this.prng.between(c.minDelayMs, c.maxDelayMs * 2));
+    if (this.prng.chance(c.duplicateRate)) {
+      delaysMs.push(this.prng.between(c.minDelayMs, c.maxDelayMs * 2));
+    }
     return { delaysMs, reason: "ok" };
   }
 }

@@ -52,7 +52,9 @@ export class SafetyChecker {
     if (raft.state !== StateRole.Leader) return;
     const other = this.leaderOfTerm.get(raft.term);
     if (other !== undefined && other !== raft.id) {
-      this.fail(`Election Safety: nodes ${other} and ${raft.id} are both leader of term ${raft.term}`);
+      this.fail(
+        `Election Safety: nodes ${other} and ${raft.id} are both leader of term ${raft.term}`,
+      );
     }
     this.leaderOfTerm.set(raft.term, raft.id);
     if (this.leaderTermChecked.get(raft.id) !== raft.term) {
@@ -82,7 +84,9 @@ export class SafetyChecker {
     if (t !== c.term) {
       this.fail(
         `Leader Completeness: entry ${index} (term ${c.term}) was committed in term ${c.commitTerm}, ` +
-          `but node ${raft.id}, leader of term ${raft.term}, has ${t === undefined ? "no entry" : `term ${t}`} there`,
+          `but node ${raft.id}, leader of term ${raft.term}, has ${
+            t === undefined ? "no entry" : `term ${t}`
+          } there`,
       );
     }
   }
@@ -97,9 +101,13 @@ export class SafetyChecker {
       if (seen === undefined) {
         this.entryAt.set(k, { key, prevTerm: prev });
       } else if (seen.key !== key) {
-        this.fail(`Log Matching: node ${node} persisted a different entry at ${k}: ${describeEntry(e)}`);
+        this.fail(
+          `Log Matching: node ${node} persisted a different entry at ${k}: ${describeEntry(e)}`,
+        );
       } else if (seen.prevTerm !== undefined && prev !== undefined && seen.prevTerm !== prev) {
-        this.fail(`Log Matching: node ${node} has term ${prev} before ${k}, another node has ${seen.prevTerm}`);
+        this.fail(
+          `Log Matching: node ${node} has term ${prev} before ${k}, another node has ${seen.prevTerm}`,
+        );
       }
       prev = e.term;
     }

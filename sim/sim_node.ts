@@ -14,18 +14,18 @@
 import {
   ConfChangeType,
   type ConfState,
+  encodeConfChange,
   type Entry,
   EntryType,
-  encodeConfChange,
   MemoryStorage,
   type Message,
+  newConfState,
+  newEntry,
   type RaftConfig,
   type RaftTestingBugs,
   RawNode,
-  type Ready,
   ReadOnlyOption,
-  newConfState,
-  newEntry,
+  type Ready,
 } from "../src/raft/mod.ts";
 import { KvStateMachine } from "./kv_state_machine.ts";
 import type { Prng } from "./prng.ts";
@@ -63,7 +63,12 @@ export function bootstrapDisk(voters: bigint[]): MemoryStorage {
       term: 1n,
       index: BigInt(i + 1),
       entryType: EntryType.EntryConfChange,
-      data: encodeConfChange({ id: 0n, changeType: ConfChangeType.AddNode, nodeId: id, context: new Uint8Array(0) }),
+      data: encodeConfChange({
+        id: 0n,
+        changeType: ConfChangeType.AddNode,
+        nodeId: id,
+        context: new Uint8Array(0),
+      }),
     })
   );
   disk.append(entries);
@@ -109,7 +114,11 @@ export class SimNode {
     const snap = this.disk.snapshot();
     this.sm = new KvStateMachine(newConfState());
     if (snap.metadata.index > 0n) {
-      this.sm.restore({ data: snap.data, index: snap.metadata.index, confState: snap.metadata.confState });
+      this.sm.restore({
+        data: snap.data,
+        index: snap.metadata.index,
+        confState: snap.metadata.confState,
+      });
     }
     const config: RaftConfig = {
       id: this.id,
@@ -183,7 +192,11 @@ export class SimNode {
   private maybeCompact(): void {
     const applied = this.sm.appliedIndex;
     if (applied - this.disk.firstIndex() < BigInt(this.settings.compactEveryEntries)) return;
-    this.disk.createSnapshot({ index: applied, confState: this.sm.confState, data: this.sm.snapshot() });
+    this.disk.createSnapshot({
+      index: applied,
+      confState: this.sm.confState,
+      data: this.sm.snapshot(),
+    });
     this.disk.compact(applied);
   }
 

@@ -16,15 +16,15 @@
 
 import {
   ConfChangeType,
+  decodeConfChange,
   describeMessage,
   type Entry,
   EntryType,
-  decodeConfChange,
+  MemoryStorage,
   type Message,
   MessageType,
-  MemoryStorage,
-  type RaftTestingBugs,
   RaftAssertionError,
+  type RaftTestingBugs,
   SnapshotStatus,
   StateRole,
 } from "../src/raft/mod.ts";
@@ -56,6 +56,8 @@ export type FailureKind = "safety" | "linearizability" | "liveness" | "assertion
 /** The outcome of one run. */
 export interface SimResult {
   seed: number;
+  /** The `--steps` the run was asked for (the fault phase). */
+  requestedSteps: number;
   ok: boolean;
   failure?: { kind: FailureKind; message: string };
   faults: string[];
@@ -68,8 +70,8 @@ export interface SimResult {
 }
 
 const TICK_MS = 10;
-const CLIENTS = 3;
-const KEYS = ["a", "b", "c"];
+const CLIENTS = 5;
+const KEYS = ["a", "b"];
 const CLIENT_RETRY_MS = 300;
 const CLIENT_GIVE_UP_MS = 3000;
 const LIVENESS_BOUND_MS = 10_000;
@@ -121,10 +123,12 @@ export class Simulation {
   private logicalClock = 0;
   private faultsActive = true;
   private nextNodeId = 1n;
+  private initialVoters = 0;
   private livenessFromMs: number | undefined;
   private livenessMet = false;
   private readonly stats = { writes: 0, reads: 0, leaders: 0, messages: 0, ops: 0 };
   private readonly hooks: NodeHooks;
+  private readonly lastRole = new Map<bigint, string>();
 
   /** Prepares a run for `options.seed`. */
   constructor(private readonly options: SimOptions) {
@@ -154,13 +158,14 @@ export class Simulation {
 
   private describeSettings(): string {
     const s = this.settings;
-    return `voters=${this.nodes.size} preVote=${s.preVote} checkQuorum=${s.checkQuorum} ` +
+    return `voters=${this.initialVoters} preVote=${s.preVote} checkQuorum=${s.checkQuorum} ` +
       `reads=${s.leaseReads ? "lease" : "readIndex"} inflight=${s.maxInflightMsgs} ` +
       `maxMsgBytes=${s.maxSizePerMsgBytes} compactEvery=${s.compactEveryEntries}`;
   }
 
   private bootstrap(): void {
     const voterCount = this.prng.pick([3, 3, 5]);
+    this.initialVoters = voterCount;
     const voters: bigint[] = [];
     for (let i = 0; i < voterCount; i++) voters.push(this.nextNodeId++);
     for (const id of voters) this.addNode(id, bootstrapDisk(voters));
@@ -199,10 +204,13 @@ export class Simulation {
       failure = { kind: "assertion", message: `${e.message}\n${e.stack ?? ""}` };
     }
     if (failure === undefined) failure = this.checkHistory();
-    if (failure !== undefined) this.log(`FAILED (${failure.kind}): ${failure.message.split("\n")[0]}`);
+    if (failure !== undefined) {
+      this.log(`FAILED (${failure.kind}): ${failure.message.split("\n")[0]}`);
+    }
     this.stats.leaders = this.checker.leaders();
     return {
       seed: this.options.seed,
+      requestedSteps: this.options.steps,
       ok: failure === undefined,
       failure,
       faults: this.faults,
@@ -222,7 +230,14 @@ export class Simulation {
     this.nowMs = next.time;
     this.dispatch(next.event);
     for (const n of this.nodes.values()) {
-      if (n.node !== undefined) this.checker.observe(n.node.raft);
+      if (n.node === undefined) continue;
+      const r = n.node.raft;
+      this.checker.observe(r);
+      const role = `${r.state}@${r.term}`;
+      if (this.lastRole.get(n.id) !== role) {
+        this.lastRole.set(n.id, role);
+        this.log(`node ${n.id} is ${r.state} at term ${r.term}`);
+      }
     }
     const v = this.checker.violation;
     return v === undefined ? undefined : { kind: "safety", message: v };
@@ -245,7 +260,9 @@ export class Simulation {
         };
       }
     }
-    this.log(`liveness: write committed ${this.nowMs - this.livenessFromMs}ms after faults stopped`);
+    this.log(
+      `liveness: write committed ${this.nowMs - this.livenessFromMs}ms after faults stopped`,
+    );
     return undefined;
   }
 
@@ -277,8 +294,11 @@ export class Simulation {
       case "deliver":
         return this.deliver(ev.msg);
       case "snapStatus":
-        return this.withNode(ev.from, (n) =>
-          n.node!.reportSnapshot(ev.to, ev.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure));
+        return this.withNode(
+          ev.from,
+          (n) =>
+            n.node!.reportSnapshot(ev.to, ev.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure),
+        );
       case "unreachable":
         return this.withNode(ev.from, (n) => n.node!.reportUnreachable(ev.to));
       case "client":
@@ -321,10 +341,7 @@ export class Simulation {
     const n = this.nodes.get(id);
     if (n === undefined || n.node === undefined) return;
     n.readyScheduled = false;
-    const before = n.node.raft.state;
     n.handleReady(this.hooks);
-    const r = n.node?.raft;
-    if (r !== undefined && r.state !== before) this.log(`node ${id} is ${r.state} at term ${r.term}`);
     if (n.node !== undefined) this.kick(n);
   }
 
@@ -373,7 +390,9 @@ export class Simulation {
       if (op === undefined || op.kind !== "put" || op.opId !== opId || op.target !== node) continue;
       this.finishOp(c, op.value);
       this.stats.writes++;
-      if (this.livenessFromMs !== undefined && op.startedMs >= this.livenessFromMs) this.livenessMet = true;
+      if (this.livenessFromMs !== undefined && op.startedMs >= this.livenessFromMs) {
+        this.livenessMet = true;
+      }
     }
   }
 
@@ -435,13 +454,19 @@ export class Simulation {
     };
     c.op = op;
     this.stats.ops++;
-    this.log(`client ${c.id} invokes ${op.kind} ${key}${isPut ? `=${op.value}` : ""} at node ${op.target}`);
+    this.log(
+      `client ${c.id} invokes ${op.kind} ${key}${isPut ? `=${op.value}` : ""} at node ${op.target}`,
+    );
     this.submit(c, op);
   }
 
   private submit(c: Client, op: ClientOp): void {
     op.target = c.target;
-    this.queue.push(this.nowMs + CLIENT_RETRY_MS, { kind: "client", client: c.id, opSerial: op.serial });
+    this.queue.push(this.nowMs + CLIENT_RETRY_MS, {
+      kind: "client",
+      client: c.id,
+      opSerial: op.serial,
+    });
     const n = this.nodes.get(op.target);
     if (n === undefined || n.node === undefined) return;
     if (op.kind === "put") {
@@ -464,16 +489,29 @@ export class Simulation {
     const op = c.op!;
     const ret = ++this.logicalClock;
     this.history.push({ clientId: c.id, kind: op.kind, key: op.key, value, call: op.call, ret });
-    this.log(`client ${c.id} ${op.kind} ${op.key} returns ${value ?? "<absent>"} (node ${op.target})`);
+    this.log(
+      `client ${c.id} ${op.kind} ${op.key} returns ${value ?? "<absent>"} (node ${op.target})`,
+    );
     c.op = undefined;
-    this.queue.push(this.nowMs + this.prng.between(0, 20), { kind: "client", client: c.id, opSerial: c.serial });
+    this.queue.push(this.nowMs + this.prng.between(0, 20), {
+      kind: "client",
+      client: c.id,
+      opSerial: c.serial,
+    });
   }
 
   private abandonOp(c: Client): void {
     const op = c.op!;
     // A write whose outcome is unknown may still take effect at any later time.
     if (op.kind === "put") {
-      this.history.push({ clientId: c.id, kind: "put", key: op.key, value: op.value, call: op.call, ret: Infinity });
+      this.history.push({
+        clientId: c.id,
+        kind: "put",
+        key: op.key,
+        value: op.value,
+        call: op.call,
+        ret: Infinity,
+      });
     }
     this.log(`client ${c.id} gives up on ${op.kind} ${op.key}`);
     c.op = undefined;
@@ -486,12 +524,22 @@ export class Simulation {
     for (const c of this.clients) {
       const op = c.op;
       if (op !== undefined && op.kind === "put") {
-        history.push({ clientId: c.id, kind: "put", key: op.key, value: op.value, call: op.call, ret: Infinity });
+        history.push({
+          clientId: c.id,
+          kind: "put",
+          key: op.key,
+          value: op.value,
+          call: op.call,
+          ret: Infinity,
+        });
       }
     }
     const r = checkLinearizable(history);
     if (r.ok) return undefined;
-    return { kind: "linearizability", message: `history of key ${r.key} is not linearizable:\n${r.explanation}` };
+    return {
+      kind: "linearizability",
+      message: `history of key ${r.key} is not linearizable:\n${r.explanation}`,
+    };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -509,7 +557,16 @@ export class Simulation {
   private onFault(): void {
     if (!this.faultsActive) return;
     this.queue.push(this.nowMs + this.prng.between(50, 400), { kind: "fault" });
-    const kinds = ["crash", "partition", "asymmetric", "isolate", "flap", "network", "transfer", "membership"];
+    const kinds = [
+      "crash",
+      "partition",
+      "asymmetric",
+      "isolate",
+      "flap",
+      "network",
+      "transfer",
+      "membership",
+    ];
     const kind = this.prng.pick(kinds);
     switch (kind) {
       case "crash":
@@ -550,7 +607,11 @@ export class Simulation {
 
   private restartNode(n: SimNode): void {
     n.restart();
-    this.log(`node ${n.id} restarted from disk (term ${n.node!.raft.term}, commit ${n.node!.raft.log.committed})`);
+    this.log(
+      `node ${n.id} restarted from disk (term ${n.node!.raft.term}, commit ${
+        n.node!.raft.log.committed
+      })`,
+    );
   }
 
   private cutBetween(a: bigint[], b: bigint[], bothWays: boolean): [bigint, bigint][] {
@@ -592,7 +653,9 @@ export class Simulation {
     const outbound = this.prng.chance(0.5);
     const what = outbound ? `node ${a} cannot send to others` : `node ${a} cannot hear from others`;
     this.fault(`asymmetric: ${what}`);
-    const links = outbound ? this.cutBetween([a], others, false) : this.cutBetween(others, [a], false);
+    const links = outbound
+      ? this.cutBetween([a], others, false)
+      : this.cutBetween(others, [a], false);
     this.scheduleHeal(links, what);
   }
 
@@ -635,7 +698,9 @@ export class Simulation {
       maxDelayMs: this.prng.pick([5, 20, 80]),
     };
     this.network.conditions = c;
-    this.fault(`network: drop ${c.dropRate}, duplicate ${c.duplicateRate}, delay 1..${c.maxDelayMs}ms`);
+    this.fault(
+      `network: drop ${c.dropRate}, duplicate ${c.duplicateRate}, delay 1..${c.maxDelayMs}ms`,
+    );
   }
 
   private currentLeader(): SimNode | undefined {
@@ -691,7 +756,9 @@ export class Simulation {
     learners: bigint[],
   ): { type: ConfChangeType; node: bigint } | undefined {
     const learner = learners[0];
-    if (learner !== undefined && voters.length < 5) return { type: ConfChangeType.AddNode, node: learner };
+    if (learner !== undefined && voters.length < 5) {
+      return { type: ConfChangeType.AddNode, node: learner };
+    }
     const members = voters.length + learners.length;
     if (learner === undefined && members < MAX_MEMBERS && this.prng.chance(0.5)) {
       return { type: ConfChangeType.AddLearnerNode, node: this.nextNodeId++ };
@@ -718,13 +785,17 @@ export function formatResult(r: SimResult, opts: { verbose?: boolean } = {}): st
     `${r.stats.leaders} leader terms, ${r.stats.messages} messages, history ${r.digest}`,
     `  settings: ${r.settings}`,
     `  faults injected (${r.faults.length}):`,
-    ...(opts.verbose || !r.ok ? r.faults.map((f) => `    ${f}`) : r.faults.length > 0 ? [`    ${r.faults.slice(0, 5).join("; ")}${r.faults.length > 5 ? "; …" : ""}`] : []),
+    ...(opts.verbose || !r.ok
+      ? r.faults.map((f) => `    ${f}`)
+      : r.faults.length > 0
+      ? [`    ${r.faults.slice(0, 5).join("; ")}${r.faults.length > 5 ? "; …" : ""}`]
+      : []),
   ];
   if (!r.ok) {
     lines.push(`  failure: ${r.failure!.message}`);
     lines.push(`  last ${r.trace.length} trace lines:`);
     lines.push(...r.trace.map((l) => `    ${l}`));
-    lines.push(`  reproduce: deno task sim --seed ${r.seed} --steps ${r.steps}`);
+    lines.push(`  reproduce: deno task sim --seed ${r.seed} --steps ${r.requestedSteps}`);
   }
   return lines.join("\n");
 }

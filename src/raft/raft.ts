@@ -85,6 +85,10 @@ export interface RaftTestingBugs {
   commitPreviousTermByCount?: boolean;
   /** Serve lease reads without checking the lease is still valid (breaks linearizability). */
   leaseReadWithoutCheck?: boolean;
+  /** Answer ReadIndex without the heartbeat round that confirms leadership (stale reads). */
+  readIndexWithoutHeartbeat?: boolean;
+  /** Never clear a lost probe on heartbeat responses: replication to that peer stalls. */
+  probeNeverResumes?: boolean;
 }
 
 /** Configuration of one Raft node. */
@@ -968,7 +972,7 @@ export class Raft {
 
   private handleHeartbeatResponse(m: Message): void {
     const pr = this.tracker.progress.get(m.from)!;
-    pr.probeSent = false;
+    if (this.bugs.probeNeverResumes !== true) pr.probeSent = false;
     const sentTick = Number(m.index);
     if (sentTick > pr.ackedHeartbeatSentTick) pr.ackedHeartbeatSentTick = sentTick;
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
@@ -1016,6 +1020,10 @@ export class Raft {
     if (this.cfg.readOnlyOption === ReadOnlyOption.LeaseBased) {
       if (this.leaseValid()) this.respondToReadIndex(m, this.log.committed);
       return; // Outside the lease the read is dropped; the client retries.
+    }
+    if (this.bugs.readIndexWithoutHeartbeat === true) {
+      this.respondToReadIndex(m, this.log.committed);
+      return;
     }
     const ctx = m.entries[0]!.data;
     if (!this.readOnly.addRequest(this.log.committed, m, ctx)) return;
