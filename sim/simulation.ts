@@ -124,6 +124,8 @@ export class Simulation {
   private faultsActive = true;
   private nextNodeId = 1n;
   private initialVoters = 0;
+  /** Range of the gap between two faults; some seeds get a storm of faults. */
+  private faultGapMs: [number, number] = [50, 400];
   private livenessFromMs: number | undefined;
   private livenessMet = false;
   private readonly stats = { writes: 0, reads: 0, leaders: 0, messages: 0, ops: 0 };
@@ -143,10 +145,11 @@ export class Simulation {
       checkQuorum,
       leaseReads: checkQuorum && this.prng.chance(0.5),
       maxInflightMsgs: this.prng.pick([1, 4, 64]),
-      maxSizePerMsgBytes: this.prng.pick([100, 400, 1 << 20]),
+      maxSizePerMsgBytes: this.prng.pick([1, 100, 400, 1 << 20]),
       compactEveryEntries: this.prng.pick([8, 32, 1000]),
       bugs: options.bugs ?? {},
     };
+    if (this.prng.chance(0.3)) this.faultGapMs = [10, 100];
     this.hooks = {
       send: (m) => this.send(m),
       persisted: (node, entries, prevTerm) => this.checker.persisted(node, entries, prevTerm),
@@ -160,7 +163,8 @@ export class Simulation {
     const s = this.settings;
     return `voters=${this.initialVoters} preVote=${s.preVote} checkQuorum=${s.checkQuorum} ` +
       `reads=${s.leaseReads ? "lease" : "readIndex"} inflight=${s.maxInflightMsgs} ` +
-      `maxMsgBytes=${s.maxSizePerMsgBytes} compactEvery=${s.compactEveryEntries}`;
+      `maxMsgBytes=${s.maxSizePerMsgBytes} compactEvery=${s.compactEveryEntries} ` +
+      `faultGapMs=${this.faultGapMs[0]}..${this.faultGapMs[1]}`;
   }
 
   private bootstrap(): void {
@@ -570,7 +574,9 @@ export class Simulation {
     const kind = this.prng.pick(kinds);
     switch (kind) {
       case "crash":
-        return this.faultCrash();
+        return this.faultCrash(this.prng.pick(this.liveNodes().filter((n) => n.up)));
+      case "crash-leader":
+        return this.faultCrash(this.currentLeader());
       case "partition":
         return this.faultPartition();
       case "asymmetric":
@@ -588,13 +594,12 @@ export class Simulation {
     }
   }
 
-  private faultCrash(): void {
-    const up = this.liveNodes().filter((n) => n.up);
-    const down = this.liveNodes().length - up.length;
-    if (up.length === 0 || down >= 2) return;
-    const n = this.prng.pick(up);
+  /** Crashes `n` (a random store, or the leader: leaders dying mid-replication make Figure 8). */
+  private faultCrash(n: SimNode | undefined): void {
+    const down = this.liveNodes().filter((x) => !x.up).length;
+    if (n === undefined || !n.up || down >= 2) return;
     n.crash();
-    const after = this.prng.between(50, 1500);
+    const after = this.prng.chance(0.5) ? this.prng.between(20, 200) : this.prng.between(200, 1500);
     this.fault(`crash node ${n.id} (restart in ${after}ms)`);
     this.queue.push(this.nowMs + after, { kind: "restart", node: n.id });
   }

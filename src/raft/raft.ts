@@ -173,6 +173,8 @@ export class Raft {
   private randomizedElectionTimeout = 0;
   /** Ticks since the node started; the leader's lease clock. */
   private tickCount = 0;
+  /** Proposals appended since the last broadcast; flushed by `flushAppends()` (batching). */
+  appendsPending = false;
   /** Set once this leader sent MsgTimeoutNow: its lease can no longer be trusted this term. */
   private leaseDisabled = false;
   private readonly cfg: Required<Omit<RaftConfig, "applied" | "testingBugs">>;
@@ -510,6 +512,18 @@ export class Raft {
   private bcastHeartbeat(ctx: Uint8Array = new Uint8Array(0)): void {
     for (const id of this.tracker.progress.keys()) {
       if (id !== this.id) this.sendHeartbeat(id, ctx);
+    }
+  }
+
+  /** Sends the appends that proposals deferred. `RawNode` calls it before building a Ready. */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.state !== StateRole.Leader) return;
+    for (const id of this.tracker.progress.keys()) {
+      if (id === this.id) continue;
+      // Stream as much as the follower's flow control allows.
+      while (this.maybeSendAppend(id, false)) { /* fill the window */ }
     }
   }
 
@@ -926,7 +940,8 @@ export class Raft {
     }
     const ents = m.entries.map((e) => ({ ...e }));
     this.appendEntries(ents);
-    this.bcastAppend();
+    // Batching: proposals arriving before the next Ready share one MsgAppend per follower.
+    this.appendsPending = true;
     return undefined;
   }
 

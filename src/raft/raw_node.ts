@@ -177,6 +177,7 @@ export class RawNode {
   /** True if `ready()` has anything to do. */
   hasReady(): boolean {
     const r = this.raft;
+    r.flushAppends();
     const ss = this.softState();
     return ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState ||
       !hardStateEqual(r.hardState(), this.prevHardState) ||
@@ -189,6 +190,7 @@ export class RawNode {
     assert(!this.pendingReady, "RawNode.ready: previous Ready not advanced");
     this.pendingReady = true;
     const r = this.raft;
+    r.flushAppends();
     const ss = this.softState();
     const hs = r.hardState();
     const softChanged = ss.lead !== this.prevSoftState.lead ||
