@@ -204,6 +204,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   /** Opens (creating if allowed) the database at `path` with Basalt's column families. */
   static open(path: string, settings: RocksDbOptions = {}): RocksDbEngine {
+    native(); // A missing library is reported before anything is created on disk.
     if (settings.createIfMissing !== false) Deno.mkdirSync(path, { recursive: true });
     const owned = buildOptions(settings);
     let state: EngineState;

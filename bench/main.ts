@@ -1,0 +1,52 @@
+/**
+ * `deno task bench`: the benchmark suite. Each section compares Basalt with a peer measured on
+ * the same machine in the same run and prints ratios (absolute figures here wander ±2×).
+ *
+ *   deno task bench                         every section, defaults below
+ *   deno task bench --only engine --repeat 5
+ *   deno task bench --num 200000            a quicker, smaller run
+ */
+import { parseArgs } from "node:util";
+import { benchEngine } from "./engine_bench.ts";
+import { benchRaft } from "./raft_bench.ts";
+
+const SECTIONS = ["engine", "raft"] as const;
+
+const { values } = parseArgs({
+  options: {
+    only: { type: "string" },
+    repeat: { type: "string", default: "3" },
+    num: { type: "string", default: "1000000" },
+    reads: { type: "string", default: "300000" },
+    "sync-writes": { type: "string", default: "5000" },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (values.help) {
+  console.log(
+    "Usage: deno task bench [--only engine,raft] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+  );
+  Deno.exit(0);
+}
+
+const only = new Set(values.only?.split(",") ?? SECTIONS);
+for (const name of only) {
+  if (!(SECTIONS as readonly string[]).includes(name)) {
+    console.error(`unknown section "${name}"; sections: ${SECTIONS.join(", ")}`);
+    Deno.exit(2);
+  }
+}
+
+console.log(
+  `# Basalt benchmarks — ${new Date().toISOString()}, ${navigator.hardwareConcurrency} cores`,
+);
+if (only.has("engine")) {
+  await benchEngine({
+    num: Number(values.num),
+    reads: Number(values.reads),
+    syncWrites: Number(values["sync-writes"]),
+    repeat: Number(values.repeat),
+  });
+}
+if (only.has("raft")) await benchRaft();

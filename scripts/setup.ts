@@ -1,0 +1,79 @@
+/**
+ * First-run set-up, called by `deno task serve|test|bench` before anything else: makes sure the
+ * RocksDB shared library is there, installing it where this process may (root with apt-get),
+ * and otherwise stops with one line naming the command to run. With `--bench` it also makes
+ * sure the peers the benchmarks compare against are there (db_bench, redis-server).
+ */
+import { parseArgs } from "node:util";
+import { DEBIAN_PACKAGE, findLibrary, installHint } from "../ffi/library.ts";
+
+/** Debian packages a benchmark run needs, by the command each provides. */
+const BENCH_PACKAGES: Record<string, string> = {
+  db_bench: "rocksdb-tools",
+  "redis-server": "redis-server",
+  "redis-benchmark": "redis-tools",
+};
+
+function have(command: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+function canInstall(): boolean {
+  return Deno.build.os === "linux" && Deno.uid() === 0 && have("apt-get");
+}
+
+function aptGet(args: string[]): boolean {
+  const result = new Deno.Command("apt-get", {
+    args,
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (!result.success) console.error(new TextDecoder().decode(result.stderr).trim().slice(-500));
+  return result.success;
+}
+
+/** Installs Debian packages, refreshing the package lists once if the first try fails. */
+function install(packages: string[]): boolean {
+  console.error(`basalt setup: installing ${packages.join(" ")} with apt-get…`);
+  if (aptGet(["install", "-y", "-qq", ...packages])) return true;
+  return aptGet(["update", "-qq"]) && aptGet(["install", "-y", "-qq", ...packages]);
+}
+
+function ensureLibrary(): void {
+  if (findLibrary() !== null) return;
+  if (Deno.env.get("BASALT_ROCKSDB_LIB")) {
+    fail(`BASALT_ROCKSDB_LIB=${Deno.env.get("BASALT_ROCKSDB_LIB")} does not exist`);
+  }
+  if (!canInstall() || !install([DEBIAN_PACKAGE]) || findLibrary() === null) {
+    fail(`RocksDB shared library not found; install it with: ${installHint()}`);
+  }
+}
+
+function ensureBenchPeers(): void {
+  const missing = Object.entries(BENCH_PACKAGES).filter(([command]) => !have(command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  if (!canInstall() || !install(packages)) {
+    console.error(
+      `basalt setup: benchmark peers missing (${missing.map(([c]) => c).join(", ")}); ` +
+        `install with: sudo apt-get install -y ${packages.join(" ")} — their rows will be skipped`,
+    );
+  }
+}
+
+function fail(message: string): never {
+  console.error(`basalt setup: ${message}`);
+  Deno.exit(1);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { bench: { type: "boolean", default: false } } });
+  ensureLibrary();
+  if (values.bench) ensureBenchPeers();
+}
