@@ -28,3 +28,29 @@ function assertConstant(condition: boolean, what: string): void {
 
 assertConstant(MAX_KEY_BYTES + 32 <= ENGINE_MAX_KEY_BYTES, "API keys must fit engine keys");
 assertConstant(MAX_ENTRY_BYTES <= ENGINE_MAX_VALUE_BYTES, "API entries must fit engine values");
+
+// ---------------------------------------------------------------------------------------------
+// Server (src/server/).
+
+/** Largest gRPC message the server receives or sends. */
+export const GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Most keys (or pairs) in one raw batch request. */
+export const RAW_BATCH_MAX_KEYS = 64 * 1024;
+/** Most pairs one raw scan returns; a larger `limit` is clamped to it. */
+export const RAW_SCAN_MAX_LIMIT = 64 * 1024;
+/** Most ranges in one RawBatchScan or RawChecksum request. */
+export const RAW_MAX_RANGES = 1024;
+/** Most sub-requests in one BatchCommands stream message. */
+export const BATCH_COMMANDS_MAX_REQUESTS = 4096;
+/** Longest a BatchCommands `Empty` sub-request may ask the server to wait. */
+export const BATCH_COMMANDS_MAX_DELAY_MS = 10_000;
+/** How long a shutdown waits for in-flight requests before closing anyway. */
+export const SHUTDOWN_DRAIN_MS = 10_000;
+/** Size at which `--log-file` is rotated to `<file>.1`. */
+export const LOG_FILE_MAX_BYTES = 64 * 1024 * 1024;
+
+assertConstant(
+  MAX_ENTRY_BYTES + MAX_KEY_BYTES + 1024 <= GRPC_MAX_MESSAGE_BYTES,
+  "one maximal entry must fit a gRPC message",
+);
+assertConstant(RAW_SCAN_MAX_LIMIT <= RAW_BATCH_MAX_KEYS, "a scan returns no more than a batch");

@@ -1,0 +1,253 @@
+/**
+ * The effective configuration of a store: defaults, then a TOML file (`--config`), then flags.
+ *
+ * Keys are TiKV's spelling (`[server] addr`, `status-addr`, `[storage] data-dir`, `[log] level`).
+ * Every key of the file is checked: an unknown key or a value of the wrong shape is refused
+ * with a `ConfigError` naming the key and why, so a typo never silently falls back to a default.
+ */
+import { parseArgs } from "node:util";
+import { parse as parseToml } from "smol-toml";
+
+/** Log levels, most verbose first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+
+const COMPRESSIONS = ["none", "snappy", "zlib", "lz4", "zstd"] as const;
+
+/** The whole configuration of one store process. */
+export interface ServerConfig {
+  server: {
+    /** gRPC listen address, host:port (port 0 = any free port). */
+    addr: string;
+    /** Status HTTP listen address, host:port. */
+    statusAddr: string;
+  };
+  storage: {
+    dataDir: string;
+    /** fsync the write-ahead log before acknowledging a raw write. */
+    syncLog: boolean;
+  };
+  rocksdb: {
+    blockCacheSizeBytes: number;
+    writeBufferSizeBytes: number;
+    maxBackgroundJobs: number;
+    compression: typeof COMPRESSIONS[number];
+  };
+  log: {
+    level: LogLevel;
+    /** Log file path; empty = standard error. */
+    file: string;
+    /** Requests slower than this are logged at warn level. */
+    slowRequestThresholdMs: number;
+  };
+}
+
+/** A configuration value that is refused; `key` is its dotted TOML name or flag. */
+export class ConfigError extends Error {
+  constructor(readonly key: string, readonly reason: string) {
+    super(`invalid configuration: ${key}: ${reason}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The defaults, as `deno task serve` with no flags uses them. */
+export function defaultConfig(): ServerConfig {
+  return {
+    server: { addr: "127.0.0.1:20160", statusAddr: "127.0.0.1:20180" },
+    storage: { dataDir: "./data", syncLog: true },
+    rocksdb: {
+      blockCacheSizeBytes: 256 * 1024 * 1024,
+      writeBufferSizeBytes: 64 * 1024 * 1024,
+      maxBackgroundJobs: 2,
+      compression: "lz4",
+    },
+    log: { level: "info", file: "", slowRequestThresholdMs: 1000 },
+  };
+}
+
+type Kind = "addr" | "string" | "bool" | "size" | "count" | "level" | "compression";
+
+/** Every key the TOML file may hold: section → key → [field, kind]. */
+const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
+  server: { "addr": ["addr", "addr"], "status-addr": ["statusAddr", "addr"] },
+  storage: { "data-dir": ["dataDir", "string"], "sync-log": ["syncLog", "bool"] },
+  rocksdb: {
+    "block-cache-size": ["blockCacheSizeBytes", "size"],
+    "write-buffer-size": ["writeBufferSizeBytes", "size"],
+    "max-background-jobs": ["maxBackgroundJobs", "count"],
+    "compression": ["compression", "compression"],
+  },
+  log: {
+    "level": ["level", "level"],
+    "file": ["file", "string"],
+    "slow-request-threshold-ms": ["slowRequestThresholdMs", "count"],
+  },
+};
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  KB: 1024,
+  KIB: 1024,
+  MB: 1024 ** 2,
+  MIB: 1024 ** 2,
+  GB: 1024 ** 3,
+  GIB: 1024 ** 3,
+};
+
+/** Parses `host:port`; returns the reason it is refused, or null. */
+export function addrProblem(value: string): string | null {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$/.exec(value);
+  if (match === null) return `"${value}" is not host:port`;
+  if (Number(match[2]) > 65535) return `port ${match[2]} is above 65535`;
+  return null;
+}
+
+/** Splits `host:port` (validated by `addrProblem`). */
+export function splitAddr(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(":");
+  return {
+    host: value.slice(0, colon).replace(/^\[|\]$/g, ""),
+    port: Number(value.slice(colon + 1)),
+  };
+}
+
+function convert(key: string, kind: Kind, value: unknown): unknown {
+  const refuse = (why: string): never => {
+    throw new ConfigError(key, why);
+  };
+  switch (kind) {
+    case "string":
+      return typeof value === "string" && value !== ""
+        ? value
+        : refuse("expected a non-empty string");
+    case "addr": {
+      if (typeof value !== "string") return refuse("expected a string host:port");
+      const problem = addrProblem(value);
+      return problem === null ? value : refuse(problem);
+    }
+    case "bool":
+      return typeof value === "boolean" ? value : refuse("expected true or false");
+    case "count":
+      return Number.isSafeInteger(value) && (value as number) >= 0
+        ? value
+        : refuse("expected a non-negative integer");
+    case "level":
+      return (LOG_LEVELS as readonly unknown[]).includes(value)
+        ? value
+        : refuse(`expected one of ${LOG_LEVELS.join(", ")}`);
+    case "compression":
+      return (COMPRESSIONS as readonly unknown[]).includes(value)
+        ? value
+        : refuse(`expected one of ${COMPRESSIONS.join(", ")}`);
+    case "size":
+      return parseSize(key, value);
+  }
+}
+
+/** A size: an integer of bytes or a string such as "256MB" / "1GiB". */
+function parseSize(key: string, value: unknown): number {
+  if (Number.isSafeInteger(value) && (value as number) > 0) return value as number;
+  if (typeof value === "string") {
+    const match = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(value);
+    const unit = SIZE_UNITS[(match?.[2] ?? "").toUpperCase()];
+    if (match !== null && unit !== undefined && Number(match[1]) > 0) {
+      return Number(match[1]) * unit;
+    }
+  }
+  throw new ConfigError(key, `expected a positive size such as 268435456 or "256MB"`);
+}
+
+/** Applies the parsed TOML document `doc` over `config`, refusing unknown keys. */
+export function applyToml(config: ServerConfig, doc: Record<string, unknown>): void {
+  for (const [section, body] of Object.entries(doc)) {
+    const keys = SCHEMA[section];
+    if (keys === undefined) throw new ConfigError(section, "unknown section");
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new ConfigError(section, "expected a table");
+    }
+    const target = config[section as keyof ServerConfig] as Record<string, unknown>;
+    for (const [key, value] of Object.entries(body)) {
+      const entry = keys[key];
+      const name = `${section}.${key}`;
+      if (entry === undefined) throw new ConfigError(name, "unknown key");
+      target[entry[0]] = convert(name, entry[1], value);
+    }
+  }
+}
+
+/** Reads and applies the TOML file at `path`. */
+export function applyConfigFile(config: ServerConfig, path: string): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new ConfigError("--config", `cannot read ${path}: ${(error as Error).message}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError("--config", `${path} is not valid TOML: ${(error as Error).message}`);
+  }
+  applyToml(config, doc);
+}
+
+/** The command-line flags, TiKV's spelling, each overriding its file key. */
+const FLAGS = {
+  "addr": { type: "string", key: "server.addr", help: "gRPC listen address (127.0.0.1:20160)" },
+  "status-addr": {
+    type: "string",
+    key: "server.status-addr",
+    help: "status HTTP address: /metrics /health /config /regions (127.0.0.1:20180)",
+  },
+  "data-dir": { type: "string", key: "storage.data-dir", help: "data directory (./data)" },
+  "config": { type: "string", key: "", help: "TOML configuration file; flags override it" },
+  "log-level": { type: "string", key: "log.level", help: "debug, info, warn or error (info)" },
+  "log-file": { type: "string", key: "log.file", help: "log file (default: standard error)" },
+  "help": { type: "boolean", key: "", help: "print this help and exit" },
+} as const;
+
+/** The `--help` text: every flag and every file key. */
+export function usage(): string {
+  const lines = ["Usage: deno task serve -- [flags]", "", "Flags:"];
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    lines.push(`  --${name.padEnd(14)} ${flag.help}`);
+  }
+  lines.push("", "Configuration file keys (--config FILE, TOML):");
+  for (const [section, keys] of Object.entries(SCHEMA)) {
+    lines.push(`  [${section}] ${Object.keys(keys).join(", ")}`);
+  }
+  return lines.join("\n");
+}
+
+/** The result of reading the command line: a configuration, or a request for help. */
+export type CommandLine = { help: true } | { help: false; config: ServerConfig };
+
+/** Builds the effective configuration from `args`: defaults, then `--config`, then flags. */
+export function loadConfig(args: string[]): CommandLine {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }]),
+  ) as Record<string, { type: "string" | "boolean" }>;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new ConfigError("command line", (error as Error).message);
+  }
+  if (values.help === true) return { help: true };
+  const config = defaultConfig();
+  if (typeof values.config === "string") applyConfigFile(config, values.config);
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    const value = values[name];
+    if (flag.key === "" || typeof value !== "string") continue;
+    const [section, key] = flag.key.split(".") as [string, string];
+    try {
+      applyToml(config, { [section]: { [key]: value } });
+    } catch (error) {
+      if (error instanceof ConfigError) throw new ConfigError(`--${name}`, error.reason);
+      throw error;
+    }
+  }
+  return { help: false, config };
+}
