@@ -32,7 +32,8 @@ const CASES: Case[] = [
     message: /Leader Completeness|State Machine Safety/,
   },
   {
-    name: "Raft thesis §6.4: ReadIndex without the heartbeat round is caught by the linearizability checker",
+    name:
+      "Raft thesis §6.4: ReadIndex without the heartbeat round is caught by the linearizability checker",
     bugs: { readIndexWithoutHeartbeat: true },
     seed: 9,
     kind: "linearizability",
