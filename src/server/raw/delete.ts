@@ -1,0 +1,46 @@
+/** RawDelete and RawBatchDelete. Deleting an absent key succeeds. */
+import { kvrpcpb } from "../../../proto/mod.ts";
+import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
+import { type RawCommand, refuse } from "./command.ts";
+import { latchedWrite, resolveColumnFamily } from "./store.ts";
+
+/** RawDelete: removes one key. */
+export const rawDelete: RawCommand<
+  kvrpcpb.RawDeleteRequest,
+  kvrpcpb.RawDeleteResponse.$Properties
+> = {
+  name: "RawDelete",
+  requestCodec: kvrpcpb.RawDeleteRequest,
+  responseCodec: kvrpcpb.RawDeleteResponse,
+  errorField: "error",
+  keysOf: (request) => [request.key],
+  async execute(store, request) {
+    const cf = resolveColumnFamily(request.cf);
+    if (typeof cf !== "string") return refuse(cf);
+    await latchedWrite(store, { cf, mutations: [{ kind: "delete", key: request.key }] });
+    return {};
+  },
+};
+
+/** RawBatchDelete: removes every key atomically. */
+export const rawBatchDelete: RawCommand<
+  kvrpcpb.RawBatchDeleteRequest,
+  kvrpcpb.RawBatchDeleteResponse.$Properties
+> = {
+  name: "RawBatchDelete",
+  requestCodec: kvrpcpb.RawBatchDeleteRequest,
+  responseCodec: kvrpcpb.RawBatchDeleteResponse,
+  errorField: "error",
+  keysOf: (request) => request.keys,
+  async execute(store, request) {
+    const cf = resolveColumnFamily(request.cf);
+    if (typeof cf !== "string") return refuse(cf);
+    if (request.keys.length > RAW_BATCH_MAX_KEYS) {
+      const message = `${request.keys.length} keys exceed the batch limit of ${RAW_BATCH_MAX_KEYS}`;
+      return refuse({ code: "InvalidArgument", message });
+    }
+    const mutations = request.keys.map((key) => ({ kind: "delete" as const, key }));
+    await latchedWrite(store, { cf, mutations });
+    return {};
+  },
+};

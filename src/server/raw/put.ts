@@ -1,0 +1,76 @@
+/** RawPut and RawBatchPut: writes with an optional TTL (seconds, 0 = forever). */
+import { kvrpcpb } from "../../../proto/mod.ts";
+import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
+import { type RawCommand, refuse } from "./command.ts";
+import { checkEntrySize, latchedWrite, type RawMutation, resolveColumnFamily } from "./store.ts";
+import { expiryFor } from "./value.ts";
+
+/** RawPut: stores one value. */
+export const rawPut: RawCommand<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Properties> = {
+  name: "RawPut",
+  requestCodec: kvrpcpb.RawPutRequest,
+  responseCodec: kvrpcpb.RawPutResponse,
+  errorField: "error",
+  keysOf: (request) => [request.key],
+  async execute(store, request) {
+    const cf = resolveColumnFamily(request.cf);
+    if (typeof cf !== "string") return refuse(cf);
+    const tooLarge = checkEntrySize(request.key, request.value);
+    if (tooLarge !== null) return refuse(tooLarge);
+    const expireUnixSeconds = expiryFor({
+      ttlSeconds: request.ttl,
+      nowUnixSeconds: store.nowUnixSeconds(),
+    });
+    const mutation: RawMutation = {
+      kind: "put",
+      key: request.key,
+      userValue: request.value,
+      expireUnixSeconds,
+    };
+    await latchedWrite(store, { cf, mutations: [mutation] });
+    return {};
+  },
+};
+
+/** The TTL of pair `index`: one per pair, one for all, or the deprecated single field. */
+function ttlOf(request: kvrpcpb.RawBatchPutRequest, index: number): bigint {
+  if (request.ttls.length === 0) return request.ttl;
+  return request.ttls.length === 1 ? request.ttls[0]! : request.ttls[index]!;
+}
+
+/** RawBatchPut: stores every pair atomically. */
+export const rawBatchPut: RawCommand<
+  kvrpcpb.RawBatchPutRequest,
+  kvrpcpb.RawBatchPutResponse.$Properties
+> = {
+  name: "RawBatchPut",
+  requestCodec: kvrpcpb.RawBatchPutRequest,
+  responseCodec: kvrpcpb.RawBatchPutResponse,
+  errorField: "error",
+  keysOf: (request) => request.pairs.map((pair) => pair.key ?? new Uint8Array(0)),
+  async execute(store, request) {
+    const cf = resolveColumnFamily(request.cf);
+    if (typeof cf !== "string") return refuse(cf);
+    const count = request.pairs.length;
+    if (count > RAW_BATCH_MAX_KEYS) {
+      const message = `${count} pairs exceed the batch limit of ${RAW_BATCH_MAX_KEYS}`;
+      return refuse({ code: "InvalidArgument", message });
+    }
+    if (request.ttls.length > 1 && request.ttls.length !== count) {
+      const message = `${request.ttls.length} ttls for ${count} pairs: give one, or one per pair`;
+      return refuse({ code: "InvalidArgument", message });
+    }
+    const now = store.nowUnixSeconds();
+    const mutations: RawMutation[] = [];
+    for (const [i, pair] of request.pairs.entries()) {
+      const key = pair.key ?? new Uint8Array(0);
+      const userValue = pair.value ?? new Uint8Array(0);
+      const tooLarge = checkEntrySize(key, userValue);
+      if (tooLarge !== null) return refuse(tooLarge);
+      const expireUnixSeconds = expiryFor({ ttlSeconds: ttlOf(request, i), nowUnixSeconds: now });
+      mutations.push({ kind: "put", key, userValue, expireUnixSeconds });
+    }
+    await latchedWrite(store, { cf, mutations });
+    return {};
+  },
+};

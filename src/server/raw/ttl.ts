@@ -1,0 +1,26 @@
+/** RawGetKeyTTL: seconds left before a key expires (0 = never), or `not_found`. */
+import { kvrpcpb } from "../../../proto/mod.ts";
+import { type RawCommand, refuse } from "./command.ts";
+import { resolveColumnFamily } from "./store.ts";
+import { liveValue } from "./value.ts";
+
+/** RawGetKeyTTL. */
+export const rawGetKeyTtl: RawCommand<
+  kvrpcpb.RawGetKeyTTLRequest,
+  kvrpcpb.RawGetKeyTTLResponse.$Properties
+> = {
+  name: "RawGetKeyTTL",
+  requestCodec: kvrpcpb.RawGetKeyTTLRequest,
+  responseCodec: kvrpcpb.RawGetKeyTTLResponse,
+  errorField: "error",
+  keysOf: (request) => [request.key],
+  execute(store, request) {
+    const cf = resolveColumnFamily(request.cf);
+    if (typeof cf !== "string") return Promise.resolve(refuse(cf));
+    const now = store.nowUnixSeconds();
+    const value = liveValue(store.engine.get(cf, request.key), now);
+    if (value === null) return Promise.resolve({ notFound: true });
+    const left = value.expireUnixSeconds === 0 ? 0 : value.expireUnixSeconds - now;
+    return Promise.resolve({ ttl: BigInt(left) });
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * The standalone store's one region, and the check every request's `Context` passes.
+ *
+ * Standalone: store 1, region 1 covering every key (start and end empty), one peer with id 2
+ * (TiKV's bootstrap gives the first peer the id after the region's), epoch {conf_ver 1,
+ * version 1}. As TiKV does for ordinary reads and writes, only the epoch's `version` is
+ * compared (conf_ver changes with membership, which does not move keys).
+ */
+import type { kvrpcpb, metapb } from "../../proto/mod.ts";
+import { compareBytes } from "../util/bytes.ts";
+import type { RegionFailure } from "./failure.ts";
+
+/** Identifiers of the standalone store and its region. */
+export const STANDALONE = { storeId: 1n, regionId: 1n, peerId: 2n } as const;
+
+/** A region this store serves. */
+export interface Region {
+  id: bigint;
+  /** Inclusive; empty = from the first key. */
+  startKey: Uint8Array;
+  /** Exclusive; empty = to the last key. */
+  endKey: Uint8Array;
+  confVer: bigint;
+  version: bigint;
+  peerId: bigint;
+  storeId: bigint;
+}
+
+/** The one region of a standalone store. */
+export function standaloneRegion(): Region {
+  return {
+    id: STANDALONE.regionId,
+    startKey: new Uint8Array(0),
+    endKey: new Uint8Array(0),
+    confVer: 1n,
+    version: 1n,
+    peerId: STANDALONE.peerId,
+    storeId: STANDALONE.storeId,
+  };
+}
+
+/** `region` in kvproto's shape. */
+export function regionToProto(region: Region): metapb.Region.$Properties {
+  return {
+    id: region.id,
+    startKey: region.startKey,
+    endKey: region.endKey,
+    regionEpoch: { confVer: region.confVer, version: region.version },
+    peers: [{ id: region.peerId, storeId: region.storeId }],
+  };
+}
+
+/** Whether `key` lies in [startKey, endKey) of `region`. */
+export function regionContains(region: Region, key: Uint8Array): boolean {
+  if (compareBytes(key, region.startKey) < 0) return false;
+  return region.endKey.length === 0 || compareBytes(key, region.endKey) < 0;
+}
+
+/**
+ * Checks a request's context against the regions served; returns the region on success or
+ * the failure a TiKV client expects. `keys` are the keys the request touches.
+ */
+export function checkContext(
+  regions: ReadonlyMap<bigint, Region>,
+  request: { context: kvrpcpb.Context.$Properties | null | undefined; keys: Uint8Array[] },
+): Region | RegionFailure {
+  const context = request.context ?? {};
+  const regionId = context.regionId ?? 0n;
+  const region = regions.get(regionId);
+  if (region === undefined) return { code: "RegionNotFound", regionId };
+  const storeId = context.peer?.storeId ?? 0n;
+  if (context.peer != null && storeId !== region.storeId) {
+    return { code: "StoreNotMatch", requestStoreId: storeId, actualStoreId: region.storeId };
+  }
+  if ((context.regionEpoch?.version ?? 0n) !== region.version) {
+    return { code: "EpochNotMatch", currentRegion: regionToProto(region) };
+  }
+  for (const key of request.keys) {
+    if (!regionContains(region, key)) {
+      return {
+        code: "KeyNotInRegion",
+        key,
+        regionId: region.id,
+        startKey: region.startKey,
+        endKey: region.endKey,
+      };
+    }
+  }
+  return region;
+}
