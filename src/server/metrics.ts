@@ -1,0 +1,122 @@
+/**
+ * Request metrics of one server, rendered in Prometheus text format by the status server:
+ * per-RPC counts by outcome, per-RPC latency histograms, and requests in flight.
+ */
+
+/** Upper bounds of the latency histogram buckets, in seconds. */
+const LATENCY_BUCKETS_SECONDS = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
+/** How a request ended. */
+export type Outcome = "ok" | "region_error" | "error" | "invalid_argument" | "internal";
+
+class Histogram {
+  readonly counts = new Array<number>(LATENCY_BUCKETS_SECONDS.length).fill(0);
+  count = 0;
+  sumSeconds = 0;
+
+  observe(seconds: number): void {
+    this.count++;
+    this.sumSeconds += seconds;
+    const index = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
+    if (index >= 0) this.counts[index]!++;
+  }
+}
+
+/** Counters and histograms of a server's requests. The label sets are bounded by RPC names. */
+export class RequestMetrics {
+  readonly #requests = new Map<string, number>();
+  readonly #latency = new Map<string, Histogram>();
+  #inFlight = 0;
+
+  /** Marks the start of a request; call the returned function when it ends. */
+  begin(rpc: string, startMs: number): (outcome: Outcome, endMs: number) => void {
+    this.#inFlight++;
+    let done = false;
+    return (outcome, endMs) => {
+      if (done) throw new Error(`request ${rpc} ended twice`);
+      done = true;
+      this.#inFlight--;
+      const key = `${rpc}\u0000${outcome}`;
+      this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+      let histogram = this.#latency.get(rpc);
+      if (histogram === undefined) this.#latency.set(rpc, histogram = new Histogram());
+      histogram.observe((endMs - startMs) / 1000);
+    };
+  }
+
+  /** Requests begun and not yet ended. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Prometheus text exposition of these metrics. */
+  render(): string {
+    const lines = [
+      "# HELP basalt_grpc_requests_total Requests handled, by RPC and outcome.",
+      "# TYPE basalt_grpc_requests_total counter",
+    ];
+    for (const [key, count] of this.#requests) {
+      const [rpc, outcome] = key.split("\u0000");
+      lines.push(`basalt_grpc_requests_total{rpc="${rpc}",outcome="${outcome}"} ${count}`);
+    }
+    lines.push(
+      "# HELP basalt_grpc_request_duration_seconds Request latency, by RPC.",
+      "# TYPE basalt_grpc_request_duration_seconds histogram",
+    );
+    for (const [rpc, histogram] of this.#latency) {
+      let cumulative = 0;
+      LATENCY_BUCKETS_SECONDS.forEach((bound, i) => {
+        cumulative += histogram.counts[i]!;
+        lines.push(
+          `basalt_grpc_request_duration_seconds_bucket{rpc="${rpc}",le="${bound}"} ${cumulative}`,
+        );
+      });
+      lines.push(
+        `basalt_grpc_request_duration_seconds_bucket{rpc="${rpc}",le="+Inf"} ${histogram.count}`,
+        `basalt_grpc_request_duration_seconds_sum{rpc="${rpc}"} ${histogram.sumSeconds}`,
+        `basalt_grpc_request_duration_seconds_count{rpc="${rpc}"} ${histogram.count}`,
+      );
+    }
+    lines.push(
+      "# HELP basalt_grpc_requests_in_flight Requests being handled now.",
+      "# TYPE basalt_grpc_requests_in_flight gauge",
+      `basalt_grpc_requests_in_flight ${this.#inFlight}`,
+    );
+    return lines.join("\n") + "\n";
+  }
+
+  /** Resolves when no request is in flight, or after `timeoutMs`; returns whether drained. */
+  async drained(timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+    const stepMs = 10;
+    for (let waitedMs = 0; waitedMs < timeoutMs; waitedMs += stepMs) {
+      if (this.#inFlight === 0) return true;
+      await sleep(stepMs);
+    }
+    return this.#inFlight === 0;
+  }
+}
+
+/** The outcome recorded for a raw response. */
+export function outcomeOf(response: object): Outcome {
+  const fields = response as { regionError?: unknown; error?: unknown };
+  if (fields.regionError != null) return "region_error";
+  if (typeof fields.error === "string" && fields.error !== "") return "error";
+  return "ok";
+}
