@@ -59,7 +59,7 @@ export class SafetyChecker {
     this.leaderOfTerm.set(raft.term, raft.id);
     if (this.leaderTermChecked.get(raft.id) !== raft.term) {
       this.leaderTermChecked.set(raft.id, raft.term);
-      for (const [index, c] of this.committed) this.checkLeaderHas(raft, index, c);
+      for (const [index, c] of this.committed) this.checkLeaderHas({ raft, index, c });
     }
     this.recordLeaderCommits(raft);
   }
@@ -71,14 +71,15 @@ export class SafetyChecker {
     this.leaderCommitSeen.set(raft.id, to);
     const lo = from + 1n > raft.log.firstIndex() ? from + 1n : raft.log.firstIndex();
     if (lo > to) return;
-    for (const e of raft.log.slice(lo, to + 1n)) {
+    for (const e of raft.log.slice({ lo, hi: to + 1n })) {
       if (this.committed.has(e.index)) continue;
       const c = { term: e.term, commitTerm: raft.term, key: entryKey(e) };
       this.committed.set(e.index, c);
     }
   }
 
-  private checkLeaderHas(raft: Raft, index: bigint, c: CommittedEntry): void {
+  private checkLeaderHas(opts: { raft: Raft; index: bigint; c: CommittedEntry }): void {
+    const { raft, index, c } = opts;
     if (raft.term <= c.commitTerm || index < raft.log.firstIndex()) return;
     const t = raft.log.term(index);
     if (t !== c.term) {
@@ -92,7 +93,8 @@ export class SafetyChecker {
   }
 
   /** Log Matching; call with the entries a node persisted and the term before the first. */
-  persisted(node: bigint, entries: Entry[], prevTerm: bigint | undefined): void {
+  persisted(opts: { node: bigint; entries: Entry[]; prevTerm: bigint | undefined }): void {
+    const { node, entries, prevTerm } = opts;
     let prev = prevTerm;
     for (const e of entries) {
       const k = `${e.index}/${e.term}`;

@@ -46,9 +46,9 @@ export interface NodeSettings {
 /** What a node hands back to the simulation while handling a Ready. */
 export interface NodeHooks {
   send(m: Message): void;
-  persisted(node: bigint, entries: Entry[], prevTerm: bigint | undefined): void;
-  applied(node: bigint, e: Entry, opId: string | undefined): void;
-  readReady(node: bigint, ctx: string, index: bigint): void;
+  persisted(opts: { node: bigint; entries: Entry[]; prevTerm: bigint | undefined }): void;
+  applied(opts: { node: bigint; entry: Entry; opId: string | undefined }): void;
+  readReady(opts: { node: bigint; ctx: string; index: bigint }): void;
 }
 
 /**
@@ -161,7 +161,7 @@ export class SimNode {
       } catch {
         prevTerm = undefined; // Compacted: nothing to compare against.
       }
-      hooks.persisted(this.id, rd.entries, prevTerm);
+      hooks.persisted({ node: this.id, entries: rd.entries, prevTerm });
     }
     if (rd.hardState !== undefined) this.disk.setHardState(rd.hardState);
   }
@@ -175,7 +175,7 @@ export class SimNode {
     for (const e of rd.committedEntries) {
       if (e.index <= this.sm.appliedIndex) continue; // Covered by the snapshot just installed.
       const opId = this.sm.apply(e);
-      hooks.applied(this.id, e, opId);
+      hooks.applied({ node: this.id, entry: e, opId });
     }
     for (const rs of rd.readStates) {
       this.waitingReads.set(new TextDecoder().decode(rs.requestCtx), rs.index);
@@ -183,7 +183,7 @@ export class SimNode {
     for (const [ctx, index] of this.waitingReads) {
       if (index <= this.sm.appliedIndex) {
         this.waitingReads.delete(ctx);
-        hooks.readReady(this.id, ctx, index);
+        hooks.readReady({ node: this.id, ctx, index });
       }
     }
   }

@@ -152,9 +152,9 @@ export class Simulation {
     if (this.prng.chance(0.3)) this.faultGapMs = [10, 100];
     this.hooks = {
       send: (m) => this.send(m),
-      persisted: (node, entries, prevTerm) => this.checker.persisted(node, entries, prevTerm),
-      applied: (node, e, opId) => this.onApplied(node, e, opId),
-      readReady: (node, ctx, index) => this.onReadReady(node, ctx, index),
+      persisted: (opts) => this.checker.persisted(opts),
+      applied: (opts) => this.onApplied(opts),
+      readReady: (opts) => this.onReadReady(opts),
     };
     this.bootstrap();
   }
@@ -385,7 +385,8 @@ export class Simulation {
   // ---------------------------------------------------------------------------------------
   // Applying and reading
 
-  private onApplied(node: bigint, e: Entry, opId: string | undefined): void {
+  private onApplied(opts: { node: bigint; entry: Entry; opId: string | undefined }): void {
+    const { node, entry: e, opId } = opts;
     this.checker.applied(node, e);
     if (e.entryType === EntryType.EntryConfChange) this.onConfChangeApplied(e);
     if (opId === undefined) return;
@@ -400,7 +401,8 @@ export class Simulation {
     }
   }
 
-  private onReadReady(node: bigint, ctx: string, _index: bigint): void {
+  private onReadReady(opts: { node: bigint; ctx: string }): void {
+    const { node, ctx } = opts;
     for (const c of this.clients) {
       const op = c.op;
       if (op === undefined || op.kind !== "get" || op.opId !== ctx || op.target !== node) continue;
@@ -619,7 +621,8 @@ export class Simulation {
     );
   }
 
-  private cutBetween(a: bigint[], b: bigint[], bothWays: boolean): [bigint, bigint][] {
+  private cutBetween(opts: { a: bigint[]; b: bigint[]; bothWays: boolean }): [bigint, bigint][] {
+    const { a, b, bothWays } = opts;
     const links: [bigint, bigint][] = [];
     for (const x of a) {
       for (const y of b) {
@@ -648,7 +651,7 @@ export class Simulation {
     if (left.length === 0 || right.length === 0) return;
     const what = `partition {${left.join(",")}} | {${right.join(",")}}`;
     this.fault(what);
-    this.scheduleHeal(this.cutBetween(left, right, true), what);
+    this.scheduleHeal(this.cutBetween({ a: left, b: right, bothWays: true }), what);
   }
 
   private faultAsymmetric(): void {
@@ -659,8 +662,8 @@ export class Simulation {
     const what = outbound ? `node ${a} cannot send to others` : `node ${a} cannot hear from others`;
     this.fault(`asymmetric: ${what}`);
     const links = outbound
-      ? this.cutBetween([a], others, false)
-      : this.cutBetween(others, [a], false);
+      ? this.cutBetween({ a: [a], b: others, bothWays: false })
+      : this.cutBetween({ a: others, b: [a], bothWays: false });
     this.scheduleHeal(links, what);
   }
 
@@ -669,7 +672,10 @@ export class Simulation {
     const a = this.guessLeader(this.prng.pick(ids));
     const what = `isolate node ${a}`;
     this.fault(what);
-    this.scheduleHeal(this.cutBetween([a], ids.filter((id) => id !== a), true), what);
+    this.scheduleHeal(
+      this.cutBetween({ a: [a], b: ids.filter((id) => id !== a), bothWays: true }),
+      what,
+    );
   }
 
   private faultFlap(): void {
@@ -733,7 +739,11 @@ export class Simulation {
     const leader = this.currentLeader();
     if (leader === undefined) return;
     const cfg = leader.node!.raft.currentConfig();
-    const change = this.pickMembershipChange(leader.id, cfg.voters, cfg.learners);
+    const change = this.pickMembershipChange({
+      leader: leader.id,
+      voters: cfg.voters,
+      learners: cfg.learners,
+    });
     if (change === undefined) return;
     let fresh: SimNode | undefined;
     if (change.type === ConfChangeType.AddLearnerNode && !this.nodes.has(change.node)) {
@@ -756,10 +766,9 @@ export class Simulation {
   }
 
   private pickMembershipChange(
-    leader: bigint,
-    voters: bigint[],
-    learners: bigint[],
+    opts: { leader: bigint; voters: bigint[]; learners: bigint[] },
   ): { type: ConfChangeType; node: bigint } | undefined {
+    const { leader, voters, learners } = opts;
     const learner = learners[0];
     if (learner !== undefined && voters.length < 5) {
       return { type: ConfChangeType.AddNode, node: learner };

@@ -302,7 +302,9 @@ export class InteractionEnv {
     const log = n.node.raft.log;
     const first = log.firstIndex();
     if (first > 1n) this.out.push(`(compacted through ${first - 1n})`);
-    for (const e of log.slice(first, log.lastIndex() + 1n)) this.out.push(describeEntry(e));
+    for (const e of log.slice({ lo: first, hi: log.lastIndex() + 1n })) {
+      this.out.push(describeEntry(e));
+    }
     if (log.lastIndex() < first) this.out.push("log is empty");
   }
 

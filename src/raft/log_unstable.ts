@@ -46,7 +46,8 @@ export class LogUnstable {
   }
 
   /** The application persisted entries up to `index` at `term`: drop them from here. */
-  stableTo(index: bigint, term: bigint): void {
+  stableTo(at: { index: bigint; term: bigint }): void {
+    const { index, term } = at;
     const t = this.maybeTerm(index);
     // A mismatch means the entry was overwritten after that Ready; keep the newer one.
     if (t === undefined || t !== term || index < this.offset) return;
@@ -87,7 +88,8 @@ export class LogUnstable {
   }
 
   /** Entries in `[lo, hi)`, all of which must be in the unstable part. */
-  slice(lo: bigint, hi: bigint): Entry[] {
+  slice(range: { lo: bigint; hi: bigint }): Entry[] {
+    const { lo, hi } = range;
     const upper = this.offset + BigInt(this.entries.length);
     assert(
       lo >= this.offset && hi <= upper && lo <= hi,

@@ -45,7 +45,8 @@ export class MemoryStorage implements Storage {
   }
 
   /** @inheritdoc */
-  entries(lo: bigint, hi: bigint, maxSizeBytes = Number.MAX_SAFE_INTEGER): Entry[] {
+  entries(range: { lo: bigint; hi: bigint; maxSizeBytes?: number }): Entry[] {
+    const { lo, hi, maxSizeBytes = Number.MAX_SAFE_INTEGER } = range;
     const offset = this.ents[0]!.index;
     if (lo <= offset) throw new StorageError("Compacted", lo);
     if (hi > this.lastIndex() + 1n) throw new StorageError("Unavailable", hi);

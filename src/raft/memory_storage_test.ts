@@ -19,10 +19,10 @@ Deno.test("storage: compaction keeps the term of the compacted index and refuses
     (e: unknown) => e instanceof StorageError && e.code === "Compacted",
   );
   assert.throws(
-    () => s.entries(3n, 5n),
+    () => s.entries({ lo: 3n, hi: 5n }),
     (e: unknown) => e instanceof StorageError && e.code === "Compacted",
   );
-  assertEquals(s.entries(4n, 6n).length, 2);
+  assertEquals(s.entries({ lo: 4n, hi: 6n }).length, 2);
 });
 
 Deno.test("storage: an append overwrites the conflicting suffix", () => {

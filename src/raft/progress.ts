@@ -155,7 +155,8 @@ export class Progress {
    * The peer rejected an append at `rejected`, hinting its log ends near `matchHint`.
    * Returns false if the rejection is stale (an answer to an older message).
    */
-  maybeDecreaseTo(rejected: bigint, matchHint: bigint): boolean {
+  maybeDecreaseTo(answer: { rejected: bigint; matchHint: bigint }): boolean {
+    const { rejected, matchHint } = answer;
     if (this.state === ProgressState.Replicate) {
       if (rejected <= this.match) return false; // Stale: we already know it matches there.
       this.next = this.match + 1n;

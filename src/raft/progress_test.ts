@@ -26,16 +26,16 @@ Deno.test("progress: a stale rejection in Replicate (below match) is ignored", (
   const p = new Progress({ next: 10n, maxInflightMsgs: 4, isLearner: false });
   p.maybeUpdate(8n);
   p.becomeReplicate();
-  assertEquals(p.maybeDecreaseTo(7n, 0n), false);
-  assertEquals(p.maybeDecreaseTo(9n, 0n), true);
+  assertEquals(p.maybeDecreaseTo({ rejected: 7n, matchHint: 0n }), false);
+  assertEquals(p.maybeDecreaseTo({ rejected: 9n, matchHint: 0n }), true);
   assertEquals(p.next, 9n);
 });
 
 Deno.test("progress: in Probe, only the answer to the last probe moves next back, using the hint", () => {
   const p = new Progress({ next: 10n, maxInflightMsgs: 4, isLearner: false });
   assertEquals(p.state, ProgressState.Probe);
-  assertEquals(p.maybeDecreaseTo(5n, 2n), false); // Not our last probe (that was at 9).
-  assertEquals(p.maybeDecreaseTo(9n, 3n), true);
+  assertEquals(p.maybeDecreaseTo({ rejected: 5n, matchHint: 2n }), false); // Not our last probe (that was at 9).
+  assertEquals(p.maybeDecreaseTo({ rejected: 9n, matchHint: 3n }), true);
   assertEquals(p.next, 4n);
 });
 

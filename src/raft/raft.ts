@@ -234,7 +234,11 @@ export class Raft {
     this.configs = [{ index: this.log.firstIndex() - 1n, confState: base }];
     const last = this.log.lastIndex();
     for (let lo = this.log.firstIndex(); lo <= last;) {
-      const ents = this.log.slice(lo, last + 1n, this.cfg.maxCommittedSizePerReadyBytes);
+      const ents = this.log.slice({
+        lo,
+        hi: last + 1n,
+        maxSizeBytes: this.cfg.maxCommittedSizePerReadyBytes,
+      });
       this.noteAppended(ents, false);
       lo += BigInt(ents.length);
     }
@@ -546,7 +550,11 @@ export class Raft {
   /** Leader: advances commit to what a quorum holds (§5.3, §5.4.2). */
   private maybeCommit(): boolean {
     const index = this.tracker.committedIndex();
-    const committed = this.log.maybeCommit(index, this.term, this.bugs.commitPreviousTermByCount);
+    const committed = this.log.maybeCommit({
+      index,
+      term: this.term,
+      countPreviousTerms: this.bugs.commitPreviousTermByCount,
+    });
     if (committed) this.afterCommitAdvanced();
     return committed;
   }
@@ -644,7 +652,7 @@ export class Raft {
       (isPreVote && m.term > this.term) ||
       (this.bugs.doubleVote === true && m.term === this.term && this.state === StateRole.Follower);
     const respType = voteResponseType(m.msgType);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.log.isUpToDate({ lastIndex: m.index, lastTerm: m.logTerm })) {
       // Pre-vote grants answer in the proposed term, so the candidate can count them.
       this.send(newMessage({ msgType: respType, to: m.from, term: m.term }));
       if (!isPreVote) {
@@ -823,7 +831,10 @@ export class Raft {
       return;
     }
     // §5.3: reject, with a hint that lets the leader skip a whole term of mismatches.
-    const hintIndex = this.log.findConflictByTerm(minBig(m.index, this.log.lastIndex()), m.logTerm);
+    const hintIndex = this.log.findConflictByTerm({
+      index: minBig(m.index, this.log.lastIndex()),
+      term: m.logTerm,
+    });
     this.send(newMessage({
       msgType: MessageType.MsgAppendResponse,
       to: m.from,
@@ -857,7 +868,7 @@ export class Raft {
     const { index, term } = snap.metadata;
     if (index <= this.log.committed) return false;
     assert(this.state === StateRole.Follower, `raft: ${this.state} cannot restore a snapshot`);
-    if (this.log.matchTerm(index, term)) {
+    if (this.log.matchTerm({ index, term })) {
       // We already have the entry: just fast-forward the commit (the log beyond stays).
       this.log.commitTo(index);
       this.afterCommitAdvanced();
@@ -955,8 +966,10 @@ export class Raft {
     if (m.reject) {
       let nextProbe = m.rejectHint;
       // The follower told us its term at the hint; skip all our entries of later terms.
-      if (m.logTerm > 0n) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
-      if (pr.maybeDecreaseTo(m.index, nextProbe)) {
+      if (m.logTerm > 0n) {
+        nextProbe = this.log.findConflictByTerm({ index: m.rejectHint, term: m.logTerm });
+      }
+      if (pr.maybeDecreaseTo({ rejected: m.index, matchHint: nextProbe })) {
         if (pr.state === ProgressState.Replicate) pr.becomeProbe();
         this.sendAppend(m.from);
       }

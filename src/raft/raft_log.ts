@@ -64,17 +64,18 @@ export class RaftLog {
   }
 
   /** True if the log has entry `index` with term `term`. */
-  matchTerm(index: bigint, term: bigint): boolean {
-    return this.term(index) === term;
+  matchTerm(at: { index: bigint; term: bigint }): boolean {
+    return this.term(at.index) === at.term;
   }
 
   /**
    * Raft §5.4.1: is a log ending at (`lastIndex`, `term`) at least as up to date as ours?
    * Compare last terms first, then lengths.
    */
-  isUpToDate(lastIndex: bigint, term: bigint): boolean {
+  isUpToDate(theirs: { lastIndex: bigint; lastTerm: bigint }): boolean {
     const ourTerm = this.lastTerm();
-    return term > ourTerm || (term === ourTerm && lastIndex >= this.lastIndex());
+    const { lastIndex, lastTerm } = theirs;
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
   }
 
   /**
@@ -85,7 +86,7 @@ export class RaftLog {
   maybeAppend(
     opts: { index: bigint; logTerm: bigint; committed: bigint; entries: Entry[] },
   ): bigint | undefined {
-    if (!this.matchTerm(opts.index, opts.logTerm)) return undefined;
+    if (!this.matchTerm({ index: opts.index, term: opts.logTerm })) return undefined;
     const lastNew = opts.index + BigInt(opts.entries.length);
     const conflict = this.findConflict(opts.entries);
     if (conflict !== 0n) {
@@ -119,7 +120,7 @@ export class RaftLog {
    */
   findConflict(entries: Entry[]): bigint {
     for (const e of entries) {
-      if (!this.matchTerm(e.index, e.term)) return e.index;
+      if (!this.matchTerm(e)) return e.index;
     }
     return 0n;
   }
@@ -128,7 +129,8 @@ export class RaftLog {
    * The largest index <= `index` whose term is <= `term`: the fast back-off hint a follower
    * returns on rejection so the leader skips a whole term per round trip (Raft §5.3, end).
    */
-  findConflictByTerm(index: bigint, term: bigint): bigint {
+  findConflictByTerm(at: { index: bigint; term: bigint }): bigint {
+    const { index, term } = at;
     let i = minBig(index, this.lastIndex());
     for (; i > 0n; i--) {
       const t = this.term(i);
@@ -151,11 +153,16 @@ export class RaftLog {
   nextCommittedEntries(): Entry[] {
     const lo = maxBig(this.applied + 1n, this.firstIndex());
     if (this.committed + 1n <= lo) return [];
-    return this.slice(lo, this.committed + 1n, this.maxCommittedSizePerReadyBytes);
+    return this.slice({
+      lo,
+      hi: this.committed + 1n,
+      maxSizeBytes: this.maxCommittedSizePerReadyBytes,
+    });
   }
 
   /** Entries in `[lo, hi)` from storage and unstable, limited to `maxSizeBytes`. */
-  slice(lo: bigint, hi: bigint, maxSizeBytes = Number.MAX_SAFE_INTEGER): Entry[] {
+  slice(range: { lo: bigint; hi: bigint; maxSizeBytes?: number }): Entry[] {
+    const { lo, hi, maxSizeBytes = Number.MAX_SAFE_INTEGER } = range;
     assert(
       lo >= this.firstIndex() && hi <= this.lastIndex() + 1n,
       `slice [${lo},${hi}) out of range`,
@@ -164,12 +171,12 @@ export class RaftLog {
     let out: Entry[] = [];
     const split = this.unstable.offset;
     if (lo < split) {
-      out = this.storage.entries(lo, minBig(hi, split), maxSizeBytes);
+      out = this.storage.entries({ lo, hi: minBig(hi, split), maxSizeBytes });
       // A short read from storage (size limit) ends the slice there.
       if (BigInt(out.length) < minBig(hi, split) - lo) return out;
     }
     if (hi > split) {
-      const u = this.unstable.slice(maxBig(lo, split), hi);
+      const u = this.unstable.slice({ lo: maxBig(lo, split), hi });
       out = out.length === 0 ? u : out.concat(u);
     }
     return limitSize(out, maxSizeBytes);
@@ -180,7 +187,7 @@ export class RaftLog {
     if (index < this.firstIndex()) return undefined;
     if (index > this.lastIndex()) return [];
     try {
-      return this.slice(index, this.lastIndex() + 1n, maxSizeBytes);
+      return this.slice({ lo: index, hi: this.lastIndex() + 1n, maxSizeBytes });
     } catch (e) {
       if (e instanceof StorageError) return undefined;
       throw e;
@@ -192,7 +199,8 @@ export class RaftLog {
    * entries of earlier terms become committed indirectly. `countPreviousTerms` is the
    * test-only bug that skips this rule.
    */
-  maybeCommit(maxIndex: bigint, term: bigint, countPreviousTerms = false): boolean {
+  maybeCommit(opts: { index: bigint; term: bigint; countPreviousTerms?: boolean }): boolean {
+    const { index: maxIndex, term, countPreviousTerms = false } = opts;
     if (maxIndex <= this.committed) return false;
     if (!countPreviousTerms && this.term(maxIndex) !== term) return false;
     this.commitTo(maxIndex);
@@ -217,8 +225,8 @@ export class RaftLog {
   }
 
   /** The application persisted entries up to `index` at `term`. */
-  stableTo(index: bigint, term: bigint): void {
-    this.unstable.stableTo(index, term);
+  stableTo(at: { index: bigint; term: bigint }): void {
+    this.unstable.stableTo(at);
   }
 
   /** The application persisted the snapshot at `index`. */

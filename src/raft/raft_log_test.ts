@@ -14,20 +14,20 @@ function logWith(terms: number[]): RaftLog {
 }
 
 function terms(log: RaftLog): number[] {
-  return log.slice(log.firstIndex(), log.lastIndex() + 1n).map((e) => Number(e.term));
+  return log.slice({ lo: log.firstIndex(), hi: log.lastIndex() + 1n }).map((e) => Number(e.term));
 }
 
 Deno.test("Raft §5.4.1: a log with a later last term is more up to date, whatever its length", () => {
   const log = logWith([1, 1, 2]);
-  assert(log.isUpToDate(1n, 3n));
-  assert(!log.isUpToDate(10n, 1n));
+  assert(log.isUpToDate({ lastIndex: 1n, lastTerm: 3n }));
+  assert(!log.isUpToDate({ lastIndex: 10n, lastTerm: 1n }));
 });
 
 Deno.test("Raft §5.4.1: with equal last terms, the longer log is more up to date", () => {
   const log = logWith([1, 1, 2]);
-  assert(log.isUpToDate(3n, 2n));
-  assert(log.isUpToDate(4n, 2n));
-  assert(!log.isUpToDate(2n, 2n));
+  assert(log.isUpToDate({ lastIndex: 3n, lastTerm: 2n }));
+  assert(log.isUpToDate({ lastIndex: 4n, lastTerm: 2n }));
+  assert(!log.isUpToDate({ lastIndex: 2n, lastTerm: 2n }));
 });
 
 Deno.test("Raft §5.3: an append whose previous entry does not match is rejected", () => {
@@ -74,17 +74,17 @@ Deno.test("Raft §5.3: commit advances to min(leader commit, last new entry)", (
 
 Deno.test("Raft §5.4.2: a leader commits an index only if its entry is of the current term", () => {
   const log = logWith([1, 2, 2]);
-  assertEquals(log.maybeCommit(3n, 3n), false);
+  assertEquals(log.maybeCommit({ index: 3n, term: 3n }), false);
   assertEquals(log.committed, 0n);
-  assertEquals(log.maybeCommit(3n, 2n), true);
+  assertEquals(log.maybeCommit({ index: 3n, term: 2n }), true);
   assertEquals(log.committed, 3n);
 });
 
 Deno.test("findConflictByTerm skips back to the last entry whose term is at most the given term", () => {
   const log = logWith([1, 1, 2, 2, 4, 4]);
-  assertEquals(log.findConflictByTerm(6n, 3n), 4n);
-  assertEquals(log.findConflictByTerm(6n, 1n), 2n);
-  assertEquals(log.findConflictByTerm(6n, 5n), 6n);
+  assertEquals(log.findConflictByTerm({ index: 6n, term: 3n }), 4n);
+  assertEquals(log.findConflictByTerm({ index: 6n, term: 1n }), 2n);
+  assertEquals(log.findConflictByTerm({ index: 6n, term: 5n }), 6n);
 });
 
 Deno.test("applied entries are handed out once, bounded by size", () => {

@@ -221,7 +221,7 @@ export class RawNode {
     if (rd.softState !== undefined) this.prevSoftState = rd.softState;
     if (rd.hardState !== undefined) this.prevHardState = rd.hardState;
     const last = rd.entries[rd.entries.length - 1];
-    if (last !== undefined) log.stableTo(last.index, last.term);
+    if (last !== undefined) log.stableTo(last);
     if (rd.snapshot !== undefined) {
       log.stableSnapTo(rd.snapshot.metadata.index);
       if (rd.snapshot.metadata.index > log.applied) log.applied = rd.snapshot.metadata.index;

@@ -46,10 +46,10 @@ export interface Storage {
    */
   initialState(): InitialState;
   /**
-   * Entries in `[lo, hi)`, at most `maxSizeBytes` of data (but always at least one entry).
+   * Entries in `[range.lo, range.hi)`, at most `maxSizeBytes` of data (but always at least one entry).
    * Throws `StorageError` "Compacted" if `lo < firstIndex()`, "Unavailable" if `hi > lastIndex() + 1`.
    */
-  entries(lo: bigint, hi: bigint, maxSizeBytes?: number): Entry[];
+  entries(range: { lo: bigint; hi: bigint; maxSizeBytes?: number }): Entry[];
   /** The term of entry `index`, valid for `firstIndex() - 1 <= index <= lastIndex()`. */
   term(index: bigint): bigint;
   /** The index of the first entry still in the log (snapshot index + 1). */
