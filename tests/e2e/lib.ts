@@ -1,0 +1,208 @@
+/**
+ * End-to-end test library: real `src/server/main.ts` processes on loopback, and a raw gRPC
+ * client speaking our codecs.
+ *
+ * - Ports: servers are started with port 0 and report the ports they bound in their ready line,
+ *   so parallel tests never race for a port. `freeLoopbackPort()` exists for tests that need a
+ *   port number before starting something.
+ * - Every server gets a fresh temporary data directory and a log file in it. `withServer` removes
+ *   the directory when the test passes and keeps it (printing where) when it fails.
+ * - Every wait is bounded (`READY_TIMEOUT_MS`, `STOP_TIMEOUT_MS`).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { tikvpb } from "../../proto/mod.ts";
+
+const MAIN = new URL("../../src/server/main.ts", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+/** A free TCP port on 127.0.0.1, learned by binding port 0 (free when returned, not reserved). */
+export function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A running (or stopped) store process. */
+export interface TestServer {
+  dataDir: string;
+  logPath: string;
+  grpcAddr: string;
+  statusAddr: string;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL, wait for exit. */
+  kill(): Promise<void>;
+  /** Starts the process again on the same data directory (new ports). */
+  restart(): Promise<void>;
+}
+
+async function readReadyLine(
+  stdout: ReadableStream<Uint8Array>,
+  log: Deno.FsFile,
+): Promise<{ grpcAddr: string; statusAddr: string }> {
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+    log.writeSync(new TextEncoder().encode(value));
+    const match = /basalt ready: grpc (\S+) status (\S+)/.exec(text);
+    if (match !== null) {
+      // Keep draining stdout into the log so the child never blocks on a full pipe.
+      (async () => {
+        try {
+          for (;;) {
+            const next = await reader.read();
+            if (next.done) break;
+            log.writeSync(new TextEncoder().encode(next.value));
+          }
+        } catch { /* the log was closed: the test is over */ }
+      })();
+      return { grpcAddr: match[1]!, statusAddr: match[2]! };
+    }
+  }
+  throw new Error(`server did not print its ready line; output so far:\n${text}`);
+}
+
+/** Starts a store on a data directory (a new temporary one by default). */
+export async function startServer(
+  options: { dataDir?: string; args?: string[] } = {},
+): Promise<TestServer> {
+  const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "basalt_e2e_" })}/data`;
+  const logPath = `${dataDir}.log`;
+  let child: Deno.ChildProcess;
+  let log: Deno.FsFile;
+  const server = { dataDir, logPath, grpcAddr: "", statusAddr: "" } as TestServer;
+  const launch = async () => {
+    log = await Deno.open(logPath, { append: true, create: true });
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
+        .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
+        .concat(options.args ?? []),
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+    try {
+      Object.assign(server, await readReadyLine(child.stdout, log));
+    } catch (error) {
+      child.kill("SIGKILL");
+      await child.status;
+      log.close();
+      throw error;
+    }
+  };
+  const waitExit = async (signal: Deno.Signal): Promise<number> => {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    const status = await child.status;
+    clearTimeout(timer);
+    log.close();
+    return status.code;
+  };
+  server.stop = () => waitExit("SIGTERM");
+  server.kill = async () => void await waitExit("SIGKILL");
+  server.restart = launch;
+  await launch();
+  return server;
+}
+
+/**
+ * Runs `body` against a fresh server; stops it afterwards. On failure the data directory and
+ * logs are kept and their place printed.
+ */
+export async function withServer(
+  body: (server: TestServer) => Promise<void>,
+  options: { args?: string[] } = {},
+): Promise<void> {
+  const server = await startServer(options);
+  let failed = true;
+  try {
+    await body(server);
+    failed = false;
+  } finally {
+    try {
+      await server.stop();
+    } catch { /* already stopped by the test */ }
+    const parent = server.dataDir.replace(/\/data$/, "");
+    if (failed) console.error(`e2e: kept data and logs of the failed test in ${parent}`);
+    else await Deno.remove(parent, { recursive: true });
+  }
+}
+
+/** A protobufjs static message class. */
+interface Codec<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): unknown;
+}
+
+/** A raw gRPC client of `tikvpb.Tikv` using our codecs. */
+export class TikvClient {
+  readonly #client: grpc.Client;
+
+  constructor(addr: string) {
+    this.#client = new grpc.Client(addr, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+    });
+  }
+
+  /** Calls `/tikvpb.Tikv/<method>` with bytes, returning the response bytes. */
+  callBytes(method: string, request: Uint8Array, timeoutMs = 10_000): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest<Uint8Array, Uint8Array>(
+        `/tikvpb.Tikv/${method}`,
+        (bytes) => Buffer.from(bytes),
+        (buffer) => new Uint8Array(buffer),
+        request,
+        { deadline: Date.now() + timeoutMs },
+        (error, response) => error ? reject(error) : resolve(response!),
+      );
+    });
+  }
+
+  /** Calls a unary method with messages. */
+  async call<Req, Res>(
+    method: string,
+    codecs: { request: Codec<Req>; response: Codec<unknown> },
+    request: Req,
+  ): Promise<Res> {
+    const bytes = await this.callBytes(method, codecs.request.encode(request).finish());
+    return codecs.response.decode(bytes) as Res;
+  }
+
+  /** Opens a BatchCommands stream; `send` one message and await its response. */
+  batchCommands(): {
+    send(message: tikvpb.BatchCommandsRequest.$Properties): Promise<tikvpb.BatchCommandsResponse>;
+    close(): void;
+  } {
+    const stream = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+      "/tikvpb.Tikv/BatchCommands",
+      (bytes) => Buffer.from(bytes),
+      (buffer) => new Uint8Array(buffer),
+    );
+    const waiting: ((response: tikvpb.BatchCommandsResponse) => void)[] = [];
+    stream.on("data", (bytes: Uint8Array) => {
+      waiting.shift()?.(tikvpb.BatchCommandsResponse.decode(bytes));
+    });
+    stream.on("error", () => {});
+    return {
+      send: (message) =>
+        new Promise((resolve) => {
+          waiting.push(resolve);
+          stream.write(tikvpb.BatchCommandsRequest.encode(message).finish());
+        }),
+      close: () => stream.end(),
+    };
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
