@@ -60,10 +60,37 @@ export function checkLinearizable(history: readonly KvOperation[]): Linearizabil
   for (const key of [...byKey.keys()].sort()) {
     const ops = byKey.get(key)!;
     if (!checkRegister(ops)) {
-      return { ok: false, key, explanation: describeOps(ops) };
+      return { ok: false, key, explanation: explainViolation(ops) };
     }
   }
   return { ok: true };
+}
+
+/**
+ * Narrows a failing history to where it first goes wrong: the earliest return time T such that
+ * the history cut at T (operations called by T; those returning later count as pending) has no
+ * linearization. Prints the operation returning at T and the operations just before it.
+ */
+function explainViolation(ops: KvOperation[]): string {
+  const times = ops.filter((o) => o.ret !== Infinity).map((o) => o.ret).sort((a, b) => a - b);
+  const cut = (t: number): KvOperation[] =>
+    ops.filter((o) => o.call <= t && (o.ret <= t || o.kind === "put"))
+      .map((o) => (o.ret <= t ? o : { ...o, ret: Infinity }));
+  let lo = 0;
+  let hi = times.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (checkRegister(cut(times[mid]!))) lo = mid + 1;
+    else hi = mid;
+  }
+  const t = times[lo] ?? Infinity;
+  const culprit = ops.find((o) => o.ret === t);
+  const window = cut(t).sort((a, b) => a.call - b.call).slice(-16);
+  const head = culprit === undefined
+    ? "no linearization of the whole history"
+    : `first impossible return at time ${t}: ${describeOps([culprit]).trim()}`;
+  return `  ${head}\n  the ${window.length} operations called last before it (∞ = still pending then):\n` +
+    describeOps(window);
 }
 
 function describeOps(ops: KvOperation[]): string {
