@@ -47,11 +47,21 @@ async function answer(
   }
 }
 
-/** Serves one BatchCommands stream until the client ends it. */
+/** Control of one served stream: `drain` ends it once its pending sub-requests are answered. */
+export interface BatchCommandsStream {
+  drain(): void;
+}
+
+/** Serves one BatchCommands stream until the client ends it or the server drains it. */
 export function handleBatchCommands(
   call: grpc.ServerDuplexStream<Buffer, Buffer>,
   deps: GrpcDependencies,
-): void {
+): BatchCommandsStream {
+  let pending = 0;
+  let draining = false;
+  const endIfIdle = () => {
+    if (draining && pending === 0 && !call.writableEnded) call.end();
+  };
   call.on("data", (bytes: Buffer) => {
     let batch: tikvpb.BatchCommandsRequest;
     try {
@@ -69,21 +79,34 @@ export function handleBatchCommands(
       );
       return;
     }
-    Promise.all(batch.requests.map((request) => answer(deps, request))).then((responses) => {
+    pending++;
+    Promise.all(batch.requests.map((request) => answer(deps, request))).finally(() => {
+      pending--;
+    }).then((responses) => {
       const message = tikvpb.BatchCommandsResponse.encode({
         responses,
         requestIds: batch.requestIds,
       });
       if (!call.writableEnded && !call.destroyed) call.write(Buffer.from(message.finish()));
+      endIfIdle();
     }, (error: unknown) => {
       deps.log.error("BatchCommands failed", { error: String(error) });
       const details = `BatchCommands: ${String(error)}`;
       call.destroy(Object.assign(new Error(details), { code: grpc.status.INTERNAL, details }));
     });
   });
-  call.on("end", () => call.end());
+  call.on("end", () => {
+    draining = true;
+    endIfIdle();
+  });
   call.on(
     "error",
     (error) => deps.log.debug("BatchCommands stream error", { error: String(error) }),
   );
+  return {
+    drain() {
+      draining = true;
+      endIfIdle();
+    },
+  };
 }

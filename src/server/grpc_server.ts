@@ -7,7 +7,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { GRPC_MAX_MESSAGE_BYTES } from "../constants.ts";
-import { handleBatchCommands } from "./batch_commands.ts";
+import { type BatchCommandsStream, handleBatchCommands } from "./batch_commands.ts";
 import type { Logger } from "./log.ts";
 import { outcomeOf, type RequestMetrics } from "./metrics.ts";
 import { type AnyRawCommand, RAW_COMMANDS, type RawServices, runRawCommand } from "./raw/mod.ts";
@@ -97,11 +97,11 @@ export async function startGrpcServer(addr: string, deps: GrpcDependencies): Pro
   });
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const command of RAW_COMMANDS) handlers[command.name] = unaryHandler(deps, command);
-  const streams = new Set<grpc.ServerDuplexStream<Buffer, Buffer>>();
+  const streams = new Set<BatchCommandsStream>();
   handlers.BatchCommands = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-    streams.add(call);
-    call.on("close", () => streams.delete(call));
-    handleBatchCommands(call, deps);
+    const stream = handleBatchCommands(call, deps);
+    streams.add(stream);
+    call.on("close", () => streams.delete(stream));
   };
   server.addService(tikvServiceDefinition(), handlers);
   const port = await new Promise<number>((resolve, reject) => {
@@ -114,7 +114,7 @@ export async function startGrpcServer(addr: string, deps: GrpcDependencies): Pro
     port,
     async shutdown(timeoutMs) {
       const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      for (const call of streams) call.end();
+      for (const stream of streams) stream.drain();
       const timer = new Promise<"timeout">((resolve) => {
         const id = setTimeout(() => resolve("timeout"), timeoutMs);
         graceful.then(() => clearTimeout(id));

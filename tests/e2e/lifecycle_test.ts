@@ -72,6 +72,29 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "e2e: SIGTERM drains in-flight requests: a delayed BatchCommands answer still arrives",
+  ...E2E,
+  fn: () =>
+    withServer(async (server) => {
+      const client = new TikvClient(server.grpcAddr);
+      const stream = client.batchCommands();
+      try {
+        const answer = stream.send({
+          requests: [{ Empty: { testId: 7n, delayTime: 400n } }],
+          requestIds: [1n],
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const exit = server.stop();
+        assert.equal((await answer).responses[0]?.Empty?.testId, 7n);
+        assert.equal(await exit, 0);
+      } finally {
+        stream.close();
+        client.close();
+      }
+    }),
+});
+
 async function runMain(args: string[]): Promise<{ code: number; output: string }> {
   const main = new URL("../../src/server/main.ts", import.meta.url).pathname;
   const result = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", main, ...args] })
