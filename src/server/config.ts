@@ -231,7 +231,9 @@ export function loadConfig(args: string[]): CommandLine {
   ) as Record<string, { type: "string" | "boolean" }>;
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    // `deno task serve -- --addr …` hands the "--" through; it separates nothing here.
+    const flags = args[0] === "--" ? args.slice(1) : args;
+    values = parseArgs({ args: flags, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new ConfigError("command line", (error as Error).message);
   }

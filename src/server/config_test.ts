@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { applyToml, ConfigError, defaultConfig, loadConfig } from "./config.ts";
+
+Deno.test("loadConfig() with no flags gives TiKV's default addresses and ./data", () => {
+  const result = loadConfig([]);
+  assert.ok(!result.help);
+  assert.equal(result.config.server.addr, "127.0.0.1:20160");
+  assert.equal(result.config.server.statusAddr, "127.0.0.1:20180");
+  assert.equal(result.config.storage.dataDir, "./data");
+});
+
+Deno.test('loadConfig() accepts the "--" that `deno task serve --` passes through', () => {
+  const result = loadConfig(["--", "--addr", "127.0.0.1:1234"]);
+  assert.ok(!result.help && result.config.server.addr === "127.0.0.1:1234");
+});
+
+Deno.test("flags override the configuration file", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".toml" });
+  try {
+    await Deno.writeTextFile(file, '[server]\naddr = "127.0.0.1:1"\n[log]\nlevel = "debug"\n');
+    const result = loadConfig(["--config", file, "--addr", "127.0.0.1:2"]);
+    assert.ok(!result.help);
+    assert.equal(result.config.server.addr, "127.0.0.1:2");
+    assert.equal(result.config.log.level, "debug");
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("applyToml() refuses unknown sections, unknown keys and bad values by name", () => {
+  const refused = (doc: Record<string, unknown>, pattern: RegExp) =>
+    assert.throws(
+      () => applyToml(defaultConfig(), doc),
+      (e: ConfigError) => pattern.test(e.message),
+    );
+  refused({ raftstore: {} }, /raftstore: unknown section/);
+  refused({ server: { port: 1 } }, /server\.port: unknown key/);
+  refused({ server: { addr: "nohost" } }, /server\.addr: "nohost" is not host:port/);
+  refused({ server: { addr: "h:70000" } }, /port 70000 is above 65535/);
+  refused(
+    { rocksdb: { "block-cache-size": "lots" } },
+    /rocksdb\.block-cache-size: expected a positive size/,
+  );
+  refused({ storage: { "sync-log": "yes" } }, /storage\.sync-log: expected true or false/);
+});
+
+Deno.test('applyToml() reads sizes as bytes or with units ("1GiB")', () => {
+  const config = defaultConfig();
+  applyToml(config, { rocksdb: { "block-cache-size": "1GiB", "write-buffer-size": 4096 } });
+  assert.equal(config.rocksdb.blockCacheSizeBytes, 1024 ** 3);
+  assert.equal(config.rocksdb.writeBufferSizeBytes, 4096);
+});
