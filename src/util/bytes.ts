@@ -1,14 +1,7 @@
 /** Byte-string helpers shared across layers: ordering, equality, hex and text conversion. */
 
-/** Unsigned bytewise comparison, the order of every engine: negative, zero or positive. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    const difference = a[i]! - b[i]!;
-    if (difference !== 0) return difference;
-  }
-  return a.length - b.length;
-}
+/** Unsigned bytewise comparison, the order of every engine (one implementation, in codec/). */
+export { compareBytes } from "../codec/compare.ts";
 
 /** Whether `a` and `b` hold the same bytes. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
