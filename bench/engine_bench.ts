@@ -8,7 +8,8 @@
  * the caller) in one invocation as db_bench runs them; fillbatch (100 puts per write batch);
  * fillsync (each write fsynced, one in flight).
  */
-import { haveCommand, median, printRatioTable, type RatioRow, runMeasured } from "./report.ts";
+import { haveCommand } from "../scripts/setup.ts";
+import { median, printRatioTable, type RatioRow, runMeasured } from "./report.ts";
 
 /** Parameters of one engine benchmark run. */
 export interface EngineBenchOptions {

@@ -83,13 +83,3 @@ export async function runMeasured(
   const rss = /PEAK_RSS_KB=(\d+)/.exec(stderr);
   return { stdout, peakRssBytes: rss ? Number(rss[1]) * 1024 : NaN };
 }
-
-/** Whether `command` can be run. */
-export function haveCommand(command: string): boolean {
-  try {
-    return new Deno.Command("which", { args: [command], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}

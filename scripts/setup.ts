@@ -14,7 +14,8 @@ const BENCH_PACKAGES: Record<string, string> = {
   "redis-benchmark": "redis-tools",
 };
 
-function have(command: string): boolean {
+/** Whether `command` is on PATH. */
+export function haveCommand(command: string): boolean {
   try {
     return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })
       .outputSync().success;
@@ -24,7 +25,7 @@ function have(command: string): boolean {
 }
 
 function canInstall(): boolean {
-  return Deno.build.os === "linux" && Deno.uid() === 0 && have("apt-get");
+  return Deno.build.os === "linux" && Deno.uid() === 0 && haveCommand("apt-get");
 }
 
 function aptGet(args: string[]): boolean {
@@ -56,7 +57,7 @@ function ensureLibrary(): void {
 }
 
 function ensureBenchPeers(): void {
-  const missing = Object.entries(BENCH_PACKAGES).filter(([command]) => !have(command));
+  const missing = Object.entries(BENCH_PACKAGES).filter(([command]) => !haveCommand(command));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
   if (!canInstall() || !install(packages)) {

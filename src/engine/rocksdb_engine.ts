@@ -317,7 +317,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   newWriteBatch(): RocksWriteBatch {
     this.#state.assertOpen();
-    return new RocksWriteBatch(this.#state.columnFamilies, () => this.#state.assertOpen());
+    return new RocksWriteBatch(this.#state);
   }
 
   write(batch: WriteBatch): void {

@@ -12,7 +12,7 @@
  *   using a destroyed writer throws `EngineClosedError`.
  */
 import { cString, ErrorSlot, native, pinnedCopy } from "../../ffi/native.ts";
-import { compareBytes } from "../codec/compare.ts";
+import { compareBytes, toHex } from "../util/bytes.ts";
 import { assertEntrySize } from "./limits.ts";
 import type { RocksDbEngine } from "./rocksdb_engine.ts";
 import { COMPRESSION, type Compression } from "./rocksdb_options.ts";
@@ -33,8 +33,7 @@ export class SstKeyOrderError extends Error {
 
 function hex(bytes: Uint8Array): string {
   const shown = bytes.length > 32 ? bytes.subarray(0, 32) : bytes;
-  const digits = Array.from(shown, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return `0x${digits}${bytes.length > 32 ? `… (${bytes.length} bytes)` : ""}`;
+  return `0x${toHex(shown)}${bytes.length > 32 ? `… (${bytes.length} bytes)` : ""}`;
 }
 
 /** Options of an SST file writer. */

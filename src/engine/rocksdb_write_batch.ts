@@ -4,6 +4,7 @@
  */
 import { LengthSlot, native } from "../../ffi/native.ts";
 import { assertEntrySize, assertRange } from "./limits.ts";
+import { cfHandle, type ReaderContext } from "./rocksdb_reader.ts";
 import { type ColumnFamily, EngineClosedError, type WriteBatch } from "./types.ts";
 
 const rocks = () => native().rocks;
@@ -15,13 +16,10 @@ export class RocksWriteBatch implements WriteBatch {
   inFlight = false;
 
   /**
-   * `assertEngineOpen` guards the column family handles: they die with the engine, and a batch
-   * operation on a dead handle is a use-after-free (a SIGSEGV was seen), not an error.
+   * The engine's context guards the column family handles: they die with the engine, and a
+   * batch operation on a dead handle is a use-after-free (a SIGSEGV was seen), not an error.
    */
-  constructor(
-    private readonly handles: ReadonlyMap<ColumnFamily, Deno.PointerObject>,
-    private readonly assertEngineOpen: () => void,
-  ) {}
+  constructor(private readonly engine: ReaderContext) {}
 
   /** The native batch; throws when destroyed or in flight. */
   pointer(): Deno.PointerObject {
@@ -35,10 +33,8 @@ export class RocksWriteBatch implements WriteBatch {
   }
 
   #cf(cf: ColumnFamily): Deno.PointerObject {
-    this.assertEngineOpen();
-    const handle = this.handles.get(cf);
-    if (handle === undefined) throw new Error(`unknown column family "${cf}"`);
-    return handle;
+    this.engine.assertOpen();
+    return cfHandle(this.engine, cf);
   }
 
   put(cf: ColumnFamily, key: Uint8Array, value: Uint8Array): void {
