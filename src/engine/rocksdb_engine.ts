@@ -243,6 +243,16 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     };
   }
 
+  /**
+   * Counts out one attachment whose thread ended without `close()` (a Worker that crashed or was
+   * terminated). Only the owner may call it, and only for a thread that can no longer run.
+   */
+  forgetAttachment(): void {
+    if (this.#owned === null) throw new Error("forgetAttachment: only the owner may call it");
+    if (Atomics.load(this.#attached, 0) <= 0) throw new Error("forgetAttachment: none attached");
+    Atomics.sub(this.#attached, 0, 1);
+  }
+
   /** Number of engines attached to this database from other threads. */
   get attachedCount(): number {
     return Atomics.load(this.#attached, 0);

@@ -26,6 +26,12 @@ export interface ServerConfig {
     dataDir: string;
     /** fsync the write-ahead log before acknowledging a raw write. */
     syncLog: boolean;
+    /** Period of the sweep that deletes expired raw values; 0 = never. */
+    ttlCheckPollIntervalMs: number;
+  };
+  raftstore: {
+    /** Region-group workers: Web Workers that run the commands of their regions. */
+    storePoolSize: number;
   };
   rocksdb: {
     blockCacheSizeBytes: number;
@@ -54,7 +60,8 @@ export class ConfigError extends Error {
 export function defaultConfig(): ServerConfig {
   return {
     server: { addr: "127.0.0.1:20160", statusAddr: "127.0.0.1:20180" },
-    storage: { dataDir: "./data", syncLog: true },
+    storage: { dataDir: "./data", syncLog: true, ttlCheckPollIntervalMs: 60 * 60 * 1000 },
+    raftstore: { storePoolSize: 2 },
     rocksdb: {
       blockCacheSizeBytes: 256 * 1024 * 1024,
       writeBufferSizeBytes: 64 * 1024 * 1024,
@@ -65,12 +72,26 @@ export function defaultConfig(): ServerConfig {
   };
 }
 
-type Kind = "addr" | "string" | "bool" | "size" | "count" | "level" | "compression";
+type Kind =
+  | "addr"
+  | "string"
+  | "bool"
+  | "size"
+  | "count"
+  | "positive"
+  | "duration"
+  | "level"
+  | "compression";
 
 /** Every key the TOML file may hold: section → key → [field, kind]. */
 const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
   server: { "addr": ["addr", "addr"], "status-addr": ["statusAddr", "addr"] },
-  storage: { "data-dir": ["dataDir", "string"], "sync-log": ["syncLog", "bool"] },
+  storage: {
+    "data-dir": ["dataDir", "string"],
+    "sync-log": ["syncLog", "bool"],
+    "ttl-check-poll-interval": ["ttlCheckPollIntervalMs", "duration"],
+  },
+  raftstore: { "store-pool-size": ["storePoolSize", "positive"] },
   rocksdb: {
     "block-cache-size": ["blockCacheSizeBytes", "size"],
     "write-buffer-size": ["writeBufferSizeBytes", "size"],
@@ -132,6 +153,12 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
       return Number.isSafeInteger(value) && (value as number) >= 0
         ? value
         : refuse("expected a non-negative integer");
+    case "positive":
+      return Number.isSafeInteger(value) && (value as number) >= 1
+        ? value
+        : refuse("expected a positive integer");
+    case "duration":
+      return parseDuration(key, value);
     case "level":
       return (LOG_LEVELS as readonly unknown[]).includes(value)
         ? value
@@ -143,6 +170,21 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
     case "size":
       return parseSize(key, value);
   }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration as TiKV writes them ("500ms", "10s", "12h", "1h30m"), or "0" / 0 for never. */
+function parseDuration(key: string, value: unknown): number {
+  if (value === 0 || value === "0") return 0;
+  if (typeof value === "string" && /^(\d+(ms|s|m|h))+$/.test(value.trim())) {
+    let totalMs = 0;
+    for (const [, amount, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h)/g)) {
+      totalMs += Number(amount) * DURATION_UNITS_MS[unit!]!;
+    }
+    return totalMs;
+  }
+  throw new ConfigError(key, `expected a duration such as "500ms", "10s", "12h" or "0"`);
 }
 
 /** A size: an integer of bytes or a string such as "256MB" / "1GiB". */

@@ -33,7 +33,15 @@ Deno.test("applyToml() refuses unknown sections, unknown keys and bad values by 
       () => applyToml(defaultConfig(), doc),
       (e: ConfigError) => pattern.test(e.message),
     );
-  refused({ raftstore: {} }, /raftstore: unknown section/);
+  refused({ coprocessor: {} }, /coprocessor: unknown section/);
+  refused(
+    { raftstore: { "store-pool-size": 0 } },
+    /raftstore\.store-pool-size: expected a positive integer/,
+  );
+  refused(
+    { storage: { "ttl-check-poll-interval": "soon" } },
+    /storage\.ttl-check-poll-interval: expected a duration/,
+  );
   refused({ server: { port: 1 } }, /server\.port: unknown key/);
   refused({ server: { addr: "nohost" } }, /server\.addr: "nohost" is not host:port/);
   refused({ server: { addr: "h:70000" } }, /port 70000 is above 65535/);

@@ -1,20 +1,23 @@
 /**
- * The gRPC server: service `tikvpb.Tikv` built from our static protobuf codecs.
- *
- * Requests arrive as raw bytes and are decoded in the handler (grpc-js would answer a throwing
- * deserializer with INTERNAL; a malformed payload is the client's fault, so it gets
- * INVALID_ARGUMENT). Methods not listed here get grpc-js's UNIMPLEMENTED.
+ * The gRPC server: service `tikvpb.Tikv`. The main thread only routes: a request's bytes go,
+ * undecoded, to the region-group worker of the region named in its `Context`
+ * (`region_workers.ts`), which decodes it (a malformed payload is the client's fault and gets
+ * INVALID_ARGUMENT, where grpc-js would answer a throwing deserializer with INTERNAL), runs it
+ * and returns the encoded response. Methods not listed here get grpc-js's UNIMPLEMENTED.
  */
 import * as grpc from "@grpc/grpc-js";
 import { GRPC_MAX_MESSAGE_BYTES } from "../constants.ts";
 import { type BatchCommandsStream, handleBatchCommands } from "./batch_commands.ts";
+import type { AnyCommand } from "./command.ts";
+import { COMMANDS } from "./commands.ts";
 import type { Logger } from "./log.ts";
-import { outcomeOf, type RequestMetrics } from "./metrics.ts";
-import { type AnyRawCommand, RAW_COMMANDS, type RawServices, runRawCommand } from "./raw/mod.ts";
+import type { RequestMetrics } from "./metrics.ts";
+import type { RegionWorkers } from "./region_workers.ts";
+import { contextRegionId } from "./wire.ts";
 
 /** What the gRPC handlers need. */
 export interface GrpcDependencies {
-  services: RawServices;
+  workers: RegionWorkers;
   metrics: RequestMetrics;
   log: Logger;
   slowRequestThresholdMs: number;
@@ -22,43 +25,43 @@ export interface GrpcDependencies {
 
 const identity = (bytes: Buffer) => bytes;
 
+/** The gRPC status of a worker's failure code. */
+export function grpcStatusOf(code: "invalid_argument" | "internal"): grpc.status {
+  return code === "invalid_argument" ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+}
+
 function unaryHandler(
   deps: GrpcDependencies,
-  command: AnyRawCommand,
+  command: AnyCommand,
 ): grpc.handleUnaryCall<Buffer, Buffer> {
   return (call, callback) => {
     const startMs = performance.now();
     const end = deps.metrics.begin(command.name, startMs);
-    let request: { context?: unknown };
-    try {
-      request = command.requestCodec.decode(call.request);
-    } catch (error) {
-      end("invalid_argument", performance.now());
-      callback({
-        code: grpc.status.INVALID_ARGUMENT,
-        details: `malformed ${command.name} request: ${(error as Error).message}`,
-      });
-      return;
-    }
-    runRawCommand(deps.services, command, request).then((response) => {
+    const regionId = contextRegionId(call.request);
+    deps.workers.unary(regionId, command.name, call.request).then((result) => {
       const endMs = performance.now();
-      end(outcomeOf(response), endMs);
+      if (!result.ok) {
+        end(result.code, endMs);
+        if (result.code === "internal") {
+          deps.log.error("request failed", { rpc: command.name, error: result.details });
+        }
+        callback({ code: grpcStatusOf(result.code), details: result.details });
+        return;
+      }
+      end(result.outcome, endMs);
       if (endMs - startMs > deps.slowRequestThresholdMs) {
         deps.log.warn("slow request", { rpc: command.name, ms: Math.round(endMs - startMs) });
       }
-      callback(null, Buffer.from(command.responseCodec.encode(response).finish()));
-    }, (error: unknown) => {
-      end("internal", performance.now());
-      deps.log.error("request failed", { rpc: command.name, error: String(error) });
-      callback({ code: grpc.status.INTERNAL, details: `${command.name}: ${String(error)}` });
+      const bytes = result.bytes;
+      callback(null, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     });
   };
 }
 
-/** The `tikvpb.Tikv` service definition for the raw API and BatchCommands. */
+/** The `tikvpb.Tikv` service definition: every command, and BatchCommands. */
 export function tikvServiceDefinition(): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-  for (const command of RAW_COMMANDS) {
+  for (const command of COMMANDS) {
     definition[command.name] = {
       path: `/tikvpb.Tikv/${command.name}`,
       requestStream: false,
@@ -96,7 +99,7 @@ export async function startGrpcServer(addr: string, deps: GrpcDependencies): Pro
     "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
   });
   const handlers: grpc.UntypedServiceImplementation = {};
-  for (const command of RAW_COMMANDS) handlers[command.name] = unaryHandler(deps, command);
+  for (const command of COMMANDS) handlers[command.name] = unaryHandler(deps, command);
   const streams = new Set<BatchCommandsStream>();
   handlers.BatchCommands = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
     const stream = handleBatchCommands(call, deps);

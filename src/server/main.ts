@@ -2,9 +2,10 @@
  * The store process: `deno task serve -- [flags]` (see `--help`).
  *
  * Start-up: configuration → data directory (identity checked) → RocksDB at `<data-dir>/db` →
- * gRPC and status servers → one line on standard output, `basalt ready: grpc H:P status H:P`.
+ * region-group workers attached to it → gRPC and status servers → one line on standard output, `basalt ready: grpc H:P status H:P`.
  * Shutdown on SIGINT/SIGTERM: /health turns 503, gRPC stops accepting and ends streams, in-flight
- * requests drain (bounded by SHUTDOWN_DRAIN_MS), then the engine flushes and closes.
+ * requests drain (bounded by SHUTDOWN_DRAIN_MS), the workers detach, then the engine flushes and
+ * closes.
  */
 import { SHUTDOWN_DRAIN_MS } from "../constants.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
@@ -13,7 +14,7 @@ import { DataDirError, prepareDataDir } from "./data_dir.ts";
 import { startGrpcServer } from "./grpc_server.ts";
 import { Logger } from "./log.ts";
 import { RequestMetrics } from "./metrics.ts";
-import { newRawStore } from "./raw/mod.ts";
+import { RegionWorkers } from "./region_workers.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
 import { startStatusServer } from "./status_server.ts";
 
@@ -36,10 +37,17 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
   const region = standaloneRegion();
   const regions = new Map([[region.id, region]]);
   const metrics = new RequestMetrics();
-  const services = { store: newRawStore(engine, { syncLog: config.storage.syncLog }), regions };
+  const workers = await RegionWorkers.start({
+    count: config.raftstore.storePoolSize,
+    engine,
+    syncLog: config.storage.syncLog,
+    logLevel: config.log.level,
+    ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
+    log,
+  });
   let stopping = false;
   const grpcServer = await startGrpcServer(config.server.addr, {
-    services,
+    workers,
     metrics,
     log,
     slowRequestThresholdMs: config.log.slowRequestThresholdMs,
@@ -68,6 +76,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
     log.warn("requests still in flight at shutdown", { inFlight: metrics.inFlight });
   }
   await statusServer.shutdown();
+  await workers.stop();
   engine.flush();
   engine.close();
   log.info("stopped");

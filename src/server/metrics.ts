@@ -113,10 +113,14 @@ export class RequestMetrics {
   }
 }
 
-/** The outcome recorded for a raw response. */
+/**
+ * The outcome recorded for a response: its `region_error`, else its `error` (a string for raw
+ * commands, a `KeyError` for transactional ones) or a non-empty `errors` list.
+ */
 export function outcomeOf(response: object): Outcome {
-  const fields = response as { regionError?: unknown; error?: unknown };
+  const fields = response as { regionError?: unknown; error?: unknown; errors?: unknown };
   if (fields.regionError != null) return "region_error";
-  if (typeof fields.error === "string" && fields.error !== "") return "error";
+  if (typeof fields.error === "string" ? fields.error !== "" : fields.error != null) return "error";
+  if (Array.isArray(fields.errors) && fields.errors.length > 0) return "error";
   return "ok";
 }

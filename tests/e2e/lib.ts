@@ -177,7 +177,11 @@ export class TikvClient {
     return codecs.response.decode(bytes) as Res;
   }
 
-  /** Opens a BatchCommands stream; `send` one message and await its response. */
+  /**
+   * Opens a BatchCommands stream. `send` writes one message and resolves when every one of its
+   * request ids is answered (the server may answer in several messages, as sub-requests
+   * complete), with the responses in request order.
+   */
   batchCommands(): {
     send(message: tikvpb.BatchCommandsRequest.$Properties): Promise<tikvpb.BatchCommandsResponse>;
     close(): void;
@@ -187,15 +191,26 @@ export class TikvClient {
       (bytes) => Buffer.from(bytes),
       (buffer) => new Uint8Array(buffer),
     );
-    const waiting: ((response: tikvpb.BatchCommandsResponse) => void)[] = [];
+    const answers = new Map<bigint, tikvpb.BatchCommandsResponse.Response>();
+    const waiting = new Set<() => void>();
     stream.on("data", (bytes: Uint8Array) => {
-      waiting.shift()?.(tikvpb.BatchCommandsResponse.decode(bytes));
+      const message = tikvpb.BatchCommandsResponse.decode(bytes);
+      message.requestIds.forEach((id, i) => answers.set(id, message.responses[i]!));
+      for (const check of [...waiting]) check();
     });
     stream.on("error", () => {});
     return {
       send: (message) =>
         new Promise((resolve) => {
-          waiting.push(resolve);
+          const ids = message.requestIds ?? [];
+          const check = () => {
+            if (!ids.every((id) => answers.has(BigInt(id)))) return;
+            waiting.delete(check);
+            const responses = ids.map((id) => answers.get(BigInt(id))!);
+            for (const id of ids) answers.delete(BigInt(id));
+            resolve(tikvpb.BatchCommandsResponse.create({ responses, requestIds: ids }));
+          };
+          waiting.add(check);
           stream.write(tikvpb.BatchCommandsRequest.encode(message).finish());
         }),
       close: () => stream.end(),

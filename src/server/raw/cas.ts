@@ -5,21 +5,22 @@
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { bytesEqual } from "../../util/bytes.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { applyMutations, checkEntrySize, type RawMutation, resolveColumnFamily } from "./store.ts";
 import { expiryFor, liveValue } from "./value.ts";
 
 /** RawCompareAndSwap. */
-export const rawCompareAndSwap: RawCommand<
+export const rawCompareAndSwap: Command<
   kvrpcpb.RawCASRequest,
   kvrpcpb.RawCASResponse.$Properties
 > = {
   name: "RawCompareAndSwap",
+  batchName: null,
   requestCodec: kvrpcpb.RawCASRequest,
   responseCodec: kvrpcpb.RawCASResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const tooLarge = checkEntrySize(request.key, request.value);

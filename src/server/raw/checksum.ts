@@ -5,7 +5,7 @@
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { RAW_MAX_RANGES } from "../../constants.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { Crc64Digest } from "./crc64.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
 import type { IterOptions } from "../../engine/types.ts";
@@ -34,16 +34,17 @@ function checksumRange(
 }
 
 /** RawChecksum. */
-export const rawChecksum: RawCommand<
+export const rawChecksum: Command<
   kvrpcpb.RawChecksumRequest,
   kvrpcpb.RawChecksumResponse.$Properties
 > = {
   name: "RawChecksum",
+  batchName: null,
   requestCodec: kvrpcpb.RawChecksumRequest,
   responseCodec: kvrpcpb.RawChecksumResponse,
   errorField: "error",
   keysOf: (request) => request.ranges.map((r) => r.startKey ?? new Uint8Array(0)),
-  execute(store, request) {
+  execute({ raw: store }, request) {
     if (request.algorithm !== kvrpcpb.ChecksumAlgorithm.Crc64_Xor) {
       const message = `unknown checksum algorithm ${request.algorithm}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));

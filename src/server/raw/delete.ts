@@ -1,20 +1,21 @@
 /** RawDelete and RawBatchDelete. Deleting an absent key succeeds. */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { latchedWrite, resolveColumnFamily } from "./store.ts";
 
 /** RawDelete: removes one key. */
-export const rawDelete: RawCommand<
+export const rawDelete: Command<
   kvrpcpb.RawDeleteRequest,
   kvrpcpb.RawDeleteResponse.$Properties
 > = {
   name: "RawDelete",
+  batchName: "RawDelete",
   requestCodec: kvrpcpb.RawDeleteRequest,
   responseCodec: kvrpcpb.RawDeleteResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     await latchedWrite(store, { cf, mutations: [{ kind: "delete", key: request.key }] });
@@ -23,16 +24,17 @@ export const rawDelete: RawCommand<
 };
 
 /** RawBatchDelete: removes every key atomically. */
-export const rawBatchDelete: RawCommand<
+export const rawBatchDelete: Command<
   kvrpcpb.RawBatchDeleteRequest,
   kvrpcpb.RawBatchDeleteResponse.$Properties
 > = {
   name: "RawBatchDelete",
+  batchName: "RawBatchDelete",
   requestCodec: kvrpcpb.RawBatchDeleteRequest,
   responseCodec: kvrpcpb.RawBatchDeleteResponse,
   errorField: "error",
   keysOf: (request) => request.keys,
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     if (request.keys.length > RAW_BATCH_MAX_KEYS) {

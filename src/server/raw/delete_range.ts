@@ -6,23 +6,24 @@
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { MAX_KEY_BYTES } from "../../constants.ts";
 import { compareBytes } from "../../util/bytes.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { resolveColumnFamily } from "./store.ts";
 
 /** A key above every key the API admits: MAX_KEY_BYTES + 1 bytes of 0xff. */
 const PAST_LAST_KEY = new Uint8Array(MAX_KEY_BYTES + 1).fill(0xff);
 
 /** RawDeleteRange. */
-export const rawDeleteRange: RawCommand<
+export const rawDeleteRange: Command<
   kvrpcpb.RawDeleteRangeRequest,
   kvrpcpb.RawDeleteRangeResponse.$Properties
 > = {
   name: "RawDeleteRange",
+  batchName: "RawDeleteRange",
   requestCodec: kvrpcpb.RawDeleteRangeRequest,
   responseCodec: kvrpcpb.RawDeleteRangeResponse,
   errorField: "error",
   keysOf: (request) => [request.startKey],
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const end = request.endKey.length === 0 ? PAST_LAST_KEY : request.endKey;

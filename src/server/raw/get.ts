@@ -1,18 +1,19 @@
 /** RawGet and RawBatchGet: point reads of live (unexpired) values. */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { resolveColumnFamily } from "./store.ts";
 import { liveValue } from "./value.ts";
 
 /** RawGet: the value of one key, or `not_found`. */
-export const rawGet: RawCommand<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse.$Properties> = {
+export const rawGet: Command<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse.$Properties> = {
   name: "RawGet",
+  batchName: "RawGet",
   requestCodec: kvrpcpb.RawGetRequest,
   responseCodec: kvrpcpb.RawGetResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  execute(store, request) {
+  execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const value = liveValue(store.engine.get(cf, request.key), store.nowUnixSeconds());
@@ -21,16 +22,17 @@ export const rawGet: RawCommand<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse.$P
 };
 
 /** RawBatchGet: the live pairs among `keys`, in request order; absent keys are omitted. */
-export const rawBatchGet: RawCommand<
+export const rawBatchGet: Command<
   kvrpcpb.RawBatchGetRequest,
   kvrpcpb.RawBatchGetResponse.$Properties
 > = {
   name: "RawBatchGet",
+  batchName: "RawBatchGet",
   requestCodec: kvrpcpb.RawBatchGetRequest,
   responseCodec: kvrpcpb.RawBatchGetResponse,
   errorField: "pairs",
   keysOf: (request) => request.keys,
-  execute(store, request) {
+  execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     if (request.keys.length > RAW_BATCH_MAX_KEYS) {

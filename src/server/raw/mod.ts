@@ -1,8 +1,5 @@
-/**
- * The raw KV API: every raw command, by its kvproto method name (which is also its
- * BatchCommands oneof member), and the edge that runs them.
- */
-import type { AnyRawCommand } from "./command.ts";
+/** The raw KV API: every raw command, by its kvproto method name. */
+import type { AnyCommand } from "../command.ts";
 import { rawCompareAndSwap } from "./cas.ts";
 import { rawChecksum } from "./checksum.ts";
 import { rawBatchDelete, rawDelete } from "./delete.ts";
@@ -12,12 +9,10 @@ import { rawBatchPut, rawPut } from "./put.ts";
 import { rawBatchScan, rawScan } from "./scan.ts";
 import { rawGetKeyTtl } from "./ttl.ts";
 
-export type { AnyRawCommand, MessageCodec, RawCommand } from "./command.ts";
-export { type RawServices, runRawCommand } from "./respond.ts";
 export { newRawStore, type RawStore } from "./store.ts";
 
 /** Every raw command served. */
-export const RAW_COMMANDS: readonly AnyRawCommand[] = [
+export const RAW_COMMANDS: readonly AnyCommand[] = [
   rawGet,
   rawBatchGet,
   rawPut,
@@ -31,8 +26,3 @@ export const RAW_COMMANDS: readonly AnyRawCommand[] = [
   rawCompareAndSwap,
   rawChecksum,
 ];
-
-/** Raw commands by name. */
-export const RAW_COMMANDS_BY_NAME: ReadonlyMap<string, AnyRawCommand> = new Map(
-  RAW_COMMANDS.map((command) => [command.name, command]),
-);

@@ -1,18 +1,19 @@
 /** RawPut and RawBatchPut: writes with an optional TTL (seconds, 0 = forever). */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { checkEntrySize, latchedWrite, type RawMutation, resolveColumnFamily } from "./store.ts";
 import { expiryFor } from "./value.ts";
 
 /** RawPut: stores one value. */
-export const rawPut: RawCommand<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Properties> = {
+export const rawPut: Command<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Properties> = {
   name: "RawPut",
+  batchName: "RawPut",
   requestCodec: kvrpcpb.RawPutRequest,
   responseCodec: kvrpcpb.RawPutResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const tooLarge = checkEntrySize(request.key, request.value);
@@ -39,16 +40,17 @@ function ttlOf(request: kvrpcpb.RawBatchPutRequest, index: number): bigint {
 }
 
 /** RawBatchPut: stores every pair atomically. */
-export const rawBatchPut: RawCommand<
+export const rawBatchPut: Command<
   kvrpcpb.RawBatchPutRequest,
   kvrpcpb.RawBatchPutResponse.$Properties
 > = {
   name: "RawBatchPut",
+  batchName: "RawBatchPut",
   requestCodec: kvrpcpb.RawBatchPutRequest,
   responseCodec: kvrpcpb.RawBatchPutResponse,
   errorField: "error",
   keysOf: (request) => request.pairs.map((pair) => pair.key ?? new Uint8Array(0)),
-  async execute(store, request) {
+  async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const count = request.pairs.length;

@@ -4,16 +4,18 @@ import { MemoryEngine } from "../../engine/memory_engine.ts";
 import { fromUtf8, utf8 } from "../../util/bytes.ts";
 import { standaloneRegion } from "../region.ts";
 import { Latches } from "./latches.ts";
-import { RAW_COMMANDS_BY_NAME, type RawServices, runRawCommand } from "./mod.ts";
+import { COMMANDS_BY_NAME } from "../commands.ts";
+import { runCommand } from "../respond.ts";
+import type { StoreServices } from "../services.ts";
 import { crc64 } from "./crc64.ts";
 
 const CONTEXT = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n } };
 
-function newServices(): { services: RawServices; clock: { now: number } } {
+function newServices(): { services: StoreServices; clock: { now: number } } {
   const clock = { now: 1_000_000 };
   const region = standaloneRegion();
-  const services: RawServices = {
-    store: {
+  const services: StoreServices = {
+    raw: {
       engine: new MemoryEngine(),
       latches: new Latches(),
       syncLog: false,
@@ -24,14 +26,18 @@ function newServices(): { services: RawServices; clock: { now: number } } {
   return { services, clock };
 }
 
-// deno-lint-ignore no-explicit-any
-function call(services: RawServices, name: string, request: Record<string, unknown>): Promise<any> {
-  const command = RAW_COMMANDS_BY_NAME.get(name)!;
+function call(
+  services: StoreServices,
+  name: string,
+  request: Record<string, unknown>,
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
+  const command = COMMANDS_BY_NAME.get(name)!;
   // Round-trip through the codec, as the gRPC edge does.
   const decoded = command.requestCodec.decode(
     command.requestCodec.encode({ context: CONTEXT, ...request }).finish(),
   );
-  return runRawCommand(services, command, decoded);
+  return runCommand(services, command, decoded);
 }
 
 Deno.test("RawPut with ttl: readable before expiry, invisible to get, scan and checksum after", async () => {
@@ -93,13 +99,13 @@ Deno.test("RawChecksum is the XOR of CRC-64/XZ over key then value, with totals"
 
 Deno.test("a request for an unknown region gets region_not_found; a stale epoch gets epoch_not_match", async () => {
   const { services } = newServices();
-  const command = RAW_COMMANDS_BY_NAME.get("RawGet")!;
-  const missing = await runRawCommand(services, command, {
+  const command = COMMANDS_BY_NAME.get("RawGet")!;
+  const missing = await runCommand(services, command, {
     context: { regionId: 7n },
     key: utf8("k"),
   });
   assert.equal((missing as kvrpcpb.RawGetResponse).regionError?.regionNotFound?.regionId, 7n);
-  const stale = await runRawCommand(services, command, {
+  const stale = await runCommand(services, command, {
     context: { regionId: 1n, regionEpoch: { confVer: 1n, version: 0n } },
     key: utf8("k"),
   });

@@ -9,7 +9,7 @@
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { RAW_MAX_RANGES, RAW_SCAN_MAX_LIMIT } from "../../constants.ts";
 import type { ColumnFamily, IterOptions } from "../../engine/types.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { type RawStore, resolveColumnFamily } from "./store.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
 import { compareBytes } from "../../util/bytes.ts";
@@ -61,13 +61,14 @@ export function scanPairs(store: RawStore, options: ScanOptions): kvrpcpb.KvPair
 }
 
 /** RawScan. */
-export const rawScan: RawCommand<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse.$Properties> = {
+export const rawScan: Command<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse.$Properties> = {
   name: "RawScan",
+  batchName: "RawScan",
   requestCodec: kvrpcpb.RawScanRequest,
   responseCodec: kvrpcpb.RawScanResponse,
   errorField: "kvs",
   keysOf: (request) => request.reverse ? [] : [request.startKey],
-  execute(store, request) {
+  execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const kvs = scanPairs(store, {
@@ -83,17 +84,18 @@ export const rawScan: RawCommand<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse
 };
 
 /** RawBatchScan: each range scanned as RawScan would, up to `each_limit` pairs per range. */
-export const rawBatchScan: RawCommand<
+export const rawBatchScan: Command<
   kvrpcpb.RawBatchScanRequest,
   kvrpcpb.RawBatchScanResponse.$Properties
 > = {
   name: "RawBatchScan",
+  batchName: "RawBatchScan",
   requestCodec: kvrpcpb.RawBatchScanRequest,
   responseCodec: kvrpcpb.RawBatchScanResponse,
   errorField: "kvs",
   keysOf: (request) =>
     request.reverse ? [] : request.ranges.map((r) => r.startKey ?? new Uint8Array(0)),
-  execute(store, request) {
+  execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     if (request.ranges.length > RAW_MAX_RANGES) {

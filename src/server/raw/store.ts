@@ -7,6 +7,7 @@ import type { ColumnFamily, KvEngine } from "../../engine/types.ts";
 import { MAX_ENTRY_BYTES } from "../../constants.ts";
 import type { RequestFailure } from "../failure.ts";
 import { Latches } from "./latches.ts";
+import { TTL_INDEX_CF, ttlIndexKey } from "./ttl_index.ts";
 import { encodeRawValue } from "./value.ts";
 
 /** The dependencies of raw command handlers. */
@@ -46,6 +47,8 @@ export function checkEntrySize(key: Uint8Array, value: Uint8Array): RequestFailu
     : null;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** One raw write: a put of a user value with its expiry, or a delete. */
 export type RawMutation =
   | { kind: "put"; key: Uint8Array; userValue: Uint8Array; expireUnixSeconds: number }
@@ -62,6 +65,10 @@ export async function applyMutations(
       if (mutation.kind === "put") {
         const stored = encodeRawValue(mutation.userValue, mutation.expireUnixSeconds);
         batch.put(options.cf, mutation.key, stored);
+        if (mutation.expireUnixSeconds !== 0) {
+          const indexKey = ttlIndexKey(mutation.expireUnixSeconds, options.cf, mutation.key);
+          batch.put(TTL_INDEX_CF, indexKey, EMPTY);
+        }
       } else {
         batch.delete(options.cf, mutation.key);
       }

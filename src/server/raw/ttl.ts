@@ -1,20 +1,21 @@
 /** RawGetKeyTTL: seconds left before a key expires (0 = never), or `not_found`. */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { type RawCommand, refuse } from "./command.ts";
+import { type Command, refuse } from "../command.ts";
 import { resolveColumnFamily } from "./store.ts";
 import { liveValue } from "./value.ts";
 
 /** RawGetKeyTTL. */
-export const rawGetKeyTtl: RawCommand<
+export const rawGetKeyTtl: Command<
   kvrpcpb.RawGetKeyTTLRequest,
   kvrpcpb.RawGetKeyTTLResponse.$Properties
 > = {
   name: "RawGetKeyTTL",
+  batchName: null,
   requestCodec: kvrpcpb.RawGetKeyTTLRequest,
   responseCodec: kvrpcpb.RawGetKeyTTLResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  execute(store, request) {
+  execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const now = store.nowUnixSeconds();

@@ -1,21 +1,14 @@
 /**
- * The gRPC edge of raw commands: checks a request's keys and region, runs the handler, and
- * converts an expected failure into kvproto's form — `region_error` for region failures; the
- * `error` string, or a single `KvPair` with `error.abort` where the response has no `error`
- * field (as TiKV answers RawBatchGet and RawScan).
+ * Running one command: checks a request's keys and region, runs the handler, and converts an
+ * expected failure into kvproto's form — `region_error` for region failures, otherwise the
+ * command's error field (see `ErrorField`).
  */
-import type { errorpb } from "../../../proto/mod.ts";
-import { MAX_KEY_BYTES } from "../../constants.ts";
-import { describeFailure, type Failure, isRegionFailure, type RegionFailure } from "../failure.ts";
-import { checkContext, type Region } from "../region.ts";
-import { type AnyRawCommand, isRefusal } from "./command.ts";
-import type { RawStore } from "./store.ts";
-
-/** What a raw command runs against on this server. */
-export interface RawServices {
-  store: RawStore;
-  regions: ReadonlyMap<bigint, Region>;
-}
+import type { errorpb } from "../../proto/mod.ts";
+import { MAX_KEY_BYTES } from "../constants.ts";
+import { type AnyCommand, isRefusal } from "./command.ts";
+import { describeFailure, type Failure, isRegionFailure, type RegionFailure } from "./failure.ts";
+import { checkContext } from "./region.ts";
+import type { StoreServices } from "./services.ts";
 
 /** A region failure in kvproto's `errorpb.Error` shape. */
 export function regionErrorOf(failure: RegionFailure): errorpb.Error.$Properties {
@@ -47,11 +40,20 @@ export function regionErrorOf(failure: RegionFailure): errorpb.Error.$Properties
 }
 
 /** The response `command` gives for `failure`. */
-export function failureResponse(command: AnyRawCommand, failure: Failure): object {
+export function failureResponse(command: AnyCommand, failure: Failure): object {
   if (isRegionFailure(failure)) return { regionError: regionErrorOf(failure) };
   const message = describeFailure(failure);
-  if (command.errorField === "error") return { error: message };
-  return { [command.errorField]: [{ error: { abort: message } }] };
+  switch (command.errorField) {
+    case "error":
+      return { error: message };
+    case "keyError":
+      return { error: { abort: message } };
+    case "keyErrors":
+      return { errors: [{ abort: message }] };
+    case "pairs":
+    case "kvs":
+      return { [command.errorField]: [{ error: { abort: message } }] };
+  }
 }
 
 function checkKeySizes(keys: readonly Uint8Array[]): Failure | null {
@@ -65,9 +67,9 @@ function checkKeySizes(keys: readonly Uint8Array[]): Failure | null {
 
 /** Runs `command` on a decoded `request` and returns its response message (never throws for
  * an expected failure; an unexpected error propagates as a bug). */
-export async function runRawCommand(
-  services: RawServices,
-  command: AnyRawCommand,
+export async function runCommand(
+  services: StoreServices,
+  command: AnyCommand,
   // deno-lint-ignore no-explicit-any
   request: any,
 ): Promise<object> {
@@ -77,6 +79,6 @@ export async function runRawCommand(
   const context = request.context as Parameters<typeof checkContext>[1]["context"];
   const region = checkContext(services.regions, { context, keys });
   if ("code" in region) return failureResponse(command, region);
-  const result = await command.execute(services.store, request);
+  const result = await command.execute(services, request);
   return isRefusal(result) ? failureResponse(command, result.failure) : result;
 }

@@ -1,0 +1,52 @@
+/**
+ * The shape of every command the store serves (raw today, transactional next): its codecs, the
+ * keys it touches (for the region and size checks), where its response reports a request
+ * failure, and its handler. A command runs inside a region-group worker against the
+ * `StoreServices` of that worker; the gRPC edge on the main thread only routes bytes.
+ */
+import type { Failure } from "./failure.ts";
+import type { StoreServices } from "./services.ts";
+
+/** A protobufjs static message class, as far as the server needs it. */
+export interface MessageCodec<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): T;
+}
+
+/**
+ * Where a response carries a request failure (a refused argument, an oversized key):
+ * - `error`: the response's `error` string (raw writes, RawGet);
+ * - `pairs` / `kvs`: a single `KvPair` whose `error.abort` holds the message (RawBatchGet,
+ *   RawScan — TiKV's answer where the response has no error string);
+ * - `keyError`: the `error` field of type `KeyError`, `abort` set (KvGet, KvCommit, …);
+ * - `keyErrors`: a single `KeyError` in the repeated `errors` field (KvPrewrite, …).
+ */
+export type ErrorField = "error" | "pairs" | "kvs" | "keyError" | "keyErrors";
+
+/** One RPC. */
+export interface Command<Request, Response> {
+  /** The gRPC method of `tikvpb.Tikv`, e.g. "RawGet", "KvPrewrite". */
+  name: string;
+  /** Its member of the BatchCommands oneof ("RawGet", "Prewrite"), or null if it has none. */
+  batchName: string | null;
+  requestCodec: MessageCodec<Request>;
+  responseCodec: MessageCodec<Response>;
+  errorField: ErrorField;
+  /** Keys checked against the region and the key size limit before `execute`. */
+  keysOf(request: Request): Uint8Array[];
+  execute(services: StoreServices, request: Request): Promise<Response | { failure: Failure }>;
+}
+
+/** Wraps a failure as a handler's return value. */
+export function refuse(failure: Failure): { failure: Failure } {
+  return { failure };
+}
+
+/** Whether a handler's result is a failure. */
+export function isRefusal<R>(result: R | { failure: Failure }): result is { failure: Failure } {
+  return typeof result === "object" && result !== null && "failure" in result;
+}
+
+/** Any command (a table holds several request/response types). */
+// deno-lint-ignore no-explicit-any
+export type AnyCommand = Command<any, any>;

@@ -1,0 +1,249 @@
+/**
+ * The main thread's side of the region-group workers (DESIGN.md §2): starts them over the
+ * store's engine, routes each request to the worker of its region (`region_id % count`), and
+ * matches answers to callers. A worker that dies is replaced; whatever it had in flight fails
+ * with INTERNAL (a TiKV client retries those), and the engine counts its attachment out.
+ */
+import type { RocksDbEngine } from "../engine/rocksdb_engine.ts";
+import type { LogLevel } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Outcome } from "./metrics.ts";
+import {
+  type FailureCode,
+  type FromWorker,
+  ownBuffer,
+  pack,
+  type ToWorker,
+  unpack,
+  type WorkerSettings,
+} from "./worker_protocol.ts";
+
+/** The answer to a unary request. */
+export type UnaryResult =
+  | { ok: true; bytes: Uint8Array; outcome: Outcome }
+  | { ok: false; code: FailureCode; details: string };
+
+/** Some answers of a batch part (see `FromWorker` "batch"), or its failure. */
+export type BatchPart =
+  | { ok: true; indexes: number[]; responses: Uint8Array[]; outcomes: Outcome[]; done: boolean }
+  | { ok: false; code: FailureCode; details: string };
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** One worker and what it owes. */
+class Slot {
+  worker!: Worker;
+  readonly unary = new Map<number, (result: UnaryResult) => void>();
+  readonly batches = new Map<number, (part: BatchPart) => void>();
+  ready!: Promise<void>;
+  /** Whether the current worker attached to the engine (and so must detach or be counted out). */
+  attached = false;
+  stopped: (() => void) | null = null;
+
+  constructor(readonly settings: WorkerSettings) {}
+}
+
+/** Options of `RegionWorkers.start`. */
+export interface RegionWorkerOptions {
+  count: number;
+  engine: RocksDbEngine;
+  syncLog: boolean;
+  logLevel: LogLevel;
+  ttlCheckPollIntervalMs: number;
+  log: Logger;
+}
+
+/** The pool of region-group workers of one store. */
+export class RegionWorkers {
+  readonly #slots: Slot[];
+  readonly #options: RegionWorkerOptions;
+  #nextId = 1;
+  #stopping = false;
+
+  private constructor(options: RegionWorkerOptions) {
+    this.#options = options;
+    this.#slots = Array.from({ length: options.count }, (_, groupId) =>
+      new Slot({
+        groupId,
+        groups: options.count,
+        engine: options.engine.share(),
+        syncLog: options.syncLog,
+        logLevel: options.logLevel,
+        ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
+      }));
+  }
+
+  /** Starts `options.count` workers and waits until each has attached to the engine. */
+  static async start(options: RegionWorkerOptions): Promise<RegionWorkers> {
+    if (!Number.isSafeInteger(options.count) || options.count < 1) {
+      throw new Error(`region workers: count must be at least 1, got ${options.count}`);
+    }
+    const pool = new RegionWorkers(options);
+    for (const slot of pool.#slots) pool.#spawn(slot);
+    await Promise.all(pool.#slots.map((slot) => slot.ready));
+    return pool;
+  }
+
+  get count(): number {
+    return this.#slots.length;
+  }
+
+  /** The worker group serving region `regionId`. */
+  groupOf(regionId: number): number {
+    return regionId % this.#slots.length;
+  }
+
+  #spawn(slot: Slot): void {
+    const worker = new Worker(new URL("./region_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    slot.worker = worker;
+    let markReady!: () => void;
+    let failStart!: (error: Error) => void;
+    slot.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    const timer = setTimeout(
+      () => failStart(new Error(`region worker ${slot.settings.groupId} did not start`)),
+      START_TIMEOUT_MS,
+    );
+    slot.ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    worker.onmessage = (event: MessageEvent<FromWorker>) =>
+      this.#receive(slot, event.data, markReady);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      clearTimeout(timer);
+      this.#died(slot, event.message ?? "unknown error");
+      failStart(new Error(`region worker ${slot.settings.groupId} failed: ${event.message}`));
+    };
+    this.#post(slot, { kind: "init", settings: slot.settings });
+  }
+
+  #receive(slot: Slot, message: FromWorker, markReady: () => void): void {
+    switch (message.kind) {
+      case "ready":
+        slot.attached = true;
+        markReady();
+        return;
+      case "unary": {
+        const resolve = slot.unary.get(message.id);
+        slot.unary.delete(message.id);
+        resolve?.({ ok: true, bytes: message.bytes, outcome: message.outcome });
+        return;
+      }
+      case "unaryFailed": {
+        const resolve = slot.unary.get(message.id);
+        slot.unary.delete(message.id);
+        resolve?.({ ok: false, code: message.code, details: message.details });
+        return;
+      }
+      case "batch": {
+        const deliver = slot.batches.get(message.id);
+        if (message.done) slot.batches.delete(message.id);
+        deliver?.({
+          ok: true,
+          indexes: message.indexes,
+          responses: unpack(message.responses),
+          outcomes: message.outcomes,
+          done: message.done,
+        });
+        return;
+      }
+      case "batchFailed": {
+        const deliver = slot.batches.get(message.id);
+        slot.batches.delete(message.id);
+        deliver?.({ ok: false, code: message.code, details: message.details });
+        return;
+      }
+      case "log":
+        this.#options.log[message.level](message.message, {
+          ...message.fields,
+          group: slot.settings.groupId,
+        });
+        return;
+      case "stopped":
+        slot.stopped?.();
+        return;
+    }
+  }
+
+  /** A worker died: fail what it owed, count its engine attachment out, start another. */
+  #died(slot: Slot, reason: string): void {
+    this.#options.log.error("region worker died", { group: slot.settings.groupId, reason });
+    slot.worker.terminate();
+    const details = `region worker ${slot.settings.groupId} died: ${reason}`;
+    for (const resolve of slot.unary.values()) resolve({ ok: false, code: "internal", details });
+    for (const deliver of slot.batches.values()) deliver({ ok: false, code: "internal", details });
+    slot.unary.clear();
+    slot.batches.clear();
+    this.#forget(slot);
+    if (!this.#stopping) this.#spawn(slot);
+  }
+
+  #forget(slot: Slot): void {
+    if (!slot.attached) return;
+    slot.attached = false;
+    this.#options.engine.forgetAttachment();
+  }
+
+  #post(slot: Slot, message: ToWorker, transfer: Transferable[] = []): void {
+    slot.worker.postMessage(message, transfer);
+  }
+
+  /** Runs unary `name` with request `bytes` in the worker of `regionId`. */
+  unary(regionId: number, name: string, bytes: Uint8Array): Promise<UnaryResult> {
+    const slot = this.#slots[this.groupOf(regionId)]!;
+    const id = this.#nextId++;
+    const copy = ownBuffer(bytes);
+    return new Promise((resolve) => {
+      slot.unary.set(id, resolve);
+      this.#post(slot, { kind: "unary", id, name, bytes: copy }, [copy.buffer as ArrayBuffer]);
+    });
+  }
+
+  /**
+   * Runs BatchCommands sub-requests (`names[i]` with body `bodies[i]`) in worker `group`;
+   * `deliver` receives the answers part by part, the last with `done`.
+   */
+  batch(
+    group: number,
+    names: string[],
+    bodies: Uint8Array[],
+    deliver: (part: BatchPart) => void,
+  ): void {
+    const slot = this.#slots[group]!;
+    const id = this.#nextId++;
+    const packed = pack(bodies);
+    slot.batches.set(id, deliver);
+    this.#post(slot, { kind: "batch", id, names, bodies: packed }, [
+      packed.data.buffer as ArrayBuffer,
+    ]);
+  }
+
+  /** Stops every worker (each detaches from the engine); bounded by a timeout per worker. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#slots.map(async (slot) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stopped = new Promise<boolean>((resolve) => {
+        slot.stopped = () => {
+          slot.attached = false;
+          resolve(true);
+        };
+        timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
+      });
+      this.#post(slot, { kind: "stop" });
+      const clean = await stopped;
+      clearTimeout(timer);
+      slot.worker.terminate();
+      if (!clean) {
+        this.#options.log.warn("region worker did not stop in time", {
+          group: slot.settings.groupId,
+        });
+        this.#forget(slot);
+      }
+    }));
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * Just enough of the protobuf wire format for the main thread to route requests without
+ * decoding them: the region id in a request's `Context`, the sub-requests and ids of a
+ * `BatchCommandsRequest`, and the framing of a `BatchCommandsResponse` around sub-responses
+ * that the workers encoded. Full decoding (and the INVALID_ARGUMENT for a malformed command)
+ * happens in the worker that runs the command.
+ *
+ * Facts used (protobuf encoding): a tag is the varint `field << 3 | wire type`; wire types are
+ * 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 (3 and 4, groups, are not used by
+ * kvproto). Every kvproto request has `Context context = 1`, and `Context` has
+ * `uint64 region_id = 1`. `BatchCommandsRequest` is `repeated Request requests = 1;
+ * repeated uint64 request_ids = 2;`, each `Request` a oneof of one length-delimited command.
+ */
+import { tikvpb } from "../../proto/mod.ts";
+
+/** A protobuf message that cannot be framed. */
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WireError";
+  }
+}
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+const WIRE_FIXED32 = 5;
+
+/** A cursor over one message. */
+class Reader {
+  pos: number;
+  constructor(readonly bytes: Uint8Array, start = 0, readonly end = bytes.length) {
+    this.pos = start;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** A varint as a number; exact below 2^53, which every length and id here is. */
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireError(`truncated varint at byte ${this.pos}`);
+      const byte = this.bytes[this.pos++]!;
+      result += (byte & 0x7f) * scale;
+      if (byte < 0x80) return result;
+      scale *= 128;
+    }
+    throw new WireError(`varint longer than 10 bytes at byte ${this.pos}`);
+  }
+
+  /** A varint as a bigint (request ids are arbitrary u64). */
+  bigVarint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireError(`truncated varint at byte ${this.pos}`);
+      const byte = this.bytes[this.pos++]!;
+      result |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return BigInt.asUintN(64, result);
+      shift += 7n;
+    }
+    throw new WireError(`varint longer than 10 bytes at byte ${this.pos}`);
+  }
+
+  /** The bounds of a length-delimited field's body; advances past it. */
+  lengthDelimited(): [number, number] {
+    const length = this.varint();
+    const start = this.pos;
+    if (length > this.end - start) {
+      throw new WireError(`field of ${length} bytes overruns the message at byte ${start}`);
+    }
+    this.pos = start + length;
+    return [start, this.pos];
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case WIRE_VARINT:
+        this.varint();
+        return;
+      case WIRE_FIXED64:
+        this.advance(8);
+        return;
+      case WIRE_LEN:
+        this.lengthDelimited();
+        return;
+      case WIRE_FIXED32:
+        this.advance(4);
+        return;
+      default:
+        throw new WireError(`unsupported wire type ${wireType} at byte ${this.pos}`);
+    }
+  }
+
+  private advance(count: number): void {
+    if (this.end - this.pos < count) throw new WireError(`truncated field at byte ${this.pos}`);
+    this.pos += count;
+  }
+}
+
+/**
+ * The `context.region_id` of a kvproto request, or 0 when it has none. Never throws: a
+ * malformed request is routed anywhere and refused there, by the full decoder.
+ */
+export function contextRegionId(request: Uint8Array): number {
+  try {
+    const outer = new Reader(request);
+    let contextBounds: [number, number] | null = null;
+    while (!outer.done) {
+      const tag = outer.varint();
+      if (tag === (1 << 3 | WIRE_LEN)) contextBounds = outer.lengthDelimited();
+      else outer.skip(tag & 7);
+    }
+    if (contextBounds === null) return 0;
+    const inner = new Reader(request, contextBounds[0], contextBounds[1]);
+    let regionId = 0;
+    while (!inner.done) {
+      const tag = inner.varint();
+      if (tag === (1 << 3 | WIRE_VARINT)) regionId = inner.varint();
+      else inner.skip(tag & 7);
+    }
+    return regionId;
+  } catch {
+    return 0;
+  }
+}
+
+/** One sub-request of a BatchCommands message: its oneof field and the command's bytes. */
+export interface SubRequest {
+  /** The oneof field number; 0 when the `Request` holds no command. */
+  field: number;
+  body: Uint8Array;
+}
+
+/** A `BatchCommandsRequest`, framed. */
+export interface BatchFrame {
+  requests: SubRequest[];
+  ids: bigint[];
+}
+
+/** Frames a `BatchCommandsRequest`; throws `WireError` on a malformed message. */
+export function parseBatchRequest(bytes: Uint8Array): BatchFrame {
+  const reader = new Reader(bytes);
+  const requests: SubRequest[] = [];
+  const ids: bigint[] = [];
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field === 1 && wireType === WIRE_LEN) {
+      requests.push(parseSubRequest(bytes, reader.lengthDelimited()));
+    } else if (field === 2 && wireType === WIRE_LEN) {
+      const [start, end] = reader.lengthDelimited();
+      const packed = new Reader(bytes, start, end);
+      while (!packed.done) ids.push(packed.bigVarint());
+    } else if (field === 2 && wireType === WIRE_VARINT) {
+      ids.push(reader.bigVarint());
+    } else {
+      reader.skip(wireType);
+    }
+  }
+  return { requests, ids };
+}
+
+function parseSubRequest(bytes: Uint8Array, [start, end]: [number, number]): SubRequest {
+  const reader = new Reader(bytes, start, end);
+  // A oneof keeps its last member on the wire.
+  let found: SubRequest = { field: 0, body: new Uint8Array(0) };
+  while (!reader.done) {
+    const tag = reader.varint();
+    if ((tag & 7) === WIRE_LEN) {
+      const [bodyStart, bodyEnd] = reader.lengthDelimited();
+      found = { field: Math.floor(tag / 8), body: bytes.subarray(bodyStart, bodyEnd) };
+    } else {
+      reader.skip(tag & 7);
+    }
+  }
+  return found;
+}
+
+function varintLength(value: number): number {
+  let length = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    length++;
+  }
+  return length;
+}
+
+function writeVarint(out: Uint8Array, pos: number, value: number): number {
+  while (value >= 128) {
+    out[pos++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+function bigVarintBytes(value: bigint): number[] {
+  const out: number[] = [];
+  let rest = BigInt.asUintN(64, value);
+  while (rest >= 128n) {
+    out.push(Number(rest & 0x7fn) | 0x80);
+    rest >>= 7n;
+  }
+  out.push(Number(rest));
+  return out;
+}
+
+/**
+ * A `BatchCommandsResponse` holding `responses` (each an encoded
+ * `BatchCommandsResponse.Response`) answering `ids`, in the same order.
+ */
+export function encodeBatchResponse(
+  responses: readonly Uint8Array[],
+  ids: readonly bigint[],
+): Uint8Array {
+  const idBytes = ids.flatMap(bigVarintBytes);
+  let size = 0;
+  for (const response of responses) size += 1 + varintLength(response.length) + response.length;
+  if (idBytes.length > 0) size += 1 + varintLength(idBytes.length) + idBytes.length;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const response of responses) {
+    out[pos++] = 1 << 3 | WIRE_LEN;
+    pos = writeVarint(out, pos, response.length);
+    out.set(response, pos);
+    pos += response.length;
+  }
+  if (idBytes.length > 0) {
+    out[pos++] = 2 << 3 | WIRE_LEN;
+    pos = writeVarint(out, pos, idBytes.length);
+    out.set(idBytes, pos);
+  }
+  return out;
+}
+
+/**
+ * The oneof field number of each BatchCommands member, learned from the codec itself (encode an
+ * empty member, read the tag) so that no number is written down twice.
+ */
+export function batchFieldOf(batchName: string): number {
+  const bytes = tikvpb.BatchCommandsRequest.Request.encode(
+    { [batchName]: {} } as tikvpb.BatchCommandsRequest.Request.$Properties,
+  ).finish();
+  const reader = new Reader(bytes);
+  if (reader.done) throw new Error(`${batchName} is not a BatchCommands member`);
+  return Math.floor(reader.varint() / 8);
+}
