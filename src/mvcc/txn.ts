@@ -1,0 +1,167 @@
+/**
+ * `MvccTxn`: the modifications one transactional command makes, buffered (TiKV
+ * `mvcc::MvccTxn`). Actions only append to it; the scheduler writes the whole list as ONE
+ * atomic `WriteBatch` (through Raft when clustered), so a command's effect is all or nothing.
+ *
+ * Besides the modifications it records what the command's caller must act on afterwards:
+ * - `newLocks`: locks this command created (kvproto `LockInfo`), for lock-wait bookkeeping;
+ * - `releasedLocks`: locks it removed (commit, rollback), to wake waiters;
+ * - `guardedLocks`: async-commit / 1PC locks the caller must publish in the concurrency
+ *   manager's in-memory lock table, so readers that raise max_ts after this command read it
+ *   still see the lock until the batch is applied (TiKV keeps these as `KeyHandleGuard`s).
+ *   The caller's duty, in order: read max_ts, run the action with it, publish `guardedLocks`,
+ *   all synchronously (no await in between); release them after the batch is applied.
+ * - `locksForOnePc`: prewritten locks of a one-phase commit, turned into write records by
+ *   `commitOnePcLocks` in src/txn/actions/prewrite.ts before the batch is written.
+ *
+ * @module
+ */
+
+import type { ColumnFamily, WriteBatch } from "../engine/types.ts";
+import { Key } from "../txn_types/key.ts";
+import { encodeLock, type Lock, lockToLockInfo } from "../txn_types/lock.ts";
+import { assertTs, type TimeStamp } from "../txn_types/timestamp.ts";
+import { encodeWrite, type Write } from "../txn_types/write.ts";
+import type { kvrpcpb } from "../../proto/mod.ts";
+
+/** One buffered engine operation; `key` is the full engine key of its column family. */
+export type Modification =
+  | { type: "put"; cf: ColumnFamily; key: Uint8Array; value: Uint8Array }
+  | { type: "delete"; cf: ColumnFamily; key: Uint8Array };
+
+/** A lock the command removed. */
+export interface ReleasedLock {
+  key: Key;
+  startTs: TimeStamp;
+  /** 0 for a rollback. */
+  commitTs: TimeStamp;
+  pessimistic: boolean;
+}
+
+/** A lock of a one-phase commit, awaiting its commit ts. */
+export interface OnePcLock {
+  key: Key;
+  lock: Lock;
+  /** A pessimistic lock sits on the key in the engine and must be deleted. */
+  removePessimisticLock: boolean;
+}
+
+/** The modifications of one command, for one transaction (`startTs`). */
+export class MvccTxn {
+  readonly startTs: TimeStamp;
+  readonly modifications: Modification[] = [];
+  readonly newLocks: kvrpcpb.ILockInfo[] = [];
+  readonly releasedLocks: ReleasedLock[] = [];
+  readonly guardedLocks: { key: Key; lock: Lock }[] = [];
+  readonly locksForOnePc: OnePcLock[] = [];
+  #writeSizeBytes = 0;
+
+  constructor(startTs: TimeStamp) {
+    assertTs(startTs, "txn startTs");
+    this.startTs = startTs;
+  }
+
+  /** Bytes of keys and values buffered (TiKV `write_size`), for batching decisions. */
+  get writeSizeBytes(): number {
+    return this.#writeSizeBytes;
+  }
+
+  /** Whether the command changes nothing. */
+  isEmpty(): boolean {
+    return this.modifications.length === 0 && this.locksForOnePc.length === 0;
+  }
+
+  #push(modification: Modification): void {
+    this.#writeSizeBytes += modification.key.length +
+      (modification.type === "put" ? modification.value.length : 0);
+    this.modifications.push(modification);
+  }
+
+  /** Writes `lock` on `key`; `isNew` when no lock of this transaction was there before. */
+  putLock(key: Key, lock: Lock, isNew: boolean): void {
+    if (isNew) this.newLocks.push(lockToLockInfo(lock, key.toRaw()));
+    this.#push({ type: "put", cf: "lock", key: key.encoded, value: encodeLock(lock) });
+  }
+
+  /** Keeps a 1PC lock aside; it becomes a write record at the commit ts. */
+  putLockForOnePc(key: Key, lock: Lock, removePessimisticLock: boolean): void {
+    this.locksForOnePc.push({ key, lock, removePessimisticLock });
+  }
+
+  /** Asks the caller to hold `lock` in the in-memory lock table (see the module header). */
+  guardLock(key: Key, lock: Lock): void {
+    this.guardedLocks.push({ key, lock });
+  }
+
+  /** Deletes the lock on `key` and records it as released. */
+  unlockKey(key: Key, pessimistic: boolean, commitTs: TimeStamp): ReleasedLock {
+    const released = { key, startTs: this.startTs, commitTs, pessimistic };
+    this.releasedLocks.push(released);
+    this.#push({ type: "delete", cf: "lock", key: key.encoded });
+    return released;
+  }
+
+  /** Puts a long value in the default CF at `startTs`. */
+  putValue(key: Key, startTs: TimeStamp, value: Uint8Array): void {
+    this.#push({ type: "put", cf: "default", key: key.appendTs(startTs), value });
+  }
+
+  /** Deletes the default-CF value at `startTs`. */
+  deleteValue(key: Key, startTs: TimeStamp): void {
+    this.#push({ type: "delete", cf: "default", key: key.appendTs(startTs) });
+  }
+
+  /** Puts a write record at `commitTs` (a rollback: at its start ts). */
+  putWrite(key: Key, commitTs: TimeStamp, write: Write): void {
+    this.#push({
+      type: "put",
+      cf: "write",
+      key: key.appendTs(commitTs),
+      value: encodeWrite(write),
+    });
+  }
+
+  /** Deletes the write record at `commitTs`. */
+  deleteWrite(key: Key, commitTs: TimeStamp): void {
+    this.#push({ type: "delete", cf: "write", key: key.appendTs(commitTs) });
+  }
+
+  /**
+   * Rolling back this transaction on a key locked by another one: when the rollback must be
+   * protected and the other lock is an async-commit lock that could still commit at or below
+   * this start ts, remember the rollback on that lock (its `rollbackTs`), so its commit cannot
+   * overwrite the rollback record (TiKV `mark_rollback_on_mismatching_lock`).
+   */
+  markRollbackOnMismatchingLock(key: Key, lock: Lock, isProtected: boolean): void {
+    if (lock.startTs === this.startTs) {
+      throw new Error(`markRollbackOnMismatchingLock on this txn's own lock at ${key}`);
+    }
+    if (!isProtected || this.startTs < lock.minCommitTs || !lock.useAsyncCommit) return;
+    this.putLock(key, { ...lock, rollbackTs: [...lock.rollbackTs, this.startTs] }, false);
+  }
+
+  /** The pending lock write of `key` in this buffer: bytes, "deleted", or null if untouched. */
+  pendingLock(key: Key): Uint8Array | "deleted" | null {
+    for (let i = this.modifications.length - 1; i >= 0; i--) {
+      const modification = this.modifications[i]!;
+      if (modification.cf !== "lock") continue;
+      if (!Key.fromEncoded(modification.key).equals(key)) continue;
+      return modification.type === "put" ? modification.value : "deleted";
+    }
+    return null;
+  }
+
+  /** Adds every modification to `batch`, in order. The 1PC locks must have been committed. */
+  applyTo(batch: WriteBatch): void {
+    if (this.locksForOnePc.length > 0) {
+      throw new Error(`${this.locksForOnePc.length} 1PC locks not yet committed`);
+    }
+    for (const modification of this.modifications) {
+      if (modification.type === "put") {
+        batch.put(modification.cf, modification.key, modification.value);
+      } else {
+        batch.delete(modification.cf, modification.key);
+      }
+    }
+  }
+}
