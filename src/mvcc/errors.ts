@@ -91,7 +91,9 @@ export type MvccError =
   /** A lock of the right transaction but the wrong kind (pessimistic vs prewritten). */
   | { kind: "LockTypeNotMatch"; startTs: TimeStamp; key: Uint8Array; pessimistic: boolean }
   /** check_txn_status was sent to a key whose lock is not the primary's. */
-  | { kind: "PrimaryMismatch"; lockInfo: kvrpcpb.ILockInfo };
+  | { kind: "PrimaryMismatch"; lockInfo: kvrpcpb.ILockInfo }
+  /** A request no correct client sends (TiKV `Other`), e.g. CheckNotExists in a pessimistic prewrite. */
+  | { kind: "InvalidRequest"; message: string };
 
 /** The `kind`s of {@linkcode MvccError}. */
 export type MvccErrorKind = MvccError["kind"];
@@ -160,6 +162,8 @@ export function describeMvccError(error: MvccError): string {
     case "PrimaryMismatch":
       return `Key ${key(error.lockInfo.key)} is not the primary of txn ` +
         `${error.lockInfo.lockVersion ?? 0n} (primary is ${key(error.lockInfo.primaryLock)})`;
+    case "InvalidRequest":
+      return `Invalid request: ${error.message}`;
   }
 }
 
@@ -226,6 +230,7 @@ export function mvccErrorToKeyError(error: MvccError): kvrpcpb.IKeyError {
     case "PessimisticLockRolledBack":
     case "Committed":
     case "LockTypeNotMatch":
+    case "InvalidRequest":
       return { abort: describeMvccError(error) };
   }
 }

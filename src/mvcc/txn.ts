@@ -11,6 +11,7 @@
  *   still see the lock until the batch is applied (TiKV keeps these as `KeyHandleGuard`s).
  *   The caller's duty, in order: read max_ts, run the action with it, publish `guardedLocks`,
  *   all synchronously (no await in between); release them after the batch is applied.
+ * - `observedReadTs`: the caller must raise max_ts to it (uniqueness checks are reads);
  * - `locksForOnePc`: prewritten locks of a one-phase commit, turned into write records by
  *   `commitOnePcLocks` in src/txn/actions/prewrite.ts before the batch is written.
  *
@@ -55,6 +56,7 @@ export class MvccTxn {
   readonly guardedLocks: { key: Key; lock: Lock }[] = [];
   readonly locksForOnePc: OnePcLock[] = [];
   #writeSizeBytes = 0;
+  #observedReadTs: TimeStamp = 0n;
 
   constructor(startTs: TimeStamp) {
     assertTs(startTs, "txn startTs");
@@ -64,6 +66,34 @@ export class MvccTxn {
   /** Bytes of keys and values buffered (TiKV `write_size`), for batching decisions. */
   get writeSizeBytes(): number {
     return this.#writeSizeBytes;
+  }
+
+  /**
+   * The largest ts at which this command read on behalf of the transaction (an Insert or
+   * CheckNotExists reads at start ts). The caller must raise the concurrency manager's max_ts
+   * to at least this, as for any read; 0 when the command made no such read.
+   */
+  get observedReadTs(): TimeStamp {
+    return this.#observedReadTs;
+  }
+
+  /** Records a read at `ts` (see {@linkcode observedReadTs}). */
+  observeReadTs(ts: TimeStamp): void {
+    assertTs(ts);
+    if (ts > this.#observedReadTs) this.#observedReadTs = ts;
+  }
+
+  /**
+   * Drops everything buffered (TiKV `clear`): used when a retried prewrite finds the
+   * transaction already committed, so the command must change nothing.
+   */
+  clear(): void {
+    this.modifications.length = 0;
+    this.newLocks.length = 0;
+    this.releasedLocks.length = 0;
+    this.guardedLocks.length = 0;
+    this.locksForOnePc.length = 0;
+    this.#writeSizeBytes = 0;
   }
 
   /** Whether the command changes nothing. */
