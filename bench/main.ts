@@ -5,12 +5,14 @@
  *   deno task bench                         every section, defaults below
  *   deno task bench --only engine --repeat 5
  *   deno task bench --num 200000            a quicker, smaller run
+ *   deno task bench --only server --num 100000
  */
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
+import { benchServer } from "./server_bench.ts";
 
-const SECTIONS = ["engine", "raft"] as const;
+const SECTIONS = ["engine", "raft", "server"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +27,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+    "Usage: deno task bench [--only engine,raft,server] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
   );
   Deno.exit(0);
 }
@@ -50,3 +52,6 @@ if (only.has("engine")) {
   });
 }
 if (only.has("raft")) await benchRaft();
+if (only.has("server")) {
+  await benchServer({ num: Number(values.num), repeat: Number(values.repeat) });
+}

@@ -1,0 +1,124 @@
+/**
+ * The in-memory peer of the server benchmark: Debian's `redis-server` on a free loopback port,
+ * no persistence (`--save ""`, `--appendonly no`), driven by `redis-benchmark -P 16 -t set,get
+ * -d 100` — pipelines of 16 from 50 connections, the way Redis is usually quoted. Its RSS after
+ * `num` keys of 100 bytes is read from /proc/<pid>/status, as Basalt's is.
+ */
+import { haveCommand } from "../scripts/setup.ts";
+
+/** What Redis did in this run. */
+export interface RedisResult {
+  setPerSecond: number;
+  getPerSecond: number;
+  setP50Ms: number;
+  setP99Ms: number;
+  getP50Ms: number;
+  getP99Ms: number;
+  /** VmRSS after `num` keys were loaded, bytes. */
+  rssBytes: number;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+
+/** Why Redis cannot be measured here, or null when it can. */
+export function redisMissing(): string | null {
+  const missing = ["redis-server", "redis-benchmark", "redis-cli"].filter((c) => !haveCommand(c));
+  if (missing.length === 0) return null;
+  return `${missing.join(", ")} not found (sudo apt-get install -y redis-server redis-tools)`;
+}
+
+function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stderr: "piped" }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return stdout;
+}
+
+/** VmRSS of process `pid`, bytes (NaN where /proc is missing). */
+export function vmRssBytes(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+    return kb ? Number(kb[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Parses `redis-benchmark --csv` output: test → { rps, p50, p99 }. */
+export function parseRedisBenchmarkCsv(
+  csv: string,
+): Map<string, { rps: number; p50Ms: number; p99Ms: number }> {
+  const rows = csv.trim().split("\n").map((line) =>
+    line.split(",").map((cell) => cell.replace(/^"|"$/g, ""))
+  );
+  const header = rows[0] ?? [];
+  const column = (name: string) => header.indexOf(name);
+  const [test, rps, p50, p99] = ["test", "rps", "p50_latency_ms", "p99_latency_ms"].map(column);
+  if ([test, rps, p50, p99].some((index) => index === undefined || index < 0)) {
+    throw new Error(`unexpected redis-benchmark output:\n${csv}`);
+  }
+  const results = new Map<string, { rps: number; p50Ms: number; p99Ms: number }>();
+  for (const row of rows.slice(1)) {
+    results.set(row[test!]!, {
+      rps: Number(row[rps!]),
+      p50Ms: Number(row[p50!]),
+      p99Ms: Number(row[p99!]),
+    });
+  }
+  return results;
+}
+
+/** Starts Redis, measures SET and GET with `ops` requests each and RSS after `num` keys. */
+export async function benchRedis(options: { num: number; ops: number }): Promise<RedisResult> {
+  const port = freeLoopbackPort();
+  const dir = await Deno.makeTempDir({ prefix: "basalt_bench_redis_" });
+  const child = new Deno.Command("redis-server", {
+    args: ["--port", `${port}`, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+      .concat(["--dir", dir, "--enable-debug-command", "local", "--loglevel", "warning"]),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const cli = (...args: string[]) =>
+    run("redis-cli", ["-h", "127.0.0.1", "-p", `${port}`, ...args]);
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while ((await cli("PING").catch(() => "")).trim() !== "PONG") {
+      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // `num` keys of 100-byte values, then RSS, as for Basalt.
+    await cli("DEBUG", "POPULATE", `${options.num}`, "key", "100");
+    const rssBytes = vmRssBytes(child.pid);
+    const csv = await run("redis-benchmark", [
+      ...["-h", "127.0.0.1", "-p", `${port}`, "-P", "16", "-t", "set,get", "-d", "100"],
+      ...["-n", `${options.ops}`, "-r", `${options.num}`, "--csv"],
+    ]);
+    const results = parseRedisBenchmarkCsv(csv);
+    const set = results.get("SET");
+    const get = results.get("GET");
+    if (set === undefined || get === undefined) throw new Error(`no SET/GET rows in:\n${csv}`);
+    return {
+      setPerSecond: set.rps,
+      getPerSecond: get.rps,
+      setP50Ms: set.p50Ms,
+      setP99Ms: set.p99Ms,
+      getP50Ms: get.p50Ms,
+      getP99Ms: get.p99Ms,
+      rssBytes,
+    };
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
