@@ -47,6 +47,8 @@ export const RAW_SCAN_MAX_LIMIT = 65_536;
 /** Most regions one batch call sends to at once. */
 export const MAX_CONCURRENT_REGION_REQUESTS = 16;
 
+/** Time worth one more attempt; with less left before the deadline, a call gives up. */
+export const BACKOFF_MIN_ATTEMPT_MS = 2;
 /** Back-off schedules: first sleep and cap, in ms, doubling with equal jitter (TiKV's Backoffer). */
 export const BACKOFF_SCHEDULES = {
   /** The region cache was stale (epoch, region not found, key not in region). */

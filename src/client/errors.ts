@@ -13,6 +13,7 @@
  *   budget or the deadline runs out); `regionError` is kvproto's `errorpb.Error`.
  * - `UnsupportedError`: the server does not implement the RPC (gRPC UNIMPLEMENTED).
  * - `PdError`: PD answered with an error header.
+ * - `InvalidArgumentError`: the call's arguments were refused before anything was sent.
  * - `ClientClosedError`: the client was closed while the request was pending.
  */
 import type { errorpb } from "../../proto/mod.ts";
@@ -25,6 +26,7 @@ export type ClientErrorCode =
   | "RegionError"
   | "Unsupported"
   | "PdError"
+  | "InvalidArgument"
   | "Closed";
 
 /** Any error of a client call. */
@@ -85,6 +87,13 @@ export class PdError extends ClientError {
   }
 }
 
+/** The call's arguments were refused before anything was sent. */
+export class InvalidArgumentError extends ClientError {
+  constructor(message: string) {
+    super("InvalidArgument", message, false);
+  }
+}
+
 /** The client was closed. */
 export class ClientClosedError extends ClientError {
   constructor(what = "client") {
@@ -95,7 +104,7 @@ export class ClientClosedError extends ClientError {
 /** A one-line description of a region error: its typed field and the server's message. */
 export function describeRegionError(error: errorpb.Error.$Properties): string {
   const fields = Object.entries(error).filter(([name, value]) =>
-    name !== "message" && value != null && typeof value === "object"
+    name !== "message" && !name.startsWith("$") && value != null && typeof value === "object"
   ).map(([name]) => name);
   const kind = fields[0] ?? "unknown";
   return error.message ? `${kind}: ${error.message}` : kind;

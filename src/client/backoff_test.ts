@@ -1,0 +1,73 @@
+/** Backoffer: TiKV-style doubling with equal jitter, per-kind schedules, one deadline, one budget. */
+import assert from "node:assert/strict";
+import { type BackoffEnvironment, Backoffer } from "./backoff.ts";
+import { BACKOFF_SCHEDULES } from "./constants.ts";
+import { DeadlineExceededError, UnavailableError } from "./errors.ts";
+
+/** A fake clock that advances only by sleeping; jitter fixed at `random`. */
+function fakeEnvironment(random: number): BackoffEnvironment & { slept: number[] } {
+  let nowMs = 0;
+  const slept: number[] = [];
+  return {
+    slept,
+    nowMs: () => nowMs,
+    sleep: (ms) => {
+      slept.push(ms);
+      nowMs += ms;
+      return Promise.resolve();
+    },
+    random: () => random,
+  };
+}
+
+const cause = () => new UnavailableError("store down", { sent: false });
+
+Deno.test("backoff sleeps double per attempt of a kind, up to the cap, with equal jitter", async () => {
+  const environment = fakeEnvironment(1 - Number.EPSILON); // jitter at its top: the full sleep
+  const backoffer = new Backoffer(1_000_000, { environment });
+  for (let i = 0; i < 8; i++) await backoffer.backoff("storeUnavailable", cause());
+  const { baseMs, capMs } = BACKOFF_SCHEDULES.storeUnavailable;
+  assert.deepEqual(
+    environment.slept,
+    [0, 1, 2, 3, 4, 5, 6, 7].map((n) => Math.min(capMs, baseMs * 2 ** n)),
+  );
+  // Jitter at its bottom: half of the exponential sleep.
+  const low = fakeEnvironment(0);
+  const lowBackoffer = new Backoffer(1_000_000, { environment: low });
+  await lowBackoffer.backoff("storeUnavailable", cause());
+  assert.deepEqual(low.slept, [baseMs / 2]);
+});
+
+Deno.test("backoff schedules are per kind, and a server's hint replaces the first sleep", async () => {
+  const environment = fakeEnvironment(1 - Number.EPSILON);
+  const backoffer = new Backoffer(1_000_000, { environment });
+  await backoffer.backoff("regionMiss", cause());
+  await backoffer.backoff("regionMiss", cause());
+  await backoffer.backoff("serverBusy", cause(), 300);
+  await backoffer.backoff("serverBusy", cause(), 300);
+  assert.deepEqual(environment.slept, [2, 4, 300, 600]);
+  assert.equal(backoffer.attempts, 4);
+});
+
+Deno.test("backoff shortens the last sleep to the deadline, then gives up with DeadlineExceeded", async () => {
+  const environment = fakeEnvironment(1 - Number.EPSILON);
+  const backoffer = new Backoffer(120, { environment });
+  await backoffer.backoff("storeUnavailable", cause()); // 50
+  await backoffer.backoff("storeUnavailable", cause()); // 100 cut to 68: 2 ms left to try
+  assert.deepEqual(environment.slept, [50, 68]);
+  await assert.rejects(backoffer.backoff("storeUnavailable", cause()), (error) => {
+    assert.ok(error instanceof DeadlineExceededError);
+    assert.match(error.message, /after 3 attempts; last error: store down/);
+    return true;
+  });
+  await assert.rejects(backoffer.retryNow(cause()), DeadlineExceededError);
+});
+
+Deno.test("the attempt budget surfaces the last error itself", async () => {
+  const environment = fakeEnvironment(0);
+  const backoffer = new Backoffer(1_000_000, { environment, maxAttempts: 3 });
+  await backoffer.retryNow(cause());
+  await backoffer.backoff("regionMiss", cause());
+  const last = cause();
+  await assert.rejects(backoffer.backoff("regionMiss", last), (error) => error === last);
+});

@@ -1,0 +1,144 @@
+/**
+ * A `RegionResolver` over a `RegionCache`, loading misses from a `RegionSource` (PD, or the
+ * fixed region of a standalone store) and learning from region errors as TiKV's client does:
+ *
+ * | region error                         | what the cache does                                  |
+ * | ------------------------------------ | ---------------------------------------------------- |
+ * | NotLeader with a leader among peers  | points the region at the new leader                  |
+ * | NotLeader without one                | forgets the region (reloaded on next use)            |
+ * | EpochNotMatch with current regions   | replaces the stale entries with the current regions  |
+ * | StoreNotMatch                        | forgets the region and the store's address           |
+ * | RegionNotFound, KeyNotInRegion, other| forgets the region                                   |
+ * | ServerIsBusy, StaleCommand, …        | nothing: the same place is right, only later         |
+ */
+import type { errorpb } from "../../proto/mod.ts";
+import { toHex } from "../util/bytes.ts";
+import { RegionError } from "./errors.ts";
+import { regionFromProto, type RegionInfo } from "./region.ts";
+import { RegionCache } from "./region_cache.ts";
+import type { LookupOptions, RegionResolver } from "./region_resolver.ts";
+
+/** Where a resolver loads what its cache misses. */
+export interface RegionSource {
+  /** The region containing `key`, or null if none is known. */
+  regionByKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo | null>;
+  /** The region holding the keys just below `key` (empty = +infinity), or null. */
+  regionBeforeKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo | null>;
+  /** The region with id `regionId`, or null. */
+  regionById(regionId: bigint, options: LookupOptions): Promise<RegionInfo | null>;
+  /** The gRPC address of store `storeId`. */
+  storeAddress(storeId: bigint, options: LookupOptions): Promise<string>;
+  close(): void;
+}
+
+/** Region errors after which the cached region is still right (retry the same place later). */
+const KEEP_REGION_ERRORS = [
+  "serverIsBusy",
+  "staleCommand",
+  "maxTimestampNotSynced",
+  "readIndexNotReady",
+  "proposalInMergingMode",
+  "dataIsNotReady",
+  "raftEntryTooLarge",
+  "diskFull",
+  "RecoveryInProgress",
+  "FlashbackInProgress",
+  "FlashbackNotPrepared",
+  "undeterminedResult",
+] as const;
+
+/** A cached resolver; subclasses supply the source. */
+export class CachedRegionResolver implements RegionResolver {
+  readonly cache: RegionCache;
+  readonly #source: RegionSource;
+  readonly #storeAddresses = new Map<bigint, string>();
+
+  constructor(source: RegionSource, options: { cache?: RegionCache } = {}) {
+    this.#source = source;
+    this.cache = options.cache ?? new RegionCache();
+  }
+
+  async locateKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo> {
+    const cached = this.cache.locate(key);
+    if (cached !== null) return cached;
+    const region = await this.#source.regionByKey(key, options);
+    if (region === null) throw noRegion(`no region contains key 0x${toHex(key)}`);
+    this.cache.insert(region);
+    return region;
+  }
+
+  async locateEndKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo> {
+    const cached = this.cache.locateEnd(key);
+    if (cached !== null) return cached;
+    const region = await this.#source.regionBeforeKey(key, options);
+    if (region === null) {
+      throw noRegion(
+        `no region holds the keys below ${key.length === 0 ? "+inf" : `0x${toHex(key)}`}`,
+      );
+    }
+    this.cache.insert(region);
+    return region;
+  }
+
+  async regionById(regionId: bigint, options: LookupOptions): Promise<RegionInfo | null> {
+    const cached = this.cache.get(regionId);
+    if (cached !== null) return cached;
+    const region = await this.#source.regionById(regionId, options);
+    if (region !== null) this.cache.insert(region);
+    return region;
+  }
+
+  async storeAddress(storeId: bigint, options: LookupOptions): Promise<string> {
+    const cached = this.#storeAddresses.get(storeId);
+    if (cached !== undefined) return cached;
+    const address = await this.#source.storeAddress(storeId, options);
+    this.#storeAddresses.set(storeId, address);
+    return address;
+  }
+
+  onRegionError(region: RegionInfo, error: errorpb.Error.$Properties): void {
+    if (error.notLeader != null) {
+      const leader = error.notLeader.leader;
+      const known = leader != null && (leader.id ?? 0n) !== 0n &&
+        this.cache.updateLeader(region.id, { id: leader.id!, storeId: leader.storeId ?? 0n });
+      if (!known) this.cache.remove(region.id);
+      return;
+    }
+    if (error.epochNotMatch != null) {
+      const current = error.epochNotMatch.currentRegions ?? [];
+      this.cache.remove(region.id);
+      for (const proto of current) {
+        // The store that answered holds these regions' peers; prefer it as the leader guess.
+        const fresh = regionFromProto(proto, { preferStoreId: region.leader.storeId });
+        if (fresh !== null) this.cache.insert(fresh);
+      }
+      return;
+    }
+    if (error.storeNotMatch != null) {
+      this.invalidateStore(region.leader.storeId);
+      this.cache.remove(region.id);
+      return;
+    }
+    if (KEEP_REGION_ERRORS.some((field) => error[field] != null)) return;
+    this.cache.remove(region.id);
+  }
+
+  invalidateRegion(regionId: bigint): void {
+    this.cache.remove(regionId);
+  }
+
+  invalidateStore(storeId: bigint): void {
+    this.#storeAddresses.delete(storeId);
+    this.cache.removeStore(storeId);
+  }
+
+  close(): void {
+    this.cache.clear();
+    this.#source.close();
+  }
+}
+
+/** A lookup found no region: retriable, as PD may learn of it shortly. */
+function noRegion(message: string): RegionError {
+  return new RegionError({ message, regionNotFound: {} }, message);
+}

@@ -1,0 +1,630 @@
+/**
+ * `RawKV`: the raw (non-transactional) key-value client, with the API of TiKV's raw clients —
+ * get, put (with TTL), delete, their batch forms, scan and reverse scan, delete range,
+ * compare-and-swap, key TTL and checksum — over the kvproto protocol only.
+ *
+ * - Routing: every key goes to the region holding it (a `RegionResolver`: a standalone store,
+ *   or PD). Batch calls group their keys by region and send one request per region (split
+ *   further by `RAW_BATCH_MAX_KEYS` and bytes), up to `MAX_CONCURRENT_REGION_REQUESTS` at once;
+ *   scans, delete-range and checksum walk the regions of their range in order.
+ * - Retries: region errors and broken connections are retried with back-off after the region
+ *   cache learns from them (see `region_request.ts`), until the call's deadline (`timeoutMs`,
+ *   default 20 s) or its attempt budget runs out. A batch part that hit a region error is
+ *   regrouped, since its keys may now span several regions.
+ * - Compare-and-swap is not idempotent: after a failure that may have reached the store it is
+ *   not repeated, and the `UnavailableError` (`sent: true`) says the outcome is unknown.
+ * - Errors are `ClientError`s (see `errors.ts`); a request the store refuses (e.g. a key over
+ *   the size limit) rejects with `ServerError` carrying the store's message.
+ * - Keys and values are bytes; a string is taken as UTF-8. Returned bytes may be views into a
+ *   response buffer shared with other results of the same response.
+ *
+ * @example
+ * ```ts
+ * const client = await RawKV.connect({ host: "127.0.0.1:20160" });
+ * await client.put("k", "v", { ttlSeconds: 60 });
+ * const value = await client.get("k"); // Uint8Array of "v"
+ * client.close();
+ * ```
+ */
+import { compareBytes, utf8 } from "../util/bytes.ts";
+import { Backoffer } from "./backoff.ts";
+import type { CommandName, ResponseOf } from "./commands.ts";
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_CONCURRENT_REGION_REQUESTS,
+  RAW_BATCH_MAX_KEYS,
+  RAW_BATCH_PUT_MAX_BYTES,
+  RAW_SCAN_MAX_LIMIT,
+} from "./constants.ts";
+import { InvalidArgumentError, ServerError } from "./errors.ts";
+import { PdResolver } from "./pd_resolver.ts";
+import type { RegionInfo } from "./region.ts";
+import { RegionRequestSender, type RequestBody, RETRY } from "./region_request.ts";
+import type { RegionResolver } from "./region_resolver.ts";
+import { StandaloneResolver } from "./standalone_resolver.ts";
+import { ConnectionPool, type TransportOptions } from "./transport.ts";
+
+/** A key or value: bytes, or a string taken as UTF-8. */
+export type Bytes = Uint8Array | string;
+
+/** A key and its value. */
+export interface KvPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Options of a `RawKV`. */
+export interface RawKVOptions {
+  /** Column family of calls that name none: "default" (default), "write" or "lock". */
+  cf?: string;
+  /** Deadline of a call, retries included (default 20 s). */
+  timeoutMs?: number;
+  /** Batching and streams of the store connections. */
+  transport?: TransportOptions;
+  /** Most pairs asked of one RawScan request (default and maximum 65 536). */
+  scanPageSize?: number;
+}
+
+/** Where `RawKV.connect` finds the cluster: a standalone store, or PD endpoints. */
+export type ConnectOptions = RawKVOptions & ({ host: string } | { pd: readonly string[] });
+
+/** Options of one call. */
+export interface CallOptions {
+  cf?: string;
+  timeoutMs?: number;
+}
+
+/** Options of a scan. */
+export interface ScanOptions extends CallOptions {
+  /** Most pairs returned (default 10 240, TiKV's raw scan limit). */
+  limit?: number;
+  /** Leave values empty. */
+  keyOnly?: boolean;
+}
+
+/** The outcome of a compare-and-swap. */
+export interface CasResult {
+  /** Whether the swap happened. */
+  succeeded: boolean;
+  /** The value before the call (null when the key was absent). */
+  previous: Uint8Array | null;
+}
+
+/** The checksum of a range (TiKV's Crc64_Xor: CRC-64/XZ of key then value, XOR-ed). */
+export interface Checksum {
+  checksum: bigint;
+  totalKvs: bigint;
+  totalBytes: bigint;
+}
+
+/** TiKV's raw scan limit, the default of `scan`. */
+export const DEFAULT_SCAN_LIMIT = 10_240;
+
+const EMPTY = new Uint8Array(0);
+const ZERO = new Uint8Array([0]);
+
+function bytesOf(value: Bytes): Uint8Array {
+  return typeof value === "string" ? utf8(value) : value;
+}
+
+function nonEmptyKey(key: Bytes, what: string): Uint8Array {
+  const bytes = bytesOf(key);
+  if (bytes.length === 0) throw new InvalidArgumentError(`${what}: the empty key is not allowed`);
+  return bytes;
+}
+
+function ttlOf(ttlSeconds: number | undefined): bigint {
+  if (ttlSeconds === undefined) return 0n;
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 0) {
+    throw new InvalidArgumentError(`ttlSeconds must be a whole number >= 0, not ${ttlSeconds}`);
+  }
+  return BigInt(ttlSeconds);
+}
+
+/** The smaller of two exclusive upper bounds, an empty one being +infinity. */
+function minEnd(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return compareBytes(a, b) <= 0 ? a : b;
+}
+
+/** Whether the region's range reaches `end` (exclusive; empty = +infinity). */
+function reachesEnd(region: RegionInfo, end: Uint8Array): boolean {
+  if (region.endKey.length === 0) return true;
+  return end.length > 0 && compareBytes(end, region.endKey) <= 0;
+}
+
+/** The key right after `key` in byte order. */
+function successor(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  next.set(ZERO, key.length);
+  return next;
+}
+
+/** Throws the store's refusal carried in `response`, if any. */
+function throwIfRefused(cmd: CommandName, response: object): void {
+  const fields = response as {
+    error?: string;
+    pairs?: { error?: { abort?: string } | null }[];
+    kvs?: { error?: { abort?: string } | null }[];
+  };
+  const message = fields.error ||
+    fields.pairs?.[0]?.error?.abort || fields.kvs?.[0]?.error?.abort;
+  if (message) throw new ServerError(`${cmd}: ${message}`);
+}
+
+/** Runs `work` over `tasks`, at most `limit` at a time; rejects with the first failure. */
+async function runLimited<T>(
+  tasks: readonly T[],
+  limit: number,
+  work: (task: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await work(tasks[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+/** The raw key-value client. */
+export class RawKV {
+  readonly #resolver: RegionResolver;
+  readonly #pool: ConnectionPool;
+  readonly #sender: RegionRequestSender;
+  readonly #cf: string;
+  readonly #timeoutMs: number;
+  readonly #scanPageSize: number;
+
+  constructor(resolver: RegionResolver, options: RawKVOptions = {}) {
+    this.#resolver = resolver;
+    this.#pool = new ConnectionPool(options.transport);
+    this.#sender = new RegionRequestSender(resolver, this.#pool);
+    this.#cf = options.cf ?? "";
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!(this.#timeoutMs > 0)) throw new InvalidArgumentError("timeoutMs must be positive");
+    this.#scanPageSize = options.scanPageSize ?? RAW_SCAN_MAX_LIMIT;
+    if (
+      !Number.isSafeInteger(this.#scanPageSize) || this.#scanPageSize < 1 ||
+      this.#scanPageSize > RAW_SCAN_MAX_LIMIT
+    ) {
+      throw new InvalidArgumentError(`scanPageSize must be in [1, ${RAW_SCAN_MAX_LIMIT}]`);
+    }
+  }
+
+  /** A client of the standalone store at `host`, or of the cluster behind PD `pd`. */
+  static async connect(options: ConnectOptions): Promise<RawKV> {
+    const resolver = "pd" in options
+      ? await PdResolver.connect(options.pd, { timeoutMs: options.timeoutMs })
+      : new StandaloneResolver(options.host);
+    return new RawKV(resolver, options);
+  }
+
+  /** The connections in use (for statistics). */
+  get connections(): ConnectionPool {
+    return this.#pool;
+  }
+
+  /** The value of `key`, or null when absent (or expired). */
+  async get(key: Bytes, options: CallOptions = {}): Promise<Uint8Array | null> {
+    const bytes = bytesOf(key);
+    const response = await this.#onKey("RawGet", bytes, { key: bytes, cf: this.#cfOf(options) }, {
+      options,
+      idempotent: true,
+    });
+    return response.notFound ? null : response.value;
+  }
+
+  /** The pairs of `keys` that exist, in the order of `keys` (duplicates once). */
+  async batchGet(keys: readonly Bytes[], options: CallOptions = {}): Promise<KvPair[]> {
+    const unique = uniqueKeys(keys.map(bytesOf));
+    const found = new Map<string, Uint8Array>();
+    await this.#onKeys("RawBatchGet", unique, {
+      options,
+      chunk: (part) => chunkByCount(part, RAW_BATCH_MAX_KEYS),
+      body: (part) => ({ keys: part, cf: this.#cfOf(options) }),
+      collect: (response) => {
+        for (const pair of response.pairs.map(pairOf)) found.set(keyId(pair.key), pair.value);
+      },
+    });
+    return unique.flatMap((key) => {
+      const value = found.get(keyId(key));
+      return value === undefined ? [] : [{ key, value }];
+    });
+  }
+
+  /** Stores `value` at `key`; with `ttlSeconds` > 0 it expires after that many seconds. */
+  async put(
+    key: Bytes,
+    value: Bytes,
+    options: CallOptions & { ttlSeconds?: number } = {},
+  ): Promise<void> {
+    const bytes = nonEmptyKey(key, "put");
+    const body = {
+      key: bytes,
+      value: bytesOf(value),
+      cf: this.#cfOf(options),
+      ttl: ttlOf(options.ttlSeconds),
+    };
+    await this.#onKey("RawPut", bytes, body, { options, idempotent: true });
+  }
+
+  /**
+   * Stores every pair; each region's part is atomic, the whole is not. `ttlSeconds` applies to
+   * every pair without a `ttlSeconds` of its own.
+   */
+  async batchPut(
+    pairs: readonly { key: Bytes; value: Bytes; ttlSeconds?: number }[],
+    options: CallOptions & { ttlSeconds?: number } = {},
+  ): Promise<void> {
+    const entries = pairs.map((pair) => ({
+      key: nonEmptyKey(pair.key, "batchPut"),
+      value: bytesOf(pair.value),
+      ttl: ttlOf(pair.ttlSeconds ?? options.ttlSeconds),
+    }));
+    const withTtl = entries.some((entry) => entry.ttl > 0n);
+    await this.#onKeys("RawBatchPut", entries, {
+      options,
+      keyOf: (entry) => entry.key,
+      chunk: chunkPairs,
+      body: (part) => ({
+        pairs: part.map(({ key, value }) => ({ key, value })),
+        cf: this.#cfOf(options),
+        ttls: withTtl ? part.map((entry) => entry.ttl) : [],
+      }),
+    });
+  }
+
+  /** Removes `key` (absent keys are fine). */
+  async delete(key: Bytes, options: CallOptions = {}): Promise<void> {
+    const bytes = bytesOf(key);
+    await this.#onKey("RawDelete", bytes, { key: bytes, cf: this.#cfOf(options) }, {
+      options,
+      idempotent: true,
+    });
+  }
+
+  /** Removes every key of `keys`. */
+  async batchDelete(keys: readonly Bytes[], options: CallOptions = {}): Promise<void> {
+    await this.#onKeys("RawBatchDelete", uniqueKeys(keys.map(bytesOf)), {
+      options,
+      chunk: (part) => chunkByCount(part, RAW_BATCH_MAX_KEYS),
+      body: (part) => ({ keys: part, cf: this.#cfOf(options) }),
+    });
+  }
+
+  /**
+   * Pairs with keys in [startKey, endKey), smallest first, at most `limit`. An empty or absent
+   * `endKey` means "to the last key".
+   */
+  async scan(
+    startKey: Bytes,
+    endKey?: Bytes | null,
+    options: ScanOptions = {},
+  ): Promise<KvPair[]> {
+    const limit = scanLimit(options);
+    const end = endKey == null ? EMPTY : bytesOf(endKey);
+    const backoffer = this.#backoffer(options);
+    const pairs: KvPair[] = [];
+    let cursor = bytesOf(startKey);
+    if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
+    while (pairs.length < limit) {
+      const region = await this.#sender.locate(
+        () => this.#resolver.locateKey(cursor, backoffer),
+        backoffer,
+      );
+      const ask = Math.min(limit - pairs.length, this.#scanPageSize);
+      const response = await this.#sender.send("RawScan", region, {
+        startKey: cursor,
+        endKey: minEnd(end, region.endKey),
+        limit: ask,
+        keyOnly: options.keyOnly ?? false,
+        cf: this.#cfOf(options),
+      }, { backoffer, idempotent: true });
+      if (response === RETRY) continue;
+      throwIfRefused("RawScan", response);
+      for (const kv of response.kvs) pairs.push(pairOf(kv));
+      if (response.kvs.length === ask) {
+        cursor = successor(pairs[pairs.length - 1]!.key); // the region may hold more
+        continue;
+      }
+      if (reachesEnd(region, end)) break;
+      cursor = region.endKey;
+    }
+    return pairs;
+  }
+
+  /**
+   * Pairs with keys in [startKey, endKey), largest first, at most `limit`. An empty or absent
+   * `endKey` means "from the last key". (kvproto's RawScan with `reverse` takes the bounds the
+   * other way round; this method takes the range as `scan` does, like TiKV's Rust client.)
+   */
+  async reverseScan(
+    startKey: Bytes,
+    endKey?: Bytes | null,
+    options: ScanOptions = {},
+  ): Promise<KvPair[]> {
+    const limit = scanLimit(options);
+    const start = bytesOf(startKey);
+    const backoffer = this.#backoffer(options);
+    const pairs: KvPair[] = [];
+    let upper = endKey == null ? EMPTY : bytesOf(endKey);
+    if (upper.length > 0 && compareBytes(start, upper) >= 0) return pairs;
+    while (pairs.length < limit) {
+      const region = await this.#sender.locate(
+        () => this.#resolver.locateEndKey(upper, backoffer),
+        backoffer,
+      );
+      const lower = compareBytes(region.startKey, start) > 0 ? region.startKey : start;
+      const ask = Math.min(limit - pairs.length, this.#scanPageSize);
+      const response = await this.#sender.send("RawScan", region, {
+        startKey: upper,
+        endKey: lower,
+        limit: ask,
+        keyOnly: options.keyOnly ?? false,
+        cf: this.#cfOf(options),
+        reverse: true,
+      }, { backoffer, idempotent: true });
+      if (response === RETRY) continue;
+      throwIfRefused("RawScan", response);
+      for (const kv of response.kvs) pairs.push(pairOf(kv));
+      if (response.kvs.length === ask) {
+        upper = pairs[pairs.length - 1]!.key;
+        continue;
+      }
+      if (compareBytes(region.startKey, start) <= 0) break;
+      upper = region.startKey;
+    }
+    return pairs;
+  }
+
+  /** Removes every key in [startKey, endKey); an empty `endKey` means "to the last key". */
+  async deleteRange(startKey: Bytes, endKey: Bytes, options: CallOptions = {}): Promise<void> {
+    const start = bytesOf(startKey);
+    const end = bytesOf(endKey);
+    if (end.length > 0 && compareBytes(start, end) > 0) {
+      throw new InvalidArgumentError("deleteRange: startKey is after endKey");
+    }
+    await this.#walkRange("RawDeleteRange", { start, end, options }, (region) => ({
+      startKey: compareBytes(region.startKey, start) > 0 ? region.startKey : start,
+      endKey: minEnd(end, region.endKey),
+      cf: this.#cfOf(options),
+    }));
+  }
+
+  /**
+   * Sets `key` to `value` (or deletes it when `value` is null) only if its current value is
+   * `previous` (or it is absent, when `previous` is null). Atomic on the store.
+   */
+  async compareAndSwap(
+    key: Bytes,
+    previous: Bytes | null,
+    value: Bytes | null,
+    options: CallOptions & { ttlSeconds?: number } = {},
+  ): Promise<CasResult> {
+    const bytes = nonEmptyKey(key, "compareAndSwap");
+    const body = {
+      key: bytes,
+      value: value === null ? EMPTY : bytesOf(value),
+      delete: value === null,
+      previousNotExist: previous === null,
+      previousValue: previous === null ? EMPTY : bytesOf(previous),
+      cf: this.#cfOf(options),
+      ttl: ttlOf(options.ttlSeconds),
+    };
+    const response = await this.#onKey("RawCompareAndSwap", bytes, body, {
+      options,
+      idempotent: false,
+    });
+    return {
+      succeeded: response.succeed,
+      previous: response.previousNotExist ? null : response.previousValue,
+    };
+  }
+
+  /** Seconds `key` has left to live (0 when it has no TTL), or null when it is absent. */
+  async getKeyTTL(key: Bytes, options: CallOptions = {}): Promise<number | null> {
+    const bytes = bytesOf(key);
+    const response = await this.#onKey("RawGetKeyTTL", bytes, {
+      key: bytes,
+      cf: this.#cfOf(options),
+    }, { options, idempotent: true });
+    return response.notFound ? null : Number(response.ttl);
+  }
+
+  /** The checksum of the live pairs in [startKey, endKey) of the default column family. */
+  async checksum(
+    startKey: Bytes = EMPTY,
+    endKey: Bytes = EMPTY,
+    options: Omit<CallOptions, "cf"> = {},
+  ): Promise<Checksum> {
+    const start = bytesOf(startKey);
+    const end = bytesOf(endKey);
+    const total: Checksum = { checksum: 0n, totalKvs: 0n, totalBytes: 0n };
+    await this.#walkRange("RawChecksum", { start, end, options }, (region) => ({
+      ranges: [{
+        startKey: compareBytes(region.startKey, start) > 0 ? region.startKey : start,
+        endKey: minEnd(end, region.endKey),
+      }],
+    }), (response) => {
+      total.checksum ^= response.checksum;
+      total.totalKvs += response.totalKvs;
+      total.totalBytes += response.totalBytes;
+    });
+    return total;
+  }
+
+  /** Closes every connection; pending calls reject with `ClientClosedError`. */
+  close(): void {
+    this.#pool.close();
+    this.#resolver.close();
+  }
+
+  #cfOf(options: CallOptions): string {
+    const cf = options.cf ?? this.#cf;
+    return cf === "default" ? "" : cf;
+  }
+
+  #backoffer(options: { timeoutMs?: number }): Backoffer {
+    return new Backoffer(Date.now() + (options.timeoutMs ?? this.#timeoutMs));
+  }
+
+  /** Sends a single-key command to the region of `key`, retrying until it is answered. */
+  async #onKey<C extends CommandName>(
+    cmd: C,
+    key: Uint8Array,
+    body: RequestBody<C>,
+    how: { options: CallOptions; idempotent: boolean },
+  ): Promise<ResponseOf<C>> {
+    const backoffer = this.#backoffer(how.options);
+    for (;;) {
+      const region = await this.#sender.locate(
+        () => this.#resolver.locateKey(key, backoffer),
+        backoffer,
+      );
+      const response = await this.#sender.send(cmd, region, body, {
+        backoffer,
+        idempotent: how.idempotent,
+      });
+      if (response === RETRY) continue;
+      throwIfRefused(cmd, response);
+      return response;
+    }
+  }
+
+  /**
+   * Sends a batch command: `items` grouped by region, each group split by `chunk`, one request
+   * per chunk; a chunk that must be retried is regrouped.
+   */
+  async #onKeys<C extends CommandName, T = Uint8Array>(
+    cmd: C,
+    items: readonly T[],
+    how: {
+      options: CallOptions;
+      keyOf?: (item: T) => Uint8Array;
+      chunk: (items: T[]) => T[][];
+      body: (items: T[]) => RequestBody<C>;
+      collect?: (response: ResponseOf<C>) => void;
+    },
+  ): Promise<void> {
+    const backoffer = this.#backoffer(how.options);
+    const keyOf = how.keyOf ?? ((item: T) => item as unknown as Uint8Array);
+    const sendGroups = async (pending: readonly T[]): Promise<void> => {
+      const groups = await this.#groupByRegion(pending, keyOf, backoffer);
+      const tasks = groups.flatMap(({ region, items }) =>
+        how.chunk(items).map((part) => ({ region, part }))
+      );
+      await runLimited(tasks, MAX_CONCURRENT_REGION_REQUESTS, async ({ region, part }) => {
+        const response = await this.#sender.send(cmd, region, how.body(part), {
+          backoffer,
+          idempotent: true,
+        });
+        if (response === RETRY) return sendGroups(part);
+        throwIfRefused(cmd, response);
+        how.collect?.(response);
+      });
+    };
+    if (items.length > 0) await sendGroups(items);
+  }
+
+  async #groupByRegion<T>(
+    items: readonly T[],
+    keyOf: (item: T) => Uint8Array,
+    backoffer: Backoffer,
+  ): Promise<{ region: RegionInfo; items: T[] }[]> {
+    const groups = new Map<bigint, { region: RegionInfo; items: T[] }>();
+    for (const item of items) {
+      const key = keyOf(item);
+      const region = await this.#sender.locate(
+        () => this.#resolver.locateKey(key, backoffer),
+        backoffer,
+      );
+      let group = groups.get(region.id);
+      if (group === undefined) groups.set(region.id, group = { region, items: [] });
+      group.items.push(item);
+    }
+    return [...groups.values()];
+  }
+
+  /** Sends `cmd` to each region piece of [start, end), in key order. */
+  async #walkRange<C extends CommandName>(
+    cmd: C,
+    range: { start: Uint8Array; end: Uint8Array; options: CallOptions },
+    body: (region: RegionInfo) => RequestBody<C>,
+    collect?: (response: ResponseOf<C>) => void,
+  ): Promise<void> {
+    const backoffer = this.#backoffer(range.options);
+    let cursor = range.start;
+    for (;;) {
+      const region = await this.#sender.locate(
+        () => this.#resolver.locateKey(cursor, backoffer),
+        backoffer,
+      );
+      const response = await this.#sender.send(cmd, region, body(region), {
+        backoffer,
+        idempotent: true,
+      });
+      if (response === RETRY) continue;
+      throwIfRefused(cmd, response);
+      collect?.(response);
+      if (reachesEnd(region, range.end)) return;
+      cursor = region.endKey;
+    }
+  }
+}
+
+/** A decoded `KvPair` (absent fields are empty). */
+function pairOf(kv: { key?: Uint8Array | null; value?: Uint8Array | null }): KvPair {
+  return { key: kv.key ?? EMPTY, value: kv.value ?? EMPTY };
+}
+
+function scanLimit(options: ScanOptions): number {
+  const limit = options.limit ?? DEFAULT_SCAN_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new InvalidArgumentError(`limit must be a whole number >= 0, not ${limit}`);
+  }
+  return limit;
+}
+
+/** A Map key for bytes. */
+function keyId(key: Uint8Array): string {
+  return String.fromCharCode(...key);
+}
+
+function uniqueKeys(keys: readonly Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  return keys.filter((key) => {
+    const id = keyId(key);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+function chunkByCount<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+/** Pairs in chunks of at most RAW_BATCH_MAX_KEYS pairs and RAW_BATCH_PUT_MAX_BYTES bytes. */
+function chunkPairs<T extends { key: Uint8Array; value: Uint8Array }>(items: T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = item.key.length + item.value.length;
+    if (
+      current.length > 0 &&
+      (current.length >= RAW_BATCH_MAX_KEYS || bytes + size > RAW_BATCH_PUT_MAX_BYTES)
+    ) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
