@@ -508,124 +508,142 @@ export function prewriteMutations(
   reader: MvccReader,
   request: PrewriteRequestArgs,
 ): MvccResult<PrewriteResult> {
-  let secondaryKeys = request.secondaryKeys;
-  let tryOnePc = request.tryOnePc;
-  const commitKindOf = (): CommitKind =>
-    tryOnePc
-      ? { type: "OnePc", maxCommitTs: request.maxCommitTs }
-      : secondaryKeys !== null
-      ? { type: "Async", maxCommitTs: request.maxCommitTs }
-      : { type: "TwoPc" };
-  const props: TransactionProperties = {
-    startTs: request.startTs,
-    kind: request.kind,
-    commitKind: commitKindOf(),
-    primary: request.primary,
-    txnSize: request.txnSize,
-    lockTtlMs: request.lockTtlMs,
-    minCommitTs: request.minCommitTs,
-    isRetryRequest: request.isRetryRequest,
-    assertionLevel: request.assertionLevel,
-    txnSource: request.txnSource,
-    maxTs: request.maxTs,
-  };
-  const fallBackToTwoPc = () => {
-    secondaryKeys = null;
-    tryOnePc = false;
-    props.commitKind = { type: "TwoPc" };
-    fallBackOnePcLocks(txn);
-    txn.guardedLocks.length = 0;
-  };
-  let finalMinCommitTs = 0n;
-  const locks: MvccError[] = [];
-  let assertionFailure: MvccError | null = null;
-  for (const { mutation, pessimisticAction, expectedForUpdateTs } of request.mutations) {
-    const isPrimary = bytesEqual(mutation.key.toRaw(), request.primary);
-    const keySecondaries = secondaryKeys === null ? null : isPrimary ? secondaryKeys : [];
-    const needsMinCommitTs = keySecondaries !== null || tryOnePc;
-    const result = prewrite(txn, reader, {
-      props,
-      mutation,
-      secondaryKeys: keySecondaries,
-      pessimisticAction,
-      expectedForUpdateTs,
-    });
-    if (result.ok) {
-      if (needsMinCommitTs && result.value === 0n) {
-        // Prewritten before without async commit or 1PC: the rest go 2PC too.
-        fallBackToTwoPc();
-        finalMinCommitTs = 0n;
-      } else if (needsMinCommitTs && result.value > finalMinCommitTs) {
-        finalMinCommitTs = result.value;
-      }
-      continue;
-    }
-    const error = result.error;
-    switch (error.kind) {
-      case "WriteConflict":
-        if (error.conflictCommitTs > error.startTs) {
-          return alreadyCommittedOr(txn, reader, { key: mutation.key, error, request });
-        }
-        return result;
-      case "PessimisticLockNotFound":
-        return alreadyCommittedOr(txn, reader, { key: mutation.key, error, request });
-      case "CommitTsTooLarge": {
-        const committed = alreadyCommittedOr(txn, reader, { key: mutation.key, error, request });
-        if (committed.ok) return committed;
-        fallBackToTwoPc();
-        finalMinCommitTs = 0n;
-        continue;
-      }
-      case "KeyIsLocked": {
-        const committed = alreadyCommittedOr(txn, reader, { key: mutation.key, error, request });
-        if (committed.ok) return committed;
-        locks.push(error);
-        continue;
-      }
-      case "AssertionFailed":
-        assertionFailure ??= error;
-        continue;
-      default:
-        return result;
-    }
-  }
-  if (assertionFailure !== null) return err(assertionFailure);
-  const asyncCommitTs = secondaryKeys !== null ? finalMinCommitTs : 0n;
-  if (locks.length > 0) {
-    txn.clear();
-    return ok({ locks, minCommitTs: asyncCommitTs, onePcCommitTs: 0n });
-  }
-  let onePcCommitTs = 0n;
-  if (tryOnePc) {
-    if (finalMinCommitTs === 0n) throw new Error("1PC prewrite without a commit ts");
-    commitOnePcLocks(txn, finalMinCommitTs);
-    onePcCommitTs = finalMinCommitTs;
-  }
-  return ok({ locks: [], minCommitTs: asyncCommitTs, onePcCommitTs });
+  return new BatchPrewrite(txn, reader, request).run();
 }
 
-/**
- * A retried prewrite may meet the effects of its own transaction's commit (a newer version, a
- * lock of a later transaction). If this transaction's commit record is on the key, the
- * request succeeds with nothing to write and its commit ts (TiKV
- * `check_committed_record_on_err`); otherwise the error stands.
- */
-function alreadyCommittedOr(
-  txn: MvccTxn,
-  reader: MvccReader,
-  options: { key: Key; error: MvccError; request: PrewriteRequestArgs },
-): MvccResult<PrewriteResult> {
-  const record = reader.getTxnCommitRecord(options.key, txn.startTs);
-  if (record.kind !== "SingleRecord" || record.write.writeType === "Rollback") {
-    return err(options.error);
+/** The state of one request's prewrite across its keys. */
+class BatchPrewrite {
+  readonly #txn: MvccTxn;
+  readonly #reader: MvccReader;
+  readonly #request: PrewriteRequestArgs;
+  readonly #props: TransactionProperties;
+  /** Null once the request is not (or no longer) async commit. */
+  #secondaryKeys: Uint8Array[] | null;
+  #tryOnePc: boolean;
+  #finalMinCommitTs = 0n;
+  readonly #locks: MvccError[] = [];
+  #assertionFailure: MvccError | null = null;
+
+  constructor(txn: MvccTxn, reader: MvccReader, request: PrewriteRequestArgs) {
+    this.#txn = txn;
+    this.#reader = reader;
+    this.#request = request;
+    this.#secondaryKeys = request.secondaryKeys;
+    this.#tryOnePc = request.tryOnePc;
+    const maxCommitTs = request.maxCommitTs;
+    this.#props = {
+      startTs: request.startTs,
+      kind: request.kind,
+      commitKind: request.tryOnePc
+        ? { type: "OnePc", maxCommitTs }
+        : request.secondaryKeys !== null
+        ? { type: "Async", maxCommitTs }
+        : { type: "TwoPc" },
+      primary: request.primary,
+      txnSize: request.txnSize,
+      lockTtlMs: request.lockTtlMs,
+      minCommitTs: request.minCommitTs,
+      isRetryRequest: request.isRetryRequest,
+      assertionLevel: request.assertionLevel,
+      txnSource: request.txnSource,
+      maxTs: request.maxTs,
+    };
   }
-  txn.clear();
-  const { request } = options;
-  return ok({
-    locks: [],
-    minCommitTs: request.secondaryKeys !== null ? record.commitTs : 0n,
-    onePcCommitTs: request.tryOnePc ? record.commitTs : 0n,
-  });
+
+  run(): MvccResult<PrewriteResult> {
+    for (const mutation of this.#request.mutations) {
+      const early = this.#prewriteOne(mutation);
+      if (early !== null) return early;
+    }
+    if (this.#assertionFailure !== null) return err(this.#assertionFailure);
+    const minCommitTs = this.#secondaryKeys !== null ? this.#finalMinCommitTs : 0n;
+    if (this.#locks.length > 0) {
+      this.#txn.clear();
+      return ok({ locks: this.#locks, minCommitTs, onePcCommitTs: 0n });
+    }
+    let onePcCommitTs = 0n;
+    if (this.#tryOnePc) {
+      if (this.#finalMinCommitTs === 0n) throw new Error("1PC prewrite without a commit ts");
+      commitOnePcLocks(this.#txn, this.#finalMinCommitTs);
+      onePcCommitTs = this.#finalMinCommitTs;
+    }
+    return ok({ locks: [], minCommitTs, onePcCommitTs });
+  }
+
+  /** Prewrites one key; returns the request's result when the key ends it, else null. */
+  #prewriteOne(args: PrewriteMutationArgs): MvccResult<PrewriteResult> | null {
+    const isPrimary = bytesEqual(args.mutation.key.toRaw(), this.#request.primary);
+    const secondaries = this.#secondaryKeys;
+    const keySecondaries = secondaries === null ? null : isPrimary ? secondaries : [];
+    const needsMinCommitTs = keySecondaries !== null || this.#tryOnePc;
+    const result = prewrite(this.#txn, this.#reader, {
+      ...args,
+      props: this.#props,
+      secondaryKeys: keySecondaries,
+    });
+    if (!result.ok) return this.#onKeyError(args.mutation.key, result.error);
+    if (needsMinCommitTs && result.value === 0n) {
+      // Prewritten before without async commit or 1PC: the rest go 2PC too.
+      this.#fallBackToTwoPc();
+    } else if (needsMinCommitTs && result.value > this.#finalMinCommitTs) {
+      this.#finalMinCommitTs = result.value;
+    }
+    return null;
+  }
+
+  /** TiKV's handling of per-key errors: which end the request, which are collected. */
+  #onKeyError(key: Key, error: MvccError): MvccResult<PrewriteResult> | null {
+    switch (error.kind) {
+      case "WriteConflict":
+        if (error.conflictCommitTs <= error.startTs) return err(error);
+        return this.#alreadyCommittedOr(key, error);
+      case "PessimisticLockNotFound":
+        return this.#alreadyCommittedOr(key, error);
+      case "CommitTsTooLarge": {
+        const committed = this.#alreadyCommittedOr(key, error);
+        if (committed.ok) return committed;
+        this.#fallBackToTwoPc();
+        return null;
+      }
+      case "KeyIsLocked": {
+        const committed = this.#alreadyCommittedOr(key, error);
+        if (committed.ok) return committed;
+        this.#locks.push(error);
+        return null;
+      }
+      case "AssertionFailed":
+        this.#assertionFailure ??= error;
+        return null;
+      default:
+        return err(error);
+    }
+  }
+
+  #fallBackToTwoPc(): void {
+    this.#secondaryKeys = null;
+    this.#tryOnePc = false;
+    this.#props.commitKind = { type: "TwoPc" };
+    this.#finalMinCommitTs = 0n;
+    fallBackOnePcLocks(this.#txn);
+    this.#txn.guardedLocks.length = 0;
+  }
+
+  /**
+   * A retried prewrite may meet the effects of its own transaction's commit (a newer version,
+   * a lock of a later transaction). If this transaction's commit record is on the key, the
+   * request succeeds with nothing to write and its commit ts (TiKV
+   * `check_committed_record_on_err`); otherwise the error stands.
+   */
+  #alreadyCommittedOr(key: Key, error: MvccError): MvccResult<PrewriteResult> {
+    const record = this.#reader.getTxnCommitRecord(key, this.#txn.startTs);
+    if (record.kind !== "SingleRecord" || record.write.writeType === "Rollback") return err(error);
+    this.#txn.clear();
+    return ok({
+      locks: [],
+      minCommitTs: this.#request.secondaryKeys !== null ? record.commitTs : 0n,
+      onePcCommitTs: this.#request.tryOnePc ? record.commitTs : 0n,
+    });
+  }
 }
 
 /** 1PC fell back to 2PC: the locks kept aside are written as ordinary locks. */
