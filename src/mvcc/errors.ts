@@ -125,6 +125,10 @@ export function describeMvccError(error: MvccError): string {
         `(primary ${key(info.primaryLock)}, ttl ${info.lockTtl ?? 0n}ms)`;
     }
     case "WriteConflict":
+      if (error.reason === "SelfRolledBack") {
+        return `Write conflict on key ${key(error.key)}: txn ${error.startTs} was rolled back ` +
+          `(primary ${key(error.primary)}, reason SelfRolledBack)`;
+      }
       return `Write conflict on key ${key(error.key)}: txn ${error.startTs} conflicts with txn ` +
         `${error.conflictStartTs} committed at ${error.conflictCommitTs} ` +
         `(primary ${key(error.primary)}, reason ${error.reason})`;
