@@ -23,9 +23,19 @@ import type { Key } from "../txn_types/key.ts";
 import { type Lock, lockToLockInfo } from "../txn_types/lock.ts";
 import { type TimeStamp, TS_MAX } from "../txn_types/timestamp.ts";
 import type { MvccError } from "./errors.ts";
+import { kvrpcpb } from "../../proto/mod.ts";
 
 /** Isolation levels of reads (kvproto `IsolationLevel`). */
 export type IsolationLevel = "SI" | "RC" | "RCCheckTS";
+
+/** The isolation level of a kvproto `Context.isolation_level` (unknown values read as SI). */
+export function isolationLevelFromProto(
+  level: kvrpcpb.IsolationLevel | null | undefined,
+): IsolationLevel {
+  if (level === kvrpcpb.IsolationLevel.RC) return "RC";
+  if (level === kvrpcpb.IsolationLevel.RCCheckTS) return "RCCheckTS";
+  return "SI";
+}
 
 /** Whether reads at `level` look at locks at all. */
 export function needCheckLocks(level: IsolationLevel): boolean {

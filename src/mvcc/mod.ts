@@ -34,6 +34,7 @@ export {
 export {
   checkLockConflict,
   type IsolationLevel,
+  isolationLevelFromProto,
   needCheckLocks,
   type ReadLockCheck,
 } from "./lock_conflict.ts";

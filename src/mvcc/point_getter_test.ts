@@ -3,6 +3,7 @@ import { kvrpcpb } from "../../proto/mod.ts";
 import { fromUtf8, utf8 } from "../util/bytes.ts";
 import { TS_MAX } from "../txn_types/timestamp.ts";
 import { describeMvccError, mvccErrorToKeyError, type MvccResult } from "./errors.ts";
+import { isolationLevelFromProto } from "./lock_conflict.ts";
 import { PointGetter, type PointGetterOptions } from "./point_getter.ts";
 import { key, MvccFixture } from "./test_support.ts";
 
@@ -127,4 +128,11 @@ Deno.test("PointGetter.getEntry reports the commit ts of the version read", () =
   const entry = getter.getEntry(key("k"));
   assert(entry.ok && entry.value !== null);
   assertEquals(entry.value.commitTs, 2n);
+});
+
+Deno.test("isolationLevelFromProto maps kvproto's enum", () => {
+  assertEquals(isolationLevelFromProto(kvrpcpb.IsolationLevel.SI), "SI");
+  assertEquals(isolationLevelFromProto(kvrpcpb.IsolationLevel.RC), "RC");
+  assertEquals(isolationLevelFromProto(kvrpcpb.IsolationLevel.RCCheckTS), "RCCheckTS");
+  assertEquals(isolationLevelFromProto(undefined), "SI");
 });

@@ -35,6 +35,7 @@ export {
   type CommitKind,
   commitOnePcLocks,
   type PessimisticAction,
+  pessimisticActionFromProto,
   prewrite,
   type PrewriteArgs,
   type PrewriteMutationArgs,

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { kvrpcpb } from "../../../proto/mod.ts";
 import { err, type MvccError, type MvccResult, ok } from "../../mvcc/errors.ts";
 import type { CommittedWrite, MvccReader } from "../../mvcc/reader.ts";
 import type { MvccTxn } from "../../mvcc/txn.ts";
@@ -68,6 +69,19 @@ export type CommitKind =
 
 /** kvproto `PrewriteRequest.PessimisticAction`, per key of a pessimistic prewrite. */
 export type PessimisticAction = "SkipPessimisticCheck" | "DoPessimisticCheck" | "DoConstraintCheck";
+
+/** The pessimistic action of a kvproto enum value (unknown values are the default, skip). */
+export function pessimisticActionFromProto(
+  action: kvrpcpb.PrewriteRequest.PessimisticAction | null | undefined,
+): PessimisticAction {
+  if (action === kvrpcpb.PrewriteRequest.PessimisticAction.DO_PESSIMISTIC_CHECK) {
+    return "DoPessimisticCheck";
+  }
+  if (action === kvrpcpb.PrewriteRequest.PessimisticAction.DO_CONSTRAINT_CHECK) {
+    return "DoConstraintCheck";
+  }
+  return "SkipPessimisticCheck";
+}
 
 /** What holds for every key of one prewrite request (TiKV `TransactionProperties`). */
 export interface TransactionProperties {

@@ -1,7 +1,9 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { utf8 } from "../../util/bytes.ts";
 import { newMutation } from "../../txn_types/mutation.ts";
+import { kvrpcpb } from "../../../proto/mod.ts";
 import { commit } from "./commit.ts";
+import { pessimisticActionFromProto } from "./prewrite.ts";
 import {
   key,
   kindOf,
@@ -492,4 +494,12 @@ Deno.test("readers under SI stop at a prewrite lock; under RC they read the last
   assert(commitKey(fx, "k", { startTs: 5n, commitTs: 7n }).ok);
   assertEquals(read(fx, "k", { readTs: 6n }), "v1");
   assertEquals(read(fx, "k", { readTs: 7n }), "v2");
+});
+
+Deno.test("pessimisticActionFromProto maps kvproto's enum", () => {
+  const Action = kvrpcpb.PrewriteRequest.PessimisticAction;
+  assertEquals(pessimisticActionFromProto(Action.SKIP_PESSIMISTIC_CHECK), "SkipPessimisticCheck");
+  assertEquals(pessimisticActionFromProto(Action.DO_PESSIMISTIC_CHECK), "DoPessimisticCheck");
+  assertEquals(pessimisticActionFromProto(Action.DO_CONSTRAINT_CHECK), "DoConstraintCheck");
+  assertEquals(pessimisticActionFromProto(undefined), "SkipPessimisticCheck");
 });
