@@ -3,7 +3,10 @@ import { utf8 } from "../../util/bytes.ts";
 import { newMutation } from "../../txn_types/mutation.ts";
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { commit } from "./commit.ts";
-import { pessimisticActionFromProto } from "./prewrite.ts";
+import { pessimisticActionFromProto, prewrite } from "./prewrite.ts";
+import { cleanup } from "./cleanup.ts";
+import { MvccReader } from "../../mvcc/reader.ts";
+import { MvccTxn } from "../../mvcc/txn.ts";
 import {
   key,
   kindOf,
@@ -502,4 +505,102 @@ Deno.test("pessimisticActionFromProto maps kvproto's enum", () => {
   assertEquals(pessimisticActionFromProto(Action.DO_PESSIMISTIC_CHECK), "DoPessimisticCheck");
   assertEquals(pessimisticActionFromProto(Action.DO_CONSTRAINT_CHECK), "DoConstraintCheck");
   assertEquals(pessimisticActionFromProto(undefined), "SkipPessimisticCheck");
+});
+
+/** Rolls back txn `startTs` over the commit record at the same ts, as TiKV's test does. */
+function cleanupWithGcFence(
+  fx: MvccFixture,
+  rawKey: string,
+  options: { startTs: bigint; gcFence: bigint; withoutTargetWrite: boolean },
+): void {
+  const { startTs, gcFence, withoutTargetWrite } = options;
+  if (gcFence !== 0n && withoutTargetWrite) {
+    // A version at the fence, removed afterwards as if GC had taken it.
+    assert(prewriteKey(fx, rawKey, { value: "dummy", startTs: gcFence - 1n }).result.ok);
+    assert(commitKey(fx, rawKey, { startTs: gcFence - 1n, commitTs: gcFence }).ok);
+  }
+  const result = run(
+    fx,
+    startTs,
+    (txn, reader) =>
+      cleanup(txn, reader, { key: key(rawKey), currentTs: 0n, protectRollback: true }),
+  ).result;
+  assert(result.ok);
+  const record = fx.writes(rawKey).find((w) => w.commitTs === startTs)!.write;
+  assert(record.startTs !== startTs && record.hasOverlappedRollback);
+  assertEquals(record.gcFence, gcFence);
+  if (gcFence !== 0n && withoutTargetWrite) {
+    fx.engine.delete("write", key(rawKey).appendTs(gcFence));
+  }
+}
+
+Deno.test("uniqueness checks treat a version whose GC fence points at a GC-ed version as gone", () => {
+  const fx = new MvccFixture();
+  const put = (k: string, ts: { startTs: bigint; commitTs: bigint }) => {
+    assert(prewriteKey(fx, k, { value: `${k}@${ts.commitTs}`, startTs: ts.startTs }).result.ok);
+    assert(commitKey(fx, k, ts).ok);
+  };
+  const lock = (k: string, ts: { startTs: bigint; commitTs: bigint }) => {
+    assert(prewriteKey(fx, k, { type: "Lock", startTs: ts.startTs }).result.ok);
+    assert(commitKey(fx, k, ts).ok);
+  };
+  // k1: PUT@30 fenced at 40, and 40 is gone.
+  put("k1", { startTs: 10n, commitTs: 30n });
+  cleanupWithGcFence(fx, "k1", { startTs: 30n, gcFence: 40n, withoutTargetWrite: true });
+  // k2: PUT@30 with fence 0: no newer version, still valid.
+  put("k2", { startTs: 11n, commitTs: 30n });
+  cleanupWithGcFence(fx, "k2", { startTs: 30n, gcFence: 0n, withoutTargetWrite: true });
+  // k3: PUT@30 fenced at 40 (gone), LOCK@38 and LOCK@43 above it.
+  put("k3", { startTs: 12n, commitTs: 30n });
+  lock("k3", { startTs: 37n, commitTs: 38n });
+  cleanupWithGcFence(fx, "k3", { startTs: 30n, gcFence: 40n, withoutTargetWrite: true });
+  lock("k3", { startTs: 42n, commitTs: 43n });
+  // k4: the same with fence 0.
+  put("k4", { startTs: 13n, commitTs: 30n });
+  lock("k4", { startTs: 37n, commitTs: 38n });
+  lock("k4", { startTs: 42n, commitTs: 43n });
+  cleanupWithGcFence(fx, "k4", { startTs: 30n, gcFence: 0n, withoutTargetWrite: true });
+  // k5: PUT@20 fenced at 30 (present), PUT@30 fenced at 40 (gone).
+  put("k5", { startTs: 14n, commitTs: 20n });
+  put("k5", { startTs: 21n, commitTs: 30n });
+  cleanupWithGcFence(fx, "k5", { startTs: 20n, gcFence: 30n, withoutTargetWrite: false });
+  cleanupWithGcFence(fx, "k5", { startTs: 30n, gcFence: 40n, withoutTargetWrite: true });
+  // k6: the same with the newest fence 0.
+  put("k6", { startTs: 15n, commitTs: 20n });
+  put("k6", { startTs: 22n, commitTs: 30n });
+  cleanupWithGcFence(fx, "k6", { startTs: 20n, gcFence: 30n, withoutTargetWrite: false });
+  cleanupWithGcFence(fx, "k6", { startTs: 30n, gcFence: 0n, withoutTargetWrite: true });
+  // k7: PUT@30 fenced at 40 (gone) under LOCK@38.
+  put("k7", { startTs: 16n, commitTs: 30n });
+  lock("k7", { startTs: 37n, commitTs: 38n });
+  cleanupWithGcFence(fx, "k7", { startTs: 30n, gcFence: 40n, withoutTargetWrite: true });
+
+  const absent = { k1: true, k2: false, k3: true, k4: false, k5: true, k6: false, k7: true };
+  for (const [k, isAbsent] of Object.entries(absent)) {
+    for (const type of ["CheckNotExists", "Insert"] as const) {
+      using snapshot = fx.snapshot();
+      using reader = new MvccReader(snapshot);
+      const result = prewrite(new MvccTxn(50n), reader, {
+        props: {
+          startTs: 50n,
+          kind: { type: "Optimistic", skipConstraintCheck: false },
+          commitKind: { type: "TwoPc" },
+          primary: utf8("k1"),
+          txnSize: 7n,
+          lockTtlMs: 2000n,
+          minCommitTs: 51n,
+          isRetryRequest: false,
+          assertionLevel: "Off",
+          txnSource: 0n,
+          maxTs: 0n,
+        },
+        mutation: newMutation(type, key(k), type === "Insert" ? { value: utf8("value") } : {}),
+        secondaryKeys: null,
+        pessimisticAction: "SkipPessimisticCheck",
+        expectedForUpdateTs: null,
+      });
+      assertEquals(kindOf(result), isAbsent ? "ok" : "AlreadyExist", `${type} ${k}`);
+    }
+    assertEquals(read(fx, k, { readTs: 50n }) === null, isAbsent, `read ${k}`);
+  }
 });
