@@ -604,3 +604,23 @@ Deno.test("uniqueness checks treat a version whose GC fence points at a GC-ed ve
     assertEquals(read(fx, k, { readTs: 50n }) === null, isAbsent, `read ${k}`);
   }
 });
+
+Deno.test("a resent pessimistic prewrite of an unlocked key after commit succeeds without a new lock (TiKV #11187)", () => {
+  const fx = new MvccFixture();
+  const args = request({
+    startTs: 10n,
+    primary: utf8("k"),
+    mutations: puts(["k", "v"]),
+    kind: { type: "Pessimistic", forUpdateTs: 12n },
+  });
+  assert(prewriteRequest(fx, args).result.ok);
+  assert(commitKey(fx, "k", { startTs: 10n, commitTs: 20n }).ok);
+  fx.commitPut("k", "later", { startTs: 25n, commitTs: 30n });
+  const resent = prewriteRequest(fx, { ...args, isRetryRequest: true });
+  assertEquals(resent.result, {
+    ok: true,
+    value: { locks: [], minCommitTs: 0n, onePcCommitTs: 0n },
+  });
+  assertEquals(fx.lock("k"), null);
+  assertEquals(read(fx, "k", { readTs: 40n }), "later");
+});
