@@ -1,133 +1,121 @@
 /**
  * `basalt-ctl` (`deno task ctl -- …`): the admin CLI.
  *
- * Offline commands work on a stopped store's data directory (`<data-dir>/db` is its RocksDB):
- *   size                 bytes and estimated keys per column family
- *   scan [--cf CF] [--from KEY] [--limit N]   keys and values in order
- *   compact [--cf CF]    full compaction
+ * Online commands talk to a running store through the `RawKV` client (`online.ts`):
+ *   --host ADDR raw get KEY | put KEY VALUE [--ttl S] | delete KEY | ttl KEY
+ *   --host ADDR raw scan [START] [END] [--limit N] [--reverse] [--key-only]
+ *   --host ADDR raw checksum [START END]
+ *   --status ADDR        a summary of the store's status server (`status.ts`)
+ * Offline commands work on a stopped store's data directory (`offline.ts`):
+ *   --data-dir DIR size | scan [--cf CF] [--from KEY] [--limit N] | compact [--cf CF]
  * Human output by default, `--json` on request; a failure exits non-zero with one line.
  */
 import { parseArgs } from "node:util";
-import { RocksDbEngine } from "../src/engine/rocksdb_engine.ts";
-import { COLUMN_FAMILIES, type ColumnFamily, isColumnFamily } from "../src/engine/types.ts";
-import { fromUtf8, toHex, utf8 } from "../src/util/bytes.ts";
+import { CtlError } from "./ctl_error.ts";
+import { OFFLINE_COMMANDS, runOffline } from "./offline.ts";
+import { runRaw } from "./online.ts";
+import { fetchStatus, renderStatus } from "./status.ts";
 
-const USAGE = `Usage: basalt-ctl --data-dir DIR <command> [options]
+const USAGE = `Usage: basalt-ctl [options] <command>
+
+Online commands (a running store; keys and values are UTF-8 text, or hex with --hex):
+  --host ADDR raw get KEY          the value of KEY, or "(not found)"
+  --host ADDR raw put KEY VALUE [--ttl S]
+                                   store VALUE at KEY (expiring after S seconds)
+  --host ADDR raw delete KEY       remove KEY
+  --host ADDR raw scan [START] [END] [--limit N] [--reverse] [--key-only]
+                                   pairs in [START, END), largest first with --reverse
+                                   (default limit: 100)
+  --host ADDR raw ttl KEY          seconds KEY has left to live
+  --host ADDR raw checksum [START END]
+                                   CRC-64 XOR checksum, pair count and bytes of a range
+  --status ADDR                    summary of the status server at ADDR (host:port):
+                                   requests and latency per RPC, memory, RocksDB
 
 Offline commands (the store must be stopped):
-  size                       bytes and estimated keys per column family
-  scan [--cf CF] [--from KEY] [--limit N]
-                             keys and values in order (default cf: default, limit: 100)
-  compact [--cf CF]          compact one column family, or all
+  --data-dir DIR size              bytes and estimated keys per column family
+  --data-dir DIR scan [--cf CF] [--from KEY] [--limit N]
+                                   keys and values in order (default cf: default, limit: 100)
+  --data-dir DIR compact [--cf CF] compact one column family, or all
 
 Options:
-  --data-dir DIR             the store's data directory (holds db/)
-  --json                     machine-readable output
-  --help                     this text`;
+  --host ADDR                      a standalone store's gRPC address (host:port)
+  --pd ADDR[,ADDR…]                PD endpoints, instead of --host
+  --data-dir DIR                   the store's data directory (holds db/)
+  --cf CF                          column family: default, write or lock
+  --hex                            keys and values in hex, in and out
+  --timeout MS                     deadline of an online command (default 10000)
+  --json                           machine-readable output
+  --help                           this text`;
 
-/** A failure the CLI reports in one line. */
-class CtlError extends Error {}
+const DEFAULT_TIMEOUT_MS = 10_000;
 
-/** Printable form of a key or value: text when it is plain ASCII, else hex. */
-function printable(bytes: Uint8Array): string {
-  const plain = bytes.every((b) => b >= 0x20 && b < 0x7f);
-  return plain ? fromUtf8(bytes) : `0x${toHex(bytes)}`;
+function count(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new CtlError(`${flag} must be a count`);
+  return value;
 }
 
-function openStore(dataDir: string | undefined): RocksDbEngine {
-  if (!dataDir) throw new CtlError("--data-dir is required for offline commands");
-  const dbPath = `${dataDir}/db`;
-  try {
-    Deno.statSync(`${dbPath}/CURRENT`);
-  } catch {
-    throw new CtlError(`${dataDir} holds no Basalt store (no ${dbPath}/CURRENT)`);
-  }
-  return RocksDbEngine.open(dbPath, { createIfMissing: false, blockCacheBytes: 8 << 20 });
-}
-
-function columnFamilies(cf: string | undefined): readonly ColumnFamily[] {
-  if (cf === undefined) return COLUMN_FAMILIES;
-  if (!isColumnFamily(cf)) {
-    throw new CtlError(`unknown column family "${cf}"; one of ${COLUMN_FAMILIES.join(", ")}`);
-  }
-  return [cf];
-}
-
-function size(engine: RocksDbEngine, json: boolean): void {
-  const rows = COLUMN_FAMILIES.map((cf) => ({
-    cf,
-    sstBytes: Number(engine.property(cf, "rocksdb.total-sst-files-size") ?? 0),
-    memtableBytes: Number(engine.property(cf, "rocksdb.cur-size-all-mem-tables") ?? 0),
-    estimatedKeys: Number(engine.property(cf, "rocksdb.estimate-num-keys") ?? 0),
-  }));
-  if (json) return console.log(JSON.stringify(rows));
-  console.log("cf       sst bytes      memtable bytes  estimated keys");
-  for (const r of rows) {
-    console.log(
-      `${r.cf.padEnd(8)} ${String(r.sstBytes).padStart(12)}  ${
-        String(r.memtableBytes).padStart(14)
-      }  ${String(r.estimatedKeys).padStart(14)}`,
-    );
-  }
-}
-
-function scan(
-  engine: RocksDbEngine,
-  options: { cf: ColumnFamily; from?: string; limit: number; json: boolean },
-): void {
-  const iterator = engine.iterator(options.cf);
-  try {
-    if (options.from === undefined) iterator.seekToFirst();
-    else iterator.seek(utf8(options.from));
-    for (let n = 0; n < options.limit && iterator.valid(); n++, iterator.next()) {
-      const key = iterator.key();
-      const value = iterator.value();
-      if (options.json) console.log(JSON.stringify({ key: toHex(key), value: toHex(value) }));
-      else console.log(`${printable(key)} => ${printable(value)}`);
-    }
-  } finally {
-    iterator.close();
-  }
-}
-
-function run(args: string[]): void {
+async function run(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
       "data-dir": { type: "string" },
+      host: { type: "string" },
+      pd: { type: "string" },
+      status: { type: "string" },
       cf: { type: "string" },
       from: { type: "string" },
       limit: { type: "string", default: "100" },
+      ttl: { type: "string" },
+      reverse: { type: "boolean", default: false },
+      "key-only": { type: "boolean", default: false },
+      hex: { type: "boolean", default: false },
+      timeout: { type: "string", default: String(DEFAULT_TIMEOUT_MS) },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   const command = positionals[0];
-  if (values.help || command === undefined) return console.log(USAGE);
-  if (!["size", "scan", "compact"].includes(command)) {
-    throw new CtlError(`unknown command "${command}" (try --help)`);
+  if (values.help || (command === undefined && values.status === undefined)) {
+    return console.log(USAGE);
   }
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 0) throw new CtlError(`--limit must be a count`);
-  const families = columnFamilies(values.cf);
-  const engine = openStore(values["data-dir"]);
-  try {
-    if (command === "size") size(engine, values.json!);
-    else if (command === "scan") {
-      scan(engine, { cf: families[0]!, from: values.from, limit, json: values.json! });
-    } else {
-      for (const cf of families) engine.compactRange(cf);
-      console.log(values.json ? JSON.stringify({ compacted: families }) : "compacted");
-    }
-  } finally {
-    engine.close();
+  const limit = count(values.limit!, "--limit");
+  const timeoutMs = count(values.timeout!, "--timeout");
+  const json = values.json!;
+  if (values.status !== undefined) {
+    const summary = await fetchStatus(values.status, timeoutMs);
+    return console.log(json ? JSON.stringify(summary) : renderStatus(summary));
   }
+  if (command === "raw") {
+    return await runRaw(positionals.slice(1), {
+      host: values.host,
+      pd: values.pd,
+      cf: values.cf,
+      limit,
+      ttl: values.ttl,
+      reverse: values.reverse!,
+      keyOnly: values["key-only"]!,
+      hex: values.hex!,
+      json,
+      timeoutMs,
+    });
+  }
+  const offline = OFFLINE_COMMANDS.find((name) => name === command);
+  if (offline === undefined) throw new CtlError(`unknown command "${command}" (try --help)`);
+  runOffline(offline, {
+    dataDir: values["data-dir"],
+    cf: values.cf,
+    from: values.from,
+    limit,
+    json,
+  });
 }
 
 if (import.meta.main) {
   try {
-    run(Deno.args);
+    await run(Deno.args);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`basalt-ctl: ${message.split("\n")[0]}`);
