@@ -41,8 +41,13 @@ import type { LockWaitTimer } from "./timer.ts";
 export interface LockWaitRequest<E> {
   /** Start ts of the waiting transaction. */
   readonly startTs: bigint;
-  /** The encoded key it wants to lock. */
+  /** The encoded key it wants to lock (wake-ups are by this key). */
   readonly key: Uint8Array;
+  /**
+   * The key as the client sent it (raw), for diagnostics: wait-for entries and deadlock
+   * errors carry it, as kvproto expects. Defaults to `key`.
+   */
+  readonly rawKey?: Uint8Array;
   /** Start ts of the transaction whose lock is on `key`. */
   readonly lockTs: bigint;
   /** The `KeyIsLocked` error the request met; returned unchanged on timeout. */
@@ -170,7 +175,7 @@ export class LockWaitQueue<E> {
         txnTs: request.startTs,
         lockTs: request.lockTs,
         keyHash: hash,
-        key: request.key,
+        key: request.rawKey ?? request.key,
         resourceGroupTag: request.resourceGroupTag,
         nowMs,
       });
@@ -245,7 +250,7 @@ export class LockWaitQueue<E> {
           txn: waiter.request.startTs,
           waitForTxn: waiter.request.lockTs,
           keyHash: waiter.keyHash,
-          key: waiter.request.key,
+          key: waiter.request.rawKey ?? waiter.request.key,
           resourceGroupTag: waiter.request.resourceGroupTag ?? new Uint8Array(),
         });
       }

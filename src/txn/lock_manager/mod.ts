@@ -23,3 +23,4 @@ export {
   normalizeWaitTimeoutMs,
 } from "./lock_wait_queue.ts";
 export { type LockWaitTimer, ManualTimer } from "./timer.ts";
+export { type DeadlockError, deadlockError } from "./deadlock_error.ts";
