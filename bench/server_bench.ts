@@ -20,10 +20,12 @@
  * Targets (issue #3): ≥100k puts/s and ≥150k gets/s through BatchCommands, p99 < 20 ms at 64 in
  * flight, RSS < 400 MB after 1M keys.
  */
+import process from "node:process";
 import { StoreConnection } from "../src/client/transport.ts";
 import { startServer, type TestServer } from "../tests/e2e/lib.ts";
 import { median, printRatioTable, printTable } from "./report.ts";
 import { benchKey, type LoadResult, runClosedLoop, scatteredIndex } from "./server_load.ts";
+import { cpuSecondsOf, findProcessByArgument, vmRssBytes } from "./server_process.ts";
 import { benchRedis, redisMissing, type RedisResult } from "./server_redis.ts";
 
 /** Parameters of one server benchmark run. */
@@ -94,7 +96,36 @@ function operation(
   };
 }
 
-async function serverRssBytes(server: TestServer): Promise<number> {
+/** A cell's result with the CPU both processes spent on it. */
+interface CellResult extends LoadResult {
+  /** Store process CPU per request, µs (NaN where /proc is missing). */
+  serverCpuUsPerOp: number;
+  /** This (client) process's CPU per request, µs. */
+  clientCpuUsPerOp: number;
+}
+
+/** Runs one closed loop, accounting the CPU time of the store (`serverPid`) and of this process. */
+async function measureCell(
+  serverPid: number | null,
+  loop: () => Promise<LoadResult>,
+): Promise<CellResult> {
+  const serverBefore = serverPid === null ? NaN : cpuSecondsOf(serverPid);
+  const clientBefore = process.cpuUsage();
+  const result = await loop();
+  const client = process.cpuUsage(clientBefore);
+  const serverSeconds = serverPid === null ? NaN : cpuSecondsOf(serverPid) - serverBefore;
+  return {
+    ...result,
+    serverCpuUsPerOp: (serverSeconds * 1e6) / result.ops,
+    clientCpuUsPerOp: (client.user + client.system) / result.ops,
+  };
+}
+
+async function serverRssBytes(server: TestServer, pid: number | null): Promise<number> {
+  if (pid !== null) {
+    const rss = vmRssBytes(pid);
+    if (Number.isFinite(rss)) return rss;
+  }
   const response = await fetch(`http://${server.statusAddr}/metrics`);
   const text = await response.text();
   const match = /^basalt_process_resident_memory_bytes (\d+)/m.exec(text);
@@ -109,15 +140,15 @@ async function syncLogSetting(server: TestServer): Promise<string> {
 
 /** Results of the Basalt side: every cell, repeated; the load; the RSS. */
 interface BasaltResult {
-  cells: Map<string, LoadResult[]>;
-  load: LoadResult;
+  cells: Map<string, CellResult[]>;
+  load: CellResult;
   rssBytes: number;
   syncLog: string;
 }
 
 const cellName = (cell: Cell) => `${cell.path} ${cell.op} ${cell.inFlight}`;
 
-function check(result: LoadResult, what: string): LoadResult {
+function check(result: CellResult, what: string): CellResult {
   if (result.errors > 0) {
     throw new Error(
       `${what}: ${result.errors} of ${result.ops} failed; first: ${result.firstError}`,
@@ -132,21 +163,27 @@ async function benchBasalt(options: ServerBenchOptions): Promise<BasaltResult> {
   const batched = new StoreConnection(server.grpcAddr);
   const value = new Uint8Array(VALUE_BYTES).map((_, i) => (i * 31 + 7) & 0xff);
   const keySpace = options.num;
+  // The store is a `deno run` child of this process; its data directory names it.
+  const serverPid = findProcessByArgument(server.dataDir);
   try {
     const syncLog = await syncLogSetting(server);
     console.log(`server: loading ${keySpace.toLocaleString("en-US")} keys (sync-log ${syncLog})…`);
     const load = check(
-      await runClosedLoop(operation(batched, { op: "put", keySpace, value }), {
-        ops: keySpace,
-        inFlight: LOAD_IN_FLIGHT,
-        maxMs: LOAD_MAX_MS,
-      }),
+      await measureCell(
+        serverPid,
+        () =>
+          runClosedLoop(operation(batched, { op: "put", keySpace, value }), {
+            ops: keySpace,
+            inFlight: LOAD_IN_FLIGHT,
+            maxMs: LOAD_MAX_MS,
+          }),
+      ),
       "load",
     );
     if (load.ops < keySpace) throw new Error(`load stopped after ${load.ops} keys`);
-    const rssBytes = await serverRssBytes(server);
+    const rssBytes = await serverRssBytes(server, serverPid);
 
-    const cells = new Map<string, LoadResult[]>();
+    const cells = new Map<string, CellResult[]>();
     for (let run = 0; run < options.repeat; run++) {
       for (const path of ["unary", "BatchCommands"] as const) {
         const connection = path === "unary" ? unary : batched;
@@ -154,11 +191,15 @@ async function benchBasalt(options: ServerBenchOptions): Promise<BasaltResult> {
           for (const inFlight of IN_FLIGHT) {
             const name = cellName({ path, op, inFlight });
             const result = check(
-              await runClosedLoop(operation(connection, { op, keySpace, value }), {
-                ops: options.num,
-                inFlight,
-                maxMs: CELL_MAX_MS,
-              }),
+              await measureCell(
+                serverPid,
+                () =>
+                  runClosedLoop(operation(connection, { op, keySpace, value }), {
+                    ops: options.num,
+                    inFlight,
+                    maxMs: CELL_MAX_MS,
+                  }),
+              ),
               name,
             );
             cells.set(name, [...(cells.get(name) ?? []), result]);
@@ -180,7 +221,8 @@ async function stopQuietly(server: TestServer): Promise<void> {
   if (code !== 0) {
     console.log(
       `server: the store exited with code ${code} at shutdown ` +
-        "(134 = the node:http2 GOAWAY abort of Deno 2.9.6; the measurements above are complete)",
+        "(134/139: the node:http2 GOAWAY abort of Deno 2.9.6 when the bench's connections " +
+        "closed; the measurements are complete)",
     );
   }
   await Deno.remove(server.dataDir.replace(/\/data$/, ""), { recursive: true });
@@ -209,8 +251,10 @@ function targetOf(cell: Cell, summary: { opsPerSecond: number; p99Ms: number }):
   ];
 }
 
-function summarize(results: LoadResult[]) {
+function summarize(results: CellResult[]) {
   return {
+    serverCpuUsPerOp: median(results.map((r) => r.serverCpuUsPerOp)),
+    clientCpuUsPerOp: median(results.map((r) => r.clientCpuUsPerOp)),
     opsPerSecond: median(results.map((r) => r.opsPerSecond)),
     p50Ms: median(results.map((r) => r.p50Ms)),
     p99Ms: median(results.map((r) => r.p99Ms)),
@@ -234,6 +278,8 @@ function report(basalt: BasaltResult, redis: RedisResult | string, options: Serv
           fmt(summary.p50Ms, 2),
           fmt(summary.p99Ms, 2),
           fmt(summary.ops),
+          fmt(summary.serverCpuUsPerOp),
+          fmt(summary.clientCpuUsPerOp),
           target,
           met,
         ]);
@@ -244,7 +290,19 @@ function report(basalt: BasaltResult, redis: RedisResult | string, options: Serv
     `server: Basalt raw KV over gRPC, 16 B keys, 100 B values, sync-log ${basalt.syncLog} ` +
       `(median of ${options.repeat}; load of ${fmt(options.num)} keys ran at ` +
       `${fmt(basalt.load.opsPerSecond)} puts/s)`,
-    ["path", "op", "in flight", "ops/s", "p50 ms", "p99 ms", "ops", "target", "met"],
+    [
+      "path",
+      "op",
+      "in flight",
+      "ops/s",
+      "p50 ms",
+      "p99 ms",
+      "ops",
+      "store CPU µs/op",
+      "bench CPU µs/op",
+      "target",
+      "met",
+    ],
     lines,
   );
 

@@ -5,6 +5,7 @@
  * `num` keys of 100 bytes is read from /proc/<pid>/status, as Basalt's is.
  */
 import { haveCommand } from "../scripts/setup.ts";
+import { vmRssBytes } from "./server_process.ts";
 
 /** What Redis did in this run. */
 export interface RedisResult {
@@ -41,17 +42,6 @@ async function run(command: string, args: string[]): Promise<string> {
     throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
   }
   return stdout;
-}
-
-/** VmRSS of process `pid`, bytes (NaN where /proc is missing). */
-export function vmRssBytes(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status);
-    return kb ? Number(kb[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Parses `redis-benchmark --csv` output: test → { rps, p50, p99 }. */
