@@ -16,6 +16,7 @@ import { Buffer } from "node:buffer";
 import { type metapb, pdpb } from "../../proto/mod.ts";
 import { PD_REQUEST_TIMEOUT_MS } from "./constants.ts";
 import { ClientClosedError, type ClientError, PdError, UnavailableError } from "./errors.ts";
+import { closeGrpcClient } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 import { CHANNEL_OPTIONS } from "./transport.ts";
 
@@ -187,7 +188,7 @@ export class PdClient {
   /** Closes the connection. */
   close(): void {
     this.#closed = true;
-    this.#client?.close();
+    if (this.#client !== null) closeGrpcClient(this.#client);
     this.#client = null;
   }
 
@@ -229,7 +230,7 @@ export class PdClient {
 
   #use(address: string): void {
     if (this.#address === address && this.#client !== null) return;
-    this.#client?.close();
+    if (this.#client !== null) closeGrpcClient(this.#client);
     this.#address = address;
     this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }

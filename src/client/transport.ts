@@ -58,6 +58,7 @@ import {
   UnavailableError,
   UnsupportedError,
 } from "./errors.ts";
+import { closeGrpcClient, destroyGrpcSessions } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 
 export type { TransportStats } from "./batch_stream.ts";
@@ -249,13 +250,16 @@ export class StoreConnection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // Sessions first: cancelling streams on a live session and then closing it is the sequence
+    // that aborts a Deno server (see grpc_close.ts).
+    destroyGrpcSessions(this.#client);
     for (const stream of this.#streams) stream.close();
     const error = new ClientClosedError("connection");
     for (const request of this.#deadlines.clear()) settleReject(request, error);
     this.#deadlineEntries.clear();
     if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = null;
-    this.#client.close();
+    closeGrpcClient(this.#client);
   }
 
   #leastLoadedStream(): BatchStream {
