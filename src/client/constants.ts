@@ -27,6 +27,8 @@ export const GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** HTTP/2 keepalive ping interval and the time a ping may go unanswered (TiKV's client: 10s/3s). */
 export const KEEPALIVE_TIME_MS = 10_000;
 export const KEEPALIVE_TIMEOUT_MS = 3_000;
+/** Longest single wait of a connection's deadline timer (a far deadline is re-armed). */
+export const DEADLINE_TIMER_MAX_MS = 60_000;
 /** gRPC's reconnect back-off after a connection failure (grpc-js defaults are 1 s up to 120 s). */
 export const RECONNECT_INITIAL_BACKOFF_MS = 100;
 export const RECONNECT_MAX_BACKOFF_MS = 1_000;

@@ -36,6 +36,7 @@ import {
 } from "./batch_stream.ts";
 import { type CommandName, COMMANDS, type RequestOf, type ResponseOf } from "./commands.ts";
 import {
+  DEADLINE_TIMER_MAX_MS,
   DEFAULT_BUSY_THRESHOLD,
   DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MAX_BATCH_WAIT_MS,
@@ -353,8 +354,10 @@ export class StoreConnection {
       this.#deadlineTimerAtMs = Infinity;
       return;
     }
-    this.#deadlineTimerAtMs = next;
-    this.#deadlineTimer = setTimeout(this.#onDeadlineTimer, Math.max(0, next - Date.now()));
+    // Capped so a far deadline cannot overflow the timer (it would fire at once, in a loop).
+    const delayMs = Math.min(Math.max(0, next - Date.now()), DEADLINE_TIMER_MAX_MS);
+    this.#deadlineTimerAtMs = delayMs === DEADLINE_TIMER_MAX_MS ? Date.now() + delayMs : next;
+    this.#deadlineTimer = setTimeout(this.#onDeadlineTimer, delayMs);
   }
 
   readonly #onDeadlineTimer = (): void => {

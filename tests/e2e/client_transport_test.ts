@@ -119,6 +119,11 @@ Deno.test({
         const after = await connection.send("RawGet", { context, key: utf8("x") });
         assert.equal(after.notFound, true);
         assert.equal(connection.stats().streamFailures, 0);
+        // A deadline beyond a timer's range is honoured without spinning.
+        const far = await connection.send("RawGet", { context, key: utf8("x") }, {
+          timeoutMs: 1e12,
+        });
+        assert.equal(far.notFound, true);
         await assert.rejects(
           connection.send("RawGet", { context, key: utf8("x") }, { deadlineMs: Date.now() - 1 }),
           DeadlineExceededError,
