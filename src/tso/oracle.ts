@@ -113,9 +113,10 @@ export class TimestampOracle {
    */
   static open(options: TsoOptions): TimestampOracle {
     const full: Required<TsoOptions> = {
-      saveWindowMs: TSO_SAVE_WINDOW_MS,
-      log: silent,
-      ...options,
+      clock: options.clock,
+      store: options.store,
+      saveWindowMs: options.saveWindowMs ?? TSO_SAVE_WINDOW_MS,
+      log: options.log ?? silent,
     };
     if (!Number.isSafeInteger(full.saveWindowMs) || full.saveWindowMs <= TSO_RENEW_MARGIN_MS) {
       throw new RangeError(`saveWindowMs must exceed ${TSO_RENEW_MARGIN_MS}: ${full.saveWindowMs}`);
