@@ -58,7 +58,8 @@ function count(text: string, flag: string): number {
 
 async function run(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args,
+    // `deno task ctl -- …` passes its "--" along; it separates nothing here.
+    args: args[0] === "--" ? args.slice(1) : args,
     allowPositionals: true,
     options: {
       "data-dir": { type: "string" },

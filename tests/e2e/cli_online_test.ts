@@ -36,6 +36,8 @@ Deno.test({
       await ok([...host, "raw", "put", "banana", "yellow", "--ttl", "100"]);
       await ok([...host, "raw", "put", "cherry", "dark red"]);
       assert.deepEqual(await ok([...host, "raw", "get", "apple"]), ["red"]);
+      // As `deno task ctl -- …` runs it: a leading "--" is passed along.
+      assert.deepEqual(await ok(["--", ...host, "raw", "get", "apple"]), ["red"]);
       assert.deepEqual(await ok([...host, "raw", "get", "durian"]), ["(not found)"]);
       assert.deepEqual(JSON.parse((await ok([...host, "raw", "get", "apple", "--json"]))[0]!), {
         key: "apple",
