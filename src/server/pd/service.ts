@@ -29,15 +29,10 @@ import type { PdView, RegionRoute } from "./view.ts";
 interface UnaryMethod {
   name: string;
   /** GetMembers and GetClusterInfo are answered whatever cluster id the request names. */
-  checkClusterId: boolean;
-  /** Decodes, answers and encodes; throws a decoding error as `MalformedRequest`. */
-  run(
-    deps: PdDependencies,
-    bytes: Uint8Array,
-  ): { clusterId: bigint | null; answer: () => Uint8Array };
+  anyCluster: boolean;
+  /** Decodes `bytes` (throwing on malformed input) into the cluster id named and an answer. */
+  decode(deps: PdDependencies, bytes: Uint8Array): { clusterId: bigint; answer: () => Uint8Array };
 }
-
-class MalformedRequest extends Error {}
 
 interface Codec<T> {
   decode(bytes: Uint8Array): T;
@@ -46,26 +41,26 @@ interface Encoder<T> {
   encode(message: T): { finish(): Uint8Array };
 }
 
-/** One unary method: decode with `request`, answer with `handle`, encode with `response`. */
+/** How one unary method decodes, answers and encodes. */
+interface UnarySpec<Req, Res> {
+  request: Codec<Req>;
+  response: Encoder<Res>;
+  handle: (deps: PdDependencies, request: Req) => Res;
+  anyCluster?: boolean;
+}
+
 function unary<Req extends { header?: { clusterId?: bigint | null } | null }, Res>(
   name: string,
-  codecs: { request: Codec<Req>; response: Encoder<Res> },
-  handle: (deps: PdDependencies, request: Req) => Res,
-  checkClusterId = true,
+  spec: UnarySpec<Req, Res>,
 ): UnaryMethod {
   return {
     name,
-    checkClusterId,
-    run(deps, bytes) {
-      let request: Req;
-      try {
-        request = codecs.request.decode(bytes);
-      } catch (error) {
-        throw new MalformedRequest((error as Error).message);
-      }
+    anyCluster: spec.anyCluster ?? false,
+    decode(deps, bytes) {
+      const request = spec.request.decode(bytes);
       return {
         clusterId: request.header?.clusterId ?? 0n,
-        answer: () => codecs.response.encode(handle(deps, request)).finish(),
+        answer: () => spec.response.encode(spec.handle(deps, request)).finish(),
       };
     },
   };
@@ -89,79 +84,90 @@ function regionResponse(
 }
 
 const METHODS: UnaryMethod[] = [
-  unary(
-    "GetMembers",
-    { request: pdpb.GetMembersRequest, response: pdpb.GetMembersResponse },
-    (deps) => {
+  unary("GetMembers", {
+    request: pdpb.GetMembersRequest,
+    response: pdpb.GetMembersResponse,
+    anyCluster: true,
+    handle: (deps) => {
       const me = member(deps, deps.view());
       return { header: okHeader(deps), members: [me], leader: me, etcdLeader: me };
     },
-    false,
-  ),
-  unary(
-    "GetClusterInfo",
-    { request: pdpb.GetClusterInfoRequest, response: pdpb.GetClusterInfoResponse },
-    (deps) => ({ header: okHeader(deps), serviceModes: [pdpb.ServiceMode.PD_SVC_MODE] }),
-    false,
-  ),
-  unary(
-    "IsBootstrapped",
-    { request: pdpb.IsBootstrappedRequest, response: pdpb.IsBootstrappedResponse },
-    (deps) => ({ header: okHeader(deps), bootstrapped: true }),
-  ),
-  unary(
-    "Bootstrap",
-    { request: pdpb.BootstrapRequest, response: pdpb.BootstrapResponse },
-    (deps) => ({
+  }),
+  unary("GetClusterInfo", {
+    request: pdpb.GetClusterInfoRequest,
+    response: pdpb.GetClusterInfoResponse,
+    anyCluster: true,
+    handle: (deps) => ({ header: okHeader(deps), serviceModes: [pdpb.ServiceMode.PD_SVC_MODE] }),
+  }),
+  unary("IsBootstrapped", {
+    request: pdpb.IsBootstrappedRequest,
+    response: pdpb.IsBootstrappedResponse,
+    handle: (deps) => ({ header: okHeader(deps), bootstrapped: true }),
+  }),
+  unary("Bootstrap", {
+    request: pdpb.BootstrapRequest,
+    response: pdpb.BootstrapResponse,
+    handle: (deps) => ({
       header: errorHeader(
         deps,
         pdpb.ErrorType.ALREADY_BOOTSTRAPPED,
         "cluster is already bootstrapped",
       ),
     }),
-  ),
-  unary("AllocID", { request: pdpb.AllocIDRequest, response: pdpb.AllocIDResponse }, allocId),
-  unary("GetStore", { request: pdpb.GetStoreRequest, response: pdpb.GetStoreResponse }, getStore),
-  unary(
-    "GetAllStores",
-    { request: pdpb.GetAllStoresRequest, response: pdpb.GetAllStoresResponse },
-    (deps, request) => {
+  }),
+  unary("AllocID", {
+    request: pdpb.AllocIDRequest,
+    response: pdpb.AllocIDResponse,
+    handle: allocId,
+  }),
+  unary("GetStore", {
+    request: pdpb.GetStoreRequest,
+    response: pdpb.GetStoreResponse,
+    handle: getStore,
+  }),
+  unary("GetAllStores", {
+    request: pdpb.GetAllStoresRequest,
+    response: pdpb.GetAllStoresResponse,
+    handle: (deps, request) => {
       const stores = deps.view().stores.filter((store) =>
         !request.excludeTombstoneStores || store.nodeState !== metapb.NodeState.Removed
       );
       return { header: okHeader(deps), stores };
     },
-  ),
-  unary(
-    "GetRegion",
-    { request: pdpb.GetRegionRequest, response: pdpb.GetRegionResponse },
-    (deps, request) => regionResponse(deps, regionByKey(deps.view().regions, request.regionKey)),
-  ),
-  unary(
-    "GetPrevRegion",
-    { request: pdpb.GetRegionRequest, response: pdpb.GetRegionResponse },
-    (deps, request) => regionResponse(deps, prevRegion(deps.view().regions, request.regionKey)),
-  ),
-  unary(
-    "GetRegionByID",
-    { request: pdpb.GetRegionByIDRequest, response: pdpb.GetRegionResponse },
-    (deps, request) => regionResponse(deps, regionById(deps.view().regions, request.regionId)),
-  ),
-  unary(
-    "ScanRegions",
-    { request: pdpb.ScanRegionsRequest, response: pdpb.ScanRegionsResponse },
-    scan,
-  ),
-  unary(
-    "GetGCSafePoint",
-    { request: pdpb.GetGCSafePointRequest, response: pdpb.GetGCSafePointResponse },
-    (deps) => ({ header: okHeader(deps), safePoint: deps.pd.safePoint.value }),
-  ),
-  unary(
-    "UpdateGCSafePoint",
-    { request: pdpb.UpdateGCSafePointRequest, response: pdpb.UpdateGCSafePointResponse },
-    updateGcSafePoint,
-  ),
+  }),
+  unary("GetRegion", {
+    request: pdpb.GetRegionRequest,
+    response: pdpb.GetRegionResponse,
+    handle: (deps, request) =>
+      regionResponse(deps, regionByKey(deps.view().regions, request.regionKey)),
+  }),
+  unary("GetPrevRegion", {
+    request: pdpb.GetRegionRequest,
+    response: pdpb.GetRegionResponse,
+    handle: (deps, request) =>
+      regionResponse(deps, prevRegion(deps.view().regions, request.regionKey)),
+  }),
+  unary("GetRegionByID", {
+    request: pdpb.GetRegionByIDRequest,
+    response: pdpb.GetRegionResponse,
+    handle: (deps, request) =>
+      regionResponse(deps, regionById(deps.view().regions, request.regionId)),
+  }),
+  unary("ScanRegions", {
+    request: pdpb.ScanRegionsRequest,
+    response: pdpb.ScanRegionsResponse,
+    handle: scan,
+  }),
+  unary("GetGCSafePoint", {
+    request: pdpb.GetGCSafePointRequest,
+    response: pdpb.GetGCSafePointResponse,
+    handle: (deps) => ({ header: okHeader(deps), safePoint: deps.pd.safePoint.value }),
+  }),
+  unary("UpdateGCSafePoint", {
+    request: pdpb.UpdateGCSafePointRequest,
+    response: pdpb.UpdateGCSafePointResponse,
+    handle: updateGcSafePoint,
+  }),
 ];
 
 function allocId(
@@ -262,22 +268,23 @@ function unaryHandler(
   unaryMethod: UnaryMethod,
 ): grpc.handleUnaryCall<Buffer, Buffer> {
   return (call, callback) => {
-    let decoded: ReturnType<UnaryMethod["run"]>;
+    let decoded: ReturnType<UnaryMethod["decode"]>;
     try {
-      decoded = unaryMethod.run(deps, call.request);
+      decoded = unaryMethod.decode(deps, call.request);
     } catch (error) {
       const details = `malformed ${unaryMethod.name} request: ${(error as Error).message}`;
       callback({ code: grpc.status.INVALID_ARGUMENT, details });
       return;
     }
-    if (unaryMethod.checkClusterId && decoded.clusterId !== deps.pd.clusterId) {
-      callback(clusterMismatch(deps, decoded.clusterId ?? 0n));
+    if (!unaryMethod.anyCluster && decoded.clusterId !== deps.pd.clusterId) {
+      callback(clusterMismatch(deps, decoded.clusterId));
       return;
     }
     let response: Uint8Array;
     try {
       response = decoded.answer();
     } catch (error) {
+      // PD answers storage failures (a safe point that cannot be saved) with codes.Unknown.
       deps.log.error("PD request failed", { rpc: unaryMethod.name, error: String(error) });
       callback({ code: grpc.status.UNKNOWN, details: `${unaryMethod.name}: ${String(error)}` });
       return;
