@@ -1,9 +1,10 @@
 /** Every command the store serves, by gRPC method and by BatchCommands member. */
 import type { AnyCommand } from "./command.ts";
 import { RAW_COMMANDS } from "./raw/mod.ts";
+import { TXN_COMMANDS } from "./txn/mod.ts";
 
 /** The table the gRPC service and the workers share. */
-export const COMMANDS: readonly AnyCommand[] = [...RAW_COMMANDS];
+export const COMMANDS: readonly AnyCommand[] = [...RAW_COMMANDS, ...TXN_COMMANDS];
 
 /** Commands by gRPC method name ("RawGet", "KvPrewrite"). */
 export const COMMANDS_BY_NAME: ReadonlyMap<string, AnyCommand> = new Map(

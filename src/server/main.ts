@@ -41,6 +41,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
     count: config.raftstore.storePoolSize,
     engine,
     syncLog: config.storage.syncLog,
+    latestTs: () => BigInt(Date.now()) << 18n,
     logLevel: config.log.level,
     ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
     log,

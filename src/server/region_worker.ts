@@ -19,6 +19,7 @@ import { startTtlSweeper, type TtlSweeper } from "./raw/ttl_sweeper.ts";
 import { standaloneRegion } from "./region.ts";
 import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
+import { newTxnStore } from "./txn/store.ts";
 import {
   type FailureCode,
   type FromWorker,
@@ -54,6 +55,7 @@ function start(settings: WorkerSettings): void {
   services = {
     regions: new Map(regions.map((region) => [region.id, region])),
     raw: newRawStore(engine, { syncLog: settings.syncLog }),
+    txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs }),
   };
   if (settings.ttlCheckPollIntervalMs > 0 && regions.length > 0) {
     sweeper = startTtlSweeper(services, { intervalMs: settings.ttlCheckPollIntervalMs, log });

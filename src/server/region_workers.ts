@@ -49,6 +49,8 @@ export interface RegionWorkerOptions {
   count: number;
   engine: RocksDbEngine;
   syncLog: boolean;
+  /** Seeds each worker's max_ts (see `WorkerSettings.latestTs`). */
+  latestTs: () => bigint;
   logLevel: LogLevel;
   ttlCheckPollIntervalMs: number;
   log: Logger;
@@ -69,6 +71,7 @@ export class RegionWorkers {
         groups: options.count,
         engine: options.engine.share(),
         syncLog: options.syncLog,
+        latestTs: 0n,
         logLevel: options.logLevel,
         ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
       }));
@@ -118,7 +121,9 @@ export class RegionWorkers {
       this.#died(slot, event.message ?? "unknown error");
       failStart(new Error(`region worker ${slot.settings.groupId} failed: ${event.message}`));
     };
-    this.#post(slot, { kind: "init", settings: slot.settings });
+    // A replacement worker must not go below reads its predecessor served: a fresh ts.
+    const settings = { ...slot.settings, latestTs: this.#options.latestTs() };
+    this.#post(slot, { kind: "init", settings });
   }
 
   #receive(slot: Slot, message: FromWorker, markReady: () => void): void {

@@ -16,6 +16,8 @@ export interface WorkerSettings {
   groups: number;
   engine: SharedEngineHandle;
   syncLog: boolean;
+  /** A timestamp at least as large as any read served before: seeds max_ts. */
+  latestTs: bigint;
   logLevel: LogLevel;
   /** Period of the expired raw key sweep; 0 disables it. */
   ttlCheckPollIntervalMs: number;

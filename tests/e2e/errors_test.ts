@@ -46,7 +46,7 @@ Deno.test({
           (error: grpc.ServiceError) => error.code === grpc.status.INVALID_ARGUMENT,
         );
         await assert.rejects(
-          client.callBytes("KvGet", new Uint8Array(0)),
+          client.callBytes("KvImport", new Uint8Array(0)),
           (error: grpc.ServiceError) => error.code === grpc.status.UNIMPLEMENTED,
         );
         await assert.rejects(
@@ -86,7 +86,7 @@ Deno.test({
         const second = await stream.send({
           requests: [
             { RawGet: { context: good, key: utf8("k7") } },
-            { Get: { context: good, key: utf8("k7"), version: 1n } },
+            { Import: { commitVersion: 1n } },
             { Empty: { testId: 42n } },
             { RawGet: { context: { regionId: 5n }, key: utf8("k7") } },
           ],
@@ -95,7 +95,7 @@ Deno.test({
         // deno-lint-ignore no-explicit-any
         const [get, unsupported, empty, wrongRegion] = second.responses as any[];
         assert.equal(fromUtf8(get!.RawGet!.value), "v7");
-        assert.match(unsupported!.Get!.regionError!.message, /not supported/);
+        assert.match(unsupported!.Import!.regionError!.message, /not supported/);
         assert.equal(empty!.Empty!.testId, 42n);
         assert.equal(wrongRegion!.RawGet!.regionError!.regionNotFound!.regionId, 5n);
 

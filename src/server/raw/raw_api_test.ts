@@ -4,6 +4,7 @@ import { MemoryEngine } from "../../engine/memory_engine.ts";
 import { fromUtf8, utf8 } from "../../util/bytes.ts";
 import { standaloneRegion } from "../region.ts";
 import { Latches } from "./latches.ts";
+import { newTxnStore } from "../txn/store.ts";
 import { COMMANDS_BY_NAME } from "../commands.ts";
 import { runCommand } from "../respond.ts";
 import type { StoreServices } from "../services.ts";
@@ -14,13 +15,15 @@ const CONTEXT = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n } };
 function newServices(): { services: StoreServices; clock: { now: number } } {
   const clock = { now: 1_000_000 };
   const region = standaloneRegion();
+  const engine = new MemoryEngine();
   const services: StoreServices = {
     raw: {
-      engine: new MemoryEngine(),
+      engine,
       latches: new Latches(),
       syncLog: false,
       nowUnixSeconds: () => clock.now,
     },
+    txn: newTxnStore(engine, { syncLog: false, latestTs: 1n }),
     regions: new Map([[region.id, region]]),
   };
   return { services, clock };

@@ -4,6 +4,7 @@ import { utf8 } from "../../util/bytes.ts";
 import { standaloneRegion } from "../region.ts";
 import type { StoreServices } from "../services.ts";
 import { Latches } from "./latches.ts";
+import { newTxnStore } from "../txn/store.ts";
 import { latchedWrite } from "./store.ts";
 import { TTL_INDEX_CF } from "./ttl_index.ts";
 import { sweepExpired } from "./ttl_sweeper.ts";
@@ -15,6 +16,7 @@ function setUp() {
   const services: StoreServices = {
     regions: new Map([[region.id, region]]),
     raw: { engine, latches: new Latches(), syncLog: false, nowUnixSeconds: () => clock.now },
+    txn: newTxnStore(engine, { syncLog: false, latestTs: 1n }),
   };
   const put = (key: string, expireUnixSeconds: number, cf: "default" | "write" = "default") =>
     latchedWrite(services.raw, {

@@ -1,0 +1,317 @@
+/**
+ * Lock RPCs: KvScanLock and KvResolveLock (lock resolution), KvPessimisticLock (with waiting
+ * in the lock-wait queue and deadlock detection) and KVPessimisticRollback.
+ */
+import { kvrpcpb } from "../../../proto/mod.ts";
+import { type MvccError, mvccErrorToKeyError, MvccReader, ok } from "../../mvcc/mod.ts";
+import { decodeLock, Key, type Lock, type TimeStamp } from "../../txn_types/mod.ts";
+import {
+  acquirePessimisticLocks,
+  pessimisticLockResponseFields,
+} from "../../txn/actions/acquire_pessimistic_lock.ts";
+import {
+  pessimisticLocksToRollBack,
+  pessimisticRollback,
+} from "../../txn/actions/pessimistic_rollback.ts";
+import {
+  resolveLock,
+  resolveLockBatch,
+  scanLocksToResolve,
+} from "../../txn/actions/resolve_lock.ts";
+import { scanLock } from "../../txn/actions/scan_lock.ts";
+import { deadlockError, normalizeWaitTimeoutMs } from "../../txn/lock_manager/mod.ts";
+import { type Command, refuse } from "../command.ts";
+import { executeWrite } from "./scheduler.ts";
+import type { TxnStore } from "./store.ts";
+
+const keyError = (error: MvccError) => mvccErrorToKeyError(error);
+
+/** The memory locks (async commit, 1PC in flight) in [start, end). */
+function memoryLocksIn(
+  store: TxnStore,
+  start: Key | null,
+  end: Key | null,
+): { key: Key; lock: Lock }[] {
+  const found: { key: Key; lock: Lock }[] = [];
+  store.concurrency.readRangeCheck(
+    { startKey: start?.encoded, endKey: end?.encoded },
+    (encoded, lock) => {
+      found.push({ key: Key.fromEncoded(encoded), lock });
+      return undefined;
+    },
+  );
+  return found;
+}
+
+/** KvScanLock: locks with start ts ≤ `max_version` in [start_key, end_key), up to `limit`. */
+export const kvScanLock: Command<kvrpcpb.ScanLockRequest, kvrpcpb.ScanLockResponse.$Properties> = {
+  name: "KvScanLock",
+  batchName: "ScanLock",
+  requestCodec: kvrpcpb.ScanLockRequest,
+  responseCodec: kvrpcpb.ScanLockResponse,
+  errorField: "keyError",
+  keysOf: (request) => [request.startKey],
+  execute({ txn: store }, request) {
+    store.concurrency.updateMaxTs(request.maxVersion);
+    const startKey = request.startKey.length === 0 ? null : Key.fromRaw(request.startKey);
+    const endKey = request.endKey.length === 0 ? null : Key.fromRaw(request.endKey);
+    using snapshot = store.engine.snapshot();
+    using reader = new MvccReader(snapshot);
+    const { locks } = scanLock(reader, {
+      startKey,
+      endKey,
+      maxVersion: request.maxVersion,
+      limit: request.limit,
+      memoryLocks: memoryLocksIn(store, startKey, endKey),
+    });
+    return Promise.resolve({ locks });
+  },
+};
+
+/** Locks of the given transactions found per round of a region-wide resolve. */
+const RESOLVE_SCAN_LIMIT = 256;
+
+/**
+ * KvResolveLock: commits (commit ts > 0) or rolls back (0) the locks of the transactions in
+ * `txn_infos` (or of `start_version` at `commit_version`): on `keys` when given, else every
+ * lock of theirs in the region, in rounds.
+ */
+export const kvResolveLock: Command<
+  kvrpcpb.ResolveLockRequest,
+  kvrpcpb.ResolveLockResponse.$Properties
+> = {
+  name: "KvResolveLock",
+  batchName: "ResolveLock",
+  requestCodec: kvrpcpb.ResolveLockRequest,
+  responseCodec: kvrpcpb.ResolveLockResponse,
+  errorField: "keyError",
+  keysOf: (request) => request.keys,
+  async execute({ txn: store }, request) {
+    const txnStatus = new Map<TimeStamp, TimeStamp>(
+      request.txnInfos.length > 0
+        ? request.txnInfos.map((info) => [info.txn ?? 0n, info.status ?? 0n])
+        : [[request.startVersion, request.commitVersion]],
+    );
+    if (request.keys.length > 0) {
+      if (txnStatus.size !== 1) {
+        return refuse({
+          code: "InvalidArgument",
+          message: "ResolveLock with keys resolves one transaction (start_version)",
+        });
+      }
+      const keys = request.keys.map((raw) => Key.fromRaw(raw));
+      const result = await executeWrite(
+        store,
+        { keys, startTs: request.startVersion },
+        ({ reader, txn }) => {
+          for (const key of keys) {
+            const resolved = resolveLock(txn, reader, { key, commitTs: request.commitVersion });
+            if (!resolved.ok) return resolved;
+          }
+          return ok(null);
+        },
+      );
+      return result.ok ? {} : { error: keyError(result.error) };
+    }
+    let from: Key | null = null;
+    for (;;) {
+      // Read phase: find a round of locks; write phase: resolve them under their latches.
+      let round: { key: Key; lock: Lock }[];
+      let hasRemain: boolean;
+      {
+        using snapshot = store.engine.snapshot();
+        using reader = new MvccReader(snapshot);
+        ({ locks: round, hasRemain } = scanLocksToResolve(reader, {
+          txnStatus,
+          startKey: from,
+          endKey: null,
+          limit: RESOLVE_SCAN_LIMIT,
+        }));
+      }
+      if (round.length === 0) return {};
+      const result = await executeWrite(
+        store,
+        { keys: round.map((entry) => entry.key), startTs: round[0]!.lock.startTs },
+        ({ reader, others }) => {
+          // Re-read each lock under the latches: it may have been resolved meanwhile.
+          const current = round.flatMap(({ key }) => {
+            const lock = reader.loadLock(key);
+            return lock !== null && txnStatus.has(lock.startTs) ? [{ key, lock }] : [];
+          });
+          const resolved = resolveLockBatch(reader, { locks: current, txnStatus });
+          if (!resolved.ok) return resolved;
+          others.push(...resolved.value.txns);
+          return ok(resolved.value.resumeKey);
+        },
+      );
+      if (!result.ok) return { error: keyError(result.error) };
+      if (result.value !== null) {
+        from = result.value;
+        continue;
+      }
+      if (!hasRemain) return {};
+      const last = round[round.length - 1]!.key;
+      from = Key.fromEncoded(Uint8Array.of(...last.encoded, 0));
+    }
+  },
+};
+
+/**
+ * KvPessimisticLock: takes pessimistic locks on every mutation's key, all or nothing. Meeting
+ * another transaction's lock, it waits (up to `wait_timeout`, 0 = the default, negative = no
+ * wait) in the lock-wait queue and retries when that lock goes; a wait that would close a
+ * cycle of waits answers `Deadlock` at once.
+ */
+export const kvPessimisticLock: Command<
+  kvrpcpb.PessimisticLockRequest,
+  kvrpcpb.PessimisticLockResponse.$Properties
+> = {
+  name: "KvPessimisticLock",
+  batchName: "PessimisticLock",
+  requestCodec: kvrpcpb.PessimisticLockRequest,
+  responseCodec: kvrpcpb.PessimisticLockResponse,
+  errorField: "keyErrors",
+  keysOf: (request) => request.mutations.map((mutation) => mutation.key ?? new Uint8Array()),
+  async execute({ txn: store }, request) {
+    const keys: { key: Key; shouldNotExist: boolean }[] = [];
+    for (const proto of request.mutations) {
+      const op = proto.op ?? kvrpcpb.Op.PessimisticLock;
+      if (op !== kvrpcpb.Op.PessimisticLock) {
+        const message = `pessimistic lock mutations must be PessimisticLock, not ${kvrpcpb.Op[op]}`;
+        return refuse({ code: "InvalidArgument", message });
+      }
+      // An insert locks its key asserting it has no value (kvproto: assertion NotExist).
+      keys.push({
+        key: Key.fromRaw(proto.key ?? new Uint8Array()),
+        shouldNotExist: proto.assertion === kvrpcpb.Assertion.NotExist,
+      });
+    }
+    const timeoutMs = normalizeWaitTimeoutMs(request.waitTimeout);
+    for (;;) {
+      const result = await executeWrite(
+        store,
+        { keys: keys.map((entry) => entry.key), startTs: request.startVersion },
+        ({ reader, txn }) =>
+          acquirePessimisticLocks(txn, reader, {
+            keys,
+            primary: request.primaryLock,
+            lockTtlMs: request.lockTtl,
+            forUpdateTs: request.forUpdateTs,
+            needValue: request.returnValues,
+            needCheckExistence: request.checkExistence,
+            minCommitTs: request.minCommitTs,
+            lockOnlyIfExists: request.lockOnlyIfExists,
+            allowLockWithConflict:
+              request.wakeUpMode === kvrpcpb.PessimisticLockWakeUpMode.WakeUpModeForceLock,
+          }),
+      );
+      if (result.ok) {
+        const fields = pessimisticLockResponseFields(result.value, {
+          returnValues: request.returnValues,
+          checkExistence: request.checkExistence,
+        });
+        return {
+          ...fields,
+          results: result.value.map((entry) => ({
+            type: entry.kind === "LockedWithConflict"
+              ? kvrpcpb.PessimisticLockKeyResultType.LockResultLockedWithConflict
+              : kvrpcpb.PessimisticLockKeyResultType.LockResultNormal,
+            value: "value" in entry ? entry.value ?? new Uint8Array() : new Uint8Array(),
+            existence: entry.kind === "Existence"
+              ? entry.exists
+              : "value" in entry && entry.value !== null,
+            lockedWithConflictTs: entry.kind === "LockedWithConflict" ? entry.conflictTs : 0n,
+          })),
+        };
+      }
+      if (result.error.kind !== "KeyIsLocked" || timeoutMs === undefined) {
+        return { errors: [keyError(result.error)] };
+      }
+      const waited = await waitForLock(store, request, result.error, timeoutMs);
+      if (waited !== null) return { errors: [keyError(waited)] };
+    }
+  },
+};
+
+/**
+ * Waits until the lock in `locked` is released; null means "retry now", an error means
+ * answer with it (the original KeyIsLocked on timeout, or Deadlock).
+ */
+async function waitForLock(
+  store: TxnStore,
+  request: kvrpcpb.PessimisticLockRequest,
+  locked: Extract<MvccError, { kind: "KeyIsLocked" }>,
+  timeoutMs: number,
+): Promise<MvccError | null> {
+  const info = locked.lockInfo;
+  const key = Key.fromRaw(info.key ?? new Uint8Array());
+  const lockTs = info.lockVersion ?? 0n;
+  const waiter = store.lockWaits.wait({
+    startTs: request.startVersion,
+    key: key.encoded,
+    lockTs,
+    error: locked,
+    timeoutMs,
+    isFirstLock: request.isFirstLock,
+  });
+  // The lock may have gone between the attempt and the wait: then retry at once.
+  const stored = store.engine.get("lock", key.encoded);
+  if (stored === null || decodeLock(stored).startTs !== lockTs) {
+    store.lockWaits.cancel(waiter.token, "lock released before the wait began");
+    await waiter.outcome;
+    return null;
+  }
+  const outcome = await waiter.outcome;
+  switch (outcome.kind) {
+    case "woken":
+    case "cancelled":
+      return null;
+    case "timeout":
+    case "queue_full":
+      return outcome.error;
+    case "deadlock":
+      return deadlockError(request.startVersion, outcome.deadlock).error;
+  }
+}
+
+/**
+ * KVPessimisticRollback: removes the transaction's pessimistic locks with for_update_ts at
+ * most `for_update_ts`, on `keys`, or on every key of the region when none are given.
+ */
+export const kvPessimisticRollback: Command<
+  kvrpcpb.PessimisticRollbackRequest,
+  kvrpcpb.PessimisticRollbackResponse.$Properties
+> = {
+  name: "KVPessimisticRollback",
+  batchName: "PessimisticRollback",
+  requestCodec: kvrpcpb.PessimisticRollbackRequest,
+  responseCodec: kvrpcpb.PessimisticRollbackResponse,
+  errorField: "keyErrors",
+  keysOf: (request) => request.keys,
+  async execute({ txn: store }, request) {
+    let keys = request.keys.map((raw) => Key.fromRaw(raw));
+    let from: Key | null = null;
+    for (;;) {
+      let hasRemain = false;
+      if (request.keys.length === 0) {
+        using snapshot = store.engine.snapshot();
+        using reader = new MvccReader(snapshot);
+        ({ keys, hasRemain } = pessimisticLocksToRollBack(reader, {
+          startTs: request.startVersion,
+          forUpdateTs: request.forUpdateTs,
+          startKey: from,
+        }));
+        if (keys.length === 0) return {};
+      }
+      const result = await executeWrite(
+        store,
+        { keys, startTs: request.startVersion },
+        ({ reader, txn }) =>
+          pessimisticRollback(txn, reader, { keys, forUpdateTs: request.forUpdateTs }),
+      );
+      if (!result.ok) return { errors: [keyError(result.error)] };
+      if (!hasRemain) return {};
+      from = Key.fromEncoded(Uint8Array.of(...keys[keys.length - 1]!.encoded, 0));
+    }
+  },
+};
