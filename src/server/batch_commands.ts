@@ -67,7 +67,10 @@ export function handleBatchCommands(
     if (draining && pending === 0 && open()) call.end();
   };
   const fail = (code: grpc.status, details: string) => {
-    if (!call.destroyed) call.destroy(Object.assign(new Error(details), { code, details }));
+    // grpc-js sends the status for an emitted error; `destroy(error)` would send none.
+    if (!call.destroyed && !call.writableEnded) {
+      call.emit("error", Object.assign(new Error(details), { code, details }));
+    }
   };
   const write = (responses: Uint8Array[], ids: bigint[]) => {
     if (responses.length > 0 && open()) {

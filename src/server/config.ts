@@ -33,6 +33,10 @@ export interface ServerConfig {
     /** Region-group workers: Web Workers that run the commands of their regions. */
     storePoolSize: number;
   };
+  gc: {
+    /** How often the store looks for a newer GC safe point (and then collects garbage). */
+    pollSafePointIntervalMs: number;
+  };
   rocksdb: {
     blockCacheSizeBytes: number;
     writeBufferSizeBytes: number;
@@ -62,6 +66,7 @@ export function defaultConfig(): ServerConfig {
     server: { addr: "127.0.0.1:20160", statusAddr: "127.0.0.1:20180" },
     storage: { dataDir: "./data", syncLog: true, ttlCheckPollIntervalMs: 60 * 60 * 1000 },
     raftstore: { storePoolSize: 2 },
+    gc: { pollSafePointIntervalMs: 10_000 },
     rocksdb: {
       blockCacheSizeBytes: 256 * 1024 * 1024,
       writeBufferSizeBytes: 64 * 1024 * 1024,
@@ -92,6 +97,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "ttl-check-poll-interval": ["ttlCheckPollIntervalMs", "duration"],
   },
   raftstore: { "store-pool-size": ["storePoolSize", "positive"] },
+  gc: { "poll-safe-point-interval": ["pollSafePointIntervalMs", "duration"] },
   rocksdb: {
     "block-cache-size": ["blockCacheSizeBytes", "size"],
     "write-buffer-size": ["writeBufferSizeBytes", "size"],

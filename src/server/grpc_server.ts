@@ -21,6 +21,11 @@ export interface GrpcDependencies {
   metrics: RequestMetrics;
   log: Logger;
   slowRequestThresholdMs: number;
+  /** More services on the same port (the standalone store's `pdpb.PD` face). */
+  extraServices?: {
+    definition: grpc.ServiceDefinition;
+    handlers: grpc.UntypedServiceImplementation;
+  }[];
 }
 
 const identity = (bytes: Buffer) => bytes;
@@ -107,6 +112,7 @@ export async function startGrpcServer(addr: string, deps: GrpcDependencies): Pro
     call.on("close", () => streams.delete(stream));
   };
   server.addService(tikvServiceDefinition(), handlers);
+  for (const extra of deps.extraServices ?? []) server.addService(extra.definition, extra.handlers);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (error) reject(error);

@@ -14,6 +14,13 @@ import { DataDirError, prepareDataDir } from "./data_dir.ts";
 import { startGrpcServer } from "./grpc_server.ts";
 import { Logger } from "./log.ts";
 import { RequestMetrics } from "./metrics.ts";
+import {
+  type DrainableStream,
+  openStandalonePd,
+  pdHandlers,
+  pdServiceDefinition,
+  standaloneView,
+} from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
 import { startStatusServer } from "./status_server.ts";
@@ -34,6 +41,8 @@ function openEngine(config: ServerConfig): RocksDbEngine {
 /** Runs a store until a signal stops it. */
 async function serve(config: ServerConfig, log: Logger): Promise<void> {
   const engine = openEngine(config);
+  // The embedded PD face: TSO, ids, GC safe point, cluster identity, under <data-dir>/pd.
+  const pd = openStandalonePd(config.storage.dataDir, { log });
   const region = standaloneRegion();
   const regions = new Map([[region.id, region]]);
   const metrics = new RequestMetrics();
@@ -41,24 +50,40 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
     count: config.raftstore.storePoolSize,
     engine,
     syncLog: config.storage.syncLog,
-    latestTs: () => BigInt(Date.now()) << 18n,
+    latestTs: () => pd.oracle.next().last,
     logLevel: config.log.level,
     ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
     log,
   });
   let stopping = false;
+  const grpcHost = splitAddr(config.server.addr).host;
+  const statusAddr = splitAddr(config.server.statusAddr);
+  // Filled in once both servers are bound (port 0 picks a port): PD answers with them.
+  let view = standaloneView({ addr: config.server.addr, statusAddr: config.server.statusAddr });
+  const pdStreams = new Set<DrainableStream>();
   const grpcServer = await startGrpcServer(config.server.addr, {
     workers,
     metrics,
     log,
     slowRequestThresholdMs: config.log.slowRequestThresholdMs,
+    extraServices: [{
+      definition: pdServiceDefinition(),
+      handlers: pdHandlers({ pd, log, view: () => view, openStreams: pdStreams }),
+    }],
   });
-  const statusAddr = splitAddr(config.server.statusAddr);
   const statusServer = await startStatusServer(
     { hostname: statusAddr.host, port: statusAddr.port },
     { config, metrics, engine, regions, stopping: () => stopping },
   );
-  const grpcHost = splitAddr(config.server.addr).host;
+  view = standaloneView({
+    addr: `${grpcHost}:${grpcServer.port}`,
+    statusAddr: `${statusAddr.host}:${statusServer.port}`,
+    startTimestampSec: BigInt(Math.floor(Date.now() / 1000)),
+  });
+  let gcSafePoint = pd.safePoint.value;
+  const gcPoll = config.gc.pollSafePointIntervalMs === 0 ? undefined : setInterval(() => {
+    if (pd.safePoint.value > gcSafePoint) workers.gc(gcSafePoint = pd.safePoint.value);
+  }, config.gc.pollSafePointIntervalMs);
   console.log(
     `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}`,
   );
@@ -71,6 +96,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
   });
   stopping = true;
   log.info("stopping", { signal, inFlight: metrics.inFlight });
+  clearInterval(gcPoll);
+  for (const stream of pdStreams) stream.drain();
   await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   if (!await metrics.drained(SHUTDOWN_DRAIN_MS, sleep)) {
@@ -78,6 +105,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
   }
   await statusServer.shutdown();
   await workers.stop();
+  pd.close();
   engine.flush();
   engine.close();
   log.info("stopped");

@@ -20,6 +20,7 @@ import { standaloneRegion } from "./region.ts";
 import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
+import { runGc } from "./txn/gc.ts";
 import {
   type FailureCode,
   type FromWorker,
@@ -65,11 +66,32 @@ function start(settings: WorkerSettings): void {
 
 async function stop(): Promise<void> {
   await sweeper?.stop();
+  await gcRunning;
   sweeper = null;
   engine?.close();
   engine = null;
   services = null;
   post({ kind: "stopped" });
+}
+
+let gcRunning: Promise<void> | null = null;
+let gcWanted = 0n;
+
+/** Runs GC at the newest safe point asked for; one pass at a time. */
+function collectGarbage(safePoint: bigint): void {
+  if (safePoint > gcWanted) gcWanted = safePoint;
+  if (gcRunning !== null || services === null) return;
+  const current = services;
+  const target = gcWanted;
+  gcRunning = (async () => {
+    for (const region of current.regions.values()) {
+      const result = await runGc(current.txn, region, target);
+      log.info("gc done", { region: region.id, safePoint: target, ...result });
+    }
+  })().catch((error) => log.error("gc failed", { error: describe(error) })).finally(() => {
+    gcRunning = null;
+    if (gcWanted > target) collectGarbage(gcWanted);
+  });
 }
 
 function started(): StoreServices {
@@ -185,6 +207,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "batch":
       runBatch(message.id, message.names, unpack(message.bodies));
+      return;
+    case "gc":
+      collectGarbage(message.safePoint);
       return;
     case "stop":
       stop().catch((error) => {

@@ -227,6 +227,11 @@ export class RegionWorkers {
     ]);
   }
 
+  /** Tells every worker the GC safe point advanced to `safePoint`. */
+  gc(safePoint: bigint): void {
+    for (const slot of this.#slots) this.#post(slot, { kind: "gc", safePoint });
+  }
+
   /** Stops every worker (each detaches from the engine); bounded by a timeout per worker. */
   async stop(): Promise<void> {
     this.#stopping = true;

@@ -33,6 +33,8 @@ export type ToWorker =
   | { kind: "init"; settings: WorkerSettings }
   | { kind: "unary"; id: number; name: string; bytes: Uint8Array }
   | { kind: "batch"; id: number; names: string[]; bodies: Packed }
+  /** The GC safe point advanced: collect old versions of the worker's regions. */
+  | { kind: "gc"; safePoint: bigint }
   | { kind: "stop" };
 
 /** Why a request got no response message. */
