@@ -135,3 +135,21 @@ Deno.test("an oversized key or entry is refused in the error field; a bad cf too
   const badCf = await call(services, "RawScan", { cf: "raft", limit: 1 });
   assert.match(badCf.kvs[0].error.abort, /invalid column family "raft"/);
 });
+
+Deno.test("RawBatchScan: a range without an end stops at the next range's start, as TiKV", async () => {
+  const { services } = newServices();
+  for (const key of ["s1", "s2", "s3", "s4", "s5"]) {
+    await call(services, "RawPut", { key: utf8(key), value: utf8(key) });
+  }
+  const answer = await call(services, "RawBatchScan", {
+    ranges: [{ startKey: utf8("s1") }, { startKey: utf8("s4") }],
+    eachLimit: 10,
+  });
+  assert.deepEqual(answer.kvs.map((kv: { key: Uint8Array }) => fromUtf8(kv.key)), [
+    "s1",
+    "s2",
+    "s3",
+    "s4",
+    "s5",
+  ]);
+});

@@ -83,7 +83,10 @@ export const rawScan: Command<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse.$P
   },
 };
 
-/** RawBatchScan: each range scanned as RawScan would, up to `each_limit` pairs per range. */
+/**
+ * RawBatchScan: each range scanned as RawScan would, up to `each_limit` pairs per range; a
+ * range with an empty end_key stops at the next range's start_key.
+ */
 export const rawBatchScan: Command<
   kvrpcpb.RawBatchScanRequest,
   kvrpcpb.RawBatchScanResponse.$Properties
@@ -102,11 +105,14 @@ export const rawBatchScan: Command<
       const message = `${request.ranges.length} ranges exceed the limit of ${RAW_MAX_RANGES}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
     }
-    const kvs = request.ranges.flatMap((range) =>
+    // As TiKV: a range without an end ends where the next range starts (the last one is open).
+    const kvs = request.ranges.flatMap((range, i) =>
       scanPairs(store, {
         cf,
         startKey: range.startKey ?? new Uint8Array(0),
-        endKey: range.endKey ?? new Uint8Array(0),
+        endKey: (range.endKey?.length ?? 0) > 0
+          ? range.endKey!
+          : request.ranges[i + 1]?.startKey ?? new Uint8Array(0),
         limit: request.eachLimit,
         keyOnly: request.keyOnly,
         reverse: request.reverse,
