@@ -52,3 +52,4 @@ export {
   type TransportOptions,
   type TransportStats,
 } from "./transport.ts";
+export * from "./txn/mod.ts";

@@ -1,0 +1,409 @@
+/**
+ * Committing a transaction: Percolator's two-phase commit as TiKV's clients run it, with async
+ * commit and 1PC (client-go's `twoPhaseCommitter`).
+ *
+ * 1. Prewrite every mutation, grouped by region in batches (`TXN_BATCH_MAX_BYTES`), all
+ *    batches in parallel. The primary is the first key (client-go: the first mutation; in a
+ *    pessimistic transaction, the first key locked). A lock in the way is resolved
+ *    (caller_start_ts 0: a writer never pushes) and the batch sent again; any other key error
+ *    fails the commit, and every key is rolled back (BatchRollback) before the error is thrown.
+ *    `min_commit_ts = max(start_ts, for_update_ts) + 1`, so readers may push it.
+ * 2. Commit ts:
+ *    - 1PC (`try_one_pc`, only when everything fits one request): the store commits in the
+ *      prewrite itself and answers `one_pc_commit_ts`; 0 means it fell back to locks and the
+ *      commit goes on as below.
+ *    - Async commit (`use_async_commit`; the primary's request lists every secondary key and
+ *      all requests carry `max_commit_ts` = now + safe window): once every prewrite succeeded
+ *      the transaction IS committed, at the largest `min_commit_ts` answered. Any answer of 0
+ *      means the store fell back to 2PC, and the commit goes on as 2PC.
+ *    - 2PC: a fresh ts from the TSO; the primary's batch is committed first — that commit
+ *      decides the transaction. TxnLockNotFound there means the transaction was rolled back
+ *      (`TxnAbortedError`); CommitTsExpired (a reader pushed min_commit_ts) takes a newer ts;
+ *      a lost answer is `CommitUndeterminedError`.
+ * 3. Secondaries are committed after the answer is known, in batches, in the background (or
+ *    awaited with `awaitSecondaries`). Failures there are harmless: readers resolve the
+ *    remaining locks through the primary.
+ *
+ * `hooks` let tests stop the client at a phase boundary, as a crashed client would stop.
+ */
+import { kvrpcpb } from "../../../proto/mod.ts";
+import { bytesEqual } from "../../util/bytes.ts";
+import type { Backoffer } from "../backoff.ts";
+import { ClientError, DeadlineExceededError, UnavailableError } from "../errors.ts";
+import type { RegionInfo } from "../region.ts";
+import { composeTimestamp, physicalOf, type TimestampOracle } from "../tso.ts";
+import type { BufferedMutation, MutationOp } from "./buffer.ts";
+import { keyId } from "./buffer.ts";
+import {
+  ASYNC_COMMIT_MAX_KEY_BYTES,
+  ASYNC_COMMIT_MAX_KEYS,
+  ASYNC_COMMIT_SAFE_WINDOW_MS,
+  LOCK_BACKOFF_BASE_MS,
+  LOCK_BACKOFF_CAP_MS,
+  MAX_COMMIT_TS_RETRIES,
+  ONE_PC_MAX_BYTES,
+  TXN_BATCH_MAX_BYTES,
+  TXN_BATCH_MAX_KEYS,
+  TXN_MAX_CONCURRENT_BATCHES,
+} from "./constants.ts";
+import { CommitUndeterminedError, TxnAbortedError, TxnError } from "./errors.ts";
+import type { Heartbeat } from "./heartbeat.ts";
+import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
+import { LockBackoff } from "./lock_backoff.ts";
+import type { LockResolver } from "./lock_resolver.ts";
+import { chunkBySize, RETRY, type TxnRpc } from "./rpc.ts";
+
+/** How a transaction committed. */
+export type CommitMode = "2pc" | "async" | "1pc";
+
+/** Test hooks: returning "abandon" stops the client there, as if it crashed. */
+export interface CommitHooks {
+  afterPrewrite?: () => Promise<"abandon" | void>;
+  afterPrimaryCommit?: () => Promise<"abandon" | void>;
+}
+
+/** The outcome of a commit. */
+export interface CommitResult {
+  /** The commit ts (0 when nothing was written, or the client abandoned before deciding). */
+  commitTs: bigint;
+  mode: CommitMode | "empty";
+  /** Set when a hook abandoned the commit. */
+  abandonedAfter?: "prewrite" | "primaryCommit";
+}
+
+/** Everything the committer needs of the client. */
+export interface CommitterContext {
+  rpc: TxnRpc;
+  tso: TimestampOracle;
+  resolver: LockResolver;
+  timeoutMs: number;
+  /** Runs background work (secondary commits); the client awaits it at close. */
+  background: (work: Promise<unknown>) => void;
+}
+
+/** The transaction being committed. */
+export interface CommitPlan {
+  startTs: bigint;
+  /** Mutations in key order. */
+  mutations: readonly BufferedMutation[];
+  primary: Uint8Array;
+  /** Pessimistic transactions: the newest for_update_ts and the keys holding pessimistic locks. */
+  pessimistic: { forUpdateTs: bigint; lockedKeys: ReadonlySet<string> } | null;
+  asyncCommit: boolean;
+  onePc: boolean;
+  lockTtlMs: number;
+  awaitSecondaries: boolean;
+  heartbeat: Heartbeat | null;
+  hooks?: CommitHooks;
+}
+
+const OPS: Record<MutationOp, kvrpcpb.Op> = {
+  Put: kvrpcpb.Op.Put,
+  Del: kvrpcpb.Op.Del,
+  Insert: kvrpcpb.Op.Insert,
+  Lock: kvrpcpb.Op.Lock,
+  CheckNotExists: kvrpcpb.Op.CheckNotExists,
+};
+
+const mutationBytes = (mutation: BufferedMutation) => mutation.key.length + mutation.value.length;
+
+/** Splits a region's mutations into prewrite batches. */
+function chunkMutations(mutations: BufferedMutation[]): BufferedMutation[][] {
+  return chunkBySize(mutations, {
+    maxItems: TXN_BATCH_MAX_KEYS,
+    maxBytes: TXN_BATCH_MAX_BYTES,
+    sizeOf: mutationBytes,
+  });
+}
+
+/** Commits one transaction (see the module comment). */
+export class Committer {
+  readonly #context: CommitterContext;
+  readonly #plan: CommitPlan;
+  readonly #backoffer: Backoffer;
+  readonly #minCommitTs: bigint;
+  #mode: CommitMode = "2pc";
+  #maxCommitTs = 0n;
+  /** Async commit: the largest min_commit_ts answered; 0 after a fallback to 2PC. */
+  #asyncCommitTs = 0n;
+  #asyncFellBack = false;
+  #onePcCommitTs = 0n;
+  #onePcFellBack = false;
+
+  constructor(context: CommitterContext, plan: CommitPlan) {
+    if (plan.mutations.length === 0) throw new Error("Committer: nothing to commit");
+    if (!plan.mutations.some((mutation) => bytesEqual(mutation.key, plan.primary))) {
+      throw new Error("Committer: the primary is not among the mutations");
+    }
+    this.#context = context;
+    this.#plan = plan;
+    this.#backoffer = context.rpc.backoffer(context.timeoutMs);
+    const base = plan.pessimistic !== null && plan.pessimistic.forUpdateTs > plan.startTs
+      ? plan.pessimistic.forUpdateTs
+      : plan.startTs;
+    this.#minCommitTs = base + 1n;
+  }
+
+  /** Runs the commit; resolves with the commit ts or rejects with a `TxnError`/`ClientError`. */
+  async commit(): Promise<CommitResult> {
+    const plan = this.#plan;
+    const groups = await this.#context.rpc.groupByRegion(
+      plan.mutations,
+      (mutation) => mutation.key,
+      this.#backoffer,
+    );
+    const oneRequest = groups.length === 1 && chunkMutations(groups[0]!.items).length === 1;
+    const bytes = plan.mutations.reduce((sum, mutation) => sum + mutationBytes(mutation), 0);
+    const keyBytes = plan.mutations.reduce((sum, mutation) => sum + mutation.key.length, 0);
+    if (plan.onePc && oneRequest && bytes <= ONE_PC_MAX_BYTES) this.#mode = "1pc";
+    else if (
+      plan.asyncCommit && plan.mutations.length <= ASYNC_COMMIT_MAX_KEYS &&
+      keyBytes <= ASYNC_COMMIT_MAX_KEY_BYTES
+    ) {
+      this.#mode = "async";
+    }
+    const useAsync = this.#mode === "async" ||
+      (this.#mode === "1pc" && plan.asyncCommit && plan.mutations.length <= ASYNC_COMMIT_MAX_KEYS);
+    if (this.#mode !== "2pc") {
+      const nowMs = Math.max(Date.now(), physicalOf(plan.startTs));
+      this.#maxCommitTs = composeTimestamp(nowMs + ASYNC_COMMIT_SAFE_WINDOW_MS);
+    }
+    plan.heartbeat?.start();
+    try {
+      await this.#prewrite(useAsync);
+    } catch (error) {
+      plan.heartbeat?.stop();
+      await this.#rollbackAll();
+      throw error;
+    }
+    if ((await plan.hooks?.afterPrewrite?.()) === "abandon") {
+      plan.heartbeat?.stop();
+      return { commitTs: 0n, mode: this.#mode, abandonedAfter: "prewrite" };
+    }
+    try {
+      return await this.#decide(useAsync);
+    } finally {
+      plan.heartbeat?.stop();
+    }
+  }
+
+  /** After a successful prewrite: the commit ts, and the commits it takes. */
+  async #decide(useAsync: boolean): Promise<CommitResult> {
+    if (this.#mode === "1pc" && !this.#onePcFellBack && this.#onePcCommitTs > 0n) {
+      return { commitTs: this.#onePcCommitTs, mode: "1pc" };
+    }
+    if (useAsync && !this.#asyncFellBack && this.#asyncCommitTs > 0n) {
+      // Committed: every key is locked with the secondaries list; now make it visible.
+      const commitTs = this.#asyncCommitTs;
+      if ((await this.#plan.hooks?.afterPrimaryCommit?.()) === "abandon") {
+        return { commitTs, mode: "async", abandonedAfter: "primaryCommit" };
+      }
+      await this.#commitSecondaries(commitTs, { includePrimary: true });
+      return { commitTs, mode: "async" };
+    }
+    const commitTs = await this.#commitPrimary();
+    if ((await this.#plan.hooks?.afterPrimaryCommit?.()) === "abandon") {
+      return { commitTs, mode: "2pc", abandonedAfter: "primaryCommit" };
+    }
+    await this.#commitSecondaries(commitTs, { includePrimary: false });
+    return { commitTs, mode: "2pc" };
+  }
+
+  /** Prewrites every batch, in parallel. */
+  async #prewrite(useAsync: boolean): Promise<void> {
+    const plan = this.#plan;
+    const secondaries = useAsync
+      ? plan.mutations.filter((m) => !bytesEqual(m.key, plan.primary)).map((m) => m.key)
+      : [];
+    await this.#context.rpc.forEachRegionBatch(plan.mutations, {
+      keyOf: (mutation) => mutation.key,
+      chunk: chunkMutations,
+      backoffer: this.#backoffer,
+      concurrency: TXN_MAX_CONCURRENT_BATCHES,
+      send: (region, batch) => this.#prewriteBatch(region, batch, { useAsync, secondaries }),
+    });
+  }
+
+  async #prewriteBatch(
+    region: RegionInfo,
+    batch: BufferedMutation[],
+    how: { useAsync: boolean; secondaries: Uint8Array[] },
+  ): Promise<void | typeof RETRY> {
+    const plan = this.#plan;
+    const isPrimary = batch.some((mutation) => bytesEqual(mutation.key, plan.primary));
+    const pessimistic = plan.pessimistic;
+    const body = {
+      mutations: batch.map((m) => ({ op: OPS[m.op], key: m.key, value: m.value })),
+      primaryLock: plan.primary,
+      startVersion: plan.startTs,
+      lockTtl: BigInt(plan.lockTtlMs),
+      txnSize: BigInt(plan.mutations.length),
+      forUpdateTs: pessimistic?.forUpdateTs ?? 0n,
+      pessimisticActions: pessimistic === null
+        ? []
+        : batch.map((m) =>
+          pessimistic.lockedKeys.has(keyId(m.key))
+            ? kvrpcpb.PrewriteRequest.PessimisticAction.DO_PESSIMISTIC_CHECK
+            : kvrpcpb.PrewriteRequest.PessimisticAction.SKIP_PESSIMISTIC_CHECK
+        ),
+      minCommitTs: this.#minCommitTs,
+      useAsyncCommit: how.useAsync,
+      secondaries: how.useAsync && isPrimary ? how.secondaries : [],
+      tryOnePc: this.#mode === "1pc",
+      maxCommitTs: this.#maxCommitTs,
+    };
+    const lockBackoff = new LockBackoff(this.#backoffer, {
+      baseMs: LOCK_BACKOFF_BASE_MS,
+      capMs: LOCK_BACKOFF_CAP_MS,
+    });
+    for (;;) {
+      const response = await this.#context.rpc.sendToRegion("Prewrite", region, body, {
+        backoffer: this.#backoffer,
+        idempotent: true,
+      });
+      if (response === RETRY) return RETRY;
+      if (response.errors.length === 0) {
+        this.#notePrewrite(response, how.useAsync);
+        return;
+      }
+      const locks: LockInfo[] = [];
+      for (const error of response.errors) {
+        const lock = lockOfKeyError(error);
+        if (lock === null) throw txnErrorOf(error, plan.startTs);
+        locks.push(lock);
+      }
+      const result = await this.#context.resolver.resolveLocks(locks, {
+        callerStartTs: 0n,
+        backoffer: this.#backoffer,
+      });
+      if (result.msBeforeExpired > 0) {
+        await lockBackoff.wait(result.msBeforeExpired, `the locks met by txn ${plan.startTs}`);
+      }
+    }
+  }
+
+  #notePrewrite(response: kvrpcpb.PrewriteResponse, useAsync: boolean): void {
+    if (this.#mode === "1pc") {
+      if (response.onePcCommitTs === 0n) this.#onePcFellBack = true;
+      else this.#onePcCommitTs = response.onePcCommitTs;
+    }
+    if (useAsync) {
+      if (response.minCommitTs === 0n) this.#asyncFellBack = true;
+      else if (response.minCommitTs > this.#asyncCommitTs) {
+        this.#asyncCommitTs = response.minCommitTs;
+      }
+    }
+  }
+
+  /** 2PC: takes a commit ts and commits the primary's batch; returns the commit ts. */
+  async #commitPrimary(): Promise<bigint> {
+    const plan = this.#plan;
+    for (let attempt = 0;; attempt++) {
+      const commitTs = await this.#context.tso.getTimestamp({
+        deadlineMs: this.#backoffer.deadlineMs,
+      });
+      if (commitTs <= plan.startTs) {
+        throw new Error(`TSO returned commit ts ${commitTs} <= start ts ${plan.startTs}`);
+      }
+      const primaryOnly = plan.mutations.filter((m) => bytesEqual(m.key, plan.primary));
+      let expired = false;
+      try {
+        await this.#commitKeys(primaryOnly.map((m) => m.key), commitTs, {
+          primary: true,
+          onExpired: () => expired = true,
+        });
+      } catch (error) {
+        throw this.#primaryCommitFailure(error);
+      }
+      if (!expired) return commitTs;
+      if (attempt + 1 >= MAX_COMMIT_TS_RETRIES) {
+        throw new TxnAbortedError(plan.startTs, "commit ts kept expiring (min_commit_ts pushed)");
+      }
+    }
+  }
+
+  /** What a failed primary commit means for the caller. */
+  #primaryCommitFailure(error: unknown): unknown {
+    if (error instanceof TxnError) return error;
+    if (
+      (error instanceof UnavailableError && error.sent) || error instanceof DeadlineExceededError
+    ) {
+      return new CommitUndeterminedError(this.#plan.startTs, { cause: error });
+    }
+    return error;
+  }
+
+  /** Commits every key but the primary (and the primary too for async commit). */
+  async #commitSecondaries(commitTs: bigint, how: { includePrimary: boolean }): Promise<void> {
+    const plan = this.#plan;
+    const keys = plan.mutations
+      .filter((m) => how.includePrimary || !bytesEqual(m.key, plan.primary))
+      .map((m) => m.key);
+    if (keys.length === 0) return;
+    const work = this.#commitKeys(keys, commitTs, { primary: false, onExpired: () => {} })
+      .catch(() => {
+        // Readers resolve what is left through the primary, which is committed.
+      });
+    if (plan.awaitSecondaries) await work;
+    else this.#context.background(work);
+  }
+
+  /** KvCommit of `keys` at `commitTs`, grouped by region. */
+  async #commitKeys(
+    keys: Uint8Array[],
+    commitTs: bigint,
+    how: { primary: boolean; onExpired: () => void },
+  ): Promise<void> {
+    const plan = this.#plan;
+    const backoffer = how.primary ? this.#backoffer : this.#context.rpc.backoffer(
+      this.#context.timeoutMs,
+    );
+    await this.#context.rpc.forEachRegionBatch(keys, {
+      keyOf: (key) => key,
+      chunk: (part) =>
+        chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+      backoffer,
+      concurrency: TXN_MAX_CONCURRENT_BATCHES,
+      send: async (region, part) => {
+        const response = await this.#context.rpc.sendToRegion("Commit", region, {
+          startVersion: plan.startTs,
+          keys: part,
+          commitVersion: commitTs,
+          primaryKey: plan.primary,
+          commitRole: how.primary ? kvrpcpb.CommitRole.Primary : kvrpcpb.CommitRole.Secondary,
+        }, { backoffer, idempotent: true });
+        if (response === RETRY) return RETRY;
+        if (response.error == null) return;
+        if (response.error.commitTsExpired != null) {
+          how.onExpired();
+          return;
+        }
+        throw txnErrorOf(response.error, plan.startTs);
+      },
+    });
+  }
+
+  /** Rolls back every key after a failed prewrite (best effort: locks also expire). */
+  async #rollbackAll(): Promise<void> {
+    const plan = this.#plan;
+    const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
+    try {
+      await this.#context.rpc.forEachRegionBatch(plan.mutations.map((m) => m.key), {
+        keyOf: (key) => key,
+        chunk: (part) =>
+          chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+        backoffer,
+        concurrency: TXN_MAX_CONCURRENT_BATCHES,
+        send: async (region, part) => {
+          const response = await this.#context.rpc.sendToRegion("BatchRollback", region, {
+            startVersion: plan.startTs,
+            keys: part,
+          }, { backoffer, idempotent: true });
+          if (response === RETRY) return RETRY;
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof ClientError) && !(error instanceof TxnError)) throw error;
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Snapshot reads at one timestamp (client-go's `KVSnapshot`): KvGet, KvBatchGet and KvScan at
+ * `readTs`, resolving the locks they meet.
+ *
+ * A lock in the way is handed to the lock resolver. When the resolver decided the lock's
+ * transaction, or pushed it above `readTs`, the read is sent again at once, naming those
+ * transactions in `Context.resolved_locks` so the store reads past their remaining locks.
+ * When the lock's transaction is alive, the read backs off (never beyond the lock's expiry)
+ * and tries again, until its deadline.
+ *
+ * Reads never see a value committed after `readTs`, and never a value of an uncommitted
+ * transaction (Percolator's snapshot isolation: a lock at or below `readTs` blocks the read
+ * until its transaction is decided).
+ */
+import { compareBytes } from "../../util/bytes.ts";
+import type { Backoffer } from "../backoff.ts";
+import type { RegionInfo } from "../region.ts";
+import type { KvPair } from "../raw.ts";
+import {
+  BATCH_GET_MAX_KEYS,
+  LOCK_BACKOFF_BASE_MS,
+  LOCK_BACKOFF_CAP_MS,
+  MAX_LOCK_ROUNDS_PER_REQUEST,
+  SCAN_BATCH_SIZE,
+} from "./constants.ts";
+import { DeadlineExceededError } from "../errors.ts";
+import { describeKey } from "./errors.ts";
+import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
+import { LockBackoff } from "./lock_backoff.ts";
+import type { LockResolver } from "./lock_resolver.ts";
+import { keyId } from "./buffer.ts";
+import { chunkBySize, RETRY, type TxnRpc, withContextExtras } from "./rpc.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** What a snapshot needs of its client. */
+export interface SnapshotContext {
+  rpc: TxnRpc;
+  resolver: LockResolver;
+  timeoutMs: number;
+}
+
+/** Options of a scan. */
+export interface TxnScanOptions {
+  /** Most pairs returned (default 10 240). */
+  limit?: number;
+  /** Leave values empty. */
+  keyOnly?: boolean;
+}
+
+/** TiKV's default scan limit, as RawKV's. */
+export const DEFAULT_TXN_SCAN_LIMIT = 10_240;
+
+/** Reads at one timestamp. */
+export class Snapshot {
+  /** Transactions whose locks this snapshot's reads may ignore (decided or pushed above it). */
+  readonly #bypass = new Set<bigint>();
+
+  constructor(readonly context: SnapshotContext, readonly readTs: bigint) {}
+
+  /** The value of `key` at the snapshot, or null. */
+  async get(key: Uint8Array): Promise<Uint8Array | null> {
+    const backoffer = this.context.rpc.backoffer(this.context.timeoutMs);
+    const lockBackoff = this.#lockBackoff(backoffer);
+    for (let round = 0;; round++) {
+      const response = await this.context.rpc.sendToKey(
+        "Get",
+        key,
+        () => this.#withBypass({ key, version: this.readTs }),
+        { backoffer, idempotent: true },
+      );
+      if (response.error == null) return response.notFound ? null : response.value;
+      const lock = lockOfKeyError(response.error);
+      if (lock === null) throw txnErrorOf(response.error, this.readTs);
+      await this.#resolve([lock], { backoffer, lockBackoff, round });
+    }
+  }
+
+  /** The values of `keys` that exist at the snapshot, by `keyId`. */
+  async batchGet(keys: readonly Uint8Array[]): Promise<Map<string, Uint8Array>> {
+    const found = new Map<string, Uint8Array>();
+    const backoffer = this.context.rpc.backoffer(this.context.timeoutMs);
+    const lockBackoff = this.#lockBackoff(backoffer);
+    let pending = uniqueKeys(keys);
+    for (let round = 0; pending.length > 0; round++) {
+      const locks: LockInfo[] = [];
+      const again: Uint8Array[] = [];
+      await this.context.rpc.forEachRegionBatch(pending, {
+        keyOf: (key) => key,
+        chunk: (part) =>
+          chunkBySize(part, {
+            maxItems: BATCH_GET_MAX_KEYS,
+            maxBytes: Infinity,
+            sizeOf: () => 0,
+          }),
+        backoffer,
+        concurrency: 16,
+        send: async (region, part) => {
+          const response = await this.context.rpc.sendToRegion(
+            "BatchGet",
+            region,
+            this.#withBypass({ keys: part, version: this.readTs }),
+            { backoffer, idempotent: true },
+          );
+          if (response === RETRY) return RETRY;
+          if (response.error != null) {
+            const lock = lockOfKeyError(response.error);
+            if (lock === null) throw txnErrorOf(response.error, this.readTs);
+            locks.push(lock);
+            again.push(...part);
+            return;
+          }
+          for (const pair of response.pairs) {
+            const key = pair.key ?? EMPTY;
+            if (pair.error == null) {
+              found.set(keyId(key), pair.value ?? EMPTY);
+              continue;
+            }
+            const lock = lockOfKeyError(pair.error);
+            if (lock === null) throw txnErrorOf(pair.error, this.readTs);
+            locks.push(lock);
+            again.push(key);
+          }
+        },
+      });
+      if (locks.length === 0) break;
+      await this.#resolve(locks, { backoffer, lockBackoff, round });
+      pending = again;
+    }
+    return found;
+  }
+
+  /** Pairs with keys in [start, end) at the snapshot, smallest first (empty end: unbounded). */
+  async scan(start: Uint8Array, end: Uint8Array, options: TxnScanOptions = {}): Promise<KvPair[]> {
+    const limit = options.limit ?? DEFAULT_TXN_SCAN_LIMIT;
+    const backoffer = this.context.rpc.backoffer(this.context.timeoutMs);
+    const lockBackoff = this.#lockBackoff(backoffer);
+    const pairs: KvPair[] = [];
+    let cursor = start;
+    let round = 0;
+    if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
+    while (pairs.length < limit) {
+      const region = await this.context.rpc.locate(cursor, backoffer);
+      const ask = Math.min(limit - pairs.length, SCAN_BATCH_SIZE);
+      const page = await this.#scanPage(region, { cursor, end, ask, options, backoffer });
+      if (page === RETRY) continue;
+      if ("lock" in page) {
+        await this.#resolve([page.lock], { backoffer, lockBackoff, round: round++ });
+        continue;
+      }
+      pairs.push(...page.pairs);
+      if (page.count === ask) {
+        cursor = successor(page.lastKey);
+        continue;
+      }
+      if (reachesEnd(region, end)) break;
+      cursor = region.endKey;
+    }
+    return pairs;
+  }
+
+  /** One KvScan request; locked pairs are resolved and read again one by one. */
+  async #scanPage(
+    region: RegionInfo,
+    how: {
+      cursor: Uint8Array;
+      end: Uint8Array;
+      ask: number;
+      options: TxnScanOptions;
+      backoffer: Backoffer;
+    },
+  ): Promise<
+    typeof RETRY | { lock: LockInfo } | { pairs: KvPair[]; count: number; lastKey: Uint8Array }
+  > {
+    const response = await this.context.rpc.sendToRegion(
+      "Scan",
+      region,
+      this.#withBypass({
+        startKey: how.cursor,
+        endKey: minEnd(how.end, region.endKey),
+        limit: how.ask,
+        version: this.readTs,
+        keyOnly: how.options.keyOnly ?? false,
+      }),
+      { backoffer: how.backoffer, idempotent: true },
+    );
+    if (response === RETRY) return RETRY;
+    if (response.error != null) {
+      const lock = lockOfKeyError(response.error);
+      if (lock === null) throw txnErrorOf(response.error, this.readTs);
+      return { lock };
+    }
+    const pairs: KvPair[] = [];
+    for (const pair of response.pairs) {
+      const key = pair.key ?? EMPTY;
+      if (pair.error == null) {
+        pairs.push({ key, value: pair.value ?? EMPTY });
+        continue;
+      }
+      if (lockOfKeyError(pair.error) === null) throw txnErrorOf(pair.error, this.readTs);
+      // client-go's scanner does the same: the locked key is read on its own (which resolves).
+      const value = await this.get(key);
+      if (value !== null) pairs.push({ key, value: how.options.keyOnly ? EMPTY : value });
+    }
+    const lastKey = response.pairs[response.pairs.length - 1]?.key ?? how.cursor;
+    return { pairs, count: response.pairs.length, lastKey };
+  }
+
+  #withBypass<T extends object>(body: T): T {
+    if (this.#bypass.size === 0) return body;
+    return withContextExtras(body, { resolvedLocks: [...this.#bypass] });
+  }
+
+  #lockBackoff(backoffer: Backoffer): LockBackoff {
+    return new LockBackoff(backoffer, { baseMs: LOCK_BACKOFF_BASE_MS, capMs: LOCK_BACKOFF_CAP_MS });
+  }
+
+  async #resolve(
+    locks: LockInfo[],
+    how: { backoffer: Backoffer; lockBackoff: LockBackoff; round: number },
+  ): Promise<void> {
+    if (how.round >= MAX_LOCK_ROUNDS_PER_REQUEST) {
+      throw new DeadlineExceededError(
+        `gave up after ${how.round} rounds of lock resolution at key ${describeKey(locks[0]!.key)}`,
+      );
+    }
+    const result = await this.context.resolver.resolveLocks(locks, {
+      callerStartTs: this.readTs,
+      backoffer: how.backoffer,
+    });
+    for (const ts of result.bypass) this.#bypass.add(ts);
+    // Waiting is needed while a live transaction holds the lock; after a resolution the read
+    // goes again at once, but a lock met round after round still backs off (no hot loop).
+    if (result.msBeforeExpired > 0 || how.round >= 2) {
+      await how.lockBackoff.wait(
+        result.msBeforeExpired > 0 ? result.msBeforeExpired : LOCK_BACKOFF_BASE_MS,
+        `the lock of txn ${locks[0]!.lockTs} on key ${describeKey(locks[0]!.key)}`,
+      );
+    }
+  }
+}
+
+function uniqueKeys(keys: readonly Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  return keys.filter((key) => {
+    const id = keyId(key);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/** The smaller of two exclusive upper bounds, an empty one being +infinity. */
+export function minEnd(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return compareBytes(a, b) <= 0 ? a : b;
+}
+
+/** Whether the region's range reaches `end` (exclusive; empty = +infinity). */
+export function reachesEnd(region: RegionInfo, end: Uint8Array): boolean {
+  if (region.endKey.length === 0) return true;
+  return end.length > 0 && compareBytes(end, region.endKey) <= 0;
+}
+
+/** The key right after `key` in byte order. */
+export function successor(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
+}
