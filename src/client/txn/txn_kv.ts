@@ -28,7 +28,10 @@ import { StandaloneResolver } from "../standalone_resolver.ts";
 import type { TransportOptions } from "../transport.ts";
 import { type TimestampOracle, TsoClient } from "../tso.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../constants.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, ServerError } from "../errors.ts";
+import type { Bytes } from "../raw.ts";
+import type { kvrpcpb } from "../../../proto/mod.ts";
+import { utf8 } from "../../util/bytes.ts";
 import {
   DEFAULT_LOCK_TTL_MS,
   DEFAULT_LOCK_WAIT_TIMEOUT_MS,
@@ -41,7 +44,7 @@ import {
 } from "./constants.ts";
 import { TxnError } from "./errors.ts";
 import { LockResolver } from "./lock_resolver.ts";
-import { TxnConnectionPool, TxnRpc } from "./rpc.ts";
+import { RETRY, TxnConnectionPool, TxnRpc } from "./rpc.ts";
 import { Snapshot } from "./snapshot.ts";
 import { Transaction, type TransactionContext, type TransactionOptions } from "./transaction.ts";
 
@@ -151,6 +154,44 @@ export class TxnKV {
         const capMs = Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1));
         await new Promise((resolve) => setTimeout(resolve, capMs / 2 + Math.random() * capMs / 2));
       }
+    }
+  }
+
+  /**
+   * Every version, lock and write record of `key` (MvccGetByKey, a debugging RPC): the
+   * store's `MvccInfo` with `lock` (or null), `writes` newest first and `values`.
+   */
+  async mvccGetByKey(key: Bytes): Promise<kvrpcpb.MvccInfo.$Properties> {
+    const bytes = typeof key === "string" ? utf8(key) : key;
+    const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
+    const response = await this.#context.rpc.sendToKey("MvccGetByKey", bytes, () => ({
+      key: bytes,
+    }), { backoffer, idempotent: true });
+    if (response.error) throw new ServerError(`MvccGetByKey: ${response.error}`);
+    return response.info ?? {};
+  }
+
+  /**
+   * The key of the transaction that started at `startTs` and its MVCC records
+   * (MvccGetByStartTs), asking each region in key order; null when no region knows it.
+   */
+  async mvccGetByStartTs(
+    startTs: bigint,
+  ): Promise<{ key: Uint8Array; info: kvrpcpb.MvccInfo.$Properties } | null> {
+    const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
+    let cursor: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const region = await this.#context.rpc.locate(cursor, backoffer);
+      const response = await this.#context.rpc.sendToRegion("MvccGetByStartTs", region, {
+        startTs,
+      }, { backoffer, idempotent: true });
+      if (response === RETRY) continue;
+      if (response.error) throw new ServerError(`MvccGetByStartTs: ${response.error}`);
+      if (response.info != null && response.key.length > 0) {
+        return { key: response.key, info: response.info };
+      }
+      if (region.endKey.length === 0) return null;
+      cursor = region.endKey;
     }
   }
 
