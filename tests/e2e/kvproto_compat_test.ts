@@ -3,20 +3,8 @@
  * BatchCommands, driven through a grpc-js dynamic client built by `@grpc/proto-loader` from the
  * OFFICIAL kvproto definitions (pingcap/kvproto), not from Basalt's own `proto/` files or codecs.
  * Nothing of Basalt's protocol code is imported here: if our `.proto` files drifted from
- * kvproto's names, field numbers or enum values, these calls would fail.
- *
- * Where the official definitions come from. No npm package ships kvproto's `.proto` files or
- * generated JavaScript (we looked: `kvproto`, `tikv-client`, `@tikv/client` and the like are not
- * published), Debian 12 has no kvproto package, and kvproto's Apache-2.0 files are not ours to
- * vendor into this repository. So the test reads them at run time, in this order:
- *   1. `KVPROTO_DIR`: a checkout of pingcap/kvproto (its `proto/` and `include/` folders);
- *   2. `KVPROTO_GIT`, or the local mirror `/work/.mirror/pingcap+kvproto/repo`: a git directory
- *      of kvproto, from which `proto/` and `include/` of `KVPROTO_COMMIT` (default: the commit
- *      this test was written against, else HEAD) are extracted into a temporary directory.
- * With neither, the test is skipped and says why. kvproto imports `gogoproto/gogo.proto` and
- * `rustproto.proto` (code-generation options only); recent kvproto ships them in `include/`
- * (beside raft-rs's `eraftpb.proto`), older ones expected them from GOPATH, so empty stand-ins go
- * last on the include path: protobufjs keeps custom options uninterpreted and never needs them.
+ * kvproto's names, field numbers or enum values, these calls would fail. Where the official
+ * definitions come from, and when the test is skipped, is told in `kvproto_loader.ts`.
  *
  * Semantics checked are TiKV's (src/storage/mod.rs and src/storage/raw/store.rs of tikv/tikv):
  * reverse scans cover [end_key, start_key) largest first; RawBatchScan's empty end_key means "up
@@ -24,187 +12,19 @@
  * whether or not it succeeded; RawChecksum is the XOR over pairs of CRC-64/XZ(key ‖ value).
  */
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import {
+  b,
+  keysOf,
+  locateKvproto,
+  type Message,
+  OfficialClient,
+  sleep,
+  text,
+  withKvproto,
+} from "./kvproto_loader.ts";
 import { withServer } from "./lib.ts";
 
 const E2E = { sanitizeOps: false, sanitizeResources: false };
-const CALL_TIMEOUT_MS = 10_000;
-/** The kvproto commit this test was written and run against (its master in August 2026). */
-const PINNED_KVPROTO_COMMIT = "b6cdca197b3c9df5b07206a45567381c50ba4318";
-const MIRROR_GIT_DIR = "/work/.mirror/pingcap+kvproto/repo";
-
-// Dynamic messages from proto-loader are plain objects keyed by kvproto's snake_case names.
-// deno-lint-ignore no-explicit-any
-type Message = Record<string, any>;
-
-// ---------------------------------------------------------------------------------------------
-// Locating the official definitions.
-
-type KvprotoSource =
-  | { kind: "dir"; dir: string }
-  | { kind: "git"; gitDir: string }
-  | { kind: "missing"; reason: string };
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
-function locateKvproto(): KvprotoSource {
-  const dir = Deno.env.get("KVPROTO_DIR");
-  if (dir !== undefined) {
-    // Asked for explicitly: a wrong path is an error, not a reason to skip.
-    if (!isDirectory(`${dir}/proto`) || !isDirectory(`${dir}/include`)) {
-      throw new Error(`KVPROTO_DIR=${dir} is not a kvproto checkout (proto/ and include/)`);
-    }
-    return { kind: "dir", dir };
-  }
-  const gitDir = Deno.env.get("KVPROTO_GIT") ?? MIRROR_GIT_DIR;
-  if (isDirectory(`${gitDir}/objects`)) return { kind: "git", gitDir };
-  return {
-    kind: "missing",
-    reason: "the official kvproto definitions are not on this machine: set KVPROTO_DIR to a " +
-      "checkout of pingcap/kvproto (or KVPROTO_GIT to a git directory of it)",
-  };
-}
-
-async function git(gitDir: string, args: string[]): Promise<Uint8Array> {
-  const output = await new Deno.Command("git", { args: [`--git-dir=${gitDir}`, ...args] })
-    .output();
-  if (!output.success) {
-    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return output.stdout;
-}
-
-/** Extracts proto/ and include/ of a kvproto git directory into `target`; returns the commit. */
-async function extractFromGit(gitDir: string, target: string): Promise<string> {
-  const wanted = Deno.env.get("KVPROTO_COMMIT") ?? PINNED_KVPROTO_COMMIT;
-  let commit: string;
-  try {
-    commit = new TextDecoder().decode(await git(gitDir, ["rev-parse", `${wanted}^{commit}`]));
-  } catch {
-    if (Deno.env.get("KVPROTO_COMMIT") !== undefined) throw new Error(`no commit ${wanted}`);
-    commit = new TextDecoder().decode(await git(gitDir, ["rev-parse", "HEAD^{commit}"]));
-  }
-  commit = commit.trim();
-  const archive = await git(gitDir, ["archive", "--format=tar", commit, "proto", "include"]);
-  const tar = new Deno.Command("tar", { args: ["-x", "-C", target], stdin: "piped" }).spawn();
-  const writer = tar.stdin.getWriter();
-  await writer.write(archive);
-  await writer.close();
-  assert.ok((await tar.status).success, "tar extracted the kvproto archive");
-  return commit;
-}
-
-/** Official definitions loaded into grpc-js, and where they came from. */
-interface Kvproto {
-  Tikv: grpc.ServiceClientConstructor;
-  origin: string;
-}
-
-async function loadKvproto(source: KvprotoSource, scratch: string): Promise<Kvproto> {
-  let root: string;
-  let origin: string;
-  if (source.kind === "dir") {
-    root = source.dir;
-    origin = `KVPROTO_DIR=${root}`;
-  } else if (source.kind === "git") {
-    root = `${scratch}/kvproto`;
-    await Deno.mkdir(root);
-    origin = `${source.gitDir} @ ${await extractFromGit(source.gitDir, root)}`;
-  } else {
-    throw new Error(source.reason);
-  }
-  // Stand-ins for option-only imports, consulted only when kvproto's include/ lacks them.
-  const stubs = `${scratch}/stubs`;
-  await Deno.mkdir(`${stubs}/gogoproto`, { recursive: true });
-  await Deno.writeTextFile(`${stubs}/gogoproto/gogo.proto`, 'syntax = "proto2";\n');
-  await Deno.writeTextFile(`${stubs}/rustproto.proto`, 'syntax = "proto2";\n');
-  const definition = await protoLoader.load("tikvpb.proto", {
-    includeDirs: [`${root}/proto`, `${root}/include`, stubs],
-    keepCase: true, // kvproto's own field names: region_error, not regionError
-    longs: String,
-    enums: String,
-    bytes: Buffer,
-    defaults: true,
-    oneofs: true,
-  });
-  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-    tikvpb: { Tikv: grpc.ServiceClientConstructor };
-  };
-  return { Tikv: loaded.tikvpb.Tikv, origin };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The independent client.
-
-/** A `tikvpb.Tikv` client made only from the official definitions. */
-class OfficialClient {
-  readonly #client: grpc.Client;
-
-  constructor(kvproto: Kvproto, addr: string) {
-    this.#client = new kvproto.Tikv(addr, grpc.credentials.createInsecure());
-  }
-
-  call(method: string, request: Message): Promise<Message> {
-    const fn = (this.#client as unknown as Record<string, grpc.requestCallback<Message>>)[method];
-    assert.ok(typeof fn === "function", `the official tikvpb.Tikv has ${method}`);
-    return new Promise((resolve, reject) => {
-      (fn as unknown as (...args: unknown[]) => void).call(
-        this.#client,
-        request,
-        { deadline: Date.now() + CALL_TIMEOUT_MS },
-        (error: grpc.ServiceError | null, response?: Message) =>
-          error ? reject(error) : resolve(response!),
-      );
-    });
-  }
-
-  /** A BatchCommands stream whose answers are matched to requests by `request_ids`. */
-  batchCommands(): { send(requests: Message[]): Promise<Message[]>; close(): void } {
-    const stream = (this.#client as unknown as Record<
-      string,
-      () => grpc.ClientDuplexStream<
-        Message,
-        Message
-      >
-    >).BatchCommands!.call(this.#client);
-    const waiting = new Map<string, (response: Message) => void>();
-    let nextId = 1;
-    stream.on("data", (batch: Message) => {
-      batch.request_ids.forEach((id: string, i: number) => {
-        const resolve = waiting.get(id);
-        assert.ok(resolve !== undefined, `response for an unknown request id ${id}`);
-        waiting.delete(id);
-        resolve(batch.responses[i]);
-      });
-    });
-    stream.on("error", (error: Error) => {
-      if (waiting.size > 0) throw new Error(`BatchCommands stream failed: ${error.message}`);
-    });
-    return {
-      send(requests) {
-        const ids = requests.map(() => String(nextId++));
-        const answers = ids.map((id) =>
-          new Promise<Message>((resolve) => waiting.set(id, resolve))
-        );
-        stream.write({ requests, request_ids: ids });
-        return Promise.all(answers);
-      },
-      close: () => stream.end(),
-    };
-  }
-
-  close(): void {
-    this.#client.close();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // CRC-64/XZ (ECMA-182 polynomial, reflected, init and final XOR all ones), written here so the
@@ -231,11 +51,6 @@ function crc64Xz(...parts: Uint8Array[]): bigint {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers over kvproto messages.
-
-const b = (text: string) => Buffer.from(text);
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-const keysOf = (pairs: Message[]) => pairs.map((pair) => text(pair.key));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Asserts a raw response carries neither a region error nor an error string. */
 function clean(response: Message, what: string): Message {
@@ -285,13 +100,10 @@ Deno.test({
   name: "kvproto compat: an independent client built from the official kvproto definitions",
   ignore: source.kind === "missing",
   ...E2E,
-  async fn(t) {
-    const scratch = await Deno.makeTempDir({ prefix: "basalt_kvproto_" });
-    try {
-      const kvproto = await loadKvproto(source, scratch);
-      console.log(`official kvproto definitions from ${kvproto.origin}`);
-      await withServer(async (server) => {
-        const client = new OfficialClient(kvproto, server.grpcAddr);
+  fn: (t) =>
+    withKvproto(source, (kvproto) =>
+      withServer(async (server) => {
+        const client = new OfficialClient(kvproto.Tikv, server.grpcAddr);
         try {
           const context = await discoverContext(client);
           const unchecked = (method: string, request: Message) =>
@@ -311,11 +123,7 @@ Deno.test({
         } finally {
           client.close();
         }
-      });
-    } finally {
-      await Deno.remove(scratch, { recursive: true });
-    }
-  },
+      })),
 });
 
 type Raw = (method: string, request: Message) => Promise<Message>;
