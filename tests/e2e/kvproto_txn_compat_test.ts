@@ -54,28 +54,10 @@ const KNOWN_DIVERGENCES: Record<string, string | undefined> = {
     "retries and takes the lock in src/server/txn/locks.ts (waitForLock → retry); TiKV answers " +
     "it WriteConflict{reason: PessimisticRetry} and only WakeUpModeForceLock waiters resume " +
     "(src/storage/txn/scheduler.rs: on_release_locks, wake_up_legacy_pessimistic_locks)",
-  deadlockLockKey: "KeyError.deadlock.lock_key is the memcomparable-encoded key " +
-    "(src/server/txn/locks.ts: waitForLock waits with key.encoded, which deadlockError passes " +
-    "on as lockKey); TiKV answers the raw key (src/storage/txn/scheduler.rs: on_wait_for_lock " +
-    "builds DiagnosticContext{key: lock_info.key.to_raw()}, src/server/lock_manager/" +
-    "waiter_manager.rs: cancel_for_deadlock)",
   deadlockWaitChain: "KeyError.deadlock has no wait_chain (src/mvcc/errors.ts drops it, " +
     "proto/kvrpcpb.proto lacks field 4); TiKV fills it from the detector " +
     "(src/server/lock_manager/deadlock.rs: do_detect, generate_wait_chain; " +
     "src/storage/errors.rs: extract_key_error)",
-  reverseScanEmptyStart: "KvScan with reverse and an empty start_key reads from the last key " +
-    "in src/server/txn/reads.ts; TiKV passes Key::from_raw(start_key) as the upper bound, so " +
-    "it reads nothing (src/server/service/kv.rs: future_scan; tests/integrations/storage/" +
-    'test_storage.rs: reverse_scan_ok(b"", None, 1, 10, vec![]))',
-  scanSampleStep: "KvScan ignores sample_step in src/server/txn/reads.ts; TiKV returns every " +
-    "sample_step-th key (src/storage/txn/store.rs: Scanner::scan)",
-  mvccByStartTsMissing: "MvccGetByStartTs of an unknown start ts answers an error string in " +
-    "src/server/txn/mvcc_debug.ts; TiKV answers no key, an empty MvccInfo and no error " +
-    "(src/server/service/kv.rs: future_mvcc_get_by_start_ts, Ok(None))",
-  mvccByStartTsLocks: "MvccGetByStartTs finds a transaction by its locks too " +
-    "(src/server/txn/mvcc_debug.ts: keyOfTxn); TiKV searches only write records " +
-    "(src/storage/mvcc/reader/reader.rs: seek_ts), so a transaction that is only prewritten " +
-    "is not found",
 };
 const CHECK_DIVERGENCES = Deno.env.get("KVPROTO_CHECK_DIVERGENCES") === "1";
 for (const reason of Object.values(KNOWN_DIVERGENCES)) {

@@ -249,6 +249,7 @@ async function waitForLock(
   const waiter = store.lockWaits.wait({
     startTs: request.startVersion,
     key: key.encoded,
+    rawKey: key.toRaw(),
     lockTs,
     error: locked,
     timeoutMs,

@@ -6,7 +6,6 @@ import { kvrpcpb } from "../../../proto/mod.ts";
 import { truncateTs } from "../../codec/key.ts";
 import { MvccReader } from "../../mvcc/mod.ts";
 import {
-  decodeLock,
   decodeWrite,
   Key,
   type Lock,
@@ -69,16 +68,11 @@ export function mvccInfoOf(snapshot: Snapshot, key: Key): kvrpcpb.IMvccInfo {
   };
 }
 
-/** The first key (in key order) whose lock or write record belongs to transaction `startTs`. */
+/**
+ * The first key (in key order) with a write record (commit or rollback) of transaction
+ * `startTs`. As TiKV, a transaction that is only prewritten is not found.
+ */
 export function keyOfTxn(snapshot: Snapshot, startTs: bigint): Key | null {
-  {
-    using cursor = snapshot.iterator("lock");
-    for (cursor.seekToFirst(); cursor.valid(); cursor.next()) {
-      if (decodeLock(cursor.value()).startTs === startTs) {
-        return Key.fromEncoded(cursor.key().slice());
-      }
-    }
-  }
   using cursor = snapshot.iterator("write");
   for (cursor.seekToFirst(); cursor.valid(); cursor.next()) {
     if (decodeWrite(cursor.value()).startTs === startTs) {
@@ -119,7 +113,8 @@ export const mvccGetByStartTs: Command<
   execute({ txn: store }, request) {
     using snapshot = store.engine.snapshot();
     const key = keyOfTxn(snapshot, request.startTs);
-    if (key === null) return Promise.resolve({ error: `no key of transaction ${request.startTs}` });
+    // As TiKV: an unknown transaction is no key, an empty info and no error.
+    if (key === null) return Promise.resolve({ info: {} });
     return Promise.resolve({ key: key.toRaw(), info: mvccInfoOf(snapshot, key) });
   },
 };

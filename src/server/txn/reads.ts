@@ -1,6 +1,6 @@
 /** KvGet, KvBatchGet and KvScan: snapshot reads at a timestamp that report the locks they meet. */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { mvccErrorToKeyError, PointGetter, scan } from "../../mvcc/mod.ts";
+import { mvccErrorToKeyError, PointGetter, type ScanEntry, Scanner } from "../../mvcc/mod.ts";
 import { Key } from "../../txn_types/mod.ts";
 import { type Command, refuse } from "../command.ts";
 import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
@@ -72,7 +72,7 @@ export const kvBatchGet: Command<kvrpcpb.BatchGetRequest, kvrpcpb.BatchGetRespon
 
 /**
  * KvScan: up to `limit` visible pairs. Forward it reads [start_key, end_key); reverse it reads
- * [end_key, start_key) from the largest key down (an empty bound is open). A locked key
+ * [end_key, start_key) from the largest key down (an empty end_key is open). A locked key
  * appears as a pair carrying its lock error, and the scan goes on.
  */
 export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properties> = {
@@ -88,6 +88,8 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
     }
     const options = readOptionsOf(request.context, request.version);
+    // As TiKV: a reverse scan's start_key is its upper bound, so an empty one bounds nothing in.
+    if (request.reverse && request.startKey.length === 0) return Promise.resolve({ pairs: [] });
     const [low, high] = request.reverse
       ? [request.endKey, request.startKey]
       : [request.startKey, request.endKey];
@@ -99,14 +101,21 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
     });
     if (blocked !== undefined) return Promise.resolve({ error: mvccErrorToKeyError(blocked) });
     using snapshot = store.engine.snapshot();
-    const entries = scan(snapshot, {
+    using scanner = new Scanner(snapshot, {
       ...options,
       lowerBound,
       upperBound,
       desc: request.reverse,
       keyOnly: request.keyOnly,
-      limit: request.limit,
     });
+    // With sample_step n, only every n-th entry is returned (TiKV's sampling scan).
+    const step = Math.max(request.sampleStep, 1);
+    const entries: ScanEntry[] = [];
+    for (let i = 0; entries.length < request.limit; i++) {
+      const entry = scanner.next();
+      if (entry === null) break;
+      if (i % step === 0) entries.push(entry);
+    }
     return Promise.resolve({
       pairs: entries.map((entry) =>
         entry.error === undefined
