@@ -25,4 +25,13 @@
  * @module
  */
 
-export { eraftpb, errorpb, kvrpcpb, metapb, pdpb, raft_serverpb, tikvpb } from "./gen/kvproto.js";
+export {
+  deadlock,
+  eraftpb,
+  errorpb,
+  kvrpcpb,
+  metapb,
+  pdpb,
+  raft_serverpb,
+  tikvpb,
+} from "./gen/kvproto.js";

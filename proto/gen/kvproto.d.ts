@@ -3376,6 +3376,105 @@ export namespace eraftpb {
     }
 }
 
+/** Namespace deadlock. */
+export namespace deadlock {
+
+    /**
+     * Properties of a WaitForEntry.
+     * @deprecated Use deadlock.WaitForEntry.$Properties instead.
+     */
+    interface IWaitForEntry extends deadlock.WaitForEntry.$Properties {
+    }
+
+    /** Represents a WaitForEntry. */
+    class WaitForEntry {
+
+        /**
+         * Constructs a new WaitForEntry.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: deadlock.WaitForEntry.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** WaitForEntry txn. */
+        txn: (bigint);
+
+        /** WaitForEntry waitForTxn. */
+        waitForTxn: (bigint);
+
+        /** WaitForEntry keyHash. */
+        keyHash: (bigint);
+
+        /** WaitForEntry key. */
+        key: Uint8Array;
+
+        /** WaitForEntry resourceGroupTag. */
+        resourceGroupTag: Uint8Array;
+
+        /** WaitForEntry waitTime. */
+        waitTime: (bigint);
+
+        /**
+         * Creates a new WaitForEntry instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns WaitForEntry instance
+         */
+        static create(properties: deadlock.WaitForEntry.$Shape): deadlock.WaitForEntry & deadlock.WaitForEntry.$Shape;
+        static create(properties?: deadlock.WaitForEntry.$Properties): deadlock.WaitForEntry;
+
+        /**
+         * Encodes the specified WaitForEntry message. Does not implicitly {@link deadlock.WaitForEntry.verify|verify} messages.
+         * @param message WaitForEntry message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: deadlock.WaitForEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a WaitForEntry message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {deadlock.WaitForEntry & deadlock.WaitForEntry.$Shape} WaitForEntry
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): deadlock.WaitForEntry & deadlock.WaitForEntry.$Shape;
+    }
+
+    namespace WaitForEntry {
+
+        /** Properties of a WaitForEntry. */
+        interface $Properties {
+
+            /** WaitForEntry txn */
+            txn?: (bigint|null);
+
+            /** WaitForEntry waitForTxn */
+            waitForTxn?: (bigint|null);
+
+            /** WaitForEntry keyHash */
+            keyHash?: (bigint|null);
+
+            /** WaitForEntry key */
+            key?: (Uint8Array|null);
+
+            /** WaitForEntry resourceGroupTag */
+            resourceGroupTag?: (Uint8Array|null);
+
+            /** WaitForEntry waitTime */
+            waitTime?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a WaitForEntry. */
+        type $Shape = deadlock.WaitForEntry.$Properties;
+    }
+}
+
 /** Namespace kvrpcpb. */
 export namespace kvrpcpb {
 
@@ -12186,6 +12285,9 @@ export namespace kvrpcpb {
         /** Deadlock deadlockKeyHash. */
         deadlockKeyHash: (bigint);
 
+        /** Deadlock waitChain. */
+        waitChain: deadlock.WaitForEntry.$Properties[];
+
         /** Deadlock deadlockKey. */
         deadlockKey: Uint8Array;
 
@@ -12229,6 +12331,9 @@ export namespace kvrpcpb {
 
             /** Deadlock deadlockKeyHash */
             deadlockKeyHash?: (bigint|null);
+
+            /** Deadlock waitChain */
+            waitChain?: (deadlock.WaitForEntry.$Properties[]|null);
 
             /** Deadlock deadlockKey */
             deadlockKey?: (Uint8Array|null);

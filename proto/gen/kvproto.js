@@ -4764,6 +4764,159 @@ export const eraftpb = $root.eraftpb = (() => {
     return eraftpb;
 })();
 
+export const deadlock = $root.deadlock = (() => {
+
+    const deadlock = {};
+
+    deadlock.WaitForEntry = (function() {
+
+        const WaitForEntry = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        WaitForEntry.prototype.txn = 0n;
+        WaitForEntry.prototype.waitForTxn = 0n;
+        WaitForEntry.prototype.keyHash = 0n;
+        WaitForEntry.prototype.key = $util.newBuffer([]);
+        WaitForEntry.prototype.resourceGroupTag = $util.newBuffer([]);
+        WaitForEntry.prototype.waitTime = 0n;
+
+        WaitForEntry.create = function(properties) {
+            return new WaitForEntry(properties);
+        };
+
+        WaitForEntry.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.txn != null && $Object.hasOwnProperty.call(message, "txn") && (message.txn != 0))
+                writer.uint32(8).bigU64(message.txn);
+            if (message.waitForTxn != null && $Object.hasOwnProperty.call(message, "waitForTxn") && (message.waitForTxn != 0))
+                writer.uint32(16).bigU64(message.waitForTxn);
+            if (message.keyHash != null && $Object.hasOwnProperty.call(message, "keyHash") && (message.keyHash != 0))
+                writer.uint32(24).bigU64(message.keyHash);
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                writer.uint32(34).bytes(message.key);
+            if (message.resourceGroupTag != null && $Object.hasOwnProperty.call(message, "resourceGroupTag") && message.resourceGroupTag.length)
+                writer.uint32(42).bytes(message.resourceGroupTag);
+            if (message.waitTime != null && $Object.hasOwnProperty.call(message, "waitTime") && (message.waitTime != 0))
+                writer.uint32(48).bigU64(message.waitTime);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        WaitForEntry.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.deadlock.WaitForEntry();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.txn = value;
+                        else
+                            delete message.txn;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.waitForTxn = value;
+                        else
+                            delete message.waitForTxn;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.keyHash = value;
+                        else
+                            delete message.keyHash;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.key = value;
+                        else
+                            delete message.key;
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.resourceGroupTag = value;
+                        else
+                            delete message.resourceGroupTag;
+                        continue;
+                    }
+                case 6: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.waitTime = value;
+                        else
+                            delete message.waitTime;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return WaitForEntry;
+    })();
+
+    return deadlock;
+})();
+
 export const kvrpcpb = $root.kvrpcpb = (() => {
 
     const kvrpcpb = {};
@@ -17396,6 +17549,7 @@ export const kvrpcpb = $root.kvrpcpb = (() => {
     kvrpcpb.Deadlock = (function() {
 
         const Deadlock = function (properties) {
+            this.waitChain = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -17405,6 +17559,7 @@ export const kvrpcpb = $root.kvrpcpb = (() => {
         Deadlock.prototype.lockTs = 0n;
         Deadlock.prototype.lockKey = $util.newBuffer([]);
         Deadlock.prototype.deadlockKeyHash = 0n;
+        Deadlock.prototype.waitChain = $util.emptyArray;
         Deadlock.prototype.deadlockKey = $util.newBuffer([]);
 
         Deadlock.create = function(properties) {
@@ -17424,6 +17579,9 @@ export const kvrpcpb = $root.kvrpcpb = (() => {
                 writer.uint32(18).bytes(message.lockKey);
             if (message.deadlockKeyHash != null && $Object.hasOwnProperty.call(message, "deadlockKeyHash") && (message.deadlockKeyHash != 0))
                 writer.uint32(24).bigU64(message.deadlockKeyHash);
+            if (message.waitChain != null && message.waitChain.length)
+                for (let i = 0; i < message.waitChain.length; ++i)
+                    $root.deadlock.WaitForEntry.encode(message.waitChain[i], writer.uint32(34).fork(), _depth + 1).ldelim();
             if (message.deadlockKey != null && $Object.hasOwnProperty.call(message, "deadlockKey") && message.deadlockKey.length)
                 writer.uint32(42).bytes(message.deadlockKey);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -17484,6 +17642,14 @@ export const kvrpcpb = $root.kvrpcpb = (() => {
                             message.deadlockKeyHash = value;
                         else
                             delete message.deadlockKeyHash;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.waitChain && message.waitChain.length))
+                            message.waitChain = [];
+                        message.waitChain.push($root.deadlock.WaitForEntry.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
                 case 5: {

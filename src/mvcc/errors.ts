@@ -53,6 +53,14 @@ export type MvccError =
     lockKey: Uint8Array;
     deadlockKeyHash: bigint;
     deadlockKey: Uint8Array;
+    /** The cycle of waits, in kvproto's `deadlock.WaitForEntry` shape (may be empty). */
+    waitChain?: readonly {
+      txn: bigint;
+      waitForTxn: bigint;
+      keyHash: bigint;
+      key: Uint8Array;
+      resourceGroupTag: Uint8Array;
+    }[];
   }
   /** check_txn_status found neither lock nor commit nor rollback of the primary. */
   | { kind: "TxnNotFound"; startTs: TimeStamp; key: Uint8Array }
@@ -205,6 +213,7 @@ export function mvccErrorToKeyError(error: MvccError): kvrpcpb.IKeyError {
           lockKey: error.lockKey,
           deadlockKeyHash: error.deadlockKeyHash,
           deadlockKey: error.deadlockKey,
+          waitChain: (error.waitChain ?? []).map((entry) => ({ ...entry })),
         },
       };
     case "CommitTsExpired":

@@ -54,10 +54,6 @@ const KNOWN_DIVERGENCES: Record<string, string | undefined> = {
     "retries and takes the lock in src/server/txn/locks.ts (waitForLock → retry); TiKV answers " +
     "it WriteConflict{reason: PessimisticRetry} and only WakeUpModeForceLock waiters resume " +
     "(src/storage/txn/scheduler.rs: on_release_locks, wake_up_legacy_pessimistic_locks)",
-  deadlockWaitChain: "KeyError.deadlock has no wait_chain (src/mvcc/errors.ts drops it, " +
-    "proto/kvrpcpb.proto lacks field 4); TiKV fills it from the detector " +
-    "(src/server/lock_manager/deadlock.rs: do_detect, generate_wait_chain; " +
-    "src/storage/errors.rs: extract_key_error)",
 };
 const CHECK_DIVERGENCES = Deno.env.get("KVPROTO_CHECK_DIVERGENCES") === "1";
 for (const reason of Object.values(KNOWN_DIVERGENCES)) {

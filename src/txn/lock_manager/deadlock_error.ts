@@ -40,6 +40,7 @@ export function deadlockError(
       lockKey: info.lockKey,
       deadlockKeyHash: info.deadlockKeyHash,
       deadlockKey: closing?.key ?? info.lockKey,
+      waitChain: info.waitChain,
     },
     waitChain: info.waitChain,
   };
