@@ -36,6 +36,12 @@ export const TSO_MAX_BATCH = 10_000;
 export const TSO_MAX_IN_FLIGHT = 2;
 /** Most callers waiting for a timestamp before new ones are refused. */
 export const TSO_MAX_WAITING = 1 << 17;
+/**
+ * A request unanswered this long breaks its stream: answers are positional, so a stream that
+ * lost one is useless, and a peer can drop a stream without a word (measured: a grpc-js server
+ * call destroyed mid-stream sends the client nothing).
+ */
+export const TSO_RESPONSE_TIMEOUT_MS = 3_000;
 
 /** Bits of the logical part of a TSO timestamp. */
 const LOGICAL_BITS = 18n;
@@ -64,9 +70,11 @@ interface Waiter {
 
 interface Stream {
   call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
-  /** Batches sent and not yet answered, oldest first. */
-  inFlight: Waiter[][];
+  /** Batches sent and not yet answered, oldest first, with the time each was sent. */
+  inFlight: { waiters: Waiter[]; sentAtMs: number }[];
   broken: boolean;
+  /** Fires when the oldest batch waited TSO_RESPONSE_TIMEOUT_MS. */
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 const toBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -78,6 +86,7 @@ export class TsoClient implements TimestampOracle {
   readonly #pd: PdClient;
   readonly #ownsPd: boolean;
   readonly #waiting: Waiter[] = [];
+  readonly #responseTimeoutMs: number;
   #client: grpc.Client | null = null;
   #clientAddress = "";
   #stream: Stream | null = null;
@@ -85,18 +94,19 @@ export class TsoClient implements TimestampOracle {
   #closed = false;
 
   /** A client over `pd` (which it closes with itself only when `ownsPd`). */
-  constructor(pd: PdClient, options: { ownsPd?: boolean } = {}) {
+  constructor(pd: PdClient, options: { ownsPd?: boolean; responseTimeoutMs?: number } = {}) {
     this.#pd = pd;
     this.#ownsPd = options.ownsPd ?? false;
+    this.#responseTimeoutMs = options.responseTimeoutMs ?? TSO_RESPONSE_TIMEOUT_MS;
   }
 
   /** Connects to the PD at one of `endpoints` (for a standalone store: its own address). */
   static async connect(
     endpoints: readonly string[],
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; responseTimeoutMs?: number } = {},
   ): Promise<TsoClient> {
     const pd = await PdClient.connect(endpoints, options);
-    return new TsoClient(pd, { ownsPd: true });
+    return new TsoClient(pd, { ownsPd: true, responseTimeoutMs: options.responseTimeoutMs });
   }
 
   /** The last timestamp handed out (0 before the first). */
@@ -104,7 +114,10 @@ export class TsoClient implements TimestampOracle {
     return this.#last;
   }
 
-  /** A fresh timestamp; retried on broken streams until the deadline (default 5 s). */
+  /**
+   * A fresh timestamp; retried on broken or silent streams until the deadline (default 5 s;
+   * a stream is declared silent after TSO_RESPONSE_TIMEOUT_MS).
+   */
   async getTimestamp(options: { deadlineMs?: number } = {}): Promise<bigint> {
     const backoffer = new Backoffer(options.deadlineMs ?? Date.now() + PD_REQUEST_TIMEOUT_MS);
     for (;;) {
@@ -158,7 +171,8 @@ export class TsoClient implements TimestampOracle {
     }
     if (stream.inFlight.length >= TSO_MAX_IN_FLIGHT) return;
     const batch = this.#waiting.splice(0, TSO_MAX_BATCH);
-    stream.inFlight.push(batch);
+    stream.inFlight.push({ waiters: batch, sentAtMs: Date.now() });
+    this.#armTimer(stream);
     const request = pdpb.TsoRequest.encode({
       header: { clusterId: this.#pd.clusterId },
       count: batch.length,
@@ -179,7 +193,7 @@ export class TsoClient implements TimestampOracle {
       toBuffer,
       fromBuffer,
     );
-    const stream: Stream = { call, inFlight: [], broken: false };
+    const stream: Stream = { call, inFlight: [], broken: false, timer: null };
     this.#stream = stream;
     call.on("data", (bytes: Uint8Array) => this.#onResponse(stream, bytes));
     call.on("error", (error) => {
@@ -197,8 +211,32 @@ export class TsoClient implements TimestampOracle {
     return stream;
   }
 
+  /** Arms the response timer for the oldest batch in flight, if not armed. */
+  #armTimer(stream: Stream): void {
+    const oldest = stream.inFlight[0];
+    if (stream.timer !== null || oldest === undefined || stream.broken) return;
+    const waitMs = Math.max(1, oldest.sentAtMs + this.#responseTimeoutMs - Date.now());
+    stream.timer = setTimeout(() => {
+      stream.timer = null;
+      const first = stream.inFlight[0];
+      if (first === undefined) return;
+      if (Date.now() - first.sentAtMs >= this.#responseTimeoutMs) {
+        const error = new UnavailableError(
+          `TSO at ${this.#clientAddress}: no answer in ${this.#responseTimeoutMs} ms`,
+          { sent: true },
+        );
+        this.#breakStream(stream, error);
+        return;
+      }
+      this.#armTimer(stream);
+    }, waitMs);
+  }
+
   #onResponse(stream: Stream, bytes: Uint8Array): void {
-    const batch = stream.inFlight.shift();
+    const batch = stream.inFlight.shift()?.waiters;
+    if (stream.timer !== null) clearTimeout(stream.timer);
+    stream.timer = null;
+    this.#armTimer(stream);
     if (batch === undefined) {
       this.#breakStream(stream, new UnavailableError("TSO: unexpected response", { sent: true }));
       return;
@@ -257,8 +295,10 @@ export class TsoClient implements TimestampOracle {
   #breakStream(stream: Stream, error: ClientError): void {
     if (stream.broken) return;
     stream.broken = true;
+    if (stream.timer !== null) clearTimeout(stream.timer);
+    stream.timer = null;
     for (const batch of stream.inFlight.splice(0)) {
-      for (const waiter of batch) waiter.reject(error);
+      for (const waiter of batch.waiters) waiter.reject(error);
     }
     try {
       stream.call.cancel();
