@@ -6,13 +6,18 @@
  *   deno task bench --only engine --repeat 5
  *   deno task bench --num 200000            a quicker, smaller run
  *   deno task bench --only server --num 100000
+ *   deno task bench --only ycsb --num 20000   YCSB A–F, txn vs raw (records = ops = --num;
+ *                                             without --num, 10 000: about a minute)
  */
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
+import { benchYcsb } from "./ycsb_bench.ts";
 
-const SECTIONS = ["engine", "raft", "server"] as const;
+const SECTIONS = ["engine", "raft", "server", "ycsb"] as const;
+/** YCSB records and operations per workload when `--num` is not given. */
+const YCSB_DEFAULT_NUM = 10_000;
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +32,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft,server] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+    "Usage: deno task bench [--only engine,raft,server,ycsb] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
   );
   Deno.exit(0);
 }
@@ -54,4 +59,9 @@ if (only.has("engine")) {
 if (only.has("raft")) await benchRaft();
 if (only.has("server")) {
   await benchServer({ num: Number(values.num), repeat: Number(values.repeat) });
+}
+if (only.has("ycsb")) {
+  const numGiven = Deno.args.some((arg) => arg === "--num" || arg.startsWith("--num="));
+  const num = numGiven ? Number(values.num) : YCSB_DEFAULT_NUM;
+  await benchYcsb({ records: num, operations: num });
 }
