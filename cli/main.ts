@@ -5,6 +5,8 @@
  *   --host ADDR raw get KEY | put KEY VALUE [--ttl S] | delete KEY | ttl KEY
  *   --host ADDR raw scan [START] [END] [--limit N] [--reverse] [--key-only]
  *   --host ADDR raw checksum [START END]
+ *   --host ADDR txn get KEY | put KEY VALUE | delete KEY | scan [START] [END]   (`txn.ts`)
+ *   --host ADDR mvcc KEY  every lock, write record and value of KEY
  *   --status ADDR        a summary of the store's status server (`status.ts`)
  * Offline commands work on a stopped store's data directory (`offline.ts`):
  *   --data-dir DIR size | scan [--cf CF] [--from KEY] [--limit N] | compact [--cf CF]
@@ -14,6 +16,7 @@ import { parseArgs } from "node:util";
 import { CtlError } from "./ctl_error.ts";
 import { OFFLINE_COMMANDS, runOffline } from "./offline.ts";
 import { runRaw } from "./online.ts";
+import { runMvcc, runTxn } from "./txn.ts";
 import { fetchStatus, renderStatus } from "./status.ts";
 
 const USAGE = `Usage: basalt-ctl [options] <command>
@@ -29,6 +32,12 @@ Online commands (a running store; keys and values are UTF-8 text, or hex with --
   --host ADDR raw ttl KEY          seconds KEY has left to live
   --host ADDR raw checksum [START END]
                                    CRC-64 XOR checksum, pair count and bytes of a range
+  --host ADDR txn get KEY          the value at a fresh snapshot (one transaction each)
+  --host ADDR txn put KEY VALUE    write KEY in a transaction; prints the commit ts
+  --host ADDR txn delete KEY       delete KEY in a transaction; prints the commit ts
+  --host ADDR txn scan [START] [END] [--limit N] [--key-only]
+                                   pairs of [START, END) at a fresh snapshot
+  --host ADDR mvcc KEY             every lock, write record and value of KEY (MvccGetByKey)
   --status ADDR                    summary of the status server at ADDR (host:port):
                                    requests and latency per RPC, memory, RocksDB
 
@@ -102,6 +111,19 @@ async function run(args: string[]): Promise<void> {
       json,
       timeoutMs,
     });
+  }
+  if (command === "txn" || command === "mvcc") {
+    const options = {
+      host: values.host,
+      pd: values.pd,
+      limit,
+      keyOnly: values["key-only"]!,
+      hex: values.hex!,
+      json,
+      timeoutMs,
+    };
+    const operands = positionals.slice(1);
+    return await (command === "txn" ? runTxn(operands, options) : runMvcc(operands, options));
   }
   const offline = OFFLINE_COMMANDS.find((name) => name === command);
   if (offline === undefined) throw new CtlError(`unknown command "${command}" (try --help)`);

@@ -1,0 +1,277 @@
+/**
+ * `basalt-ctl --host ADDR txn …` and `mvcc KEY`: transactional commands against a running store
+ * through the `TxnKV` client (timestamps from the store's PD face, or from `--pd`).
+ *
+ *   txn get KEY                   the value at a fresh snapshot, or "(not found)"
+ *   txn put KEY VALUE             one transaction writing KEY; prints the commit ts
+ *   txn delete KEY                one transaction deleting KEY; prints the commit ts
+ *   txn scan [START] [END] [--limit N] [--key-only]
+ *   mvcc KEY                      every lock, write record and value of KEY (MvccGetByKey)
+ *
+ * Each txn command is one transaction; a write conflict is retried (the command's intent is
+ * "set it now"). Timestamps print as the TSO number with its physical time.
+ */
+import type { kvrpcpb } from "../proto/mod.ts";
+import { ClientError, DeadlineExceededError } from "../src/client/errors.ts";
+import { physicalOf } from "../src/client/tso.ts";
+import { TxnError, TxnKV } from "../src/client/txn/mod.ts";
+import { kvrpcpb as protocol } from "../proto/mod.ts";
+import { CtlError } from "./ctl_error.ts";
+import { argumentBytes, type Encoding, humanBytes, jsonBytes } from "./output.ts";
+
+/** Flags of the transactional commands. */
+export interface TxnCommandOptions extends Encoding {
+  host?: string;
+  /** PD endpoints, comma-separated. */
+  pd?: string;
+  limit: number;
+  keyOnly: boolean;
+  json: boolean;
+  timeoutMs: number;
+}
+
+const TXN_COMMANDS: Record<string, { min: number; max: number; usage: string }> = {
+  get: { min: 1, max: 1, usage: "txn get KEY" },
+  put: { min: 2, max: 2, usage: "txn put KEY VALUE" },
+  delete: { min: 1, max: 1, usage: "txn delete KEY" },
+  scan: { min: 0, max: 2, usage: "txn scan [START] [END] [--limit N] [--key-only]" },
+};
+
+/** Longest value shown in full by `mvcc` (human output); longer ones are cut. */
+const MVCC_VALUE_PREVIEW_BYTES = 64;
+
+function unreachable(address: string, error: unknown, timeoutMs: number): CtlError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/ECONNREFUSED/.test(message)) {
+    return new CtlError(`cannot reach ${address}: connection refused`);
+  }
+  if (error instanceof DeadlineExceededError) {
+    return new CtlError(`cannot reach ${address}: no answer within ${timeoutMs} ms`);
+  }
+  return new CtlError(`cannot reach ${address}: ${message.split("\n")[0]}`);
+}
+
+async function connect(options: TxnCommandOptions): Promise<TxnKV> {
+  const { timeoutMs } = options;
+  if (options.pd === undefined && options.host === undefined) {
+    throw new CtlError("transactional commands need --host ADDR (a store) or --pd ADDR");
+  }
+  const where = options.pd !== undefined ? `PD ${options.pd}` : options.host!;
+  try {
+    return options.pd !== undefined
+      ? await TxnKV.connect({ pd: options.pd.split(",").filter((e) => e !== ""), timeoutMs })
+      : await TxnKV.connect({ host: options.host!, timeoutMs });
+  } catch (error) {
+    throw unreachable(where, error, timeoutMs);
+  }
+}
+
+/** Runs `client`'s work, turning client errors into one-line CLI errors, then closes it. */
+async function withClient(
+  options: TxnCommandOptions,
+  work: (client: TxnKV) => Promise<void>,
+): Promise<void> {
+  const client = await connect(options);
+  try {
+    await work(client);
+  } catch (error) {
+    if (error instanceof ClientError || error instanceof TxnError) {
+      throw new CtlError(error.message.split("\n")[0]);
+    }
+    throw error;
+  } finally {
+    await client.close();
+  }
+}
+
+/** A timestamp as "TS (ISO time)". */
+export function describeTs(ts: bigint | number | null | undefined): string {
+  const value = BigInt(ts ?? 0);
+  if (value === 0n) return "0";
+  const physical = physicalOf(value);
+  const time = Number.isFinite(physical) && physical < 8.64e15
+    ? new Date(physical).toISOString()
+    : "?";
+  return `${value} (${time})`;
+}
+
+function print(options: TxnCommandOptions, human: string, json: unknown): void {
+  console.log(options.json ? JSON.stringify(json) : human);
+}
+
+/** Runs `txn <subcommand> args…`. */
+export async function runTxn(args: readonly string[], options: TxnCommandOptions): Promise<void> {
+  const [subcommand, ...operands] = args;
+  const spec = subcommand === undefined ? undefined : TXN_COMMANDS[subcommand];
+  if (spec === undefined) {
+    throw new CtlError(
+      `unknown txn command "${subcommand ?? ""}"; one of ${Object.keys(TXN_COMMANDS).join(", ")}`,
+    );
+  }
+  if (operands.length < spec.min || operands.length > spec.max) {
+    throw new CtlError(`usage: basalt-ctl --host ADDR ${spec.usage}`);
+  }
+  const [first = new Uint8Array(0), second = new Uint8Array(0)] = operands.map((operand) =>
+    argumentBytes(operand, options)
+  );
+  const key = jsonBytes(first, options);
+  await withClient(options, async (client) => {
+    switch (subcommand) {
+      case "get": {
+        const txn = await client.begin();
+        const value = await txn.get(first);
+        await txn.rollback();
+        if (value === null) return print(options, "(not found)", { key, found: false });
+        return print(options, humanBytes(value, options), {
+          key,
+          found: true,
+          value: jsonBytes(value, options),
+          readTs: String(txn.startTs),
+        });
+      }
+      case "put":
+      case "delete": {
+        let commitTs = 0n;
+        await client.withRetry(async (txn) => {
+          if (subcommand === "put") txn.set(first, second);
+          else txn.delete(first);
+          commitTs = (await txn.commit()).commitTs;
+        });
+        return print(options, `OK (committed at ${describeTs(commitTs)})`, {
+          key,
+          ok: true,
+          commitTs: String(commitTs),
+        });
+      }
+      case "scan":
+        return await scan(client, { start: first, end: second, options });
+    }
+  });
+}
+
+async function scan(
+  client: TxnKV,
+  range: { start: Uint8Array; end: Uint8Array; options: TxnCommandOptions },
+): Promise<void> {
+  const { options } = range;
+  const txn = await client.begin();
+  const pairs = await txn.scan(range.start, range.end, {
+    limit: options.limit,
+    keyOnly: options.keyOnly,
+  });
+  await txn.rollback();
+  for (const pair of pairs) {
+    if (options.json) {
+      const entry: Record<string, string> = { key: jsonBytes(pair.key, options) };
+      if (!options.keyOnly) entry.value = jsonBytes(pair.value, options);
+      console.log(JSON.stringify(entry));
+    } else if (options.keyOnly) console.log(humanBytes(pair.key, options));
+    else console.log(`${humanBytes(pair.key, options)} => ${humanBytes(pair.value, options)}`);
+  }
+  if (!options.json && pairs.length === 0) console.error("(no keys)");
+}
+
+/** Runs `mvcc KEY`. */
+export async function runMvcc(args: readonly string[], options: TxnCommandOptions): Promise<void> {
+  if (args.length !== 1) throw new CtlError("usage: basalt-ctl --host ADDR mvcc KEY");
+  const key = argumentBytes(args[0]!, options);
+  await withClient(options, async (client) => {
+    const info = await client.mvccGetByKey(key);
+    if (options.json) return console.log(JSON.stringify(mvccJson(key, info, options)));
+    console.log(renderMvcc(key, info, options).join("\n"));
+  });
+}
+
+const opName = (op: kvrpcpb.Op | null | undefined) => protocol.Op[op ?? 0] ?? String(op);
+
+function preview(bytes: Uint8Array | null | undefined, encoding: Encoding): string {
+  const value = bytes ?? new Uint8Array(0);
+  if (value.length <= MVCC_VALUE_PREVIEW_BYTES) return JSON.stringify(humanBytes(value, encoding));
+  const head = humanBytes(value.subarray(0, MVCC_VALUE_PREVIEW_BYTES), encoding);
+  return `${JSON.stringify(head)}… (${value.length} bytes)`;
+}
+
+/** The human form of a key's MVCC records: lock, writes newest first, values. */
+export function renderMvcc(
+  key: Uint8Array,
+  info: kvrpcpb.MvccInfo.$Properties,
+  encoding: Encoding,
+): string[] {
+  const lines = [`key ${JSON.stringify(humanBytes(key, encoding))}`];
+  const lock = info.lock;
+  if (lock == null) lines.push("lock: none");
+  else {
+    const traits = [
+      `primary ${JSON.stringify(humanBytes(lock.primary ?? new Uint8Array(0), encoding))}`,
+      `ttl ${lock.ttl ?? 0n} ms`,
+    ];
+    if ((lock.forUpdateTs ?? 0n) !== 0n) traits.push(`for_update_ts ${lock.forUpdateTs}`);
+    if ((lock.txnSize ?? 0n) !== 0n) traits.push(`txn size ${lock.txnSize}`);
+    if (lock.useAsyncCommit) {
+      traits.push(`async commit, ${lock.secondaries?.length ?? 0} secondaries`);
+    }
+    if ((lock.shortValue?.length ?? 0) > 0) {
+      traits.push(`value ${preview(lock.shortValue, encoding)}`);
+    }
+    lines.push(`lock: ${opName(lock.type)} by txn ${describeTs(lock.startTs)}`);
+    lines.push(`      ${traits.join(", ")}`);
+  }
+  const writes = info.writes ?? [];
+  lines.push(writes.length === 0 ? "writes: none" : "writes (newest first):");
+  for (const write of writes) {
+    const extras = [];
+    if ((write.shortValue?.length ?? 0) > 0) {
+      extras.push(`value ${preview(write.shortValue, encoding)}`);
+    }
+    if (write.hasOverlappedRollback) extras.push("overlapped rollback");
+    if (write.hasGcFence) extras.push(`gc fence ${write.gcFence}`);
+    lines.push(
+      `  ${opName(write.type).padEnd(8)} commit ${describeTs(write.commitTs)}  start ${
+        describeTs(write.startTs)
+      }${extras.length > 0 ? `  ${extras.join(", ")}` : ""}`,
+    );
+  }
+  const values = info.values ?? [];
+  if (values.length > 0) lines.push("values (default CF):");
+  for (const value of values) {
+    lines.push(`  start ${describeTs(value.startTs)}  ${preview(value.value, encoding)}`);
+  }
+  return lines;
+}
+
+/** The JSON form of a key's MVCC records (timestamps as decimal strings). */
+export function mvccJson(
+  key: Uint8Array,
+  info: kvrpcpb.MvccInfo.$Properties,
+  encoding: Encoding,
+): unknown {
+  const bytes = (value: Uint8Array | null | undefined) =>
+    jsonBytes(value ?? new Uint8Array(0), encoding);
+  const lock = info.lock;
+  return {
+    key: bytes(key),
+    lock: lock == null ? null : {
+      type: opName(lock.type),
+      startTs: String(lock.startTs ?? 0n),
+      primary: bytes(lock.primary),
+      ttlMs: Number(lock.ttl ?? 0n),
+      forUpdateTs: String(lock.forUpdateTs ?? 0n),
+      txnSize: Number(lock.txnSize ?? 0n),
+      useAsyncCommit: lock.useAsyncCommit ?? false,
+      secondaries: (lock.secondaries ?? []).map(bytes),
+      shortValue: bytes(lock.shortValue),
+    },
+    writes: (info.writes ?? []).map((write) => ({
+      type: opName(write.type),
+      startTs: String(write.startTs ?? 0n),
+      commitTs: String(write.commitTs ?? 0n),
+      shortValue: bytes(write.shortValue),
+      hasOverlappedRollback: write.hasOverlappedRollback ?? false,
+      gcFence: write.hasGcFence ? String(write.gcFence ?? 0n) : null,
+    })),
+    values: (info.values ?? []).map((value) => ({
+      startTs: String(value.startTs ?? 0n),
+      value: bytes(value.value),
+    })),
+  };
+}
