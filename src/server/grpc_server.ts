@@ -10,6 +10,7 @@ import { GRPC_MAX_MESSAGE_BYTES } from "../constants.ts";
 import { type BatchCommandsStream, handleBatchCommands } from "./batch_commands.ts";
 import type { AnyCommand } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
+import { installGoawayGuard } from "./goaway_guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestMetrics } from "./metrics.ts";
 import type { RegionWorkers } from "./region_workers.ts";
@@ -99,6 +100,8 @@ export interface GrpcServer {
 
 /** Starts the gRPC server on `addr` (host:port). */
 export async function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<GrpcServer> {
+  // A client's GOAWAY must not abort the process (Deno's HTTP/2, see goaway_guard.ts).
+  installGoawayGuard();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": GRPC_MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
