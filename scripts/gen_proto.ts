@@ -14,7 +14,16 @@
 
 const PROTOBUFJS_VERSION = "8.8.1";
 const PROTOBUFJS_CLI_VERSION = "2.7.1";
-const PROTO_FILES = ["metapb", "errorpb", "eraftpb", "deadlock", "kvrpcpb", "tikvpb", "raft_serverpb", "pdpb"];
+const PROTO_FILES = [
+  "metapb",
+  "errorpb",
+  "eraftpb",
+  "deadlock",
+  "kvrpcpb",
+  "tikvpb",
+  "raft_serverpb",
+  "pdpb",
+];
 
 const root = new URL("../", import.meta.url).pathname;
 const protoDir = `${root}proto`;
