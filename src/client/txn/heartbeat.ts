@@ -7,6 +7,7 @@
  * The heartbeat stops when the transaction ends (`stop`), or when the store says the lock is
  * gone (the transaction was committed or rolled back meanwhile).
  */
+import { ClientClosedError } from "../errors.ts";
 import { physicalOf } from "../tso.ts";
 import type { TxnRpc } from "./rpc.ts";
 
@@ -61,9 +62,9 @@ export class Heartbeat {
       }), { backoffer, idempotent: true });
       this.#beats++;
       return response.error == null;
-    } catch {
-      // A store out of reach now may be back for the next beat.
-      return true;
+    } catch (error) {
+      // A closed client stops for good; a store out of reach now may be back for the next beat.
+      return !(error instanceof ClientClosedError);
     }
   }
 }

@@ -66,6 +66,8 @@ export interface ResolveResult {
   msBeforeExpired: number;
   /** Start ts of transactions whose locks the caller's reads may ignore from now on. */
   bypass: bigint[];
+  /** Start ts of transactions committed at or below the caller's ts: read through their locks. */
+  readThrough: bigint[];
 }
 
 /** Options of `resolveLocks`. */
@@ -95,6 +97,7 @@ export class LockResolver {
   async resolveLocks(locks: readonly LockInfo[], options: ResolveOptions): Promise<ResolveResult> {
     let msBeforeExpired = 0;
     const bypass: bigint[] = [];
+    const readThrough: bigint[] = [];
     const current = await this.#currentTs(options.backoffer);
     const seen = new Set<string>();
     for (const lock of locks) {
@@ -104,8 +107,12 @@ export class LockResolver {
       const status = await this.#statusOf(lock, { ...options, current });
       if (isDecided(status)) {
         await this.#resolveDecided(lock, status, options.backoffer);
-        if (status.commitTs > options.callerStartTs && options.callerStartTs > 0n) {
-          bypass.push(lock.lockTs);
+        // The transaction's other locks (a "lite" resolution leaves them) need not stop a
+        // reader: rolled back or committed above it, they are invisible; committed at or
+        // below it, their values are the committed ones.
+        if (options.callerStartTs > 0n) {
+          const visible = status.commitTs > 0n && status.commitTs <= options.callerStartTs;
+          (visible ? readThrough : bypass).push(lock.lockTs);
         }
         continue;
       }
@@ -119,7 +126,7 @@ export class LockResolver {
       const left = msLeft(lock.lockTs, status.ttlMs, current);
       msBeforeExpired = msBeforeExpired === 0 ? Math.max(1, left) : Math.min(msBeforeExpired, left);
     }
-    return { msBeforeExpired, bypass };
+    return { msBeforeExpired, bypass, readThrough };
   }
 
   /** The status of the transaction holding `lock`, deciding async-commit ones once expired. */

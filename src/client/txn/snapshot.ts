@@ -55,6 +55,8 @@ export const DEFAULT_TXN_SCAN_LIMIT = 10_240;
 export class Snapshot {
   /** Transactions whose locks this snapshot's reads may ignore (decided or pushed above it). */
   readonly #bypass = new Set<bigint>();
+  /** Transactions committed at or below the snapshot: reads take their locked values. */
+  readonly #readThrough = new Set<bigint>();
 
   constructor(readonly context: SnapshotContext, readonly readTs: bigint) {}
 
@@ -207,8 +209,11 @@ export class Snapshot {
   }
 
   #withBypass<T extends object>(body: T): T {
-    if (this.#bypass.size === 0) return body;
-    return withContextExtras(body, { resolvedLocks: [...this.#bypass] });
+    if (this.#bypass.size === 0 && this.#readThrough.size === 0) return body;
+    return withContextExtras(body, {
+      resolvedLocks: [...this.#bypass],
+      committedLocks: [...this.#readThrough],
+    });
   }
 
   #lockBackoff(backoffer: Backoffer): LockBackoff {
@@ -229,6 +234,7 @@ export class Snapshot {
       backoffer: how.backoffer,
     });
     for (const ts of result.bypass) this.#bypass.add(ts);
+    for (const ts of result.readThrough) this.#readThrough.add(ts);
     // Waiting is needed while a live transaction holds the lock; after a resolution the read
     // goes again at once, but a lock met round after round still backs off (no hot loop).
     if (result.msBeforeExpired > 0 || how.round >= 2) {
