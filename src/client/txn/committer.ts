@@ -58,7 +58,12 @@ export type CommitMode = "2pc" | "async" | "1pc";
 
 /** Test hooks: returning "abandon" stops the client there, as if it crashed. */
 export interface CommitHooks {
+  /** Every key is prewritten; nothing is committed (1PC never gets here once committed). */
   afterPrewrite?: () => Promise<"abandon" | void>;
+  /**
+   * The transaction is decided: 2PC — the primary is committed; async commit — every
+   * prewrite succeeded. No secondary is committed yet.
+   */
   afterPrimaryCommit?: () => Promise<"abandon" | void>;
 }
 

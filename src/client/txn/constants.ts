@@ -12,6 +12,8 @@ export const LOCK_TTL_FACTOR_MS = 6_000;
 export const MAX_LOCK_TTL_MS = 120_000;
 /** TTL of locks kept alive by heartbeats: pessimistic locks, long commits (client-go `ManagedLockTTL`). */
 export const MANAGED_LOCK_TTL_MS = 20_000;
+/** Heartbeats stop after a transaction has run this long (client-go `MaxTxnTimeUse`). */
+export const MAX_TXN_LIFETIME_MS = 10 * 60_000;
 /** Smallest TTL accepted as an option (tests use small ones to see locks expire). */
 export const MIN_LOCK_TTL_MS = 50;
 

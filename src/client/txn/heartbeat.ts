@@ -4,11 +4,13 @@
  * lock resolvers do not roll back a live but slow transaction. A crashed client stops
  * heartbeating, its lock expires, and the next reader that meets it rolls it back.
  *
- * The heartbeat stops when the transaction ends (`stop`), or when the store says the lock is
- * gone (the transaction was committed or rolled back meanwhile).
+ * The heartbeat stops when the transaction ends (`stop`), when the store says the lock is
+ * gone (the transaction was committed or rolled back meanwhile), when the client is closed,
+ * or after `MAX_TXN_LIFETIME_MS` (a transaction left open must not hold locks forever).
  */
 import { ClientClosedError } from "../errors.ts";
 import { physicalOf } from "../tso.ts";
+import { MAX_TXN_LIFETIME_MS } from "./constants.ts";
 import type { TxnRpc } from "./rpc.ts";
 
 /** Heartbeats of one transaction's primary lock. */
@@ -53,6 +55,8 @@ export class Heartbeat {
   async #beat(): Promise<boolean> {
     if (this.#stopped) return false;
     const elapsedMs = Math.max(0, Date.now() - physicalOf(this.txn.startTs));
+    // A transaction left open forever must not hold its locks forever.
+    if (elapsedMs > MAX_TXN_LIFETIME_MS) return false;
     const backoffer = this.rpc.backoffer(Math.min(this.txn.timeoutMs, this.txn.ttlMs));
     try {
       const response = await this.rpc.sendToKey("TxnHeartBeat", this.txn.primary, () => ({

@@ -38,6 +38,7 @@ import {
 import { type LockInfo, lockOf, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import { RETRY, type TxnRpc } from "./rpc.ts";
+import { keyId } from "./buffer.ts";
 
 /** Transactions with fewer keys are resolved key by key (client-go `bigTxnThreshold`). */
 const BIG_TXN_THRESHOLD = 16;
@@ -101,7 +102,7 @@ export class LockResolver {
     const current = await this.#currentTs(options.backoffer);
     const seen = new Set<string>();
     for (const lock of locks) {
-      const id = `${lock.lockTs}:${String.fromCharCode(...lock.key)}`;
+      const id = `${lock.lockTs}:${keyId(lock.key)}`;
       if (seen.has(id)) continue;
       seen.add(id);
       const status = await this.#statusOf(lock, { ...options, current });
