@@ -143,3 +143,25 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "TxnKV through PD: routing and timestamps from the store's pdpb.PD face",
+  ...E2E,
+  fn: () =>
+    withServer(async (server) => {
+      const client = await TxnKV.connect({ pd: [server.grpcAddr] });
+      try {
+        const written = await committed(client, (txn) => txn.set("via-pd", "yes"));
+        const txn = await client.begin({ asyncCommit: true });
+        assert.ok(txn.startTs > written);
+        assert.equal(text(await txn.get("via-pd")), "yes");
+        txn.set("via-pd", "again");
+        assert.equal((await txn.commit()).mode, "async");
+        await client.flush(); // the secondaries' commit runs in the background
+        const found = await client.mvccGetByStartTs(txn.startTs);
+        assert.equal(found === null ? null : fromUtf8(found.key), "via-pd");
+      } finally {
+        await client.close();
+      }
+    }),
+});
