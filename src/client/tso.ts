@@ -38,8 +38,8 @@ export const TSO_MAX_IN_FLIGHT = 2;
 export const TSO_MAX_WAITING = 1 << 17;
 /**
  * A request unanswered this long breaks its stream: answers are positional, so a stream that
- * lost one is useless, and a peer can drop a stream without a word (measured: a grpc-js server
- * call destroyed mid-stream sends the client nothing).
+ * lost one is useless, and a peer can stop answering without ending the stream (a hung PD, a
+ * half-open connection; the fake PD of `tso_test.ts` does it on purpose).
  */
 export const TSO_RESPONSE_TIMEOUT_MS = 3_000;
 

@@ -111,8 +111,8 @@ Deno.test({
     withFakePd(async (pd, tso) => {
       await tso.getTimestamp();
       pd.breakAt = pd.requests.length + 1;
-      // The broken stream never answers (a destroyed grpc-js server call sends nothing): the
-      // client gives up on it after responseTimeoutMs and asks again on a new stream. Retried
+      // The broken stream goes silent (the fake's destroyed call ends nothing the client
+      // sees): the client gives up on it after responseTimeoutMs and asks on a new stream. Retried
       // callers back off independently, so only distinctness is promised between them.
       const before = tso.lastTimestamp;
       const after = await Promise.all([tso.getTimestamp(), tso.getTimestamp()]);
