@@ -4,8 +4,15 @@
  * runs one action through the scheduler and maps its result onto kvproto's response.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { type MvccError, mvccErrorToKeyError, ok } from "../../mvcc/mod.ts";
-import { assertionLevelFromProto, Key, mutationFromProto } from "../../txn_types/mod.ts";
+import { type MvccError, mvccErrorToKeyError, type MvccResult, ok } from "../../mvcc/mod.ts";
+import type { ReleasedLock } from "../../mvcc/txn.ts";
+import {
+  assertionLevelFromProto,
+  Key,
+  type Lock,
+  mutationFromProto,
+  type TimeStamp,
+} from "../../txn_types/mod.ts";
 import {
   batchRollback,
   cleanup,
@@ -17,12 +24,17 @@ import {
 } from "../../txn/actions/mod.ts";
 import {
   checkSecondaryLocks,
+  type CheckSecondaryLocksResult,
   secondaryLocksStatusToResponse,
 } from "../../txn/actions/check_secondary_locks.ts";
-import { checkTxnStatus, txnStatusToResponse } from "../../txn/actions/check_txn_status.ts";
+import {
+  checkTxnStatus,
+  type CheckTxnStatusResult,
+  txnStatusToResponse,
+} from "../../txn/actions/check_txn_status.ts";
 import { txnHeartBeat } from "../../txn/actions/txn_heart_beat.ts";
-import { type Command, refuse } from "../command.ts";
-import { executeWrite } from "./scheduler.ts";
+import { type Command, type MessageCodec, refuse } from "../command.ts";
+import { type ActionContext, executeWrite } from "./scheduler.ts";
 
 const keyError = (error: MvccError) => mvccErrorToKeyError(error);
 
@@ -80,166 +92,173 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
   },
 };
 
+/** A one-action write command: which keys it latches, its action, and how it answers. */
+interface WriteCommandSpec<Request, Response, T> {
+  name: string;
+  batchName: string;
+  requestCodec: MessageCodec<Request>;
+  responseCodec: MessageCodec<Response>;
+  /** Raw keys the command writes (latched, checked against the region). */
+  keysOf(request: Request): Uint8Array[];
+  startTs(request: Request): TimeStamp;
+  action(context: ActionContext, request: Request, keys: Key[]): MvccResult<T>;
+  respond(value: T, request: Request): Response;
+  /** An answer for an expected error other than the `error` field (e.g. "already committed"). */
+  onError?(error: MvccError): Response | null;
+}
+
+/** The command of `spec`: latched, run by the scheduler, a failure answered in `error`. */
+function writeCommand<Request, Response, T>(
+  spec: WriteCommandSpec<Request, Response, T>,
+): Command<Request, Response> {
+  return {
+    name: spec.name,
+    batchName: spec.batchName,
+    requestCodec: spec.requestCodec,
+    responseCodec: spec.responseCodec,
+    errorField: "keyError",
+    keysOf: spec.keysOf,
+    async execute({ txn: store }, request) {
+      const keys = spec.keysOf(request).map((raw) => Key.fromRaw(raw));
+      const result = await executeWrite(
+        store,
+        { keys, startTs: spec.startTs(request) },
+        (context) => spec.action(context, request, keys),
+      );
+      if (result.ok) return spec.respond(result.value, request);
+      return spec.onError?.(result.error) ?? ({ error: keyError(result.error) } as Response);
+    },
+  };
+}
+
 /** KvCommit: commits the transaction's locks on `keys` at `commit_version` (phase two). */
-export const kvCommit: Command<kvrpcpb.CommitRequest, kvrpcpb.CommitResponse.$Properties> = {
+export const kvCommit = writeCommand<
+  kvrpcpb.CommitRequest,
+  kvrpcpb.CommitResponse.$Properties,
+  null
+>({
   name: "KvCommit",
   batchName: "Commit",
   requestCodec: kvrpcpb.CommitRequest,
   responseCodec: kvrpcpb.CommitResponse,
-  errorField: "keyError",
   keysOf: (request) => request.keys,
-  async execute({ txn: store }, request) {
-    const keys = request.keys.map((raw) => Key.fromRaw(raw));
-    const result = await executeWrite(
-      store,
-      { keys, startTs: request.startVersion },
-      ({ reader, txn }) => {
-        for (const key of keys) {
-          const committed = commit(txn, reader, { key, commitTs: request.commitVersion });
-          if (!committed.ok) return committed;
-        }
-        return ok(null);
-      },
-    );
-    if (!result.ok) return { error: keyError(result.error) };
-    return { commitVersion: request.commitVersion };
+  startTs: (request) => request.startVersion,
+  action: ({ reader, txn }, request, keys) => {
+    for (const key of keys) {
+      const committed = commit(txn, reader, { key, commitTs: request.commitVersion });
+      if (!committed.ok) return committed;
+    }
+    return ok(null);
   },
-};
+  respond: (_, request) => ({
+    commitVersion: request.commitVersion,
+  }),
+});
 
 /** KvBatchRollback: rolls the transaction back on `keys`. */
-export const kvBatchRollback: Command<
+export const kvBatchRollback = writeCommand<
   kvrpcpb.BatchRollbackRequest,
-  kvrpcpb.BatchRollbackResponse.$Properties
-> = {
+  kvrpcpb.BatchRollbackResponse.$Properties,
+  ReleasedLock[]
+>({
   name: "KvBatchRollback",
   batchName: "BatchRollback",
   requestCodec: kvrpcpb.BatchRollbackRequest,
   responseCodec: kvrpcpb.BatchRollbackResponse,
-  errorField: "keyError",
   keysOf: (request) => request.keys,
-  async execute({ txn: store }, request) {
-    const keys = request.keys.map((raw) => Key.fromRaw(raw));
-    const result = await executeWrite(
-      store,
-      { keys, startTs: request.startVersion },
-      ({ reader, txn }) => batchRollback(txn, reader, keys),
-    );
-    return result.ok ? {} : { error: keyError(result.error) };
-  },
-};
+  startTs: (request) => request.startVersion,
+  action: ({ reader, txn }, _, keys) => batchRollback(txn, reader, keys),
+  respond: () => ({}),
+});
 
 /**
  * KvCleanup: rolls back the transaction's lock on `key` if its TTL has expired at
  * `current_ts` (or unconditionally when it is 0); a committed transaction answers with its
  * commit ts.
  */
-export const kvCleanup: Command<kvrpcpb.CleanupRequest, kvrpcpb.CleanupResponse.$Properties> = {
+export const kvCleanup = writeCommand<
+  kvrpcpb.CleanupRequest,
+  kvrpcpb.CleanupResponse.$Properties,
+  ReleasedLock | null
+>({
   name: "KvCleanup",
   batchName: "Cleanup",
   requestCodec: kvrpcpb.CleanupRequest,
   responseCodec: kvrpcpb.CleanupResponse,
-  errorField: "keyError",
   keysOf: (request) => [request.key],
-  async execute({ txn: store }, request) {
-    const key = Key.fromRaw(request.key);
-    const result = await executeWrite(
-      store,
-      { keys: [key], startTs: request.startVersion },
-      ({ reader, txn }) =>
-        cleanup(txn, reader, { key, currentTs: request.currentTs, protectRollback: true }),
-    );
-    if (result.ok) return {};
-    if (result.error.kind === "Committed") return { commitVersion: result.error.commitTs };
-    return { error: keyError(result.error) };
-  },
-};
+  startTs: (request) => request.startVersion,
+  action: ({ reader, txn }, request, [key]) =>
+    cleanup(txn, reader, { key: key!, currentTs: request.currentTs, protectRollback: true }),
+  respond: () => ({}),
+  onError: (error) => error.kind === "Committed" ? { commitVersion: error.commitTs } : null,
+});
 
 /** KvTxnHeartBeat: extends the primary lock's TTL to at least `advise_lock_ttl`. */
-export const kvTxnHeartBeat: Command<
+export const kvTxnHeartBeat = writeCommand<
   kvrpcpb.TxnHeartBeatRequest,
-  kvrpcpb.TxnHeartBeatResponse.$Properties
-> = {
+  kvrpcpb.TxnHeartBeatResponse.$Properties,
+  Lock
+>({
   name: "KvTxnHeartBeat",
   batchName: "TxnHeartBeat",
   requestCodec: kvrpcpb.TxnHeartBeatRequest,
   responseCodec: kvrpcpb.TxnHeartBeatResponse,
-  errorField: "keyError",
   keysOf: (request) => [request.primaryLock],
-  async execute({ txn: store }, request) {
-    const primaryKey = Key.fromRaw(request.primaryLock);
-    const result = await executeWrite(
-      store,
-      { keys: [primaryKey], startTs: request.startVersion },
-      ({ reader, txn }) =>
-        txnHeartBeat(txn, reader, {
-          primaryKey,
-          adviseLockTtlMs: request.adviseLockTtl,
-          minCommitTs: request.minCommitTs,
-        }),
-    );
-    return result.ok ? { lockTtl: result.value.ttlMs } : { error: keyError(result.error) };
-  },
-};
+  startTs: (request) => request.startVersion,
+  action: ({ reader, txn }, request, [primaryKey]) =>
+    txnHeartBeat(txn, reader, {
+      primaryKey: primaryKey!,
+      adviseLockTtlMs: request.adviseLockTtl,
+      minCommitTs: request.minCommitTs,
+    }),
+  respond: (lock) => ({ lockTtl: lock.ttlMs }),
+});
 
 /**
  * KvCheckTxnStatus: the status of the transaction whose primary is `primary_key` — committed,
  * rolled back, or locked (rolled back here if its TTL expired at `current_ts`; its
  * min_commit_ts pushed past `caller_start_ts`).
  */
-export const kvCheckTxnStatus: Command<
+export const kvCheckTxnStatus = writeCommand<
   kvrpcpb.CheckTxnStatusRequest,
-  kvrpcpb.CheckTxnStatusResponse.$Properties
-> = {
+  kvrpcpb.CheckTxnStatusResponse.$Properties,
+  CheckTxnStatusResult
+>({
   name: "KvCheckTxnStatus",
   batchName: "CheckTxnStatus",
   requestCodec: kvrpcpb.CheckTxnStatusRequest,
   responseCodec: kvrpcpb.CheckTxnStatusResponse,
-  errorField: "keyError",
   keysOf: (request) => [request.primaryKey],
-  async execute({ txn: store }, request) {
-    const primaryKey = Key.fromRaw(request.primaryKey);
-    const result = await executeWrite(
-      store,
-      { keys: [primaryKey], startTs: request.lockTs },
-      ({ reader, txn }) =>
-        checkTxnStatus(txn, reader, {
-          primaryKey,
-          callerStartTs: request.callerStartTs,
-          currentTs: request.currentTs,
-          rollbackIfNotExist: request.rollbackIfNotExist,
-          forceSyncCommit: request.forceSyncCommit,
-          resolvingPessimisticLock: request.resolvingPessimisticLock,
-          verifyIsPrimary: request.verifyIsPrimary,
-        }),
-    );
-    if (!result.ok) return { error: keyError(result.error) };
-    return txnStatusToResponse(result.value.status, primaryKey);
-  },
-};
+  startTs: (request) => request.lockTs,
+  action: ({ reader, txn }, request, [primaryKey]) =>
+    checkTxnStatus(txn, reader, {
+      primaryKey: primaryKey!,
+      callerStartTs: request.callerStartTs,
+      currentTs: request.currentTs,
+      rollbackIfNotExist: request.rollbackIfNotExist,
+      forceSyncCommit: request.forceSyncCommit,
+      resolvingPessimisticLock: request.resolvingPessimisticLock,
+      verifyIsPrimary: request.verifyIsPrimary,
+    }),
+  respond: (value, request) => txnStatusToResponse(value.status, Key.fromRaw(request.primaryKey)),
+});
 
 /**
  * KvCheckSecondaryLocks: for async-commit recovery, whether every secondary is still locked
  * (the locks), or the transaction committed (its commit ts) or was rolled back (neither).
  * A missing lock is rolled back (protected), so the transaction can no longer commit.
  */
-export const kvCheckSecondaryLocks: Command<
+export const kvCheckSecondaryLocks = writeCommand<
   kvrpcpb.CheckSecondaryLocksRequest,
-  kvrpcpb.CheckSecondaryLocksResponse.$Properties
-> = {
+  kvrpcpb.CheckSecondaryLocksResponse.$Properties,
+  CheckSecondaryLocksResult
+>({
   name: "KvCheckSecondaryLocks",
   batchName: "CheckSecondaryLocks",
   requestCodec: kvrpcpb.CheckSecondaryLocksRequest,
   responseCodec: kvrpcpb.CheckSecondaryLocksResponse,
-  errorField: "keyError",
   keysOf: (request) => request.keys,
-  async execute({ txn: store }, request) {
-    const keys = request.keys.map((raw) => Key.fromRaw(raw));
-    const result = await executeWrite(
-      store,
-      { keys, startTs: request.startVersion },
-      ({ reader, txn }) => checkSecondaryLocks(txn, reader, { keys }),
-    );
-    if (!result.ok) return { error: keyError(result.error) };
-    return secondaryLocksStatusToResponse(result.value.status);
-  },
-};
+  startTs: (request) => request.startVersion,
+  action: ({ reader, txn }, _, keys) => checkSecondaryLocks(txn, reader, { keys }),
+  respond: (value) => secondaryLocksStatusToResponse(value.status),
+});
