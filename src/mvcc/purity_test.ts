@@ -5,57 +5,23 @@
  * Snapshot and return modifications.
  */
 
-import assert from "node:assert/strict";
-
-const FORBIDDEN = [
-  /\bDeno\./,
-  /\bDate\.now\b/,
-  /\bnew Date\(/,
-  /\bperformance\.now\b/,
-  /\bMath\.random\b/,
-  /\bsetTimeout\b/,
-  /\bsetInterval\b/,
-  /\bfetch\(/,
-  /from "[^"]*(ffi\/|rocksdb_|server\/)/,
-];
+import { assertPure, IMPURE_CALLS, modulesIn } from "../util/purity.ts";
 
 const DIRS = ["../txn_types/", "./", "../txn/actions/"];
+const ENGINE_IMPORT = /from "[^"]*(ffi\/|rocksdb_|server\/)/;
+const TEST_SUPPORT_IMPORT = /from "[^"]*test_support\.ts"/;
+
+/** The modules of the three layers but tests and test support. */
+function productionModules(): URL[] {
+  return DIRS.flatMap((relative) => modulesIn(new URL(relative, import.meta.url)))
+    // Test support may build an in-memory engine; it is imported by tests only.
+    .filter((url) => !url.pathname.endsWith("/test_support.ts"));
+}
 
 Deno.test("txn_types, mvcc and txn/actions are pure: no I/O, clocks, randomness or engine implementations", () => {
-  const offenders: string[] = [];
-  for (const relative of DIRS) {
-    const dir = new URL(relative, import.meta.url);
-    for (const entry of Deno.readDirSync(dir)) {
-      const name = entry.name;
-      if (!entry.isFile || !name.endsWith(".ts") || name.endsWith("_test.ts")) continue;
-      // Test support may build an in-memory engine; it is imported by tests only.
-      const isTestSupport = name === "test_support.ts";
-      const text = Deno.readTextFileSync(new URL(name, dir));
-      text.split("\n").forEach((line, i) => {
-        const trimmed = line.trimStart();
-        if (trimmed.startsWith("*") || trimmed.startsWith("//")) return;
-        for (const re of FORBIDDEN) {
-          if (re.test(line) && !isTestSupport) {
-            offenders.push(`${relative}${name}:${i + 1}: ${line.trim()}`);
-          }
-        }
-      });
-    }
-  }
-  assert.deepEqual(offenders, []);
+  assertPure(productionModules(), [...IMPURE_CALLS, ENGINE_IMPORT]);
 });
 
 Deno.test("production modules of the transaction layers never import test support", () => {
-  const offenders: string[] = [];
-  for (const relative of DIRS) {
-    const dir = new URL(relative, import.meta.url);
-    for (const entry of Deno.readDirSync(dir)) {
-      const name = entry.name;
-      if (!entry.isFile || !name.endsWith(".ts") || name.endsWith("_test.ts")) continue;
-      if (name === "test_support.ts") continue;
-      const text = Deno.readTextFileSync(new URL(name, dir));
-      if (/from "[^"]*test_support\.ts"/.test(text)) offenders.push(`${relative}${name}`);
-    }
-  }
-  assert.deepEqual(offenders, []);
+  assertPure(productionModules(), [TEST_SUPPORT_IMPORT]);
 });
