@@ -9,25 +9,28 @@
  *   ttl KEY                       seconds left to live, "no TTL", or "(not found)"
  *   checksum [START END]          CRC-64 XOR checksum, pair count and bytes of a range
  */
-import { ClientError, DeadlineExceededError, RawKV } from "../src/client/mod.ts";
+import { ClientError, RawKV } from "../src/client/mod.ts";
+import {
+  type ClientCommandOptions,
+  pdEndpoints,
+  pickSubcommand,
+  print,
+  printPairs,
+  type SubcommandSpec,
+  unreachable,
+  withClient,
+} from "./client_command.ts";
 import { CtlError } from "./ctl_error.ts";
-import { argumentBytes, type Encoding, humanBytes, jsonBytes } from "./output.ts";
+import { argumentBytes, humanBytes, jsonBytes } from "./output.ts";
 
 /** Flags of the online commands. */
-export interface OnlineOptions extends Encoding {
-  host?: string;
-  /** PD endpoints, comma-separated. */
-  pd?: string;
+export interface OnlineOptions extends ClientCommandOptions {
   cf?: string;
-  limit: number;
   ttl?: string;
   reverse: boolean;
-  keyOnly: boolean;
-  json: boolean;
-  timeoutMs: number;
 }
 
-const RAW_COMMANDS: Record<string, { min: number; max: number; usage: string }> = {
+const RAW_COMMANDS: Record<string, SubcommandSpec> = {
   get: { min: 1, max: 1, usage: "raw get KEY" },
   put: { min: 2, max: 2, usage: "raw put KEY VALUE [--ttl S]" },
   delete: { min: 1, max: 1, usage: "raw delete KEY" },
@@ -36,26 +39,13 @@ const RAW_COMMANDS: Record<string, { min: number; max: number; usage: string }> 
   checksum: { min: 0, max: 2, usage: "raw checksum [START END]" },
 };
 
-/** The one-line reason a store could not be used. */
-function unreachable(address: string, error: unknown, timeoutMs: number): CtlError {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/ECONNREFUSED/.test(message)) {
-    return new CtlError(`cannot reach ${address}: connection refused`);
-  }
-  if (error instanceof DeadlineExceededError) {
-    return new CtlError(`cannot reach ${address}: no answer within ${timeoutMs} ms`);
-  }
-  return new CtlError(`cannot reach ${address}: ${message.split("\n")[0]}`);
-}
-
 async function connect(options: OnlineOptions): Promise<RawKV> {
   const { timeoutMs } = options;
   if (options.pd !== undefined) {
-    const endpoints = options.pd.split(",").filter((endpoint) => endpoint !== "");
     try {
-      return await RawKV.connect({ pd: endpoints, timeoutMs, cf: options.cf });
+      return await RawKV.connect({ pd: pdEndpoints(options.pd), timeoutMs, cf: options.cf });
     } catch (error) {
-      throw unreachable(`PD ${options.pd}`, error, timeoutMs);
+      throw unreachable(error, { address: `PD ${options.pd}`, timeoutMs });
     }
   }
   if (options.host === undefined) {
@@ -69,7 +59,7 @@ async function connect(options: OnlineOptions): Promise<RawKV> {
   } catch (error) {
     if (!(error instanceof ClientError && error.code === "Unsupported")) {
       client.close();
-      throw unreachable(options.host, error, timeoutMs);
+      throw unreachable(error, { address: options.host, timeoutMs });
     }
   }
   return client;
@@ -86,30 +76,15 @@ function ttlSeconds(text: string | undefined): number | undefined {
 
 /** Runs `raw <subcommand> args…`. */
 export async function runRaw(args: readonly string[], options: OnlineOptions): Promise<void> {
-  const [subcommand, ...operands] = args;
-  const spec = subcommand === undefined ? undefined : RAW_COMMANDS[subcommand];
-  if (spec === undefined) {
-    throw new CtlError(
-      `unknown raw command "${subcommand ?? ""}"; one of ${Object.keys(RAW_COMMANDS).join(", ")}`,
-    );
-  }
-  if (operands.length < spec.min || operands.length > spec.max) {
-    throw new CtlError(`usage: basalt-ctl --host ADDR ${spec.usage}`);
-  }
+  const { subcommand, operands } = pickSubcommand(args, {
+    group: "raw",
+    subcommands: RAW_COMMANDS,
+  });
   const bytes = operands.map((operand) => argumentBytes(operand, options));
-  const client = await connect(options);
-  try {
-    await execute(client, { subcommand: subcommand!, bytes, options });
-  } catch (error) {
-    if (error instanceof ClientError) throw new CtlError(error.message.split("\n")[0]);
-    throw error;
-  } finally {
-    client.close();
-  }
-}
-
-function print(options: OnlineOptions, human: string, json: unknown): void {
-  console.log(options.json ? JSON.stringify(json) : human);
+  await withClient(
+    () => connect(options),
+    (client) => execute(client, { subcommand, bytes, options }),
+  );
 }
 
 async function execute(
@@ -167,13 +142,5 @@ async function scan(
   const pairs = options.reverse
     ? await client.reverseScan(range.start, range.end, scanOptions)
     : await client.scan(range.start, range.end, scanOptions);
-  for (const pair of pairs) {
-    if (options.json) {
-      const entry: Record<string, string> = { key: jsonBytes(pair.key, options) };
-      if (!options.keyOnly) entry.value = jsonBytes(pair.value, options);
-      console.log(JSON.stringify(entry));
-    } else if (options.keyOnly) console.log(humanBytes(pair.key, options));
-    else console.log(`${humanBytes(pair.key, options)} => ${humanBytes(pair.value, options)}`);
-  }
-  if (!options.json && pairs.length === 0) console.error("(no keys)");
+  printPairs(pairs, options);
 }

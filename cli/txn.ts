@@ -12,25 +12,26 @@
  * "set it now"). Timestamps print as the TSO number with its physical time.
  */
 import type { kvrpcpb } from "../proto/mod.ts";
-import { ClientError, DeadlineExceededError } from "../src/client/errors.ts";
 import { physicalOf } from "../src/client/tso.ts";
-import { TxnError, TxnKV } from "../src/client/txn/mod.ts";
+import { TxnKV } from "../src/client/txn/mod.ts";
 import { kvrpcpb as protocol } from "../proto/mod.ts";
+import {
+  type ClientCommandOptions,
+  pdEndpoints,
+  pickSubcommand,
+  print,
+  printPairs,
+  type SubcommandSpec,
+  unreachable,
+  withClient,
+} from "./client_command.ts";
 import { CtlError } from "./ctl_error.ts";
 import { argumentBytes, type Encoding, humanBytes, jsonBytes } from "./output.ts";
 
 /** Flags of the transactional commands. */
-export interface TxnCommandOptions extends Encoding {
-  host?: string;
-  /** PD endpoints, comma-separated. */
-  pd?: string;
-  limit: number;
-  keyOnly: boolean;
-  json: boolean;
-  timeoutMs: number;
-}
+export type TxnCommandOptions = ClientCommandOptions;
 
-const TXN_COMMANDS: Record<string, { min: number; max: number; usage: string }> = {
+const TXN_COMMANDS: Record<string, SubcommandSpec> = {
   get: { min: 1, max: 1, usage: "txn get KEY" },
   put: { min: 2, max: 2, usage: "txn put KEY VALUE" },
   delete: { min: 1, max: 1, usage: "txn delete KEY" },
@@ -40,47 +41,18 @@ const TXN_COMMANDS: Record<string, { min: number; max: number; usage: string }> 
 /** Longest value shown in full by `mvcc` (human output); longer ones are cut. */
 const MVCC_VALUE_PREVIEW_BYTES = 64;
 
-function unreachable(address: string, error: unknown, timeoutMs: number): CtlError {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/ECONNREFUSED/.test(message)) {
-    return new CtlError(`cannot reach ${address}: connection refused`);
-  }
-  if (error instanceof DeadlineExceededError) {
-    return new CtlError(`cannot reach ${address}: no answer within ${timeoutMs} ms`);
-  }
-  return new CtlError(`cannot reach ${address}: ${message.split("\n")[0]}`);
-}
-
 async function connect(options: TxnCommandOptions): Promise<TxnKV> {
   const { timeoutMs } = options;
   if (options.pd === undefined && options.host === undefined) {
     throw new CtlError("transactional commands need --host ADDR (a store) or --pd ADDR");
   }
-  const where = options.pd !== undefined ? `PD ${options.pd}` : options.host!;
+  const address = options.pd !== undefined ? `PD ${options.pd}` : options.host!;
   try {
     return options.pd !== undefined
-      ? await TxnKV.connect({ pd: options.pd.split(",").filter((e) => e !== ""), timeoutMs })
+      ? await TxnKV.connect({ pd: pdEndpoints(options.pd), timeoutMs })
       : await TxnKV.connect({ host: options.host!, timeoutMs });
   } catch (error) {
-    throw unreachable(where, error, timeoutMs);
-  }
-}
-
-/** Runs `client`'s work, turning client errors into one-line CLI errors, then closes it. */
-async function withClient(
-  options: TxnCommandOptions,
-  work: (client: TxnKV) => Promise<void>,
-): Promise<void> {
-  const client = await connect(options);
-  try {
-    await work(client);
-  } catch (error) {
-    if (error instanceof ClientError || error instanceof TxnError) {
-      throw new CtlError(error.message.split("\n")[0]);
-    }
-    throw error;
-  } finally {
-    await client.close();
+    throw unreachable(error, { address, timeoutMs });
   }
 }
 
@@ -95,27 +67,17 @@ export function describeTs(ts: bigint | number | null | undefined): string {
   return `${value} (${time})`;
 }
 
-function print(options: TxnCommandOptions, human: string, json: unknown): void {
-  console.log(options.json ? JSON.stringify(json) : human);
-}
-
 /** Runs `txn <subcommand> args…`. */
 export async function runTxn(args: readonly string[], options: TxnCommandOptions): Promise<void> {
-  const [subcommand, ...operands] = args;
-  const spec = subcommand === undefined ? undefined : TXN_COMMANDS[subcommand];
-  if (spec === undefined) {
-    throw new CtlError(
-      `unknown txn command "${subcommand ?? ""}"; one of ${Object.keys(TXN_COMMANDS).join(", ")}`,
-    );
-  }
-  if (operands.length < spec.min || operands.length > spec.max) {
-    throw new CtlError(`usage: basalt-ctl --host ADDR ${spec.usage}`);
-  }
+  const { subcommand, operands } = pickSubcommand(args, {
+    group: "txn",
+    subcommands: TXN_COMMANDS,
+  });
   const [first = new Uint8Array(0), second = new Uint8Array(0)] = operands.map((operand) =>
     argumentBytes(operand, options)
   );
   const key = jsonBytes(first, options);
-  await withClient(options, async (client) => {
+  await withClient(() => connect(options), async (client) => {
     switch (subcommand) {
       case "get": {
         const txn = await client.begin();
@@ -160,22 +122,14 @@ async function scan(
     keyOnly: options.keyOnly,
   });
   await txn.rollback();
-  for (const pair of pairs) {
-    if (options.json) {
-      const entry: Record<string, string> = { key: jsonBytes(pair.key, options) };
-      if (!options.keyOnly) entry.value = jsonBytes(pair.value, options);
-      console.log(JSON.stringify(entry));
-    } else if (options.keyOnly) console.log(humanBytes(pair.key, options));
-    else console.log(`${humanBytes(pair.key, options)} => ${humanBytes(pair.value, options)}`);
-  }
-  if (!options.json && pairs.length === 0) console.error("(no keys)");
+  printPairs(pairs, options);
 }
 
 /** Runs `mvcc KEY`. */
 export async function runMvcc(args: readonly string[], options: TxnCommandOptions): Promise<void> {
   if (args.length !== 1) throw new CtlError("usage: basalt-ctl --host ADDR mvcc KEY");
   const key = argumentBytes(args[0]!, options);
-  await withClient(options, async (client) => {
+  await withClient(() => connect(options), async (client) => {
     const info = await client.mvccGetByKey(key);
     if (options.json) return console.log(JSON.stringify(mvccJson(key, info, options)));
     console.log(renderMvcc(key, info, options).join("\n"));

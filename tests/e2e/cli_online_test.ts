@@ -1,30 +1,9 @@
 /** `basalt-ctl` online commands and `--status`, run as child processes against a real store. */
 import assert from "node:assert/strict";
+import { ctl, type CtlRun, ok } from "./ctl.ts";
 import { freeLoopbackPort, withServer } from "./lib.ts";
 
 const E2E = { sanitizeOps: false, sanitizeResources: false };
-const CTL = new URL("../../cli/main.ts", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function ctl(args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CTL, ...args],
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
-
-/** Runs the CLI and expects success; returns stdout lines. */
-async function ok(args: string[]): Promise<string[]> {
-  const run = await ctl(args);
-  assert.equal(run.code, 0, `basalt-ctl ${args.join(" ")}: ${run.stderr}`);
-  return run.stdout.trimEnd().split("\n");
-}
 
 Deno.test({
   name: "ctl raw: put, get, ttl, scan (reverse, key-only, limit), delete, checksum; --json, --hex",
@@ -92,7 +71,7 @@ Deno.test({
   ...E2E,
   fn: () =>
     withServer(async (server) => {
-      const oneLine = (run: Run, pattern: RegExp) => {
+      const oneLine = (run: CtlRun, pattern: RegExp) => {
         assert.equal(run.code, 1, run.stdout);
         const lines = run.stderr.trim().split("\n");
         assert.equal(lines.length, 1, run.stderr);

@@ -1,23 +1,10 @@
 /** `basalt-ctl txn …` and `mvcc KEY` as child processes against a real store. */
 import assert from "node:assert/strict";
 import { TxnKV } from "../../src/client/txn/mod.ts";
+import { ctl, ok } from "./ctl.ts";
 import { withServer } from "./lib.ts";
 
 const E2E = { sanitizeOps: false, sanitizeResources: false };
-const CTL = new URL("../../cli/main.ts", import.meta.url).pathname;
-
-async function ctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", CTL, ...args] })
-    .output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
-
-async function ok(args: string[]): Promise<string[]> {
-  const run = await ctl(args);
-  assert.equal(run.code, 0, `basalt-ctl ${args.join(" ")}: ${run.stderr}`);
-  return run.stdout.trimEnd().split("\n");
-}
 
 Deno.test({
   name: "ctl txn: put, get, scan, delete as one-shot transactions; mvcc shows versions and locks",
