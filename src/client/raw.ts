@@ -27,7 +27,7 @@
  * ```
  */
 import { compareBytes, utf8 } from "../util/bytes.ts";
-import { Backoffer } from "./backoff.ts";
+import type { Backoffer } from "./backoff.ts";
 import type { CommandName, ResponseOf } from "./commands.ts";
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -37,10 +37,12 @@ import {
   RAW_SCAN_MAX_LIMIT,
 } from "./constants.ts";
 import { InvalidArgumentError, ServerError } from "./errors.ts";
+import { keyId, minEnd, reachesEnd, uniqueKeys } from "./keys.ts";
 import { PdResolver } from "./pd_resolver.ts";
 import type { RegionInfo } from "./region.ts";
-import { RegionRequestSender, type RequestBody, RETRY } from "./region_request.ts";
+import { type RequestBody, RETRY } from "./region_request.ts";
 import type { RegionResolver } from "./region_resolver.ts";
+import { chunkByCount, chunkBySize, RegionRpc } from "./region_rpc.ts";
 import { StandaloneResolver } from "./standalone_resolver.ts";
 import { ConnectionPool, type TransportOptions } from "./transport.ts";
 
@@ -101,7 +103,6 @@ export interface Checksum {
 export const DEFAULT_SCAN_LIMIT = 10_240;
 
 const EMPTY = new Uint8Array(0);
-const ZERO = new Uint8Array([0]);
 
 function bytesOf(value: Bytes): Uint8Array {
   return typeof value === "string" ? utf8(value) : value;
@@ -121,27 +122,6 @@ function ttlOf(ttlSeconds: number | undefined): bigint {
   return BigInt(ttlSeconds);
 }
 
-/** The smaller of two exclusive upper bounds, an empty one being +infinity. */
-function minEnd(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  return compareBytes(a, b) <= 0 ? a : b;
-}
-
-/** Whether the region's range reaches `end` (exclusive; empty = +infinity). */
-function reachesEnd(region: RegionInfo, end: Uint8Array): boolean {
-  if (region.endKey.length === 0) return true;
-  return end.length > 0 && compareBytes(end, region.endKey) <= 0;
-}
-
-/** The key right after `key` in byte order. */
-function successor(key: Uint8Array): Uint8Array {
-  const next = new Uint8Array(key.length + 1);
-  next.set(key);
-  next.set(ZERO, key.length);
-  return next;
-}
-
 /** Throws the store's refusal carried in `response`, if any. */
 function throwIfRefused(cmd: CommandName, response: object): void {
   const fields = response as {
@@ -154,8 +134,13 @@ function throwIfRefused(cmd: CommandName, response: object): void {
   if (message) throw new ServerError(`${cmd}: ${message}`);
 }
 
-/** Runs `work` over `tasks`, at most `limit` at a time; rejects with the first failure. */
-async function runLimited<T>(
+/**
+ * Runs `work` over `tasks`, at most `limit` at a time; rejects at once with the first failure,
+ * while the other workers go on with the remaining tasks. (`RegionRpc.forEachRegionBatch`
+ * stops taking tasks after a failure and rejects once the running ones settle; RawKV's batches
+ * keep their fail-fast behaviour, so they do not use it.)
+ */
+async function runEagerly<T>(
   tasks: readonly T[],
   limit: number,
   work: (task: T) => Promise<void>,
@@ -171,7 +156,7 @@ async function runLimited<T>(
 export class RawKV {
   readonly #resolver: RegionResolver;
   readonly #pool: ConnectionPool;
-  readonly #sender: RegionRequestSender;
+  readonly #rpc: RegionRpc;
   readonly #cf: string;
   readonly #timeoutMs: number;
   readonly #scanPageSize: number;
@@ -179,7 +164,7 @@ export class RawKV {
   constructor(resolver: RegionResolver, options: RawKVOptions = {}) {
     this.#resolver = resolver;
     this.#pool = new ConnectionPool(options.transport);
-    this.#sender = new RegionRequestSender(resolver, this.#pool);
+    this.#rpc = new RegionRpc(resolver, this.#pool);
     this.#cf = options.cf ?? "";
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     if (!(this.#timeoutMs > 0)) throw new InvalidArgumentError("timeoutMs must be positive");
@@ -302,36 +287,27 @@ export class RawKV {
     endKey?: Bytes | null,
     options: ScanOptions = {},
   ): Promise<KvPair[]> {
-    const limit = scanLimit(options);
     const end = endKey == null ? EMPTY : bytesOf(endKey);
-    const backoffer = this.#backoffer(options);
-    const pairs: KvPair[] = [];
-    let cursor = bytesOf(startKey);
-    if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
-    while (pairs.length < limit) {
-      const region = await this.#sender.locate(
-        () => this.#resolver.locateKey(cursor, backoffer),
-        backoffer,
-      );
-      const ask = Math.min(limit - pairs.length, this.#scanPageSize);
-      const response = await this.#sender.send("RawScan", region, {
+    const range = {
+      start: bytesOf(startKey),
+      end,
+      limit: scanLimit(options),
+      pageSize: this.#scanPageSize,
+      backoffer: this.#backoffer(options),
+    };
+    return await this.#rpc.scanForward(range, async (region, { cursor, ask }) => {
+      const response = await this.#rpc.sendToRegion("RawScan", region, {
         startKey: cursor,
         endKey: minEnd(end, region.endKey),
         limit: ask,
         keyOnly: options.keyOnly ?? false,
         cf: this.#cfOf(options),
-      }, { backoffer, idempotent: true });
-      if (response === RETRY) continue;
+      }, { backoffer: range.backoffer, idempotent: true });
+      if (response === RETRY) return RETRY;
       throwIfRefused("RawScan", response);
-      for (const kv of response.kvs) pairs.push(pairOf(kv));
-      if (response.kvs.length === ask) {
-        cursor = successor(pairs[pairs.length - 1]!.key); // the region may hold more
-        continue;
-      }
-      if (reachesEnd(region, end)) break;
-      cursor = region.endKey;
-    }
-    return pairs;
+      const pairs = response.kvs.map(pairOf);
+      return { pairs, count: pairs.length, lastKey: pairs[pairs.length - 1]?.key ?? cursor };
+    });
   }
 
   /**
@@ -351,13 +327,13 @@ export class RawKV {
     let upper = endKey == null ? EMPTY : bytesOf(endKey);
     if (upper.length > 0 && compareBytes(start, upper) >= 0) return pairs;
     while (pairs.length < limit) {
-      const region = await this.#sender.locate(
+      const region = await this.#rpc.sender.locate(
         () => this.#resolver.locateEndKey(upper, backoffer),
         backoffer,
       );
       const lower = compareBytes(region.startKey, start) > 0 ? region.startKey : start;
       const ask = Math.min(limit - pairs.length, this.#scanPageSize);
-      const response = await this.#sender.send("RawScan", region, {
+      const response = await this.#rpc.sendToRegion("RawScan", region, {
         startKey: upper,
         endKey: lower,
         limit: ask,
@@ -466,7 +442,7 @@ export class RawKV {
   }
 
   #backoffer(options: { timeoutMs?: number }): Backoffer {
-    return new Backoffer(Date.now() + (options.timeoutMs ?? this.#timeoutMs));
+    return this.#rpc.backoffer(options.timeoutMs ?? this.#timeoutMs);
   }
 
   /** Sends a single-key command to the region of `key`, retrying until it is answered. */
@@ -476,20 +452,12 @@ export class RawKV {
     body: RequestBody<C>,
     how: { options: CallOptions; idempotent: boolean },
   ): Promise<ResponseOf<C>> {
-    const backoffer = this.#backoffer(how.options);
-    for (;;) {
-      const region = await this.#sender.locate(
-        () => this.#resolver.locateKey(key, backoffer),
-        backoffer,
-      );
-      const response = await this.#sender.send(cmd, region, body, {
-        backoffer,
-        idempotent: how.idempotent,
-      });
-      if (response === RETRY) continue;
-      throwIfRefused(cmd, response);
-      return response;
-    }
+    const response = await this.#rpc.sendToKey(cmd, key, () => body, {
+      backoffer: this.#backoffer(how.options),
+      idempotent: how.idempotent,
+    });
+    throwIfRefused(cmd, response);
+    return response;
   }
 
   /**
@@ -510,12 +478,12 @@ export class RawKV {
     const backoffer = this.#backoffer(how.options);
     const keyOf = how.keyOf ?? ((item: T) => item as unknown as Uint8Array);
     const sendGroups = async (pending: readonly T[]): Promise<void> => {
-      const groups = await this.#groupByRegion(pending, keyOf, backoffer);
+      const groups = await this.#rpc.groupByRegion(pending, keyOf, backoffer);
       const tasks = groups.flatMap(({ region, items }) =>
         how.chunk(items).map((part) => ({ region, part }))
       );
-      await runLimited(tasks, MAX_CONCURRENT_REGION_REQUESTS, async ({ region, part }) => {
-        const response = await this.#sender.send(cmd, region, how.body(part), {
+      await runEagerly(tasks, MAX_CONCURRENT_REGION_REQUESTS, async ({ region, part }) => {
+        const response = await this.#rpc.sendToRegion(cmd, region, how.body(part), {
           backoffer,
           idempotent: true,
         });
@@ -525,25 +493,6 @@ export class RawKV {
       });
     };
     if (items.length > 0) await sendGroups(items);
-  }
-
-  async #groupByRegion<T>(
-    items: readonly T[],
-    keyOf: (item: T) => Uint8Array,
-    backoffer: Backoffer,
-  ): Promise<{ region: RegionInfo; items: T[] }[]> {
-    const groups = new Map<bigint, { region: RegionInfo; items: T[] }>();
-    for (const item of items) {
-      const key = keyOf(item);
-      const region = await this.#sender.locate(
-        () => this.#resolver.locateKey(key, backoffer),
-        backoffer,
-      );
-      let group = groups.get(region.id);
-      if (group === undefined) groups.set(region.id, group = { region, items: [] });
-      group.items.push(item);
-    }
-    return [...groups.values()];
   }
 
   /** Sends `cmd` to each region piece of [start, end), in key order. */
@@ -556,11 +505,8 @@ export class RawKV {
     const backoffer = this.#backoffer(range.options);
     let cursor = range.start;
     for (;;) {
-      const region = await this.#sender.locate(
-        () => this.#resolver.locateKey(cursor, backoffer),
-        backoffer,
-      );
-      const response = await this.#sender.send(cmd, region, body(region), {
+      const region = await this.#rpc.locate(cursor, backoffer);
+      const response = await this.#rpc.sendToRegion(cmd, region, body(region), {
         backoffer,
         idempotent: true,
       });
@@ -586,45 +532,11 @@ function scanLimit(options: ScanOptions): number {
   return limit;
 }
 
-/** A Map key for bytes. */
-function keyId(key: Uint8Array): string {
-  return String.fromCharCode(...key);
-}
-
-function uniqueKeys(keys: readonly Uint8Array[]): Uint8Array[] {
-  const seen = new Set<string>();
-  return keys.filter((key) => {
-    const id = keyId(key);
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
-
-function chunkByCount<T>(items: T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
-  return chunks;
-}
-
 /** Pairs in chunks of at most RAW_BATCH_MAX_KEYS pairs and RAW_BATCH_PUT_MAX_BYTES bytes. */
-function chunkPairs<T extends { key: Uint8Array; value: Uint8Array }>(items: T[]): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    const size = item.key.length + item.value.length;
-    if (
-      current.length > 0 &&
-      (current.length >= RAW_BATCH_MAX_KEYS || bytes + size > RAW_BATCH_PUT_MAX_BYTES)
-    ) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(item);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+function chunkPairs<T extends KvPair>(items: T[]): T[][] {
+  return chunkBySize(items, {
+    maxItems: RAW_BATCH_MAX_KEYS,
+    maxBytes: RAW_BATCH_PUT_MAX_BYTES,
+    sizeOf: (pair) => pair.key.length + pair.value.length,
+  });
 }

@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { pdpb } from "../../proto/mod.ts";
 import { PdError } from "./errors.ts";
+import { bytesMethod } from "./testing/bytes_method.ts";
 import { physicalOf, TsoClient } from "./tso.ts";
 
 const CLUSTER_ID = 77n;
-const identity = (bytes: Buffer) => bytes;
 
 /** A fake PD: answers Tso requests from a counter; can break streams or go backwards. */
 class FakePd {
@@ -20,18 +20,9 @@ class FakePd {
   logical = 0;
 
   async start(): Promise<void> {
-    const method = (path: string, stream: boolean) => ({
-      path,
-      requestStream: stream,
-      responseStream: stream,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    });
     this.server.addService({
-      GetMembers: method("/pdpb.PD/GetMembers", false),
-      Tso: method("/pdpb.PD/Tso", true),
+      GetMembers: bytesMethod("/pdpb.PD/GetMembers"),
+      Tso: bytesMethod("/pdpb.PD/Tso", true),
     }, {
       GetMembers: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => {
         const response = pdpb.GetMembersResponse.encode({ header: { clusterId: CLUSTER_ID } });

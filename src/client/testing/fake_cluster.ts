@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { type errorpb, kvrpcpb, type metapb, pdpb, tikvpb } from "../../../proto/mod.ts";
 import { compareBytes } from "../../util/bytes.ts";
+import { bytesMethod } from "./bytes_method.ts";
 
 /** A region of the fake cluster. */
 export interface FakeRegion {
@@ -57,20 +58,6 @@ type AnyRequest = any;
 
 const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const fromLatin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
-const identity = (bytes: Buffer) => bytes;
-
-function method(path: string, stream = false): grpc.MethodDefinition<Buffer, Buffer> {
-  return {
-    path,
-    requestStream: stream,
-    responseStream: stream,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  };
-}
-
 /** FNV-1a 64 over key then value: the fake's per-pair checksum, XOR-ed across pairs. */
 export function fakePairChecksum(key: Uint8Array, value: Uint8Array): bigint {
   let hash = 0xcbf29ce484222325n;
@@ -177,7 +164,7 @@ export class FakeCluster {
     const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const [name, codecs] of Object.entries(RAW_UNARY)) {
-      definition[name] = method(`/tikvpb.Tikv/${name}`);
+      definition[name] = bytesMethod(`/tikvpb.Tikv/${name}`);
       handlers[name] = (
         call: grpc.ServerUnaryCall<Buffer, Buffer>,
         callback: grpc.sendUnaryData<Buffer>,
@@ -191,7 +178,7 @@ export class FakeCluster {
         callback(null, Buffer.from(codecs.response.encode(response as never).finish()));
       };
     }
-    definition.BatchCommands = method("/tikvpb.Tikv/BatchCommands", true);
+    definition.BatchCommands = bytesMethod("/tikvpb.Tikv/BatchCommands", true);
     handlers.BatchCommands = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       call.on("data", (bytes: Buffer) => {
         const batch = tikvpb.BatchCommandsRequest.decode(bytes);
@@ -364,7 +351,7 @@ export class FakeCluster {
     const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const [name, [requestCodec, responseCodec, handle]] of Object.entries(pdMethods)) {
-      definition[name] = method(`/pdpb.PD/${name}`);
+      definition[name] = bytesMethod(`/pdpb.PD/${name}`);
       handlers[name] = (
         call: grpc.ServerUnaryCall<Buffer, Buffer>,
         callback: grpc.sendUnaryData<Buffer>,

@@ -16,7 +16,11 @@
  * (Insert then delete still requires that the key did not exist: CheckNotExists.)
  */
 import { compareBytes } from "../../util/bytes.ts";
+import { keyId } from "../keys.ts";
 import { KeyAlreadyExistsError } from "./errors.ts";
+
+// The key identity lives with the other key helpers; the transactional modules take it from here.
+export { keyId };
 
 /** The operation buffered for a key. */
 export type MutationOp = "Put" | "Del" | "Insert" | "Lock" | "CheckNotExists";
@@ -30,15 +34,6 @@ export interface BufferedMutation {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** A string with one char per byte: a Map key that sorts as the bytes do. */
-export function keyId(key: Uint8Array): string {
-  let id = "";
-  for (let i = 0; i < key.length; i += 4096) {
-    id += String.fromCharCode(...key.subarray(i, i + 4096));
-  }
-  return id;
-}
 
 /** Whether the buffered mutation makes the key absent for this transaction's reads. */
 export function readsAsAbsent(op: MutationOp): boolean {

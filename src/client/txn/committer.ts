@@ -363,12 +363,8 @@ export class Committer {
     const backoffer = how.primary ? this.#backoffer : this.#context.rpc.backoffer(
       this.#context.timeoutMs,
     );
-    await this.#context.rpc.forEachRegionBatch(keys, {
-      keyOf: (key) => key,
-      chunk: (part) =>
-        chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+    await this.#context.rpc.forEachKeyBatch(keys, {
       backoffer,
-      concurrency: TXN_MAX_CONCURRENT_BATCHES,
       send: async (region, part) => {
         const response = await this.#context.rpc.sendToRegion("Commit", region, {
           startVersion: plan.startTs,
@@ -393,12 +389,8 @@ export class Committer {
     const plan = this.#plan;
     const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
     try {
-      await this.#context.rpc.forEachRegionBatch(plan.mutations.map((m) => m.key), {
-        keyOf: (key) => key,
-        chunk: (part) =>
-          chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+      await this.#context.rpc.forEachKeyBatch(plan.mutations.map((m) => m.key), {
         backoffer,
-        concurrency: TXN_MAX_CONCURRENT_BATCHES,
         send: async (region, part) => {
           const response = await this.#context.rpc.sendToRegion("BatchRollback", region, {
             startVersion: plan.startTs,

@@ -28,14 +28,12 @@ import {
   LOCK_BACKOFF_CAP_MS,
   MAX_PESSIMISTIC_RETRIES,
   PESSIMISTIC_LOCK_WAIT_SLICE_MS,
-  TXN_BATCH_MAX_KEYS,
-  TXN_MAX_CONCURRENT_BATCHES,
 } from "./constants.ts";
 import { LockWaitTimeoutError, TxnError, WriteConflictError } from "./errors.ts";
 import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import type { LockResolver } from "./lock_resolver.ts";
-import { chunkBySize, RETRY, type TxnRpc } from "./rpc.ts";
+import { RETRY, type TxnRpc } from "./rpc.ts";
 
 /** The pessimistic state of one transaction. */
 export interface PessimisticState {
@@ -132,12 +130,8 @@ async function lockOnce(
   const rest = keys.filter((key) => !bytesEqual(key, primary));
   for (const group of [primaryFirst, rest]) {
     if (group.length === 0) continue;
-    await context.rpc.forEachRegionBatch(group, {
-      keyOf: (key) => key,
-      chunk: (part) =>
-        chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+    await context.rpc.forEachKeyBatch(group, {
       backoffer: how.backoffer,
-      concurrency: TXN_MAX_CONCURRENT_BATCHES,
       send: (region, part) =>
         lockBatch(context, state, { ...how, region, keys: part, values, isFirstLock }),
     });
@@ -234,12 +228,8 @@ export async function releaseLocks(
   if (how.keys.length === 0) return;
   const backoffer = context.rpc.backoffer(context.timeoutMs);
   try {
-    await context.rpc.forEachRegionBatch(how.keys, {
-      keyOf: (key) => key,
-      chunk: (part) =>
-        chunkBySize(part, { maxItems: TXN_BATCH_MAX_KEYS, maxBytes: Infinity, sizeOf: () => 0 }),
+    await context.rpc.forEachKeyBatch(how.keys, {
       backoffer,
-      concurrency: TXN_MAX_CONCURRENT_BATCHES,
       send: async (region, part) => {
         const response = await context.rpc.sendToRegion("PessimisticRollback", region, {
           startVersion: state.startTs,

@@ -1,27 +1,23 @@
 /**
- * How the transactional client reaches regions: one request to the region of a key, and
- * batches of keys grouped by region, over the shared `RegionRequestSender` (region errors,
- * leader moves, broken streams and their back-off are handled there).
- *
- * A batch whose region answered with a region error is regrouped before it is sent again,
- * since its keys may now span several regions — the caller's `send` sees only groups of keys
- * that one region held when they were grouped. Every loop ends at the call's deadline (the
- * `Backoffer`'s) or its attempt budget.
+ * How the transactional client reaches regions: `RegionRpc` (one request to the region of a
+ * key, batches of keys grouped by region and regrouped after a region error) with the
+ * transactional batch shape, and the context extras a read carries (`CONTEXT_EXTRAS`).
  */
 import type { kvrpcpb } from "../../../proto/mod.ts";
-import { Backoffer } from "../backoff.ts";
+import type { Backoffer } from "../backoff.ts";
 import type { CommandName, RequestOf, ResponseOf } from "../commands.ts";
 import type { RegionInfo } from "../region.ts";
-import { RegionRequestSender, type RequestBody, RETRY } from "../region_request.ts";
-import type { RegionResolver } from "../region_resolver.ts";
+import { RETRY } from "../region_request.ts";
+import { chunkByCount, chunkBySize, RegionRpc } from "../region_rpc.ts";
 import {
   ConnectionPool,
   type SendOptions,
   type StoreConnection,
   type TransportOptions,
 } from "../transport.ts";
+import { TXN_BATCH_MAX_KEYS, TXN_MAX_CONCURRENT_BATCHES } from "./constants.ts";
 
-export { RETRY };
+export { chunkByCount, chunkBySize, RETRY };
 
 /**
  * Fields a request adds to its region's `Context`: the locks a read may ignore
@@ -81,137 +77,29 @@ function contextMergingView(connection: StoreConnection): StoreConnection {
   });
 }
 
-/** Keys (or items carrying keys) of one region. */
-export interface RegionGroup<T> {
-  region: RegionInfo;
-  items: T[];
-}
-
-/** Region-aware request helpers of one `TxnKV`. */
-export class TxnRpc {
-  readonly sender: RegionRequestSender;
-
-  constructor(readonly resolver: RegionResolver, readonly pool: ConnectionPool) {
-    this.sender = new RegionRequestSender(resolver, pool);
-  }
-
-  /** A backoffer whose deadline is `timeoutMs` from now. */
-  backoffer(timeoutMs: number): Backoffer {
-    return new Backoffer(Date.now() + timeoutMs);
-  }
-
-  /** The region holding `key`. */
-  locate(key: Uint8Array, backoffer: Backoffer): Promise<RegionInfo> {
-    return this.sender.locate(() => this.resolver.locateKey(key, backoffer), backoffer);
-  }
-
-  /** Sends `cmd` once to `region`; RETRY when the caller must locate again. */
-  sendToRegion<C extends CommandName>(
-    cmd: C,
-    region: RegionInfo,
-    body: RequestBody<C>,
-    options: { backoffer: Backoffer; idempotent: boolean },
-  ): Promise<ResponseOf<C> | typeof RETRY> {
-    return this.sender.send(cmd, region, body, options);
-  }
-
-  /** Sends `cmd` to the region of `key` until a region answers it. */
-  async sendToKey<C extends CommandName>(
-    cmd: C,
-    key: Uint8Array,
-    body: (region: RegionInfo) => RequestBody<C>,
-    options: { backoffer: Backoffer; idempotent: boolean },
-  ): Promise<ResponseOf<C>> {
-    for (;;) {
-      const region = await this.locate(key, options.backoffer);
-      const response = await this.sender.send(cmd, region, body(region), options);
-      if (response !== RETRY) return response;
-    }
-  }
-
-  /** `items` grouped by the region holding `keyOf(item)`, in first-seen order of regions. */
-  async groupByRegion<T>(
-    items: readonly T[],
-    keyOf: (item: T) => Uint8Array,
-    backoffer: Backoffer,
-  ): Promise<RegionGroup<T>[]> {
-    const groups = new Map<bigint, RegionGroup<T>>();
-    for (const item of items) {
-      const region = await this.locate(keyOf(item), backoffer);
-      let group = groups.get(region.id);
-      if (group === undefined) groups.set(region.id, group = { region, items: [] });
-      group.items.push(item);
-    }
-    return [...groups.values()];
-  }
-
+/**
+ * Region-aware request helpers of one `TxnKV` (see `RegionRpc`), with the batch shape most
+ * transactional commands share.
+ */
+export class TxnRpc extends RegionRpc {
   /**
-   * Runs `send` for every chunk of `items` per region, at most `concurrency` at once; a
-   * chunk for which `send` returns RETRY is regrouped and sent again. Rejects with the first
-   * failure (the others still settle).
+   * Runs `send` for every batch of at most `TXN_BATCH_MAX_KEYS` keys of one region,
+   * `TXN_MAX_CONCURRENT_BATCHES` at once; a batch for which `send` returns RETRY is regrouped
+   * (see `forEachRegionBatch`).
    */
-  async forEachRegionBatch<T>(
-    items: readonly T[],
+  forEachKeyBatch(
+    keys: readonly Uint8Array[],
     how: {
-      keyOf: (item: T) => Uint8Array;
-      chunk: (items: T[]) => T[][];
       backoffer: Backoffer;
-      concurrency: number;
-      send: (region: RegionInfo, items: T[]) => Promise<void | typeof RETRY>;
+      send: (region: RegionInfo, keys: Uint8Array[]) => Promise<void | typeof RETRY>;
     },
   ): Promise<void> {
-    const groups = await this.groupByRegion(items, how.keyOf, how.backoffer);
-    const tasks = groups.flatMap(({ region, items }) =>
-      how.chunk(items).map((part) => ({ region, part }))
-    );
-    await runLimited(tasks, how.concurrency, async ({ region, part }) => {
-      const outcome = await how.send(region, part);
-      if (outcome === RETRY) await this.forEachRegionBatch(part, how);
+    return this.forEachRegionBatch(keys, {
+      keyOf: (key) => key,
+      chunk: (part) => chunkByCount(part, TXN_BATCH_MAX_KEYS),
+      backoffer: how.backoffer,
+      concurrency: TXN_MAX_CONCURRENT_BATCHES,
+      send: how.send,
     });
   }
-}
-
-/** Runs `work` over `tasks`, at most `limit` at a time; rejects with the first failure. */
-export async function runLimited<T>(
-  tasks: readonly T[],
-  limit: number,
-  work: (task: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | null = null;
-  const worker = async () => {
-    while (next < tasks.length && failure === null) {
-      try {
-        await work(tasks[next++]!);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  if (failure !== null) throw (failure as { error: unknown }).error;
-}
-
-/** Splits `items` into chunks of at most `maxItems` items and `maxBytes` bytes (by `sizeOf`). */
-export function chunkBySize<T>(
-  items: readonly T[],
-  limits: { maxItems: number; maxBytes: number; sizeOf: (item: T) => number },
-): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    const size = limits.sizeOf(item);
-    if (
-      current.length > 0 && (current.length >= limits.maxItems || bytes + size > limits.maxBytes)
-    ) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(item);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }

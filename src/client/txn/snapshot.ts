@@ -12,7 +12,6 @@
  * transaction (Percolator's snapshot isolation: a lock at or below `readTs` blocks the read
  * until its transaction is decided).
  */
-import { compareBytes } from "../../util/bytes.ts";
 import type { Backoffer } from "../backoff.ts";
 import type { RegionInfo } from "../region.ts";
 import type { KvPair } from "../raw.ts";
@@ -28,8 +27,8 @@ import { describeKey } from "./errors.ts";
 import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import type { LockResolver } from "./lock_resolver.ts";
-import { keyId } from "./buffer.ts";
-import { chunkBySize, RETRY, type TxnRpc, withContextExtras } from "./rpc.ts";
+import { keyId, minEnd, uniqueKeys } from "../keys.ts";
+import { chunkByCount, RETRY, type TxnRpc, withContextExtras } from "./rpc.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -89,12 +88,7 @@ export class Snapshot {
       const again: Uint8Array[] = [];
       await this.context.rpc.forEachRegionBatch(pending, {
         keyOf: (key) => key,
-        chunk: (part) =>
-          chunkBySize(part, {
-            maxItems: BATCH_GET_MAX_KEYS,
-            maxBytes: Infinity,
-            sizeOf: () => 0,
-          }),
+        chunk: (part) => chunkByCount(part, BATCH_GET_MAX_KEYS),
         backoffer,
         concurrency: 16,
         send: async (region, part) => {
@@ -137,28 +131,16 @@ export class Snapshot {
     const limit = options.limit ?? DEFAULT_TXN_SCAN_LIMIT;
     const backoffer = this.context.rpc.backoffer(this.context.timeoutMs);
     const lockBackoff = this.#lockBackoff(backoffer);
-    const pairs: KvPair[] = [];
-    let cursor = start;
     let round = 0;
-    if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
-    while (pairs.length < limit) {
-      const region = await this.context.rpc.locate(cursor, backoffer);
-      const ask = Math.min(limit - pairs.length, SCAN_BATCH_SIZE);
-      const page = await this.#scanPage(region, { cursor, end, ask, options, backoffer });
-      if (page === RETRY) continue;
-      if ("lock" in page) {
+    return await this.context.rpc.scanForward(
+      { start, end, limit, pageSize: SCAN_BATCH_SIZE, backoffer },
+      async (region, { cursor, ask }) => {
+        const page = await this.#scanPage(region, { cursor, end, ask, options, backoffer });
+        if (page === RETRY || !("lock" in page)) return page;
         await this.#resolve([page.lock], { backoffer, lockBackoff, round: round++ });
-        continue;
-      }
-      pairs.push(...page.pairs);
-      if (page.count === ask) {
-        cursor = successor(page.lastKey);
-        continue;
-      }
-      if (reachesEnd(region, end)) break;
-      cursor = region.endKey;
-    }
-    return pairs;
+        return RETRY;
+      },
+    );
   }
 
   /** One KvScan request; locked pairs are resolved and read again one by one. */
@@ -244,34 +226,4 @@ export class Snapshot {
       );
     }
   }
-}
-
-function uniqueKeys(keys: readonly Uint8Array[]): Uint8Array[] {
-  const seen = new Set<string>();
-  return keys.filter((key) => {
-    const id = keyId(key);
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
-
-/** The smaller of two exclusive upper bounds, an empty one being +infinity. */
-export function minEnd(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  return compareBytes(a, b) <= 0 ? a : b;
-}
-
-/** Whether the region's range reaches `end` (exclusive; empty = +infinity). */
-export function reachesEnd(region: RegionInfo, end: Uint8Array): boolean {
-  if (region.endKey.length === 0) return true;
-  return end.length > 0 && compareBytes(end, region.endKey) <= 0;
-}
-
-/** The key right after `key` in byte order. */
-export function successor(key: Uint8Array): Uint8Array {
-  const next = new Uint8Array(key.length + 1);
-  next.set(key);
-  return next;
 }

@@ -1,0 +1,207 @@
+/**
+ * How both clients reach regions over the shared `RegionRequestSender` (region errors, leader
+ * moves, broken streams and their back-off are handled there): one request to the region of a
+ * key, batches of items grouped by region, and forward scans paged region by region.
+ *
+ * A batch whose region answered with a region error is regrouped before it is sent again,
+ * since its keys may now span several regions — the caller's `send` sees only groups of keys
+ * that one region held when they were grouped. Every loop ends at the call's deadline (the
+ * `Backoffer`'s) or its attempt budget.
+ */
+import { compareBytes } from "../util/bytes.ts";
+import { Backoffer } from "./backoff.ts";
+import type { CommandName, ResponseOf } from "./commands.ts";
+import { reachesEnd, successor } from "./keys.ts";
+import type { RegionInfo } from "./region.ts";
+import { RegionRequestSender, type RequestBody, RETRY } from "./region_request.ts";
+import type { RegionResolver } from "./region_resolver.ts";
+import type { ConnectionPool } from "./transport.ts";
+
+/** Keys (or items carrying keys) of one region. */
+export interface RegionGroup<T> {
+  region: RegionInfo;
+  items: T[];
+}
+
+/** One page of a forward scan, as `RegionRpc.scanForward`'s `page` returns it. */
+export interface ScanPage<P> {
+  /** The pairs the page contributes. */
+  pairs: P[];
+  /** Pairs the store returned: as many as asked means the region may hold more. */
+  count: number;
+  /** The last key the store returned; the next page starts right after it. */
+  lastKey: Uint8Array;
+}
+
+/** Region-aware request helpers of one client. */
+export class RegionRpc {
+  readonly sender: RegionRequestSender;
+
+  constructor(readonly resolver: RegionResolver, readonly pool: ConnectionPool) {
+    this.sender = new RegionRequestSender(resolver, pool);
+  }
+
+  /** A backoffer whose deadline is `timeoutMs` from now. */
+  backoffer(timeoutMs: number): Backoffer {
+    return new Backoffer(Date.now() + timeoutMs);
+  }
+
+  /** The region holding `key`. */
+  locate(key: Uint8Array, backoffer: Backoffer): Promise<RegionInfo> {
+    return this.sender.locate(() => this.resolver.locateKey(key, backoffer), backoffer);
+  }
+
+  /** Sends `cmd` once to `region`; RETRY when the caller must locate again. */
+  sendToRegion<C extends CommandName>(
+    cmd: C,
+    region: RegionInfo,
+    body: RequestBody<C>,
+    options: { backoffer: Backoffer; idempotent: boolean },
+  ): Promise<ResponseOf<C> | typeof RETRY> {
+    return this.sender.send(cmd, region, body, options);
+  }
+
+  /** Sends `cmd` to the region of `key` until a region answers it. */
+  async sendToKey<C extends CommandName>(
+    cmd: C,
+    key: Uint8Array,
+    body: (region: RegionInfo) => RequestBody<C>,
+    options: { backoffer: Backoffer; idempotent: boolean },
+  ): Promise<ResponseOf<C>> {
+    for (;;) {
+      const region = await this.locate(key, options.backoffer);
+      const response = await this.sender.send(cmd, region, body(region), options);
+      if (response !== RETRY) return response;
+    }
+  }
+
+  /** `items` grouped by the region holding `keyOf(item)`, in first-seen order of regions. */
+  async groupByRegion<T>(
+    items: readonly T[],
+    keyOf: (item: T) => Uint8Array,
+    backoffer: Backoffer,
+  ): Promise<RegionGroup<T>[]> {
+    const groups = new Map<bigint, RegionGroup<T>>();
+    for (const item of items) {
+      const region = await this.locate(keyOf(item), backoffer);
+      let group = groups.get(region.id);
+      if (group === undefined) groups.set(region.id, group = { region, items: [] });
+      group.items.push(item);
+    }
+    return [...groups.values()];
+  }
+
+  /**
+   * Runs `send` for every chunk of `items` per region, at most `concurrency` at once; a
+   * chunk for which `send` returns RETRY is regrouped and sent again. Rejects with the first
+   * failure (the others still settle).
+   */
+  async forEachRegionBatch<T>(
+    items: readonly T[],
+    how: {
+      keyOf: (item: T) => Uint8Array;
+      chunk: (items: T[]) => T[][];
+      backoffer: Backoffer;
+      concurrency: number;
+      send: (region: RegionInfo, items: T[]) => Promise<void | typeof RETRY>;
+    },
+  ): Promise<void> {
+    const groups = await this.groupByRegion(items, how.keyOf, how.backoffer);
+    const tasks = groups.flatMap(({ region, items }) =>
+      how.chunk(items).map((part) => ({ region, part }))
+    );
+    await runLimited(tasks, how.concurrency, async ({ region, part }) => {
+      const outcome = await how.send(region, part);
+      if (outcome === RETRY) await this.forEachRegionBatch(part, how);
+    });
+  }
+
+  /**
+   * The pairs of [start, end) (empty end: unbounded), smallest key first, at most `limit`,
+   * read region by region. `page` asks the region for at most `ask` pairs from `cursor` (up to
+   * the region's end or `end`); RETRY locates again. A full page goes on after its last key,
+   * a short one at the next region.
+   */
+  async scanForward<P>(
+    range: {
+      start: Uint8Array;
+      end: Uint8Array;
+      limit: number;
+      pageSize: number;
+      backoffer: Backoffer;
+    },
+    page: (
+      region: RegionInfo,
+      at: { cursor: Uint8Array; ask: number },
+    ) => Promise<ScanPage<P> | typeof RETRY>,
+  ): Promise<P[]> {
+    const { end, limit } = range;
+    const pairs: P[] = [];
+    let cursor = range.start;
+    if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
+    while (pairs.length < limit) {
+      const region = await this.locate(cursor, range.backoffer);
+      const ask = Math.min(limit - pairs.length, range.pageSize);
+      const answer = await page(region, { cursor, ask });
+      if (answer === RETRY) continue;
+      pairs.push(...answer.pairs);
+      if (answer.count === ask) {
+        cursor = successor(answer.lastKey); // the region may hold more
+        continue;
+      }
+      if (reachesEnd(region, end)) break;
+      cursor = region.endKey;
+    }
+    return pairs;
+  }
+}
+
+/** Runs `work` over `tasks`, at most `limit` at a time; rejects with the first failure. */
+export async function runLimited<T>(
+  tasks: readonly T[],
+  limit: number,
+  work: (task: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async () => {
+    while (next < tasks.length && failure === null) {
+      try {
+        await work(tasks[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
+}
+
+/** Splits `items` into chunks of at most `maxItems` items and `maxBytes` bytes (by `sizeOf`). */
+export function chunkBySize<T>(
+  items: readonly T[],
+  limits: { maxItems: number; maxBytes: number; sizeOf: (item: T) => number },
+): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = limits.sizeOf(item);
+    if (
+      current.length > 0 && (current.length >= limits.maxItems || bytes + size > limits.maxBytes)
+    ) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** Splits `items` into chunks of at most `maxItems` items. */
+export function chunkByCount<T>(items: readonly T[], maxItems: number): T[][] {
+  return chunkBySize(items, { maxItems, maxBytes: Infinity, sizeOf: () => 0 });
+}
