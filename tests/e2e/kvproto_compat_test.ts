@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import {
   b,
   keysOf,
-  locateKvproto,
+  kvprotoTest,
   type Message,
   OfficialClient,
   sleep,
@@ -23,8 +23,6 @@ import {
   withKvproto,
 } from "./kvproto_loader.ts";
 import { withServer } from "./lib.ts";
-
-const E2E = { sanitizeOps: false, sanitizeResources: false };
 
 // ---------------------------------------------------------------------------------------------
 // CRC-64/XZ (ECMA-182 polynomial, reflected, init and final XOR all ones), written here so the
@@ -90,13 +88,11 @@ for (const reason of Object.values(KNOWN_DIVERGENCES)) {
   console.log(`kvproto_compat_test: a check is skipped, known divergence from TiKV: ${reason}`);
 }
 
-const source = locateKvproto();
-if (source.kind === "missing") console.log(`kvproto_compat_test skipped: ${source.reason}`);
+const { source, testOptions } = kvprotoTest("kvproto_compat_test");
 
 Deno.test({
   name: "kvproto compat: an independent client built from the official kvproto definitions",
-  ignore: source.kind === "missing",
-  ...E2E,
+  ...testOptions,
   fn: (t) =>
     withKvproto(source, (kvproto) =>
       withServer(async (server) => {

@@ -74,6 +74,39 @@ export function locateKvproto(): KvprotoSource {
   };
 }
 
+/** What a test built on the official definitions starts from; see `kvprotoTest`. */
+export interface KvprotoTest {
+  source: KvprotoSource;
+  /**
+   * `Deno.test` options: skipped when the definitions are missing; ops and resources are not
+   * sanitized, as in every end-to-end test (the store is a child process).
+   */
+  testOptions: { ignore: boolean; sanitizeOps: false; sanitizeResources: false };
+}
+
+/**
+ * Locates the official definitions for the test file `testName` and, when they are missing,
+ * says that it is skipped and why.
+ *
+ * @example
+ * ```ts
+ * const { source, testOptions } = kvprotoTest("kvproto_compat_test");
+ * Deno.test({ name: "…", ...testOptions, fn: () => withKvproto(source, async (kvproto) => {}) });
+ * ```
+ */
+export function kvprotoTest(testName: string): KvprotoTest {
+  const source = locateKvproto();
+  if (source.kind === "missing") console.log(`${testName} skipped: ${source.reason}`);
+  return {
+    source,
+    testOptions: {
+      ignore: source.kind === "missing",
+      sanitizeOps: false,
+      sanitizeResources: false,
+    },
+  };
+}
+
 async function git(gitDir: string, args: string[]): Promise<Uint8Array> {
   const output = await new Deno.Command("git", { args: [`--git-dir=${gitDir}`, ...args] })
     .output();

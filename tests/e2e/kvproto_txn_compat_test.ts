@@ -25,7 +25,7 @@ import {
   b,
   keysOf,
   type Kvproto,
-  locateKvproto,
+  kvprotoTest,
   type Message,
   OfficialClient,
   sleep,
@@ -34,7 +34,6 @@ import {
 } from "./kvproto_loader.ts";
 import { type TestServer, withServer } from "./lib.ts";
 
-const E2E = { sanitizeOps: false, sanitizeResources: false };
 /** How long the GC step waits for the store's GC worker to reach the new safe point. */
 const GC_WAIT_MS = 15_000;
 /** How often the store polls the PD safe point in this test (TiKV's default is 10 s). */
@@ -242,14 +241,12 @@ async function connect(kvproto: Kvproto, server: TestServer): Promise<TxnClient>
 
 // ---------------------------------------------------------------------------------------------
 
-const source = locateKvproto();
-if (source.kind === "missing") console.log(`kvproto_txn_compat_test skipped: ${source.reason}`);
+const { source, testOptions } = kvprotoTest("kvproto_txn_compat_test");
 
 Deno.test({
   name: "kvproto txn compat: a TiKV client built from the official kvproto drives every " +
     "transactional RPC",
-  ignore: source.kind === "missing",
-  ...E2E,
+  ...testOptions,
   async fn(t) {
     const config = await Deno.makeTempFile({ prefix: "basalt_txn_compat_", suffix: ".toml" });
     await Deno.writeTextFile(config, `[gc]\npoll-safe-point-interval = "${GC_POLL_INTERVAL}"\n`);
