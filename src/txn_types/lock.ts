@@ -30,9 +30,8 @@
 
 import { kvrpcpb } from "../../proto/mod.ts";
 import { displayRawKey } from "./key.ts";
-import { LAST_CHANGE_UNKNOWN, type LastChange, lastChangeFromParts } from "./last_change.ts";
-import { lastChangeToParts } from "./last_change.ts";
-import { RecordReader, RecordWriter } from "./record_codec.ts";
+import { LAST_CHANGE_UNKNOWN, type LastChange } from "./last_change.ts";
+import { readTaggedFields, RecordReader, RecordWriter } from "./record_codec.ts";
 import { assertTs, type TimeStamp } from "./timestamp.ts";
 
 /** Values up to this length are stored inline in lock and write records (TiKV's 255). */
@@ -158,11 +157,7 @@ export function encodeLock(lock: Lock): Uint8Array {
   out.compactBytes(lock.primary);
   out.varU64(lock.startTs);
   out.varU64(lock.ttlMs);
-  if (lock.shortValue !== null) {
-    out.byte(SHORT_VALUE_PREFIX);
-    out.byte(lock.shortValue.length);
-    out.raw(lock.shortValue);
-  }
+  if (lock.shortValue !== null) (out.byte(SHORT_VALUE_PREFIX), out.shortBytes(lock.shortValue));
   if (lock.forUpdateTs !== 0n) (out.byte(FOR_UPDATE_TS_PREFIX), out.u64(lock.forUpdateTs));
   if (lock.txnSize > 0n) (out.byte(TXN_SIZE_PREFIX), out.u64(lock.txnSize));
   if (lock.minCommitTs !== 0n) (out.byte(MIN_COMMIT_TS_PREFIX), out.u64(lock.minCommitTs));
@@ -177,10 +172,8 @@ export function encodeLock(lock: Lock): Uint8Array {
     for (const ts of lock.rollbackTs) out.u64(ts);
   }
   if (lock.lastChange.kind !== "Unknown") {
-    const [ts, versions] = lastChangeToParts(lock.lastChange);
     out.byte(LAST_CHANGE_PREFIX);
-    out.u64(ts);
-    out.varU64(versions);
+    out.lastChange(lock.lastChange);
   }
   if (lock.txnSource !== 0n) (out.byte(TXN_SOURCE_PREFIX), out.varU64(lock.txnSource));
   if (lock.isLockedWithConflict) out.byte(LOCKED_WITH_CONFLICT_PREFIX);
@@ -208,55 +201,27 @@ export function decodeLock(bytes: Uint8Array): Lock {
   const startTs = input.varU64("start ts");
   const ttlMs = input.atEnd() ? 0n : input.varU64("ttl");
   const lock = newLock({ lockType, primary, startTs, ttlMs });
-  let lastChangeTs = 0n;
-  let versions = 0n;
-  while (!input.atEnd()) {
-    const prefixAt = input.offset;
-    const prefix = input.byte("field prefix");
-    switch (prefix) {
-      case SHORT_VALUE_PREFIX:
-        lock.shortValue = input.raw(input.byte("short value length"), "short value");
-        break;
-      case FOR_UPDATE_TS_PREFIX:
-        lock.forUpdateTs = input.u64("for_update_ts");
-        break;
-      case TXN_SIZE_PREFIX:
-        lock.txnSize = input.u64("txn_size");
-        break;
-      case MIN_COMMIT_TS_PREFIX:
-        lock.minCommitTs = input.u64("min_commit_ts");
-        break;
-      case ASYNC_COMMIT_PREFIX: {
-        lock.useAsyncCommit = true;
-        const count = input.varU64("secondaries count");
-        if (count > BigInt(bytes.length)) input.fail(`impossible secondaries count ${count}`);
-        for (let i = 0n; i < count; i++) lock.secondaries.push(input.compactBytes("secondary"));
-        break;
-      }
-      case ROLLBACK_TS_PREFIX: {
-        const count = input.varU64("rollback ts count");
-        if (count > BigInt(bytes.length)) input.fail(`impossible rollback ts count ${count}`);
-        for (let i = 0n; i < count; i++) lock.rollbackTs.push(input.u64("rollback ts"));
-        break;
-      }
-      case LAST_CHANGE_PREFIX:
-        lastChangeTs = input.u64("last change ts");
-        versions = input.varU64("versions to last change");
-        break;
-      case TXN_SOURCE_PREFIX:
-        lock.txnSource = input.varU64("txn source");
-        break;
-      case LOCKED_WITH_CONFLICT_PREFIX:
-        lock.isLockedWithConflict = true;
-        break;
-      case GENERATION_PREFIX:
-        lock.generation = input.u64("generation");
-        break;
-      default:
-        input.fail(`unknown field prefix 0x${prefix.toString(16)}`, prefixAt);
-    }
-  }
-  lock.lastChange = lastChangeFromParts(lastChangeTs, versions);
+  readTaggedFields(input, {
+    [SHORT_VALUE_PREFIX]: () => (lock.shortValue = input.shortBytes("short value")),
+    [FOR_UPDATE_TS_PREFIX]: () => (lock.forUpdateTs = input.u64("for_update_ts")),
+    [TXN_SIZE_PREFIX]: () => (lock.txnSize = input.u64("txn_size")),
+    [MIN_COMMIT_TS_PREFIX]: () => (lock.minCommitTs = input.u64("min_commit_ts")),
+    [ASYNC_COMMIT_PREFIX]: () => {
+      lock.useAsyncCommit = true;
+      const count = input.varU64("secondaries count");
+      if (count > BigInt(bytes.length)) input.fail(`impossible secondaries count ${count}`);
+      for (let i = 0n; i < count; i++) lock.secondaries.push(input.compactBytes("secondary"));
+    },
+    [ROLLBACK_TS_PREFIX]: () => {
+      const count = input.varU64("rollback ts count");
+      if (count > BigInt(bytes.length)) input.fail(`impossible rollback ts count ${count}`);
+      for (let i = 0n; i < count; i++) lock.rollbackTs.push(input.u64("rollback ts"));
+    },
+    [LAST_CHANGE_PREFIX]: () => (lock.lastChange = input.lastChange()),
+    [TXN_SOURCE_PREFIX]: () => (lock.txnSource = input.varU64("txn source")),
+    [LOCKED_WITH_CONFLICT_PREFIX]: () => (lock.isLockedWithConflict = true),
+    [GENERATION_PREFIX]: () => (lock.generation = input.u64("generation")),
+  });
   return lock;
 }
 

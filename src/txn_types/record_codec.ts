@@ -1,7 +1,9 @@
 /**
  * The byte-level pieces shared by the lock and write record formats: a growable writer and a
- * bounds-checked reader of single bytes, varints, big-endian u64s and TiKV "compact bytes"
- * (a zigzag varint length followed by the bytes, `encode_compact_bytes`).
+ * bounds-checked reader of single bytes, varints, big-endian u64s, TiKV "compact bytes" (a
+ * zigzag varint length followed by the bytes, `encode_compact_bytes`), the two compound fields
+ * both records carry (a short value, a last change), and the loop over the tagged fields that
+ * follow a record's fixed head.
  *
  * The reader turns every truncation or overflow into a {@linkcode RecordFormatError}, so a
  * corrupt record never surfaces as a bare codec error from the middle of a parse.
@@ -18,6 +20,7 @@ import {
   writeVarI64,
   writeVarU64,
 } from "../codec/varint.ts";
+import { type LastChange, lastChangeFromParts, lastChangeToParts } from "./last_change.ts";
 
 /** Which record failed to decode. */
 export type RecordKind = "lock" | "write";
@@ -86,6 +89,19 @@ export class RecordWriter {
     this.#reserve(MAX_VARINT64_LENGTH);
     this.#length = writeVarI64(this.#buffer, this.#length, BigInt(bytes.length));
     this.raw(bytes);
+  }
+
+  /** A short value: its length in one byte, then the bytes. */
+  shortBytes(bytes: Uint8Array): void {
+    this.byte(bytes.length);
+    this.raw(bytes);
+  }
+
+  /** A last change as its on-disk pair: the ts as u64, the versions as varint. */
+  lastChange(change: LastChange): void {
+    const [ts, versions] = lastChangeToParts(change);
+    this.u64(ts);
+    this.varU64(versions);
   }
 
   /** The bytes written, as a fresh array of exact length. */
@@ -170,5 +186,35 @@ export class RecordReader {
       this.fail(`${what} has impossible length ${length}`, start);
     }
     return this.raw(Number(length), what);
+  }
+
+  /** A short value written by `RecordWriter.shortBytes`. */
+  shortBytes(what: string): Uint8Array {
+    return this.raw(this.byte(`${what} length`), what);
+  }
+
+  /** A last change written by `RecordWriter.lastChange`. */
+  lastChange(): LastChange {
+    const ts = this.u64("last change ts");
+    const versions = this.varU64("versions to last change");
+    return lastChangeFromParts(ts, versions);
+  }
+}
+
+/**
+ * Reads the tagged fields after a record's fixed head, up to its end: each is a prefix byte,
+ * then what `fields[prefix]` reads. An unknown prefix is a {@linkcode RecordFormatError} (TiKV
+ * stops parsing or panics there).
+ */
+export function readTaggedFields(
+  input: RecordReader,
+  fields: Readonly<Record<number, () => void>>,
+): void {
+  while (!input.atEnd()) {
+    const prefixAt = input.offset;
+    const prefix = input.byte("field prefix");
+    const read = fields[prefix];
+    if (read === undefined) input.fail(`unknown field prefix 0x${prefix.toString(16)}`, prefixAt);
+    read();
   }
 }

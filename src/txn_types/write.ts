@@ -20,11 +20,10 @@
  * @module
  */
 
-import { LAST_CHANGE_UNKNOWN, type LastChange, lastChangeFromParts } from "./last_change.ts";
-import { lastChangeToParts } from "./last_change.ts";
+import { LAST_CHANGE_UNKNOWN, type LastChange } from "./last_change.ts";
 import type { LockType } from "./lock.ts";
 import { SHORT_VALUE_MAX_LEN, SHORT_VALUE_PREFIX } from "./lock.ts";
-import { RecordReader, RecordWriter } from "./record_codec.ts";
+import { readTaggedFields, RecordReader, RecordWriter } from "./record_codec.ts";
 import { assertTs, type TimeStamp } from "./timestamp.ts";
 
 /** The kind of a write record. */
@@ -137,18 +136,12 @@ export function encodeWrite(write: Write): Uint8Array {
   const out = new RecordWriter(16 + (write.shortValue?.length ?? 0));
   out.byte(WRITE_TYPE_BYTE[write.writeType]);
   out.varU64(write.startTs);
-  if (write.shortValue !== null) {
-    out.byte(SHORT_VALUE_PREFIX);
-    out.byte(write.shortValue.length);
-    out.raw(write.shortValue);
-  }
+  if (write.shortValue !== null) (out.byte(SHORT_VALUE_PREFIX), out.shortBytes(write.shortValue));
   if (write.hasOverlappedRollback) out.byte(OVERLAPPED_ROLLBACK_FLAG);
   if (write.gcFence !== null) (out.byte(GC_FENCE_PREFIX), out.u64(write.gcFence));
   if (write.lastChange.kind !== "Unknown") {
-    const [ts, versions] = lastChangeToParts(write.lastChange);
     out.byte(LAST_CHANGE_PREFIX);
-    out.u64(ts);
-    out.varU64(versions);
+    out.lastChange(write.lastChange);
   }
   if (write.txnSource !== 0n) (out.byte(TXN_SOURCE_PREFIX), out.varU64(write.txnSource));
   return out.finish();
@@ -166,33 +159,13 @@ export function decodeWrite(bytes: Uint8Array): Write {
   );
   if (writeType === undefined) input.fail(`unknown write type byte 0x${typeByte.toString(16)}`, 0);
   const write = newWrite({ writeType, startTs: input.varU64("start ts") });
-  let lastChangeTs = 0n;
-  let versions = 0n;
-  while (!input.atEnd()) {
-    const prefixAt = input.offset;
-    const prefix = input.byte("field prefix");
-    switch (prefix) {
-      case SHORT_VALUE_PREFIX:
-        write.shortValue = input.raw(input.byte("short value length"), "short value");
-        break;
-      case OVERLAPPED_ROLLBACK_FLAG:
-        write.hasOverlappedRollback = true;
-        break;
-      case GC_FENCE_PREFIX:
-        write.gcFence = input.u64("gc fence");
-        break;
-      case LAST_CHANGE_PREFIX:
-        lastChangeTs = input.u64("last change ts");
-        versions = input.varU64("versions to last change");
-        break;
-      case TXN_SOURCE_PREFIX:
-        write.txnSource = input.varU64("txn source");
-        break;
-      default:
-        input.fail(`unknown field prefix 0x${prefix.toString(16)}`, prefixAt);
-    }
-  }
-  write.lastChange = lastChangeFromParts(lastChangeTs, versions);
+  readTaggedFields(input, {
+    [SHORT_VALUE_PREFIX]: () => (write.shortValue = input.shortBytes("short value")),
+    [OVERLAPPED_ROLLBACK_FLAG]: () => (write.hasOverlappedRollback = true),
+    [GC_FENCE_PREFIX]: () => (write.gcFence = input.u64("gc fence")),
+    [LAST_CHANGE_PREFIX]: () => (write.lastChange = input.lastChange()),
+    [TXN_SOURCE_PREFIX]: () => (write.txnSource = input.varU64("txn source")),
+  });
   return write;
 }
 
