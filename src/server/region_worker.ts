@@ -8,6 +8,7 @@
  * Started by `region_workers.ts`; the messages are in `worker_protocol.ts`.
  */
 /// <reference lib="deno.worker" />
+import { setImmediate } from "node:timers";
 import { tikvpb } from "../../proto/mod.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import type { AnyCommand } from "./command.ts";
@@ -146,8 +147,9 @@ class Outbox {
     if (this.remaining === 0) this.flush();
     else if (!this.scheduled) {
       // Whatever else completes in this turn rides along; a slow sub-request does not wait.
+      // setImmediate, not setTimeout(0): Deno's 0 ms timer fires ~1 ms later (measured).
       this.scheduled = true;
-      setTimeout(() => this.flush(), 0);
+      setImmediate(() => this.flush());
     }
   }
 
