@@ -9,6 +9,7 @@ import type { RequestFailure } from "../failure.ts";
 import { Latches } from "./latches.ts";
 import { TTL_INDEX_CF, ttlIndexKey } from "./ttl_index.ts";
 import { encodeRawValue } from "./value.ts";
+import { type GroupOperation, WriteGroups } from "./write_group.ts";
 
 /** The dependencies of raw command handlers. */
 export interface RawStore {
@@ -54,38 +55,56 @@ export type RawMutation =
   | { kind: "put"; key: Uint8Array; userValue: Uint8Array; expireUnixSeconds: number }
   | { kind: "delete"; key: Uint8Array };
 
-/** Applies `mutations` to `cf` atomically. The caller holds the keys' latches. */
-export async function applyMutations(
+/** Each store's write groups, made on first use (tests build `RawStore`s as plain objects). */
+const writeGroups = new WeakMap<RawStore, WriteGroups>();
+
+function writeGroupsOf(store: RawStore): WriteGroups {
+  let groups = writeGroups.get(store);
+  if (groups === undefined) {
+    groups = new WriteGroups(store.engine, store.syncLog);
+    writeGroups.set(store, groups);
+  }
+  return groups;
+}
+
+/**
+ * Applies `mutations` to `cf` atomically, in the current write group (`write_group.ts`):
+ * resolves once applied, and durable when `syncLog`. The caller holds the keys' latches until
+ * then.
+ */
+export function applyMutations(
   store: RawStore,
   options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
 ): Promise<void> {
-  const batch = store.engine.newWriteBatch();
-  try {
-    for (const mutation of options.mutations) {
-      if (mutation.kind === "put") {
-        const stored = encodeRawValue(mutation.userValue, mutation.expireUnixSeconds);
-        batch.put(options.cf, mutation.key, stored);
-        if (mutation.expireUnixSeconds !== 0) {
-          const indexKey = ttlIndexKey(mutation.expireUnixSeconds, options.cf, mutation.key);
-          batch.put(TTL_INDEX_CF, indexKey, EMPTY);
-        }
-      } else {
-        batch.delete(options.cf, mutation.key);
-      }
+  const operations: GroupOperation[] = [];
+  const cf = options.cf;
+  for (const mutation of options.mutations) {
+    if (mutation.kind === "delete") {
+      operations.push({ cf, key: mutation.key, value: null });
+      continue;
     }
-    if (store.syncLog) await store.engine.writeDurable(batch);
-    else store.engine.write(batch);
-  } finally {
-    batch.destroy();
+    const value = encodeRawValue(mutation.userValue, mutation.expireUnixSeconds);
+    operations.push({ cf, key: mutation.key, value });
+    if (mutation.expireUnixSeconds !== 0) {
+      const indexKey = ttlIndexKey(mutation.expireUnixSeconds, cf, mutation.key);
+      operations.push({ cf: TTL_INDEX_CF, key: indexKey, value: EMPTY });
+    }
+  }
+  try {
+    return writeGroupsOf(store).write(operations);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
-/** Latches the mutated keys, applies `mutations`, releases. */
+/** Latches the mutated keys, applies `mutations`, releases once they are applied. */
 export async function latchedWrite(
   store: RawStore,
   options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
 ): Promise<void> {
-  const release = await store.latches.acquire(options.cf, options.mutations.map((m) => m.key));
+  const keys = options.mutations.map((mutation) => mutation.key);
+  const held = store.latches.lock(options.cf, keys);
+  const release = typeof held === "function" ? held : await held;
   try {
     await applyMutations(store, options);
   } finally {
