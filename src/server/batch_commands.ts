@@ -13,16 +13,26 @@
 import * as grpc from "@grpc/grpc-js";
 import { tikvpb } from "../../proto/mod.ts";
 import { BATCH_COMMANDS_MAX_DELAY_MS, BATCH_COMMANDS_MAX_REQUESTS } from "../constants.ts";
-import type { AnyCommand } from "./command.ts";
-import { COMMANDS_BY_BATCH_NAME } from "./commands.ts";
 import { type GrpcDependencies, grpcStatusOf } from "./grpc_server.ts";
-import type { Outcome } from "./metrics.ts";
-import { batchFieldOf, contextRegionId, encodeBatchResponse, parseBatchRequest } from "./wire.ts";
+import type { BatchSubmission } from "./region_workers.ts";
+import {
+  batchFieldOf,
+  type BatchFrame,
+  contextRegionId,
+  encodeBatchResponse,
+  parseBatchRequest,
+  requestId,
+  subRequestBody,
+  subRequestCount,
+} from "./wire.ts";
+import { BATCH_COMMANDS, OUTCOMES } from "./worker_protocol.ts";
 
-/** Served commands by their BatchCommands field number. */
-const SERVED_BY_FIELD: ReadonlyMap<number, AnyCommand> = new Map(
-  [...COMMANDS_BY_BATCH_NAME].map(([name, command]) => [batchFieldOf(name), command]),
-);
+/** Command codes (see `BATCH_COMMANDS`) by BatchCommands field number; -1 where not served. */
+const CODE_BY_FIELD: readonly number[] = (() => {
+  const codes: number[] = [];
+  BATCH_COMMANDS.forEach((command, code) => codes[batchFieldOf(command.batchName!)] = code);
+  return Array.from({ length: codes.length }, (_, field) => codes[field] ?? -1);
+})();
 const EMPTY_FIELD = batchFieldOf("Empty");
 
 const encodeResponse = (response: tikvpb.BatchCommandsResponse.Response.$Properties) =>
@@ -79,13 +89,14 @@ export function handleBatchCommands(
   };
 
   call.on("data", (bytes: Buffer) => {
-    let frame;
+    let frame: BatchFrame;
     try {
       frame = parseBatchRequest(bytes);
-      if (frame.requests.length !== frame.ids.length) {
-        throw new Error(`${frame.requests.length} requests but ${frame.ids.length} ids`);
+      const count = subRequestCount(frame);
+      if (count !== frame.idStarts.length) {
+        throw new Error(`${count} requests but ${frame.idStarts.length} ids`);
       }
-      if (frame.requests.length > BATCH_COMMANDS_MAX_REQUESTS) {
+      if (count > BATCH_COMMANDS_MAX_REQUESTS) {
         throw new Error(`more than ${BATCH_COMMANDS_MAX_REQUESTS} requests in one message`);
       }
     } catch (error) {
@@ -95,74 +106,79 @@ export function handleBatchCommands(
       );
       return;
     }
+    const submissions = route(frame, deps.workers);
+    if (submissions.unserved.length > 0) answerUnserved(frame, submissions.unserved);
+    submissions.groups.forEach((submission, group) => {
+      if (submission !== undefined) submit(group, submission);
+    });
+  });
+  /** Answers the sub-requests no worker serves: Empty after its delay, others refused now. */
+  const answerUnserved = (frame: BatchFrame, indexes: number[]) => {
     const immediate: Uint8Array[] = [];
     const immediateIds: bigint[] = [];
-    /** Per worker group: the sub-requests' indexes into the frame. */
-    const groups = new Map<number, number[]>();
-    frame.requests.forEach((request, index) => {
-      const command = SERVED_BY_FIELD.get(request.field);
-      if (command !== undefined) {
-        const group = deps.workers.groupOf(contextRegionId(request.body));
-        const members = groups.get(group);
-        if (members === undefined) groups.set(group, [index]);
-        else members.push(index);
-      } else if (request.field === EMPTY_FIELD) {
+    for (const index of indexes) {
+      const field = frame.fields[index]!;
+      const body = subRequestBody(frame, index);
+      const id = requestId(frame, index);
+      if (field === EMPTY_FIELD) {
         pending++;
-        answerEmpty(request.body).then((response) => {
+        answerEmpty(body).then((response) => {
           pending--;
-          write([response], [frame.ids[index]!]);
+          write([response], [id]);
           endIfIdle();
         }, (error: unknown) => fail(grpc.status.INVALID_ARGUMENT, `malformed Empty: ${error}`));
       } else {
-        immediate.push(unsupportedAnswer(request.body, request.field));
-        immediateIds.push(frame.ids[index]!);
+        immediate.push(unsupportedAnswer(body, field));
+        immediateIds.push(id);
       }
-    });
-    write(immediate, immediateIds);
-    for (const [group, indexes] of groups) {
-      const names = indexes.map((i) => SERVED_BY_FIELD.get(frame.requests[i]!.field)!.name);
-      const batchNames = indexes.map((i) =>
-        SERVED_BY_FIELD.get(frame.requests[i]!.field)!.batchName!
-      );
-      const startMs = performance.now();
-      const ends: (((outcome: Outcome, endMs: number) => void) | null)[] = names.map((name) =>
-        deps.metrics.begin(name, startMs)
-      );
-      let unanswered = indexes.length;
-      pending += unanswered;
-      deps.workers.batch(
-        group,
-        batchNames,
-        indexes.map((i) => frame.requests[i]!.body),
-        (part) => {
-          const endMs = performance.now();
-          if (!part.ok) {
-            ends.forEach((end) => end?.(part.code, endMs));
-            ends.fill(null);
-            pending -= unanswered;
-            unanswered = 0;
-            if (part.code === "internal") {
-              deps.log.error("BatchCommands failed", { error: part.details });
-            }
-            fail(grpcStatusOf(part.code), part.details);
-            return;
-          }
-          const ids = part.indexes.map((i) => frame.ids[indexes[i]!]!);
-          part.indexes.forEach((i, n) => {
-            ends[i]?.(part.outcomes[n]!, endMs);
-            ends[i] = null;
-            if (endMs - startMs > deps.slowRequestThresholdMs) {
-              deps.log.warn("slow request", { rpc: names[i], ms: Math.round(endMs - startMs) });
-            }
-          });
-          pending -= part.indexes.length;
-          unanswered -= part.indexes.length;
-          write(part.responses, ids);
-          endIfIdle();
-        },
-      );
     }
-  });
+    write(immediate, immediateIds);
+  };
+  const submit = (group: number, submission: BatchSubmission) => {
+    const startMs = performance.now();
+    const count = submission.indexes.length;
+    /** Per sub-request of the submission: answered yet (so a failure ends only the others). */
+    const answered = new Uint8Array(count);
+    let unanswered = count;
+    pending += count;
+    deps.metrics.started(count);
+    deps.workers.batch(group, submission, (part) => {
+      const endMs = performance.now();
+      const seconds = (endMs - startMs) / 1000;
+      if (!part.ok) {
+        for (let index = 0; index < count; index++) {
+          if (answered[index] === 1) continue;
+          deps.metrics.ended(BATCH_COMMANDS[submission.codes[index]!]!.name, part.code, seconds);
+        }
+        pending -= unanswered;
+        unanswered = 0;
+        if (part.code === "internal") {
+          deps.log.error("BatchCommands failed", { error: part.details });
+        }
+        fail(grpcStatusOf(part.code), part.details);
+        return;
+      }
+      for (let n = 0; n < part.count; n++) {
+        const index = part.layout[part.at + 2 * n]!;
+        answered[index] = 1;
+        const rpc = BATCH_COMMANDS[submission.codes[index]!]!.name;
+        deps.metrics.ended(rpc, OUTCOMES[part.layout[part.at + 2 * n + 1]!]!, seconds);
+      }
+      if (endMs - startMs > deps.slowRequestThresholdMs) {
+        deps.log.warn("slow request", {
+          rpc: "BatchCommands",
+          requests: part.count,
+          ms: Math.round(endMs - startMs),
+        });
+      }
+      pending -= part.count;
+      unanswered -= part.count;
+      if (open()) {
+        call.write(Buffer.from(part.frame.buffer, part.frame.byteOffset, part.frame.length));
+      }
+      endIfIdle();
+    });
+  };
   call.on("end", () => {
     draining = true;
     endIfIdle();
@@ -185,4 +201,30 @@ async function answerEmpty(body: Uint8Array): Promise<Uint8Array> {
   const delayMs = Math.min(Number(empty.delayTime), BATCH_COMMANDS_MAX_DELAY_MS);
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   return encodeResponse({ Empty: { testId: empty.testId } });
+}
+
+/**
+ * Sorts the sub-requests of `frame`: those a worker serves, per worker group (by the region
+ * in their context), and the rest.
+ */
+function route(
+  frame: BatchFrame,
+  workers: { count: number; groupOf(regionId: number): number },
+): { groups: (BatchSubmission | undefined)[]; unserved: number[] } {
+  const groups: (BatchSubmission | undefined)[] = new Array(workers.count);
+  const unserved: number[] = [];
+  const count = subRequestCount(frame);
+  for (let index = 0; index < count; index++) {
+    const code = CODE_BY_FIELD[frame.fields[index]!] ?? -1;
+    if (code < 0) {
+      unserved.push(index);
+      continue;
+    }
+    const regionId = contextRegionId(frame.bytes, frame.bodyStarts[index], frame.bodyEnds[index]);
+    const group = workers.groupOf(regionId);
+    const submission = groups[group] ??= { frame, indexes: [], codes: [] };
+    submission.indexes.push(index);
+    submission.codes.push(code);
+  }
+  return { groups, unserved };
 }

@@ -34,31 +34,53 @@ class Histogram {
   observe(seconds: number): void {
     this.count++;
     this.sumSeconds += seconds;
-    const index = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-    if (index >= 0) this.counts[index]!++;
+    for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS_SECONDS[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
   }
+}
+
+/** Counts by outcome and latency of one RPC. */
+class RpcStats {
+  readonly outcomes = new Map<Outcome, number>();
+  readonly latency = new Histogram();
 }
 
 /** Counters and histograms of a server's requests. The label sets are bounded by RPC names. */
 export class RequestMetrics {
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, Histogram>();
+  readonly #rpcs = new Map<string, RpcStats>();
   #inFlight = 0;
 
   /** Marks the start of a request; call the returned function when it ends. */
   begin(rpc: string, startMs: number): (outcome: Outcome, endMs: number) => void {
-    this.#inFlight++;
+    this.started(1);
     let done = false;
     return (outcome, endMs) => {
       if (done) throw new Error(`request ${rpc} ended twice`);
       done = true;
-      this.#inFlight--;
-      const key = `${rpc}\u0000${outcome}`;
-      this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-      let histogram = this.#latency.get(rpc);
-      if (histogram === undefined) this.#latency.set(rpc, histogram = new Histogram());
-      histogram.observe((endMs - startMs) / 1000);
+      this.ended(rpc, outcome, (endMs - startMs) / 1000);
     };
+  }
+
+  /**
+   * Marks `count` requests started; each must be `ended` once. (BatchCommands sub-requests:
+   * no closure per sub-request.)
+   */
+  started(count: number): void {
+    this.#inFlight += count;
+  }
+
+  /** Records the end of one request of `rpc` that took `seconds`. */
+  ended(rpc: string, outcome: Outcome, seconds: number): void {
+    if (this.#inFlight <= 0) throw new Error(`request ${rpc} ended but none was in flight`);
+    this.#inFlight--;
+    let stats = this.#rpcs.get(rpc);
+    if (stats === undefined) this.#rpcs.set(rpc, stats = new RpcStats());
+    stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
+    stats.latency.observe(seconds);
   }
 
   /** Requests begun and not yet ended. */
@@ -72,15 +94,16 @@ export class RequestMetrics {
       "# HELP basalt_grpc_requests_total Requests handled, by RPC and outcome.",
       "# TYPE basalt_grpc_requests_total counter",
     ];
-    for (const [key, count] of this.#requests) {
-      const [rpc, outcome] = key.split("\u0000");
-      lines.push(`basalt_grpc_requests_total{rpc="${rpc}",outcome="${outcome}"} ${count}`);
+    for (const [rpc, stats] of this.#rpcs) {
+      for (const [outcome, count] of stats.outcomes) {
+        lines.push(`basalt_grpc_requests_total{rpc="${rpc}",outcome="${outcome}"} ${count}`);
+      }
     }
     lines.push(
       "# HELP basalt_grpc_request_duration_seconds Request latency, by RPC.",
       "# TYPE basalt_grpc_request_duration_seconds histogram",
     );
-    for (const [rpc, histogram] of this.#latency) {
+    for (const [rpc, { latency: histogram }] of this.#rpcs) {
       let cumulative = 0;
       LATENCY_BUCKETS_SECONDS.forEach((bound, i) => {
         cumulative += histogram.counts[i]!;

@@ -8,13 +8,14 @@ import type { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import type { LogLevel } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
+import type { BatchFrame } from "./wire.ts";
 import {
   type FailureCode,
   type FromWorker,
+  LayoutWriter,
+  MAX_BATCH_ID,
   ownBuffer,
-  pack,
   type ToWorker,
-  unpack,
   type WorkerSettings,
 } from "./worker_protocol.ts";
 
@@ -23,10 +24,21 @@ export type UnaryResult =
   | { ok: true; bytes: Uint8Array; outcome: Outcome }
   | { ok: false; code: FailureCode; details: string };
 
-/** Some answers of a batch part (see `FromWorker` "batch"), or its failure. */
+/**
+ * Some answers of a batch, or its failure. `frame` is a complete `BatchCommandsResponse` (a
+ * view of a buffer no one else uses); answer `n` of the part is the batch's sub-request
+ * `layout[at + 2n]` with outcome code `layout[at + 2n + 1]` (see `worker_protocol.ts`).
+ */
 export type BatchPart =
-  | { ok: true; indexes: number[]; responses: Uint8Array[]; outcomes: Outcome[]; done: boolean }
+  | { ok: true; frame: Uint8Array; layout: Int32Array; at: number; count: number; done: boolean }
   | { ok: false; code: FailureCode; details: string };
+
+/** Sub-requests of one BatchCommands message for one worker: `indexes` into `frame`, each with its command code. */
+export interface BatchSubmission {
+  frame: BatchFrame;
+  indexes: number[];
+  codes: number[];
+}
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -62,6 +74,7 @@ export class RegionWorkers {
   readonly #options: RegionWorkerOptions;
   #nextId = 1;
   #stopping = false;
+  readonly #layout = new LayoutWriter();
 
   private constructor(options: RegionWorkerOptions) {
     this.#options = options;
@@ -144,18 +157,9 @@ export class RegionWorkers {
         resolve?.({ ok: false, code: message.code, details: message.details });
         return;
       }
-      case "batch": {
-        const deliver = slot.batches.get(message.id);
-        if (message.done) slot.batches.delete(message.id);
-        deliver?.({
-          ok: true,
-          indexes: message.indexes,
-          responses: unpack(message.responses),
-          outcomes: message.outcomes,
-          done: message.done,
-        });
+      case "batch":
+        this.#deliverAnswers(slot, message.answers.layout, message.answers.data);
         return;
-      }
       case "batchFailed": {
         const deliver = slot.batches.get(message.id);
         slot.batches.delete(message.id);
@@ -200,7 +204,7 @@ export class RegionWorkers {
   /** Runs unary `name` with request `bytes` in the worker of `regionId`. */
   unary(regionId: number, name: string, bytes: Uint8Array): Promise<UnaryResult> {
     const slot = this.#slots[this.groupOf(regionId)]!;
-    const id = this.#nextId++;
+    const id = this.#nextBatchId();
     const copy = ownBuffer(bytes);
     return new Promise((resolve) => {
       slot.unary.set(id, resolve);
@@ -209,22 +213,81 @@ export class RegionWorkers {
   }
 
   /**
-   * Runs BatchCommands sub-requests (`names[i]` with body `bodies[i]`) in worker `group`;
-   * `deliver` receives the answers part by part, the last with `done`.
+   * Runs BatchCommands sub-requests in worker `group`; `deliver` receives the answers part by
+   * part, the last with `done`.
+   *
+   * Posted at once, one message per BatchCommands message: holding messages back to merge them
+   * (to the end of the microtasks, or of the turn) was measured to cost throughput (gets at 256
+   * in flight: 150k → 125k/s) although it saved CPU, because the worker then runs two messages'
+   * sub-requests while the main thread waits, instead of the main thread answering the first
+   * while the worker runs the second.
    */
-  batch(
-    group: number,
-    names: string[],
-    bodies: Uint8Array[],
-    deliver: (part: BatchPart) => void,
-  ): void {
+  batch(group: number, submission: BatchSubmission, deliver: (part: BatchPart) => void): void {
     const slot = this.#slots[group]!;
-    const id = this.#nextId++;
-    const packed = pack(bodies);
+    const id = this.#nextBatchId();
     slot.batches.set(id, deliver);
-    this.#post(slot, { kind: "batch", id, names, bodies: packed }, [
-      packed.data.buffer as ArrayBuffer,
+    this.#postBatches(slot, [{ id, submission }]);
+  }
+
+  #nextBatchId(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= MAX_BATCH_ID ? 1 : id + 1;
+    return id;
+  }
+
+  #postBatches(slot: Slot, queued: { id: number; submission: BatchSubmission }[]): void {
+    const layout = this.#layout;
+    let size = 0;
+    for (const { id, submission: { frame, indexes, codes } } of queued) {
+      layout.push(id);
+      layout.push(indexes.length);
+      for (let n = 0; n < indexes.length; n++) {
+        const i = indexes[n]!;
+        const bodyBytes = frame.bodyEnds[i]! - frame.bodyStarts[i]!;
+        const idBytes = frame.idEnds[i]! - frame.idStarts[i]!;
+        layout.push(codes[n]!);
+        layout.push(bodyBytes);
+        layout.push(idBytes);
+        size += bodyBytes + idBytes;
+      }
+    }
+    const data = new Uint8Array(new ArrayBuffer(size));
+    let pos = 0;
+    for (const { submission: { frame, indexes } } of queued) {
+      for (const i of indexes) {
+        pos = copyRange(frame.bytes, { start: frame.bodyStarts[i]!, end: frame.bodyEnds[i]! }, {
+          out: data,
+          pos,
+        });
+        pos = copyRange(frame.bytes, { start: frame.idStarts[i]!, end: frame.idEnds[i]! }, {
+          out: data,
+          pos,
+        });
+      }
+    }
+    const words = layout.take();
+    this.#post(slot, { kind: "batch", requests: { layout: words, data } }, [
+      words.buffer,
+      data.buffer,
     ]);
+  }
+
+  /** Hands each part of a worker's answers to its batch (see `BatchAnswers`). */
+  #deliverAnswers(slot: Slot, layout: Int32Array, data: Uint8Array): void {
+    let at = 0;
+    let pos = 0;
+    while (at < layout.length) {
+      const id = layout[at]!;
+      const done = layout[at + 1] === 1;
+      const frameBytes = layout[at + 2]!;
+      const count = layout[at + 3]!;
+      at += 4;
+      const deliver = slot.batches.get(id);
+      if (done) slot.batches.delete(id);
+      deliver?.({ ok: true, frame: data.subarray(pos, pos + frameBytes), layout, at, count, done });
+      at += 2 * count;
+      pos += frameBytes;
+    }
   }
 
   /** Tells every worker the GC safe point advanced to `safePoint`. */
@@ -256,4 +319,17 @@ export class RegionWorkers {
       }
     }));
   }
+}
+
+/** Copies `source[start, end)` to `out` at `pos`; returns the position after it. */
+function copyRange(
+  source: Uint8Array,
+  range: { start: number; end: number },
+  to: { out: Uint8Array; pos: number },
+): number {
+  const length = range.end - range.start;
+  // A loop beats making a view (~0.3 µs in Deno) for the short bodies of point requests.
+  if (length > 64) to.out.set(source.subarray(range.start, range.end), to.pos);
+  else for (let i = 0; i < length; i++) to.out[to.pos + i] = source[range.start + i]!;
+  return to.pos + length;
 }

@@ -105,9 +105,9 @@ class Reader {
  * The `context.region_id` of a kvproto request, or 0 when it has none. Never throws: a
  * malformed request is routed anywhere and refused there, by the full decoder.
  */
-export function contextRegionId(request: Uint8Array): number {
+export function contextRegionId(request: Uint8Array, start = 0, end = request.length): number {
   try {
-    const outer = new Reader(request);
+    const outer = new Reader(request, start, end);
     let contextBounds: [number, number] | null = null;
     while (!outer.done) {
       const tag = outer.varint();
@@ -128,57 +128,90 @@ export function contextRegionId(request: Uint8Array): number {
   }
 }
 
-/** One sub-request of a BatchCommands message: its oneof field and the command's bytes. */
-export interface SubRequest {
-  /** The oneof field number; 0 when the `Request` holds no command. */
-  field: number;
-  body: Uint8Array;
-}
-
-/** A `BatchCommandsRequest`, framed. */
+/**
+ * A `BatchCommandsRequest`, framed: sub-request `i` is command field `fields[i]` (its oneof
+ * member; 0 when the `Request` holds none) with body `bytes[bodyStarts[i], bodyEnds[i])`, and
+ * request id varint `bytes[idStarts[i], idEnds[i])`. Parallel number arrays, not objects per
+ * sub-request: the main thread frames every message it routes.
+ */
 export interface BatchFrame {
-  requests: SubRequest[];
-  ids: bigint[];
+  bytes: Uint8Array;
+  fields: number[];
+  bodyStarts: number[];
+  bodyEnds: number[];
+  idStarts: number[];
+  idEnds: number[];
 }
 
 /** Frames a `BatchCommandsRequest`; throws `WireError` on a malformed message. */
 export function parseBatchRequest(bytes: Uint8Array): BatchFrame {
   const reader = new Reader(bytes);
-  const requests: SubRequest[] = [];
-  const ids: bigint[] = [];
+  const frame: BatchFrame = {
+    bytes,
+    fields: [],
+    bodyStarts: [],
+    bodyEnds: [],
+    idStarts: [],
+    idEnds: [],
+  };
   while (!reader.done) {
     const tag = reader.varint();
     const field = Math.floor(tag / 8);
     const wireType = tag & 7;
     if (field === 1 && wireType === WIRE_LEN) {
-      requests.push(parseSubRequest(bytes, reader.lengthDelimited()));
+      parseSubRequest(frame, reader.lengthDelimited());
     } else if (field === 2 && wireType === WIRE_LEN) {
       const [start, end] = reader.lengthDelimited();
       const packed = new Reader(bytes, start, end);
-      while (!packed.done) ids.push(packed.bigVarint());
+      while (!packed.done) pushId(frame, packed);
     } else if (field === 2 && wireType === WIRE_VARINT) {
-      ids.push(reader.bigVarint());
+      pushId(frame, reader);
     } else {
       reader.skip(wireType);
     }
   }
-  return { requests, ids };
+  return frame;
 }
 
-function parseSubRequest(bytes: Uint8Array, [start, end]: [number, number]): SubRequest {
-  const reader = new Reader(bytes, start, end);
+function pushId(frame: BatchFrame, reader: Reader): void {
+  frame.idStarts.push(reader.pos);
+  reader.skip(WIRE_VARINT);
+  frame.idEnds.push(reader.pos);
+}
+
+function parseSubRequest(frame: BatchFrame, [start, end]: [number, number]): void {
+  const reader = new Reader(frame.bytes, start, end);
   // A oneof keeps its last member on the wire.
-  let found: SubRequest = { field: 0, body: new Uint8Array(0) };
+  let field = 0;
+  let bodyStart = 0;
+  let bodyEnd = 0;
   while (!reader.done) {
     const tag = reader.varint();
     if ((tag & 7) === WIRE_LEN) {
-      const [bodyStart, bodyEnd] = reader.lengthDelimited();
-      found = { field: Math.floor(tag / 8), body: bytes.subarray(bodyStart, bodyEnd) };
+      [bodyStart, bodyEnd] = reader.lengthDelimited();
+      field = Math.floor(tag / 8);
     } else {
       reader.skip(tag & 7);
     }
   }
-  return found;
+  frame.fields.push(field);
+  frame.bodyStarts.push(bodyStart);
+  frame.bodyEnds.push(bodyEnd);
+}
+
+/** Number of sub-requests framed (ids are counted apart: a valid message has as many). */
+export function subRequestCount(frame: BatchFrame): number {
+  return frame.fields.length;
+}
+
+/** The body of sub-request `index`, as a view. */
+export function subRequestBody(frame: BatchFrame, index: number): Uint8Array {
+  return frame.bytes.subarray(frame.bodyStarts[index]!, frame.bodyEnds[index]!);
+}
+
+/** The request id of sub-request `index`. */
+export function requestId(frame: BatchFrame, index: number): bigint {
+  return new Reader(frame.bytes, frame.idStarts[index]!, frame.idEnds[index]!).bigVarint();
 }
 
 function varintLength(value: number): number {

@@ -6,6 +6,9 @@ import {
   contextRegionId,
   encodeBatchResponse,
   parseBatchRequest,
+  requestId,
+  subRequestBody,
+  subRequestCount,
   WireError,
 } from "./wire.ts";
 
@@ -32,14 +35,21 @@ Deno.test("parseBatchRequest() frames what protobufjs encodes, packed or not", (
     requestIds: [1n, 2n ** 63n + 5n, 3n, 4n],
   };
   const frame = parseBatchRequest(tikvpb.BatchCommandsRequest.encode(message).finish());
-  assert.deepEqual(frame.ids, message.requestIds);
-  assert.deepEqual(frame.requests.map((r) => r.field), [13, 3, 0, 255]);
-  assert.equal(contextRegionId(frame.requests[0]!.body), 1);
-  assert.equal(kvrpcpb.PrewriteRequest.decode(frame.requests[1]!.body).startVersion, 5n);
+  const ids = (f: typeof frame) => f.idStarts.map((_, i) => requestId(f, i));
+  assert.equal(subRequestCount(frame), 4);
+  assert.deepEqual(ids(frame), message.requestIds);
+  assert.deepEqual(frame.fields, [13, 3, 0, 255]);
+  assert.equal(contextRegionId(subRequestBody(frame, 0)), 1);
+  assert.equal(
+    contextRegionId(frame.bytes, frame.bodyStarts[0], frame.bodyEnds[0]),
+    1,
+    "read in place, by bounds",
+  );
+  assert.equal(kvrpcpb.PrewriteRequest.decode(subRequestBody(frame, 1)).startVersion, 5n);
 
   // Unpacked ids (field 2 as separate varints) are legal protobuf too.
   const unpacked = new Uint8Array([0x10, 0x07, 0x10, 0x08]);
-  assert.deepEqual(parseBatchRequest(unpacked).ids, [7n, 8n]);
+  assert.deepEqual(ids(parseBatchRequest(unpacked)), [7n, 8n]);
 });
 
 Deno.test("parseBatchRequest() refuses truncated and overrunning messages", () => {
