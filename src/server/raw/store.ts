@@ -3,13 +3,14 @@
  * path (latched, batched, fsynced when `syncLog`). Handlers receive a `RawStore`; they never
  * reach for a clock or the engine any other way, so tests can drive them with a fixed time.
  */
-import type { ColumnFamily, KvEngine } from "../../engine/types.ts";
-import { MAX_ENTRY_BYTES } from "../../constants.ts";
+import type { ColumnFamily, KvEngine, WriteBatch } from "../../engine/types.ts";
+import { assertEntrySize, EntryTooLargeError } from "../../engine/limits.ts";
+import { ENGINE_MAX_VALUE_BYTES, MAX_ENTRY_BYTES } from "../../constants.ts";
 import type { RequestFailure } from "../failure.ts";
-import { Latches } from "./latches.ts";
+import { Latches, type Release } from "./latches.ts";
 import { TTL_INDEX_CF, ttlIndexKey } from "./ttl_index.ts";
-import { encodeRawValue } from "./value.ts";
-import { type GroupOperation, WriteGroups } from "./write_group.ts";
+import { RAW_VALUE_SUFFIX_BYTES, RawValueEncoder } from "./value.ts";
+import { type GroupWrite, WriteGroups } from "./write_group.ts";
 
 /** The dependencies of raw command handlers. */
 export interface RawStore {
@@ -67,6 +68,49 @@ function writeGroupsOf(store: RawStore): WriteGroups {
   return groups;
 }
 
+/** Stored values are encoded into one buffer and copied into the group batch at once. */
+const values = new RawValueEncoder();
+
+/**
+ * The group write of `mutations` on `cf`: the stored values (with their expiry suffix) and, for
+ * values with a TTL, their expiry index entries. Throws `EntryTooLargeError`, adding nothing, if
+ * an entry is over the engine's limits.
+ */
+function groupWrite(
+  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
+  release: Release | null,
+): GroupWrite {
+  const { cf, mutations } = options;
+  let sizeBytes = 0;
+  for (const mutation of mutations) {
+    if (mutation.kind === "delete") {
+      assertEntrySize(mutation.key);
+      sizeBytes += mutation.key.length;
+    } else {
+      const storedBytes = mutation.userValue.length + RAW_VALUE_SUFFIX_BYTES;
+      if (storedBytes > ENGINE_MAX_VALUE_BYTES) {
+        throw new EntryTooLargeError("value", storedBytes, ENGINE_MAX_VALUE_BYTES);
+      }
+      assertEntrySize(mutation.key);
+      sizeBytes += mutation.key.length + storedBytes;
+    }
+  }
+  const fill = (batch: WriteBatch) => {
+    for (const mutation of mutations) {
+      if (mutation.kind === "delete") {
+        batch.delete(cf, mutation.key);
+        continue;
+      }
+      batch.put(cf, mutation.key, values.encode(mutation.userValue, mutation.expireUnixSeconds));
+      if (mutation.expireUnixSeconds !== 0) {
+        const indexKey = ttlIndexKey(mutation.expireUnixSeconds, cf, mutation.key);
+        batch.put(TTL_INDEX_CF, indexKey, EMPTY);
+      }
+    }
+  };
+  return { sizeBytes, fill, release };
+}
+
 /**
  * Applies `mutations` to `cf` atomically, in the current write group (`write_group.ts`):
  * resolves once applied, and durable when `syncLog`. The caller holds the keys' latches until
@@ -76,38 +120,38 @@ export function applyMutations(
   store: RawStore,
   options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
 ): Promise<void> {
-  const operations: GroupOperation[] = [];
-  const cf = options.cf;
-  for (const mutation of options.mutations) {
-    if (mutation.kind === "delete") {
-      operations.push({ cf, key: mutation.key, value: null });
-      continue;
-    }
-    const value = encodeRawValue(mutation.userValue, mutation.expireUnixSeconds);
-    operations.push({ cf, key: mutation.key, value });
-    if (mutation.expireUnixSeconds !== 0) {
-      const indexKey = ttlIndexKey(mutation.expireUnixSeconds, cf, mutation.key);
-      operations.push({ cf: TTL_INDEX_CF, key: indexKey, value: EMPTY });
-    }
-  }
   try {
-    return writeGroupsOf(store).write(operations);
+    return writeGroupsOf(store).write(groupWrite(options, null));
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-/** Latches the mutated keys, applies `mutations`, releases once they are applied. */
-export async function latchedWrite(
+/**
+ * Latches the mutated keys and applies `mutations` in the current write group, which releases
+ * the latches once the group is applied (durable when `syncLog`); resolves then.
+ */
+export function latchedWrite(
   store: RawStore,
   options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
 ): Promise<void> {
   const keys = options.mutations.map((mutation) => mutation.key);
   const held = store.latches.lock(options.cf, keys);
-  const release = typeof held === "function" ? held : await held;
+  if (typeof held === "function") return writeHolding(store, options, held);
+  return held.then((release) => writeHolding(store, options, release));
+}
+
+function writeHolding(
+  store: RawStore,
+  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
+  release: Release,
+): Promise<void> {
+  let write: GroupWrite;
   try {
-    await applyMutations(store, options);
-  } finally {
+    write = groupWrite(options, release);
+  } catch (error) {
     release();
+    return Promise.reject(error);
   }
+  return writeGroupsOf(store).write(write);
 }

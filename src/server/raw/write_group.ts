@@ -7,19 +7,20 @@
  *
  * Invariants:
  * - A write's promise settles when its group is applied — durable (WAL fsynced) when the group
- *   is durable — and callers hold their keys' latches until then: an acknowledged write is
- *   durable, and two writes of one key never share a group (the second waits for the first's
- *   latch, so it lands in a later group, in order).
- * - A write's mutations all go into one group batch, so each write stays atomic. Its sizes are
- *   checked before any of them is added, so a refused write leaves nothing in the group.
+ *   is durable — and its latches are released only then (the group releases them, just before
+ *   settling): an acknowledged write is durable, and two writes of one key never share a group
+ *   (the second waits for the first's latch, so it lands in a later group, in order).
+ * - A write's operations all go into one group batch, so each write stays atomic. Callers check
+ *   sizes before adding; should adding still throw, the whole group fails and nothing of it is
+ *   written.
  * - A group is written when the turn ends, or at once when it reaches `GROUP_MAX_BYTES`, even
  *   while an earlier group is still in flight: RocksDB orders concurrent writes and commits them
  *   together (its own group commit), so groups never wait for each other here.
  * - A failed group write fails every write of the group (each learns the engine's error).
  */
 import { setImmediate } from "node:timers";
-import { assertEntrySize } from "../../engine/limits.ts";
-import type { ColumnFamily, KvEngine, WriteBatch } from "../../engine/types.ts";
+import type { KvEngine, WriteBatch } from "../../engine/types.ts";
+import type { Release } from "./latches.ts";
 
 /**
  * Bytes (keys + values) at which a group is written without waiting for the end of the turn,
@@ -27,18 +28,23 @@ import type { ColumnFamily, KvEngine, WriteBatch } from "../../engine/types.ts";
  */
 export const GROUP_MAX_BYTES = 4 * 1024 * 1024;
 
-/** One write's operations, as the group batch takes them. */
-export interface GroupOperation {
-  cf: ColumnFamily;
-  key: Uint8Array;
-  /** null for a delete. */
-  value: Uint8Array | null;
+/** One write: its size, what it adds to the batch, and the latches to release once applied. */
+export interface GroupWrite {
+  /** Key and value bytes the write adds (for `GROUP_MAX_BYTES`). */
+  sizeBytes: number;
+  /** Adds the write's operations to `batch`. Must not throw after the caller's checks. */
+  fill(batch: WriteBatch): void;
+  /** Released when the group is applied (or failed); null when the write holds none. */
+  release: Release | null;
 }
 
-/** The open group: its batch and the promise every write in it shares. */
+/** The open group: its batch, its writers' latches, and the promise they all share. */
 interface Group {
   batch: WriteBatch;
   sizeBytes: number;
+  releases: Release[];
+  /** Set when adding a write threw: the group is failed whole. */
+  broken: unknown;
   done: Promise<void>;
   settle: (error: unknown) => void;
 }
@@ -51,22 +57,18 @@ export class WriteGroups {
   /** `durable`: each group is fsynced (`writeDurable`); otherwise written without fsync. */
   constructor(private readonly engine: KvEngine, private readonly durable: boolean) {}
 
-  /**
-   * Adds `operations` (atomically) to the current group; resolves once the group is applied.
-   * Throws, adding nothing, if an entry is over the engine's limits.
-   */
-  write(operations: readonly GroupOperation[]): Promise<void> {
-    let sizeBytes = 0;
-    for (const operation of operations) {
-      assertEntrySize(operation.key, operation.value ?? undefined);
-      sizeBytes += operation.key.length + (operation.value?.length ?? 0);
-    }
+  /** Adds `write` to the current group; resolves once the group is applied. */
+  write(write: GroupWrite): Promise<void> {
     const group = this.#open ?? this.#start();
-    for (const operation of operations) {
-      if (operation.value === null) group.batch.delete(operation.cf, operation.key);
-      else group.batch.put(operation.cf, operation.key, operation.value);
+    if (write.release !== null) group.releases.push(write.release);
+    if (group.broken === undefined) {
+      try {
+        write.fill(group.batch);
+      } catch (error) {
+        group.broken = error ?? new Error("adding a write to the group failed");
+      }
     }
-    group.sizeBytes += sizeBytes;
+    group.sizeBytes += write.sizeBytes;
     if (group.sizeBytes >= GROUP_MAX_BYTES) this.#commit();
     else if (!this.#scheduled) {
       // setImmediate runs after this turn's microtasks (the other writes of the turn) and costs
@@ -84,7 +86,14 @@ export class WriteGroups {
     });
     // Rejections are the writers' to handle; an empty group has none yet.
     done.catch(() => {});
-    const group = { batch: this.engine.newWriteBatch(), sizeBytes: 0, done, settle };
+    const group: Group = {
+      batch: this.engine.newWriteBatch(),
+      sizeBytes: 0,
+      releases: [],
+      broken: undefined,
+      done,
+      settle,
+    };
     this.#open = group;
     return group;
   }
@@ -99,6 +108,7 @@ export class WriteGroups {
     const group = this.#open;
     if (group === null) return;
     this.#open = null;
+    if (group.broken !== undefined) return finish(group, group.broken);
     if (!this.durable) {
       let failure: unknown = undefined;
       try {
@@ -106,16 +116,18 @@ export class WriteGroups {
       } catch (error) {
         failure = error ?? new Error("group write failed");
       }
-      group.batch.destroy();
-      group.settle(failure);
-      return;
+      return finish(group, failure);
     }
-    this.engine.writeDurable(group.batch).then(() => {
-      group.batch.destroy();
-      group.settle(undefined);
-    }, (error: unknown) => {
-      group.batch.destroy();
-      group.settle(error ?? new Error("durable group write failed"));
-    });
+    this.engine.writeDurable(group.batch).then(
+      () => finish(group, undefined),
+      (error: unknown) => finish(group, error ?? new Error("durable group write failed")),
+    );
   }
+}
+
+/** Frees the group's batch, releases its writers' latches, then settles their promise. */
+function finish(group: Group, failure: unknown): void {
+  group.batch.destroy();
+  for (const release of group.releases) release();
+  group.settle(failure);
 }

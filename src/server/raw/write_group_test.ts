@@ -1,10 +1,27 @@
 import assert from "node:assert/strict";
 import { MemoryEngine } from "../../engine/memory_engine.ts";
 import type { KvEngine, WriteBatch } from "../../engine/types.ts";
-import { GROUP_MAX_BYTES, WriteGroups } from "./write_group.ts";
+import { GROUP_MAX_BYTES, type GroupWrite, WriteGroups } from "./write_group.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | null) => value === null ? null : new TextDecoder().decode(value);
+
+/** A write of `pairs` (value null = delete) to the default family. */
+function puts(
+  pairs: [string, string | null][],
+  release: (() => void) | null = null,
+): GroupWrite {
+  return {
+    sizeBytes: pairs.reduce((sum, [k, v]) => sum + k.length + (v?.length ?? 0), 0),
+    fill(batch) {
+      for (const [k, v] of pairs) {
+        if (v === null) batch.delete("default", bytes(k));
+        else batch.put("default", bytes(k), bytes(v));
+      }
+    },
+    release,
+  };
+}
 
 /** A memory engine that counts the batches it applies. */
 function countingEngine(): { engine: KvEngine; writes: number[]; durable: number[] } {
@@ -24,16 +41,21 @@ function countingEngine(): { engine: KvEngine; writes: number[]; durable: number
   return { engine, writes, durable };
 }
 
-Deno.test("writes of one turn share one durable engine write, and resolve only once it is done", async () => {
+Deno.test("writes of one turn share one durable engine write; latches are released and writes acknowledged only once it is done", async () => {
   const { engine, durable } = countingEngine();
   const groups = new WriteGroups(engine, true);
   let settled = 0;
+  let released = 0;
   const writes = ["a", "b", "c"].map((k) =>
-    groups.write([{ cf: "default", key: bytes(k), value: bytes(k) }]).then(() => settled++)
+    groups.write(puts([[k, k]], () => released++)).then(() => {
+      assert.equal(released, 3, "latches released before the acknowledgement");
+      settled++;
+    })
   );
   await new Promise((resolve) => setTimeout(resolve, 1));
   assert.deepEqual(durable, [3]);
   assert.equal(settled, 0, "acknowledged before the durable write finished");
+  assert.equal(released, 0, "latches released before the durable write finished");
   await Promise.all(writes);
   assert.equal(text(engine.get("default", bytes("b"))), "b");
 });
@@ -41,37 +63,42 @@ Deno.test("writes of one turn share one durable engine write, and resolve only o
 Deno.test("writes of later turns go in later groups, in order", async () => {
   const { engine, writes } = countingEngine();
   const groups = new WriteGroups(engine, false);
-  await groups.write([{ cf: "default", key: bytes("k"), value: bytes("1") }]);
-  await groups.write([
-    { cf: "default", key: bytes("k"), value: bytes("2") },
-    { cf: "write", key: bytes("k"), value: null },
-  ]);
+  await groups.write(puts([["k", "1"]]));
+  await groups.write(puts([["k", "2"], ["j", null]]));
   assert.deepEqual(writes, [1, 2]);
   assert.equal(text(engine.get("default", bytes("k"))), "2");
 });
 
-Deno.test("a write over the engine's limits is refused and leaves nothing in the group", async () => {
+Deno.test("a write whose fill throws fails its whole group, which writes nothing, and releases every latch", async () => {
   const { engine, writes } = countingEngine();
   const groups = new WriteGroups(engine, false);
-  const ok = groups.write([{ cf: "default", key: bytes("a"), value: bytes("a") }]);
-  assert.throws(() =>
-    groups.write([
-      { cf: "default", key: bytes("b"), value: bytes("b") },
-      { cf: "default", key: new Uint8Array(64 * 1024 + 1), value: bytes("x") },
-    ])
-  );
-  await ok;
-  assert.deepEqual(writes, [1]);
-  assert.equal(engine.get("default", bytes("b")), null);
+  let released = 0;
+  const first = groups.write(puts([["a", "a"]], () => released++));
+  const broken = groups.write({
+    sizeBytes: 1,
+    fill(batch) {
+      batch.put("default", bytes("b"), bytes("b"));
+      throw new Error("bug while adding");
+    },
+    release: () => released++,
+  });
+  const results = await Promise.allSettled([first, broken]);
+  assert.deepEqual(results.map((result) => result.status), ["rejected", "rejected"]);
+  assert.deepEqual(writes, []);
+  assert.equal(engine.get("default", bytes("a")), null);
+  assert.equal(released, 2);
 });
 
 Deno.test("a group reaching GROUP_MAX_BYTES is written at once", async () => {
   const { engine, writes } = countingEngine();
   const groups = new WriteGroups(engine, false);
-  const big = new Uint8Array(GROUP_MAX_BYTES);
-  const first = groups.write([{ cf: "default", key: bytes("big"), value: big }]);
+  const first = groups.write({
+    sizeBytes: GROUP_MAX_BYTES,
+    fill: (batch) => batch.put("default", bytes("big"), new Uint8Array(GROUP_MAX_BYTES)),
+    release: null,
+  });
   assert.deepEqual(writes, [1], "not written before the turn ended");
-  const second = groups.write([{ cf: "default", key: bytes("small"), value: bytes("s") }]);
+  const second = groups.write(puts([["small", "s"]]));
   await Promise.all([first, second]);
   assert.deepEqual(writes, [1, 1]);
 });
@@ -81,7 +108,7 @@ Deno.test("a failed group write fails every write of the group", async () => {
   engine.writeDurable = () => Promise.reject(new Error("disk on fire"));
   const groups = new WriteGroups(engine, true);
   const results = await Promise.allSettled(
-    ["a", "b"].map((k) => groups.write([{ cf: "default", key: bytes(k), value: bytes(k) }])),
+    ["a", "b"].map((k) => groups.write(puts([[k, k]]))),
   );
   assert.deepEqual(results.map((result) => result.status), ["rejected", "rejected"]);
   assert.match(String((results[0] as PromiseRejectedResult).reason), /disk on fire/);
