@@ -237,7 +237,7 @@ class Outbox {
       }
       writer.uint32(REQUEST_IDS_TAG).fork();
       for (const index of batch.indexes) {
-        writeRaw(writer, batch.data, batch.idStarts[index]!, batch.idEnds[index]!);
+        writer.raw(batch.data.subarray(batch.idStarts[index]!, batch.idEnds[index]!));
       }
       writer.ldelim();
       layout.set(layoutStart + 2, writer.pos - frameStart);
@@ -250,23 +250,6 @@ class Outbox {
       batch.fail("internal", `cannot encode an answer: ${describe(error)}`);
     }
   }
-}
-
-/** The protobufjs 8 Writer internals `writeRaw` uses (see proto/runtime.ts). */
-interface RawWriter {
-  buf: Uint8Array;
-  pos: number;
-  _reserve(bytes: number): void;
-}
-
-/** Appends `source[start, end)` to `writer` without making a view of it. */
-function writeRaw(writer: $protobuf.Writer, source: Uint8Array, start: number, end: number): void {
-  const raw = writer as unknown as RawWriter;
-  raw._reserve(end - start);
-  const buf = raw.buf;
-  let pos = raw.pos;
-  for (let i = start; i < end; i++) buf[pos++] = source[i]!;
-  raw.pos = pos;
 }
 
 const outbox = new Outbox();

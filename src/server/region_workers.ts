@@ -255,14 +255,12 @@ export class RegionWorkers {
     let pos = 0;
     for (const { submission: { frame, indexes } } of queued) {
       for (const i of indexes) {
-        pos = copyRange(frame.bytes, { start: frame.bodyStarts[i]!, end: frame.bodyEnds[i]! }, {
-          out: data,
-          pos,
-        });
-        pos = copyRange(frame.bytes, { start: frame.idStarts[i]!, end: frame.idEnds[i]! }, {
-          out: data,
-          pos,
-        });
+        const body = frame.bytes.subarray(frame.bodyStarts[i]!, frame.bodyEnds[i]!);
+        data.set(body, pos);
+        pos += body.length;
+        const requestId = frame.bytes.subarray(frame.idStarts[i]!, frame.idEnds[i]!);
+        data.set(requestId, pos);
+        pos += requestId.length;
       }
     }
     const words = layout.take();
@@ -319,17 +317,4 @@ export class RegionWorkers {
       }
     }));
   }
-}
-
-/** Copies `source[start, end)` to `out` at `pos`; returns the position after it. */
-function copyRange(
-  source: Uint8Array,
-  range: { start: number; end: number },
-  to: { out: Uint8Array; pos: number },
-): number {
-  const length = range.end - range.start;
-  // A loop beats making a view (~0.3 µs in Deno) for the short bodies of point requests.
-  if (length > 64) to.out.set(source.subarray(range.start, range.end), to.pos);
-  else for (let i = 0; i < length; i++) to.out[to.pos + i] = source[range.start + i]!;
-  return to.pos + length;
 }
