@@ -82,6 +82,7 @@ export const ROCKSDB_SYMBOLS = {
   rocksdb_pinnableslice_value: { parameters: [P, B], result: P },
   rocksdb_pinnableslice_destroy: { parameters: [P], result: V },
   rocksdb_multi_get_cf: { parameters: [P, P, B, Z, B, B, B, B, B], result: V },
+  rocksdb_batched_multi_get_cf: { parameters: [P, P, P, Z, B, B, B, B, "bool"], result: V },
   rocksdb_create_snapshot: { parameters: [P], result: P },
   rocksdb_release_snapshot: { parameters: [P, P], result: V },
   rocksdb_flush_cf: { parameters: [P, P, P, B], result: V },
