@@ -41,7 +41,7 @@ function countingEngine(): { engine: KvEngine; writes: number[]; durable: number
   return { engine, writes, durable };
 }
 
-Deno.test("writes of one turn share one durable engine write; latches are released and writes acknowledged only once it is done", async () => {
+Deno.test("writes added in one synchronous run share one durable engine write; latches are released and writes acknowledged only once it is done", async () => {
   const { engine, durable } = countingEngine();
   const groups = new WriteGroups(engine, true);
   let settled = 0;
@@ -60,7 +60,7 @@ Deno.test("writes of one turn share one durable engine write; latches are releas
   assert.equal(text(engine.get("default", bytes("b"))), "b");
 });
 
-Deno.test("writes of later turns go in later groups, in order", async () => {
+Deno.test("writes after the wave ended go in later groups, in order", async () => {
   const { engine, writes } = countingEngine();
   const groups = new WriteGroups(engine, false);
   await groups.write(puts([["k", "1"]]));
@@ -97,7 +97,7 @@ Deno.test("a group reaching GROUP_MAX_BYTES is written at once", async () => {
     fill: (batch) => batch.put("default", bytes("big"), new Uint8Array(GROUP_MAX_BYTES)),
     release: null,
   });
-  assert.deepEqual(writes, [1], "not written before the turn ended");
+  assert.deepEqual(writes, [1], "not written before the wave ended");
   const second = groups.write(puts([["small", "s"]]));
   await Promise.all([first, second]);
   assert.deepEqual(writes, [1, 1]);
