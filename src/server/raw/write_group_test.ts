@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { MemoryEngine } from "../../engine/memory_engine.ts";
 import type { KvEngine, WriteBatch } from "../../engine/types.ts";
-import { GROUP_MAX_BYTES, type GroupWrite, WriteGroups } from "./write_group.ts";
+import {
+  GROUP_MAX_BYTES,
+  GROUPS_IN_FLIGHT_MAX,
+  type GroupWrite,
+  WriteGroups,
+} from "./write_group.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | null) => value === null ? null : new TextDecoder().decode(value);
@@ -112,4 +117,36 @@ Deno.test("a failed group write fails every write of the group", async () => {
   );
   assert.deepEqual(results.map((result) => result.status), ["rejected", "rejected"]);
   assert.match(String((results[0] as PromiseRejectedResult).reason), /disk on fire/);
+});
+
+Deno.test("with GROUPS_IN_FLIGHT_MAX durable writes in flight, later writes gather in one group written when one lands", async () => {
+  const engine = new MemoryEngine();
+  const sizes: number[] = [];
+  const landings: (() => void)[] = [];
+  const write = engine.write.bind(engine);
+  engine.writeDurable = (batch: WriteBatch) => {
+    sizes.push(batch.count);
+    write(batch);
+    return new Promise((resolve) => landings.push(resolve));
+  };
+  const groups = new WriteGroups(engine, true);
+  const waves = (count: number) => new Promise((resolve) => setTimeout(resolve, count));
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < GROUPS_IN_FLIGHT_MAX; i++) {
+    done.push(groups.write(puts([[`first${i}`, "v"]])));
+    await waves(1);
+  }
+  assert.equal(sizes.length, GROUPS_IN_FLIGHT_MAX);
+  for (let i = 0; i < 3; i++) {
+    done.push(groups.write(puts([[`later${i}`, "v"]])));
+    await waves(1);
+  }
+  assert.equal(sizes.length, GROUPS_IN_FLIGHT_MAX, "held back while the maximum is in flight");
+  landings.shift()!();
+  await waves(1);
+  assert.deepEqual(sizes.slice(GROUPS_IN_FLIGHT_MAX), [3], "the three later writes, as one group");
+  for (const land of landings.splice(0)) land();
+  await waves(1);
+  for (const land of landings.splice(0)) land();
+  await Promise.all(done);
 });
