@@ -20,6 +20,8 @@ const SECTIONS = ["engine", "raft", "server", "ycsb"] as const;
 const YCSB_DEFAULT_NUM = 10_000;
 
 const { values } = parseArgs({
+  // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
+  args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
   options: {
     only: { type: "string" },
     repeat: { type: "string", default: "3" },

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { pdpb } from "../../proto/mod.ts";
 import { PdError } from "./errors.ts";
-import { bytesMethod } from "./testing/bytes_method.ts";
+import { bytesMethod } from "../util/grpc_bytes.ts";
 import { physicalOf, TsoClient } from "./tso.ts";
 
 const CLUSTER_ID = 77n;

@@ -6,6 +6,7 @@
  * and returns the encoded response. Methods not listed here get grpc-js's UNIMPLEMENTED.
  */
 import * as grpc from "@grpc/grpc-js";
+import { bytesMethod } from "../util/grpc_bytes.ts";
 import { GRPC_MAX_MESSAGE_BYTES } from "../constants.ts";
 import { type BatchCommandsStream, handleBatchCommands } from "./batch_commands.ts";
 import type { AnyCommand } from "./command.ts";
@@ -28,8 +29,6 @@ export interface GrpcDependencies {
     handlers: grpc.UntypedServiceImplementation;
   }[];
 }
-
-const identity = (bytes: Buffer) => bytes;
 
 /** The gRPC status of a worker's failure code. */
 export function grpcStatusOf(code: "invalid_argument" | "internal"): grpc.status {
@@ -68,25 +67,9 @@ function unaryHandler(
 export function tikvServiceDefinition(): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
   for (const command of COMMANDS) {
-    definition[command.name] = {
-      path: `/tikvpb.Tikv/${command.name}`,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    };
+    definition[command.name] = bytesMethod(`/tikvpb.Tikv/${command.name}`);
   }
-  definition.BatchCommands = {
-    path: "/tikvpb.Tikv/BatchCommands",
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  };
+  definition.BatchCommands = bytesMethod("/tikvpb.Tikv/BatchCommands", true);
   return definition;
 }
 

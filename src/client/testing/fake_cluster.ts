@@ -16,7 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { type errorpb, kvrpcpb, type metapb, pdpb, tikvpb } from "../../../proto/mod.ts";
 import { compareBytes } from "../../util/bytes.ts";
-import { bytesMethod } from "./bytes_method.ts";
+import { bytesMethod } from "../../util/grpc_bytes.ts";
 
 /** A region of the fake cluster. */
 export interface FakeRegion {

@@ -19,6 +19,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { bytesMethod } from "../../util/grpc_bytes.ts";
 import { metapb, pdpb } from "../../../proto/mod.ts";
 import { PD_ID_ALLOC_MAX_COUNT, PD_SCAN_REGIONS_MAX_LIMIT } from "./constants.ts";
 import { clusterMismatch, errorHeader, okHeader, type PdDependencies } from "./dependencies.ts";
@@ -241,18 +242,8 @@ function updateGcSafePoint(
   return { header: okHeader(deps), newSafePoint };
 }
 
-const identity = (bytes: Buffer) => bytes;
-
 function method(name: string, stream: boolean): grpc.MethodDefinition<Buffer, Buffer> {
-  return {
-    path: `/pdpb.PD/${name}`,
-    requestStream: stream,
-    responseStream: stream,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  };
+  return bytesMethod(`/pdpb.PD/${name}`, stream);
 }
 
 /** The `pdpb.PD` service definition: paths `/pdpb.PD/<Method>`, bytes in and out. */

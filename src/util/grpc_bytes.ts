@@ -1,7 +1,7 @@
 /**
- * gRPC method definitions that pass bytes through untouched, for the client's fake servers
- * (`fake_cluster.ts`, the fake PD of `tso_test.ts`): they decode and encode the protobuf
- * messages themselves, with the generated codecs.
+ * gRPC method definitions that pass bytes through untouched: the store's services and the
+ * client's fake servers decode and encode protobuf messages themselves (a malformed request
+ * is then the handler's INVALID_ARGUMENT, not grpc-js's INTERNAL).
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
