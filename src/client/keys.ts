@@ -42,9 +42,4 @@ export function reachesEnd(region: RegionInfo, end: Uint8Array): boolean {
   return end.length > 0 && compareBytes(end, region.endKey) <= 0;
 }
 
-/** The key right after `key` in byte order: `key` and a zero byte. */
-export function successor(key: Uint8Array): Uint8Array {
-  const next = new Uint8Array(key.length + 1);
-  next.set(key);
-  return next;
-}
+export { successor } from "../util/bytes.ts";

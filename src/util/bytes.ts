@@ -3,6 +3,13 @@
 /** Unsigned bytewise comparison, the order of every engine (one implementation, in codec/). */
 export { compareBytes } from "../codec/compare.ts";
 
+/** The key right after `key` in byte order: `key` and a zero byte. */
+export function successor(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
+}
+
 /** Whether `a` and `b` hold the same bytes. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

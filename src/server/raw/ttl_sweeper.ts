@@ -6,6 +6,7 @@
  * and has expired, and the index entry in any case. Only keys of the worker's own regions are
  * touched: the latches that guard them live in this worker.
  */
+import { successor } from "../../util/bytes.ts";
 import { regionContains } from "../region.ts";
 import type { StoreServices } from "../services.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
@@ -71,9 +72,7 @@ export async function sweepExpired(services: StoreServices): Promise<SweepResult
         release();
       }
     }
-    const last = entries[entries.length - 1]!;
-    from = new Uint8Array(last.length + 1);
-    from.set(last, 0);
+    from = successor(entries[entries.length - 1]!);
     // Let requests run between chunks.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }

@@ -8,7 +8,7 @@ import { truncateTs } from "../../codec/key.ts";
 import { mvccErrorToKeyError } from "../../mvcc/mod.ts";
 import { gcKeys } from "../../txn/actions/gc.ts";
 import { Key, type TimeStamp } from "../../txn_types/mod.ts";
-import { bytesEqual } from "../../util/bytes.ts";
+import { bytesEqual, successor } from "../../util/bytes.ts";
 import type { Command } from "../command.ts";
 import { MAX_KEY_BYTES } from "../../constants.ts";
 import type { Region } from "../region.ts";
@@ -79,7 +79,7 @@ export async function runGc(
     }
     total.keys += keys.length;
     // Past every version of the last key: its oldest possible version, then one byte more.
-    from = Uint8Array.of(...keys[keys.length - 1]!.appendTs(0n), 0);
+    from = successor(keys[keys.length - 1]!.appendTs(0n));
   }
 }
 

@@ -20,6 +20,7 @@ import {
 } from "../../txn/actions/resolve_lock.ts";
 import { scanLock } from "../../txn/actions/scan_lock.ts";
 import { deadlockError, normalizeWaitTimeoutMs } from "../../txn/lock_manager/mod.ts";
+import { successor } from "../../util/bytes.ts";
 import { type Command, refuse } from "../command.ts";
 import { executeWrite } from "./scheduler.ts";
 import type { TxnStore } from "./store.ts";
@@ -151,7 +152,7 @@ export const kvResolveLock: Command<
       }
       if (!hasRemain) return {};
       const last = round[round.length - 1]!.key;
-      from = Key.fromEncoded(Uint8Array.of(...last.encoded, 0));
+      from = Key.fromEncoded(successor(last.encoded));
     }
   },
 };
@@ -312,7 +313,7 @@ export const kvPessimisticRollback: Command<
       );
       if (!result.ok) return { errors: [keyError(result.error)] };
       if (!hasRemain) return {};
-      from = Key.fromEncoded(Uint8Array.of(...keys[keys.length - 1]!.encoded, 0));
+      from = Key.fromEncoded(successor(keys[keys.length - 1]!.encoded));
     }
   },
 };

@@ -2,8 +2,13 @@
  * The read parameters a transactional request's `Context` carries, and the check of the
  * in-memory locks of async-commit and 1PC prewrites that a read must respect.
  */
-import { kvrpcpb } from "../../../proto/mod.ts";
-import { checkLockConflict, type IsolationLevel, type MvccError } from "../../mvcc/mod.ts";
+import type { kvrpcpb } from "../../../proto/mod.ts";
+import {
+  checkLockConflict,
+  type IsolationLevel,
+  isolationLevelFromProto,
+  type MvccError,
+} from "../../mvcc/mod.ts";
 import { Key, type TimeStamp } from "../../txn_types/mod.ts";
 import type { TxnStore } from "./store.ts";
 
@@ -17,12 +22,6 @@ export interface ReadOptions {
   accessLocks: ReadonlySet<TimeStamp>;
 }
 
-const LEVELS: Record<number, IsolationLevel> = {
-  [kvrpcpb.IsolationLevel.SI]: "SI",
-  [kvrpcpb.IsolationLevel.RC]: "RC",
-  [kvrpcpb.IsolationLevel.RCCheckTS]: "RCCheckTS",
-};
-
 /** The read options of `context` at `readTs`. */
 export function readOptionsOf(
   context: kvrpcpb.IContext | null | undefined,
@@ -30,7 +29,7 @@ export function readOptionsOf(
 ): ReadOptions {
   return {
     readTs,
-    isolationLevel: LEVELS[context?.isolationLevel ?? 0] ?? "SI",
+    isolationLevel: isolationLevelFromProto(context?.isolationLevel),
     bypassLocks: new Set(context?.resolvedLocks ?? []),
     accessLocks: new Set(context?.committedLocks ?? []),
   };

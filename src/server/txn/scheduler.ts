@@ -16,6 +16,7 @@ import type { KvEngine } from "../../engine/types.ts";
 import type { Key, TimeStamp } from "../../txn_types/mod.ts";
 import type { KeyHandleGuard } from "../../txn/concurrency_manager.ts";
 import type { Lock } from "../../txn_types/mod.ts";
+import { toHex } from "../../util/bytes.ts";
 import type { TxnStore } from "./store.ts";
 
 /** Latch namespace of transactional keys (raw writes latch by column family). */
@@ -80,9 +81,9 @@ export async function executeWrite<T>(
 
 function publishGuardedLocks(txn: MvccTxn, guards: readonly KeyHandleGuard<Lock>[]): void {
   if (txn.guardedLocks.length === 0) return;
-  const byKey = new Map(guards.map((guard) => [guard.key.join(","), guard]));
+  const byKey = new Map(guards.map((guard) => [toHex(guard.key), guard]));
   for (const { key, lock } of txn.guardedLocks) {
-    const guard = byKey.get(key.encoded.join(","));
+    const guard = byKey.get(key.mapKey());
     if (guard === undefined) {
       throw new Error(`action guarded a lock on ${key} without taking its memory lock`);
     }
