@@ -10,8 +10,7 @@
  * published), Debian 12 has no kvproto package, and kvproto's Apache-2.0 files are not ours to
  * vendor into this repository. So they are read at run time, in this order:
  *   1. `KVPROTO_DIR`: a checkout of pingcap/kvproto (its `proto/` and `include/` folders);
- *   2. `KVPROTO_GIT`, or the local mirror `/work/.mirror/pingcap+kvproto/repo`: a git directory
- *      of kvproto, from which `proto/` and `include/` of `KVPROTO_COMMIT` (default: the commit
+ *   2. `KVPROTO_GIT`: a git directory of kvproto (a clone, bare or not), from which `proto/` and `include/` of `KVPROTO_COMMIT` (default: the commit
  *      these tests were written against, else HEAD) are extracted into a temporary directory.
  * With neither, the tests are skipped and say why. kvproto imports `gogoproto/gogo.proto` and
  * `rustproto.proto` (code-generation options only); recent kvproto ships them in `include/`
@@ -32,7 +31,6 @@ import * as protoLoader from "@grpc/proto-loader";
 export const CALL_TIMEOUT_MS = 10_000;
 /** The kvproto commit these tests were written and run against (its master in August 2026). */
 export const PINNED_KVPROTO_COMMIT = "b6cdca197b3c9df5b07206a45567381c50ba4318";
-const MIRROR_GIT_DIR = "/work/.mirror/pingcap+kvproto/repo";
 
 /** A dynamic kvproto message, keyed by kvproto's snake_case field names. */
 // deno-lint-ignore no-explicit-any
@@ -55,7 +53,7 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Finds the official definitions: `KVPROTO_DIR`, else `KVPROTO_GIT` or the local mirror. */
+/** Finds the official definitions: `KVPROTO_DIR`, else `KVPROTO_GIT`. */
 export function locateKvproto(): KvprotoSource {
   const dir = Deno.env.get("KVPROTO_DIR");
   if (dir !== undefined) {
@@ -65,8 +63,13 @@ export function locateKvproto(): KvprotoSource {
     }
     return { kind: "dir", dir };
   }
-  const gitDir = Deno.env.get("KVPROTO_GIT") ?? MIRROR_GIT_DIR;
-  if (isDirectory(`${gitDir}/objects`)) return { kind: "git", gitDir };
+  const gitDir = Deno.env.get("KVPROTO_GIT");
+  if (gitDir !== undefined) {
+    // Asked for explicitly, as KVPROTO_DIR: a wrong path is an error, not a reason to skip.
+    if (isDirectory(`${gitDir}/objects`)) return { kind: "git", gitDir };
+    if (isDirectory(`${gitDir}/.git/objects`)) return { kind: "git", gitDir: `${gitDir}/.git` };
+    throw new Error(`KVPROTO_GIT=${gitDir} is not a git directory of kvproto`);
+  }
   return {
     kind: "missing",
     reason: "the official kvproto definitions are not on this machine: set KVPROTO_DIR to a " +

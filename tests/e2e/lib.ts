@@ -46,7 +46,14 @@ async function readReadyLine(
   let text = "";
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+    });
+    const next = await Promise.race([reader.read(), late]);
+    clearTimeout(timer);
+    if (next === "late") break;
+    const { value, done } = next;
     if (done) break;
     text += value;
     log.writeSync(new TextEncoder().encode(value));
@@ -65,7 +72,9 @@ async function readReadyLine(
       return { grpcAddr: match[1]!, statusAddr: match[2]! };
     }
   }
-  throw new Error(`server did not print its ready line; output so far:\n${text}`);
+  throw new Error(
+    `server did not print its ready line within ${READY_TIMEOUT_MS} ms; output so far:\n${text}`,
+  );
 }
 
 /** Starts a store on a data directory (a new temporary one by default). */
@@ -180,10 +189,14 @@ export class TikvClient {
   /**
    * Opens a BatchCommands stream. `send` writes one message and resolves when every one of its
    * request ids is answered (the server may answer in several messages, as sub-requests
-   * complete), with the responses in request order.
+   * complete), with the responses in request order; it fails when the stream breaks or the
+   * answers take longer than `timeoutMs`.
    */
   batchCommands(): {
-    send(message: tikvpb.BatchCommandsRequest.$Properties): Promise<tikvpb.BatchCommandsResponse>;
+    send(
+      message: tikvpb.BatchCommandsRequest.$Properties,
+      timeoutMs?: number,
+    ): Promise<tikvpb.BatchCommandsResponse>;
     close(): void;
   } {
     const stream = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
@@ -193,25 +206,48 @@ export class TikvClient {
     );
     const answers = new Map<bigint, tikvpb.BatchCommandsResponse.Response>();
     const waiting = new Set<() => void>();
+    /** Why the stream can answer no more, once it cannot: every waiter fails with it. */
+    let broken: Error | null = null;
+    const breakWith = (error: Error) => {
+      broken ??= error;
+      for (const check of [...waiting]) check();
+    };
     stream.on("data", (bytes: Uint8Array) => {
       const message = tikvpb.BatchCommandsResponse.decode(bytes);
       message.requestIds.forEach((id, i) => answers.set(id, message.responses[i]!));
       for (const check of [...waiting]) check();
     });
-    stream.on("error", () => {});
+    stream.on("error", (error: Error) => breakWith(error));
+    stream.on("end", () => breakWith(new Error("BatchCommands stream ended by the server")));
     return {
-      send: (message) =>
-        new Promise((resolve) => {
+      send: (message, timeoutMs = 10_000) =>
+        new Promise((resolve, reject) => {
           const ids = message.requestIds ?? [];
-          const check = () => {
-            if (!ids.every((id) => answers.has(BigInt(id)))) return;
+          const timer = setTimeout(() => {
             waiting.delete(check);
-            const responses = ids.map((id) => answers.get(BigInt(id))!);
-            for (const id of ids) answers.delete(BigInt(id));
-            resolve(tikvpb.BatchCommandsResponse.create({ responses, requestIds: ids }));
+            const missing = ids.filter((id) => !answers.has(BigInt(id))).length;
+            reject(
+              new Error(
+                `BatchCommands: ${missing} of ${ids.length} answers not in ${timeoutMs} ms`,
+              ),
+            );
+          }, timeoutMs);
+          const check = () => {
+            if (ids.every((id) => answers.has(BigInt(id)))) {
+              const responses = ids.map((id) => answers.get(BigInt(id))!);
+              for (const id of ids) answers.delete(BigInt(id));
+              resolve(tikvpb.BatchCommandsResponse.create({ responses, requestIds: ids }));
+            } else if (broken !== null) {
+              reject(broken);
+            } else {
+              return;
+            }
+            waiting.delete(check);
+            clearTimeout(timer);
           };
           waiting.add(check);
           stream.write(tikvpb.BatchCommandsRequest.encode(message).finish());
+          check();
         }),
       close: () => stream.end(),
     };
