@@ -54,3 +54,255 @@ assertConstant(
   "one maximal entry must fit a gRPC message",
 );
 assertConstant(RAW_SCAN_MAX_LIMIT <= RAW_BATCH_MAX_KEYS, "a scan returns no more than a batch");
+
+// ---------------------------------------------------------------------------------------------
+// Answer and request sizes (src/server/answer_budget.ts, src/server/request_limits.ts).
+
+/**
+ * Most bytes one answer may gather (pairs, values, lock and MVCC records), counted as it
+ * gathers: below GRPC_MAX_MESSAGE_BYTES by the headroom that BatchCommands framing and request
+ * ids need (≤ 4096 × ~32 bytes), so no answer is ever refused by gRPC's send limit.
+ */
+export const ANSWER_MAX_BYTES = GRPC_MAX_MESSAGE_BYTES - 4 * 1024 * 1024;
+/** Bytes counted per gathered entry on top of its key and value (protobuf tags and lengths). */
+export const ANSWER_ENTRY_OVERHEAD_BYTES = 32;
+/**
+ * Most answer bytes the sub-requests of one BatchCommands message (its part for one worker)
+ * may gather together; each sub-request is also held to ANSWER_MAX_BYTES. The answers are sent
+ * in several response messages, each at most ANSWER_MAX_BYTES (bar one lone answer's framing).
+ */
+export const BATCH_COMMANDS_MAX_ANSWER_BYTES = 2 * ANSWER_MAX_BYTES;
+/**
+ * A worker's protobuf writer grown past this is replaced after it posts, so one large answer
+ * does not pin its peak buffer for the life of the worker.
+ */
+export const WORKER_WRITER_RETAIN_BYTES = 1024 * 1024;
+/** Locks gathered per page while ScanLock counts its answer's bytes. */
+export const SCAN_LOCK_PAGE_LOCKS = 256;
+
+/**
+ * Most entries in any list of one request: keys (RawBatchGet/Put/Delete, KvBatchGet, KvCommit,
+ * KvBatchRollback, KvCheckSecondaryLocks, KvResolveLock, KVPessimisticRollback), mutations
+ * (KvPrewrite, KvPessimisticLock), resolve-lock transactions and a context's lock lists.
+ * TiKV bounds these only by its message and raft entry sizes; clients send far fewer (TiKV's
+ * client: 16 KiB per write batch; Basalt's: 4096 keys).
+ */
+export const REQUEST_MAX_ITEMS = 64 * 1024;
+/**
+ * Most key and value bytes in one request's lists together. Below the message limit so that a
+ * write's copy into the engine's write batch stays bounded apart from the received bytes.
+ */
+export const REQUEST_MAX_BYTES = GRPC_MAX_MESSAGE_BYTES / 2;
+
+assertConstant(
+  ANSWER_MAX_BYTES + BATCH_COMMANDS_MAX_REQUESTS * 64 <= GRPC_MAX_MESSAGE_BYTES,
+  "an answer and the framing of a full BatchCommands message fit a gRPC message",
+);
+assertConstant(
+  MAX_ENTRY_BYTES + MAX_KEY_BYTES + ANSWER_ENTRY_OVERHEAD_BYTES <= ANSWER_MAX_BYTES,
+  "one maximal entry fits an answer",
+);
+assertConstant(
+  BATCH_COMMANDS_MAX_ANSWER_BYTES >= ANSWER_MAX_BYTES,
+  "a BatchCommands message can carry at least one full answer",
+);
+assertConstant(RAW_BATCH_MAX_KEYS <= REQUEST_MAX_ITEMS, "a raw batch is a request list");
+assertConstant(
+  MAX_ENTRY_BYTES + MAX_KEY_BYTES <= REQUEST_MAX_BYTES,
+  "one maximal entry fits a request",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Placement Driver (src/pd/). Defaults of settings an operator may change (max replicas,
+// store down time, schedule limits) are the `DEFAULT_*` ones; `ScheduleConfig` carries them.
+
+/** Ids reserved per persisted window of PD's id allocator (PD's `allocStep`). */
+export const PD_ID_ALLOC_STEP = 1_000n;
+/** Most ids one AllocID request may take. */
+export const PD_ID_ALLOC_MAX_COUNT = 1 << 20;
+/** Most regions one ScanRegions answer carries, whatever `limit` asks for. */
+export const PD_SCAN_REGIONS_MAX_LIMIT = 64 * 1024;
+/** Most new regions one AskBatchSplit may ask ids for. */
+export const PD_SPLIT_MAX_COUNT = 1024;
+/** Most peers a region may have in a heartbeat, bootstrap or split request PD accepts. */
+export const PD_REGION_MAX_PEERS = 16;
+/** Most stores PD keeps (tombstones included). */
+export const PD_STORES_MAX = 4096;
+/** Most regions PD keeps. */
+export const PD_REGIONS_MAX = 1 << 20;
+/** Most labels one store may carry. */
+export const PD_STORE_MAX_LABELS = 32;
+/** Most service GC safe points kept at once (one per service id). */
+export const PD_SERVICE_SAFE_POINTS_MAX = 1024;
+/** Longest service id of a service GC safe point. */
+export const PD_SERVICE_ID_MAX_BYTES = 256;
+/** A store with no heartbeat for this long is Disconnected (PD's `storeDisconnectDuration`). */
+export const PD_STORE_DISCONNECTED_MS = 20_000;
+/** Default `max-store-down-time`: a store silent this long is Down and its replicas move. */
+export const DEFAULT_PD_MAX_STORE_DOWN_TIME_MS = 30 * 60 * 1000;
+/** Default `max-replicas`: voters per region. */
+export const DEFAULT_PD_MAX_REPLICAS = 3;
+/** Default `leader-schedule-limit`: leader transfers in flight at once. */
+export const DEFAULT_PD_LEADER_SCHEDULE_LIMIT = 4;
+/** Default `region-schedule-limit`: region moves (balance) in flight at once. */
+export const DEFAULT_PD_REGION_SCHEDULE_LIMIT = 4;
+/** Default `replica-schedule-limit`: replica repairs in flight at once. */
+export const DEFAULT_PD_REPLICA_SCHEDULE_LIMIT = 64;
+/** Default most operators in flight that touch one store (add or remove a peer there). */
+export const DEFAULT_PD_STORE_OPERATOR_LIMIT = 4;
+/** An operator step that needs no snapshot (promote, remove, transfer leader) times out after this. */
+export const PD_OPERATOR_FAST_STEP_TIMEOUT_MS = 60_000;
+/** An operator step that sends a snapshot (add learner) times out after this. */
+export const PD_OPERATOR_SLOW_STEP_TIMEOUT_MS = 10 * 60 * 1000;
+/** Most finished operators remembered for GetOperator. */
+export const PD_OPERATOR_RECORDS_MAX = 4096;
+/** How long a finished operator stays visible to GetOperator. */
+export const PD_OPERATOR_RECORD_TTL_MS = 10 * 60 * 1000;
+
+assertConstant(
+  PD_STORE_DISCONNECTED_MS < DEFAULT_PD_MAX_STORE_DOWN_TIME_MS,
+  "a store is Disconnected before it is Down",
+);
+assertConstant(
+  PD_OPERATOR_FAST_STEP_TIMEOUT_MS <= PD_OPERATOR_SLOW_STEP_TIMEOUT_MS,
+  "a snapshot step may take at least as long as a fast one",
+);
+assertConstant(
+  BigInt(PD_ID_ALLOC_MAX_COUNT) < (1n << 32n) && PD_ID_ALLOC_STEP >= 1n,
+  "an id batch must fit AllocID's u32 count",
+);
+assertConstant(
+  PD_SPLIT_MAX_COUNT * (PD_REGION_MAX_PEERS + 1) <= PD_ID_ALLOC_MAX_COUNT,
+  "one AskBatchSplit's ids must fit one id allocation",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Transactional write commands (src/server/txn/scheduler.ts).
+
+/**
+ * Keys a transactional write command works through before it lets its region-group worker's
+ * event loop run again: the slice that bounds how long one request holds a worker. Between
+ * slices the command keeps its latches, snapshot and buffer, and still writes everything as one
+ * batch at the end, so a request stays atomic. Measured on RocksDB (2 shared vCPUs): a slice of
+ * 1024 keys takes ~10–25 ms for the costliest command (prewrite), see bench `txn-large`.
+ * Commands that must not be interrupted (async-commit and 1PC prewrites, whose locks are held in
+ * the memory lock table between reading max_ts and publishing them) run at most one slice: a
+ * larger one is prewritten as 2PC, as TiKV does when async commit cannot proceed.
+ */
+export const TXN_WRITE_SLICE_KEYS = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// The network edge: flow control of BatchCommands streams, connections and descriptors
+// (src/server/flow_control.ts, listener.ts, http1.ts, status_server.ts). Operator settings of the
+// same concern (max connections, concurrent streams, idle timeout, keepalive) are `[server]` keys
+// in src/server/config.ts.
+
+/**
+ * Sub-requests one BatchCommands stream may have outstanding (handed to workers, not yet
+ * answered) before the server stops reading it. A stream stops at the message that reaches the
+ * cap, so at most this plus one message's BATCH_COMMANDS_MAX_REQUESTS are outstanding.
+ */
+export const STREAM_MAX_PENDING_REQUESTS = 4 * 1024;
+/**
+ * Answer bytes of one stream handed to gRPC but not yet sent (its client does not read) before
+ * the server stops reading that stream; answers already computed are still sent, so the bound
+ * is this plus the answers of its outstanding sub-requests.
+ */
+export const STREAM_MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+/** Outstanding sub-requests of all streams of one connection before all of them stop reading. */
+export const CONNECTION_MAX_PENDING_REQUESTS = 16 * 1024;
+/** Unsent answer bytes of all streams of one connection before all of them stop reading. */
+export const CONNECTION_MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+/** First pause of the accept loop after an accept error (EMFILE, ENFILE, ENOBUFS …). */
+export const ACCEPT_RETRY_MIN_MS = 10;
+/** Longest pause of the accept loop; it doubles from ACCEPT_RETRY_MIN_MS while accepts fail. */
+export const ACCEPT_RETRY_MAX_MS = 1_000;
+/**
+ * Share of the open-file limit that client connections (gRPC and status together) may use; the
+ * rest stays for RocksDB (SST files, WAL, LOG, MANIFEST), the workers and the runtime.
+ */
+export const FD_CONNECTION_SHARE = 0.5;
+/** Share of the open-file limit RocksDB may keep open as table files (`max_open_files`). */
+export const FD_ROCKSDB_SHARE = 0.25;
+/** Lowest open-file limit a store starts with: below it the budget leaves no room to serve. */
+export const FD_LIMIT_MIN = 128;
+/** Most status-port (HTTP) connections open at once; more are closed on accept. */
+export const STATUS_MAX_CONNECTIONS = 32;
+/** Longest a status client may take to send a request head, from its first byte. */
+export const STATUS_HEADER_TIMEOUT_MS = 10_000;
+/** Largest request head (request line and headers) the status server reads; more gets 431. */
+export const STATUS_MAX_HEADER_BYTES = 16 * 1024;
+
+assertConstant(
+  STREAM_MAX_PENDING_REQUESTS >= BATCH_COMMANDS_MAX_REQUESTS,
+  "a stream may have at least one full BatchCommands message outstanding",
+);
+assertConstant(
+  CONNECTION_MAX_PENDING_REQUESTS >= STREAM_MAX_PENDING_REQUESTS &&
+    CONNECTION_MAX_UNSENT_BYTES >= STREAM_MAX_UNSENT_BYTES,
+  "a connection's caps hold at least one stream's",
+);
+assertConstant(ACCEPT_RETRY_MIN_MS <= ACCEPT_RETRY_MAX_MS, "accept backoff grows");
+assertConstant(
+  FD_CONNECTION_SHARE + FD_ROCKSDB_SHARE < 1 &&
+    FD_LIMIT_MIN * FD_CONNECTION_SHARE > STATUS_MAX_CONNECTIONS,
+  "descriptors are left for the runtime and for gRPC connections at the lowest limit",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown and disk trouble (src/server/shutdown.ts, region_workers.ts, disk_guard.ts, log.ts).
+
+/**
+ * How long the main thread waits for each region worker to detach from the engine on shutdown
+ * (its TTL sweep ends, its durable writes leave RocksDB). A worker that takes longer may still
+ * hold native handles, so the database is then left to its write-ahead log, not closed.
+ */
+export const WORKER_STOP_TIMEOUT_MS = 5_000;
+/** How often a stopping worker looks whether its durable writes have left RocksDB. */
+export const WORKER_STOP_POLL_MS = 5;
+/**
+ * The longest a shutdown takes: the drain, then the workers' stop. Kubernetes waits 30 s
+ * (`terminationGracePeriodSeconds`) before it kills; the store must be gone by then.
+ */
+export const SHUTDOWN_MAX_MS = 25_000;
+/** How often the store checks that its engine accepts writes (`/health`, disk-full recovery). */
+export const DISK_CHECK_INTERVAL_MS = 1_000;
+/**
+ * The reserve file (`<data-dir>/space_placeholder_file`) holds this many write buffers. RocksDB
+ * resumes writes after a disk-full error only once the disk has a write buffer free (its
+ * SstFileManager polls every 5 s), so removing the file always frees enough to resume.
+ */
+export const RESERVE_SPACE_WRITE_BUFFERS = 2;
+/** The reserve file is created only when the disk keeps at least this share free beside it. */
+export const RESERVE_SPACE_MAX_SHARE_OF_FREE = 0.5;
+/** Lines one repeated log message (same level and text) may write per window. */
+export const LOG_REPEAT_MAX_LINES = 5;
+/** The window of LOG_REPEAT_MAX_LINES; its suppressed lines are counted on the next line. */
+export const LOG_REPEAT_WINDOW_MS = 10_000;
+/** Distinct messages whose repetitions are tracked; the oldest is forgotten beyond it. */
+export const LOG_REPEAT_MAX_MESSAGES = 256;
+
+assertConstant(
+  SHUTDOWN_DRAIN_MS + WORKER_STOP_TIMEOUT_MS <= SHUTDOWN_MAX_MS && SHUTDOWN_MAX_MS < 30_000,
+  "a shutdown drains and stops its workers within Kubernetes' 30 s grace period",
+);
+assertConstant(WORKER_STOP_POLL_MS < WORKER_STOP_TIMEOUT_MS, "a stopping worker polls in time");
+assertConstant(RESERVE_SPACE_WRITE_BUFFERS >= 1, "the reserve frees at least one write buffer");
+assertConstant(
+  RESERVE_SPACE_MAX_SHARE_OF_FREE > 0 && RESERVE_SPACE_MAX_SHARE_OF_FREE < 1,
+  "the reserve takes a share of the free space",
+);
+assertConstant(LOG_REPEAT_MAX_LINES >= 1, "a repeated message is logged at least once");
+
+// ---------------------------------------------------------------------------------------------
+// Raftstore peer storage (src/raftstore/).
+
+/** Most recent log entries one region caches beyond its last append. */
+export const RAFT_ENTRY_CACHE_MAX_ENTRIES = 1024;
+/** Most bytes of recent log entries one region keeps in memory, beyond its last append. */
+export const RAFT_ENTRY_CACHE_MAX_BYTES = 4 * 1024 * 1024;
+
+assertConstant(
+  RAFT_ENTRY_CACHE_MAX_ENTRIES >= 1 && RAFT_ENTRY_CACHE_MAX_BYTES >= 1,
+  "the entry cache holds at least one entry",
+);

@@ -1,0 +1,234 @@
+/**
+ * The Placement Driver as pure logic: every `pdpb.PD` call a TiKV store or client makes, as a
+ * method taking and returning plain values (`PdError` for an expected failure), over
+ * `PdStorage`, an injected clock and an injected random source. The gRPC edge decodes a
+ * request, checks its cluster id (`checkClusterId`), calls one method, encodes the answer; the
+ * process around it ticks the TSO every `TSO_TICK_INTERVAL_MS` and runs `scheduleRound` on an
+ * interval. The standalone store's in-process PD and the PD process are both this class.
+ *
+ * Which calls need a bootstrapped cluster follows PD: GetMembers, GetClusterInfo, Tso,
+ * Bootstrap, IsBootstrapped and AllocID do not (a store allocates its id before it
+ * bootstraps); every other one answers NOT_BOOTSTRAPPED until Bootstrap.
+ *
+ * @module
+ */
+import { PD_SCAN_REGIONS_MAX_LIMIT } from "../constants.ts";
+import { TimestampOracle, type TsoBatch, TsoError, type WarnLog } from "../tso/mod.ts";
+import { PdCluster, type RegionHeartbeat, type SplitId, type StorePut } from "./cluster.ts";
+import type { ScheduleConfig } from "./config.ts";
+import { type RoundParts, type RoundResult, runScheduleRound } from "./coordinator.ts";
+import { PdError } from "./errors.ts";
+import type { HeartbeatInstruction, Operator } from "./operator.ts";
+import { OperatorController } from "./operator_controller.ts";
+import { type MinServiceSafePoint, SafePoints } from "./safe_point.ts";
+import { PD_KEYS, type PdStorage } from "./storage.ts";
+import type {
+  Clock,
+  NodeState,
+  RandomSource,
+  RegionInfo,
+  RegionMeta,
+  StoreInfo,
+  StoreStats,
+} from "./types.ts";
+import { storageCell } from "./value_cell.ts";
+
+/** How a Placement Driver is opened. */
+export interface PlacementDriverOptions {
+  storage: PdStorage;
+  clock: Clock;
+  random: RandomSource;
+  config?: Partial<ScheduleConfig>;
+  /** Ids up to this one are never allocated (a standalone store's fixed ids). */
+  reservedIdsThrough?: bigint;
+  /** The TSO's save window; default `TSO_SAVE_WINDOW_MS`. */
+  tsoSaveWindowMs?: number;
+  log?: WarnLog;
+  /** Bounds, for tests. */
+  maxStores?: number;
+  maxRegions?: number;
+}
+
+/** PD's state and the rules of every call. */
+export class PlacementDriver {
+  readonly cluster: PdCluster;
+  readonly controller: OperatorController;
+  readonly safePoints: SafePoints;
+  readonly oracle: TimestampOracle;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+
+  private constructor(options: PlacementDriverOptions, cluster: PdCluster) {
+    this.cluster = cluster;
+    this.#clock = options.clock;
+    this.#random = options.random;
+    this.controller = new OperatorController(cluster.config);
+    this.safePoints = SafePoints.open(options.storage);
+    // The TSO is src/tso's oracle, its window saved at key `tso` beside the rest of PD's state.
+    this.oracle = TimestampOracle.open({
+      clock: options.clock,
+      store: storageCell(options.storage, PD_KEYS.tso),
+      saveWindowMs: options.tsoSaveWindowMs,
+      log: options.log,
+    });
+  }
+
+  /** Loads PD's state from `storage` (or starts a new cluster id); throws on corrupt state. */
+  static open(options: PlacementDriverOptions): PlacementDriver {
+    return new PlacementDriver(options, PdCluster.open(options));
+  }
+
+  get clusterId(): bigint {
+    return this.cluster.clusterId;
+  }
+
+  /** `null` for this cluster's id; ClusterIdMismatch otherwise (FAILED_PRECONDITION at the edge). */
+  checkClusterId(clusterId: bigint): PdError | null {
+    return this.cluster.checkClusterId(clusterId);
+  }
+
+  // --- TSO -------------------------------------------------------------------------------
+
+  /** `count` timestamps; `last` is what PD's TsoResponse carries. */
+  tso(count: number): TsoBatch | PdError {
+    try {
+      return this.oracle.next(count);
+    } catch (error) {
+      if (error instanceof TsoError) return new PdError("InvalidRequest", error.message);
+      throw error;
+    }
+  }
+
+  /** The periodic TSO update (every `TSO_TICK_INTERVAL_MS`). */
+  tsoTick(): void {
+    this.oracle.tick();
+  }
+
+  // --- Bootstrap and ids -----------------------------------------------------------------
+
+  bootstrap(request: { store: StorePut; region: RegionMeta }): PdError | null {
+    return this.cluster.bootstrap(request);
+  }
+
+  isBootstrapped(): boolean {
+    return this.cluster.isBootstrapped;
+  }
+
+  /** `count` new ids; answers the last (PD's AllocID). A count of 0 means 1, as in PD. */
+  allocId(count: number): bigint | PdError {
+    return this.cluster.ids.alloc(count === 0 ? 1 : count);
+  }
+
+  // --- Stores ----------------------------------------------------------------------------
+
+  putStore(store: StorePut): PdError | null {
+    return this.cluster.requireBootstrapped() ?? this.cluster.putStore(store);
+  }
+
+  getStore(storeId: bigint): StoreInfo | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.getStore(storeId);
+  }
+
+  getAllStores(options: { excludeTombstone: boolean }): StoreInfo[] | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.stores(options);
+  }
+
+  /** PD's StoreHeartbeat; answers the store's node state (Removing tells it it is leaving). */
+  storeHeartbeat(storeId: bigint, stats: StoreStats): { nodeState: NodeState } | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const store = this.cluster.storeHeartbeat(storeId, stats);
+    return store instanceof PdError ? store : { nodeState: store.meta.nodeState };
+  }
+
+  /** `ctl store delete ID`: the store turns Offline and is drained. */
+  deleteStore(storeId: bigint): PdError | null {
+    return this.cluster.requireBootstrapped() ?? this.cluster.deleteStore(storeId);
+  }
+
+  // --- Regions ---------------------------------------------------------------------------
+
+  /**
+   * PD's region heartbeat: a stale one is refused (StaleRegion; PD answers it with an error on
+   * the stream and keeps the stream), a fresh one is kept and answered with the step of the
+   * region's operator, if one is running.
+   */
+  regionHeartbeat(heartbeat: RegionHeartbeat): HeartbeatInstruction | null | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const region = this.cluster.regionHeartbeat(heartbeat);
+    if (region instanceof PdError) return region;
+    return this.controller.dispatch(region, this.#clock.nowMs());
+  }
+
+  getRegion(key: Uint8Array): RegionInfo | null | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.regions.getByKey(key);
+  }
+
+  getPrevRegion(key: Uint8Array): RegionInfo | null | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.regions.getPrev(key);
+  }
+
+  getRegionById(regionId: bigint): RegionInfo | null | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.regions.getById(regionId);
+  }
+
+  /** Regions meeting [startKey, endKey), at most `limit` (<= 0: `PD_SCAN_REGIONS_MAX_LIMIT`). */
+  scanRegions(
+    range: { startKey: Uint8Array; endKey: Uint8Array; limit: number },
+  ): RegionInfo[] | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const limit = range.limit <= 0 || range.limit > PD_SCAN_REGIONS_MAX_LIMIT
+      ? PD_SCAN_REGIONS_MAX_LIMIT
+      : range.limit;
+    return this.cluster.regions.scan({ ...range, limit });
+  }
+
+  askBatchSplit(request: { region: RegionMeta; splitCount: number }): SplitId[] | PdError {
+    return this.cluster.requireBootstrapped() ?? this.cluster.askBatchSplit(request);
+  }
+
+  reportBatchSplit(regions: readonly RegionMeta[]): PdError | null {
+    return this.cluster.requireBootstrapped() ?? this.cluster.reportBatchSplit(regions);
+  }
+
+  // --- GC safe points --------------------------------------------------------------------
+
+  getGcSafePoint(): bigint | PdError {
+    return this.cluster.requireBootstrapped() ?? this.safePoints.gcSafePoint;
+  }
+
+  /** Moves the GC safe point forward, bounded by the service safe points; answers it. */
+  updateGcSafePoint(safePoint: bigint): bigint | PdError {
+    return this.cluster.requireBootstrapped() ??
+      this.safePoints.updateGcSafePoint(safePoint, this.#nowSec());
+  }
+
+  updateServiceGcSafePoint(
+    request: { serviceId: string; ttlSec: number; safePoint: bigint },
+  ): MinServiceSafePoint | PdError {
+    return this.cluster.requireBootstrapped() ??
+      this.safePoints.updateServiceSafePoint({ ...request, nowSec: this.#nowSec() });
+  }
+
+  #nowSec(): number {
+    return Math.floor(this.#clock.nowMs() / 1000);
+  }
+
+  // --- Operators and scheduling ----------------------------------------------------------
+
+  /** PD's GetOperator: the region's running operator, or its latest finished one. */
+  getOperator(regionId: bigint): Operator | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const op = this.controller.get(regionId, this.#clock.nowMs());
+    return op ?? new PdError("RegionNotFound", `no operator for region ${regionId}`);
+  }
+
+  /** One scheduling round at the clock's time (see `coordinator.ts`). */
+  scheduleRound(parts?: RoundParts): RoundResult {
+    if (!this.cluster.isBootstrapped) return { added: [], timedOut: [], buried: [] };
+    return runScheduleRound(this, { nowMs: this.#clock.nowMs(), random: this.#random, parts });
+  }
+}
