@@ -3,7 +3,7 @@
  * generator from the `.proto` files beside this module (see `scripts/gen_proto.ts`).
  *
  * - One namespace per kvproto package: `kvrpcpb`, `tikvpb`, `errorpb`, `metapb`, `pdpb`,
- *   `eraftpb`, `raft_serverpb`. Field names are camelCase (`region_id` → `regionId`); oneof
+ *   `eraftpb`, `raft_serverpb`, `raft_cmdpb`. Field names are camelCase (`region_id` → `regionId`); oneof
  *   members keep kvproto's spelling (`BatchCommandsRequest.Request.RawPut`).
  * - Encode: `kvrpcpb.RawGetRequest.encode(message).finish()` → `Uint8Array`.
  *   Decode: `kvrpcpb.RawGetRequest.decode(bytes)`.
@@ -32,6 +32,7 @@ export {
   kvrpcpb,
   metapb,
   pdpb,
+  raft_cmdpb,
   raft_serverpb,
   tikvpb,
 } from "./gen/kvproto.js";

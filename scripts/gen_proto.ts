@@ -22,6 +22,7 @@ const PROTO_FILES = [
   "kvrpcpb",
   "tikvpb",
   "raft_serverpb",
+  "raft_cmdpb",
   "pdpb",
 ];
 

@@ -17186,6 +17186,3380 @@ export namespace raft_serverpb {
     }
 }
 
+/** Namespace raft_cmdpb. */
+export namespace raft_cmdpb {
+
+    /**
+     * Properties of a GetRequest.
+     * @deprecated Use raft_cmdpb.GetRequest.$Properties instead.
+     */
+    interface IGetRequest extends raft_cmdpb.GetRequest.$Properties {
+    }
+
+    /** Represents a GetRequest. */
+    class GetRequest {
+
+        /**
+         * Constructs a new GetRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.GetRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** GetRequest cf. */
+        cf: string;
+
+        /** GetRequest key. */
+        key: Uint8Array;
+
+        /**
+         * Creates a new GetRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns GetRequest instance
+         */
+        static create(properties: raft_cmdpb.GetRequest.$Shape): raft_cmdpb.GetRequest & raft_cmdpb.GetRequest.$Shape;
+        static create(properties?: raft_cmdpb.GetRequest.$Properties): raft_cmdpb.GetRequest;
+
+        /**
+         * Encodes the specified GetRequest message. Does not implicitly {@link raft_cmdpb.GetRequest.verify|verify} messages.
+         * @param message GetRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.GetRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a GetRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.GetRequest & raft_cmdpb.GetRequest.$Shape} GetRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.GetRequest & raft_cmdpb.GetRequest.$Shape;
+    }
+
+    namespace GetRequest {
+
+        /** Properties of a GetRequest. */
+        interface $Properties {
+
+            /** GetRequest cf */
+            cf?: (string|null);
+
+            /** GetRequest key */
+            key?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a GetRequest. */
+        type $Shape = raft_cmdpb.GetRequest.$Properties;
+    }
+
+    /**
+     * Properties of a GetResponse.
+     * @deprecated Use raft_cmdpb.GetResponse.$Properties instead.
+     */
+    interface IGetResponse extends raft_cmdpb.GetResponse.$Properties {
+    }
+
+    /** Represents a GetResponse. */
+    class GetResponse {
+
+        /**
+         * Constructs a new GetResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.GetResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** GetResponse value. */
+        value: Uint8Array;
+
+        /**
+         * Creates a new GetResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns GetResponse instance
+         */
+        static create(properties: raft_cmdpb.GetResponse.$Shape): raft_cmdpb.GetResponse & raft_cmdpb.GetResponse.$Shape;
+        static create(properties?: raft_cmdpb.GetResponse.$Properties): raft_cmdpb.GetResponse;
+
+        /**
+         * Encodes the specified GetResponse message. Does not implicitly {@link raft_cmdpb.GetResponse.verify|verify} messages.
+         * @param message GetResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.GetResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a GetResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.GetResponse & raft_cmdpb.GetResponse.$Shape} GetResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.GetResponse & raft_cmdpb.GetResponse.$Shape;
+    }
+
+    namespace GetResponse {
+
+        /** Properties of a GetResponse. */
+        interface $Properties {
+
+            /** GetResponse value */
+            value?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a GetResponse. */
+        type $Shape = raft_cmdpb.GetResponse.$Properties;
+    }
+
+    /**
+     * Properties of a PutRequest.
+     * @deprecated Use raft_cmdpb.PutRequest.$Properties instead.
+     */
+    interface IPutRequest extends raft_cmdpb.PutRequest.$Properties {
+    }
+
+    /** Represents a PutRequest. */
+    class PutRequest {
+
+        /**
+         * Constructs a new PutRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.PutRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** PutRequest cf. */
+        cf: string;
+
+        /** PutRequest key. */
+        key: Uint8Array;
+
+        /** PutRequest value. */
+        value: Uint8Array;
+
+        /**
+         * Creates a new PutRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns PutRequest instance
+         */
+        static create(properties: raft_cmdpb.PutRequest.$Shape): raft_cmdpb.PutRequest & raft_cmdpb.PutRequest.$Shape;
+        static create(properties?: raft_cmdpb.PutRequest.$Properties): raft_cmdpb.PutRequest;
+
+        /**
+         * Encodes the specified PutRequest message. Does not implicitly {@link raft_cmdpb.PutRequest.verify|verify} messages.
+         * @param message PutRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.PutRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a PutRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.PutRequest & raft_cmdpb.PutRequest.$Shape} PutRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.PutRequest & raft_cmdpb.PutRequest.$Shape;
+    }
+
+    namespace PutRequest {
+
+        /** Properties of a PutRequest. */
+        interface $Properties {
+
+            /** PutRequest cf */
+            cf?: (string|null);
+
+            /** PutRequest key */
+            key?: (Uint8Array|null);
+
+            /** PutRequest value */
+            value?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a PutRequest. */
+        type $Shape = raft_cmdpb.PutRequest.$Properties;
+    }
+
+    /**
+     * Properties of a PutResponse.
+     * @deprecated Use raft_cmdpb.PutResponse.$Properties instead.
+     */
+    interface IPutResponse extends raft_cmdpb.PutResponse.$Properties {
+    }
+
+    /** Represents a PutResponse. */
+    class PutResponse {
+
+        /**
+         * Constructs a new PutResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.PutResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new PutResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns PutResponse instance
+         */
+        static create(properties: raft_cmdpb.PutResponse.$Shape): raft_cmdpb.PutResponse & raft_cmdpb.PutResponse.$Shape;
+        static create(properties?: raft_cmdpb.PutResponse.$Properties): raft_cmdpb.PutResponse;
+
+        /**
+         * Encodes the specified PutResponse message. Does not implicitly {@link raft_cmdpb.PutResponse.verify|verify} messages.
+         * @param message PutResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.PutResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a PutResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.PutResponse & raft_cmdpb.PutResponse.$Shape} PutResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.PutResponse & raft_cmdpb.PutResponse.$Shape;
+    }
+
+    namespace PutResponse {
+
+        /** Properties of a PutResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a PutResponse. */
+        type $Shape = raft_cmdpb.PutResponse.$Properties;
+    }
+
+    /**
+     * Properties of a DeleteRequest.
+     * @deprecated Use raft_cmdpb.DeleteRequest.$Properties instead.
+     */
+    interface IDeleteRequest extends raft_cmdpb.DeleteRequest.$Properties {
+    }
+
+    /** Represents a DeleteRequest. */
+    class DeleteRequest {
+
+        /**
+         * Constructs a new DeleteRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.DeleteRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** DeleteRequest cf. */
+        cf: string;
+
+        /** DeleteRequest key. */
+        key: Uint8Array;
+
+        /**
+         * Creates a new DeleteRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns DeleteRequest instance
+         */
+        static create(properties: raft_cmdpb.DeleteRequest.$Shape): raft_cmdpb.DeleteRequest & raft_cmdpb.DeleteRequest.$Shape;
+        static create(properties?: raft_cmdpb.DeleteRequest.$Properties): raft_cmdpb.DeleteRequest;
+
+        /**
+         * Encodes the specified DeleteRequest message. Does not implicitly {@link raft_cmdpb.DeleteRequest.verify|verify} messages.
+         * @param message DeleteRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.DeleteRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a DeleteRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.DeleteRequest & raft_cmdpb.DeleteRequest.$Shape} DeleteRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.DeleteRequest & raft_cmdpb.DeleteRequest.$Shape;
+    }
+
+    namespace DeleteRequest {
+
+        /** Properties of a DeleteRequest. */
+        interface $Properties {
+
+            /** DeleteRequest cf */
+            cf?: (string|null);
+
+            /** DeleteRequest key */
+            key?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a DeleteRequest. */
+        type $Shape = raft_cmdpb.DeleteRequest.$Properties;
+    }
+
+    /**
+     * Properties of a DeleteResponse.
+     * @deprecated Use raft_cmdpb.DeleteResponse.$Properties instead.
+     */
+    interface IDeleteResponse extends raft_cmdpb.DeleteResponse.$Properties {
+    }
+
+    /** Represents a DeleteResponse. */
+    class DeleteResponse {
+
+        /**
+         * Constructs a new DeleteResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.DeleteResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new DeleteResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns DeleteResponse instance
+         */
+        static create(properties: raft_cmdpb.DeleteResponse.$Shape): raft_cmdpb.DeleteResponse & raft_cmdpb.DeleteResponse.$Shape;
+        static create(properties?: raft_cmdpb.DeleteResponse.$Properties): raft_cmdpb.DeleteResponse;
+
+        /**
+         * Encodes the specified DeleteResponse message. Does not implicitly {@link raft_cmdpb.DeleteResponse.verify|verify} messages.
+         * @param message DeleteResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.DeleteResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a DeleteResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.DeleteResponse & raft_cmdpb.DeleteResponse.$Shape} DeleteResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.DeleteResponse & raft_cmdpb.DeleteResponse.$Shape;
+    }
+
+    namespace DeleteResponse {
+
+        /** Properties of a DeleteResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a DeleteResponse. */
+        type $Shape = raft_cmdpb.DeleteResponse.$Properties;
+    }
+
+    /**
+     * Properties of a DeleteRangeRequest.
+     * @deprecated Use raft_cmdpb.DeleteRangeRequest.$Properties instead.
+     */
+    interface IDeleteRangeRequest extends raft_cmdpb.DeleteRangeRequest.$Properties {
+    }
+
+    /** Represents a DeleteRangeRequest. */
+    class DeleteRangeRequest {
+
+        /**
+         * Constructs a new DeleteRangeRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.DeleteRangeRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** DeleteRangeRequest cf. */
+        cf: string;
+
+        /** DeleteRangeRequest startKey. */
+        startKey: Uint8Array;
+
+        /** DeleteRangeRequest endKey. */
+        endKey: Uint8Array;
+
+        /** DeleteRangeRequest notifyOnly. */
+        notifyOnly: boolean;
+
+        /**
+         * Creates a new DeleteRangeRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns DeleteRangeRequest instance
+         */
+        static create(properties: raft_cmdpb.DeleteRangeRequest.$Shape): raft_cmdpb.DeleteRangeRequest & raft_cmdpb.DeleteRangeRequest.$Shape;
+        static create(properties?: raft_cmdpb.DeleteRangeRequest.$Properties): raft_cmdpb.DeleteRangeRequest;
+
+        /**
+         * Encodes the specified DeleteRangeRequest message. Does not implicitly {@link raft_cmdpb.DeleteRangeRequest.verify|verify} messages.
+         * @param message DeleteRangeRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.DeleteRangeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a DeleteRangeRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.DeleteRangeRequest & raft_cmdpb.DeleteRangeRequest.$Shape} DeleteRangeRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.DeleteRangeRequest & raft_cmdpb.DeleteRangeRequest.$Shape;
+    }
+
+    namespace DeleteRangeRequest {
+
+        /** Properties of a DeleteRangeRequest. */
+        interface $Properties {
+
+            /** DeleteRangeRequest cf */
+            cf?: (string|null);
+
+            /** DeleteRangeRequest startKey */
+            startKey?: (Uint8Array|null);
+
+            /** DeleteRangeRequest endKey */
+            endKey?: (Uint8Array|null);
+
+            /** DeleteRangeRequest notifyOnly */
+            notifyOnly?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a DeleteRangeRequest. */
+        type $Shape = raft_cmdpb.DeleteRangeRequest.$Properties;
+    }
+
+    /**
+     * Properties of a DeleteRangeResponse.
+     * @deprecated Use raft_cmdpb.DeleteRangeResponse.$Properties instead.
+     */
+    interface IDeleteRangeResponse extends raft_cmdpb.DeleteRangeResponse.$Properties {
+    }
+
+    /** Represents a DeleteRangeResponse. */
+    class DeleteRangeResponse {
+
+        /**
+         * Constructs a new DeleteRangeResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.DeleteRangeResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new DeleteRangeResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns DeleteRangeResponse instance
+         */
+        static create(properties: raft_cmdpb.DeleteRangeResponse.$Shape): raft_cmdpb.DeleteRangeResponse & raft_cmdpb.DeleteRangeResponse.$Shape;
+        static create(properties?: raft_cmdpb.DeleteRangeResponse.$Properties): raft_cmdpb.DeleteRangeResponse;
+
+        /**
+         * Encodes the specified DeleteRangeResponse message. Does not implicitly {@link raft_cmdpb.DeleteRangeResponse.verify|verify} messages.
+         * @param message DeleteRangeResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.DeleteRangeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a DeleteRangeResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.DeleteRangeResponse & raft_cmdpb.DeleteRangeResponse.$Shape} DeleteRangeResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.DeleteRangeResponse & raft_cmdpb.DeleteRangeResponse.$Shape;
+    }
+
+    namespace DeleteRangeResponse {
+
+        /** Properties of a DeleteRangeResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a DeleteRangeResponse. */
+        type $Shape = raft_cmdpb.DeleteRangeResponse.$Properties;
+    }
+
+    /**
+     * Properties of a SnapRequest.
+     * @deprecated Use raft_cmdpb.SnapRequest.$Properties instead.
+     */
+    interface ISnapRequest extends raft_cmdpb.SnapRequest.$Properties {
+    }
+
+    /** Represents a SnapRequest. */
+    class SnapRequest {
+
+        /**
+         * Constructs a new SnapRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.SnapRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new SnapRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns SnapRequest instance
+         */
+        static create(properties: raft_cmdpb.SnapRequest.$Shape): raft_cmdpb.SnapRequest & raft_cmdpb.SnapRequest.$Shape;
+        static create(properties?: raft_cmdpb.SnapRequest.$Properties): raft_cmdpb.SnapRequest;
+
+        /**
+         * Encodes the specified SnapRequest message. Does not implicitly {@link raft_cmdpb.SnapRequest.verify|verify} messages.
+         * @param message SnapRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.SnapRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a SnapRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.SnapRequest & raft_cmdpb.SnapRequest.$Shape} SnapRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.SnapRequest & raft_cmdpb.SnapRequest.$Shape;
+    }
+
+    namespace SnapRequest {
+
+        /** Properties of a SnapRequest. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a SnapRequest. */
+        type $Shape = raft_cmdpb.SnapRequest.$Properties;
+    }
+
+    /**
+     * Properties of a SnapResponse.
+     * @deprecated Use raft_cmdpb.SnapResponse.$Properties instead.
+     */
+    interface ISnapResponse extends raft_cmdpb.SnapResponse.$Properties {
+    }
+
+    /** Represents a SnapResponse. */
+    class SnapResponse {
+
+        /**
+         * Constructs a new SnapResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.SnapResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** SnapResponse region. */
+        region?: (metapb.Region.$Properties|null);
+
+        /**
+         * Creates a new SnapResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns SnapResponse instance
+         */
+        static create(properties: raft_cmdpb.SnapResponse.$Shape): raft_cmdpb.SnapResponse & raft_cmdpb.SnapResponse.$Shape;
+        static create(properties?: raft_cmdpb.SnapResponse.$Properties): raft_cmdpb.SnapResponse;
+
+        /**
+         * Encodes the specified SnapResponse message. Does not implicitly {@link raft_cmdpb.SnapResponse.verify|verify} messages.
+         * @param message SnapResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.SnapResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a SnapResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.SnapResponse & raft_cmdpb.SnapResponse.$Shape} SnapResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.SnapResponse & raft_cmdpb.SnapResponse.$Shape;
+    }
+
+    namespace SnapResponse {
+
+        /** Properties of a SnapResponse. */
+        interface $Properties {
+
+            /** SnapResponse region */
+            region?: (metapb.Region.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a SnapResponse. */
+        type $Shape = raft_cmdpb.SnapResponse.$Properties;
+    }
+
+    /**
+     * Properties of a ReadIndexRequest.
+     * @deprecated Use raft_cmdpb.ReadIndexRequest.$Properties instead.
+     */
+    interface IReadIndexRequest extends raft_cmdpb.ReadIndexRequest.$Properties {
+    }
+
+    /** Represents a ReadIndexRequest. */
+    class ReadIndexRequest {
+
+        /**
+         * Constructs a new ReadIndexRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ReadIndexRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ReadIndexRequest startTs. */
+        startTs: (bigint);
+
+        /** ReadIndexRequest keyRanges. */
+        keyRanges: kvrpcpb.KeyRange.$Properties[];
+
+        /**
+         * Creates a new ReadIndexRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ReadIndexRequest instance
+         */
+        static create(properties: raft_cmdpb.ReadIndexRequest.$Shape): raft_cmdpb.ReadIndexRequest & raft_cmdpb.ReadIndexRequest.$Shape;
+        static create(properties?: raft_cmdpb.ReadIndexRequest.$Properties): raft_cmdpb.ReadIndexRequest;
+
+        /**
+         * Encodes the specified ReadIndexRequest message. Does not implicitly {@link raft_cmdpb.ReadIndexRequest.verify|verify} messages.
+         * @param message ReadIndexRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ReadIndexRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ReadIndexRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ReadIndexRequest & raft_cmdpb.ReadIndexRequest.$Shape} ReadIndexRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ReadIndexRequest & raft_cmdpb.ReadIndexRequest.$Shape;
+    }
+
+    namespace ReadIndexRequest {
+
+        /** Properties of a ReadIndexRequest. */
+        interface $Properties {
+
+            /** ReadIndexRequest startTs */
+            startTs?: (bigint|null);
+
+            /** ReadIndexRequest keyRanges */
+            keyRanges?: (kvrpcpb.KeyRange.$Properties[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ReadIndexRequest. */
+        type $Shape = raft_cmdpb.ReadIndexRequest.$Properties;
+    }
+
+    /**
+     * Properties of a ReadIndexResponse.
+     * @deprecated Use raft_cmdpb.ReadIndexResponse.$Properties instead.
+     */
+    interface IReadIndexResponse extends raft_cmdpb.ReadIndexResponse.$Properties {
+    }
+
+    /** Represents a ReadIndexResponse. */
+    class ReadIndexResponse {
+
+        /**
+         * Constructs a new ReadIndexResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ReadIndexResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ReadIndexResponse readIndex. */
+        readIndex: (bigint);
+
+        /** ReadIndexResponse locked. */
+        locked?: (kvrpcpb.LockInfo.$Properties|null);
+
+        /**
+         * Creates a new ReadIndexResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ReadIndexResponse instance
+         */
+        static create(properties: raft_cmdpb.ReadIndexResponse.$Shape): raft_cmdpb.ReadIndexResponse & raft_cmdpb.ReadIndexResponse.$Shape;
+        static create(properties?: raft_cmdpb.ReadIndexResponse.$Properties): raft_cmdpb.ReadIndexResponse;
+
+        /**
+         * Encodes the specified ReadIndexResponse message. Does not implicitly {@link raft_cmdpb.ReadIndexResponse.verify|verify} messages.
+         * @param message ReadIndexResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ReadIndexResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ReadIndexResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ReadIndexResponse & raft_cmdpb.ReadIndexResponse.$Shape} ReadIndexResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ReadIndexResponse & raft_cmdpb.ReadIndexResponse.$Shape;
+    }
+
+    namespace ReadIndexResponse {
+
+        /** Properties of a ReadIndexResponse. */
+        interface $Properties {
+
+            /** ReadIndexResponse readIndex */
+            readIndex?: (bigint|null);
+
+            /** ReadIndexResponse locked */
+            locked?: (kvrpcpb.LockInfo.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ReadIndexResponse. */
+        type $Shape = raft_cmdpb.ReadIndexResponse.$Properties;
+    }
+
+    /** CmdType enum. */
+    enum CmdType {
+
+        /** Invalid value */
+        Invalid = 0,
+
+        /** Get value */
+        Get = 1,
+
+        /** Put value */
+        Put = 3,
+
+        /** Delete value */
+        Delete = 4,
+
+        /** Snap value */
+        Snap = 5,
+
+        /** Prewrite value */
+        Prewrite = 6,
+
+        /** DeleteRange value */
+        DeleteRange = 7,
+
+        /** IngestSST value */
+        IngestSST = 8,
+
+        /** ReadIndex value */
+        ReadIndex = 9
+    }
+
+    /**
+     * Properties of a Request.
+     * @deprecated Use raft_cmdpb.Request.$Properties instead.
+     */
+    interface IRequest extends raft_cmdpb.Request.$Properties {
+    }
+
+    /** Represents a Request. */
+    class Request {
+
+        /**
+         * Constructs a new Request.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.Request.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** Request cmdType. */
+        cmdType: raft_cmdpb.CmdType;
+
+        /** Request get. */
+        get?: (raft_cmdpb.GetRequest.$Properties|null);
+
+        /** Request put. */
+        put?: (raft_cmdpb.PutRequest.$Properties|null);
+
+        /** Request delete. */
+        delete?: (raft_cmdpb.DeleteRequest.$Properties|null);
+
+        /** Request snap. */
+        snap?: (raft_cmdpb.SnapRequest.$Properties|null);
+
+        /** Request deleteRange. */
+        deleteRange?: (raft_cmdpb.DeleteRangeRequest.$Properties|null);
+
+        /** Request readIndex. */
+        readIndex?: (raft_cmdpb.ReadIndexRequest.$Properties|null);
+
+        /**
+         * Creates a new Request instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns Request instance
+         */
+        static create(properties: raft_cmdpb.Request.$Shape): raft_cmdpb.Request & raft_cmdpb.Request.$Shape;
+        static create(properties?: raft_cmdpb.Request.$Properties): raft_cmdpb.Request;
+
+        /**
+         * Encodes the specified Request message. Does not implicitly {@link raft_cmdpb.Request.verify|verify} messages.
+         * @param message Request message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.Request.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a Request message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.Request & raft_cmdpb.Request.$Shape} Request
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.Request & raft_cmdpb.Request.$Shape;
+    }
+
+    namespace Request {
+
+        /** Properties of a Request. */
+        interface $Properties {
+
+            /** Request cmdType */
+            cmdType?: (raft_cmdpb.CmdType|null);
+
+            /** Request get */
+            get?: (raft_cmdpb.GetRequest.$Properties|null);
+
+            /** Request put */
+            put?: (raft_cmdpb.PutRequest.$Properties|null);
+
+            /** Request delete */
+            "delete"?: (raft_cmdpb.DeleteRequest.$Properties|null);
+
+            /** Request snap */
+            snap?: (raft_cmdpb.SnapRequest.$Properties|null);
+
+            /** Request deleteRange */
+            deleteRange?: (raft_cmdpb.DeleteRangeRequest.$Properties|null);
+
+            /** Request readIndex */
+            readIndex?: (raft_cmdpb.ReadIndexRequest.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a Request. */
+        type $Shape = raft_cmdpb.Request.$Properties;
+    }
+
+    /**
+     * Properties of a Response.
+     * @deprecated Use raft_cmdpb.Response.$Properties instead.
+     */
+    interface IResponse extends raft_cmdpb.Response.$Properties {
+    }
+
+    /** Represents a Response. */
+    class Response {
+
+        /**
+         * Constructs a new Response.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.Response.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** Response cmdType. */
+        cmdType: raft_cmdpb.CmdType;
+
+        /** Response get. */
+        get?: (raft_cmdpb.GetResponse.$Properties|null);
+
+        /** Response put. */
+        put?: (raft_cmdpb.PutResponse.$Properties|null);
+
+        /** Response delete. */
+        delete?: (raft_cmdpb.DeleteResponse.$Properties|null);
+
+        /** Response snap. */
+        snap?: (raft_cmdpb.SnapResponse.$Properties|null);
+
+        /** Response delteRange. */
+        delteRange?: (raft_cmdpb.DeleteRangeResponse.$Properties|null);
+
+        /** Response readIndex. */
+        readIndex?: (raft_cmdpb.ReadIndexResponse.$Properties|null);
+
+        /**
+         * Creates a new Response instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns Response instance
+         */
+        static create(properties: raft_cmdpb.Response.$Shape): raft_cmdpb.Response & raft_cmdpb.Response.$Shape;
+        static create(properties?: raft_cmdpb.Response.$Properties): raft_cmdpb.Response;
+
+        /**
+         * Encodes the specified Response message. Does not implicitly {@link raft_cmdpb.Response.verify|verify} messages.
+         * @param message Response message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.Response.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a Response message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.Response & raft_cmdpb.Response.$Shape} Response
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.Response & raft_cmdpb.Response.$Shape;
+    }
+
+    namespace Response {
+
+        /** Properties of a Response. */
+        interface $Properties {
+
+            /** Response cmdType */
+            cmdType?: (raft_cmdpb.CmdType|null);
+
+            /** Response get */
+            get?: (raft_cmdpb.GetResponse.$Properties|null);
+
+            /** Response put */
+            put?: (raft_cmdpb.PutResponse.$Properties|null);
+
+            /** Response delete */
+            "delete"?: (raft_cmdpb.DeleteResponse.$Properties|null);
+
+            /** Response snap */
+            snap?: (raft_cmdpb.SnapResponse.$Properties|null);
+
+            /** Response delteRange */
+            delteRange?: (raft_cmdpb.DeleteRangeResponse.$Properties|null);
+
+            /** Response readIndex */
+            readIndex?: (raft_cmdpb.ReadIndexResponse.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a Response. */
+        type $Shape = raft_cmdpb.Response.$Properties;
+    }
+
+    /**
+     * Properties of a ChangePeerRequest.
+     * @deprecated Use raft_cmdpb.ChangePeerRequest.$Properties instead.
+     */
+    interface IChangePeerRequest extends raft_cmdpb.ChangePeerRequest.$Properties {
+    }
+
+    /** Represents a ChangePeerRequest. */
+    class ChangePeerRequest {
+
+        /**
+         * Constructs a new ChangePeerRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ChangePeerRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ChangePeerRequest changeType. */
+        changeType: eraftpb.ConfChangeType;
+
+        /** ChangePeerRequest peer. */
+        peer?: (metapb.Peer.$Properties|null);
+
+        /**
+         * Creates a new ChangePeerRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ChangePeerRequest instance
+         */
+        static create(properties: raft_cmdpb.ChangePeerRequest.$Shape): raft_cmdpb.ChangePeerRequest & raft_cmdpb.ChangePeerRequest.$Shape;
+        static create(properties?: raft_cmdpb.ChangePeerRequest.$Properties): raft_cmdpb.ChangePeerRequest;
+
+        /**
+         * Encodes the specified ChangePeerRequest message. Does not implicitly {@link raft_cmdpb.ChangePeerRequest.verify|verify} messages.
+         * @param message ChangePeerRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ChangePeerRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ChangePeerRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ChangePeerRequest & raft_cmdpb.ChangePeerRequest.$Shape} ChangePeerRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ChangePeerRequest & raft_cmdpb.ChangePeerRequest.$Shape;
+    }
+
+    namespace ChangePeerRequest {
+
+        /** Properties of a ChangePeerRequest. */
+        interface $Properties {
+
+            /** ChangePeerRequest changeType */
+            changeType?: (eraftpb.ConfChangeType|null);
+
+            /** ChangePeerRequest peer */
+            peer?: (metapb.Peer.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ChangePeerRequest. */
+        type $Shape = raft_cmdpb.ChangePeerRequest.$Properties;
+    }
+
+    /**
+     * Properties of a ChangePeerResponse.
+     * @deprecated Use raft_cmdpb.ChangePeerResponse.$Properties instead.
+     */
+    interface IChangePeerResponse extends raft_cmdpb.ChangePeerResponse.$Properties {
+    }
+
+    /** Represents a ChangePeerResponse. */
+    class ChangePeerResponse {
+
+        /**
+         * Constructs a new ChangePeerResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ChangePeerResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ChangePeerResponse region. */
+        region?: (metapb.Region.$Properties|null);
+
+        /**
+         * Creates a new ChangePeerResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ChangePeerResponse instance
+         */
+        static create(properties: raft_cmdpb.ChangePeerResponse.$Shape): raft_cmdpb.ChangePeerResponse & raft_cmdpb.ChangePeerResponse.$Shape;
+        static create(properties?: raft_cmdpb.ChangePeerResponse.$Properties): raft_cmdpb.ChangePeerResponse;
+
+        /**
+         * Encodes the specified ChangePeerResponse message. Does not implicitly {@link raft_cmdpb.ChangePeerResponse.verify|verify} messages.
+         * @param message ChangePeerResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ChangePeerResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ChangePeerResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ChangePeerResponse & raft_cmdpb.ChangePeerResponse.$Shape} ChangePeerResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ChangePeerResponse & raft_cmdpb.ChangePeerResponse.$Shape;
+    }
+
+    namespace ChangePeerResponse {
+
+        /** Properties of a ChangePeerResponse. */
+        interface $Properties {
+
+            /** ChangePeerResponse region */
+            region?: (metapb.Region.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ChangePeerResponse. */
+        type $Shape = raft_cmdpb.ChangePeerResponse.$Properties;
+    }
+
+    /**
+     * Properties of a ChangePeerV2Request.
+     * @deprecated Use raft_cmdpb.ChangePeerV2Request.$Properties instead.
+     */
+    interface IChangePeerV2Request extends raft_cmdpb.ChangePeerV2Request.$Properties {
+    }
+
+    /** Represents a ChangePeerV2Request. */
+    class ChangePeerV2Request {
+
+        /**
+         * Constructs a new ChangePeerV2Request.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ChangePeerV2Request.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ChangePeerV2Request changes. */
+        changes: raft_cmdpb.ChangePeerRequest.$Properties[];
+
+        /**
+         * Creates a new ChangePeerV2Request instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ChangePeerV2Request instance
+         */
+        static create(properties: raft_cmdpb.ChangePeerV2Request.$Shape): raft_cmdpb.ChangePeerV2Request & raft_cmdpb.ChangePeerV2Request.$Shape;
+        static create(properties?: raft_cmdpb.ChangePeerV2Request.$Properties): raft_cmdpb.ChangePeerV2Request;
+
+        /**
+         * Encodes the specified ChangePeerV2Request message. Does not implicitly {@link raft_cmdpb.ChangePeerV2Request.verify|verify} messages.
+         * @param message ChangePeerV2Request message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ChangePeerV2Request.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ChangePeerV2Request message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ChangePeerV2Request & raft_cmdpb.ChangePeerV2Request.$Shape} ChangePeerV2Request
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ChangePeerV2Request & raft_cmdpb.ChangePeerV2Request.$Shape;
+    }
+
+    namespace ChangePeerV2Request {
+
+        /** Properties of a ChangePeerV2Request. */
+        interface $Properties {
+
+            /** ChangePeerV2Request changes */
+            changes?: (raft_cmdpb.ChangePeerRequest.$Properties[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ChangePeerV2Request. */
+        type $Shape = raft_cmdpb.ChangePeerV2Request.$Properties;
+    }
+
+    /**
+     * Properties of a ChangePeerV2Response.
+     * @deprecated Use raft_cmdpb.ChangePeerV2Response.$Properties instead.
+     */
+    interface IChangePeerV2Response extends raft_cmdpb.ChangePeerV2Response.$Properties {
+    }
+
+    /** Represents a ChangePeerV2Response. */
+    class ChangePeerV2Response {
+
+        /**
+         * Constructs a new ChangePeerV2Response.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.ChangePeerV2Response.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ChangePeerV2Response region. */
+        region?: (metapb.Region.$Properties|null);
+
+        /**
+         * Creates a new ChangePeerV2Response instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ChangePeerV2Response instance
+         */
+        static create(properties: raft_cmdpb.ChangePeerV2Response.$Shape): raft_cmdpb.ChangePeerV2Response & raft_cmdpb.ChangePeerV2Response.$Shape;
+        static create(properties?: raft_cmdpb.ChangePeerV2Response.$Properties): raft_cmdpb.ChangePeerV2Response;
+
+        /**
+         * Encodes the specified ChangePeerV2Response message. Does not implicitly {@link raft_cmdpb.ChangePeerV2Response.verify|verify} messages.
+         * @param message ChangePeerV2Response message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.ChangePeerV2Response.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ChangePeerV2Response message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.ChangePeerV2Response & raft_cmdpb.ChangePeerV2Response.$Shape} ChangePeerV2Response
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.ChangePeerV2Response & raft_cmdpb.ChangePeerV2Response.$Shape;
+    }
+
+    namespace ChangePeerV2Response {
+
+        /** Properties of a ChangePeerV2Response. */
+        interface $Properties {
+
+            /** ChangePeerV2Response region */
+            region?: (metapb.Region.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ChangePeerV2Response. */
+        type $Shape = raft_cmdpb.ChangePeerV2Response.$Properties;
+    }
+
+    /**
+     * Properties of a SplitRequest.
+     * @deprecated Use raft_cmdpb.SplitRequest.$Properties instead.
+     */
+    interface ISplitRequest extends raft_cmdpb.SplitRequest.$Properties {
+    }
+
+    /** Represents a SplitRequest. */
+    class SplitRequest {
+
+        /**
+         * Constructs a new SplitRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.SplitRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** SplitRequest splitKey. */
+        splitKey: Uint8Array;
+
+        /** SplitRequest newRegionId. */
+        newRegionId: (bigint);
+
+        /** SplitRequest newPeerIds. */
+        newPeerIds: (bigint)[];
+
+        /** SplitRequest rightDerive. */
+        rightDerive: boolean;
+
+        /** SplitRequest shareSourceRegionSize. */
+        shareSourceRegionSize: boolean;
+
+        /**
+         * Creates a new SplitRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns SplitRequest instance
+         */
+        static create(properties: raft_cmdpb.SplitRequest.$Shape): raft_cmdpb.SplitRequest & raft_cmdpb.SplitRequest.$Shape;
+        static create(properties?: raft_cmdpb.SplitRequest.$Properties): raft_cmdpb.SplitRequest;
+
+        /**
+         * Encodes the specified SplitRequest message. Does not implicitly {@link raft_cmdpb.SplitRequest.verify|verify} messages.
+         * @param message SplitRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.SplitRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a SplitRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.SplitRequest & raft_cmdpb.SplitRequest.$Shape} SplitRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.SplitRequest & raft_cmdpb.SplitRequest.$Shape;
+    }
+
+    namespace SplitRequest {
+
+        /** Properties of a SplitRequest. */
+        interface $Properties {
+
+            /** SplitRequest splitKey */
+            splitKey?: (Uint8Array|null);
+
+            /** SplitRequest newRegionId */
+            newRegionId?: (bigint|null);
+
+            /** SplitRequest newPeerIds */
+            newPeerIds?: ((bigint)[]|null);
+
+            /** SplitRequest rightDerive */
+            rightDerive?: (boolean|null);
+
+            /** SplitRequest shareSourceRegionSize */
+            shareSourceRegionSize?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a SplitRequest. */
+        type $Shape = raft_cmdpb.SplitRequest.$Properties;
+    }
+
+    /**
+     * Properties of a SplitResponse.
+     * @deprecated Use raft_cmdpb.SplitResponse.$Properties instead.
+     */
+    interface ISplitResponse extends raft_cmdpb.SplitResponse.$Properties {
+    }
+
+    /** Represents a SplitResponse. */
+    class SplitResponse {
+
+        /**
+         * Constructs a new SplitResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.SplitResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** SplitResponse left. */
+        left?: (metapb.Region.$Properties|null);
+
+        /** SplitResponse right. */
+        right?: (metapb.Region.$Properties|null);
+
+        /**
+         * Creates a new SplitResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns SplitResponse instance
+         */
+        static create(properties: raft_cmdpb.SplitResponse.$Shape): raft_cmdpb.SplitResponse & raft_cmdpb.SplitResponse.$Shape;
+        static create(properties?: raft_cmdpb.SplitResponse.$Properties): raft_cmdpb.SplitResponse;
+
+        /**
+         * Encodes the specified SplitResponse message. Does not implicitly {@link raft_cmdpb.SplitResponse.verify|verify} messages.
+         * @param message SplitResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.SplitResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a SplitResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.SplitResponse & raft_cmdpb.SplitResponse.$Shape} SplitResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.SplitResponse & raft_cmdpb.SplitResponse.$Shape;
+    }
+
+    namespace SplitResponse {
+
+        /** Properties of a SplitResponse. */
+        interface $Properties {
+
+            /** SplitResponse left */
+            left?: (metapb.Region.$Properties|null);
+
+            /** SplitResponse right */
+            right?: (metapb.Region.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a SplitResponse. */
+        type $Shape = raft_cmdpb.SplitResponse.$Properties;
+    }
+
+    /**
+     * Properties of a BatchSplitRequest.
+     * @deprecated Use raft_cmdpb.BatchSplitRequest.$Properties instead.
+     */
+    interface IBatchSplitRequest extends raft_cmdpb.BatchSplitRequest.$Properties {
+    }
+
+    /** Represents a BatchSplitRequest. */
+    class BatchSplitRequest {
+
+        /**
+         * Constructs a new BatchSplitRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.BatchSplitRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** BatchSplitRequest requests. */
+        requests: raft_cmdpb.SplitRequest.$Properties[];
+
+        /** BatchSplitRequest rightDerive. */
+        rightDerive: boolean;
+
+        /** BatchSplitRequest shareSourceRegionSize. */
+        shareSourceRegionSize: boolean;
+
+        /**
+         * Creates a new BatchSplitRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns BatchSplitRequest instance
+         */
+        static create(properties: raft_cmdpb.BatchSplitRequest.$Shape): raft_cmdpb.BatchSplitRequest & raft_cmdpb.BatchSplitRequest.$Shape;
+        static create(properties?: raft_cmdpb.BatchSplitRequest.$Properties): raft_cmdpb.BatchSplitRequest;
+
+        /**
+         * Encodes the specified BatchSplitRequest message. Does not implicitly {@link raft_cmdpb.BatchSplitRequest.verify|verify} messages.
+         * @param message BatchSplitRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.BatchSplitRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a BatchSplitRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.BatchSplitRequest & raft_cmdpb.BatchSplitRequest.$Shape} BatchSplitRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.BatchSplitRequest & raft_cmdpb.BatchSplitRequest.$Shape;
+    }
+
+    namespace BatchSplitRequest {
+
+        /** Properties of a BatchSplitRequest. */
+        interface $Properties {
+
+            /** BatchSplitRequest requests */
+            requests?: (raft_cmdpb.SplitRequest.$Properties[]|null);
+
+            /** BatchSplitRequest rightDerive */
+            rightDerive?: (boolean|null);
+
+            /** BatchSplitRequest shareSourceRegionSize */
+            shareSourceRegionSize?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a BatchSplitRequest. */
+        type $Shape = raft_cmdpb.BatchSplitRequest.$Properties;
+    }
+
+    /**
+     * Properties of a BatchSplitResponse.
+     * @deprecated Use raft_cmdpb.BatchSplitResponse.$Properties instead.
+     */
+    interface IBatchSplitResponse extends raft_cmdpb.BatchSplitResponse.$Properties {
+    }
+
+    /** Represents a BatchSplitResponse. */
+    class BatchSplitResponse {
+
+        /**
+         * Constructs a new BatchSplitResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.BatchSplitResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** BatchSplitResponse regions. */
+        regions: metapb.Region.$Properties[];
+
+        /**
+         * Creates a new BatchSplitResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns BatchSplitResponse instance
+         */
+        static create(properties: raft_cmdpb.BatchSplitResponse.$Shape): raft_cmdpb.BatchSplitResponse & raft_cmdpb.BatchSplitResponse.$Shape;
+        static create(properties?: raft_cmdpb.BatchSplitResponse.$Properties): raft_cmdpb.BatchSplitResponse;
+
+        /**
+         * Encodes the specified BatchSplitResponse message. Does not implicitly {@link raft_cmdpb.BatchSplitResponse.verify|verify} messages.
+         * @param message BatchSplitResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.BatchSplitResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a BatchSplitResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.BatchSplitResponse & raft_cmdpb.BatchSplitResponse.$Shape} BatchSplitResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.BatchSplitResponse & raft_cmdpb.BatchSplitResponse.$Shape;
+    }
+
+    namespace BatchSplitResponse {
+
+        /** Properties of a BatchSplitResponse. */
+        interface $Properties {
+
+            /** BatchSplitResponse regions */
+            regions?: (metapb.Region.$Properties[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a BatchSplitResponse. */
+        type $Shape = raft_cmdpb.BatchSplitResponse.$Properties;
+    }
+
+    /**
+     * Properties of a CompactLogRequest.
+     * @deprecated Use raft_cmdpb.CompactLogRequest.$Properties instead.
+     */
+    interface ICompactLogRequest extends raft_cmdpb.CompactLogRequest.$Properties {
+    }
+
+    /** Represents a CompactLogRequest. */
+    class CompactLogRequest {
+
+        /**
+         * Constructs a new CompactLogRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.CompactLogRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** CompactLogRequest compactIndex. */
+        compactIndex: (bigint);
+
+        /** CompactLogRequest compactTerm. */
+        compactTerm: (bigint);
+
+        /** CompactLogRequest voterReplicatedIndex. */
+        voterReplicatedIndex: (bigint);
+
+        /**
+         * Creates a new CompactLogRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CompactLogRequest instance
+         */
+        static create(properties: raft_cmdpb.CompactLogRequest.$Shape): raft_cmdpb.CompactLogRequest & raft_cmdpb.CompactLogRequest.$Shape;
+        static create(properties?: raft_cmdpb.CompactLogRequest.$Properties): raft_cmdpb.CompactLogRequest;
+
+        /**
+         * Encodes the specified CompactLogRequest message. Does not implicitly {@link raft_cmdpb.CompactLogRequest.verify|verify} messages.
+         * @param message CompactLogRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.CompactLogRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CompactLogRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.CompactLogRequest & raft_cmdpb.CompactLogRequest.$Shape} CompactLogRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.CompactLogRequest & raft_cmdpb.CompactLogRequest.$Shape;
+    }
+
+    namespace CompactLogRequest {
+
+        /** Properties of a CompactLogRequest. */
+        interface $Properties {
+
+            /** CompactLogRequest compactIndex */
+            compactIndex?: (bigint|null);
+
+            /** CompactLogRequest compactTerm */
+            compactTerm?: (bigint|null);
+
+            /** CompactLogRequest voterReplicatedIndex */
+            voterReplicatedIndex?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CompactLogRequest. */
+        type $Shape = raft_cmdpb.CompactLogRequest.$Properties;
+    }
+
+    /**
+     * Properties of a CompactLogResponse.
+     * @deprecated Use raft_cmdpb.CompactLogResponse.$Properties instead.
+     */
+    interface ICompactLogResponse extends raft_cmdpb.CompactLogResponse.$Properties {
+    }
+
+    /** Represents a CompactLogResponse. */
+    class CompactLogResponse {
+
+        /**
+         * Constructs a new CompactLogResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.CompactLogResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new CompactLogResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CompactLogResponse instance
+         */
+        static create(properties: raft_cmdpb.CompactLogResponse.$Shape): raft_cmdpb.CompactLogResponse & raft_cmdpb.CompactLogResponse.$Shape;
+        static create(properties?: raft_cmdpb.CompactLogResponse.$Properties): raft_cmdpb.CompactLogResponse;
+
+        /**
+         * Encodes the specified CompactLogResponse message. Does not implicitly {@link raft_cmdpb.CompactLogResponse.verify|verify} messages.
+         * @param message CompactLogResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.CompactLogResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CompactLogResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.CompactLogResponse & raft_cmdpb.CompactLogResponse.$Shape} CompactLogResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.CompactLogResponse & raft_cmdpb.CompactLogResponse.$Shape;
+    }
+
+    namespace CompactLogResponse {
+
+        /** Properties of a CompactLogResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CompactLogResponse. */
+        type $Shape = raft_cmdpb.CompactLogResponse.$Properties;
+    }
+
+    /**
+     * Properties of a TransferLeaderRequest.
+     * @deprecated Use raft_cmdpb.TransferLeaderRequest.$Properties instead.
+     */
+    interface ITransferLeaderRequest extends raft_cmdpb.TransferLeaderRequest.$Properties {
+    }
+
+    /** Represents a TransferLeaderRequest. */
+    class TransferLeaderRequest {
+
+        /**
+         * Constructs a new TransferLeaderRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.TransferLeaderRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** TransferLeaderRequest peer. */
+        peer?: (metapb.Peer.$Properties|null);
+
+        /** TransferLeaderRequest peers. */
+        peers: metapb.Peer.$Properties[];
+
+        /**
+         * Creates a new TransferLeaderRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns TransferLeaderRequest instance
+         */
+        static create(properties: raft_cmdpb.TransferLeaderRequest.$Shape): raft_cmdpb.TransferLeaderRequest & raft_cmdpb.TransferLeaderRequest.$Shape;
+        static create(properties?: raft_cmdpb.TransferLeaderRequest.$Properties): raft_cmdpb.TransferLeaderRequest;
+
+        /**
+         * Encodes the specified TransferLeaderRequest message. Does not implicitly {@link raft_cmdpb.TransferLeaderRequest.verify|verify} messages.
+         * @param message TransferLeaderRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.TransferLeaderRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a TransferLeaderRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.TransferLeaderRequest & raft_cmdpb.TransferLeaderRequest.$Shape} TransferLeaderRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.TransferLeaderRequest & raft_cmdpb.TransferLeaderRequest.$Shape;
+    }
+
+    namespace TransferLeaderRequest {
+
+        /** Properties of a TransferLeaderRequest. */
+        interface $Properties {
+
+            /** TransferLeaderRequest peer */
+            peer?: (metapb.Peer.$Properties|null);
+
+            /** TransferLeaderRequest peers */
+            peers?: (metapb.Peer.$Properties[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a TransferLeaderRequest. */
+        type $Shape = raft_cmdpb.TransferLeaderRequest.$Properties;
+    }
+
+    /**
+     * Properties of a TransferLeaderResponse.
+     * @deprecated Use raft_cmdpb.TransferLeaderResponse.$Properties instead.
+     */
+    interface ITransferLeaderResponse extends raft_cmdpb.TransferLeaderResponse.$Properties {
+    }
+
+    /** Represents a TransferLeaderResponse. */
+    class TransferLeaderResponse {
+
+        /**
+         * Constructs a new TransferLeaderResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.TransferLeaderResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new TransferLeaderResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns TransferLeaderResponse instance
+         */
+        static create(properties: raft_cmdpb.TransferLeaderResponse.$Shape): raft_cmdpb.TransferLeaderResponse & raft_cmdpb.TransferLeaderResponse.$Shape;
+        static create(properties?: raft_cmdpb.TransferLeaderResponse.$Properties): raft_cmdpb.TransferLeaderResponse;
+
+        /**
+         * Encodes the specified TransferLeaderResponse message. Does not implicitly {@link raft_cmdpb.TransferLeaderResponse.verify|verify} messages.
+         * @param message TransferLeaderResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.TransferLeaderResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a TransferLeaderResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.TransferLeaderResponse & raft_cmdpb.TransferLeaderResponse.$Shape} TransferLeaderResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.TransferLeaderResponse & raft_cmdpb.TransferLeaderResponse.$Shape;
+    }
+
+    namespace TransferLeaderResponse {
+
+        /** Properties of a TransferLeaderResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a TransferLeaderResponse. */
+        type $Shape = raft_cmdpb.TransferLeaderResponse.$Properties;
+    }
+
+    /**
+     * Properties of a PrepareMergeRequest.
+     * @deprecated Use raft_cmdpb.PrepareMergeRequest.$Properties instead.
+     */
+    interface IPrepareMergeRequest extends raft_cmdpb.PrepareMergeRequest.$Properties {
+    }
+
+    /** Represents a PrepareMergeRequest. */
+    class PrepareMergeRequest {
+
+        /**
+         * Constructs a new PrepareMergeRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.PrepareMergeRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** PrepareMergeRequest minIndex. */
+        minIndex: (bigint);
+
+        /** PrepareMergeRequest target. */
+        target?: (metapb.Region.$Properties|null);
+
+        /**
+         * Creates a new PrepareMergeRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns PrepareMergeRequest instance
+         */
+        static create(properties: raft_cmdpb.PrepareMergeRequest.$Shape): raft_cmdpb.PrepareMergeRequest & raft_cmdpb.PrepareMergeRequest.$Shape;
+        static create(properties?: raft_cmdpb.PrepareMergeRequest.$Properties): raft_cmdpb.PrepareMergeRequest;
+
+        /**
+         * Encodes the specified PrepareMergeRequest message. Does not implicitly {@link raft_cmdpb.PrepareMergeRequest.verify|verify} messages.
+         * @param message PrepareMergeRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.PrepareMergeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a PrepareMergeRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.PrepareMergeRequest & raft_cmdpb.PrepareMergeRequest.$Shape} PrepareMergeRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.PrepareMergeRequest & raft_cmdpb.PrepareMergeRequest.$Shape;
+    }
+
+    namespace PrepareMergeRequest {
+
+        /** Properties of a PrepareMergeRequest. */
+        interface $Properties {
+
+            /** PrepareMergeRequest minIndex */
+            minIndex?: (bigint|null);
+
+            /** PrepareMergeRequest target */
+            target?: (metapb.Region.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a PrepareMergeRequest. */
+        type $Shape = raft_cmdpb.PrepareMergeRequest.$Properties;
+    }
+
+    /**
+     * Properties of a PrepareMergeResponse.
+     * @deprecated Use raft_cmdpb.PrepareMergeResponse.$Properties instead.
+     */
+    interface IPrepareMergeResponse extends raft_cmdpb.PrepareMergeResponse.$Properties {
+    }
+
+    /** Represents a PrepareMergeResponse. */
+    class PrepareMergeResponse {
+
+        /**
+         * Constructs a new PrepareMergeResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.PrepareMergeResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new PrepareMergeResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns PrepareMergeResponse instance
+         */
+        static create(properties: raft_cmdpb.PrepareMergeResponse.$Shape): raft_cmdpb.PrepareMergeResponse & raft_cmdpb.PrepareMergeResponse.$Shape;
+        static create(properties?: raft_cmdpb.PrepareMergeResponse.$Properties): raft_cmdpb.PrepareMergeResponse;
+
+        /**
+         * Encodes the specified PrepareMergeResponse message. Does not implicitly {@link raft_cmdpb.PrepareMergeResponse.verify|verify} messages.
+         * @param message PrepareMergeResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.PrepareMergeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a PrepareMergeResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.PrepareMergeResponse & raft_cmdpb.PrepareMergeResponse.$Shape} PrepareMergeResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.PrepareMergeResponse & raft_cmdpb.PrepareMergeResponse.$Shape;
+    }
+
+    namespace PrepareMergeResponse {
+
+        /** Properties of a PrepareMergeResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a PrepareMergeResponse. */
+        type $Shape = raft_cmdpb.PrepareMergeResponse.$Properties;
+    }
+
+    /**
+     * Properties of a CommitMergeRequest.
+     * @deprecated Use raft_cmdpb.CommitMergeRequest.$Properties instead.
+     */
+    interface ICommitMergeRequest extends raft_cmdpb.CommitMergeRequest.$Properties {
+    }
+
+    /** Represents a CommitMergeRequest. */
+    class CommitMergeRequest {
+
+        /**
+         * Constructs a new CommitMergeRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.CommitMergeRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** CommitMergeRequest source. */
+        source?: (metapb.Region.$Properties|null);
+
+        /** CommitMergeRequest commit. */
+        commit: (bigint);
+
+        /** CommitMergeRequest entries. */
+        entries: eraftpb.Entry.$Properties[];
+
+        /** CommitMergeRequest sourceState. */
+        sourceState?: (raft_serverpb.RegionLocalState.$Properties|null);
+
+        /** CommitMergeRequest sourceMeta. */
+        sourceMeta: Uint8Array;
+
+        /**
+         * Creates a new CommitMergeRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CommitMergeRequest instance
+         */
+        static create(properties: raft_cmdpb.CommitMergeRequest.$Shape): raft_cmdpb.CommitMergeRequest & raft_cmdpb.CommitMergeRequest.$Shape;
+        static create(properties?: raft_cmdpb.CommitMergeRequest.$Properties): raft_cmdpb.CommitMergeRequest;
+
+        /**
+         * Encodes the specified CommitMergeRequest message. Does not implicitly {@link raft_cmdpb.CommitMergeRequest.verify|verify} messages.
+         * @param message CommitMergeRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.CommitMergeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CommitMergeRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.CommitMergeRequest & raft_cmdpb.CommitMergeRequest.$Shape} CommitMergeRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.CommitMergeRequest & raft_cmdpb.CommitMergeRequest.$Shape;
+    }
+
+    namespace CommitMergeRequest {
+
+        /** Properties of a CommitMergeRequest. */
+        interface $Properties {
+
+            /** CommitMergeRequest source */
+            source?: (metapb.Region.$Properties|null);
+
+            /** CommitMergeRequest commit */
+            commit?: (bigint|null);
+
+            /** CommitMergeRequest entries */
+            entries?: (eraftpb.Entry.$Properties[]|null);
+
+            /** CommitMergeRequest sourceState */
+            sourceState?: (raft_serverpb.RegionLocalState.$Properties|null);
+
+            /** CommitMergeRequest sourceMeta */
+            sourceMeta?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CommitMergeRequest. */
+        type $Shape = raft_cmdpb.CommitMergeRequest.$Properties;
+    }
+
+    /**
+     * Properties of a CommitMergeResponse.
+     * @deprecated Use raft_cmdpb.CommitMergeResponse.$Properties instead.
+     */
+    interface ICommitMergeResponse extends raft_cmdpb.CommitMergeResponse.$Properties {
+    }
+
+    /** Represents a CommitMergeResponse. */
+    class CommitMergeResponse {
+
+        /**
+         * Constructs a new CommitMergeResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.CommitMergeResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new CommitMergeResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CommitMergeResponse instance
+         */
+        static create(properties: raft_cmdpb.CommitMergeResponse.$Shape): raft_cmdpb.CommitMergeResponse & raft_cmdpb.CommitMergeResponse.$Shape;
+        static create(properties?: raft_cmdpb.CommitMergeResponse.$Properties): raft_cmdpb.CommitMergeResponse;
+
+        /**
+         * Encodes the specified CommitMergeResponse message. Does not implicitly {@link raft_cmdpb.CommitMergeResponse.verify|verify} messages.
+         * @param message CommitMergeResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.CommitMergeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CommitMergeResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.CommitMergeResponse & raft_cmdpb.CommitMergeResponse.$Shape} CommitMergeResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.CommitMergeResponse & raft_cmdpb.CommitMergeResponse.$Shape;
+    }
+
+    namespace CommitMergeResponse {
+
+        /** Properties of a CommitMergeResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CommitMergeResponse. */
+        type $Shape = raft_cmdpb.CommitMergeResponse.$Properties;
+    }
+
+    /**
+     * Properties of a RollbackMergeRequest.
+     * @deprecated Use raft_cmdpb.RollbackMergeRequest.$Properties instead.
+     */
+    interface IRollbackMergeRequest extends raft_cmdpb.RollbackMergeRequest.$Properties {
+    }
+
+    /** Represents a RollbackMergeRequest. */
+    class RollbackMergeRequest {
+
+        /**
+         * Constructs a new RollbackMergeRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RollbackMergeRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RollbackMergeRequest commit. */
+        commit: (bigint);
+
+        /**
+         * Creates a new RollbackMergeRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RollbackMergeRequest instance
+         */
+        static create(properties: raft_cmdpb.RollbackMergeRequest.$Shape): raft_cmdpb.RollbackMergeRequest & raft_cmdpb.RollbackMergeRequest.$Shape;
+        static create(properties?: raft_cmdpb.RollbackMergeRequest.$Properties): raft_cmdpb.RollbackMergeRequest;
+
+        /**
+         * Encodes the specified RollbackMergeRequest message. Does not implicitly {@link raft_cmdpb.RollbackMergeRequest.verify|verify} messages.
+         * @param message RollbackMergeRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RollbackMergeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RollbackMergeRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RollbackMergeRequest & raft_cmdpb.RollbackMergeRequest.$Shape} RollbackMergeRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RollbackMergeRequest & raft_cmdpb.RollbackMergeRequest.$Shape;
+    }
+
+    namespace RollbackMergeRequest {
+
+        /** Properties of a RollbackMergeRequest. */
+        interface $Properties {
+
+            /** RollbackMergeRequest commit */
+            commit?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RollbackMergeRequest. */
+        type $Shape = raft_cmdpb.RollbackMergeRequest.$Properties;
+    }
+
+    /**
+     * Properties of a RollbackMergeResponse.
+     * @deprecated Use raft_cmdpb.RollbackMergeResponse.$Properties instead.
+     */
+    interface IRollbackMergeResponse extends raft_cmdpb.RollbackMergeResponse.$Properties {
+    }
+
+    /** Represents a RollbackMergeResponse. */
+    class RollbackMergeResponse {
+
+        /**
+         * Constructs a new RollbackMergeResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RollbackMergeResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new RollbackMergeResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RollbackMergeResponse instance
+         */
+        static create(properties: raft_cmdpb.RollbackMergeResponse.$Shape): raft_cmdpb.RollbackMergeResponse & raft_cmdpb.RollbackMergeResponse.$Shape;
+        static create(properties?: raft_cmdpb.RollbackMergeResponse.$Properties): raft_cmdpb.RollbackMergeResponse;
+
+        /**
+         * Encodes the specified RollbackMergeResponse message. Does not implicitly {@link raft_cmdpb.RollbackMergeResponse.verify|verify} messages.
+         * @param message RollbackMergeResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RollbackMergeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RollbackMergeResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RollbackMergeResponse & raft_cmdpb.RollbackMergeResponse.$Shape} RollbackMergeResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RollbackMergeResponse & raft_cmdpb.RollbackMergeResponse.$Shape;
+    }
+
+    namespace RollbackMergeResponse {
+
+        /** Properties of a RollbackMergeResponse. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RollbackMergeResponse. */
+        type $Shape = raft_cmdpb.RollbackMergeResponse.$Properties;
+    }
+
+    /** AdminCmdType enum. */
+    enum AdminCmdType {
+
+        /** InvalidAdmin value */
+        InvalidAdmin = 0,
+
+        /** ChangePeer value */
+        ChangePeer = 1,
+
+        /** Split value */
+        Split = 2,
+
+        /** CompactLog value */
+        CompactLog = 3,
+
+        /** TransferLeader value */
+        TransferLeader = 4,
+
+        /** ComputeHash value */
+        ComputeHash = 5,
+
+        /** VerifyHash value */
+        VerifyHash = 6,
+
+        /** PrepareMerge value */
+        PrepareMerge = 7,
+
+        /** CommitMerge value */
+        CommitMerge = 8,
+
+        /** RollbackMerge value */
+        RollbackMerge = 9,
+
+        /** BatchSplit value */
+        BatchSplit = 10,
+
+        /** ChangePeerV2 value */
+        ChangePeerV2 = 11,
+
+        /** PrepareFlashback value */
+        PrepareFlashback = 12,
+
+        /** FinishFlashback value */
+        FinishFlashback = 13,
+
+        /** BatchSwitchWitness value */
+        BatchSwitchWitness = 14,
+
+        /** UpdateGcPeer value */
+        UpdateGcPeer = 15
+    }
+
+    /**
+     * Properties of an AdminRequest.
+     * @deprecated Use raft_cmdpb.AdminRequest.$Properties instead.
+     */
+    interface IAdminRequest extends raft_cmdpb.AdminRequest.$Properties {
+    }
+
+    /** Represents an AdminRequest. */
+    class AdminRequest {
+
+        /**
+         * Constructs a new AdminRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.AdminRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** AdminRequest cmdType. */
+        cmdType: raft_cmdpb.AdminCmdType;
+
+        /** AdminRequest changePeer. */
+        changePeer?: (raft_cmdpb.ChangePeerRequest.$Properties|null);
+
+        /** AdminRequest split. */
+        split?: (raft_cmdpb.SplitRequest.$Properties|null);
+
+        /** AdminRequest compactLog. */
+        compactLog?: (raft_cmdpb.CompactLogRequest.$Properties|null);
+
+        /** AdminRequest transferLeader. */
+        transferLeader?: (raft_cmdpb.TransferLeaderRequest.$Properties|null);
+
+        /** AdminRequest prepareMerge. */
+        prepareMerge?: (raft_cmdpb.PrepareMergeRequest.$Properties|null);
+
+        /** AdminRequest commitMerge. */
+        commitMerge?: (raft_cmdpb.CommitMergeRequest.$Properties|null);
+
+        /** AdminRequest rollbackMerge. */
+        rollbackMerge?: (raft_cmdpb.RollbackMergeRequest.$Properties|null);
+
+        /** AdminRequest splits. */
+        splits?: (raft_cmdpb.BatchSplitRequest.$Properties|null);
+
+        /** AdminRequest changePeerV2. */
+        changePeerV2?: (raft_cmdpb.ChangePeerV2Request.$Properties|null);
+
+        /**
+         * Creates a new AdminRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns AdminRequest instance
+         */
+        static create(properties: raft_cmdpb.AdminRequest.$Shape): raft_cmdpb.AdminRequest & raft_cmdpb.AdminRequest.$Shape;
+        static create(properties?: raft_cmdpb.AdminRequest.$Properties): raft_cmdpb.AdminRequest;
+
+        /**
+         * Encodes the specified AdminRequest message. Does not implicitly {@link raft_cmdpb.AdminRequest.verify|verify} messages.
+         * @param message AdminRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.AdminRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes an AdminRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.AdminRequest & raft_cmdpb.AdminRequest.$Shape} AdminRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.AdminRequest & raft_cmdpb.AdminRequest.$Shape;
+    }
+
+    namespace AdminRequest {
+
+        /** Properties of an AdminRequest. */
+        interface $Properties {
+
+            /** AdminRequest cmdType */
+            cmdType?: (raft_cmdpb.AdminCmdType|null);
+
+            /** AdminRequest changePeer */
+            changePeer?: (raft_cmdpb.ChangePeerRequest.$Properties|null);
+
+            /** AdminRequest split */
+            split?: (raft_cmdpb.SplitRequest.$Properties|null);
+
+            /** AdminRequest compactLog */
+            compactLog?: (raft_cmdpb.CompactLogRequest.$Properties|null);
+
+            /** AdminRequest transferLeader */
+            transferLeader?: (raft_cmdpb.TransferLeaderRequest.$Properties|null);
+
+            /** AdminRequest prepareMerge */
+            prepareMerge?: (raft_cmdpb.PrepareMergeRequest.$Properties|null);
+
+            /** AdminRequest commitMerge */
+            commitMerge?: (raft_cmdpb.CommitMergeRequest.$Properties|null);
+
+            /** AdminRequest rollbackMerge */
+            rollbackMerge?: (raft_cmdpb.RollbackMergeRequest.$Properties|null);
+
+            /** AdminRequest splits */
+            splits?: (raft_cmdpb.BatchSplitRequest.$Properties|null);
+
+            /** AdminRequest changePeerV2 */
+            changePeerV2?: (raft_cmdpb.ChangePeerV2Request.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of an AdminRequest. */
+        type $Shape = raft_cmdpb.AdminRequest.$Properties;
+    }
+
+    /**
+     * Properties of an AdminResponse.
+     * @deprecated Use raft_cmdpb.AdminResponse.$Properties instead.
+     */
+    interface IAdminResponse extends raft_cmdpb.AdminResponse.$Properties {
+    }
+
+    /** Represents an AdminResponse. */
+    class AdminResponse {
+
+        /**
+         * Constructs a new AdminResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.AdminResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** AdminResponse cmdType. */
+        cmdType: raft_cmdpb.AdminCmdType;
+
+        /** AdminResponse changePeer. */
+        changePeer?: (raft_cmdpb.ChangePeerResponse.$Properties|null);
+
+        /** AdminResponse split. */
+        split?: (raft_cmdpb.SplitResponse.$Properties|null);
+
+        /** AdminResponse compactLog. */
+        compactLog?: (raft_cmdpb.CompactLogResponse.$Properties|null);
+
+        /** AdminResponse transferLeader. */
+        transferLeader?: (raft_cmdpb.TransferLeaderResponse.$Properties|null);
+
+        /** AdminResponse prepareMerge. */
+        prepareMerge?: (raft_cmdpb.PrepareMergeResponse.$Properties|null);
+
+        /** AdminResponse commitMerge. */
+        commitMerge?: (raft_cmdpb.CommitMergeResponse.$Properties|null);
+
+        /** AdminResponse rollbackMerge. */
+        rollbackMerge?: (raft_cmdpb.RollbackMergeResponse.$Properties|null);
+
+        /** AdminResponse splits. */
+        splits?: (raft_cmdpb.BatchSplitResponse.$Properties|null);
+
+        /** AdminResponse changePeerV2. */
+        changePeerV2?: (raft_cmdpb.ChangePeerV2Response.$Properties|null);
+
+        /**
+         * Creates a new AdminResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns AdminResponse instance
+         */
+        static create(properties: raft_cmdpb.AdminResponse.$Shape): raft_cmdpb.AdminResponse & raft_cmdpb.AdminResponse.$Shape;
+        static create(properties?: raft_cmdpb.AdminResponse.$Properties): raft_cmdpb.AdminResponse;
+
+        /**
+         * Encodes the specified AdminResponse message. Does not implicitly {@link raft_cmdpb.AdminResponse.verify|verify} messages.
+         * @param message AdminResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.AdminResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes an AdminResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.AdminResponse & raft_cmdpb.AdminResponse.$Shape} AdminResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.AdminResponse & raft_cmdpb.AdminResponse.$Shape;
+    }
+
+    namespace AdminResponse {
+
+        /** Properties of an AdminResponse. */
+        interface $Properties {
+
+            /** AdminResponse cmdType */
+            cmdType?: (raft_cmdpb.AdminCmdType|null);
+
+            /** AdminResponse changePeer */
+            changePeer?: (raft_cmdpb.ChangePeerResponse.$Properties|null);
+
+            /** AdminResponse split */
+            split?: (raft_cmdpb.SplitResponse.$Properties|null);
+
+            /** AdminResponse compactLog */
+            compactLog?: (raft_cmdpb.CompactLogResponse.$Properties|null);
+
+            /** AdminResponse transferLeader */
+            transferLeader?: (raft_cmdpb.TransferLeaderResponse.$Properties|null);
+
+            /** AdminResponse prepareMerge */
+            prepareMerge?: (raft_cmdpb.PrepareMergeResponse.$Properties|null);
+
+            /** AdminResponse commitMerge */
+            commitMerge?: (raft_cmdpb.CommitMergeResponse.$Properties|null);
+
+            /** AdminResponse rollbackMerge */
+            rollbackMerge?: (raft_cmdpb.RollbackMergeResponse.$Properties|null);
+
+            /** AdminResponse splits */
+            splits?: (raft_cmdpb.BatchSplitResponse.$Properties|null);
+
+            /** AdminResponse changePeerV2 */
+            changePeerV2?: (raft_cmdpb.ChangePeerV2Response.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of an AdminResponse. */
+        type $Shape = raft_cmdpb.AdminResponse.$Properties;
+    }
+
+    /**
+     * Properties of a RegionLeaderRequest.
+     * @deprecated Use raft_cmdpb.RegionLeaderRequest.$Properties instead.
+     */
+    interface IRegionLeaderRequest extends raft_cmdpb.RegionLeaderRequest.$Properties {
+    }
+
+    /** Represents a RegionLeaderRequest. */
+    class RegionLeaderRequest {
+
+        /**
+         * Constructs a new RegionLeaderRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RegionLeaderRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new RegionLeaderRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RegionLeaderRequest instance
+         */
+        static create(properties: raft_cmdpb.RegionLeaderRequest.$Shape): raft_cmdpb.RegionLeaderRequest & raft_cmdpb.RegionLeaderRequest.$Shape;
+        static create(properties?: raft_cmdpb.RegionLeaderRequest.$Properties): raft_cmdpb.RegionLeaderRequest;
+
+        /**
+         * Encodes the specified RegionLeaderRequest message. Does not implicitly {@link raft_cmdpb.RegionLeaderRequest.verify|verify} messages.
+         * @param message RegionLeaderRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RegionLeaderRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RegionLeaderRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RegionLeaderRequest & raft_cmdpb.RegionLeaderRequest.$Shape} RegionLeaderRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RegionLeaderRequest & raft_cmdpb.RegionLeaderRequest.$Shape;
+    }
+
+    namespace RegionLeaderRequest {
+
+        /** Properties of a RegionLeaderRequest. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RegionLeaderRequest. */
+        type $Shape = raft_cmdpb.RegionLeaderRequest.$Properties;
+    }
+
+    /**
+     * Properties of a RegionLeaderResponse.
+     * @deprecated Use raft_cmdpb.RegionLeaderResponse.$Properties instead.
+     */
+    interface IRegionLeaderResponse extends raft_cmdpb.RegionLeaderResponse.$Properties {
+    }
+
+    /** Represents a RegionLeaderResponse. */
+    class RegionLeaderResponse {
+
+        /**
+         * Constructs a new RegionLeaderResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RegionLeaderResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RegionLeaderResponse leader. */
+        leader?: (metapb.Peer.$Properties|null);
+
+        /**
+         * Creates a new RegionLeaderResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RegionLeaderResponse instance
+         */
+        static create(properties: raft_cmdpb.RegionLeaderResponse.$Shape): raft_cmdpb.RegionLeaderResponse & raft_cmdpb.RegionLeaderResponse.$Shape;
+        static create(properties?: raft_cmdpb.RegionLeaderResponse.$Properties): raft_cmdpb.RegionLeaderResponse;
+
+        /**
+         * Encodes the specified RegionLeaderResponse message. Does not implicitly {@link raft_cmdpb.RegionLeaderResponse.verify|verify} messages.
+         * @param message RegionLeaderResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RegionLeaderResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RegionLeaderResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RegionLeaderResponse & raft_cmdpb.RegionLeaderResponse.$Shape} RegionLeaderResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RegionLeaderResponse & raft_cmdpb.RegionLeaderResponse.$Shape;
+    }
+
+    namespace RegionLeaderResponse {
+
+        /** Properties of a RegionLeaderResponse. */
+        interface $Properties {
+
+            /** RegionLeaderResponse leader */
+            leader?: (metapb.Peer.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RegionLeaderResponse. */
+        type $Shape = raft_cmdpb.RegionLeaderResponse.$Properties;
+    }
+
+    /**
+     * Properties of a RegionDetailRequest.
+     * @deprecated Use raft_cmdpb.RegionDetailRequest.$Properties instead.
+     */
+    interface IRegionDetailRequest extends raft_cmdpb.RegionDetailRequest.$Properties {
+    }
+
+    /** Represents a RegionDetailRequest. */
+    class RegionDetailRequest {
+
+        /**
+         * Constructs a new RegionDetailRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RegionDetailRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new RegionDetailRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RegionDetailRequest instance
+         */
+        static create(properties: raft_cmdpb.RegionDetailRequest.$Shape): raft_cmdpb.RegionDetailRequest & raft_cmdpb.RegionDetailRequest.$Shape;
+        static create(properties?: raft_cmdpb.RegionDetailRequest.$Properties): raft_cmdpb.RegionDetailRequest;
+
+        /**
+         * Encodes the specified RegionDetailRequest message. Does not implicitly {@link raft_cmdpb.RegionDetailRequest.verify|verify} messages.
+         * @param message RegionDetailRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RegionDetailRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RegionDetailRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RegionDetailRequest & raft_cmdpb.RegionDetailRequest.$Shape} RegionDetailRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RegionDetailRequest & raft_cmdpb.RegionDetailRequest.$Shape;
+    }
+
+    namespace RegionDetailRequest {
+
+        /** Properties of a RegionDetailRequest. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RegionDetailRequest. */
+        type $Shape = raft_cmdpb.RegionDetailRequest.$Properties;
+    }
+
+    /**
+     * Properties of a RegionDetailResponse.
+     * @deprecated Use raft_cmdpb.RegionDetailResponse.$Properties instead.
+     */
+    interface IRegionDetailResponse extends raft_cmdpb.RegionDetailResponse.$Properties {
+    }
+
+    /** Represents a RegionDetailResponse. */
+    class RegionDetailResponse {
+
+        /**
+         * Constructs a new RegionDetailResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RegionDetailResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RegionDetailResponse region. */
+        region?: (metapb.Region.$Properties|null);
+
+        /** RegionDetailResponse leader. */
+        leader?: (metapb.Peer.$Properties|null);
+
+        /**
+         * Creates a new RegionDetailResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RegionDetailResponse instance
+         */
+        static create(properties: raft_cmdpb.RegionDetailResponse.$Shape): raft_cmdpb.RegionDetailResponse & raft_cmdpb.RegionDetailResponse.$Shape;
+        static create(properties?: raft_cmdpb.RegionDetailResponse.$Properties): raft_cmdpb.RegionDetailResponse;
+
+        /**
+         * Encodes the specified RegionDetailResponse message. Does not implicitly {@link raft_cmdpb.RegionDetailResponse.verify|verify} messages.
+         * @param message RegionDetailResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RegionDetailResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RegionDetailResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RegionDetailResponse & raft_cmdpb.RegionDetailResponse.$Shape} RegionDetailResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RegionDetailResponse & raft_cmdpb.RegionDetailResponse.$Shape;
+    }
+
+    namespace RegionDetailResponse {
+
+        /** Properties of a RegionDetailResponse. */
+        interface $Properties {
+
+            /** RegionDetailResponse region */
+            region?: (metapb.Region.$Properties|null);
+
+            /** RegionDetailResponse leader */
+            leader?: (metapb.Peer.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RegionDetailResponse. */
+        type $Shape = raft_cmdpb.RegionDetailResponse.$Properties;
+    }
+
+    /** StatusCmdType enum. */
+    enum StatusCmdType {
+
+        /** InvalidStatus value */
+        InvalidStatus = 0,
+
+        /** RegionLeader value */
+        RegionLeader = 1,
+
+        /** RegionDetail value */
+        RegionDetail = 2
+    }
+
+    /**
+     * Properties of a StatusRequest.
+     * @deprecated Use raft_cmdpb.StatusRequest.$Properties instead.
+     */
+    interface IStatusRequest extends raft_cmdpb.StatusRequest.$Properties {
+    }
+
+    /** Represents a StatusRequest. */
+    class StatusRequest {
+
+        /**
+         * Constructs a new StatusRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.StatusRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** StatusRequest cmdType. */
+        cmdType: raft_cmdpb.StatusCmdType;
+
+        /** StatusRequest regionLeader. */
+        regionLeader?: (raft_cmdpb.RegionLeaderRequest.$Properties|null);
+
+        /** StatusRequest regionDetail. */
+        regionDetail?: (raft_cmdpb.RegionDetailRequest.$Properties|null);
+
+        /**
+         * Creates a new StatusRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns StatusRequest instance
+         */
+        static create(properties: raft_cmdpb.StatusRequest.$Shape): raft_cmdpb.StatusRequest & raft_cmdpb.StatusRequest.$Shape;
+        static create(properties?: raft_cmdpb.StatusRequest.$Properties): raft_cmdpb.StatusRequest;
+
+        /**
+         * Encodes the specified StatusRequest message. Does not implicitly {@link raft_cmdpb.StatusRequest.verify|verify} messages.
+         * @param message StatusRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.StatusRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a StatusRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.StatusRequest & raft_cmdpb.StatusRequest.$Shape} StatusRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.StatusRequest & raft_cmdpb.StatusRequest.$Shape;
+    }
+
+    namespace StatusRequest {
+
+        /** Properties of a StatusRequest. */
+        interface $Properties {
+
+            /** StatusRequest cmdType */
+            cmdType?: (raft_cmdpb.StatusCmdType|null);
+
+            /** StatusRequest regionLeader */
+            regionLeader?: (raft_cmdpb.RegionLeaderRequest.$Properties|null);
+
+            /** StatusRequest regionDetail */
+            regionDetail?: (raft_cmdpb.RegionDetailRequest.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a StatusRequest. */
+        type $Shape = raft_cmdpb.StatusRequest.$Properties;
+    }
+
+    /**
+     * Properties of a StatusResponse.
+     * @deprecated Use raft_cmdpb.StatusResponse.$Properties instead.
+     */
+    interface IStatusResponse extends raft_cmdpb.StatusResponse.$Properties {
+    }
+
+    /** Represents a StatusResponse. */
+    class StatusResponse {
+
+        /**
+         * Constructs a new StatusResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.StatusResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** StatusResponse cmdType. */
+        cmdType: raft_cmdpb.StatusCmdType;
+
+        /** StatusResponse regionLeader. */
+        regionLeader?: (raft_cmdpb.RegionLeaderResponse.$Properties|null);
+
+        /** StatusResponse regionDetail. */
+        regionDetail?: (raft_cmdpb.RegionDetailResponse.$Properties|null);
+
+        /**
+         * Creates a new StatusResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns StatusResponse instance
+         */
+        static create(properties: raft_cmdpb.StatusResponse.$Shape): raft_cmdpb.StatusResponse & raft_cmdpb.StatusResponse.$Shape;
+        static create(properties?: raft_cmdpb.StatusResponse.$Properties): raft_cmdpb.StatusResponse;
+
+        /**
+         * Encodes the specified StatusResponse message. Does not implicitly {@link raft_cmdpb.StatusResponse.verify|verify} messages.
+         * @param message StatusResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.StatusResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a StatusResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.StatusResponse & raft_cmdpb.StatusResponse.$Shape} StatusResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.StatusResponse & raft_cmdpb.StatusResponse.$Shape;
+    }
+
+    namespace StatusResponse {
+
+        /** Properties of a StatusResponse. */
+        interface $Properties {
+
+            /** StatusResponse cmdType */
+            cmdType?: (raft_cmdpb.StatusCmdType|null);
+
+            /** StatusResponse regionLeader */
+            regionLeader?: (raft_cmdpb.RegionLeaderResponse.$Properties|null);
+
+            /** StatusResponse regionDetail */
+            regionDetail?: (raft_cmdpb.RegionDetailResponse.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a StatusResponse. */
+        type $Shape = raft_cmdpb.StatusResponse.$Properties;
+    }
+
+    /**
+     * Properties of a RaftRequestHeader.
+     * @deprecated Use raft_cmdpb.RaftRequestHeader.$Properties instead.
+     */
+    interface IRaftRequestHeader extends raft_cmdpb.RaftRequestHeader.$Properties {
+    }
+
+    /** Represents a RaftRequestHeader. */
+    class RaftRequestHeader {
+
+        /**
+         * Constructs a new RaftRequestHeader.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RaftRequestHeader.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RaftRequestHeader regionId. */
+        regionId: (bigint);
+
+        /** RaftRequestHeader peer. */
+        peer?: (metapb.Peer.$Properties|null);
+
+        /** RaftRequestHeader readQuorum. */
+        readQuorum: boolean;
+
+        /** RaftRequestHeader uuid. */
+        uuid: Uint8Array;
+
+        /** RaftRequestHeader regionEpoch. */
+        regionEpoch?: (metapb.RegionEpoch.$Properties|null);
+
+        /** RaftRequestHeader term. */
+        term: (bigint);
+
+        /** RaftRequestHeader syncLog. */
+        syncLog: boolean;
+
+        /** RaftRequestHeader replicaRead. */
+        replicaRead: boolean;
+
+        /** RaftRequestHeader appliedIndex. */
+        appliedIndex: (bigint);
+
+        /** RaftRequestHeader flags. */
+        flags: (bigint);
+
+        /** RaftRequestHeader flagData. */
+        flagData: Uint8Array;
+
+        /** RaftRequestHeader priority. */
+        priority: kvrpcpb.CommandPri;
+
+        /** RaftRequestHeader resourceGroupName. */
+        resourceGroupName: string;
+
+        /**
+         * Creates a new RaftRequestHeader instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RaftRequestHeader instance
+         */
+        static create(properties: raft_cmdpb.RaftRequestHeader.$Shape): raft_cmdpb.RaftRequestHeader & raft_cmdpb.RaftRequestHeader.$Shape;
+        static create(properties?: raft_cmdpb.RaftRequestHeader.$Properties): raft_cmdpb.RaftRequestHeader;
+
+        /**
+         * Encodes the specified RaftRequestHeader message. Does not implicitly {@link raft_cmdpb.RaftRequestHeader.verify|verify} messages.
+         * @param message RaftRequestHeader message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RaftRequestHeader.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RaftRequestHeader message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RaftRequestHeader & raft_cmdpb.RaftRequestHeader.$Shape} RaftRequestHeader
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RaftRequestHeader & raft_cmdpb.RaftRequestHeader.$Shape;
+    }
+
+    namespace RaftRequestHeader {
+
+        /** Properties of a RaftRequestHeader. */
+        interface $Properties {
+
+            /** RaftRequestHeader regionId */
+            regionId?: (bigint|null);
+
+            /** RaftRequestHeader peer */
+            peer?: (metapb.Peer.$Properties|null);
+
+            /** RaftRequestHeader readQuorum */
+            readQuorum?: (boolean|null);
+
+            /** RaftRequestHeader uuid */
+            uuid?: (Uint8Array|null);
+
+            /** RaftRequestHeader regionEpoch */
+            regionEpoch?: (metapb.RegionEpoch.$Properties|null);
+
+            /** RaftRequestHeader term */
+            term?: (bigint|null);
+
+            /** RaftRequestHeader syncLog */
+            syncLog?: (boolean|null);
+
+            /** RaftRequestHeader replicaRead */
+            replicaRead?: (boolean|null);
+
+            /** RaftRequestHeader appliedIndex */
+            appliedIndex?: (bigint|null);
+
+            /** RaftRequestHeader flags */
+            flags?: (bigint|null);
+
+            /** RaftRequestHeader flagData */
+            flagData?: (Uint8Array|null);
+
+            /** RaftRequestHeader priority */
+            priority?: (kvrpcpb.CommandPri|null);
+
+            /** RaftRequestHeader resourceGroupName */
+            resourceGroupName?: (string|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RaftRequestHeader. */
+        type $Shape = raft_cmdpb.RaftRequestHeader.$Properties;
+    }
+
+    /**
+     * Properties of a RaftResponseHeader.
+     * @deprecated Use raft_cmdpb.RaftResponseHeader.$Properties instead.
+     */
+    interface IRaftResponseHeader extends raft_cmdpb.RaftResponseHeader.$Properties {
+    }
+
+    /** Represents a RaftResponseHeader. */
+    class RaftResponseHeader {
+
+        /**
+         * Constructs a new RaftResponseHeader.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RaftResponseHeader.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RaftResponseHeader error. */
+        error?: (errorpb.Error.$Properties|null);
+
+        /** RaftResponseHeader uuid. */
+        uuid: Uint8Array;
+
+        /** RaftResponseHeader currentTerm. */
+        currentTerm: (bigint);
+
+        /**
+         * Creates a new RaftResponseHeader instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RaftResponseHeader instance
+         */
+        static create(properties: raft_cmdpb.RaftResponseHeader.$Shape): raft_cmdpb.RaftResponseHeader & raft_cmdpb.RaftResponseHeader.$Shape;
+        static create(properties?: raft_cmdpb.RaftResponseHeader.$Properties): raft_cmdpb.RaftResponseHeader;
+
+        /**
+         * Encodes the specified RaftResponseHeader message. Does not implicitly {@link raft_cmdpb.RaftResponseHeader.verify|verify} messages.
+         * @param message RaftResponseHeader message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RaftResponseHeader.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RaftResponseHeader message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RaftResponseHeader & raft_cmdpb.RaftResponseHeader.$Shape} RaftResponseHeader
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RaftResponseHeader & raft_cmdpb.RaftResponseHeader.$Shape;
+    }
+
+    namespace RaftResponseHeader {
+
+        /** Properties of a RaftResponseHeader. */
+        interface $Properties {
+
+            /** RaftResponseHeader error */
+            error?: (errorpb.Error.$Properties|null);
+
+            /** RaftResponseHeader uuid */
+            uuid?: (Uint8Array|null);
+
+            /** RaftResponseHeader currentTerm */
+            currentTerm?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RaftResponseHeader. */
+        type $Shape = raft_cmdpb.RaftResponseHeader.$Properties;
+    }
+
+    /**
+     * Properties of a RaftCmdRequest.
+     * @deprecated Use raft_cmdpb.RaftCmdRequest.$Properties instead.
+     */
+    interface IRaftCmdRequest extends raft_cmdpb.RaftCmdRequest.$Properties {
+    }
+
+    /** Represents a RaftCmdRequest. */
+    class RaftCmdRequest {
+
+        /**
+         * Constructs a new RaftCmdRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RaftCmdRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RaftCmdRequest header. */
+        header?: (raft_cmdpb.RaftRequestHeader.$Properties|null);
+
+        /** RaftCmdRequest requests. */
+        requests: raft_cmdpb.Request.$Properties[];
+
+        /** RaftCmdRequest adminRequest. */
+        adminRequest?: (raft_cmdpb.AdminRequest.$Properties|null);
+
+        /** RaftCmdRequest statusRequest. */
+        statusRequest?: (raft_cmdpb.StatusRequest.$Properties|null);
+
+        /**
+         * Creates a new RaftCmdRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RaftCmdRequest instance
+         */
+        static create(properties: raft_cmdpb.RaftCmdRequest.$Shape): raft_cmdpb.RaftCmdRequest & raft_cmdpb.RaftCmdRequest.$Shape;
+        static create(properties?: raft_cmdpb.RaftCmdRequest.$Properties): raft_cmdpb.RaftCmdRequest;
+
+        /**
+         * Encodes the specified RaftCmdRequest message. Does not implicitly {@link raft_cmdpb.RaftCmdRequest.verify|verify} messages.
+         * @param message RaftCmdRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RaftCmdRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RaftCmdRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RaftCmdRequest & raft_cmdpb.RaftCmdRequest.$Shape} RaftCmdRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RaftCmdRequest & raft_cmdpb.RaftCmdRequest.$Shape;
+    }
+
+    namespace RaftCmdRequest {
+
+        /** Properties of a RaftCmdRequest. */
+        interface $Properties {
+
+            /** RaftCmdRequest header */
+            header?: (raft_cmdpb.RaftRequestHeader.$Properties|null);
+
+            /** RaftCmdRequest requests */
+            requests?: (raft_cmdpb.Request.$Properties[]|null);
+
+            /** RaftCmdRequest adminRequest */
+            adminRequest?: (raft_cmdpb.AdminRequest.$Properties|null);
+
+            /** RaftCmdRequest statusRequest */
+            statusRequest?: (raft_cmdpb.StatusRequest.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RaftCmdRequest. */
+        type $Shape = raft_cmdpb.RaftCmdRequest.$Properties;
+    }
+
+    /**
+     * Properties of a RaftCmdResponse.
+     * @deprecated Use raft_cmdpb.RaftCmdResponse.$Properties instead.
+     */
+    interface IRaftCmdResponse extends raft_cmdpb.RaftCmdResponse.$Properties {
+    }
+
+    /** Represents a RaftCmdResponse. */
+    class RaftCmdResponse {
+
+        /**
+         * Constructs a new RaftCmdResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: raft_cmdpb.RaftCmdResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RaftCmdResponse header. */
+        header?: (raft_cmdpb.RaftResponseHeader.$Properties|null);
+
+        /** RaftCmdResponse responses. */
+        responses: raft_cmdpb.Response.$Properties[];
+
+        /** RaftCmdResponse adminResponse. */
+        adminResponse?: (raft_cmdpb.AdminResponse.$Properties|null);
+
+        /** RaftCmdResponse statusResponse. */
+        statusResponse?: (raft_cmdpb.StatusResponse.$Properties|null);
+
+        /**
+         * Creates a new RaftCmdResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RaftCmdResponse instance
+         */
+        static create(properties: raft_cmdpb.RaftCmdResponse.$Shape): raft_cmdpb.RaftCmdResponse & raft_cmdpb.RaftCmdResponse.$Shape;
+        static create(properties?: raft_cmdpb.RaftCmdResponse.$Properties): raft_cmdpb.RaftCmdResponse;
+
+        /**
+         * Encodes the specified RaftCmdResponse message. Does not implicitly {@link raft_cmdpb.RaftCmdResponse.verify|verify} messages.
+         * @param message RaftCmdResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: raft_cmdpb.RaftCmdResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RaftCmdResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {raft_cmdpb.RaftCmdResponse & raft_cmdpb.RaftCmdResponse.$Shape} RaftCmdResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): raft_cmdpb.RaftCmdResponse & raft_cmdpb.RaftCmdResponse.$Shape;
+    }
+
+    namespace RaftCmdResponse {
+
+        /** Properties of a RaftCmdResponse. */
+        interface $Properties {
+
+            /** RaftCmdResponse header */
+            header?: (raft_cmdpb.RaftResponseHeader.$Properties|null);
+
+            /** RaftCmdResponse responses */
+            responses?: (raft_cmdpb.Response.$Properties[]|null);
+
+            /** RaftCmdResponse adminResponse */
+            adminResponse?: (raft_cmdpb.AdminResponse.$Properties|null);
+
+            /** RaftCmdResponse statusResponse */
+            statusResponse?: (raft_cmdpb.StatusResponse.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RaftCmdResponse. */
+        type $Shape = raft_cmdpb.RaftCmdResponse.$Properties;
+    }
+}
+
 /** Namespace pdpb. */
 export namespace pdpb {
 

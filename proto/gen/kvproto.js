@@ -24508,6 +24508,4467 @@ export const raft_serverpb = $root.raft_serverpb = (() => {
     return raft_serverpb;
 })();
 
+export const raft_cmdpb = $root.raft_cmdpb = (() => {
+
+    const raft_cmdpb = {};
+
+    raft_cmdpb.GetRequest = (function() {
+
+        const GetRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        GetRequest.prototype.cf = "";
+        GetRequest.prototype.key = $util.newBuffer([]);
+
+        GetRequest.create = function(properties) {
+            return new GetRequest(properties);
+        };
+
+        GetRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cf != null && $Object.hasOwnProperty.call(message, "cf") && message.cf !== "")
+                writer.uint32(10).string(message.cf);
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                writer.uint32(18).bytes(message.key);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        GetRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.GetRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.cf = value;
+                        else
+                            delete message.cf;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.key = value;
+                        else
+                            delete message.key;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return GetRequest;
+    })();
+
+    raft_cmdpb.GetResponse = (function() {
+
+        const GetResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        GetResponse.prototype.value = $util.newBuffer([]);
+
+        GetResponse.create = function(properties) {
+            return new GetResponse(properties);
+        };
+
+        GetResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                writer.uint32(10).bytes(message.value);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        GetResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.GetResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.value = value;
+                        else
+                            delete message.value;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return GetResponse;
+    })();
+
+    raft_cmdpb.PutRequest = (function() {
+
+        const PutRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        PutRequest.prototype.cf = "";
+        PutRequest.prototype.key = $util.newBuffer([]);
+        PutRequest.prototype.value = $util.newBuffer([]);
+
+        PutRequest.create = function(properties) {
+            return new PutRequest(properties);
+        };
+
+        PutRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cf != null && $Object.hasOwnProperty.call(message, "cf") && message.cf !== "")
+                writer.uint32(10).string(message.cf);
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                writer.uint32(18).bytes(message.key);
+            if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                writer.uint32(26).bytes(message.value);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        PutRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.PutRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.cf = value;
+                        else
+                            delete message.cf;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.key = value;
+                        else
+                            delete message.key;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.value = value;
+                        else
+                            delete message.value;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return PutRequest;
+    })();
+
+    raft_cmdpb.PutResponse = (function() {
+
+        const PutResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        PutResponse.create = function(properties) {
+            return new PutResponse(properties);
+        };
+
+        PutResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        PutResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.PutResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return PutResponse;
+    })();
+
+    raft_cmdpb.DeleteRequest = (function() {
+
+        const DeleteRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        DeleteRequest.prototype.cf = "";
+        DeleteRequest.prototype.key = $util.newBuffer([]);
+
+        DeleteRequest.create = function(properties) {
+            return new DeleteRequest(properties);
+        };
+
+        DeleteRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cf != null && $Object.hasOwnProperty.call(message, "cf") && message.cf !== "")
+                writer.uint32(10).string(message.cf);
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                writer.uint32(18).bytes(message.key);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        DeleteRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.DeleteRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.cf = value;
+                        else
+                            delete message.cf;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.key = value;
+                        else
+                            delete message.key;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return DeleteRequest;
+    })();
+
+    raft_cmdpb.DeleteResponse = (function() {
+
+        const DeleteResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        DeleteResponse.create = function(properties) {
+            return new DeleteResponse(properties);
+        };
+
+        DeleteResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        DeleteResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.DeleteResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return DeleteResponse;
+    })();
+
+    raft_cmdpb.DeleteRangeRequest = (function() {
+
+        const DeleteRangeRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        DeleteRangeRequest.prototype.cf = "";
+        DeleteRangeRequest.prototype.startKey = $util.newBuffer([]);
+        DeleteRangeRequest.prototype.endKey = $util.newBuffer([]);
+        DeleteRangeRequest.prototype.notifyOnly = false;
+
+        DeleteRangeRequest.create = function(properties) {
+            return new DeleteRangeRequest(properties);
+        };
+
+        DeleteRangeRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cf != null && $Object.hasOwnProperty.call(message, "cf") && message.cf !== "")
+                writer.uint32(10).string(message.cf);
+            if (message.startKey != null && $Object.hasOwnProperty.call(message, "startKey") && message.startKey.length)
+                writer.uint32(18).bytes(message.startKey);
+            if (message.endKey != null && $Object.hasOwnProperty.call(message, "endKey") && message.endKey.length)
+                writer.uint32(26).bytes(message.endKey);
+            if (message.notifyOnly != null && $Object.hasOwnProperty.call(message, "notifyOnly") && message.notifyOnly !== false)
+                writer.uint32(32).bool(message.notifyOnly);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        DeleteRangeRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.DeleteRangeRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.cf = value;
+                        else
+                            delete message.cf;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.startKey = value;
+                        else
+                            delete message.startKey;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.endKey = value;
+                        else
+                            delete message.endKey;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.notifyOnly = value;
+                        else
+                            delete message.notifyOnly;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return DeleteRangeRequest;
+    })();
+
+    raft_cmdpb.DeleteRangeResponse = (function() {
+
+        const DeleteRangeResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        DeleteRangeResponse.create = function(properties) {
+            return new DeleteRangeResponse(properties);
+        };
+
+        DeleteRangeResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        DeleteRangeResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.DeleteRangeResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return DeleteRangeResponse;
+    })();
+
+    raft_cmdpb.SnapRequest = (function() {
+
+        const SnapRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        SnapRequest.create = function(properties) {
+            return new SnapRequest(properties);
+        };
+
+        SnapRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        SnapRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.SnapRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return SnapRequest;
+    })();
+
+    raft_cmdpb.SnapResponse = (function() {
+
+        const SnapResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        SnapResponse.prototype.region = null;
+
+        SnapResponse.create = function(properties) {
+            return new SnapResponse(properties);
+        };
+
+        SnapResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                $root.metapb.Region.encode(message.region, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        SnapResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.SnapResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.region = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return SnapResponse;
+    })();
+
+    raft_cmdpb.ReadIndexRequest = (function() {
+
+        const ReadIndexRequest = function (properties) {
+            this.keyRanges = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ReadIndexRequest.prototype.startTs = 0n;
+        ReadIndexRequest.prototype.keyRanges = $util.emptyArray;
+
+        ReadIndexRequest.create = function(properties) {
+            return new ReadIndexRequest(properties);
+        };
+
+        ReadIndexRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (message.startTs != 0))
+                writer.uint32(8).bigU64(message.startTs);
+            if (message.keyRanges != null && message.keyRanges.length)
+                for (let i = 0; i < message.keyRanges.length; ++i)
+                    $root.kvrpcpb.KeyRange.encode(message.keyRanges[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ReadIndexRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ReadIndexRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.startTs = value;
+                        else
+                            delete message.startTs;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.keyRanges && message.keyRanges.length))
+                            message.keyRanges = [];
+                        message.keyRanges.push($root.kvrpcpb.KeyRange.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ReadIndexRequest;
+    })();
+
+    raft_cmdpb.ReadIndexResponse = (function() {
+
+        const ReadIndexResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ReadIndexResponse.prototype.readIndex = 0n;
+        ReadIndexResponse.prototype.locked = null;
+
+        ReadIndexResponse.create = function(properties) {
+            return new ReadIndexResponse(properties);
+        };
+
+        ReadIndexResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.readIndex != null && $Object.hasOwnProperty.call(message, "readIndex") && (message.readIndex != 0))
+                writer.uint32(8).bigU64(message.readIndex);
+            if (message.locked != null && $Object.hasOwnProperty.call(message, "locked"))
+                $root.kvrpcpb.LockInfo.encode(message.locked, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ReadIndexResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ReadIndexResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.readIndex = value;
+                        else
+                            delete message.readIndex;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.locked = $root.kvrpcpb.LockInfo.decode(reader, reader.size(), $undefined, _depth + 1, message.locked);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ReadIndexResponse;
+    })();
+
+    raft_cmdpb.CmdType = (function() {
+        const valuesById = $Object.create(null), values = $Object.create(valuesById);
+        values[valuesById[0] = "Invalid"] = 0;
+        values[valuesById[1] = "Get"] = 1;
+        values[valuesById[3] = "Put"] = 3;
+        values[valuesById[4] = "Delete"] = 4;
+        values[valuesById[5] = "Snap"] = 5;
+        values[valuesById[6] = "Prewrite"] = 6;
+        values[valuesById[7] = "DeleteRange"] = 7;
+        values[valuesById[8] = "IngestSST"] = 8;
+        values[valuesById[9] = "ReadIndex"] = 9;
+        return values;
+    })();
+
+    raft_cmdpb.Request = (function() {
+
+        const Request = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        Request.prototype.cmdType = 0;
+        Request.prototype.get = null;
+        Request.prototype.put = null;
+        Request.prototype["delete"] = null;
+        Request.prototype.snap = null;
+        Request.prototype.deleteRange = null;
+        Request.prototype.readIndex = null;
+
+        Request.create = function(properties) {
+            return new Request(properties);
+        };
+
+        Request.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.get != null && $Object.hasOwnProperty.call(message, "get"))
+                $root.raft_cmdpb.GetRequest.encode(message.get, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.put != null && $Object.hasOwnProperty.call(message, "put"))
+                $root.raft_cmdpb.PutRequest.encode(message.put, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message["delete"] != null && $Object.hasOwnProperty.call(message, "delete"))
+                $root.raft_cmdpb.DeleteRequest.encode(message["delete"], writer.uint32(42).fork(), _depth + 1).ldelim();
+            if (message.snap != null && $Object.hasOwnProperty.call(message, "snap"))
+                $root.raft_cmdpb.SnapRequest.encode(message.snap, writer.uint32(50).fork(), _depth + 1).ldelim();
+            if (message.deleteRange != null && $Object.hasOwnProperty.call(message, "deleteRange"))
+                $root.raft_cmdpb.DeleteRangeRequest.encode(message.deleteRange, writer.uint32(66).fork(), _depth + 1).ldelim();
+            if (message.readIndex != null && $Object.hasOwnProperty.call(message, "readIndex"))
+                $root.raft_cmdpb.ReadIndexRequest.encode(message.readIndex, writer.uint32(82).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        Request.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.Request();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.get = $root.raft_cmdpb.GetRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.get);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.put = $root.raft_cmdpb.PutRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.put);
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        message["delete"] = $root.raft_cmdpb.DeleteRequest.decode(reader, reader.size(), $undefined, _depth + 1, message["delete"]);
+                        continue;
+                    }
+                case 6: {
+                        if (wireType !== 2)
+                            break;
+                        message.snap = $root.raft_cmdpb.SnapRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.snap);
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 2)
+                            break;
+                        message.deleteRange = $root.raft_cmdpb.DeleteRangeRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.deleteRange);
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        message.readIndex = $root.raft_cmdpb.ReadIndexRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.readIndex);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return Request;
+    })();
+
+    raft_cmdpb.Response = (function() {
+
+        const Response = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        Response.prototype.cmdType = 0;
+        Response.prototype.get = null;
+        Response.prototype.put = null;
+        Response.prototype["delete"] = null;
+        Response.prototype.snap = null;
+        Response.prototype.delteRange = null;
+        Response.prototype.readIndex = null;
+
+        Response.create = function(properties) {
+            return new Response(properties);
+        };
+
+        Response.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.get != null && $Object.hasOwnProperty.call(message, "get"))
+                $root.raft_cmdpb.GetResponse.encode(message.get, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.put != null && $Object.hasOwnProperty.call(message, "put"))
+                $root.raft_cmdpb.PutResponse.encode(message.put, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message["delete"] != null && $Object.hasOwnProperty.call(message, "delete"))
+                $root.raft_cmdpb.DeleteResponse.encode(message["delete"], writer.uint32(42).fork(), _depth + 1).ldelim();
+            if (message.snap != null && $Object.hasOwnProperty.call(message, "snap"))
+                $root.raft_cmdpb.SnapResponse.encode(message.snap, writer.uint32(50).fork(), _depth + 1).ldelim();
+            if (message.delteRange != null && $Object.hasOwnProperty.call(message, "delteRange"))
+                $root.raft_cmdpb.DeleteRangeResponse.encode(message.delteRange, writer.uint32(66).fork(), _depth + 1).ldelim();
+            if (message.readIndex != null && $Object.hasOwnProperty.call(message, "readIndex"))
+                $root.raft_cmdpb.ReadIndexResponse.encode(message.readIndex, writer.uint32(82).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        Response.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.Response();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.get = $root.raft_cmdpb.GetResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.get);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.put = $root.raft_cmdpb.PutResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.put);
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        message["delete"] = $root.raft_cmdpb.DeleteResponse.decode(reader, reader.size(), $undefined, _depth + 1, message["delete"]);
+                        continue;
+                    }
+                case 6: {
+                        if (wireType !== 2)
+                            break;
+                        message.snap = $root.raft_cmdpb.SnapResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.snap);
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 2)
+                            break;
+                        message.delteRange = $root.raft_cmdpb.DeleteRangeResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.delteRange);
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        message.readIndex = $root.raft_cmdpb.ReadIndexResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.readIndex);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return Response;
+    })();
+
+    raft_cmdpb.ChangePeerRequest = (function() {
+
+        const ChangePeerRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ChangePeerRequest.prototype.changeType = 0;
+        ChangePeerRequest.prototype.peer = null;
+
+        ChangePeerRequest.create = function(properties) {
+            return new ChangePeerRequest(properties);
+        };
+
+        ChangePeerRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.changeType != null && $Object.hasOwnProperty.call(message, "changeType") && message.changeType !== 0)
+                writer.uint32(8).int32(message.changeType);
+            if (message.peer != null && $Object.hasOwnProperty.call(message, "peer"))
+                $root.metapb.Peer.encode(message.peer, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ChangePeerRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ChangePeerRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.changeType = value;
+                        else
+                            delete message.changeType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.peer = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.peer);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ChangePeerRequest;
+    })();
+
+    raft_cmdpb.ChangePeerResponse = (function() {
+
+        const ChangePeerResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ChangePeerResponse.prototype.region = null;
+
+        ChangePeerResponse.create = function(properties) {
+            return new ChangePeerResponse(properties);
+        };
+
+        ChangePeerResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                $root.metapb.Region.encode(message.region, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ChangePeerResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ChangePeerResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.region = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ChangePeerResponse;
+    })();
+
+    raft_cmdpb.ChangePeerV2Request = (function() {
+
+        const ChangePeerV2Request = function (properties) {
+            this.changes = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ChangePeerV2Request.prototype.changes = $util.emptyArray;
+
+        ChangePeerV2Request.create = function(properties) {
+            return new ChangePeerV2Request(properties);
+        };
+
+        ChangePeerV2Request.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.changes != null && message.changes.length)
+                for (let i = 0; i < message.changes.length; ++i)
+                    $root.raft_cmdpb.ChangePeerRequest.encode(message.changes[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ChangePeerV2Request.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ChangePeerV2Request();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.changes && message.changes.length))
+                            message.changes = [];
+                        message.changes.push($root.raft_cmdpb.ChangePeerRequest.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ChangePeerV2Request;
+    })();
+
+    raft_cmdpb.ChangePeerV2Response = (function() {
+
+        const ChangePeerV2Response = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ChangePeerV2Response.prototype.region = null;
+
+        ChangePeerV2Response.create = function(properties) {
+            return new ChangePeerV2Response(properties);
+        };
+
+        ChangePeerV2Response.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                $root.metapb.Region.encode(message.region, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ChangePeerV2Response.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.ChangePeerV2Response();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.region = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ChangePeerV2Response;
+    })();
+
+    raft_cmdpb.SplitRequest = (function() {
+
+        const SplitRequest = function (properties) {
+            this.newPeerIds = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        SplitRequest.prototype.splitKey = $util.newBuffer([]);
+        SplitRequest.prototype.newRegionId = 0n;
+        SplitRequest.prototype.newPeerIds = $util.emptyArray;
+        SplitRequest.prototype.rightDerive = false;
+        SplitRequest.prototype.shareSourceRegionSize = false;
+
+        SplitRequest.create = function(properties) {
+            return new SplitRequest(properties);
+        };
+
+        SplitRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.splitKey != null && $Object.hasOwnProperty.call(message, "splitKey") && message.splitKey.length)
+                writer.uint32(10).bytes(message.splitKey);
+            if (message.newRegionId != null && $Object.hasOwnProperty.call(message, "newRegionId") && (message.newRegionId != 0))
+                writer.uint32(16).bigU64(message.newRegionId);
+            if (message.newPeerIds != null && message.newPeerIds.length)
+                writer.uint32(26).bigU64s(message.newPeerIds);
+            if (message.rightDerive != null && $Object.hasOwnProperty.call(message, "rightDerive") && message.rightDerive !== false)
+                writer.uint32(32).bool(message.rightDerive);
+            if (message.shareSourceRegionSize != null && $Object.hasOwnProperty.call(message, "shareSourceRegionSize") && message.shareSourceRegionSize !== false)
+                writer.uint32(40).bool(message.shareSourceRegionSize);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        SplitRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.SplitRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.splitKey = value;
+                        else
+                            delete message.splitKey;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.newRegionId = value;
+                        else
+                            delete message.newRegionId;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType === 2) {
+                            if (!(message.newPeerIds && message.newPeerIds.length))
+                                message.newPeerIds = [];
+                            reader.bigU64s(message.newPeerIds);
+                            continue;
+                        }
+                        if (wireType !== 0)
+                            break;
+                        if (!(message.newPeerIds && message.newPeerIds.length))
+                            message.newPeerIds = [];
+                        message.newPeerIds.push(reader.bigU64());
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.rightDerive = value;
+                        else
+                            delete message.rightDerive;
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.shareSourceRegionSize = value;
+                        else
+                            delete message.shareSourceRegionSize;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return SplitRequest;
+    })();
+
+    raft_cmdpb.SplitResponse = (function() {
+
+        const SplitResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        SplitResponse.prototype.left = null;
+        SplitResponse.prototype.right = null;
+
+        SplitResponse.create = function(properties) {
+            return new SplitResponse(properties);
+        };
+
+        SplitResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                $root.metapb.Region.encode(message.left, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.right != null && $Object.hasOwnProperty.call(message, "right"))
+                $root.metapb.Region.encode(message.right, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        SplitResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.SplitResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.left = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.left);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.right = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.right);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return SplitResponse;
+    })();
+
+    raft_cmdpb.BatchSplitRequest = (function() {
+
+        const BatchSplitRequest = function (properties) {
+            this.requests = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        BatchSplitRequest.prototype.requests = $util.emptyArray;
+        BatchSplitRequest.prototype.rightDerive = false;
+        BatchSplitRequest.prototype.shareSourceRegionSize = false;
+
+        BatchSplitRequest.create = function(properties) {
+            return new BatchSplitRequest(properties);
+        };
+
+        BatchSplitRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.requests != null && message.requests.length)
+                for (let i = 0; i < message.requests.length; ++i)
+                    $root.raft_cmdpb.SplitRequest.encode(message.requests[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.rightDerive != null && $Object.hasOwnProperty.call(message, "rightDerive") && message.rightDerive !== false)
+                writer.uint32(16).bool(message.rightDerive);
+            if (message.shareSourceRegionSize != null && $Object.hasOwnProperty.call(message, "shareSourceRegionSize") && message.shareSourceRegionSize !== false)
+                writer.uint32(24).bool(message.shareSourceRegionSize);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        BatchSplitRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.BatchSplitRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.requests && message.requests.length))
+                            message.requests = [];
+                        message.requests.push($root.raft_cmdpb.SplitRequest.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.rightDerive = value;
+                        else
+                            delete message.rightDerive;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.shareSourceRegionSize = value;
+                        else
+                            delete message.shareSourceRegionSize;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return BatchSplitRequest;
+    })();
+
+    raft_cmdpb.BatchSplitResponse = (function() {
+
+        const BatchSplitResponse = function (properties) {
+            this.regions = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        BatchSplitResponse.prototype.regions = $util.emptyArray;
+
+        BatchSplitResponse.create = function(properties) {
+            return new BatchSplitResponse(properties);
+        };
+
+        BatchSplitResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.regions != null && message.regions.length)
+                for (let i = 0; i < message.regions.length; ++i)
+                    $root.metapb.Region.encode(message.regions[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        BatchSplitResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.BatchSplitResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.regions && message.regions.length))
+                            message.regions = [];
+                        message.regions.push($root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return BatchSplitResponse;
+    })();
+
+    raft_cmdpb.CompactLogRequest = (function() {
+
+        const CompactLogRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        CompactLogRequest.prototype.compactIndex = 0n;
+        CompactLogRequest.prototype.compactTerm = 0n;
+        CompactLogRequest.prototype.voterReplicatedIndex = 0n;
+
+        CompactLogRequest.create = function(properties) {
+            return new CompactLogRequest(properties);
+        };
+
+        CompactLogRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.compactIndex != null && $Object.hasOwnProperty.call(message, "compactIndex") && (message.compactIndex != 0))
+                writer.uint32(8).bigU64(message.compactIndex);
+            if (message.compactTerm != null && $Object.hasOwnProperty.call(message, "compactTerm") && (message.compactTerm != 0))
+                writer.uint32(16).bigU64(message.compactTerm);
+            if (message.voterReplicatedIndex != null && $Object.hasOwnProperty.call(message, "voterReplicatedIndex") && (message.voterReplicatedIndex != 0))
+                writer.uint32(24).bigU64(message.voterReplicatedIndex);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        CompactLogRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.CompactLogRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.compactIndex = value;
+                        else
+                            delete message.compactIndex;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.compactTerm = value;
+                        else
+                            delete message.compactTerm;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.voterReplicatedIndex = value;
+                        else
+                            delete message.voterReplicatedIndex;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CompactLogRequest;
+    })();
+
+    raft_cmdpb.CompactLogResponse = (function() {
+
+        const CompactLogResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        CompactLogResponse.create = function(properties) {
+            return new CompactLogResponse(properties);
+        };
+
+        CompactLogResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        CompactLogResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.CompactLogResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CompactLogResponse;
+    })();
+
+    raft_cmdpb.TransferLeaderRequest = (function() {
+
+        const TransferLeaderRequest = function (properties) {
+            this.peers = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        TransferLeaderRequest.prototype.peer = null;
+        TransferLeaderRequest.prototype.peers = $util.emptyArray;
+
+        TransferLeaderRequest.create = function(properties) {
+            return new TransferLeaderRequest(properties);
+        };
+
+        TransferLeaderRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.peer != null && $Object.hasOwnProperty.call(message, "peer"))
+                $root.metapb.Peer.encode(message.peer, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.peers != null && message.peers.length)
+                for (let i = 0; i < message.peers.length; ++i)
+                    $root.metapb.Peer.encode(message.peers[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        TransferLeaderRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.TransferLeaderRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.peer = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.peer);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.peers && message.peers.length))
+                            message.peers = [];
+                        message.peers.push($root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return TransferLeaderRequest;
+    })();
+
+    raft_cmdpb.TransferLeaderResponse = (function() {
+
+        const TransferLeaderResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        TransferLeaderResponse.create = function(properties) {
+            return new TransferLeaderResponse(properties);
+        };
+
+        TransferLeaderResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        TransferLeaderResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.TransferLeaderResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return TransferLeaderResponse;
+    })();
+
+    raft_cmdpb.PrepareMergeRequest = (function() {
+
+        const PrepareMergeRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        PrepareMergeRequest.prototype.minIndex = 0n;
+        PrepareMergeRequest.prototype.target = null;
+
+        PrepareMergeRequest.create = function(properties) {
+            return new PrepareMergeRequest(properties);
+        };
+
+        PrepareMergeRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.minIndex != null && $Object.hasOwnProperty.call(message, "minIndex") && (message.minIndex != 0))
+                writer.uint32(8).bigU64(message.minIndex);
+            if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                $root.metapb.Region.encode(message.target, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        PrepareMergeRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.PrepareMergeRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.minIndex = value;
+                        else
+                            delete message.minIndex;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.target = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.target);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return PrepareMergeRequest;
+    })();
+
+    raft_cmdpb.PrepareMergeResponse = (function() {
+
+        const PrepareMergeResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        PrepareMergeResponse.create = function(properties) {
+            return new PrepareMergeResponse(properties);
+        };
+
+        PrepareMergeResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        PrepareMergeResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.PrepareMergeResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return PrepareMergeResponse;
+    })();
+
+    raft_cmdpb.CommitMergeRequest = (function() {
+
+        const CommitMergeRequest = function (properties) {
+            this.entries = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        CommitMergeRequest.prototype.source = null;
+        CommitMergeRequest.prototype.commit = 0n;
+        CommitMergeRequest.prototype.entries = $util.emptyArray;
+        CommitMergeRequest.prototype.sourceState = null;
+        CommitMergeRequest.prototype.sourceMeta = $util.newBuffer([]);
+
+        CommitMergeRequest.create = function(properties) {
+            return new CommitMergeRequest(properties);
+        };
+
+        CommitMergeRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                $root.metapb.Region.encode(message.source, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.commit != null && $Object.hasOwnProperty.call(message, "commit") && (message.commit != 0))
+                writer.uint32(16).bigU64(message.commit);
+            if (message.entries != null && message.entries.length)
+                for (let i = 0; i < message.entries.length; ++i)
+                    $root.eraftpb.Entry.encode(message.entries[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.sourceState != null && $Object.hasOwnProperty.call(message, "sourceState"))
+                $root.raft_serverpb.RegionLocalState.encode(message.sourceState, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.sourceMeta != null && $Object.hasOwnProperty.call(message, "sourceMeta") && message.sourceMeta.length)
+                writer.uint32(802).bytes(message.sourceMeta);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        CommitMergeRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.CommitMergeRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.source = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.source);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.commit = value;
+                        else
+                            delete message.commit;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.entries && message.entries.length))
+                            message.entries = [];
+                        message.entries.push($root.eraftpb.Entry.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.sourceState = $root.raft_serverpb.RegionLocalState.decode(reader, reader.size(), $undefined, _depth + 1, message.sourceState);
+                        continue;
+                    }
+                case 100: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.sourceMeta = value;
+                        else
+                            delete message.sourceMeta;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CommitMergeRequest;
+    })();
+
+    raft_cmdpb.CommitMergeResponse = (function() {
+
+        const CommitMergeResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        CommitMergeResponse.create = function(properties) {
+            return new CommitMergeResponse(properties);
+        };
+
+        CommitMergeResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        CommitMergeResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.CommitMergeResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CommitMergeResponse;
+    })();
+
+    raft_cmdpb.RollbackMergeRequest = (function() {
+
+        const RollbackMergeRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RollbackMergeRequest.prototype.commit = 0n;
+
+        RollbackMergeRequest.create = function(properties) {
+            return new RollbackMergeRequest(properties);
+        };
+
+        RollbackMergeRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.commit != null && $Object.hasOwnProperty.call(message, "commit") && (message.commit != 0))
+                writer.uint32(8).bigU64(message.commit);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RollbackMergeRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RollbackMergeRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.commit = value;
+                        else
+                            delete message.commit;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RollbackMergeRequest;
+    })();
+
+    raft_cmdpb.RollbackMergeResponse = (function() {
+
+        const RollbackMergeResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RollbackMergeResponse.create = function(properties) {
+            return new RollbackMergeResponse(properties);
+        };
+
+        RollbackMergeResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RollbackMergeResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RollbackMergeResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RollbackMergeResponse;
+    })();
+
+    raft_cmdpb.AdminCmdType = (function() {
+        const valuesById = $Object.create(null), values = $Object.create(valuesById);
+        values[valuesById[0] = "InvalidAdmin"] = 0;
+        values[valuesById[1] = "ChangePeer"] = 1;
+        values[valuesById[2] = "Split"] = 2;
+        values[valuesById[3] = "CompactLog"] = 3;
+        values[valuesById[4] = "TransferLeader"] = 4;
+        values[valuesById[5] = "ComputeHash"] = 5;
+        values[valuesById[6] = "VerifyHash"] = 6;
+        values[valuesById[7] = "PrepareMerge"] = 7;
+        values[valuesById[8] = "CommitMerge"] = 8;
+        values[valuesById[9] = "RollbackMerge"] = 9;
+        values[valuesById[10] = "BatchSplit"] = 10;
+        values[valuesById[11] = "ChangePeerV2"] = 11;
+        values[valuesById[12] = "PrepareFlashback"] = 12;
+        values[valuesById[13] = "FinishFlashback"] = 13;
+        values[valuesById[14] = "BatchSwitchWitness"] = 14;
+        values[valuesById[15] = "UpdateGcPeer"] = 15;
+        return values;
+    })();
+
+    raft_cmdpb.AdminRequest = (function() {
+
+        const AdminRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        AdminRequest.prototype.cmdType = 0;
+        AdminRequest.prototype.changePeer = null;
+        AdminRequest.prototype.split = null;
+        AdminRequest.prototype.compactLog = null;
+        AdminRequest.prototype.transferLeader = null;
+        AdminRequest.prototype.prepareMerge = null;
+        AdminRequest.prototype.commitMerge = null;
+        AdminRequest.prototype.rollbackMerge = null;
+        AdminRequest.prototype.splits = null;
+        AdminRequest.prototype.changePeerV2 = null;
+
+        AdminRequest.create = function(properties) {
+            return new AdminRequest(properties);
+        };
+
+        AdminRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.changePeer != null && $Object.hasOwnProperty.call(message, "changePeer"))
+                $root.raft_cmdpb.ChangePeerRequest.encode(message.changePeer, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.split != null && $Object.hasOwnProperty.call(message, "split"))
+                $root.raft_cmdpb.SplitRequest.encode(message.split, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.compactLog != null && $Object.hasOwnProperty.call(message, "compactLog"))
+                $root.raft_cmdpb.CompactLogRequest.encode(message.compactLog, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.transferLeader != null && $Object.hasOwnProperty.call(message, "transferLeader"))
+                $root.raft_cmdpb.TransferLeaderRequest.encode(message.transferLeader, writer.uint32(42).fork(), _depth + 1).ldelim();
+            if (message.prepareMerge != null && $Object.hasOwnProperty.call(message, "prepareMerge"))
+                $root.raft_cmdpb.PrepareMergeRequest.encode(message.prepareMerge, writer.uint32(58).fork(), _depth + 1).ldelim();
+            if (message.commitMerge != null && $Object.hasOwnProperty.call(message, "commitMerge"))
+                $root.raft_cmdpb.CommitMergeRequest.encode(message.commitMerge, writer.uint32(66).fork(), _depth + 1).ldelim();
+            if (message.rollbackMerge != null && $Object.hasOwnProperty.call(message, "rollbackMerge"))
+                $root.raft_cmdpb.RollbackMergeRequest.encode(message.rollbackMerge, writer.uint32(74).fork(), _depth + 1).ldelim();
+            if (message.splits != null && $Object.hasOwnProperty.call(message, "splits"))
+                $root.raft_cmdpb.BatchSplitRequest.encode(message.splits, writer.uint32(82).fork(), _depth + 1).ldelim();
+            if (message.changePeerV2 != null && $Object.hasOwnProperty.call(message, "changePeerV2"))
+                $root.raft_cmdpb.ChangePeerV2Request.encode(message.changePeerV2, writer.uint32(90).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        AdminRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.AdminRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.changePeer = $root.raft_cmdpb.ChangePeerRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.changePeer);
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.split = $root.raft_cmdpb.SplitRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.split);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.compactLog = $root.raft_cmdpb.CompactLogRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.compactLog);
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        message.transferLeader = $root.raft_cmdpb.TransferLeaderRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.transferLeader);
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 2)
+                            break;
+                        message.prepareMerge = $root.raft_cmdpb.PrepareMergeRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.prepareMerge);
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 2)
+                            break;
+                        message.commitMerge = $root.raft_cmdpb.CommitMergeRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.commitMerge);
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 2)
+                            break;
+                        message.rollbackMerge = $root.raft_cmdpb.RollbackMergeRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.rollbackMerge);
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        message.splits = $root.raft_cmdpb.BatchSplitRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.splits);
+                        continue;
+                    }
+                case 11: {
+                        if (wireType !== 2)
+                            break;
+                        message.changePeerV2 = $root.raft_cmdpb.ChangePeerV2Request.decode(reader, reader.size(), $undefined, _depth + 1, message.changePeerV2);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return AdminRequest;
+    })();
+
+    raft_cmdpb.AdminResponse = (function() {
+
+        const AdminResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        AdminResponse.prototype.cmdType = 0;
+        AdminResponse.prototype.changePeer = null;
+        AdminResponse.prototype.split = null;
+        AdminResponse.prototype.compactLog = null;
+        AdminResponse.prototype.transferLeader = null;
+        AdminResponse.prototype.prepareMerge = null;
+        AdminResponse.prototype.commitMerge = null;
+        AdminResponse.prototype.rollbackMerge = null;
+        AdminResponse.prototype.splits = null;
+        AdminResponse.prototype.changePeerV2 = null;
+
+        AdminResponse.create = function(properties) {
+            return new AdminResponse(properties);
+        };
+
+        AdminResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.changePeer != null && $Object.hasOwnProperty.call(message, "changePeer"))
+                $root.raft_cmdpb.ChangePeerResponse.encode(message.changePeer, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.split != null && $Object.hasOwnProperty.call(message, "split"))
+                $root.raft_cmdpb.SplitResponse.encode(message.split, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.compactLog != null && $Object.hasOwnProperty.call(message, "compactLog"))
+                $root.raft_cmdpb.CompactLogResponse.encode(message.compactLog, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.transferLeader != null && $Object.hasOwnProperty.call(message, "transferLeader"))
+                $root.raft_cmdpb.TransferLeaderResponse.encode(message.transferLeader, writer.uint32(42).fork(), _depth + 1).ldelim();
+            if (message.prepareMerge != null && $Object.hasOwnProperty.call(message, "prepareMerge"))
+                $root.raft_cmdpb.PrepareMergeResponse.encode(message.prepareMerge, writer.uint32(58).fork(), _depth + 1).ldelim();
+            if (message.commitMerge != null && $Object.hasOwnProperty.call(message, "commitMerge"))
+                $root.raft_cmdpb.CommitMergeResponse.encode(message.commitMerge, writer.uint32(66).fork(), _depth + 1).ldelim();
+            if (message.rollbackMerge != null && $Object.hasOwnProperty.call(message, "rollbackMerge"))
+                $root.raft_cmdpb.RollbackMergeResponse.encode(message.rollbackMerge, writer.uint32(74).fork(), _depth + 1).ldelim();
+            if (message.splits != null && $Object.hasOwnProperty.call(message, "splits"))
+                $root.raft_cmdpb.BatchSplitResponse.encode(message.splits, writer.uint32(82).fork(), _depth + 1).ldelim();
+            if (message.changePeerV2 != null && $Object.hasOwnProperty.call(message, "changePeerV2"))
+                $root.raft_cmdpb.ChangePeerV2Response.encode(message.changePeerV2, writer.uint32(90).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        AdminResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.AdminResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.changePeer = $root.raft_cmdpb.ChangePeerResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.changePeer);
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.split = $root.raft_cmdpb.SplitResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.split);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.compactLog = $root.raft_cmdpb.CompactLogResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.compactLog);
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        message.transferLeader = $root.raft_cmdpb.TransferLeaderResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.transferLeader);
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 2)
+                            break;
+                        message.prepareMerge = $root.raft_cmdpb.PrepareMergeResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.prepareMerge);
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 2)
+                            break;
+                        message.commitMerge = $root.raft_cmdpb.CommitMergeResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.commitMerge);
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 2)
+                            break;
+                        message.rollbackMerge = $root.raft_cmdpb.RollbackMergeResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.rollbackMerge);
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        message.splits = $root.raft_cmdpb.BatchSplitResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.splits);
+                        continue;
+                    }
+                case 11: {
+                        if (wireType !== 2)
+                            break;
+                        message.changePeerV2 = $root.raft_cmdpb.ChangePeerV2Response.decode(reader, reader.size(), $undefined, _depth + 1, message.changePeerV2);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return AdminResponse;
+    })();
+
+    raft_cmdpb.RegionLeaderRequest = (function() {
+
+        const RegionLeaderRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RegionLeaderRequest.create = function(properties) {
+            return new RegionLeaderRequest(properties);
+        };
+
+        RegionLeaderRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RegionLeaderRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RegionLeaderRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RegionLeaderRequest;
+    })();
+
+    raft_cmdpb.RegionLeaderResponse = (function() {
+
+        const RegionLeaderResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RegionLeaderResponse.prototype.leader = null;
+
+        RegionLeaderResponse.create = function(properties) {
+            return new RegionLeaderResponse(properties);
+        };
+
+        RegionLeaderResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.leader != null && $Object.hasOwnProperty.call(message, "leader"))
+                $root.metapb.Peer.encode(message.leader, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RegionLeaderResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RegionLeaderResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.leader = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.leader);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RegionLeaderResponse;
+    })();
+
+    raft_cmdpb.RegionDetailRequest = (function() {
+
+        const RegionDetailRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RegionDetailRequest.create = function(properties) {
+            return new RegionDetailRequest(properties);
+        };
+
+        RegionDetailRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RegionDetailRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RegionDetailRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RegionDetailRequest;
+    })();
+
+    raft_cmdpb.RegionDetailResponse = (function() {
+
+        const RegionDetailResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RegionDetailResponse.prototype.region = null;
+        RegionDetailResponse.prototype.leader = null;
+
+        RegionDetailResponse.create = function(properties) {
+            return new RegionDetailResponse(properties);
+        };
+
+        RegionDetailResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                $root.metapb.Region.encode(message.region, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.leader != null && $Object.hasOwnProperty.call(message, "leader"))
+                $root.metapb.Peer.encode(message.leader, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RegionDetailResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RegionDetailResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.region = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.leader = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.leader);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RegionDetailResponse;
+    })();
+
+    raft_cmdpb.StatusCmdType = (function() {
+        const valuesById = $Object.create(null), values = $Object.create(valuesById);
+        values[valuesById[0] = "InvalidStatus"] = 0;
+        values[valuesById[1] = "RegionLeader"] = 1;
+        values[valuesById[2] = "RegionDetail"] = 2;
+        return values;
+    })();
+
+    raft_cmdpb.StatusRequest = (function() {
+
+        const StatusRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        StatusRequest.prototype.cmdType = 0;
+        StatusRequest.prototype.regionLeader = null;
+        StatusRequest.prototype.regionDetail = null;
+
+        StatusRequest.create = function(properties) {
+            return new StatusRequest(properties);
+        };
+
+        StatusRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.regionLeader != null && $Object.hasOwnProperty.call(message, "regionLeader"))
+                $root.raft_cmdpb.RegionLeaderRequest.encode(message.regionLeader, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.regionDetail != null && $Object.hasOwnProperty.call(message, "regionDetail"))
+                $root.raft_cmdpb.RegionDetailRequest.encode(message.regionDetail, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        StatusRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.StatusRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.regionLeader = $root.raft_cmdpb.RegionLeaderRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.regionLeader);
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.regionDetail = $root.raft_cmdpb.RegionDetailRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.regionDetail);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return StatusRequest;
+    })();
+
+    raft_cmdpb.StatusResponse = (function() {
+
+        const StatusResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        StatusResponse.prototype.cmdType = 0;
+        StatusResponse.prototype.regionLeader = null;
+        StatusResponse.prototype.regionDetail = null;
+
+        StatusResponse.create = function(properties) {
+            return new StatusResponse(properties);
+        };
+
+        StatusResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.cmdType != null && $Object.hasOwnProperty.call(message, "cmdType") && message.cmdType !== 0)
+                writer.uint32(8).int32(message.cmdType);
+            if (message.regionLeader != null && $Object.hasOwnProperty.call(message, "regionLeader"))
+                $root.raft_cmdpb.RegionLeaderResponse.encode(message.regionLeader, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.regionDetail != null && $Object.hasOwnProperty.call(message, "regionDetail"))
+                $root.raft_cmdpb.RegionDetailResponse.encode(message.regionDetail, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        StatusResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.StatusResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.cmdType = value;
+                        else
+                            delete message.cmdType;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.regionLeader = $root.raft_cmdpb.RegionLeaderResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.regionLeader);
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.regionDetail = $root.raft_cmdpb.RegionDetailResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.regionDetail);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return StatusResponse;
+    })();
+
+    raft_cmdpb.RaftRequestHeader = (function() {
+
+        const RaftRequestHeader = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RaftRequestHeader.prototype.regionId = 0n;
+        RaftRequestHeader.prototype.peer = null;
+        RaftRequestHeader.prototype.readQuorum = false;
+        RaftRequestHeader.prototype.uuid = $util.newBuffer([]);
+        RaftRequestHeader.prototype.regionEpoch = null;
+        RaftRequestHeader.prototype.term = 0n;
+        RaftRequestHeader.prototype.syncLog = false;
+        RaftRequestHeader.prototype.replicaRead = false;
+        RaftRequestHeader.prototype.appliedIndex = 0n;
+        RaftRequestHeader.prototype.flags = 0n;
+        RaftRequestHeader.prototype.flagData = $util.newBuffer([]);
+        RaftRequestHeader.prototype.priority = 0;
+        RaftRequestHeader.prototype.resourceGroupName = "";
+
+        RaftRequestHeader.create = function(properties) {
+            return new RaftRequestHeader(properties);
+        };
+
+        RaftRequestHeader.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (message.regionId != 0))
+                writer.uint32(8).bigU64(message.regionId);
+            if (message.peer != null && $Object.hasOwnProperty.call(message, "peer"))
+                $root.metapb.Peer.encode(message.peer, writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.readQuorum != null && $Object.hasOwnProperty.call(message, "readQuorum") && message.readQuorum !== false)
+                writer.uint32(24).bool(message.readQuorum);
+            if (message.uuid != null && $Object.hasOwnProperty.call(message, "uuid") && message.uuid.length)
+                writer.uint32(34).bytes(message.uuid);
+            if (message.regionEpoch != null && $Object.hasOwnProperty.call(message, "regionEpoch"))
+                $root.metapb.RegionEpoch.encode(message.regionEpoch, writer.uint32(42).fork(), _depth + 1).ldelim();
+            if (message.term != null && $Object.hasOwnProperty.call(message, "term") && (message.term != 0))
+                writer.uint32(48).bigU64(message.term);
+            if (message.syncLog != null && $Object.hasOwnProperty.call(message, "syncLog") && message.syncLog !== false)
+                writer.uint32(56).bool(message.syncLog);
+            if (message.replicaRead != null && $Object.hasOwnProperty.call(message, "replicaRead") && message.replicaRead !== false)
+                writer.uint32(64).bool(message.replicaRead);
+            if (message.appliedIndex != null && $Object.hasOwnProperty.call(message, "appliedIndex") && (message.appliedIndex != 0))
+                writer.uint32(72).bigU64(message.appliedIndex);
+            if (message.flags != null && $Object.hasOwnProperty.call(message, "flags") && (message.flags != 0))
+                writer.uint32(80).bigU64(message.flags);
+            if (message.flagData != null && $Object.hasOwnProperty.call(message, "flagData") && message.flagData.length)
+                writer.uint32(90).bytes(message.flagData);
+            if (message.priority != null && $Object.hasOwnProperty.call(message, "priority") && message.priority !== 0)
+                writer.uint32(96).int32(message.priority);
+            if (message.resourceGroupName != null && $Object.hasOwnProperty.call(message, "resourceGroupName") && message.resourceGroupName !== "")
+                writer.uint32(106).string(message.resourceGroupName);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RaftRequestHeader.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RaftRequestHeader();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.regionId = value;
+                        else
+                            delete message.regionId;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.peer = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.peer);
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.readQuorum = value;
+                        else
+                            delete message.readQuorum;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.uuid = value;
+                        else
+                            delete message.uuid;
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        message.regionEpoch = $root.metapb.RegionEpoch.decode(reader, reader.size(), $undefined, _depth + 1, message.regionEpoch);
+                        continue;
+                    }
+                case 6: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.term = value;
+                        else
+                            delete message.term;
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.syncLog = value;
+                        else
+                            delete message.syncLog;
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.replicaRead = value;
+                        else
+                            delete message.replicaRead;
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.appliedIndex = value;
+                        else
+                            delete message.appliedIndex;
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.flags = value;
+                        else
+                            delete message.flags;
+                        continue;
+                    }
+                case 11: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.flagData = value;
+                        else
+                            delete message.flagData;
+                        continue;
+                    }
+                case 12: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.priority = value;
+                        else
+                            delete message.priority;
+                        continue;
+                    }
+                case 13: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.resourceGroupName = value;
+                        else
+                            delete message.resourceGroupName;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RaftRequestHeader;
+    })();
+
+    raft_cmdpb.RaftResponseHeader = (function() {
+
+        const RaftResponseHeader = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RaftResponseHeader.prototype.error = null;
+        RaftResponseHeader.prototype.uuid = $util.newBuffer([]);
+        RaftResponseHeader.prototype.currentTerm = 0n;
+
+        RaftResponseHeader.create = function(properties) {
+            return new RaftResponseHeader(properties);
+        };
+
+        RaftResponseHeader.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                $root.errorpb.Error.encode(message.error, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.uuid != null && $Object.hasOwnProperty.call(message, "uuid") && message.uuid.length)
+                writer.uint32(18).bytes(message.uuid);
+            if (message.currentTerm != null && $Object.hasOwnProperty.call(message, "currentTerm") && (message.currentTerm != 0))
+                writer.uint32(24).bigU64(message.currentTerm);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RaftResponseHeader.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RaftResponseHeader();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.error = $root.errorpb.Error.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.uuid = value;
+                        else
+                            delete message.uuid;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.currentTerm = value;
+                        else
+                            delete message.currentTerm;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RaftResponseHeader;
+    })();
+
+    raft_cmdpb.RaftCmdRequest = (function() {
+
+        const RaftCmdRequest = function (properties) {
+            this.requests = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RaftCmdRequest.prototype.header = null;
+        RaftCmdRequest.prototype.requests = $util.emptyArray;
+        RaftCmdRequest.prototype.adminRequest = null;
+        RaftCmdRequest.prototype.statusRequest = null;
+
+        RaftCmdRequest.create = function(properties) {
+            return new RaftCmdRequest(properties);
+        };
+
+        RaftCmdRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.raft_cmdpb.RaftRequestHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.requests != null && message.requests.length)
+                for (let i = 0; i < message.requests.length; ++i)
+                    $root.raft_cmdpb.Request.encode(message.requests[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.adminRequest != null && $Object.hasOwnProperty.call(message, "adminRequest"))
+                $root.raft_cmdpb.AdminRequest.encode(message.adminRequest, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.statusRequest != null && $Object.hasOwnProperty.call(message, "statusRequest"))
+                $root.raft_cmdpb.StatusRequest.encode(message.statusRequest, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RaftCmdRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RaftCmdRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.raft_cmdpb.RaftRequestHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.requests && message.requests.length))
+                            message.requests = [];
+                        message.requests.push($root.raft_cmdpb.Request.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.adminRequest = $root.raft_cmdpb.AdminRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.adminRequest);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.statusRequest = $root.raft_cmdpb.StatusRequest.decode(reader, reader.size(), $undefined, _depth + 1, message.statusRequest);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RaftCmdRequest;
+    })();
+
+    raft_cmdpb.RaftCmdResponse = (function() {
+
+        const RaftCmdResponse = function (properties) {
+            this.responses = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        RaftCmdResponse.prototype.header = null;
+        RaftCmdResponse.prototype.responses = $util.emptyArray;
+        RaftCmdResponse.prototype.adminResponse = null;
+        RaftCmdResponse.prototype.statusResponse = null;
+
+        RaftCmdResponse.create = function(properties) {
+            return new RaftCmdResponse(properties);
+        };
+
+        RaftCmdResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.raft_cmdpb.RaftResponseHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.responses != null && message.responses.length)
+                for (let i = 0; i < message.responses.length; ++i)
+                    $root.raft_cmdpb.Response.encode(message.responses[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+            if (message.adminResponse != null && $Object.hasOwnProperty.call(message, "adminResponse"))
+                $root.raft_cmdpb.AdminResponse.encode(message.adminResponse, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.statusResponse != null && $Object.hasOwnProperty.call(message, "statusResponse"))
+                $root.raft_cmdpb.StatusResponse.encode(message.statusResponse, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        RaftCmdResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.raft_cmdpb.RaftCmdResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.raft_cmdpb.RaftResponseHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.responses && message.responses.length))
+                            message.responses = [];
+                        message.responses.push($root.raft_cmdpb.Response.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.adminResponse = $root.raft_cmdpb.AdminResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.adminResponse);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.statusResponse = $root.raft_cmdpb.StatusResponse.decode(reader, reader.size(), $undefined, _depth + 1, message.statusResponse);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RaftCmdResponse;
+    })();
+
+    return raft_cmdpb;
+})();
+
 export const pdpb = $root.pdpb = (() => {
 
     const pdpb = {};

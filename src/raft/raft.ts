@@ -18,6 +18,10 @@
  *   acknowledged a heartbeat sent less than `electionTimeoutTicks - leaseMarginTicks` ago, and
  *   followers with check-quorum refuse to vote while they heard from a leader within an
  *   election timeout (including the first election timeout after a restart).
+ * - Flow control of proposals (etcd/raft's `MaxUncommittedEntriesSize`): a leader drops a
+ *   proposal that would take the data bytes of its uncommitted, unapplied entries above
+ *   `maxUncommittedSizeBytes`, unless nothing is outstanding (so one large proposal always
+ *   gets through) or the proposal carries no data (the empty entry of a new term).
  *
  * Wire conventions beyond eraftpb: MsgHeartbeat carries the leader's tick count in `index`,
  * echoed by MsgHeartbeatResponse, so the leader knows when an acknowledged heartbeat was sent.
@@ -30,6 +34,7 @@ import {
   DEFAULT_MAX_COMMITTED_SIZE_PER_READY_BYTES,
   DEFAULT_MAX_INFLIGHT_MSGS,
   DEFAULT_MAX_SIZE_PER_MSG_BYTES,
+  DEFAULT_MAX_UNCOMMITTED_SIZE_BYTES,
   MAX_QUEUED_READ_INDEX_BEFORE_COMMIT,
 } from "./constants.ts";
 import { ProgressState } from "./progress.ts";
@@ -111,6 +116,11 @@ export interface RaftConfig {
   maxInflightMsgs?: number;
   /** Bytes of committed entries handed out per Ready. */
   maxCommittedSizePerReadyBytes?: number;
+  /**
+   * Data bytes of proposed entries a leader holds not yet applied before it drops proposals
+   * ("ProposalDropped"); see `increaseUncommittedSize`.
+   */
+  maxUncommittedSizeBytes?: number;
   /** Leader steps down without a quorum of recent contact; followers refuse votes in lease. */
   checkQuorum?: boolean;
   /** Run a pre-vote round (thesis §9.6) before bumping the term. */
@@ -177,6 +187,12 @@ export class Raft {
   appendsPending = false;
   /** Set once this leader sent MsgTimeoutNow: its lease can no longer be trusted this term. */
   private leaseDisabled = false;
+  /**
+   * Data bytes of the entries this leader accepted and has not yet handed out for apply (an
+   * estimate: entries of earlier terms were never counted). Only a leader counts; reset on
+   * every role change.
+   */
+  private uncommittedSizeBytes = 0;
   private readonly cfg: Required<Omit<RaftConfig, "applied" | "testingBugs">>;
   private readonly bugs: RaftTestingBugs;
 
@@ -192,6 +208,7 @@ export class Raft {
       maxSizePerMsgBytes: DEFAULT_MAX_SIZE_PER_MSG_BYTES,
       maxInflightMsgs: DEFAULT_MAX_INFLIGHT_MSGS,
       maxCommittedSizePerReadyBytes: DEFAULT_MAX_COMMITTED_SIZE_PER_READY_BYTES,
+      maxUncommittedSizeBytes: DEFAULT_MAX_UNCOMMITTED_SIZE_BYTES,
       checkQuorum: false,
       preVote: false,
       readOnlyOption: ReadOnlyOption.Safe,
@@ -203,6 +220,7 @@ export class Raft {
       this.cfg.readOnlyOption === ReadOnlyOption.Safe || this.cfg.checkQuorum,
       "raft: LeaseBased reads need checkQuorum",
     );
+    assert(this.cfg.maxUncommittedSizeBytes > 0, "raft: maxUncommittedSizeBytes must be positive");
     this.bugs = config.testingBugs ?? {};
     this.id = config.id;
     this.log = new RaftLog(config.storage, this.cfg.maxCommittedSizePerReadyBytes);
@@ -339,6 +357,7 @@ export class Raft {
     }
     this.readOnly = new ReadOnly();
     this.queuedReadIndex = [];
+    this.uncommittedSizeBytes = 0;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -949,11 +968,47 @@ export class Raft {
       }
       if (!this.confChangeKeepsAVoter(e)) return "ProposalDropped";
     }
+    if (!this.increaseUncommittedSize(m.entries)) return "ProposalDropped";
     const ents = m.entries.map((e) => ({ ...e }));
     this.appendEntries(ents);
     // Batching: proposals arriving before the next Ready share one MsgAppend per follower.
     this.appendsPending = true;
     return undefined;
+  }
+
+  /**
+   * Counts `ents` against the uncommitted budget, or refuses them (etcd/raft's
+   * `increaseUncommittedSize`). Any proposal is accepted when nothing is outstanding, so that
+   * one entry larger than the budget is not refused forever; a proposal without data is always
+   * accepted, so that an empty entry can always be appended.
+   */
+  private increaseUncommittedSize(ents: Entry[]): boolean {
+    const size = payloadSizeBytes(ents);
+    if (
+      this.uncommittedSizeBytes > 0 && size > 0 &&
+      this.uncommittedSizeBytes + size > this.cfg.maxUncommittedSizeBytes
+    ) {
+      return false;
+    }
+    this.uncommittedSizeBytes += size;
+    return true;
+  }
+
+  /**
+   * Gives back the budget of entries handed out for apply (`RawNode.advance` calls it with a
+   * Ready's committed entries). The count may underestimate what is outstanding — entries of
+   * earlier terms were never counted — so it stops at zero (etcd/raft's
+   * `reduceUncommittedSize`).
+   */
+  reduceUncommittedSize(ents: Entry[]): void {
+    if (this.uncommittedSizeBytes === 0) return; // Followers never count.
+    const size = payloadSizeBytes(ents);
+    this.uncommittedSizeBytes = Math.max(0, this.uncommittedSizeBytes - size);
+  }
+
+  /** The uncommitted budget in use, for tests and status. */
+  uncommittedSize(): number {
+    return this.uncommittedSizeBytes;
   }
 
   private confChangeKeepsAVoter(e: Entry): boolean {
@@ -1103,4 +1158,11 @@ export class Raft {
     this.leaseDisabled = true;
     this.send(newMessage({ msgType: MessageType.MsgTimeoutNow, to }));
   }
+}
+
+/** Data bytes of `ents`, the size etcd/raft's uncommitted budget counts (`PayloadSize`). */
+function payloadSizeBytes(ents: Entry[]): number {
+  let size = 0;
+  for (const e of ents) size += e.data.length;
+  return size;
 }

@@ -219,3 +219,42 @@ Deno.test("Raft §5.1: a node that sees a higher term becomes a follower of that
   assertEquals(leader.raft.state, StateRole.Follower);
   assertEquals(leader.raft.term, 9n);
 });
+
+Deno.test("Raft thesis §4.1: restart with the applied membership — replaying the log's changes over it gives the same configuration", () => {
+  const change = (index: bigint, changeType: ConfChangeType, nodeId: bigint) =>
+    newEntry({
+      term: 1n,
+      index,
+      entryType: EntryType.EntryConfChange,
+      data: encodeConfChange({ id: 0n, changeType, nodeId, context: new Uint8Array(0) }),
+    });
+  // Add learner 4, promote it, remove 3, re-add 3 as a learner, then one unapplied change.
+  const log = [
+    newEntry({ term: 1n, index: 1n }),
+    change(2n, ConfChangeType.AddLearnerNode, 4n),
+    change(3n, ConfChangeType.AddNode, 4n),
+    change(4n, ConfChangeType.RemoveNode, 3n),
+    change(5n, ConfChangeType.AddLearnerNode, 3n),
+    change(6n, ConfChangeType.RemoveNode, 2n),
+  ];
+  // The membership after applying each prefix of the log (index 0: the bootstrap one).
+  const applied = [
+    { voters: [1n, 2n, 3n], learners: [] },
+    { voters: [1n, 2n, 3n], learners: [] },
+    { voters: [1n, 2n, 3n], learners: [4n] },
+    { voters: [1n, 2n, 3n, 4n], learners: [] },
+    { voters: [1n, 2n, 4n], learners: [] },
+    { voters: [1n, 2n, 4n], learners: [3n] },
+  ];
+  const configs = applied.map((base) => {
+    const storage = MemoryStorage.withVoters(base.voters, base.learners);
+    storage.append(log);
+    storage.setHardState({ term: 1n, vote: 1n, commit: 5n });
+    const restarted = node(1n, storage);
+    return restarted.raft.currentConfig();
+  });
+  for (const config of configs) {
+    assertEquals(config.voters, [1n, 4n]);
+    assertEquals(config.learners, [3n]);
+  }
+});

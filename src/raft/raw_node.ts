@@ -228,6 +228,7 @@ export class RawNode {
     }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) log.appliedTo(lastApplied.index);
+    this.raft.reduceUncommittedSize(rd.committedEntries);
   }
 
   /** A snapshot of the node's state. */

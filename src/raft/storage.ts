@@ -41,8 +41,12 @@ export interface InitialState {
 export interface Storage {
   /**
    * The durable hard state, and the membership as of `firstIndex() - 1` (the snapshot's
-   * ConfState). Membership changes in later entries are found by scanning the log: a node
-   * always uses the latest configuration in its log (Raft thesis §4.1).
+   * ConfState) or as of any later index up to the applied one. Membership changes in the log
+   * are found by scanning it from `firstIndex()`: a node always uses the latest configuration
+   * in its log (Raft thesis §4.1). Replaying changes the given membership already includes is
+   * harmless, because a single-step change sets one node's role (voter, learner or absent)
+   * whatever it was, so replaying a suffix of the changes that produced a configuration gives
+   * that configuration back (`raft_test.ts`, "restart with the applied membership").
    */
   initialState(): InitialState;
   /**

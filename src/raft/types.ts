@@ -14,6 +14,8 @@
  * @module
  */
 
+import { ProtoReader, ProtoWriter, WireFormatError } from "./wire.ts";
+
 /** eraftpb.EntryType. */
 export enum EntryType {
   EntryNormal = 0,
@@ -193,29 +195,61 @@ export function voteResponseType(t: MessageType): MessageType {
   return MessageType.MsgRequestPreVoteResponse;
 }
 
-/** Encodes a ConfChange into entry data (a fixed little-endian layout, not protobuf). */
+// eraftpb.ConfChange field numbers (kvproto's include/eraftpb.proto).
+const CONF_CHANGE_ID = 1;
+const CONF_CHANGE_TYPE = 2;
+const CONF_CHANGE_NODE_ID = 3;
+const CONF_CHANGE_CONTEXT = 4;
+
+/**
+ * Encodes a ConfChange into entry data as protobuf `eraftpb.ConfChange`, the bytes TiKV and
+ * raft-rs put in an EntryConfChange entry (fields in number order, defaults omitted).
+ */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
-  const out = new Uint8Array(1 + 8 + 8 + cc.context.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, cc.changeType);
-  view.setBigUint64(1, cc.id, true);
-  view.setBigUint64(9, cc.nodeId, true);
-  out.set(cc.context, 17);
-  return out;
+  return new ProtoWriter()
+    .uint64(CONF_CHANGE_ID, cc.id)
+    .enumValue(CONF_CHANGE_TYPE, cc.changeType)
+    .uint64(CONF_CHANGE_NODE_ID, cc.nodeId)
+    .bytes(CONF_CHANGE_CONTEXT, cc.context)
+    .finish();
 }
 
-/** Decodes what `encodeConfChange` wrote. */
+/**
+ * Decodes an `eraftpb.ConfChange` from entry data; unknown fields are skipped. Data that is not
+ * one, or names an unknown change type, fails an assertion: conf-change entries are built by
+ * `encodeConfChange` and reach the core only through the log, so bad bytes here are a bug or
+ * corruption, never an expected error.
+ */
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  assert(data.length >= 17, `conf change data too short: ${data.length} bytes`);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const changeType = view.getUint8(0);
-  assert(changeType in ConfChangeType, `unknown ConfChangeType ${changeType}`);
-  return {
-    changeType: changeType as ConfChangeType,
-    id: view.getBigUint64(1, true),
-    nodeId: view.getBigUint64(9, true),
-    context: data.slice(17),
+  const cc: ConfChange = {
+    id: 0n,
+    changeType: ConfChangeType.AddNode,
+    nodeId: NONE,
+    context: EMPTY_BYTES,
   };
+  try {
+    const reader = new ProtoReader(data);
+    while (!reader.done()) {
+      const { field, wireType } = reader.tag();
+      const expected = field === CONF_CHANGE_CONTEXT ? 2 : 0;
+      if (field > CONF_CHANGE_CONTEXT || wireType !== expected) {
+        reader.skip(wireType);
+      } else if (field === CONF_CHANGE_ID) cc.id = reader.varint();
+      else if (field === CONF_CHANGE_NODE_ID) cc.nodeId = reader.varint();
+      else if (field === CONF_CHANGE_CONTEXT) cc.context = reader.bytes();
+      else cc.changeType = confChangeTypeOf(reader.varint());
+    }
+  } catch (error) {
+    if (!(error instanceof WireFormatError)) throw error;
+    assert(false, `conf change entry data is not an eraftpb.ConfChange: ${error.message}`);
+  }
+  return cc;
+}
+
+function confChangeTypeOf(value: bigint): ConfChangeType {
+  const n = Number(BigInt.asIntN(32, value)); // An enum is an int32 on the wire.
+  assert(n in ConfChangeType, `unknown ConfChangeType ${n}`);
+  return n as ConfChangeType;
 }
 
 /** Thrown when an invariant of the Raft core does not hold: always a bug, never handled. */
