@@ -8,16 +8,22 @@
  *   deno task bench --only server --num 100000
  *   deno task bench --only ycsb --num 20000   YCSB A–F, txn vs raw (records = ops = --num;
  *                                             without --num, 10 000: about a minute)
+ *   deno task bench --only txn-large          one transaction of --num keys (default 100 000)
+ *                                             through the command layer: prewrite, commit,
+ *                                             rollback, pessimistic lock and rollback, resolve
  */
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
+import { benchTxnLarge } from "./txn_large_bench.ts";
 import { benchYcsb } from "./ycsb_bench.ts";
 
-const SECTIONS = ["engine", "raft", "server", "ycsb"] as const;
+const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large"] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
+/** Keys of the large transaction when `--num` is not given (issue #9: 100k-key commit). */
+const TXN_LARGE_DEFAULT_NUM = 100_000;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -34,7 +40,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft,server,ycsb] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
   );
   Deno.exit(0);
 }
@@ -62,8 +68,11 @@ if (only.has("raft")) await benchRaft();
 if (only.has("server")) {
   await benchServer({ num: Number(values.num), repeat: Number(values.repeat) });
 }
+const numGiven = Deno.args.some((arg) => arg === "--num" || arg.startsWith("--num="));
 if (only.has("ycsb")) {
-  const numGiven = Deno.args.some((arg) => arg === "--num" || arg.startsWith("--num="));
   const num = numGiven ? Number(values.num) : YCSB_DEFAULT_NUM;
   await benchYcsb({ records: num, operations: num });
+}
+if (only.has("txn-large")) {
+  await benchTxnLarge({ num: numGiven ? Number(values.num) : TXN_LARGE_DEFAULT_NUM });
 }

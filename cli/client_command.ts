@@ -9,6 +9,7 @@
  */
 import { ClientError, DeadlineExceededError } from "../src/client/errors.ts";
 import { TxnError } from "../src/client/txn/errors.ts";
+import type { TlsIdentity } from "../src/security/tls.ts";
 import { CtlError } from "./ctl_error.ts";
 import { type Encoding, humanBytes, jsonBytes } from "./output.ts";
 
@@ -21,6 +22,8 @@ export interface ClientCommandOptions extends Encoding {
   keyOnly: boolean;
   json: boolean;
   timeoutMs: number;
+  /** Mutual TLS (`--ca-path --cert-path --key-path`); plain text when null. */
+  tls: TlsIdentity | null;
 }
 
 /** How many operands a subcommand takes, and its usage line. */

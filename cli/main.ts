@@ -18,6 +18,8 @@ import { OFFLINE_COMMANDS, runOffline } from "./offline.ts";
 import { runRaw } from "./online.ts";
 import { runMvcc, runTxn } from "./txn.ts";
 import { fetchStatus, renderStatus } from "./status.ts";
+import { loadTlsIdentity, type TlsIdentity } from "../src/security/tls.ts";
+import { TlsConfigError } from "../src/security/settings.ts";
 
 const USAGE = `Usage: basalt-ctl [options] <command>
 
@@ -54,6 +56,9 @@ Options:
   --cf CF                          column family: default, write or lock
   --hex                            keys and values in hex, in and out
   --timeout MS                     deadline of an online command (default 10000)
+  --ca-path FILE --cert-path FILE --key-path FILE
+                                   mutual TLS (PEM): the CA that signed the store's
+                                   certificate, and this client's certificate and key
   --json                           machine-readable output
   --help                           this text`;
 
@@ -63,6 +68,17 @@ function count(text: string, flag: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 0) throw new CtlError(`${flag} must be a count`);
   return value;
+}
+
+/** The client's TLS identity from TiKV ctl's three flags; null when none is given. */
+function clientTls(caPath: string, certPath: string, keyPath: string): TlsIdentity | null {
+  try {
+    return loadTlsIdentity({ caPath, certPath, keyPath });
+  } catch (error) {
+    if (!(error instanceof TlsConfigError)) throw error;
+    const flag = `--${error.key.replace(/^security\./, "")}`;
+    throw new CtlError(`${flag}: ${error.reason}`);
+  }
 }
 
 async function run(args: string[]): Promise<void> {
@@ -84,6 +100,9 @@ async function run(args: string[]): Promise<void> {
       hex: { type: "boolean", default: false },
       timeout: { type: "string", default: String(DEFAULT_TIMEOUT_MS) },
       json: { type: "boolean", default: false },
+      "ca-path": { type: "string", default: "" },
+      "cert-path": { type: "string", default: "" },
+      "key-path": { type: "string", default: "" },
       help: { type: "boolean", default: false },
     },
   });
@@ -94,8 +113,9 @@ async function run(args: string[]): Promise<void> {
   const limit = count(values.limit!, "--limit");
   const timeoutMs = count(values.timeout!, "--timeout");
   const json = values.json!;
+  const tls = clientTls(values["ca-path"]!, values["cert-path"]!, values["key-path"]!);
   if (values.status !== undefined) {
-    const summary = await fetchStatus(values.status, timeoutMs);
+    const summary = await fetchStatus(values.status, timeoutMs, tls);
     return console.log(json ? JSON.stringify(summary) : renderStatus(summary));
   }
   if (command === "raw") {
@@ -110,6 +130,7 @@ async function run(args: string[]): Promise<void> {
       hex: values.hex!,
       json,
       timeoutMs,
+      tls,
     });
   }
   if (command === "txn" || command === "mvcc") {
@@ -121,6 +142,7 @@ async function run(args: string[]): Promise<void> {
       hex: values.hex!,
       json,
       timeoutMs,
+      tls,
     };
     const operands = positionals.slice(1);
     return await (command === "txn" ? runTxn(operands, options) : runMvcc(operands, options));

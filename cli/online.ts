@@ -41,9 +41,15 @@ const RAW_COMMANDS: Record<string, SubcommandSpec> = {
 
 async function connect(options: OnlineOptions): Promise<RawKV> {
   const { timeoutMs } = options;
+  const transport = { tls: options.tls };
   if (options.pd !== undefined) {
     try {
-      return await RawKV.connect({ pd: pdEndpoints(options.pd), timeoutMs, cf: options.cf });
+      return await RawKV.connect({
+        pd: pdEndpoints(options.pd),
+        timeoutMs,
+        cf: options.cf,
+        transport,
+      });
     } catch (error) {
       throw unreachable(error, { address: `PD ${options.pd}`, timeoutMs });
     }
@@ -51,7 +57,7 @@ async function connect(options: OnlineOptions): Promise<RawKV> {
   if (options.host === undefined) {
     throw new CtlError("online commands need --host ADDR (a store) or --pd ADDR");
   }
-  const client = await RawKV.connect({ host: options.host, timeoutMs, cf: options.cf });
+  const client = await RawKV.connect({ host: options.host, timeoutMs, cf: options.cf, transport });
   // One round trip first, so an unreachable store is reported at once rather than retried
   // until the deadline.
   try {

@@ -4,6 +4,7 @@
  * process memory, and RocksDB properties per column family — from `http://ADDR/health` and
  * `http://ADDR/metrics` (Prometheus text).
  */
+import type { TlsIdentity } from "../src/security/tls.ts";
 import { CtlError } from "./ctl_error.ts";
 import { type Bucket, histogramQuantile, parsePrometheusText, type Sample } from "./prometheus.ts";
 
@@ -105,9 +106,13 @@ export function summarize(
   };
 }
 
-async function fetchText(url: string, timeoutMs: number): Promise<Response> {
+async function fetchText(
+  url: string,
+  options: { timeoutMs: number; client?: Deno.HttpClient },
+): Promise<Response> {
+  const { timeoutMs } = options;
   try {
-    return await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return await fetch(url, { signal: AbortSignal.timeout(timeoutMs), client: options.client });
   } catch (error) {
     // Deno's fetch says only "fetch failed"; the reason is in the cause.
     const cause = error instanceof Error && error.cause !== undefined ? `: ${error.cause}` : "";
@@ -120,19 +125,37 @@ async function fetchText(url: string, timeoutMs: number): Promise<Response> {
   }
 }
 
-/** Fetches and summarizes the status server at `address` (host:port). */
-export async function fetchStatus(address: string, timeoutMs: number): Promise<StatusSummary> {
-  const base = /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `http://${address}`;
-  const metrics = await fetchText(`${base}/metrics`, timeoutMs);
-  if (!metrics.ok) {
-    await metrics.body?.cancel();
-    throw new CtlError(`${base}/metrics answered HTTP ${metrics.status}`);
+/**
+ * Fetches and summarizes the status server at `address` (host:port): over HTTPS with the
+ * client certificate of `tls` when given (the server's must be signed by its CA), else HTTP.
+ */
+export async function fetchStatus(
+  address: string,
+  timeoutMs: number,
+  tls: TlsIdentity | null = null,
+): Promise<StatusSummary> {
+  const scheme = tls === null ? "http" : "https";
+  const base = /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `${scheme}://${address}`;
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const client = tls === null ? undefined : Deno.createHttpClient({
+    caCerts: [decode(tls.ca)],
+    cert: decode(tls.cert),
+    key: decode(tls.key),
+  });
+  try {
+    const metrics = await fetchText(`${base}/metrics`, { timeoutMs, client });
+    if (!metrics.ok) {
+      const reason = (await metrics.text()).split("\n")[0];
+      throw new CtlError(`${base}/metrics answered HTTP ${metrics.status}: ${reason}`);
+    }
+    const samples = parsePrometheusText(await metrics.text());
+    const healthResponse = await fetchText(`${base}/health`, { timeoutMs, client });
+    const healthText = (await healthResponse.text()).trim();
+    const health = healthText !== "" ? healthText : `HTTP ${healthResponse.status}`;
+    return summarize(samples, { address, health });
+  } finally {
+    client?.close();
   }
-  const samples = parsePrometheusText(await metrics.text());
-  const healthResponse = await fetchText(`${base}/health`, timeoutMs);
-  const healthText = (await healthResponse.text()).trim();
-  const health = healthText !== "" ? healthText : `HTTP ${healthResponse.status}`;
-  return summarize(samples, { address, health });
 }
 
 function mib(bytes: number | null): string {

@@ -47,10 +47,11 @@ async function connect(options: TxnCommandOptions): Promise<TxnKV> {
     throw new CtlError("transactional commands need --host ADDR (a store) or --pd ADDR");
   }
   const address = options.pd !== undefined ? `PD ${options.pd}` : options.host!;
+  const transport = { tls: options.tls };
   try {
     return options.pd !== undefined
-      ? await TxnKV.connect({ pd: pdEndpoints(options.pd), timeoutMs })
-      : await TxnKV.connect({ host: options.host!, timeoutMs });
+      ? await TxnKV.connect({ pd: pdEndpoints(options.pd), timeoutMs, transport })
+      : await TxnKV.connect({ host: options.host!, timeoutMs, transport });
   } catch (error) {
     throw unreachable(error, { address, timeoutMs });
   }

@@ -56,6 +56,7 @@ export const ROCKSDB_SYMBOLS = {
   rocksdb_writeoptions_create: { parameters: [], result: P },
   rocksdb_writeoptions_destroy: { parameters: [P], result: V },
   rocksdb_writeoptions_set_sync: { parameters: [P, "u8"], result: V },
+  rocksdb_writeoptions_disable_WAL: { parameters: [P, "i32"], result: V },
   rocksdb_flushoptions_create: { parameters: [], result: P },
   rocksdb_flushoptions_destroy: { parameters: [P], result: V },
   rocksdb_flushoptions_set_wait: { parameters: [P, "u8"], result: V },
@@ -138,9 +139,19 @@ export const ROCKSDB_SYMBOLS = {
   rocksdb_ingest_external_file_cf: { parameters: [P, P, B, Z, P, B], result: V },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** libc's memcpy, declared to return nothing (see the conventions above). */
+/**
+ * libc: memcpy (declared to return nothing, see the conventions above); the calls that reserve
+ * disk space (`open`, `posix_fallocate`, `close`, `statvfs`: Deno has neither fallocate nor
+ * statfs); and `_exit`, which ends the process without running the C++ static destructors of
+ * librocksdb — the only safe way out while a worker thread may still be inside RocksDB.
+ */
 export const LIBC_SYMBOLS = {
   memcpy: { parameters: [B, P, Z], result: V },
+  open: { parameters: [B, "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32", optional: true },
+  statvfs: { parameters: [B, B], result: "i32", optional: true },
+  _exit: { parameters: ["i32"], result: V },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type RocksDbSymbols = Deno.DynamicLibrary<typeof ROCKSDB_SYMBOLS>["symbols"];

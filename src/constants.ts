@@ -265,11 +265,15 @@ export const WORKER_STOP_POLL_MS = 5;
  * (`terminationGracePeriodSeconds`) before it kills; the store must be gone by then.
  */
 export const SHUTDOWN_MAX_MS = 25_000;
-/** How often the store checks that its engine accepts writes (`/health`, disk-full recovery). */
-export const DISK_CHECK_INTERVAL_MS = 1_000;
 /**
- * The reserve file (`<data-dir>/space_placeholder_file`) holds this many write buffers. RocksDB
- * resumes writes after a disk-full error only once the disk has a write buffer free (its
+ * How often the store looks at its free disk space and probes its engine (`disk_guard.ts`). A
+ * writer faster than the reserve size per interval can still fill the disk between two looks.
+ */
+export const DISK_CHECK_INTERVAL_MS = 250;
+/**
+ * The reserve file (`<data-dir>/space_placeholder_file`) holds this many write buffers, and
+ * the store refuses writes while the disk has less free than that (`disk_guard.ts`). RocksDB
+ * resumes after a disk-full error of its own only once a write buffer is free (its
  * SstFileManager polls every 5 s), so removing the file always frees enough to resume.
  */
 export const RESERVE_SPACE_WRITE_BUFFERS = 2;

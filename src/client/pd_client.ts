@@ -19,6 +19,7 @@ import { ClientClosedError, type ClientError, PdError, UnavailableError } from "
 import { closeGrpcClient } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 import { CHANNEL_OPTIONS } from "./transport.ts";
+import { channelCredentials, type TlsIdentity } from "../security/tls.ts";
 
 /** A region with its leader as PD reports it. */
 export interface PdRegion {
@@ -51,27 +52,33 @@ export function hostOfUrl(url: string): string {
 export class PdClient {
   readonly #endpoints: readonly string[];
   readonly #timeoutMs: number;
+  /** Credentials of every channel to PD (plain text or mutual TLS). */
+  readonly credentials: grpc.ChannelCredentials;
   #client: grpc.Client | null = null;
   #address = "";
   #clusterId = 0n;
   #needsDiscovery = true;
   #closed = false;
 
-  private constructor(endpoints: readonly string[], timeoutMs: number) {
+  private constructor(
+    endpoints: readonly string[],
+    options: { timeoutMs: number; tls: TlsIdentity | null },
+  ) {
     if (endpoints.length === 0) throw new RangeError("PdClient needs at least one endpoint");
     this.#endpoints = endpoints;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = options.timeoutMs;
+    this.credentials = channelCredentials(options.tls);
   }
 
   /** Connects to the PD at one of `endpoints` (host:port or http://host:port). */
   static async connect(
     endpoints: readonly string[],
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; tls?: TlsIdentity | null } = {},
   ): Promise<PdClient> {
-    const client = new PdClient(
-      endpoints.map(hostOfUrl),
-      options.timeoutMs ?? PD_REQUEST_TIMEOUT_MS,
-    );
+    const client = new PdClient(endpoints.map(hostOfUrl), {
+      timeoutMs: options.timeoutMs ?? PD_REQUEST_TIMEOUT_MS,
+      tls: options.tls ?? null,
+    });
     try {
       await client.#discover(Date.now() + client.#timeoutMs);
     } catch (error) {
@@ -232,7 +239,7 @@ export class PdClient {
     if (this.#address === address && this.#client !== null) return;
     if (this.#client !== null) closeGrpcClient(this.#client);
     this.#address = address;
-    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#client = new grpc.Client(address, this.credentials, CHANNEL_OPTIONS);
   }
 
   async #call<Req extends { header?: unknown }, Res extends HasHeader>(

@@ -12,6 +12,7 @@ import { CachedRegionResolver, type RegionSource } from "./cached_resolver.ts";
 import { PD_SCAN_REGIONS_LIMIT } from "./constants.ts";
 import { PdError } from "./errors.ts";
 import { PdClient, type PdRegion } from "./pd_client.ts";
+import type { TlsIdentity } from "../security/tls.ts";
 import { regionFromProto, type RegionInfo } from "./region.ts";
 import type { LookupOptions } from "./region_resolver.ts";
 
@@ -82,7 +83,7 @@ export class PdResolver extends CachedRegionResolver {
   /** Connects to PD at one of `endpoints` (host:port). */
   static async connect(
     endpoints: readonly string[],
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; tls?: TlsIdentity | null } = {},
   ): Promise<PdResolver> {
     return new PdResolver(await PdClient.connect(endpoints, options));
   }

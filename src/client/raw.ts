@@ -180,7 +180,10 @@ export class RawKV {
   /** A client of the standalone store at `host`, or of the cluster behind PD `pd`. */
   static async connect(options: ConnectOptions): Promise<RawKV> {
     const resolver = "pd" in options
-      ? await PdResolver.connect(options.pd, { timeoutMs: options.timeoutMs })
+      ? await PdResolver.connect(options.pd, {
+        timeoutMs: options.timeoutMs,
+        tls: options.transport?.tls,
+      })
       : new StandaloneResolver(options.host);
     return new RawKV(resolver, options);
   }

@@ -59,6 +59,7 @@ import {
   UnavailableError,
   UnsupportedError,
 } from "./errors.ts";
+import { channelCredentials, type TlsIdentity } from "../security/tls.ts";
 import { closeGrpcClient, destroyGrpcSessions } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 
@@ -79,6 +80,8 @@ export interface TransportOptions {
   batchCommands?: boolean;
   /** Deadline of a request that names none (default 20 s). */
   defaultTimeoutMs?: number;
+  /** Mutual TLS to the stores (`loadTlsIdentity`); plain text when absent. */
+  tls?: TlsIdentity | null;
 }
 
 /** Per-request options of `send`. */
@@ -167,7 +170,8 @@ export class StoreConnection {
     this.address = address;
     this.#options = resolveOptions(options);
     this.#batchCommands = this.#options.batchCommands;
-    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const credentials = channelCredentials(options.tls ?? null);
+    this.#client = new grpc.Client(address, credentials, CHANNEL_OPTIONS);
     const owner: BatchStreamOwner = {
       address,
       stats: this.#stats,

@@ -28,6 +28,7 @@ import { ClientClosedError, ClientError, PdError, UnavailableError } from "./err
 import { closeGrpcClient } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 import { PdClient } from "./pd_client.ts";
+import type { TlsIdentity } from "../security/tls.ts";
 import { CHANNEL_OPTIONS } from "./transport.ts";
 
 /** Most timestamps asked in one TsoRequest. */
@@ -103,7 +104,7 @@ export class TsoClient implements TimestampOracle {
   /** Connects to the PD at one of `endpoints` (for a standalone store: its own address). */
   static async connect(
     endpoints: readonly string[],
-    options: { timeoutMs?: number; responseTimeoutMs?: number } = {},
+    options: { timeoutMs?: number; responseTimeoutMs?: number; tls?: TlsIdentity | null } = {},
   ): Promise<TsoClient> {
     const pd = await PdClient.connect(endpoints, options);
     return new TsoClient(pd, { ownsPd: true, responseTimeoutMs: options.responseTimeoutMs });
@@ -185,7 +186,7 @@ export class TsoClient implements TimestampOracle {
     const address = this.#pd.address;
     if (this.#client === null || this.#clientAddress !== address) {
       if (this.#client !== null) closeGrpcClient(this.#client);
-      this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      this.#client = new grpc.Client(address, this.#pd.credentials, CHANNEL_OPTIONS);
       this.#clientAddress = address;
     }
     const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(

@@ -3,8 +3,10 @@
  *
  * One process opens the database once (`RocksDbEngine.open`); Web Workers attach to the same
  * native handle (`share()` → postMessage → `RocksDbEngine.attach`). Invariants:
- * - The owner cannot close while any Worker is attached or a durable write is in flight:
- *   using a closed RocksDB handle is a use-after-free, so shutdown order is enforced here.
+ * - The owner cannot close while any Worker is attached or a durable write of any thread is in
+ *   flight (counted in shared memory, since its native call runs on Deno's thread pool and
+ *   outlives a terminated Worker): using a closed RocksDB handle is a use-after-free, so
+ *   shutdown order is enforced here.
  * - Every native handle is freed exactly once; children (iterators, snapshots) are closed before
  *   the database.
  * - A directory that holds files but no RocksDB `CURRENT` file is refused, never written into.
@@ -33,7 +35,11 @@ export interface SharedEngineHandle {
   path: string;
   db: bigint;
   columnFamilies: [ColumnFamily, bigint][];
-  /** Int32 counter of attached engines, shared by all threads. */
+  /**
+   * Int32 counters shared by all threads: `[0]` engines attached, `[1]` durable writes in
+   * flight in any thread (their native call runs on a thread of Deno's pool, and must end
+   * before the owner may close the database), `[2]` non-zero while writes are fenced.
+   */
   attached: SharedArrayBuffer;
 }
 
@@ -176,6 +182,24 @@ function openNative(path: string, options: Deno.PointerObject): EngineState {
   return state;
 }
 
+/** Indexes of the Int32 counters in `SharedEngineHandle.attached`. */
+const ATTACHED = 0;
+const DURABLE_IN_FLIGHT = 1;
+/** Non-zero while the owner refuses writes for every thread (`fenceWrites`). */
+const WRITES_FENCED = 2;
+const SHARED_COUNTERS_BYTES = 12;
+
+/** Writes are refused because the disk is (almost) full; see `RocksDbEngine.fenceWrites`. */
+export class WritesFencedError extends Error {
+  constructor(readonly path: string, operation: string) {
+    super(
+      `${operation}: the disk of ${path} is almost full, writes are refused ` +
+        `(see the store's /health); they resume by themselves once space is freed`,
+    );
+    this.name = "WritesFencedError";
+  }
+}
+
 /** The RocksDB engine of one store. */
 export class RocksDbEngine extends RocksReader implements KvEngine {
   readonly #state: EngineState;
@@ -183,6 +207,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
   readonly #attached: Int32Array;
   readonly #writeOptions: Deno.PointerObject;
   readonly #syncWriteOptions: Deno.PointerObject;
+  #probeWriteOptions: Deno.PointerObject | null = null;
   #durableInFlight = 0;
 
   private constructor(
@@ -214,7 +239,11 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
       owned.destroy();
       throw error;
     }
-    return new RocksDbEngine(state, { path, owned, attached: new SharedArrayBuffer(4) });
+    return new RocksDbEngine(state, {
+      path,
+      owned,
+      attached: new SharedArrayBuffer(SHARED_COUNTERS_BYTES),
+    });
   }
 
   /** Uses a database opened by another thread of this process (see `share`). */
@@ -223,7 +252,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     if (db === null) throw new Error("attach: null database handle");
     const map = new Map<ColumnFamily, Deno.PointerObject>();
     for (const [cf, value] of handle.columnFamilies) map.set(cf, Deno.UnsafePointer.create(value)!);
-    Atomics.add(new Int32Array(handle.attached), 0, 1);
+    Atomics.add(new Int32Array(handle.attached), ATTACHED, 1);
     return new RocksDbEngine(new EngineState(db, map), {
       path: handle.path,
       owned: null,
@@ -249,13 +278,49 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
    */
   forgetAttachment(): void {
     if (this.#owned === null) throw new Error("forgetAttachment: only the owner may call it");
-    if (Atomics.load(this.#attached, 0) <= 0) throw new Error("forgetAttachment: none attached");
-    Atomics.sub(this.#attached, 0, 1);
+    if (this.attachedCount <= 0) throw new Error("forgetAttachment: none attached");
+    Atomics.sub(this.#attached, ATTACHED, 1);
   }
 
   /** Number of engines attached to this database from other threads. */
   get attachedCount(): number {
-    return Atomics.load(this.#attached, 0);
+    return Atomics.load(this.#attached, ATTACHED);
+  }
+
+  /**
+   * Refuses (or again accepts) writes in every thread attached to this database, before they
+   * reach RocksDB. The store fences writes while its disk is almost full: RocksDB itself must
+   * never meet a full disk, because Debian's librocksdb 7.8 is built with assertions on, and
+   * its info-LOG writer aborts the process on the next line after a failed one (seen as
+   * SIGABRT in `WritableFileWriter::AssertFalseAndGetStatusForPrevError`, called from
+   * `SstFileManagerImpl::ClearError`). Only the owner may fence.
+   */
+  fenceWrites(fenced: boolean): void {
+    if (this.#owned === null) throw new Error("fenceWrites: only the owner may call it");
+    Atomics.store(this.#attached, WRITES_FENCED, fenced ? 1 : 0);
+  }
+
+  get writesFenced(): boolean {
+    return Atomics.load(this.#attached, WRITES_FENCED) !== 0;
+  }
+
+  #assertWritable(operation: string): void {
+    if (Atomics.load(this.#attached, WRITES_FENCED) !== 0) {
+      throw new WritesFencedError(this.path, operation);
+    }
+  }
+
+  /** Durable writes of this engine whose native call has not returned. */
+  get durableWritesInFlight(): number {
+    return this.#durableInFlight;
+  }
+
+  /**
+   * Durable writes in flight on this database from any thread. A thread that was terminated
+   * during one never counts it out, so the database then never closes: the safe side.
+   */
+  get durableWritesInFlightAnywhere(): number {
+    return Atomics.load(this.#attached, DURABLE_IN_FLIGHT);
   }
 
   get closed(): boolean {
@@ -269,6 +334,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   put(cf: ColumnFamily, key: Uint8Array, value: Uint8Array): void {
     assertEntrySize(key, value);
+    this.#assertWritable("put");
     rocks().rocksdb_put_cf(
       this.#state.db,
       this.#writeOptions,
@@ -284,6 +350,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   delete(cf: ColumnFamily, key: Uint8Array): void {
     assertEntrySize(key);
+    this.#assertWritable("delete");
     const handle = this.#cf(cf);
     rocks().rocksdb_delete_cf(
       this.#state.db,
@@ -298,6 +365,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   singleDelete(cf: ColumnFamily, key: Uint8Array): void {
     assertEntrySize(key);
+    this.#assertWritable("singleDelete");
     const handle = this.#cf(cf);
     rocks().rocksdb_singledelete_cf(
       this.#state.db,
@@ -312,6 +380,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): void {
     assertRange(start, end);
+    this.#assertWritable("deleteRange");
     rocks().rocksdb_delete_range_cf(
       this.#state.db,
       this.#writeOptions,
@@ -332,6 +401,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   write(batch: WriteBatch): void {
     this.#state.assertOpen();
+    this.#assertWritable("write");
     const native = (batch as RocksWriteBatch).pointer();
     rocks().rocksdb_write(this.#state.db, this.#writeOptions, native, this.error.buffer);
     this.error.check("write");
@@ -339,11 +409,13 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
 
   async writeDurable(batch: WriteBatch): Promise<void> {
     this.#state.assertOpen();
+    this.#assertWritable("write (sync)");
     const rocksBatch = batch as RocksWriteBatch;
     const pointer = rocksBatch.pointer();
     const error = new ErrorSlot();
     rocksBatch.inFlight = true;
     this.#durableInFlight++;
+    Atomics.add(this.#attached, DURABLE_IN_FLIGHT, 1);
     try {
       await rocks().rocksdb_write_nonblocking(
         this.#state.db,
@@ -352,10 +424,37 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
         error.buffer,
       );
     } finally {
+      Atomics.sub(this.#attached, DURABLE_IN_FLIGHT, 1);
       this.#durableInFlight--;
       rocksBatch.inFlight = false;
     }
     error.check("write (sync)");
+  }
+
+  /**
+   * Whether the database accepts writes now: null if it does, else RocksDB's reason. A
+   * background error (a flush that hit "No space left on device") stops every write until
+   * RocksDB recovers from it; this meets the same check as any write by writing an empty batch
+   * without the WAL, which changes nothing.
+   */
+  writeProbe(): string | null {
+    this.#state.assertOpen();
+    const r = rocks();
+    if (this.#probeWriteOptions === null) {
+      this.#probeWriteOptions = r.rocksdb_writeoptions_create()!;
+      r.rocksdb_writeoptions_disable_WAL(this.#probeWriteOptions, 1);
+    }
+    const batch = r.rocksdb_writebatch_create()!;
+    try {
+      r.rocksdb_write(this.#state.db, this.#probeWriteOptions, batch, this.error.buffer);
+      this.error.check("write probe");
+      return null;
+    } catch (error) {
+      if (!(error instanceof RocksDbError)) throw error;
+      return error.rocksdbMessage;
+    } finally {
+      r.rocksdb_writebatch_destroy(batch);
+    }
   }
 
   snapshot(): Snapshot {
@@ -427,14 +526,21 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     if (this.#owned !== null && this.attachedCount > 0) {
       throw new Error(`close: ${this.attachedCount} workers are still attached to ${this.path}`);
     }
+    if (this.#owned !== null && this.durableWritesInFlightAnywhere > 0) {
+      throw new Error(
+        `close: ${this.durableWritesInFlightAnywhere} durable writes of other threads are ` +
+          `still in flight on ${this.path}`,
+      );
+    }
     for (const child of [...this.#state.children]) child.close();
     this.#state.closed = true;
     const r = rocks();
     r.rocksdb_readoptions_destroy(this.readOptions);
     r.rocksdb_writeoptions_destroy(this.#writeOptions);
     r.rocksdb_writeoptions_destroy(this.#syncWriteOptions);
+    if (this.#probeWriteOptions !== null) r.rocksdb_writeoptions_destroy(this.#probeWriteOptions);
     if (this.#owned === null) {
-      Atomics.sub(this.#attached, 0, 1);
+      Atomics.sub(this.#attached, ATTACHED, 1);
       return;
     }
     for (const handle of [...this.#state.columnFamilies.values(), ...this.#state.unknownFamilies]) {

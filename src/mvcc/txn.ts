@@ -15,11 +15,17 @@
  * - `locksForOnePc`: prewritten locks of a one-phase commit, turned into write records by
  *   `commitOnePcLocks` in src/txn/actions/prewrite.ts before the batch is written.
  *
+ * Cost: every method is O(1) in the number of modifications buffered (amortized; keys are
+ * hashed, never compared against the whole buffer), so a command over N keys is O(N). The
+ * pending lock of a key is found through an index from the key to its latest lock-CF
+ * modification, kept as modifications are pushed.
+ *
  * @module
  */
 
 import type { ColumnFamily, WriteBatch } from "../engine/types.ts";
-import { Key } from "../txn_types/key.ts";
+import type { Key } from "../txn_types/key.ts";
+import { bytesEqual } from "../util/bytes.ts";
 import { encodeLock, type Lock, lockToLockInfo } from "../txn_types/lock.ts";
 import { assertTs, type TimeStamp } from "../txn_types/timestamp.ts";
 import { encodeWrite, type Write } from "../txn_types/write.ts";
@@ -55,6 +61,8 @@ export class MvccTxn {
   readonly releasedLocks: ReleasedLock[] = [];
   readonly guardedLocks: { key: Key; lock: Lock }[] = [];
   readonly locksForOnePc: OnePcLock[] = [];
+  /** The latest lock-CF modification of each key, by `lockKeyHash` of the encoded key. */
+  readonly #pendingLocks = new Map<number, Modification[]>();
   #writeSizeBytes = 0;
   #observedReadTs: TimeStamp = 0n;
 
@@ -93,6 +101,7 @@ export class MvccTxn {
     this.releasedLocks.length = 0;
     this.guardedLocks.length = 0;
     this.locksForOnePc.length = 0;
+    this.#pendingLocks.clear();
     this.#writeSizeBytes = 0;
   }
 
@@ -105,6 +114,20 @@ export class MvccTxn {
     this.#writeSizeBytes += modification.key.length +
       (modification.type === "put" ? modification.value.length : 0);
     this.modifications.push(modification);
+    if (modification.cf === "lock") this.#indexPendingLock(modification);
+  }
+
+  /** Makes `modification` the pending lock write of its key (replacing an earlier one). */
+  #indexPendingLock(modification: Modification): void {
+    const hash = lockKeyHash(modification.key);
+    const bucket = this.#pendingLocks.get(hash);
+    if (bucket === undefined) {
+      this.#pendingLocks.set(hash, [modification]);
+      return;
+    }
+    const index = bucket.findIndex((entry) => bytesEqual(entry.key, modification.key));
+    if (index < 0) bucket.push(modification);
+    else bucket[index] = modification;
   }
 
   /** Writes `lock` on `key`; `isNew` when no lock of this transaction was there before. */
@@ -172,10 +195,11 @@ export class MvccTxn {
 
   /** The pending lock write of `key` in this buffer: bytes, "deleted", or null if untouched. */
   pendingLock(key: Key): Uint8Array | "deleted" | null {
-    for (let i = this.modifications.length - 1; i >= 0; i--) {
-      const modification = this.modifications[i]!;
-      if (modification.cf !== "lock") continue;
-      if (!Key.fromEncoded(modification.key).equals(key)) continue;
+    const bucket = this.#pendingLocks.get(lockKeyHash(key.encoded));
+    if (bucket === undefined) return null;
+    // A bucket holds the keys of one 32-bit hash: almost always one.
+    for (const modification of bucket) {
+      if (!bytesEqual(modification.key, key.encoded)) continue;
       return modification.type === "put" ? modification.value : "deleted";
     }
     return null;
@@ -194,4 +218,14 @@ export class MvccTxn {
       }
     }
   }
+}
+
+/**
+ * FNV-1a of an encoded key: the pending-lock index's bucket (keys in one bucket are compared).
+ * Exported for the test that makes two keys collide.
+ */
+export function lockKeyHash(encoded: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < encoded.length; i++) hash = Math.imul(hash ^ encoded[i]!, 0x01000193);
+  return hash >>> 0;
 }

@@ -1,10 +1,10 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { kvrpcpb } from "../../proto/mod.ts";
 import { utf8 } from "../util/bytes.ts";
-import { newLock } from "../txn_types/lock.ts";
+import { decodeLock, newLock } from "../txn_types/lock.ts";
 import { newWrite } from "../txn_types/write.ts";
 import { describeMvccError, type MvccError, mvccErrorToKeyError } from "./errors.ts";
-import { MvccTxn } from "./txn.ts";
+import { lockKeyHash, MvccTxn } from "./txn.ts";
 import { key, MvccFixture } from "./test_support.ts";
 
 Deno.test("MvccTxn buffers modifications and applies them as one batch, in order", () => {
@@ -143,4 +143,27 @@ Deno.test("MvccError converts to kvproto KeyError in TiKV's shapes", () => {
     describeMvccError({ kind: "TxnLockNotFound", startTs: 10n, commitTs: 20n, key: utf8("k1") }),
     'Cannot commit key "k1" of txn 10 at 20: lock not found',
   );
+});
+
+Deno.test("pendingLock sees each key's latest lock write, also for keys whose hashes collide", () => {
+  // Two distinct keys with one 32-bit hash, found by a birthday search over "c0", "c1", ….
+  const [first, second] = ["c88690", "c135692"];
+  assertEquals(lockKeyHash(key(first).encoded), lockKeyHash(key(second).encoded));
+  const txn = new MvccTxn(10n);
+  const lock = newLock({ lockType: "Put", primary: utf8("p"), startTs: 10n, ttlMs: 5n });
+  txn.putLock(key(first), lock, true);
+  assertEquals(txn.pendingLock(key(second)), null, "a colliding key is not the same key");
+  txn.putLock(key(second), { ...lock, ttlMs: 7n }, true);
+  txn.unlockKey(key(first), false, 0n);
+  assertEquals(txn.pendingLock(key(first)), "deleted");
+  const pending = txn.pendingLock(key(second));
+  assert(pending instanceof Uint8Array);
+  assertEquals(decodeLock(pending).ttlMs, 7n);
+  txn.putLock(key(first), { ...lock, ttlMs: 9n }, false);
+  const again = txn.pendingLock(key(first));
+  assert(again instanceof Uint8Array);
+  assertEquals(decodeLock(again).ttlMs, 9n, "the latest write of a key wins");
+  txn.clear();
+  assertEquals(txn.pendingLock(key(first)), null, "clear() forgets pending locks");
+  assertEquals(txn.pendingLock(key(second)), null);
 });

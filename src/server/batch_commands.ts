@@ -7,13 +7,20 @@
  *
  * Sub-requests Basalt does not serve (Coprocessor, Import, …) are answered with a response of
  * their own type whose `region_error` says so, or with `Empty` when the command is unknown, so
- * the stream never breaks over one sub-request. A malformed stream message, or a malformed
- * command inside one, ends the stream with INVALID_ARGUMENT.
+ * the stream never breaks over one sub-request; their bodies are not decoded (nothing here reads
+ * them). A malformed stream message, or a malformed command inside one, ends the stream with
+ * INVALID_ARGUMENT.
+ *
+ * Decoding client bytes: everything the main thread reads from a stream message — the framing,
+ * the request ids, each sub-request's region, the `Empty` bodies — is read in one step,
+ * `decodeMessage`, inside one guard, before anything is sent or answered; the commands
+ * themselves are decoded by the workers, which refuse a malformed one. No client bytes reach a
+ * decoder anywhere else on this thread.
  */
 import * as grpc from "@grpc/grpc-js";
 import { tikvpb } from "../../proto/mod.ts";
 import { BATCH_COMMANDS_MAX_DELAY_MS, BATCH_COMMANDS_MAX_REQUESTS } from "../constants.ts";
-import { type GrpcDependencies, grpcStatusOf } from "./grpc_server.ts";
+import { grpcStatusOf, type StreamDependencies } from "./grpc_server.ts";
 import type { BatchSubmission } from "./region_workers.ts";
 import {
   batchFieldOf,
@@ -38,26 +45,63 @@ const EMPTY_FIELD = batchFieldOf("Empty");
 const encodeResponse = (response: tikvpb.BatchCommandsResponse.Response.$Properties) =>
   tikvpb.BatchCommandsResponse.Response.encode(response).finish();
 
-/** The answer to a sub-request no worker serves: Empty, or its own type refusing it. */
-function unsupportedAnswer(body: Uint8Array, field: number): Uint8Array {
-  // The whole Request is rebuilt to learn the member's name: a rare path.
-  const name = field === 0 ? undefined : tikvpb.BatchCommandsRequest.Request.decode(
-    encodeBatchRequestMember(field, body),
-  ).cmd;
-  if (name === undefined) return encodeResponse({ Empty: {} });
+/**
+ * Every member of the BatchCommands oneof (served or not) by field number, from the generated
+ * code: a member is a field the static `Request` class declares on its prototype.
+ */
+const MEMBER_BY_FIELD: ReadonlyMap<number, string> = new Map(
+  Object.keys(tikvpb.BatchCommandsRequest.Request.prototype).map((name) => [
+    batchFieldOf(name),
+    name,
+  ]),
+);
+/** Members `BatchCommandsResponse.Response` has (a refusal must be of the request's own type). */
+const RESPONSE_MEMBERS = new Set(Object.keys(tikvpb.BatchCommandsResponse.Response.prototype));
+
+/**
+ * The answer to a sub-request no worker serves: Empty (no member, or one this build does not
+ * know), or its own type refusing it. The body is not read: the refusal does not depend on it.
+ */
+function unsupportedAnswer(field: number): Uint8Array {
+  const name = MEMBER_BY_FIELD.get(field);
+  if (name === undefined || !RESPONSE_MEMBERS.has(name)) return encodeResponse({ Empty: {} });
   const refusal = { regionError: { message: `${name} is not supported by Basalt` } };
-  try {
-    return encodeResponse({ [name]: refusal } as tikvpb.BatchCommandsResponse.Response.$Properties);
-  } catch {
-    return encodeResponse({ Empty: {} });
-  }
+  return encodeResponse({ [name]: refusal } as tikvpb.BatchCommandsResponse.Response.$Properties);
 }
 
-/** A `BatchCommandsRequest.Request` holding `body` as member `field`. */
-function encodeBatchRequestMember(field: number, body: Uint8Array): Uint8Array {
-  const writer = tikvpb.BatchCommandsRequest.Request.encode({}); // an empty Writer
-  writer.uint32(field << 3 | 2).bytes(body);
-  return writer.finish();
+/** One stream message as read from the client's bytes (see `decodeMessage`). */
+interface DecodedMessage {
+  frame: BatchFrame;
+  /** Sub-requests for the workers, per worker group. */
+  groups: (BatchSubmission | undefined)[];
+  /** The others: answered here, `Empty` after its delay. */
+  unserved: { id: bigint; answer: Uint8Array; delayMs: number }[];
+}
+
+/**
+ * Reads one stream message: frames it, sorts its sub-requests, and decodes the ids and the
+ * `Empty` bodies of those answered here. Throws on malformed input (a `WireError`, or
+ * protobufjs's error for an `Empty`); the caller turns that into INVALID_ARGUMENT.
+ */
+function decodeMessage(
+  bytes: Uint8Array,
+  workers: { count: number; groupOf(regionId: number): number },
+): DecodedMessage {
+  const frame = parseBatchRequest(bytes, BATCH_COMMANDS_MAX_REQUESTS);
+  const count = subRequestCount(frame);
+  if (count !== frame.idStarts.length) {
+    throw new Error(`${count} requests but ${frame.idStarts.length} ids`);
+  }
+  const { groups, unserved: indexes } = route(frame, workers);
+  const unserved = indexes.map((index) => {
+    const field = frame.fields[index]!;
+    const id = requestId(frame, index);
+    if (field !== EMPTY_FIELD) return { id, answer: unsupportedAnswer(field), delayMs: 0 };
+    const empty = tikvpb.BatchCommandsEmptyRequest.decode(subRequestBody(frame, index));
+    const delayMs = Math.min(Number(empty.delayTime), BATCH_COMMANDS_MAX_DELAY_MS);
+    return { id, answer: encodeResponse({ Empty: { testId: empty.testId } }), delayMs };
+  });
+  return { frame, groups, unserved };
 }
 
 /** Control of one served stream: `drain` ends it once its pending sub-requests are answered. */
@@ -68,11 +112,32 @@ export interface BatchCommandsStream {
 /** Serves one BatchCommands stream until the client ends it or the server drains it. */
 export function handleBatchCommands(
   call: grpc.ServerDuplexStream<Buffer, Buffer>,
-  deps: GrpcDependencies,
+  deps: StreamDependencies,
 ): BatchCommandsStream {
   let pending = 0;
   let draining = false;
   const open = () => !call.writableEnded && !call.destroyed;
+  // Backpressure (flow_control.ts): the stream stops being read while it or its connection
+  // holds too many unanswered sub-requests or unsent answer bytes.
+  const flow = deps.flow.open(call.getPeer(), {
+    pause: () => call.pause(),
+    resume: () => call.resume(),
+  });
+  const began = (count: number) => {
+    pending += count;
+    flow.began(count);
+  };
+  const finished = (count: number) => {
+    pending -= count;
+    flow.finished(count);
+  };
+  /** Hands `bytes` to grpc-js, counted as unsent until its write callback fires. */
+  const send = (bytes: Buffer) => {
+    if (!open()) return;
+    const length = bytes.length;
+    flow.queued(length);
+    call.write(bytes, () => flow.sent(length));
+  };
   const endIfIdle = () => {
     if (draining && pending === 0 && open()) call.end();
   };
@@ -83,54 +148,39 @@ export function handleBatchCommands(
     }
   };
   const write = (responses: Uint8Array[], ids: bigint[]) => {
-    if (responses.length > 0 && open()) {
-      call.write(Buffer.from(encodeBatchResponse(responses, ids)));
-    }
+    if (responses.length > 0 && open()) send(Buffer.from(encodeBatchResponse(responses, ids)));
   };
 
   call.on("data", (bytes: Buffer) => {
-    let frame: BatchFrame;
+    let message: DecodedMessage;
     try {
-      frame = parseBatchRequest(bytes);
-      const count = subRequestCount(frame);
-      if (count !== frame.idStarts.length) {
-        throw new Error(`${count} requests but ${frame.idStarts.length} ids`);
-      }
-      if (count > BATCH_COMMANDS_MAX_REQUESTS) {
-        throw new Error(`more than ${BATCH_COMMANDS_MAX_REQUESTS} requests in one message`);
-      }
+      message = decodeMessage(bytes, deps.workers);
     } catch (error) {
-      fail(
-        grpc.status.INVALID_ARGUMENT,
-        `malformed BatchCommandsRequest: ${(error as Error).message}`,
-      );
+      const reason = error instanceof Error ? error.message : String(error);
+      fail(grpc.status.INVALID_ARGUMENT, `malformed BatchCommandsRequest: ${reason}`);
       return;
     }
-    const submissions = route(frame, deps.workers);
-    if (submissions.unserved.length > 0) answerUnserved(frame, submissions.unserved);
-    submissions.groups.forEach((submission, group) => {
+    if (message.unserved.length > 0) answerUnserved(message.unserved);
+    message.groups.forEach((submission, group) => {
       if (submission !== undefined) submit(group, submission);
     });
   });
-  /** Answers the sub-requests no worker serves: Empty after its delay, others refused now. */
-  const answerUnserved = (frame: BatchFrame, indexes: number[]) => {
+  /** Answers the sub-requests no worker serves: Empty after its delay, the others now. */
+  const answerUnserved = (unserved: DecodedMessage["unserved"]) => {
     const immediate: Uint8Array[] = [];
     const immediateIds: bigint[] = [];
-    for (const index of indexes) {
-      const field = frame.fields[index]!;
-      const body = subRequestBody(frame, index);
-      const id = requestId(frame, index);
-      if (field === EMPTY_FIELD) {
-        pending++;
-        answerEmpty(body).then((response) => {
-          pending--;
-          write([response], [id]);
-          endIfIdle();
-        }, (error: unknown) => fail(grpc.status.INVALID_ARGUMENT, `malformed Empty: ${error}`));
-      } else {
-        immediate.push(unsupportedAnswer(body, field));
+    for (const { id, answer, delayMs } of unserved) {
+      if (delayMs <= 0) {
+        immediate.push(answer);
         immediateIds.push(id);
+        continue;
       }
+      pending++;
+      setTimeout(() => {
+        pending--;
+        write([answer], [id]);
+        endIfIdle();
+      }, delayMs);
     }
     write(immediate, immediateIds);
   };
@@ -140,7 +190,7 @@ export function handleBatchCommands(
     /** Per sub-request of the submission: answered yet (so a failure ends only the others). */
     const answered = new Uint8Array(count);
     let unanswered = count;
-    pending += count;
+    began(count);
     deps.metrics.started(count);
     deps.workers.batch(group, submission, (part) => {
       const endMs = performance.now();
@@ -150,7 +200,7 @@ export function handleBatchCommands(
           if (answered[index] === 1) continue;
           deps.metrics.ended(BATCH_COMMANDS[submission.codes[index]!]!.name, part.code, seconds);
         }
-        pending -= unanswered;
+        finished(unanswered);
         unanswered = 0;
         if (part.code === "internal") {
           deps.log.error("BatchCommands failed", { error: part.details });
@@ -171,11 +221,9 @@ export function handleBatchCommands(
           ms: Math.round(endMs - startMs),
         });
       }
-      pending -= part.count;
+      finished(part.count);
       unanswered -= part.count;
-      if (open()) {
-        call.write(Buffer.from(part.frame.buffer, part.frame.byteOffset, part.frame.length));
-      }
+      send(Buffer.from(part.frame.buffer, part.frame.byteOffset, part.frame.length));
       endIfIdle();
     });
   };
@@ -183,6 +231,10 @@ export function handleBatchCommands(
     draining = true;
     endIfIdle();
   });
+  // A stream that ends or whose client leaves gives its counts back; answers still to come for
+  // it are dropped by `send` (the call is no longer open).
+  call.on("close", () => flow.close());
+  call.on("cancelled", () => flow.close());
   call.on(
     "error",
     (error) => deps.log.debug("BatchCommands stream error", { error: String(error) }),
@@ -193,14 +245,6 @@ export function handleBatchCommands(
       endIfIdle();
     },
   };
-}
-
-/** Answers an `Empty` sub-request after its (bounded) delay. */
-async function answerEmpty(body: Uint8Array): Promise<Uint8Array> {
-  const empty = tikvpb.BatchCommandsEmptyRequest.decode(body);
-  const delayMs = Math.min(Number(empty.delayTime), BATCH_COMMANDS_MAX_DELAY_MS);
-  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-  return encodeResponse({ Empty: { testId: empty.testId } });
 }
 
 /**
@@ -215,6 +259,7 @@ function route(
   const unserved: number[] = [];
   const count = subRequestCount(frame);
   for (let index = 0; index < count; index++) {
+    // Field numbers are below 2^29 (`wire.ts`); past the table's end is "not served".
     const code = CODE_BY_FIELD[frame.fields[index]!] ?? -1;
     if (code < 0) {
       unserved.push(index);

@@ -4,6 +4,7 @@
  * failure, and its handler. A command runs inside a region-group worker against the
  * `StoreServices` of that worker; the gRPC edge on the main thread only routes bytes.
  */
+import type { AnswerBudget } from "./answer_budget.ts";
 import type { Failure } from "./failure.ts";
 import type { StoreServices } from "./services.ts";
 
@@ -34,7 +35,16 @@ export interface Command<Request, Response> {
   errorField: ErrorField;
   /** Keys checked against the region and the key size limit before `execute`. */
   keysOf(request: Request): Uint8Array[];
-  execute(services: StoreServices, request: Request): Promise<Response | { failure: Failure }>;
+  /**
+   * Runs the request. A command whose answer gathers entries (pairs, values, records) takes
+   * each one's bytes from `budget` before keeping it, and answers `AnswerTooLarge` (via
+   * `AnswerBudget.refusal`) when the budget refuses (see `answer_budget.ts`).
+   */
+  execute(
+    services: StoreServices,
+    request: Request,
+    budget: AnswerBudget,
+  ): Promise<Response | { failure: Failure }>;
 }
 
 /** Wraps a failure as a handler's return value. */

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
+import { securityProblem } from "../security/settings.ts";
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -21,6 +22,19 @@ export interface ServerConfig {
     addr: string;
     /** Status HTTP listen address, host:port. */
     statusAddr: string;
+    /** Most gRPC connections open at once (also held to half the open-file limit). */
+    maxConnections: number;
+    /** Most concurrent streams per gRPC connection (TiKV's `grpc-concurrent-stream`). */
+    grpcConcurrentStream: number;
+    /** gRPC ping interval on a silent connection (TiKV's `grpc-keepalive-time`); 0 = never. */
+    grpcKeepaliveTimeMs: number;
+    /** A ping unanswered this long drops the connection (TiKV's `grpc-keepalive-timeout`). */
+    grpcKeepaliveTimeoutMs: number;
+    /**
+     * A gRPC connection with no open stream, or a status connection with no request, is closed
+     * after this long; 0 = never.
+     */
+    connectionIdleTimeoutMs: number;
   };
   storage: {
     dataDir: string;
@@ -50,6 +64,17 @@ export interface ServerConfig {
     /** Requests slower than this are logged at warn level. */
     slowRequestThresholdMs: number;
   };
+  /** TiKV's `[security]`: all three paths set = mutual TLS on gRPC and status; all empty = none. */
+  security: {
+    /** PEM of the CA that signs every peer's certificate. */
+    caPath: string;
+    /** PEM of this store's certificate. */
+    certPath: string;
+    /** PEM of this store's private key. */
+    keyPath: string;
+    /** Subject common names a client certificate may have; empty = any the CA signed. */
+    certAllowedCn: string[];
+  };
 }
 
 /** A configuration value that is refused; `key` is its dotted TOML name or flag. */
@@ -63,7 +88,15 @@ export class ConfigError extends Error {
 /** The defaults, as `deno task serve` with no flags uses them. */
 export function defaultConfig(): ServerConfig {
   return {
-    server: { addr: "127.0.0.1:20160", statusAddr: "127.0.0.1:20180" },
+    server: {
+      addr: "127.0.0.1:20160",
+      statusAddr: "127.0.0.1:20180",
+      maxConnections: 4096,
+      grpcConcurrentStream: 1024,
+      grpcKeepaliveTimeMs: 10_000,
+      grpcKeepaliveTimeoutMs: 3_000,
+      connectionIdleTimeoutMs: 10 * 60 * 1000,
+    },
     storage: { dataDir: "./data", syncLog: true, ttlCheckPollIntervalMs: 60 * 60 * 1000 },
     raftstore: { storePoolSize: 2 },
     gc: { pollSafePointIntervalMs: 10_000 },
@@ -74,6 +107,7 @@ export function defaultConfig(): ServerConfig {
       compression: "lz4",
     },
     log: { level: "info", file: "", slowRequestThresholdMs: 1000 },
+    security: { caPath: "", certPath: "", keyPath: "", certAllowedCn: [] },
   };
 }
 
@@ -86,11 +120,21 @@ type Kind =
   | "positive"
   | "duration"
   | "level"
-  | "compression";
+  | "compression"
+  | "path"
+  | "names";
 
 /** Every key the TOML file may hold: section → key → [field, kind]. */
 const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
-  server: { "addr": ["addr", "addr"], "status-addr": ["statusAddr", "addr"] },
+  server: {
+    "addr": ["addr", "addr"],
+    "status-addr": ["statusAddr", "addr"],
+    "max-connections": ["maxConnections", "positive"],
+    "grpc-concurrent-stream": ["grpcConcurrentStream", "positive"],
+    "grpc-keepalive-time": ["grpcKeepaliveTimeMs", "duration"],
+    "grpc-keepalive-timeout": ["grpcKeepaliveTimeoutMs", "duration"],
+    "connection-idle-timeout": ["connectionIdleTimeoutMs", "duration"],
+  },
   storage: {
     "data-dir": ["dataDir", "string"],
     "sync-log": ["syncLog", "bool"],
@@ -108,6 +152,12 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "level": ["level", "level"],
     "file": ["file", "string"],
     "slow-request-threshold-ms": ["slowRequestThresholdMs", "count"],
+  },
+  security: {
+    "ca-path": ["caPath", "path"],
+    "cert-path": ["certPath", "path"],
+    "key-path": ["keyPath", "path"],
+    "cert-allowed-cn": ["certAllowedCn", "names"],
   },
 };
 
@@ -175,6 +225,12 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
         : refuse(`expected one of ${COMPRESSIONS.join(", ")}`);
     case "size":
       return parseSize(key, value);
+    case "path":
+      return typeof value === "string" ? value : refuse("expected a path (empty = unset)");
+    case "names":
+      return Array.isArray(value) && value.every((name) => typeof name === "string" && name !== "")
+        ? [...value]
+        : refuse(`expected a list of names, such as ["tikv-client"]`);
   }
 }
 
@@ -253,6 +309,9 @@ const FLAGS = {
   "config": { type: "string", key: "", help: "TOML configuration file; flags override it" },
   "log-level": { type: "string", key: "log.level", help: "debug, info, warn or error (info)" },
   "log-file": { type: "string", key: "log.file", help: "log file (default: standard error)" },
+  "ca-path": { type: "string", key: "security.ca-path", help: "CA certificate (PEM): TLS" },
+  "cert-path": { type: "string", key: "security.cert-path", help: "this store's certificate" },
+  "key-path": { type: "string", key: "security.key-path", help: "this store's private key" },
   "help": { type: "boolean", key: "", help: "print this help and exit" },
 } as const;
 
@@ -270,7 +329,9 @@ export function usage(): string {
 }
 
 /** The result of reading the command line: a configuration, or a request for help. */
-export type CommandLine = { help: true } | { help: false; config: ServerConfig };
+export type CommandLine =
+  | { help: true }
+  | { help: false; config: ServerConfig; /** The `--config` file, if any. */ configPath?: string };
 
 /** Builds the effective configuration from `args`: defaults, then `--config`, then flags. */
 export function loadConfig(args: string[]): CommandLine {
@@ -299,5 +360,8 @@ export function loadConfig(args: string[]): CommandLine {
       throw error;
     }
   }
-  return { help: false, config };
+  const problem = securityProblem(config.security, config.security.certAllowedCn);
+  if (problem !== null) throw new ConfigError(problem.key, problem.reason);
+  const configPath = typeof values.config === "string" ? values.config : undefined;
+  return { help: false, config, configPath };
 }

@@ -58,3 +58,43 @@ Deno.test('applyToml() reads sizes as bytes or with units ("1GiB")', () => {
   assert.equal(config.rocksdb.blockCacheSizeBytes, 1024 ** 3);
   assert.equal(config.rocksdb.writeBufferSizeBytes, 4096);
 });
+
+Deno.test("[security] reads TiKV's keys; the path flags override them", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".toml" });
+  try {
+    await Deno.writeTextFile(
+      file,
+      '[security]\nca-path = "ca.pem"\ncert-path = "s.pem"\nkey-path = "s.key"\n' +
+        'cert-allowed-cn = ["tikv-client", "pd"]\n',
+    );
+    const result = loadConfig(["--config", file, "--key-path", "other.key"]);
+    assert.ok(!result.help);
+    assert.deepEqual(result.config.security, {
+      caPath: "ca.pem",
+      certPath: "s.pem",
+      keyPath: "other.key",
+      certAllowedCn: ["tikv-client", "pd"],
+    });
+    assert.equal(result.configPath, file);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("[security] is refused when half set, or with cert-allowed-cn alone, or malformed", () => {
+  assert.throws(
+    () => loadConfig(["--ca-path", "ca.pem"]),
+    (e: ConfigError) => /security\.cert-path: .*set together/.test(e.message),
+  );
+  assert.throws(
+    () => applyToml(defaultConfig(), { security: { "cert-allowed-cn": "tikv" } }),
+    /security\.cert-allowed-cn: expected a list of names/,
+  );
+  assert.throws(
+    () => applyToml(defaultConfig(), { security: { "ca-file": "x" } }),
+    /security\.ca-file: unknown key/,
+  );
+  const config = defaultConfig();
+  assert.deepEqual(config.security.certAllowedCn, []);
+  assert.equal(config.security.caPath, "");
+});

@@ -22,7 +22,11 @@ export type RequestFailure =
   | { code: "KeyTooLarge"; sizeBytes: number; limitBytes: number }
   | { code: "EntryTooLarge"; sizeBytes: number; limitBytes: number }
   | { code: "InvalidColumnFamily"; name: string }
-  | { code: "InvalidArgument"; message: string };
+  | { code: "InvalidArgument"; message: string }
+  /** An answer would pass its byte budget (`answer_budget.ts`); `shared`: the message's. */
+  | { code: "AnswerTooLarge"; rpc: string; entries: number; limitBytes: number; shared: boolean }
+  /** A request list (keys, mutations, ranges) or its bytes pass their stated maximum. */
+  | { code: "RequestTooLarge"; rpc: string; what: string; size: number; limit: number };
 
 /** Any expected failure. */
 export type Failure = RegionFailure | RequestFailure;
@@ -52,5 +56,13 @@ export function describeFailure(failure: Failure): string {
       return `invalid column family "${failure.name}": expected "default", "write" or "lock"`;
     case "InvalidArgument":
       return failure.message;
+    case "AnswerTooLarge":
+      return failure.shared
+        ? `${failure.rpc}: the answers of this BatchCommands message would pass ` +
+          `${failure.limitBytes} bytes; send the request again in another message`
+        : `${failure.rpc}: answer would pass ${failure.limitBytes} bytes after ` +
+          `${failure.entries} entries; ask for fewer (a smaller limit or fewer keys)`;
+    case "RequestTooLarge":
+      return `${failure.rpc}: ${failure.size} ${failure.what} exceed the limit of ${failure.limit}`;
   }
 }

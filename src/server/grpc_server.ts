@@ -4,13 +4,27 @@
  * (`region_workers.ts`), which decodes it (a malformed payload is the client's fault and gets
  * INVALID_ARGUMENT, where grpc-js would answer a throwing deserializer with INTERNAL), runs it
  * and returns the encoded response. Methods not listed here get grpc-js's UNIMPLEMENTED.
+ *
+ * Connections: the port is our own accept loop (`listener.ts`, which survives descriptor
+ * exhaustion and refuses connections past `maxConnections`), and each accepted connection is
+ * handed to grpc-js through its connection injector. grpc-js then applies the HTTP/2 limits,
+ * each measured under Deno 2.9.6 by `tests/e2e/connection_limits_test.ts`: at most
+ * `concurrentStreams` streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), a connection
+ * with no open stream for `idleTimeoutMs` is closed (whether or not it ever spoke HTTP/2), and
+ * keepalive pings drop a peer that stops answering them. BatchCommands streams are flow
+ * controlled per stream and per connection (`flow_control.ts`).
  */
 import * as grpc from "@grpc/grpc-js";
+import { Duplex } from "node:stream";
 import { bytesMethod } from "../util/grpc_bytes.ts";
 import { GRPC_MAX_MESSAGE_BYTES } from "../constants.ts";
 import { type BatchCommandsStream, handleBatchCommands } from "./batch_commands.ts";
 import type { AnyCommand } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
+import { defaultConfig, type ServerConfig, splitAddr } from "./config.ts";
+import { FlowRegistry } from "./flow_control.ts";
+import { ConnectionListener } from "./listener.ts";
+import { installHttp2PeerGuard } from "./http2_peer_guard.ts";
 import { installGoawayGuard } from "./goaway_guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestMetrics } from "./metrics.ts";
@@ -23,12 +37,47 @@ export interface GrpcDependencies {
   metrics: RequestMetrics;
   log: Logger;
   slowRequestThresholdMs: number;
+  /** Connection limits of the port; the default configuration's when absent. */
+  edge?: GrpcEdgeSettings;
+  /** Transport security of the port (`src/security/tls.ts`); plain text when absent. */
+  credentials?: grpc.ServerCredentials;
   /** More services on the same port (the standalone store's `pdpb.PD` face). */
   extraServices?: {
     definition: grpc.ServiceDefinition;
     handlers: grpc.UntypedServiceImplementation;
   }[];
 }
+
+/** Connection limits of the gRPC port (`[server]` keys, fitted to the descriptor budget). */
+export interface GrpcEdgeSettings {
+  /** Most connections open at once; more are closed on accept. */
+  maxConnections: number;
+  /** Most concurrent streams per connection (TiKV's `grpc-concurrent-stream`). */
+  concurrentStreams: number;
+  /** A connection without open streams this long is closed; 0 = never. */
+  idleTimeoutMs: number;
+  /** Ping a connection silent this long (TiKV's `grpc-keepalive-time`); 0 = never. */
+  keepaliveTimeMs: number;
+  /** Drop it when the ping is not answered within this (TiKV's `grpc-keepalive-timeout`). */
+  keepaliveTimeoutMs: number;
+}
+
+/** The edge settings of the `[server]` section; `maxConnections` as the descriptors allow. */
+export function grpcEdgeSettings(
+  server: ServerConfig["server"],
+  maxConnections = server.maxConnections,
+): GrpcEdgeSettings {
+  return {
+    maxConnections,
+    concurrentStreams: server.grpcConcurrentStream,
+    idleTimeoutMs: server.connectionIdleTimeoutMs,
+    keepaliveTimeMs: server.grpcKeepaliveTimeMs,
+    keepaliveTimeoutMs: server.grpcKeepaliveTimeoutMs,
+  };
+}
+
+/** What a BatchCommands stream needs: the gRPC dependencies and the port's flow control. */
+export type StreamDependencies = GrpcDependencies & { flow: FlowRegistry };
 
 /** The gRPC status of a worker's failure code. */
 export function grpcStatusOf(code: "invalid_argument" | "internal"): grpc.status {
@@ -79,42 +128,103 @@ export interface GrpcServer {
   port: number;
   /** Stops accepting, ends open streams, waits up to `timeoutMs` for calls, then forces. */
   shutdown(timeoutMs: number): Promise<void>;
+  /** Gauges and counters of the port's connections and flow control, for /metrics. */
+  stats(): Record<string, number>;
+}
+
+/** grpc-js server options for `edge`. */
+function serverOptions(edge: GrpcEdgeSettings): grpc.ServerOptions {
+  const options: grpc.ServerOptions = {
+    "grpc.max_receive_message_length": GRPC_MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
+    "grpc.max_concurrent_streams": edge.concurrentStreams,
+  };
+  if (edge.idleTimeoutMs > 0) options["grpc.max_connection_idle_ms"] = edge.idleTimeoutMs;
+  if (edge.keepaliveTimeMs > 0) {
+    options["grpc.keepalive_time_ms"] = edge.keepaliveTimeMs;
+    options["grpc.keepalive_timeout_ms"] = edge.keepaliveTimeoutMs;
+  }
+  return options;
+}
+
+/**
+ * A Deno TCP connection as the Node stream grpc-js injects. Nagle is off (with it on, a unary
+ * call waits ~40 ms for the delayed ACK). The peer's address is copied on, so `getPeer()` names
+ * the connection (flow control counts per connection by it).
+ */
+function nodeSocketOf(conn: Deno.TcpConn): Duplex {
+  conn.setNoDelay(true);
+  // Deno's web streams and @types/node's differ only in typing (`value` on a done read).
+  const pair = { readable: conn.readable, writable: conn.writable } as unknown as Parameters<
+    typeof Duplex.fromWeb
+  >[0];
+  const socket = Duplex.fromWeb(pair);
+  const remote = conn.remoteAddr;
+  Object.assign(socket, {
+    remoteAddress: remote.hostname,
+    remotePort: remote.port,
+    remoteFamily: remote.hostname.includes(":") ? "IPv6" : "IPv4",
+  });
+  return socket;
 }
 
 /** Starts the gRPC server on `addr` (host:port). */
-export async function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<GrpcServer> {
+export function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<GrpcServer> {
   // A client's GOAWAY must not abort the process (Deno's HTTP/2, see goaway_guard.ts).
   installGoawayGuard();
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": GRPC_MAX_MESSAGE_BYTES,
-    "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
-  });
+  // Nor a peer's protocol error or early-closed stream (Deno's HTTP/2, see http2_peer_guard.ts).
+  installHttp2PeerGuard();
+  const edge = deps.edge ?? grpcEdgeSettings(defaultConfig().server);
+  const server = new grpc.Server(serverOptions(edge));
+  const flow = new FlowRegistry();
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const command of COMMANDS) handlers[command.name] = unaryHandler(deps, command);
   const streams = new Set<BatchCommandsStream>();
   handlers.BatchCommands = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-    const stream = handleBatchCommands(call, deps);
+    const stream = handleBatchCommands(call, { ...deps, flow });
     streams.add(stream);
     call.on("close", () => streams.delete(stream));
   };
   server.addService(tikvServiceDefinition(), handlers);
   for (const extra of deps.extraServices ?? []) server.addService(extra.definition, extra.handlers);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (error, bound) => {
-      if (error) reject(error);
-      else resolve(bound);
-    });
-  });
-  return {
-    port,
-    async shutdown(timeoutMs) {
-      const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      for (const stream of streams) stream.drain();
-      const timer = new Promise<"timeout">((resolve) => {
-        const id = setTimeout(() => resolve("timeout"), timeoutMs);
-        graceful.then(() => clearTimeout(id));
-      });
-      if (await Promise.race([graceful, timer]) === "timeout") server.forceShutdown();
+  const injector = server.createConnectionInjector(
+    deps.credentials ?? grpc.ServerCredentials.createInsecure(),
+  );
+  const { host, port: wantedPort } = splitAddr(addr);
+  const listener = ConnectionListener.listen({ hostname: host, port: wantedPort }, {
+    name: "grpc",
+    maxConnections: edge.maxConnections,
+    log: deps.log,
+    onConnection(conn, release) {
+      const socket = nodeSocketOf(conn);
+      socket.once("close", release);
+      // A reset or a cancelled read is the peer's doing; an unheard 'error' would end the process.
+      socket.on("error", (error) => deps.log.debug("connection error", { error: String(error) }));
+      injector.injectConnection(socket);
     },
-  };
+  });
+  return Promise.resolve({
+    port: listener.port,
+    stats: () => ({
+      grpc_connections: listener.open,
+      grpc_connections_refused_total: listener.refused,
+      grpc_accept_errors_total: listener.acceptErrors,
+      grpc_stream_pending_requests: flow.totalPendingRequests,
+      grpc_stream_unsent_bytes: flow.totalUnsentBytes,
+      grpc_stream_pauses_total: flow.pauses,
+    }),
+    async shutdown(timeoutMs) {
+      // Not tryShutdown() first: measured on Deno 2.9.6, closing the injector's never-listening
+      // http2 server drops its sessions at once ("Connection dropped" for calls in flight).
+      // GOAWAY each session instead, let open calls finish, then close what is left.
+      listener.close();
+      injector.drain(timeoutMs);
+      for (const stream of streams) stream.drain();
+      const deadline = Date.now() + timeoutMs;
+      while (listener.open > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      server.forceShutdown();
+    },
+  });
 }

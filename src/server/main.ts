@@ -3,15 +3,26 @@
  *
  * Start-up: configuration → data directory (identity checked) → RocksDB at `<data-dir>/db` →
  * region-group workers attached to it → gRPC and status servers → one line on standard output, `basalt ready: grpc H:P status H:P`.
- * Shutdown on SIGINT/SIGTERM: /health turns 503, gRPC stops accepting and ends streams, in-flight
- * requests drain (bounded by SHUTDOWN_DRAIN_MS), the workers detach, then the engine flushes and
- * closes.
+ * Shutdown on SIGINT/SIGTERM (`shutdown.ts`): /health turns 503, gRPC stops accepting and ends
+ * streams, in-flight requests drain (bounded by SHUTDOWN_DRAIN_MS), the workers detach (bounded
+ * by WORKER_STOP_TIMEOUT_MS), then the engine flushes and closes — or, when a worker may still
+ * hold its handles, is left to its write-ahead log and the process ends without closing it.
  */
-import { SHUTDOWN_DRAIN_MS } from "../constants.ts";
+import { allocateFile, availableBytes } from "../../ffi/disk_space.ts";
+import { exitWithoutDestructors } from "../../ffi/exit.ts";
+import {
+  DISK_CHECK_INTERVAL_MS,
+  RESERVE_SPACE_WRITE_BUFFERS,
+  SHUTDOWN_DRAIN_MS,
+} from "../constants.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
+import { loadTlsIdentity, serverCredentials } from "../security/tls.ts";
 import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
-import { startGrpcServer } from "./grpc_server.ts";
+import { DiskGuard } from "./disk_guard.ts";
+import { grpcEdgeSettings, startGrpcServer } from "./grpc_server.ts";
+import { descriptorBudget } from "./listener.ts";
+import { raiseOpenFileLimit } from "../../ffi/rlimit.ts";
 import { Logger } from "./log.ts";
 import { RequestMetrics } from "./metrics.ts";
 import {
@@ -23,9 +34,10 @@ import {
 } from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
+import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
 
-function openEngine(config: ServerConfig): RocksDbEngine {
+function openEngine(config: ServerConfig, maxOpenFiles: number): RocksDbEngine {
   const { dbPath } = prepareDataDir(config.storage.dataDir, {
     storeId: Number(STANDALONE.storeId),
     now: new Date(),
@@ -35,12 +47,48 @@ function openEngine(config: ServerConfig): RocksDbEngine {
     writeBufferBytes: config.rocksdb.writeBufferSizeBytes,
     maxBackgroundJobs: config.rocksdb.maxBackgroundJobs,
     compression: config.rocksdb.compression,
+    maxOpenFiles,
   });
 }
 
-/** Runs a store until a signal stops it. */
-async function serve(config: ServerConfig, log: Logger): Promise<void> {
-  const engine = openEngine(config);
+/** Watches whether the engine can write (`/health`), with a reserve file in the data dir. */
+function startDiskGuard(
+  config: ServerConfig,
+  parts: { engine: RocksDbEngine; log: Logger },
+): DiskGuard {
+  const reserveBytes = RESERVE_SPACE_WRITE_BUFFERS * config.rocksdb.writeBufferSizeBytes;
+  const guard = new DiskGuard({
+    ...parts,
+    dataDir: config.storage.dataDir,
+    reserveBytes,
+    disk: { availableBytes, allocateFile },
+  });
+  if (guard.ensureReserve() === "no-room") {
+    parts.log.warn("too little free disk space to reserve any; a full disk needs freeing by hand", {
+      reserveBytes,
+      availableBytes: availableBytes(config.storage.dataDir) ?? "unknown",
+    });
+  }
+  guard.check();
+  guard.start(DISK_CHECK_INTERVAL_MS);
+  return guard;
+}
+
+/** Runs a store until a signal stops it; says whether the database was closed. */
+async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome> {
+  // Read once, before anything is opened: a bad certificate stops the store at start-up.
+  const identity = loadTlsIdentity(config.security);
+  const allowedCommonNames = config.security.certAllowedCn;
+  // Descriptors: the soft limit raised to the hard one, then shared out so that connections can
+  // never take the ones RocksDB needs (listener.ts).
+  const fileLimit = raiseOpenFileLimit();
+  const budget = descriptorBudget(fileLimit.soft, config.server.maxConnections);
+  log.info("open-file limit", { ...fileLimit, problem: fileLimit.problem ?? undefined, ...budget });
+  if (fileLimit.problem !== null) {
+    log.warn("cannot raise the open-file limit", { problem: fileLimit.problem });
+  }
+  const engine = openEngine(config, budget.rocksdbMaxOpenFiles);
+  const diskGuard = startDiskGuard(config, { engine, log });
   // The embedded PD face: TSO, ids, GC safe point, cluster identity, under <data-dir>/pd.
   const pd = openStandalonePd(config.storage.dataDir, { log });
   const region = standaloneRegion();
@@ -66,14 +114,33 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
     metrics,
     log,
     slowRequestThresholdMs: config.log.slowRequestThresholdMs,
+    edge: grpcEdgeSettings(config.server, budget.grpcMaxConnections),
+    credentials: serverCredentials(identity, {
+      allowedCommonNames,
+      onRefused: (cn) => log.warn("refused a client certificate", { cn: cn ?? "(none)" }),
+    }),
     extraServices: [{
       definition: pdServiceDefinition(),
       handlers: pdHandlers({ pd, log, view: () => view, openStreams: pdStreams }),
     }],
   });
   const statusServer = await startStatusServer(
-    { hostname: statusAddr.host, port: statusAddr.port },
-    { config, metrics, engine, regions, stopping: () => stopping },
+    {
+      hostname: statusAddr.host,
+      port: statusAddr.port,
+      tls: identity === null ? undefined : { identity, allowedCommonNames },
+      log,
+      idleTimeoutMs: config.server.connectionIdleTimeoutMs,
+    },
+    {
+      config,
+      metrics,
+      engine,
+      regions,
+      stopping: () => stopping,
+      cannotWrite: () => diskGuard.cannotWrite(),
+      network: () => grpcServer.stats(),
+    },
   );
   view = standaloneView({
     addr: `${grpcHost}:${grpcServer.port}`,
@@ -97,18 +164,24 @@ async function serve(config: ServerConfig, log: Logger): Promise<void> {
   stopping = true;
   log.info("stopping", { signal, inFlight: metrics.inFlight });
   clearInterval(gcPoll);
-  for (const stream of pdStreams) stream.drain();
-  await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-  if (!await metrics.drained(SHUTDOWN_DRAIN_MS, sleep)) {
-    log.warn("requests still in flight at shutdown", { inFlight: metrics.inFlight });
-  }
-  await statusServer.shutdown();
-  await workers.stop();
-  pd.close();
-  engine.flush();
-  engine.close();
-  log.info("stopped");
+  diskGuard.stop();
+  const outcome = await shutDown({
+    log,
+    drain: async () => {
+      // One deadline for both: the gRPC server's graceful end, then the requests in flight.
+      const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
+      for (const stream of pdStreams) stream.drain();
+      await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
+      const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+      return await metrics.drained(Math.max(0, deadline - Date.now()), sleep);
+    },
+    stopStatusServer: () => statusServer.shutdown(),
+    stopWorkers: () => workers.stop(),
+    closePd: () => pd.close(),
+    engine,
+  });
+  log.info("stopped", { engine: outcome });
+  return outcome;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -127,7 +200,14 @@ async function main(args: string[]): Promise<number> {
   }
   const log = new Logger({ level: config.log.level, file: config.log.file });
   try {
-    await serve(config, log);
+    const outcome = await serve(config, log);
+    if (outcome !== "closed") {
+      // A worker (or a stuck step) may still be inside RocksDB: end before librocksdb's static
+      // destructors run under it (see ffi/exit.ts). The log is written synchronously. An
+      // overrun is a failed shutdown, though the WAL keeps every acknowledged write.
+      log.close();
+      exitWithoutDestructors(outcome === "overrun" ? 1 : 0);
+    }
     return 0;
   } catch (error) {
     if (!(error instanceof DataDirError) && !(error instanceof Error)) throw error;

@@ -3,13 +3,23 @@
  * handle and runs the commands of the regions in its group. It decodes each request (refusing a
  * malformed one), runs it, and posts the encoded response back. A BatchCommands part is
  * answered as its sub-requests complete: everything finished in one wave of microtasks goes
- * back in one message, so a slow sub-request never holds up the quick ones.
+ * back in one message, so a slow sub-request never holds up the quick ones. The answers of one
+ * BatchCommands message gather within one shared budget (BATCH_COMMANDS_MAX_ANSWER_BYTES) and
+ * go back as response messages of at most ANSWER_MAX_BYTES each.
  *
  * Started by `region_workers.ts`; the messages are in `worker_protocol.ts`.
  */
 /// <reference lib="deno.worker" />
 import $protobuf from "protobufjs/minimal.js";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
+import {
+  ANSWER_MAX_BYTES,
+  BATCH_COMMANDS_MAX_ANSWER_BYTES,
+  GRPC_MAX_MESSAGE_BYTES,
+  WORKER_STOP_POLL_MS,
+  WORKER_WRITER_RETAIN_BYTES,
+} from "../constants.ts";
+import { AnswerBudget, unaryBudget } from "./answer_budget.ts";
 import type { AnyCommand } from "./command.ts";
 import { COMMANDS_BY_NAME } from "./commands.ts";
 import { type LogFields } from "./log.ts";
@@ -29,7 +39,6 @@ import {
   type FromWorker,
   LayoutWriter,
   OUTCOMES,
-  ownBuffer,
   type ToWorker,
   type WorkerSettings,
 } from "./worker_protocol.ts";
@@ -67,14 +76,45 @@ function start(settings: WorkerSettings): void {
   post({ kind: "ready" });
 }
 
+/** Set when "stop" arrives: later requests are refused, not run against a closing engine. */
+let stopping = false;
+
+/**
+ * Detaches from the engine, then posts "stopped" (and only then: the main thread closes the
+ * database once every worker said so). The engine closes once none of this worker's durable
+ * writes is inside its native call — closing under one is a use-after-free. There is no bound
+ * here: the main thread bounds its wait for "stopped", and without it leaves the database to
+ * its WAL. A GC pass still running is not waited for: it meets the closed engine, stops with
+ * EngineClosedError, and runs again after the restart.
+ */
 async function stop(): Promise<void> {
+  stopping = true;
   await sweeper?.stop();
-  await gcRunning;
   sweeper = null;
-  engine?.close();
+  const current = engine;
+  if (current !== null) {
+    while (current.durableWritesInFlight > 0) {
+      await new Promise((resolve) => setTimeout(resolve, WORKER_STOP_POLL_MS));
+    }
+    current.close();
+  }
   engine = null;
   services = null;
   post({ kind: "stopped" });
+}
+
+/** Fails a request that arrived after "stop", with what the caller may retry elsewhere. */
+function refuseWhileStopping(message: Extract<ToWorker, { kind: "unary" | "batch" }>): void {
+  const details = "the store is shutting down";
+  if (message.kind === "unary") {
+    post({ kind: "unaryFailed", id: message.id, code: "internal", details });
+    return;
+  }
+  // The layout: per batch its id, its count, then three words per sub-request.
+  const { layout } = message.requests;
+  for (let at = 0; at < layout.length; at += 2 + 3 * layout[at + 1]!) {
+    post({ kind: "batchFailed", id: layout[at]!, code: "internal", details });
+  }
 }
 
 let gcRunning: Promise<void> | null = null;
@@ -91,7 +131,10 @@ function collectGarbage(safePoint: bigint): void {
       const result = await runGc(current.txn, region, target);
       log.info("gc done", { region: region.id, safePoint: target, ...result });
     }
-  })().catch((error) => log.error("gc failed", { error: describe(error) })).finally(() => {
+  })().catch((error) => {
+    if (stopping) log.info("gc interrupted by shutdown", { error: describe(error) });
+    else log.error("gc failed", { error: describe(error) });
+  }).finally(() => {
     gcRunning = null;
     if (gcWanted > target) collectGarbage(gcWanted);
   });
@@ -117,15 +160,48 @@ function runUnary(id: number, name: string, bytes: Uint8Array): void {
   } catch (error) {
     return failed("invalid_argument", `malformed ${name} request: ${describe(error)}`);
   }
-  runCommand(started(), command, request).then((response) => {
-    const encoded = ownBuffer(command.responseCodec.encode(response).finish());
+  const budget = unaryBudget();
+  runCommand(started(), command, request, budget).then((response) => {
+    const encoded = encodeAnswer(codecs(command).response, {
+      response,
+      sizeHint: budget.usedBytes,
+    });
+    if (encoded.length > GRPC_MAX_MESSAGE_BYTES) {
+      // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
+      const details = `${name}: an answer of ${encoded.length} bytes passes the message limit`;
+      log.error("answer too large", { rpc: name, bytes: encoded.length });
+      return failed("internal", details);
+    }
     post({ kind: "unary", id, bytes: encoded, outcome: outcomeOf(response) }, [
       encoded.buffer as ArrayBuffer,
     ]);
   }, (error: unknown) => {
     log.error("request failed", { rpc: name, error: describe(error) });
     failed("internal", `${name}: ${describe(error)}`);
+  }).catch((error: unknown) => {
+    // A response that cannot be encoded is a bug, answered as the batch path answers it
+    // (`Outbox`): INTERNAL, logged; left unhandled, the rejection would end the worker.
+    log.error("answer could not be encoded", { rpc: name, error: describe(error) });
+    failed("internal", `${name}: cannot encode the answer: ${describe(error)}`);
   });
+}
+
+/**
+ * `response` encoded into an ArrayBuffer of its own (safe to transfer). A large answer is
+ * encoded into a writer sized from its budget's count, and copied out once: growing a writer
+ * from 128 bytes by doubling, then `finish()` and `ownBuffer` copies, cost ~4 times the answer
+ * in garbage for one large answer.
+ */
+function encodeAnswer(
+  codec: StreamingCodec,
+  { response, sizeHint }: { response: unknown; sizeHint: number },
+): Uint8Array<ArrayBuffer> {
+  const writer = new $protobuf.Writer();
+  if (sizeHint > WORKER_WRITER_RETAIN_BYTES) writer.buf = new Uint8Array(sizeHint + 64 * 1024);
+  codec.encode(response, writer);
+  const encoded = new Uint8Array(new ArrayBuffer(writer.pos));
+  writer.finishInto(encoded);
+  return encoded;
 }
 
 /** The static codecs as the generated code also offers them: into a Writer, from a Reader. */
@@ -178,7 +254,7 @@ class RunningBatch {
 class Outbox {
   #touched: RunningBatch[] = [];
   #scheduled = false;
-  readonly #writer = new $protobuf.Writer();
+  #writer = new $protobuf.Writer();
   readonly #layout = new LayoutWriter();
 
   add(batch: RunningBatch, index: number, response: object): void {
@@ -199,48 +275,90 @@ class Outbox {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
-    const writer = this.#writer;
-    writer.pos = 0;
+    this.#writer.pos = 0;
     for (const batch of this.#touched) {
       if (!batch.failed) this.#encode(batch);
       batch.indexes.length = 0;
       batch.responses.length = 0;
     }
     this.#touched = [];
+    this.#post();
+  };
+
+  /** Posts the parts written so far (if any) and empties the writer. */
+  #post(): void {
+    const writer = this.#writer;
     if (this.#layout.length === 0) return;
     const data = new Uint8Array(new ArrayBuffer(writer.pos));
     writer.finishInto(data);
     const layout = this.#layout.take();
+    writer.pos = 0;
+    // A writer keeps its largest buffer: after a large wave, start again with a small one.
+    if (writer.buf.length > WORKER_WRITER_RETAIN_BYTES) this.#writer = new $protobuf.Writer();
     post({ kind: "batch", answers: { layout, data } }, [data.buffer, layout.buffer]);
-  };
+  }
 
-  /** Appends the part of `batch`: its layout words and its `BatchCommandsResponse`. */
+  /**
+   * Appends the answers of `batch` as one or more parts, each a `BatchCommandsResponse` of at
+   * most ANSWER_MAX_BYTES (a lone answer, itself within its budget, may add its framing), and
+   * posts what is written whenever it reaches ANSWER_MAX_BYTES: the answers of one wave are
+   * never gathered into one oversized message or buffer.
+   */
   #encode(batch: RunningBatch): void {
+    for (let next = 0; next < batch.indexes.length;) {
+      next = this.#encodePart(batch, next);
+      if (next < 0) return;
+      if (this.#writer.pos >= ANSWER_MAX_BYTES) this.#post();
+    }
+  }
+
+  /**
+   * Appends one part of `batch`, its answers from `first` on while the frame stays within
+   * ANSWER_MAX_BYTES: its layout words and its `BatchCommandsResponse`. Returns where the next
+   * part starts, or -1 when the batch failed.
+   */
+  #encodePart(batch: RunningBatch, first: number): number {
     const writer = this.#writer;
     const layout = this.#layout;
     const layoutStart = layout.length;
     const frameStart = writer.pos;
     try {
       layout.push(batch.id);
-      layout.push(batch.remaining === 0 ? 1 : 0);
-      layout.push(0); // frame bytes, filled in below
-      layout.push(batch.indexes.length);
-      for (let n = 0; n < batch.indexes.length; n++) {
+      layout.push(0); // done, frame bytes and count: filled in below
+      layout.push(0);
+      layout.push(0);
+      let n = first;
+      for (; n < batch.indexes.length; n++) {
         const index = batch.indexes[n]!;
         const response = batch.responses[n]!;
         const code = batch.codes[index]!;
-        layout.push(index);
-        layout.push(OUTCOMES.indexOf(outcomeOf(response)));
+        const answerStart = writer.pos;
         writer.uint32(RESPONSES_TAG).fork().uint32(MEMBER_TAGS[code]!).fork();
         BATCH_CODECS[code]!.response.encode(response, writer);
         writer.ldelim().ldelim();
+        if (n > first && writer.pos - frameStart > ANSWER_MAX_BYTES) {
+          writer.pos = answerStart; // it opens the next part
+          break;
+        }
+        layout.push(index);
+        layout.push(OUTCOMES.indexOf(outcomeOf(response)));
       }
       writer.uint32(REQUEST_IDS_TAG).fork();
-      for (const index of batch.indexes) {
+      for (let m = first; m < n; m++) {
+        const index = batch.indexes[m]!;
         writer.raw(batch.data.subarray(batch.idStarts[index]!, batch.idEnds[index]!));
       }
       writer.ldelim();
-      layout.set(layoutStart + 2, writer.pos - frameStart);
+      const frameBytes = writer.pos - frameStart;
+      if (frameBytes > GRPC_MAX_MESSAGE_BYTES) {
+        // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
+        throw new Error(`an answer of ${frameBytes} bytes passes the message limit`);
+      }
+      const last = n === batch.indexes.length;
+      layout.set(layoutStart + 1, last && batch.remaining === 0 ? 1 : 0);
+      layout.set(layoutStart + 2, frameBytes);
+      layout.set(layoutStart + 3, n - first);
+      return n;
     } catch (error) {
       // A response that cannot be encoded is a bug: fail its batch, keep the others' answers.
       layout.length = layoutStart;
@@ -248,6 +366,7 @@ class Outbox {
       writer.states = null;
       log.error("BatchCommands answer could not be encoded", { error: describe(error) });
       batch.fail("internal", `cannot encode an answer: ${describe(error)}`);
+      return -1;
     }
   }
 }
@@ -280,8 +399,10 @@ function runBatches({ layout, data }: BatchRequests): void {
         refusal = ["internal", `command ${code} is not served by this worker`];
       } else {
         try {
+          // The reader ends where the body ends: a length inside the body that overruns it must
+          // fail here, not read on into the request id and the next sub-request's body.
           reader.pos = offset;
-          reader.len = data.length;
+          reader.len = offset + bodyBytes;
           requests[i] = codec.request.decode(reader, bodyBytes);
         } catch (error) {
           const name = BATCH_COMMANDS[code]!.batchName;
@@ -297,9 +418,13 @@ function runBatches({ layout, data }: BatchRequests): void {
 
 function runBatch(batch: RunningBatch, requests: unknown[]): void {
   const current = started();
+  // The sub-requests' answers draw on one budget, so a message of many small requests cannot
+  // make a huge wave of answers (see `answer_budget.ts`).
+  const shared = new AnswerBudget(BATCH_COMMANDS_MAX_ANSWER_BYTES);
   for (let index = 0; index < requests.length; index++) {
     const command = BATCH_COMMANDS[batch.codes[index]!]!;
-    runCommand(current, command, requests[index]).then(
+    const budget = new AnswerBudget(ANSWER_MAX_BYTES, shared);
+    runCommand(current, command, requests[index], budget).then(
       (response) => outbox.add(batch, index, response),
       (error: unknown) => {
         if (batch.failed) return;
@@ -320,19 +445,19 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       start(message.settings);
       return;
     case "unary":
+      if (stopping) return refuseWhileStopping(message);
       runUnary(message.id, message.name, message.bytes);
       return;
     case "batch":
+      if (stopping) return refuseWhileStopping(message);
       runBatches(message.requests);
       return;
     case "gc":
       collectGarbage(message.safePoint);
       return;
     case "stop":
-      stop().catch((error) => {
-        log.error("region worker stop failed", { error: describe(error) });
-        post({ kind: "stopped" });
-      });
+      // Without "stopped" the main thread leaves the database to its WAL: the safe side.
+      stop().catch((error) => log.error("region worker stop failed", { error: describe(error) }));
       return;
   }
 };

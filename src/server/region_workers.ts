@@ -5,6 +5,7 @@
  * with INTERNAL (a TiKV client retries those), and the engine counts its attachment out.
  */
 import type { RocksDbEngine } from "../engine/rocksdb_engine.ts";
+import { WORKER_STOP_TIMEOUT_MS } from "../constants.ts";
 import type { LogLevel } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
@@ -41,7 +42,16 @@ export interface BatchSubmission {
 }
 
 const START_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 10_000;
+/** Why a request that comes during or after `stop()` fails. */
+const STOPPING = "the store is shutting down";
+
+/** What `RegionWorkers.stop` achieved. */
+export interface WorkersStopResult {
+  /** Every worker detached from the engine: the database may be closed. */
+  detached: boolean;
+  /** Groups whose worker did not say "stopped" within the timeout (it may hold handles). */
+  stuckGroups: number[];
+}
 
 /** One worker and what it owes. */
 class Slot {
@@ -173,6 +183,8 @@ export class RegionWorkers {
         });
         return;
       case "stopped":
+        // The worker closed its engine, which counted its attachment out.
+        slot.attached = false;
         slot.stopped?.();
         return;
     }
@@ -182,13 +194,18 @@ export class RegionWorkers {
   #died(slot: Slot, reason: string): void {
     this.#options.log.error("region worker died", { group: slot.settings.groupId, reason });
     slot.worker.terminate();
-    const details = `region worker ${slot.settings.groupId} died: ${reason}`;
+    this.#failOwed(slot, `region worker ${slot.settings.groupId} died: ${reason}`);
+    this.#forget(slot);
+    slot.stopped?.(); // a stop waiting for it need not wait longer
+    if (!this.#stopping) this.#spawn(slot);
+  }
+
+  /** Fails every request `slot` still owes an answer to. */
+  #failOwed(slot: Slot, details: string): void {
     for (const resolve of slot.unary.values()) resolve({ ok: false, code: "internal", details });
     for (const deliver of slot.batches.values()) deliver({ ok: false, code: "internal", details });
     slot.unary.clear();
     slot.batches.clear();
-    this.#forget(slot);
-    if (!this.#stopping) this.#spawn(slot);
   }
 
   #forget(slot: Slot): void {
@@ -204,6 +221,7 @@ export class RegionWorkers {
   /** Runs unary `name` with request `bytes` in the worker of `regionId`. */
   unary(regionId: number, name: string, bytes: Uint8Array): Promise<UnaryResult> {
     const slot = this.#slots[this.groupOf(regionId)]!;
+    if (this.#stopping) return Promise.resolve({ ok: false, code: "internal", details: STOPPING });
     const id = this.#nextBatchId();
     const copy = ownBuffer(bytes);
     return new Promise((resolve) => {
@@ -224,6 +242,7 @@ export class RegionWorkers {
    */
   batch(group: number, submission: BatchSubmission, deliver: (part: BatchPart) => void): void {
     const slot = this.#slots[group]!;
+    if (this.#stopping) return deliver({ ok: false, code: "internal", details: STOPPING });
     const id = this.#nextBatchId();
     slot.batches.set(id, deliver);
     this.#postBatches(slot, [{ id, submission }]);
@@ -293,28 +312,40 @@ export class RegionWorkers {
     for (const slot of this.#slots) this.#post(slot, { kind: "gc", safePoint });
   }
 
-  /** Stops every worker (each detaches from the engine); bounded by a timeout per worker. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every worker: each refuses new requests, waits until its durable writes have left
+   * RocksDB, closes its attachment and says "stopped". The wait is bounded by `timeoutMs`
+   * (default WORKER_STOP_TIMEOUT_MS) for all workers together. A worker that does not answer
+   * in time is NOT terminated or counted out: it may be inside a native call, or have one
+   * running on Deno's thread pool, so the database must stay open (see `detached`). A late
+   * "stopped" still counts it out.
+   */
+  async stop(options: { timeoutMs?: number } = {}): Promise<WorkersStopResult> {
     this.#stopping = true;
+    const timeoutMs = options.timeoutMs ?? WORKER_STOP_TIMEOUT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+    const stuckGroups: number[] = [];
     await Promise.all(this.#slots.map(async (slot) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stopped = new Promise<boolean>((resolve) => {
-        slot.stopped = () => {
-          slot.attached = false;
-          resolve(true);
-        };
-        timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
-      });
+      if (!slot.attached) return; // died and counted out, or never attached
+      const stopped = new Promise<void>((resolve) => slot.stopped = resolve);
       this.#post(slot, { kind: "stop" });
-      const clean = await stopped;
-      clearTimeout(timer);
-      slot.worker.terminate();
-      if (!clean) {
-        this.#options.log.warn("region worker did not stop in time", {
-          group: slot.settings.groupId,
-        });
-        this.#forget(slot);
+      await Promise.race([stopped, late]);
+      if (slot.attached) {
+        stuckGroups.push(slot.settings.groupId);
+      } else {
+        slot.worker.terminate();
+        this.#failOwed(slot, STOPPING); // answers it posted after "stopped" are lost with it
       }
     }));
+    clearTimeout(timer);
+    for (const group of stuckGroups) {
+      this.#options.log.warn("region worker did not stop in time; it may still use the engine", {
+        group,
+        timeoutMs,
+      });
+    }
+    const detached = stuckGroups.length === 0 && this.#options.engine.attachedCount === 0;
+    return { detached, stuckGroups: stuckGroups.sort((a, b) => a - b) };
   }
 }

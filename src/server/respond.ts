@@ -5,9 +5,11 @@
  */
 import type { errorpb } from "../../proto/mod.ts";
 import { MAX_KEY_BYTES } from "../constants.ts";
+import { type AnswerBudget, unaryBudget } from "./answer_budget.ts";
 import { type AnyCommand, isRefusal } from "./command.ts";
 import { describeFailure, type Failure, isRegionFailure, type RegionFailure } from "./failure.ts";
 import { checkContext } from "./region.ts";
+import { checkRequestLimits } from "./request_limits.ts";
 import type { StoreServices } from "./services.ts";
 
 /** A region failure in kvproto's `errorpb.Error` shape. */
@@ -66,19 +68,24 @@ function checkKeySizes(keys: readonly Uint8Array[]): Failure | null {
 }
 
 /** Runs `command` on a decoded `request` and returns its response message (never throws for
- * an expected failure; an unexpected error propagates as a bug). */
+ * an expected failure; an unexpected error propagates as a bug). The answer gathers within
+ * `budget` (a unary request's own by default; a BatchCommands sub-request's draws on its
+ * message's). */
 export async function runCommand(
   services: StoreServices,
   command: AnyCommand,
   // deno-lint-ignore no-explicit-any
   request: any,
+  budget: AnswerBudget = unaryBudget(),
 ): Promise<object> {
+  const oversized = checkRequestLimits(command, request);
+  if (oversized !== null) return failureResponse(command, oversized);
   const keys = command.keysOf(request);
   const tooLarge = checkKeySizes(keys);
   if (tooLarge !== null) return failureResponse(command, tooLarge);
   const context = request.context as Parameters<typeof checkContext>[1]["context"];
   const region = checkContext(services.regions, { context, keys });
   if ("code" in region) return failureResponse(command, region);
-  const result = await command.execute(services, request);
+  const result = await command.execute(services, request, budget);
   return isRefusal(result) ? failureResponse(command, result.failure) : result;
 }

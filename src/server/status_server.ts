@@ -1,13 +1,30 @@
 /**
  * The status HTTP server (Deno.serve) at `--status-addr`:
- * - `/health`  — 200 "ok" while serving, 503 "shutting down" while draining;
+ * - `/health`  — 200 "ok" while serving, 503 "shutting down" while draining, 503 "cannot write:
+ *   <why>" while the store refuses writes (a full disk): a load balancer takes the store out,
+ *   and the body tells the operator what to fix;
  * - `/metrics` — Prometheus text: request metrics, RocksDB properties, process memory;
  * - `/config`  — the effective configuration as JSON;
  * - `/regions` — the regions this store serves, as JSON (u64 fields as decimal strings).
+ * Any method other than GET gets 405 with `Allow: GET`.
+ *
+ * Plain HTTP is served by `http1.ts` over our own accept loop (`listener.ts`): at most
+ * STATUS_MAX_CONNECTIONS connections, an idle timeout, a header-read timeout
+ * (STATUS_HEADER_TIMEOUT_MS, or the idle timeout when shorter), and accept errors survived.
  */
+import {
+  STATUS_HEADER_TIMEOUT_MS,
+  STATUS_MAX_CONNECTIONS,
+  STATUS_MAX_HEADER_BYTES,
+} from "../constants.ts";
 import type { KvEngine } from "../engine/types.ts";
+import { serveHttps } from "../security/https_server.ts";
+import type { TlsIdentity } from "../security/tls.ts";
 import { COLUMN_FAMILIES } from "../engine/types.ts";
 import type { ServerConfig } from "./config.ts";
+import { serveHttp1 } from "./http1.ts";
+import { ConnectionListener } from "./listener.ts";
+import type { Logger } from "./log.ts";
 import type { RequestMetrics } from "./metrics.ts";
 import { type Region, regionToProto } from "./region.ts";
 import { toHex } from "../util/bytes.ts";
@@ -20,6 +37,10 @@ export interface StatusSources {
   regions: ReadonlyMap<bigint, Region>;
   /** Whether the server is draining for shutdown. */
   stopping(): boolean;
+  /** Why the store refuses writes now, or null while it accepts them (`disk_guard.ts`). */
+  cannotWrite?: () => string | null;
+  /** Gauges and counters of the network edge (connections, flow control), for /metrics. */
+  network?: () => Record<string, number>;
 }
 
 const ROCKSDB_PROPERTIES = [
@@ -42,9 +63,33 @@ function engineMetrics(engine: KvEngine): string {
   return lines.join("\n") + "\n";
 }
 
+/** `basalt_<name> value` lines; counters are the names ending in `_total`. */
+function networkMetrics(values: Record<string, number>): string {
+  return Object.entries(values).map(([name, value]) =>
+    `# TYPE basalt_${name} ${name.endsWith("_total") ? "counter" : "gauge"}\n` +
+    `basalt_${name} ${value}\n`
+  ).join("");
+}
+
+/** Descriptors this process holds (Linux), or null where /proc/self/fd does not exist. */
+function openDescriptors(): number | null {
+  try {
+    let count = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+    return count - 1; // the directory handle being read
+  } catch {
+    return null;
+  }
+}
+
 function processMetrics(): string {
   const memory = Deno.memoryUsage();
+  const fds = openDescriptors();
   return [
+    ...(fds === null ? [] : [
+      "# TYPE basalt_process_open_fds gauge",
+      `basalt_process_open_fds ${fds}`,
+    ]),
     "# TYPE basalt_process_resident_memory_bytes gauge",
     `basalt_process_resident_memory_bytes ${memory.rss}`,
     "# TYPE basalt_process_heap_used_bytes gauge",
@@ -63,15 +108,26 @@ function json(value: unknown): Response {
 
 /** Answers one status request. */
 export function handleStatusRequest(sources: StatusSources, request: Request): Response {
+  if (request.method !== "GET") {
+    return new Response(`method not allowed: ${request.method}\n`, {
+      status: 405,
+      headers: { allow: "GET" },
+    });
+  }
   const path = new URL(request.url).pathname;
   switch (path) {
-    case "/health":
-      return sources.stopping()
-        ? new Response("shutting down\n", { status: 503 })
-        : new Response("ok\n");
+    case "/health": {
+      if (sources.stopping()) return new Response("shutting down\n", { status: 503 });
+      const cannotWrite = sources.cannotWrite?.() ?? null;
+      if (cannotWrite !== null) {
+        return new Response(`cannot write: ${cannotWrite}\n`, { status: 503 });
+      }
+      return new Response("ok\n");
+    }
     case "/metrics":
       return new Response(
-        sources.metrics.render() + engineMetrics(sources.engine) + processMetrics(),
+        sources.metrics.render() + engineMetrics(sources.engine) + processMetrics() +
+          networkMetrics(sources.network?.() ?? {}),
         { headers: { "content-type": "text/plain; version=0.0.4" } },
       );
     case "/config":
@@ -83,17 +139,63 @@ export function handleStatusRequest(sources: StatusSources, request: Request): R
   }
 }
 
-/** Starts the status server; resolves with the bound port and a shutdown function. */
+/**
+ * Starts the status server; resolves with the bound port and a shutdown function. With `tls`
+ * it serves HTTPS with mutual TLS (`src/security/https_server.ts`: Deno.serve cannot verify
+ * client certificates).
+ */
 export function startStatusServer(
-  options: { hostname: string; port: number },
+  options: {
+    hostname: string;
+    port: number;
+    tls?: { identity: TlsIdentity; allowedCommonNames: readonly string[] };
+    log: Logger;
+    /** A connection with no request under way this long is closed; 0 = never. */
+    idleTimeoutMs: number;
+  },
   sources: StatusSources,
 ): Promise<{ port: number; shutdown(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: options.hostname,
-      port: options.port,
-      onListen: (addr) =>
-        resolve({ port: (addr as Deno.NetAddr).port, shutdown: () => server.shutdown() }),
-    }, (request) => handleStatusRequest(sources, request));
+  if (options.tls !== undefined) {
+    return serveHttps(
+      { hostname: options.hostname, port: options.port, ...options.tls },
+      (request) => handleStatusRequest(sources, request),
+    );
+  }
+  const connections = new Set<Deno.Conn>();
+  const idleTimeoutMs = options.idleTimeoutMs;
+  const http1 = {
+    idleTimeoutMs,
+    headerTimeoutMs: idleTimeoutMs > 0
+      ? Math.min(STATUS_HEADER_TIMEOUT_MS, idleTimeoutMs)
+      : STATUS_HEADER_TIMEOUT_MS,
+    maxHeaderBytes: STATUS_MAX_HEADER_BYTES,
+    authority: "",
+  };
+  const listener = ConnectionListener.listen({ hostname: options.hostname, port: options.port }, {
+    name: "status",
+    maxConnections: STATUS_MAX_CONNECTIONS,
+    log: options.log,
+    onConnection(conn, release) {
+      connections.add(conn);
+      serveHttp1(conn, (request) => handleStatusRequest(sources, request), http1).finally(() => {
+        connections.delete(conn);
+        release();
+      });
+    },
+  });
+  http1.authority = `${
+    options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname
+  }:${listener.port}`;
+  return Promise.resolve({
+    port: listener.port,
+    shutdown: async () => {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* closed by its own deadline */ }
+      }
+      await listener.done;
+    },
   });
 }

@@ -10,6 +10,13 @@
  * kvproto). Every kvproto request has `Context context = 1`, and `Context` has
  * `uint64 region_id = 1`. `BatchCommandsRequest` is `repeated Request requests = 1;
  * repeated uint64 request_ids = 2;`, each `Request` a oneof of one length-delimited command.
+ * A field number is 1..2^29-1 (`PROTOBUF_MAX_FIELD_NUMBER`), so a tag is below 2^32.
+ *
+ * Invariant: no function here throws anything but `WireError` on any input bytes (a
+ * `RangeError` from an index would be a bug), and every number handed out (a region id, a
+ * field number, an offset) is a safe integer, so callers can index tables with it. The framing
+ * is stricter than protobufjs (which takes field number 0 and reads only the low 32 bits of a
+ * longer tag): whatever these functions frame, the generated decoders read the same way.
  */
 import { tikvpb } from "../../proto/mod.ts";
 
@@ -20,6 +27,9 @@ export class WireError extends Error {
     this.name = "WireError";
   }
 }
+
+/** The largest field number protobuf allows (2^29 - 1). */
+export const PROTOBUF_MAX_FIELD_NUMBER = 0x1fff_ffff;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -49,6 +59,27 @@ class Reader {
       scale *= 128;
     }
     throw new WireError(`varint longer than 10 bytes at byte ${this.pos}`);
+  }
+
+  /**
+   * A tag: its field number (1..2^29-1) and wire type (0, 1, 2 or 5; kvproto has no groups).
+   * Throws `WireError` for field number 0, a longer tag, or another wire type.
+   */
+  tag(): { field: number; wireType: number } {
+    const at = this.pos;
+    const tag = this.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (field < 1 || field > PROTOBUF_MAX_FIELD_NUMBER) {
+      throw new WireError(`field number ${field} out of range 1..2^29-1 at byte ${at}`);
+    }
+    if (
+      wireType !== WIRE_VARINT && wireType !== WIRE_FIXED64 && wireType !== WIRE_LEN &&
+      wireType !== WIRE_FIXED32
+    ) {
+      throw new WireError(`unsupported wire type ${wireType} at byte ${at}`);
+    }
+    return { field, wireType };
   }
 
   /** A varint as a bigint (request ids are arbitrary u64). */
@@ -103,28 +134,30 @@ class Reader {
 
 /**
  * The `context.region_id` of a kvproto request, or 0 when it has none. Never throws: a
- * malformed request is routed anywhere and refused there, by the full decoder.
+ * malformed request is routed anywhere and refused there, by the full decoder. The id is a
+ * safe integer (an id of 2^53 or more, which no region has, reads as 0).
  */
 export function contextRegionId(request: Uint8Array, start = 0, end = request.length): number {
   try {
     const outer = new Reader(request, start, end);
     let contextBounds: [number, number] | null = null;
     while (!outer.done) {
-      const tag = outer.varint();
-      if (tag === (1 << 3 | WIRE_LEN)) contextBounds = outer.lengthDelimited();
-      else outer.skip(tag & 7);
+      const { field, wireType } = outer.tag();
+      if (field === 1 && wireType === WIRE_LEN) contextBounds = outer.lengthDelimited();
+      else outer.skip(wireType);
     }
     if (contextBounds === null) return 0;
     const inner = new Reader(request, contextBounds[0], contextBounds[1]);
     let regionId = 0;
     while (!inner.done) {
-      const tag = inner.varint();
-      if (tag === (1 << 3 | WIRE_VARINT)) regionId = inner.varint();
-      else inner.skip(tag & 7);
+      const { field, wireType } = inner.tag();
+      if (field === 1 && wireType === WIRE_VARINT) regionId = inner.varint();
+      else inner.skip(wireType);
     }
-    return regionId;
-  } catch {
-    return 0;
+    return Number.isSafeInteger(regionId) ? regionId : 0;
+  } catch (error) {
+    if (error instanceof WireError) return 0;
+    throw error;
   }
 }
 
@@ -143,8 +176,12 @@ export interface BatchFrame {
   idEnds: number[];
 }
 
-/** Frames a `BatchCommandsRequest`; throws `WireError` on a malformed message. */
-export function parseBatchRequest(bytes: Uint8Array): BatchFrame {
+/**
+ * Frames a `BatchCommandsRequest`; throws `WireError` on a malformed message (at any level:
+ * the message, a `Request`, an id) or on more than `maxRequests` sub-requests (checked as they
+ * are framed, so a huge message of tiny sub-requests costs no more than `maxRequests` of them).
+ */
+export function parseBatchRequest(bytes: Uint8Array, maxRequests = Infinity): BatchFrame {
   const reader = new Reader(bytes);
   const frame: BatchFrame = {
     bytes,
@@ -155,17 +192,18 @@ export function parseBatchRequest(bytes: Uint8Array): BatchFrame {
     idEnds: [],
   };
   while (!reader.done) {
-    const tag = reader.varint();
-    const field = Math.floor(tag / 8);
-    const wireType = tag & 7;
+    const { field, wireType } = reader.tag();
     if (field === 1 && wireType === WIRE_LEN) {
+      if (frame.fields.length >= maxRequests) {
+        throw new WireError(`more than ${maxRequests} requests in one message`);
+      }
       parseSubRequest(frame, reader.lengthDelimited());
     } else if (field === 2 && wireType === WIRE_LEN) {
       const [start, end] = reader.lengthDelimited();
       const packed = new Reader(bytes, start, end);
-      while (!packed.done) pushId(frame, packed);
+      while (!packed.done) pushId(frame, packed, maxRequests);
     } else if (field === 2 && wireType === WIRE_VARINT) {
-      pushId(frame, reader);
+      pushId(frame, reader, maxRequests);
     } else {
       reader.skip(wireType);
     }
@@ -173,7 +211,10 @@ export function parseBatchRequest(bytes: Uint8Array): BatchFrame {
   return frame;
 }
 
-function pushId(frame: BatchFrame, reader: Reader): void {
+function pushId(frame: BatchFrame, reader: Reader, maxRequests: number): void {
+  if (frame.idStarts.length >= maxRequests) {
+    throw new WireError(`more than ${maxRequests} request ids in one message`);
+  }
   frame.idStarts.push(reader.pos);
   reader.skip(WIRE_VARINT);
   frame.idEnds.push(reader.pos);
@@ -181,20 +222,21 @@ function pushId(frame: BatchFrame, reader: Reader): void {
 
 function parseSubRequest(frame: BatchFrame, [start, end]: [number, number]): void {
   const reader = new Reader(frame.bytes, start, end);
-  // A oneof keeps its last member on the wire.
-  let field = 0;
+  // A oneof keeps its last member on the wire. Other fields (unknown to this build) are
+  // skipped, as protobuf's decoders skip them.
+  let member = 0;
   let bodyStart = 0;
   let bodyEnd = 0;
   while (!reader.done) {
-    const tag = reader.varint();
-    if ((tag & 7) === WIRE_LEN) {
+    const { field, wireType } = reader.tag();
+    if (wireType === WIRE_LEN) {
       [bodyStart, bodyEnd] = reader.lengthDelimited();
-      field = Math.floor(tag / 8);
+      member = field;
     } else {
-      reader.skip(tag & 7);
+      reader.skip(wireType);
     }
   }
-  frame.fields.push(field);
+  frame.fields.push(member);
   frame.bodyStarts.push(bodyStart);
   frame.bodyEnds.push(bodyEnd);
 }
@@ -281,5 +323,5 @@ export function batchFieldOf(batchName: string): number {
   ).finish();
   const reader = new Reader(bytes);
   if (reader.done) throw new Error(`${batchName} is not a BatchCommands member`);
-  return Math.floor(reader.varint() / 8);
+  return reader.tag().field;
 }

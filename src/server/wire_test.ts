@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { kvrpcpb, tikvpb } from "../../proto/mod.ts";
 import { utf8 } from "../util/bytes.ts";
+import { SeededRandom } from "../util/random.ts";
 import {
   batchFieldOf,
   contextRegionId,
   encodeBatchResponse,
   parseBatchRequest,
+  PROTOBUF_MAX_FIELD_NUMBER,
   requestId,
   subRequestBody,
   subRequestCount,
@@ -88,4 +90,93 @@ Deno.test("batchFieldOf() learns kvproto's field numbers from the codec", () => 
   assert.equal(batchFieldOf("RawGet"), 13);
   assert.equal(batchFieldOf("PessimisticLock"), 23);
   assert.equal(batchFieldOf("Empty"), 255);
+});
+
+/** A varint of any value below 2^53 (tags past 2^32 included). */
+function varint(value: number): number[] {
+  const out: number[] = [];
+  while (value >= 128) {
+    out.push((value % 128) | 0x80);
+    value = Math.floor(value / 128);
+  }
+  out.push(value);
+  return out;
+}
+
+/** `Request`s holding one length-delimited member `field` each, with ids 1.. */
+function batchOf(...requests: number[][]): Uint8Array {
+  const out: number[] = [];
+  for (const request of requests) out.push(0x0a, ...varint(request.length), ...request);
+  const ids = requests.flatMap((_, i) => varint(i + 1));
+  out.push(0x12, ids.length, ...ids);
+  return new Uint8Array(out);
+}
+
+const member = (field: number, body: number[] = []) => [
+  ...varint(field * 8 + 2),
+  ...varint(body.length),
+  ...body,
+];
+
+Deno.test("parseBatchRequest() takes field numbers 1..2^29-1 and refuses 0 and past 2^29-1, at every level", () => {
+  // Highest legal field number: framed (an unknown member, answered by its field number).
+  assert.deepEqual(parseBatchRequest(batchOf(member(PROTOBUF_MAX_FIELD_NUMBER))).fields, [
+    PROTOBUF_MAX_FIELD_NUMBER,
+  ]);
+  for (const field of [0, PROTOBUF_MAX_FIELD_NUMBER + 1, 2 ** 32, 2 ** 35 + 5]) {
+    // Inside a Request (a member tag) …
+    assert.throws(() => parseBatchRequest(batchOf(member(field))), /field number/, `${field}`);
+    // … and at the top level of the message.
+    const top = new Uint8Array([...varint(field * 8), 1]);
+    assert.throws(() => parseBatchRequest(top), /field number/, `top-level ${field}`);
+  }
+});
+
+Deno.test("parseBatchRequest() refuses groups and wire types 6 and 7, inside a Request too", () => {
+  for (const wireType of [3, 4, 6, 7]) {
+    assert.throws(() => parseBatchRequest(new Uint8Array([5 << 3 | wireType])), WireError);
+    assert.throws(() => parseBatchRequest(batchOf([5 << 3 | wireType])), /wire type/);
+  }
+  // Other wire types of an unknown field are skipped, as protobuf decoders skip them.
+  const frame = parseBatchRequest(batchOf([0x08, 0x96, 0x01, ...member(13, [])]));
+  assert.deepEqual(frame.fields, [13]);
+});
+
+Deno.test("parseBatchRequest() stops framing past maxRequests (requests or ids)", () => {
+  const three = batchOf(member(13), member(13), member(13));
+  assert.equal(subRequestCount(parseBatchRequest(three, 3)), 3);
+  assert.throws(() => parseBatchRequest(three, 2), /more than 2 requests/);
+  const ids = new Uint8Array([0x12, 3, 1, 2, 3]);
+  assert.throws(() => parseBatchRequest(ids, 2), /more than 2 request ids/);
+});
+
+Deno.test("parseBatchRequest() throws only WireError on random and mutated bytes", () => {
+  const random = new SeededRandom(20);
+  const valid = tikvpb.BatchCommandsRequest.encode({
+    requests: [{ RawGet: { context: { regionId: 1n }, key: utf8("a") } }, { Empty: {} }],
+    requestIds: [1n, 2n],
+  }).finish();
+  for (let round = 0; round < 5000; round++) {
+    const bytes = round % 2 === 0 ? random.bytes(random.int(40)) : new Uint8Array(valid);
+    if (round % 2 === 1) bytes[random.int(bytes.length)]! ^= 1 << random.int(8);
+    try {
+      const frame = parseBatchRequest(bytes);
+      for (let i = 0; i < frame.idStarts.length; i++) requestId(frame, i);
+      for (const field of frame.fields) {
+        assert.ok(Number.isSafeInteger(field) && field <= PROTOBUF_MAX_FIELD_NUMBER);
+      }
+    } catch (error) {
+      assert.ok(error instanceof WireError, `round ${round}: ${error}`);
+    }
+    const regionId = contextRegionId(bytes);
+    assert.ok(Number.isSafeInteger(regionId) && regionId >= 0, `round ${round}: ${regionId}`);
+  }
+});
+
+Deno.test("contextRegionId() reads 0 for a region id past 2^53 or a bad tag", () => {
+  const huge = new Uint8Array([0x0a, 11, 0x08, ...Array(9).fill(0xff), 0x01]);
+  assert.equal(contextRegionId(huge), 0);
+  assert.equal(contextRegionId(new Uint8Array([0x0a, 2, 0x08, 7])), 7);
+  assert.equal(contextRegionId(new Uint8Array([0x02, 0x0a, 2, 0x08, 7])), 0, "field 0 first");
+  assert.equal(contextRegionId(new Uint8Array([0x0a, 3, 0x0b, 0x08, 7])), 0, "a group inside");
 });

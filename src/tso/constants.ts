@@ -30,6 +30,12 @@ export const TSO_RENEW_MARGIN_MS = 1_000;
  * this instead (PD's `updateTimestampGuard`).
  */
 export const TSO_UPDATE_GUARD_MS = 1;
+/**
+ * A clock found this far behind the time of the last TSO save (the file's modification time)
+ * has stepped back, and the store warns. Less is not worth an operator's attention: time
+ * daemons slew such small offsets.
+ */
+export const TSO_CLOCK_STEP_TOLERANCE_MS = 100;
 /** How often the server glue calls `TimestampOracle.tick()` (PD's `tso-update-physical-interval`). */
 export const TSO_TICK_INTERVAL_MS = 50;
 

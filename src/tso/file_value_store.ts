@@ -23,6 +23,16 @@ export class FileValueStore implements ValueStore {
     return parseU64Field(this.path, fields, this.options.field);
   }
 
+  /** The file's modification time: the host's clock when the value was last saved. */
+  savedAtMs(): number | null {
+    try {
+      return Deno.statSync(this.path).mtime?.getTime() ?? null;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+
   save(value: bigint): void {
     if (value < 0n || value >= 1n << 64n) throw new RangeError(`not a u64: ${value}`);
     writeRecordFile(this.path, {

@@ -27,6 +27,7 @@
  * @module
  */
 import {
+  TSO_CLOCK_STEP_TOLERANCE_MS,
   TSO_LOGICAL_BITS,
   TSO_MAX_COUNT,
   TSO_MAX_LOGICAL,
@@ -77,6 +78,22 @@ export function composeTimestamp(physicalMs: number, logical: number): bigint {
 
 const silent: WarnLog = { warn() {} };
 
+/**
+ * Whether the clock stepped back since the last save. The saved bound runs a window ahead of
+ * the clock by design, and further after quick restarts (each begins above the last bound), so
+ * a clock below the bound is no sign of trouble. A clock behind the time the store recorded
+ * for the save is; without that record, a clock behind the bound's own save time (bound minus
+ * one window) is the best sign left.
+ */
+function clockSteppedBack(
+  options: Required<TsoOptions>,
+  reading: { nowMs: number; lastBoundMs: number },
+): boolean {
+  const savedAtMs = options.store.savedAtMs?.() ?? null;
+  if (savedAtMs !== null) return reading.nowMs < savedAtMs - TSO_CLOCK_STEP_TOLERANCE_MS;
+  return reading.nowMs < reading.lastBoundMs - options.saveWindowMs;
+}
+
 function assertInvariant(condition: boolean, what: string): void {
   if (!condition) throw new Error(`TimestampOracle invariant broken: ${what}`);
 }
@@ -96,15 +113,20 @@ export class TimestampOracle {
   #physicalMs: number;
   #logical = 0;
   #savedBoundMs: number;
-  #clockBehind = false;
+  /** The wall clock's latest reading, to tell a backward step from a TSO ahead by design. */
+  #lastClockMs: number;
 
-  private constructor(options: Required<TsoOptions>, physicalMs: number, savedBoundMs: number) {
+  private constructor(
+    options: Required<TsoOptions>,
+    start: { physicalMs: number; savedBoundMs: number; clockMs: number },
+  ) {
     this.#clock = options.clock;
     this.#store = options.store;
     this.#windowMs = options.saveWindowMs;
     this.#log = options.log;
-    this.#physicalMs = physicalMs;
-    this.#savedBoundMs = savedBoundMs;
+    this.#physicalMs = start.physicalMs;
+    this.#savedBoundMs = start.savedBoundMs;
+    this.#lastClockMs = start.clockMs;
   }
 
   /**
@@ -131,8 +153,11 @@ export class TimestampOracle {
     if (lastBoundMs !== null && nowMs - lastBoundMs < TSO_UPDATE_GUARD_MS) {
       // The wall clock is behind the window a previous run may have used up: begin past it.
       physicalMs = lastBoundMs + TSO_UPDATE_GUARD_MS;
-      full.log.warn("system time may be incorrect: TSO begins above the saved bound", {
+    }
+    if (lastBoundMs !== null && clockSteppedBack(full, { nowMs, lastBoundMs })) {
+      full.log.warn("system time may be incorrect: the clock is behind the last TSO save", {
         savedBoundMs: lastBoundMs,
+        savedAtMs: full.store.savedAtMs?.() ?? undefined,
         wallClockMs: nowMs,
         behindMs: physicalMs - nowMs,
       });
@@ -142,7 +167,7 @@ export class TimestampOracle {
       throw new TsoError("PhysicalOverflow", `TSO physical part would pass ${TSO_MAX_PHYSICAL_MS}`);
     }
     full.store.save(BigInt(savedBoundMs));
-    return new TimestampOracle(full, physicalMs, savedBoundMs);
+    return new TimestampOracle(full, { physicalMs, savedBoundMs, clockMs: nowMs });
   }
 
   /** The bound most recently saved; every issued physical part is below it. */
@@ -219,16 +244,20 @@ export class TimestampOracle {
     assertInvariant(this.#physicalMs < this.#savedBoundMs, "physical part reached the bound");
   }
 
-  /** Warns once each time the wall clock falls behind the physical part. */
+  /**
+   * Warns when the wall clock steps back from its previous reading. The physical part itself
+   * may run ahead of the clock by design (a restart begins above the saved bound, a logical
+   * overflow borrows the next millisecond), which is no reason to warn.
+   */
   #noteClock(nowMs: number): void {
-    const behind = nowMs < this.#physicalMs - TSO_UPDATE_GUARD_MS;
-    if (behind && !this.#clockBehind) {
-      this.#log.warn("wall clock is behind the TSO; timestamps keep increasing from the TSO", {
+    if (nowMs < this.#lastClockMs - TSO_UPDATE_GUARD_MS) {
+      this.#log.warn("wall clock stepped back; timestamps keep increasing from the TSO", {
         wallClockMs: nowMs,
+        previousWallClockMs: this.#lastClockMs,
         physicalMs: this.#physicalMs,
         behindMs: this.#physicalMs - nowMs,
       });
     }
-    this.#clockBehind = behind;
+    this.#lastClockMs = nowMs;
   }
 }

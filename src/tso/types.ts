@@ -23,6 +23,12 @@ export interface Clock {
 export interface ValueStore {
   load(): bigint | null;
   save(value: bigint): void;
+  /**
+   * The wall-clock time of the last save as the store recorded it (a file's modification
+   * time), or null when unknown. The TSO compares it with the clock when it opens: a clock
+   * behind it has stepped back, while a clock merely behind the saved bound is normal.
+   */
+  savedAtMs?(): number | null;
 }
 
 /** Fields attached to a log line (the server's `Logger` accepts these). */

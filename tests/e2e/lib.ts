@@ -8,9 +8,15 @@
  * - Every server gets a fresh temporary data directory and a log file in it. `withServer` removes
  *   the directory when the test passes and keeps it (printing where) when it fails.
  * - Every wait is bounded (`READY_TIMEOUT_MS`, `STOP_TIMEOUT_MS`).
+ * - Permissions: a server runs with exactly the Deno permissions `deno task serve` grants for
+ *   its command line (`scripts/serve.ts`), so every end-to-end test also proves that narrow set
+ *   suffices. Only a command line the store refuses (a configuration test) runs with `-A`: it
+ *   stops before it could use a permission.
  */
 import * as grpc from "@grpc/grpc-js";
 import { tikvpb } from "../../proto/mod.ts";
+import { storeRunArgs } from "../../scripts/serve.ts";
+import { ConfigError } from "../../src/server/config.ts";
 
 const MAIN = new URL("../../src/server/main.ts", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 30_000;
@@ -36,6 +42,8 @@ export interface TestServer {
   kill(): Promise<void>;
   /** Starts the process again on the same data directory (new ports). */
   restart(): Promise<void>;
+  /** Resolves when the current process exits, however it exits. */
+  status(): Promise<Deno.CommandStatus>;
 }
 
 async function readReadyLine(
@@ -77,21 +85,51 @@ async function readReadyLine(
   );
 }
 
-/** Starts a store on a data directory (a new temporary one by default). */
+/** The `deno` arguments of a store started with `args`: `deno task serve`'s, narrow permissions. */
+function runArgs(args: string[]): string[] {
+  try {
+    const run = storeRunArgs(args);
+    if (Array.isArray(run)) return run;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+  }
+  return ["run", "-A", MAIN, ...args];
+}
+
+/**
+ * Starts a store on a data directory (a new temporary one by default). `config` is the text
+ * of a TOML configuration file, written beside the data directory and passed with `--config`.
+ */
 export async function startServer(
-  options: { dataDir?: string; args?: string[] } = {},
+  options: {
+    dataDir?: string;
+    args?: string[];
+    config?: string;
+    /** A command the store runs under, e.g. `["prlimit", "--nofile=256:256", "--"]`. */
+    launcher?: string[];
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "basalt_e2e_" })}/data`;
   const logPath = `${dataDir}.log`;
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    await Deno.writeTextFile(`${dataDir}.toml`, options.config);
+    configArgs.push("--config", `${dataDir}.toml`);
+  }
   let child: Deno.ChildProcess;
   let log: Deno.FsFile;
   const server = { dataDir, logPath, grpcAddr: "", statusAddr: "" } as TestServer;
   const launch = async () => {
     log = await Deno.open(logPath, { append: true, create: true });
-    child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
-        .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
-        .concat(options.args ?? []),
+    const launcher = options.launcher ?? [];
+    child = new Deno.Command(launcher[0] ?? Deno.execPath(), {
+      args: [...launcher.slice(1), ...(launcher.length > 0 ? [Deno.execPath()] : [])].concat(
+        runArgs(
+          [...configArgs, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
+            .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
+            .concat(options.args ?? []),
+        ),
+      ),
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -118,6 +156,7 @@ export async function startServer(
   server.stop = () => waitExit("SIGTERM");
   server.kill = async () => void await waitExit("SIGKILL");
   server.restart = launch;
+  server.status = () => child.status;
   await launch();
   return server;
 }
@@ -128,7 +167,7 @@ export async function startServer(
  */
 export async function withServer(
   body: (server: TestServer) => Promise<void>,
-  options: { args?: string[] } = {},
+  options: { args?: string[]; config?: string; launcher?: string[] } = {},
 ): Promise<void> {
   const server = await startServer(options);
   let failed = true;
@@ -155,8 +194,9 @@ interface Codec<T> {
 export class TikvClient {
   readonly #client: grpc.Client;
 
-  constructor(addr: string) {
-    this.#client = new grpc.Client(addr, grpc.credentials.createInsecure(), {
+  /** A client of the store at `addr`, in plain text unless `credentials` say otherwise. */
+  constructor(addr: string, credentials = grpc.credentials.createInsecure()) {
+    this.#client = new grpc.Client(addr, credentials, {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       "grpc.max_send_message_length": 64 * 1024 * 1024,
     });

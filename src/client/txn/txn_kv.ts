@@ -108,10 +108,16 @@ export class TxnKV {
   /** A client of the standalone store at `host`, or of the cluster behind PD `pd`. */
   static async connect(options: TxnConnectOptions): Promise<TxnKV> {
     if ("pd" in options) {
-      const resolver = await PdResolver.connect(options.pd, { timeoutMs: options.timeoutMs });
+      const resolver = await PdResolver.connect(options.pd, {
+        timeoutMs: options.timeoutMs,
+        tls: options.transport?.tls,
+      });
       return new TxnKV(resolver, new TsoClient(resolver.pd), options);
     }
-    const tso = await TsoClient.connect([options.host], { timeoutMs: options.timeoutMs });
+    const tso = await TsoClient.connect([options.host], {
+      timeoutMs: options.timeoutMs,
+      tls: options.transport?.tls,
+    });
     return new TxnKV(new StandaloneResolver(options.host), tso, options);
   }
 

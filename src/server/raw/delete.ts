@@ -1,6 +1,5 @@
 /** RawDelete and RawBatchDelete. Deleting an absent key succeeds. */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
 import { type Command, refuse } from "../command.ts";
 import { latchedWrite, resolveColumnFamily } from "./store.ts";
 
@@ -37,10 +36,7 @@ export const rawBatchDelete: Command<
   async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
-    if (request.keys.length > RAW_BATCH_MAX_KEYS) {
-      const message = `${request.keys.length} keys exceed the batch limit of ${RAW_BATCH_MAX_KEYS}`;
-      return refuse({ code: "InvalidArgument", message });
-    }
+    // The key count and bytes were checked on arrival (`request_limits.ts`).
     const mutations = request.keys.map((key) => ({ kind: "delete" as const, key }));
     await latchedWrite(store, { cf, mutations });
     return {};

@@ -1,6 +1,5 @@
 /** RawPut and RawBatchPut: writes with an optional TTL (seconds, 0 = forever). */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
 import { type Command, refuse } from "../command.ts";
 import { checkEntrySize, latchedWrite, type RawMutation, resolveColumnFamily } from "./store.ts";
 import { expiryFor } from "./value.ts";
@@ -53,11 +52,8 @@ export const rawBatchPut: Command<
   async execute({ raw: store }, request) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
+    // The pair count and bytes were checked on arrival (`request_limits.ts`).
     const count = request.pairs.length;
-    if (count > RAW_BATCH_MAX_KEYS) {
-      const message = `${count} pairs exceed the batch limit of ${RAW_BATCH_MAX_KEYS}`;
-      return refuse({ code: "InvalidArgument", message });
-    }
     if (request.ttls.length > 1 && request.ttls.length !== count) {
       const message = `${request.ttls.length} ttls for ${count} pairs: give one, or one per pair`;
       return refuse({ code: "InvalidArgument", message });

@@ -4,11 +4,15 @@
  * - reverse: keys in [end_key, start_key), largest first — `start_key` is the exclusive upper
  *   bound and `end_key` the inclusive lower bound; an empty start_key = no upper bound;
  * - at most `limit` live pairs (clamped to RAW_SCAN_MAX_LIMIT); expired pairs are skipped and
- *   not counted; `key_only` leaves values empty.
+ *   not counted; `key_only` leaves values empty;
+ * - the pairs' bytes are taken from the answer budget as they are gathered (RawBatchScan's
+ *   ranges all from one): a scan the budget refuses answers `AnswerTooLarge`, never a short
+ *   page, which a client would read as the end of the region (see `answer_budget.ts`).
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { RAW_MAX_RANGES, RAW_SCAN_MAX_LIMIT } from "../../constants.ts";
+import { RAW_SCAN_MAX_LIMIT } from "../../constants.ts";
 import type { ColumnFamily, IterOptions } from "../../engine/types.ts";
+import type { AnswerBudget } from "../answer_budget.ts";
 import { type Command, refuse } from "../command.ts";
 import { type RawStore, resolveColumnFamily } from "./store.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
@@ -34,30 +38,38 @@ function boundsOf(options: ScanOptions): IterOptions {
   return bounds;
 }
 
-/** The live pairs of one scan, in scan order. */
-export function scanPairs(store: RawStore, options: ScanOptions): kvrpcpb.KvPair.$Properties[] {
+/**
+ * Appends the live pairs of one scan to `pairs`, in scan order, taking each pair's bytes from
+ * `budget` first; false when the budget refused a pair (the scan stopped there).
+ */
+export function scanPairs(
+  store: RawStore,
+  options: ScanOptions,
+  into: { pairs: kvrpcpb.KvPair.$Properties[]; budget: AnswerBudget },
+): boolean {
+  const { pairs, budget } = into;
   const limit = Math.min(options.limit, RAW_SCAN_MAX_LIMIT);
-  const pairs: kvrpcpb.KvPair.$Properties[] = [];
   const bounds = boundsOf(options);
   const { lowerBound, upperBound } = bounds;
-  if (limit === 0) return pairs;
-  if (lowerBound && upperBound && compareBytes(lowerBound, upperBound) >= 0) return pairs;
+  if (limit === 0) return true;
+  if (lowerBound && upperBound && compareBytes(lowerBound, upperBound) >= 0) return true;
   const now = store.nowUnixSeconds();
   using iterator = store.engine.iterator(options.cf, bounds);
   if (options.reverse) iterator.seekToLast();
   else iterator.seekToFirst();
-  while (iterator.valid() && pairs.length < limit) {
+  for (let found = 0; iterator.valid() && found < limit;) {
     const value = decodeRawValue(iterator.value());
     if (!isExpired(value.expireUnixSeconds, now)) {
-      pairs.push({
-        key: iterator.key().slice(),
-        value: options.keyOnly ? new Uint8Array(0) : value.userValue.slice(),
-      });
+      const key = iterator.key();
+      const userValue = options.keyOnly ? new Uint8Array(0) : value.userValue;
+      if (!budget.takeEntry(key.length, userValue.length)) return false;
+      pairs.push({ key: key.slice(), value: userValue.slice() });
+      found++;
     }
     if (options.reverse) iterator.prev();
     else iterator.next();
   }
-  return pairs;
+  return true;
 }
 
 /** RawScan. */
@@ -68,24 +80,27 @@ export const rawScan: Command<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse.$P
   responseCodec: kvrpcpb.RawScanResponse,
   errorField: "kvs",
   keysOf: (request) => request.reverse ? [] : [request.startKey],
-  execute({ raw: store }, request) {
+  execute({ raw: store }, request, budget) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
-    const kvs = scanPairs(store, {
+    const kvs: kvrpcpb.KvPair.$Properties[] = [];
+    const complete = scanPairs(store, {
       cf,
       startKey: request.startKey,
       endKey: request.endKey,
       limit: request.limit,
       keyOnly: request.keyOnly,
       reverse: request.reverse,
-    });
+    }, { pairs: kvs, budget });
+    if (!complete) return Promise.resolve(refuse(budget.refusal("RawScan", kvs.length)));
     return Promise.resolve({ kvs });
   },
 };
 
 /**
  * RawBatchScan: each range scanned as RawScan would, up to `each_limit` pairs per range; a
- * range with an empty end_key stops at the next range's start_key.
+ * range with an empty end_key stops at the next range's start_key. All ranges gather within
+ * one answer budget (the request's range count is bounded in `request_limits.ts`).
  */
 export const rawBatchScan: Command<
   kvrpcpb.RawBatchScanRequest,
@@ -98,16 +113,13 @@ export const rawBatchScan: Command<
   errorField: "kvs",
   keysOf: (request) =>
     request.reverse ? [] : request.ranges.map((r) => r.startKey ?? new Uint8Array(0)),
-  execute({ raw: store }, request) {
+  execute({ raw: store }, request, budget) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
-    if (request.ranges.length > RAW_MAX_RANGES) {
-      const message = `${request.ranges.length} ranges exceed the limit of ${RAW_MAX_RANGES}`;
-      return Promise.resolve(refuse({ code: "InvalidArgument", message }));
-    }
-    // As TiKV: a range without an end ends where the next range starts (the last one is open).
-    const kvs = request.ranges.flatMap((range, i) =>
-      scanPairs(store, {
+    const kvs: kvrpcpb.KvPair.$Properties[] = [];
+    for (const [i, range] of request.ranges.entries()) {
+      // As TiKV: a range without an end ends where the next range starts (the last one is open).
+      const complete = scanPairs(store, {
         cf,
         startKey: range.startKey ?? new Uint8Array(0),
         endKey: (range.endKey?.length ?? 0) > 0
@@ -116,8 +128,9 @@ export const rawBatchScan: Command<
         limit: request.eachLimit,
         keyOnly: request.keyOnly,
         reverse: request.reverse,
-      })
-    );
+      }, { pairs: kvs, budget });
+      if (!complete) return Promise.resolve(refuse(budget.refusal("RawBatchScan", kvs.length)));
+    }
     return Promise.resolve({ kvs });
   },
 };

@@ -12,7 +12,7 @@ import { bytesEqual, successor } from "../../util/bytes.ts";
 import type { Command } from "../command.ts";
 import { MAX_KEY_BYTES } from "../../constants.ts";
 import type { Region } from "../region.ts";
-import { executeWrite } from "./scheduler.ts";
+import { executeWrite, SlicePacer } from "./scheduler.ts";
 import type { TxnStore } from "./store.ts";
 
 /** Keys collected per GC round (each round is one latched write). */
@@ -58,6 +58,7 @@ export async function runGc(
   let from: Uint8Array | null = region.startKey.length === 0
     ? null
     : Key.fromRaw(region.startKey).encoded;
+  const pacer = new SlicePacer();
   for (;;) {
     const keys = keysWithWrites(store, from, end, GC_KEYS_PER_ROUND);
     if (keys.length === 0) return total;
@@ -78,6 +79,7 @@ export async function runGc(
         : pending.slice(pending.findIndex((key) => key.equals(resume)));
     }
     total.keys += keys.length;
+    await pacer.advance(keys.length);
     // Past every version of the last key: its oldest possible version, then one byte more.
     from = successor(keys[keys.length - 1]!.appendTs(0n));
   }

@@ -6,23 +6,25 @@ import { kvrpcpb } from "../../../proto/mod.ts";
 import { type MvccError, mvccErrorToKeyError, MvccReader, ok } from "../../mvcc/mod.ts";
 import { decodeLock, Key, type Lock, type TimeStamp } from "../../txn_types/mod.ts";
 import {
-  acquirePessimisticLocks,
+  acquirePessimisticLocksSteps,
   pessimisticLockResponseFields,
 } from "../../txn/actions/acquire_pessimistic_lock.ts";
 import {
   pessimisticLocksToRollBack,
-  pessimisticRollback,
+  pessimisticRollbackSteps,
 } from "../../txn/actions/pessimistic_rollback.ts";
 import {
-  resolveLock,
   resolveLockBatch,
+  resolveLockKeySteps,
   scanLocksToResolve,
 } from "../../txn/actions/resolve_lock.ts";
 import { scanLock } from "../../txn/actions/scan_lock.ts";
 import { deadlockError, normalizeWaitTimeoutMs } from "../../txn/lock_manager/mod.ts";
 import { successor } from "../../util/bytes.ts";
+import { ANSWER_ENTRY_OVERHEAD_BYTES, SCAN_LOCK_PAGE_LOCKS } from "../../constants.ts";
+import { MVCC_SCAN_LOCKS_MAX_LIMIT } from "../../mvcc/mod.ts";
 import { type Command, refuse } from "../command.ts";
-import { executeWrite } from "./scheduler.ts";
+import { executeWrite, SlicePacer } from "./scheduler.ts";
 import type { TxnStore } from "./store.ts";
 
 const keyError = (error: MvccError) => mvccErrorToKeyError(error);
@@ -44,7 +46,13 @@ function memoryLocksIn(
   return found;
 }
 
-/** KvScanLock: locks with start ts ≤ `max_version` in [start_key, end_key), up to `limit`. */
+/**
+ * KvScanLock: locks with start ts ≤ `max_version` in [start_key, end_key), up to `limit` (0 =
+ * MVCC_SCAN_LOCKS_MAX_LIMIT). Gathered in pages of SCAN_LOCK_PAGE_LOCKS, each lock's bytes taken
+ * from the answer budget; a scan the budget refuses answers `AnswerTooLarge`, not a short list
+ * (client-go's GC lock scan reads a short page as the end of the region). A page holds at most
+ * SCAN_LOCK_PAGE_LOCKS locks past the budget, each bounded by the prewrite that wrote it.
+ */
 export const kvScanLock: Command<kvrpcpb.ScanLockRequest, kvrpcpb.ScanLockResponse.$Properties> = {
   name: "KvScanLock",
   batchName: "ScanLock",
@@ -52,19 +60,39 @@ export const kvScanLock: Command<kvrpcpb.ScanLockRequest, kvrpcpb.ScanLockRespon
   responseCodec: kvrpcpb.ScanLockResponse,
   errorField: "keyError",
   keysOf: (request) => [request.startKey],
-  execute({ txn: store }, request) {
+  execute({ txn: store }, request, budget) {
+    if (request.limit > MVCC_SCAN_LOCKS_MAX_LIMIT) {
+      const message = `scan lock limit ${request.limit} exceeds ${MVCC_SCAN_LOCKS_MAX_LIMIT}`;
+      return Promise.resolve(refuse({ code: "InvalidArgument", message }));
+    }
     store.concurrency.updateMaxTs(request.maxVersion);
-    const startKey = request.startKey.length === 0 ? null : Key.fromRaw(request.startKey);
+    const limit = request.limit === 0 ? MVCC_SCAN_LOCKS_MAX_LIMIT : request.limit;
     const endKey = request.endKey.length === 0 ? null : Key.fromRaw(request.endKey);
+    let startKey = request.startKey.length === 0 ? null : Key.fromRaw(request.startKey);
+    const memoryLocks = memoryLocksIn(store, startKey, endKey);
     using snapshot = store.engine.snapshot();
     using reader = new MvccReader(snapshot);
-    const { locks } = scanLock(reader, {
-      startKey,
-      endKey,
-      maxVersion: request.maxVersion,
-      limit: request.limit,
-      memoryLocks: memoryLocksIn(store, startKey, endKey),
-    });
+    const locks: kvrpcpb.ILockInfo[] = [];
+    while (locks.length < limit) {
+      const page = scanLock(reader, {
+        startKey,
+        endKey,
+        maxVersion: request.maxVersion,
+        limit: Math.min(SCAN_LOCK_PAGE_LOCKS, limit - locks.length),
+        memoryLocks,
+      });
+      for (const info of page.locks) {
+        const bytes = kvrpcpb.LockInfo.encode(info).finish().length;
+        if (!budget.take(bytes + ANSWER_ENTRY_OVERHEAD_BYTES)) {
+          return Promise.resolve(refuse(budget.refusal("KvScanLock", locks.length)));
+        }
+        locks.push(info);
+      }
+      const last = page.locks[page.locks.length - 1];
+      if (!page.hasRemain || last === undefined) break;
+      // The next raw key after the last (memcomparable encoding keeps raw order).
+      startKey = Key.fromRaw(successor(last.key ?? new Uint8Array()));
+    }
     return Promise.resolve({ locks });
   },
 };
@@ -104,17 +132,13 @@ export const kvResolveLock: Command<
       const result = await executeWrite(
         store,
         { keys, startTs: request.startVersion },
-        ({ reader, txn }) => {
-          for (const key of keys) {
-            const resolved = resolveLock(txn, reader, { key, commitTs: request.commitVersion });
-            if (!resolved.ok) return resolved;
-          }
-          return ok(null);
-        },
+        ({ reader, txn }) =>
+          resolveLockKeySteps(txn, reader, { keys, commitTs: request.commitVersion }),
       );
       return result.ok ? {} : { error: keyError(result.error) };
     }
     let from: Key | null = null;
+    const pacer = new SlicePacer();
     for (;;) {
       // Read phase: find a round of locks; write phase: resolve them under their latches.
       let round: { key: Key; lock: Lock }[];
@@ -146,13 +170,15 @@ export const kvResolveLock: Command<
         },
       );
       if (!result.ok) return { error: keyError(result.error) };
+      await pacer.advance(round.length);
       if (result.value !== null) {
         from = result.value;
         continue;
       }
       if (!hasRemain) return {};
-      const last = round[round.length - 1]!.key;
-      from = Key.fromEncoded(successor(last.encoded));
+      // From the last key again: its lock is resolved now, so the scan moves past it. (The
+      // byte successor of an encoded key is not an encoded key.)
+      from = round[round.length - 1]!.key;
     }
   },
 };
@@ -193,7 +219,7 @@ export const kvPessimisticLock: Command<
         store,
         { keys: keys.map((entry) => entry.key), startTs: request.startVersion },
         ({ reader, txn }) =>
-          acquirePessimisticLocks(txn, reader, {
+          acquirePessimisticLocksSteps(txn, reader, {
             keys,
             primary: request.primaryLock,
             lockTtlMs: request.lockTtl,
@@ -293,6 +319,7 @@ export const kvPessimisticRollback: Command<
   async execute({ txn: store }, request) {
     let keys = request.keys.map((raw) => Key.fromRaw(raw));
     let from: Key | null = null;
+    const pacer = new SlicePacer();
     for (;;) {
       let hasRemain = false;
       if (request.keys.length === 0) {
@@ -309,11 +336,13 @@ export const kvPessimisticRollback: Command<
         store,
         { keys, startTs: request.startVersion },
         ({ reader, txn }) =>
-          pessimisticRollback(txn, reader, { keys, forUpdateTs: request.forUpdateTs }),
+          pessimisticRollbackSteps(txn, reader, { keys, forUpdateTs: request.forUpdateTs }),
       );
       if (!result.ok) return { errors: [keyError(result.error)] };
       if (!hasRemain) return {};
-      from = Key.fromEncoded(successor(keys[keys.length - 1]!.encoded));
+      await pacer.advance(keys.length);
+      // From the last key again: its lock is gone now (see KvResolveLock).
+      from = keys[keys.length - 1]!;
     }
   },
 };

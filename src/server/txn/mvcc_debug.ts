@@ -1,20 +1,25 @@
 /**
  * MvccGetByKey and MvccGetByStartTs: every version, lock and write record of a key, as TiKV's
- * debugging RPCs show them (the admin CLI's `mvcc` command uses them).
+ * debugging RPCs show them (the admin CLI's `mvcc` command uses them). A key may hold any number
+ * of versions, each value up to MAX_ENTRY_BYTES: every record's bytes are taken from the answer
+ * budget as it is read, and a key whose history passes the budget answers `AnswerTooLarge`.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { truncateTs } from "../../codec/key.ts";
+import { decodeTs, isUserKeyEq, truncateTs } from "../../codec/key.ts";
+import { ANSWER_ENTRY_OVERHEAD_BYTES } from "../../constants.ts";
 import { MvccReader } from "../../mvcc/mod.ts";
 import {
   decodeWrite,
   Key,
   type Lock,
   type LockType,
+  TS_MAX,
   type Write,
   type WriteType,
 } from "../../txn_types/mod.ts";
-import type { Snapshot } from "../../engine/types.ts";
-import type { Command } from "../command.ts";
+import type { ColumnFamily, Snapshot } from "../../engine/types.ts";
+import type { AnswerBudget } from "../answer_budget.ts";
+import { type Command, refuse } from "../command.ts";
 
 const LOCK_OPS: Record<LockType, kvrpcpb.Op> = {
   Put: kvrpcpb.Op.Put,
@@ -57,15 +62,58 @@ function writeInfo(commitTs: bigint, write: Write): kvrpcpb.IMvccWrite {
   };
 }
 
-/** Everything stored about `key`: its lock, write records and default-CF values, newest first. */
-export function mvccInfoOf(snapshot: Snapshot, key: Key): kvrpcpb.IMvccInfo {
+/**
+ * Calls `visit` with the suffix ts and value of each record of `key` in `cf`, newest first,
+ * until it returns false; false when it did.
+ */
+function eachVersion(
+  snapshot: Snapshot,
+  { cf, key }: { cf: ColumnFamily; key: Key },
+  visit: (ts: bigint, value: Uint8Array) => boolean,
+): boolean {
+  using cursor = snapshot.iterator(cf, { lowerBound: key.appendTs(TS_MAX) });
+  for (cursor.seekToFirst(); cursor.valid(); cursor.next()) {
+    const found = cursor.key();
+    if (!isUserKeyEq(found, key.encoded)) break;
+    if (!visit(decodeTs(found), cursor.value())) return false;
+  }
+  return true;
+}
+
+/**
+ * Everything stored about `key`: its lock, write records and default-CF values, newest first;
+ * null when `budget` refused a record (the answer would be too large).
+ */
+export function mvccInfoOf(
+  snapshot: Snapshot,
+  key: Key,
+  budget: AnswerBudget,
+): kvrpcpb.IMvccInfo | null {
   using reader = new MvccReader(snapshot);
   const lock = reader.loadLock(key);
-  return {
+  const info: kvrpcpb.IMvccInfo = {
     lock: lock === null ? null : lockInfo(lock),
-    writes: reader.scanWrites(key).map(({ commitTs, write }) => writeInfo(commitTs, write)),
-    values: reader.scanValuesInDefault(key),
+    writes: [],
+    values: [],
   };
+  if (info.lock != null && !takeRecord(budget, kvrpcpb.MvccLock.encode(info.lock))) return null;
+  const writesComplete = eachVersion(snapshot, { cf: "write", key }, (commitTs, bytes) => {
+    const write = writeInfo(commitTs, decodeWrite(bytes));
+    if (!takeRecord(budget, kvrpcpb.MvccWrite.encode(write))) return false;
+    info.writes!.push(write);
+    return true;
+  });
+  if (!writesComplete) return null;
+  const valuesComplete = eachVersion(snapshot, { cf: "default", key }, (startTs, value) => {
+    if (!budget.takeEntry(8, value.length)) return false;
+    info.values!.push({ startTs, value: value.slice() });
+    return true;
+  });
+  return valuesComplete ? info : null;
+}
+
+function takeRecord(budget: AnswerBudget, encoded: { finish(): Uint8Array }): boolean {
+  return budget.take(encoded.finish().length + ANSWER_ENTRY_OVERHEAD_BYTES);
 }
 
 /**
@@ -93,9 +141,11 @@ export const mvccGetByKey: Command<
   responseCodec: kvrpcpb.MvccGetByKeyResponse,
   errorField: "error",
   keysOf: (request) => [request.key],
-  execute({ txn: store }, request) {
+  execute({ txn: store }, request, budget) {
     using snapshot = store.engine.snapshot();
-    return Promise.resolve({ info: mvccInfoOf(snapshot, Key.fromRaw(request.key)) });
+    const info = mvccInfoOf(snapshot, Key.fromRaw(request.key), budget);
+    if (info === null) return Promise.resolve(refuse(budget.refusal("MvccGetByKey", 0)));
+    return Promise.resolve({ info });
   },
 };
 
@@ -110,11 +160,13 @@ export const mvccGetByStartTs: Command<
   responseCodec: kvrpcpb.MvccGetByStartTsResponse,
   errorField: "error",
   keysOf: () => [],
-  execute({ txn: store }, request) {
+  execute({ txn: store }, request, budget) {
     using snapshot = store.engine.snapshot();
     const key = keyOfTxn(snapshot, request.startTs);
     // As TiKV: an unknown transaction is no key, an empty info and no error.
     if (key === null) return Promise.resolve({ info: {} });
-    return Promise.resolve({ key: key.toRaw(), info: mvccInfoOf(snapshot, key) });
+    const info = mvccInfoOf(snapshot, key, budget);
+    if (info === null) return Promise.resolve(refuse(budget.refusal("MvccGetByStartTs", 0)));
+    return Promise.resolve({ key: key.toRaw(), info });
   },
 };

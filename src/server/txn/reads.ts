@@ -1,9 +1,16 @@
-/** KvGet, KvBatchGet and KvScan: snapshot reads at a timestamp that report the locks they meet. */
+/**
+ * KvGet, KvBatchGet and KvScan: snapshot reads at a timestamp that report the locks they meet.
+ * Every pair (or lock error) is taken from the answer budget before it is kept; a read the
+ * budget refuses answers `AnswerTooLarge` in its `error`, never a short list: client-go's
+ * snapshot scanner reads a page shorter than its limit as the end of the region, and a batch
+ * get's caller asked for every key (see `answer_budget.ts`).
+ */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { mvccErrorToKeyError, PointGetter, type ScanEntry, Scanner } from "../../mvcc/mod.ts";
+import { mvccErrorToKeyError, PointGetter, Scanner } from "../../mvcc/mod.ts";
 import { Key } from "../../txn_types/mod.ts";
+import { ANSWER_ENTRY_OVERHEAD_BYTES } from "../../constants.ts";
+import type { AnswerBudget } from "../answer_budget.ts";
 import { type Command, refuse } from "../command.ts";
-import { RAW_BATCH_MAX_KEYS } from "../../constants.ts";
 import { MVCC_SCAN_MAX_LIMIT } from "../../mvcc/mod.ts";
 import { checkMemoryLocks, readOptionsOf } from "./read_options.ts";
 
@@ -15,7 +22,7 @@ export const kvGet: Command<kvrpcpb.GetRequest, kvrpcpb.GetResponse.$Properties>
   responseCodec: kvrpcpb.GetResponse,
   errorField: "keyError",
   keysOf: (request) => [request.key],
-  execute({ txn: store }, request) {
+  execute({ txn: store }, request, budget) {
     const options = readOptionsOf(request.context, request.version);
     const key = Key.fromRaw(request.key);
     const blocked = checkMemoryLocks(store, options, { key });
@@ -25,6 +32,9 @@ export const kvGet: Command<kvrpcpb.GetRequest, kvrpcpb.GetResponse.$Properties>
     const result = getter.getEntry(key);
     if (!result.ok) return Promise.resolve({ error: mvccErrorToKeyError(result.error) });
     if (result.value === null) return Promise.resolve({ notFound: true });
+    if (!budget.takeEntry(request.key.length, result.value.value.length)) {
+      return Promise.resolve(refuse(budget.refusal("KvGet", 0)));
+    }
     return Promise.resolve({
       value: result.value.value,
       commitTs: request.needCommitTs ? result.value.commitTs ?? 0n : 0n,
@@ -40,11 +50,8 @@ export const kvBatchGet: Command<kvrpcpb.BatchGetRequest, kvrpcpb.BatchGetRespon
   responseCodec: kvrpcpb.BatchGetResponse,
   errorField: "keyError",
   keysOf: (request) => request.keys,
-  execute({ txn: store }, request) {
-    if (request.keys.length > RAW_BATCH_MAX_KEYS) {
-      const message = `${request.keys.length} keys exceed the batch limit of ${RAW_BATCH_MAX_KEYS}`;
-      return Promise.resolve(refuse({ code: "InvalidArgument", message }));
-    }
+  execute({ txn: store }, request, budget) {
+    // The key count and bytes were checked on arrival (`request_limits.ts`).
     const options = readOptionsOf(request.context, request.version);
     using snapshot = store.engine.snapshot();
     using getter = new PointGetter(snapshot, options);
@@ -52,19 +59,23 @@ export const kvBatchGet: Command<kvrpcpb.BatchGetRequest, kvrpcpb.BatchGetRespon
     for (const raw of request.keys) {
       const key = Key.fromRaw(raw);
       const blocked = checkMemoryLocks(store, options, { key });
-      if (blocked !== undefined) {
-        pairs.push({ key: raw, error: mvccErrorToKeyError(blocked) });
+      const result = blocked === undefined ? getter.getEntry(key) : null;
+      let pair: kvrpcpb.IKvPair;
+      if (result === null || !result.ok) {
+        pair = { key: raw, error: mvccErrorToKeyError(blocked ?? result!.error!) };
+      } else if (result.value === null) {
         continue;
-      }
-      const result = getter.getEntry(key);
-      if (!result.ok) pairs.push({ key: raw, error: mvccErrorToKeyError(result.error) });
-      else if (result.value !== null) {
-        pairs.push({
+      } else {
+        pair = {
           key: raw,
           value: result.value.value,
           commitTs: request.needCommitTs ? result.value.commitTs ?? 0n : 0n,
-        });
+        };
       }
+      if (!takePair(budget, pair)) {
+        return Promise.resolve(refuse(budget.refusal("KvBatchGet", pairs.length)));
+      }
+      pairs.push(pair);
     }
     return Promise.resolve({ pairs });
   },
@@ -82,7 +93,7 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
   responseCodec: kvrpcpb.ScanResponse,
   errorField: "keyError",
   keysOf: (request) => request.reverse ? [] : [request.startKey],
-  execute({ txn: store }, request) {
+  execute({ txn: store }, request, budget) {
     if (request.limit > MVCC_SCAN_MAX_LIMIT) {
       const message = `scan limit ${request.limit} exceeds ${MVCC_SCAN_MAX_LIMIT}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
@@ -110,18 +121,27 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
     });
     // With sample_step n, only every n-th entry is returned (TiKV's sampling scan).
     const step = Math.max(request.sampleStep, 1);
-    const entries: ScanEntry[] = [];
-    for (let i = 0; entries.length < request.limit; i++) {
+    const pairs: kvrpcpb.IKvPair[] = [];
+    for (let i = 0; pairs.length < request.limit; i++) {
       const entry = scanner.next();
       if (entry === null) break;
-      if (i % step === 0) entries.push(entry);
+      if (i % step !== 0) continue;
+      const pair = entry.error === undefined
+        ? { key: entry.key, value: entry.value }
+        : { key: entry.key, error: mvccErrorToKeyError(entry.error) };
+      if (!takePair(budget, pair)) {
+        return Promise.resolve(refuse(budget.refusal("KvScan", pairs.length)));
+      }
+      pairs.push(pair);
     }
-    return Promise.resolve({
-      pairs: entries.map((entry) =>
-        entry.error === undefined
-          ? { key: entry.key, value: entry.value }
-          : { key: entry.key, error: mvccErrorToKeyError(entry.error) }
-      ),
-    });
+    return Promise.resolve({ pairs });
   },
 };
+
+/** Takes a pair's bytes from `budget`: key and value, or key and its (rare) lock error. */
+function takePair(budget: AnswerBudget, pair: kvrpcpb.IKvPair): boolean {
+  const keyBytes = pair.key?.length ?? 0;
+  if (pair.error == null) return budget.takeEntry(keyBytes, pair.value?.length ?? 0);
+  const errorBytes = kvrpcpb.KeyError.encode(pair.error).finish().length;
+  return budget.take(keyBytes + errorBytes + ANSWER_ENTRY_OVERHEAD_BYTES);
+}

@@ -4,7 +4,7 @@
  * runs one action through the scheduler and maps its result onto kvproto's response.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
-import { type MvccError, mvccErrorToKeyError, type MvccResult, ok } from "../../mvcc/mod.ts";
+import { type MvccError, mvccErrorToKeyError, type MvccResult } from "../../mvcc/mod.ts";
 import type { ReleasedLock } from "../../mvcc/txn.ts";
 import {
   assertionLevelFromProto,
@@ -14,17 +14,19 @@ import {
   type TimeStamp,
 } from "../../txn_types/mod.ts";
 import {
-  batchRollback,
   cleanup,
-  commit,
   pessimisticActionFromProto,
   type PrewriteMutationArgs,
-  prewriteMutations,
   type TransactionKind,
 } from "../../txn/actions/mod.ts";
+import { batchRollbackSteps } from "../../txn/actions/rollback.ts";
+import { commitKeys } from "../../txn/actions/commit.ts";
+import { prewriteMutationSteps } from "../../txn/actions/prewrite.ts";
+import type { KeySteps } from "../../txn/actions/steps.ts";
+import { TXN_WRITE_SLICE_KEYS } from "../../constants.ts";
 import {
-  checkSecondaryLocks,
   type CheckSecondaryLocksResult,
+  checkSecondaryLocksSteps,
   secondaryLocksStatusToResponse,
 } from "../../txn/actions/check_secondary_locks.ts";
 import {
@@ -38,7 +40,15 @@ import { type ActionContext, executeWrite } from "./scheduler.ts";
 
 const keyError = (error: MvccError) => mvccErrorToKeyError(error);
 
-/** KvPrewrite: locks every mutation's key and stages its value (phase one). */
+/**
+ * KvPrewrite: locks every mutation's key and stages its value (phase one).
+ *
+ * An async-commit or 1PC request over more than `TXN_WRITE_SLICE_KEYS` mutations is
+ * prewritten as 2PC and answered with `min_commit_ts` and `one_pc_commit_ts` 0, which tells
+ * the client to finish the transaction in two phases (TiKV answers so when async commit cannot
+ * proceed): those modes must run without pausing, and one slice is the longest a request may
+ * hold its worker.
+ */
 export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteResponse.$Properties> = {
   name: "KvPrewrite",
   batchName: "Prewrite",
@@ -65,12 +75,15 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
     const kind: TransactionKind = request.forUpdateTs === 0n
       ? { type: "Optimistic", skipConstraintCheck: request.skipConstraintCheck }
       : { type: "Pessimistic", forUpdateTs: request.forUpdateTs };
+    const fitsOneSlice = mutations.length <= TXN_WRITE_SLICE_KEYS;
+    const useAsyncCommit = request.useAsyncCommit && fitsOneSlice;
+    const tryOnePc = request.tryOnePc && fitsOneSlice;
     const result = await executeWrite(store, {
       keys: mutations.map((m) => m.mutation.key),
       startTs: request.startVersion,
-      memoryLocks: request.useAsyncCommit || request.tryOnePc,
+      memoryLocks: useAsyncCommit || tryOnePc,
     }, ({ reader, txn, maxTs }) =>
-      prewriteMutations(txn, reader, {
+      prewriteMutationSteps(txn, reader, {
         startTs: request.startVersion,
         primary: request.primaryLock,
         mutations,
@@ -79,8 +92,8 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
         txnSize: request.txnSize,
         minCommitTs: request.minCommitTs,
         maxCommitTs: request.maxCommitTs,
-        secondaryKeys: request.useAsyncCommit ? request.secondaries : null,
-        tryOnePc: request.tryOnePc,
+        secondaryKeys: useAsyncCommit ? request.secondaries : null,
+        tryOnePc,
         isRetryRequest: request.context?.isRetryRequest ?? false,
         assertionLevel: assertionLevelFromProto(request.assertionLevel),
         txnSource: request.context?.txnSource ?? 0n,
@@ -101,7 +114,8 @@ interface WriteCommandSpec<Request, Response, T> {
   /** Raw keys the command writes (latched, checked against the region). */
   keysOf(request: Request): Uint8Array[];
   startTs(request: Request): TimeStamp;
-  action(context: ActionContext, request: Request, keys: Key[]): MvccResult<T>;
+  /** The action: its result, or its steps when it works through many keys. */
+  action(context: ActionContext, request: Request, keys: Key[]): MvccResult<T> | KeySteps<T>;
   respond(value: T, request: Request): Response;
   /** An answer for an expected error other than the `error` field (e.g. "already committed"). */
   onError?(error: MvccError): Response | null;
@@ -143,13 +157,8 @@ export const kvCommit = writeCommand<
   responseCodec: kvrpcpb.CommitResponse,
   keysOf: (request) => request.keys,
   startTs: (request) => request.startVersion,
-  action: ({ reader, txn }, request, keys) => {
-    for (const key of keys) {
-      const committed = commit(txn, reader, { key, commitTs: request.commitVersion });
-      if (!committed.ok) return committed;
-    }
-    return ok(null);
-  },
+  action: ({ reader, txn }, request, keys) =>
+    commitKeys(txn, reader, { keys, commitTs: request.commitVersion }),
   respond: (_, request) => ({
     commitVersion: request.commitVersion,
   }),
@@ -167,7 +176,7 @@ export const kvBatchRollback = writeCommand<
   responseCodec: kvrpcpb.BatchRollbackResponse,
   keysOf: (request) => request.keys,
   startTs: (request) => request.startVersion,
-  action: ({ reader, txn }, _, keys) => batchRollback(txn, reader, keys),
+  action: ({ reader, txn }, _, keys) => batchRollbackSteps(txn, reader, keys),
   respond: () => ({}),
 });
 
@@ -259,6 +268,6 @@ export const kvCheckSecondaryLocks = writeCommand<
   responseCodec: kvrpcpb.CheckSecondaryLocksResponse,
   keysOf: (request) => request.keys,
   startTs: (request) => request.startVersion,
-  action: ({ reader, txn }, _, keys) => checkSecondaryLocks(txn, reader, { keys }),
+  action: ({ reader, txn }, _, keys) => checkSecondaryLocksSteps(txn, reader, { keys }),
   respond: (value) => secondaryLocksStatusToResponse(value.status),
 });

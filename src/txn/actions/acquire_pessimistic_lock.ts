@@ -39,6 +39,7 @@ import { prevTs, type TimeStamp, TS_MAX } from "../../txn_types/timestamp.ts";
 import { checkGcFenceAsLatestVersion, type Write } from "../../txn_types/write.ts";
 import { checkDataConstraint } from "./check_data_constraint.ts";
 import { loadLockSeeingPending, nextLastChangeInfo } from "./common.ts";
+import { type KeySteps, runSteps } from "./steps.ts";
 
 /** Most keys one AcquirePessimisticLock request may lock. */
 export const PESSIMISTIC_LOCK_MAX_KEYS = 256 * 1024;
@@ -307,8 +308,22 @@ function writeConflict(
 export function acquirePessimisticLocks(
   txn: MvccTxn,
   reader: MvccReader,
-  args: PessimisticLockParams & { keys: readonly { key: Key; shouldNotExist: boolean }[] },
+  args: PessimisticLockRequestArgs,
 ): MvccResult<PessimisticLockKeyResult[]> {
+  return runSteps(acquirePessimisticLocksSteps(txn, reader, args));
+}
+
+/** The arguments of a whole lock request. */
+export type PessimisticLockRequestArgs = PessimisticLockParams & {
+  keys: readonly { key: Key; shouldNotExist: boolean }[];
+};
+
+/** {@linkcode acquirePessimisticLocks}, one step per key (see steps.ts). */
+export function* acquirePessimisticLocksSteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  args: PessimisticLockRequestArgs,
+): KeySteps<PessimisticLockKeyResult[]> {
   if (args.keys.length > PESSIMISTIC_LOCK_MAX_KEYS) {
     return err({
       kind: "InvalidRequest",
@@ -326,6 +341,7 @@ export function acquirePessimisticLocks(
       return result;
     }
     results.push(result.value);
+    yield;
   }
   return ok(results);
 }

@@ -35,6 +35,7 @@ import { isPessimisticLock, type Lock, lockToLockInfo } from "../../txn_types/lo
 import type { TimeStamp } from "../../txn_types/timestamp.ts";
 import type { Write } from "../../txn_types/write.ts";
 import { collapsePrevRollback, loadLockSeeingPending, makeRollback } from "./common.ts";
+import { type KeySteps, runSteps } from "./steps.ts";
 
 /** The answer of CheckSecondaryLocks (TiKV `SecondaryLocksStatus`). */
 export type SecondaryLocksStatus =
@@ -81,6 +82,15 @@ export function checkSecondaryLocks(
   reader: MvccReader,
   args: { keys: readonly Key[] },
 ): MvccResult<CheckSecondaryLocksResult> {
+  return runSteps(checkSecondaryLocksSteps(txn, reader, args));
+}
+
+/** {@linkcode checkSecondaryLocks}, one step per key (see steps.ts). */
+export function* checkSecondaryLocksSteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  args: { keys: readonly Key[] },
+): KeySteps<CheckSecondaryLocksResult> {
   txn.observeReadTs(txn.startTs);
   const locks: kvrpcpb.ILockInfo[] = [];
   const released: ReleasedLock[] = [];
@@ -96,6 +106,7 @@ export function checkSecondaryLocks(
     switch (check.status.kind) {
       case "Locked":
         locks.push(lockToLockInfo(check.status.lock, key.toRaw()));
+        yield;
         continue;
       case "Committed":
         return ok({ status: { kind: "Committed", commitTs: check.status.commitTs }, released });

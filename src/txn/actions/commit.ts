@@ -24,6 +24,7 @@ import { isPessimisticTxn } from "../../txn_types/lock.ts";
 import { assertTs, type TimeStamp } from "../../txn_types/timestamp.ts";
 import { newWrite, writeTypeFromLockType } from "../../txn_types/write.ts";
 import { loadLockSeeingPending } from "./common.ts";
+import type { KeySteps } from "./steps.ts";
 
 /** The key and ts of a commit. */
 export interface CommitArgs {
@@ -94,4 +95,21 @@ function lockNotFound(txn: MvccTxn, reader: MvccReader, args: CommitArgs): MvccR
     commitTs: args.commitTs,
     key: args.key.toRaw(),
   });
+}
+
+/**
+ * Commits this transaction's locks on every key of `keys` at `commitTs` (kvproto `Commit`),
+ * one step per key (see steps.ts). The first error ends it; the caller then writes nothing.
+ */
+export function* commitKeys(
+  txn: MvccTxn,
+  reader: MvccReader,
+  args: { keys: readonly Key[]; commitTs: TimeStamp },
+): KeySteps<null> {
+  for (const key of args.keys) {
+    const committed = commit(txn, reader, { key, commitTs: args.commitTs });
+    if (!committed.ok) return committed;
+    yield;
+  }
+  return ok(null);
 }

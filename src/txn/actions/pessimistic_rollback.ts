@@ -23,6 +23,7 @@ import { isPessimisticLock, type Lock } from "../../txn_types/lock.ts";
 import type { TimeStamp } from "../../txn_types/timestamp.ts";
 import { loadLockSeeingPending } from "./common.ts";
 import { RESOLVE_LOCK_BATCH_SIZE } from "./resolve_lock.ts";
+import { type KeySteps, runSteps } from "./steps.ts";
 
 /** The arguments of PessimisticRollback (kvproto `PessimisticRollbackRequest`). */
 export interface PessimisticRollbackArgs {
@@ -49,11 +50,22 @@ export function pessimisticRollback(
   reader: MvccReader,
   args: PessimisticRollbackArgs,
 ): MvccResult<ReleasedLock[]> {
+  return runSteps(pessimisticRollbackSteps(txn, reader, args));
+}
+
+/** {@linkcode pessimisticRollback}, one step per key (see steps.ts). */
+export function* pessimisticRollbackSteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  args: PessimisticRollbackArgs,
+): KeySteps<ReleasedLock[]> {
   const released: ReleasedLock[] = [];
   for (const key of args.keys) {
     const lock = loadLockSeeingPending(txn, reader, key);
-    if (lock === null || !isRollbackable(lock, txn.startTs, args.forUpdateTs)) continue;
-    released.push(txn.unlockKey(key, true, 0n));
+    if (lock !== null && isRollbackable(lock, txn.startTs, args.forUpdateTs)) {
+      released.push(txn.unlockKey(key, true, 0n));
+    }
+    yield;
   }
   return ok(released);
 }

@@ -55,6 +55,7 @@ import { maxTs, nextTs, prevTs, type TimeStamp, TS_MAX } from "../../txn_types/t
 import { newWrite, writeTypeFromLockType } from "../../txn_types/write.ts";
 import { checkDataConstraint } from "./check_data_constraint.ts";
 import { nextLastChangeInfo } from "./common.ts";
+import { type KeySteps, runSteps } from "./steps.ts";
 
 /** Optimistic (maybe skipping the constraint check) or pessimistic at `forUpdateTs`. */
 export type TransactionKind =
@@ -522,7 +523,16 @@ export function prewriteMutations(
   reader: MvccReader,
   request: PrewriteRequestArgs,
 ): MvccResult<PrewriteResult> {
-  return new BatchPrewrite(txn, reader, request).run();
+  return runSteps(prewriteMutationSteps(txn, reader, request));
+}
+
+/** {@linkcode prewriteMutations}, one step per mutation (see steps.ts). */
+export function prewriteMutationSteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  request: PrewriteRequestArgs,
+): KeySteps<PrewriteResult> {
+  return new BatchPrewrite(txn, reader, request).steps();
 }
 
 /** The state of one request's prewrite across its keys. */
@@ -564,10 +574,11 @@ class BatchPrewrite {
     };
   }
 
-  run(): MvccResult<PrewriteResult> {
+  *steps(): KeySteps<PrewriteResult> {
     for (const mutation of this.#request.mutations) {
       const early = this.#prewriteOne(mutation);
       if (early !== null) return early;
+      yield;
     }
     if (this.#assertionFailure !== null) return err(this.#assertionFailure);
     const minCommitTs = this.#secondaryKeys !== null ? this.#finalMinCommitTs : 0n;

@@ -28,6 +28,7 @@ import { isPessimisticLock, type Lock } from "../../txn_types/lock.ts";
 import type { TimeStamp } from "../../txn_types/timestamp.ts";
 import { cleanup } from "./cleanup.ts";
 import { commit } from "./commit.ts";
+import type { KeySteps } from "./steps.ts";
 
 /** Bytes of modifications after which a resolve batch stops (TiKV `MAX_TXN_WRITE_SIZE`). */
 export const RESOLVE_LOCK_MAX_WRITE_BYTES = 32 * 1024;
@@ -79,6 +80,23 @@ export function resolveLock(
     if (isPessimisticLock(args.lock)) return ok(null);
   }
   return result;
+}
+
+/**
+ * Resolves this transaction's locks on every key of `keys` (kvproto `ResolveLock` with keys),
+ * one step per key (see steps.ts). The first error ends it; the caller then writes nothing.
+ */
+export function* resolveLockKeySteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  args: { keys: readonly Key[]; commitTs: TimeStamp },
+): KeySteps<null> {
+  for (const key of args.keys) {
+    const resolved = resolveLock(txn, reader, { key, commitTs: args.commitTs });
+    if (!resolved.ok) return resolved;
+    yield;
+  }
+  return ok(null);
 }
 
 /** The arguments of `scanLocksToResolve`. */

@@ -21,6 +21,7 @@ import type { MvccTxn, ReleasedLock } from "../../mvcc/txn.ts";
 import type { Key } from "../../txn_types/key.ts";
 import { ROLLBACK_MAX_KEYS } from "./limits.ts";
 import { cleanup } from "./cleanup.ts";
+import { type KeySteps, runSteps } from "./steps.ts";
 
 /** Rolls this transaction back on `key`. Returns the released lock, or null if none. */
 export function rollback(
@@ -40,6 +41,15 @@ export function batchRollback(
   reader: MvccReader,
   keys: readonly Key[],
 ): MvccResult<ReleasedLock[]> {
+  return runSteps(batchRollbackSteps(txn, reader, keys));
+}
+
+/** {@linkcode batchRollback}, one step per key (see steps.ts). */
+export function* batchRollbackSteps(
+  txn: MvccTxn,
+  reader: MvccReader,
+  keys: readonly Key[],
+): KeySteps<ReleasedLock[]> {
   if (keys.length > ROLLBACK_MAX_KEYS) {
     return {
       ok: false,
@@ -51,6 +61,7 @@ export function batchRollback(
     const result = rollback(txn, reader, key);
     if (!result.ok) return result;
     if (result.value !== null) released.push(result.value);
+    yield;
   }
   return ok(released);
 }
