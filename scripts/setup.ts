@@ -2,7 +2,10 @@
  * First-run set-up, called by `deno task serve|test|bench` before anything else: makes sure the
  * RocksDB shared library is there, installing it where this process may (root with apt-get),
  * and otherwise stops with one line naming the command to run. With `--bench` it also makes
- * sure the peers the benchmarks compare against are there (db_bench, redis-server).
+ * sure the peers the benchmarks compare against are there (db_bench, redis-server); with
+ * `--test`, the tools some tests use (openssl makes the TLS tests' certificates, prlimit runs a
+ * store under a small descriptor limit). A tool that cannot be had leaves its tests skipped,
+ * each saying why.
  */
 import { parseArgs } from "node:util";
 import { DEBIAN_PACKAGE, findLibrary, installHint } from "../ffi/library.ts";
@@ -12,6 +15,12 @@ const BENCH_PACKAGES: Record<string, string> = {
   db_bench: "rocksdb-tools",
   "redis-server": "redis-server",
   "redis-benchmark": "redis-tools",
+};
+
+/** Debian packages some tests need, by the command each provides. */
+const TEST_PACKAGES: Record<string, string> = {
+  openssl: "openssl",
+  prlimit: "util-linux",
 };
 
 /** Whether `command` is on PATH. */
@@ -56,14 +65,15 @@ function ensureLibrary(): void {
   }
 }
 
-function ensureBenchPeers(): void {
-  const missing = Object.entries(BENCH_PACKAGES).filter(([command]) => !haveCommand(command));
+/** Installs the packages of the missing commands where it may; says what stays missing. */
+function ensureCommands(wanted: Record<string, string>, what: string, consequence: string): void {
+  const missing = Object.entries(wanted).filter(([command]) => !haveCommand(command));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
   if (!canInstall() || !install(packages)) {
     console.error(
-      `basalt setup: benchmark peers missing (${missing.map(([c]) => c).join(", ")}); ` +
-        `install with: sudo apt-get install -y ${packages.join(" ")} — their rows will be skipped`,
+      `basalt setup: ${what} missing (${missing.map(([c]) => c).join(", ")}); ` +
+        `install with: sudo apt-get install -y ${packages.join(" ")} — ${consequence}`,
     );
   }
 }
@@ -74,7 +84,13 @@ function fail(message: string): never {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { bench: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: {
+      bench: { type: "boolean", default: false },
+      test: { type: "boolean", default: false },
+    },
+  });
   ensureLibrary();
-  if (values.bench) ensureBenchPeers();
+  if (values.bench) ensureCommands(BENCH_PACKAGES, "benchmark peers", "their rows will be skipped");
+  if (values.test) ensureCommands(TEST_PACKAGES, "test tools", "their tests will be skipped");
 }

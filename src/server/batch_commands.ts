@@ -123,6 +123,8 @@ export function handleBatchCommands(
     pause: () => call.pause(),
     resume: () => call.resume(),
   });
+  /** Timers of the delayed `Empty` answers still owed. */
+  const delayed = new Set<ReturnType<typeof setTimeout>>();
   const began = (count: number) => {
     pending += count;
     flow.began(count);
@@ -175,12 +177,16 @@ export function handleBatchCommands(
         immediateIds.push(id);
         continue;
       }
-      pending++;
-      setTimeout(() => {
-        pending--;
+      // Counted like a worker's sub-request, so a stream of delayed Empty requests meets the
+      // same caps; the timer goes with the stream.
+      began(1);
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        finished(1);
         write([answer], [id]);
         endIfIdle();
       }, delayMs);
+      delayed.add(timer);
     }
     write(immediate, immediateIds);
   };
@@ -233,8 +239,13 @@ export function handleBatchCommands(
   });
   // A stream that ends or whose client leaves gives its counts back; answers still to come for
   // it are dropped by `send` (the call is no longer open).
-  call.on("close", () => flow.close());
-  call.on("cancelled", () => flow.close());
+  const closed = () => {
+    for (const timer of delayed) clearTimeout(timer);
+    delayed.clear();
+    flow.close();
+  };
+  call.on("close", closed);
+  call.on("cancelled", closed);
   call.on(
     "error",
     (error) => deps.log.debug("BatchCommands stream error", { error: String(error) }),

@@ -42,6 +42,12 @@ export interface ServerConfig {
     syncLog: boolean;
     /** Period of the sweep that deletes expired raw values; 0 = never. */
     ttlCheckPollIntervalMs: number;
+    /**
+     * Disk space kept in reserve (TiKV's `reserve-space`): a placeholder file of this size, and
+     * the free space below which writes are refused until space returns; 0 turns both off;
+     * null: two RocksDB write buffers.
+     */
+    reserveSpaceBytes: number | null;
   };
   raftstore: {
     /** Region-group workers: Web Workers that run the commands of their regions. */
@@ -97,7 +103,12 @@ export function defaultConfig(): ServerConfig {
       grpcKeepaliveTimeoutMs: 3_000,
       connectionIdleTimeoutMs: 10 * 60 * 1000,
     },
-    storage: { dataDir: "./data", syncLog: true, ttlCheckPollIntervalMs: 60 * 60 * 1000 },
+    storage: {
+      dataDir: "./data",
+      syncLog: true,
+      ttlCheckPollIntervalMs: 60 * 60 * 1000,
+      reserveSpaceBytes: null,
+    },
     raftstore: { storePoolSize: 2 },
     gc: { pollSafePointIntervalMs: 10_000 },
     rocksdb: {
@@ -116,6 +127,7 @@ type Kind =
   | "string"
   | "bool"
   | "size"
+  | "sizeOrZero"
   | "count"
   | "positive"
   | "duration"
@@ -139,6 +151,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "data-dir": ["dataDir", "string"],
     "sync-log": ["syncLog", "bool"],
     "ttl-check-poll-interval": ["ttlCheckPollIntervalMs", "duration"],
+    "reserve-space": ["reserveSpaceBytes", "sizeOrZero"],
   },
   raftstore: { "store-pool-size": ["storePoolSize", "positive"] },
   gc: { "poll-safe-point-interval": ["pollSafePointIntervalMs", "duration"] },
@@ -225,6 +238,8 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
         : refuse(`expected one of ${COMPRESSIONS.join(", ")}`);
     case "size":
       return parseSize(key, value);
+    case "sizeOrZero":
+      return value === 0 || value === "0" ? 0 : parseSize(key, value);
     case "path":
       return typeof value === "string" ? value : refuse("expected a path (empty = unset)");
     case "names":

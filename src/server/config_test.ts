@@ -98,3 +98,17 @@ Deno.test("[security] is refused when half set, or with cert-allowed-cn alone, o
   assert.deepEqual(config.security.certAllowedCn, []);
   assert.equal(config.security.caPath, "");
 });
+
+Deno.test("[storage] reserve-space: unset derives from the write buffer, 0 turns it off, a size is taken", () => {
+  assert.equal(defaultConfig().storage.reserveSpaceBytes, null);
+  const off = defaultConfig();
+  applyToml(off, { storage: { "reserve-space": 0 } });
+  assert.equal(off.storage.reserveSpaceBytes, 0);
+  const sized = defaultConfig();
+  applyToml(sized, { storage: { "reserve-space": "16MB" } });
+  assert.equal(sized.storage.reserveSpaceBytes, 16 * 1024 * 1024);
+  assert.throws(
+    () => applyToml(defaultConfig(), { storage: { "reserve-space": -1 } }),
+    ConfigError,
+  );
+});

@@ -56,7 +56,8 @@ function startDiskGuard(
   config: ServerConfig,
   parts: { engine: RocksDbEngine; log: Logger },
 ): DiskGuard {
-  const reserveBytes = RESERVE_SPACE_WRITE_BUFFERS * config.rocksdb.writeBufferSizeBytes;
+  const reserveBytes = config.storage.reserveSpaceBytes ??
+    RESERVE_SPACE_WRITE_BUFFERS * config.rocksdb.writeBufferSizeBytes;
   const guard = new DiskGuard({
     ...parts,
     dataDir: config.storage.dataDir,

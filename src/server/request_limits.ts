@@ -4,7 +4,7 @@
  * and of its `Context`, has a most-entries bound, and the keys and values of a request's lists
  * together are bounded by REQUEST_MAX_BYTES. A request over a bound is refused whole with
  * `RequestTooLarge` (in the command's error field, like any refused argument); nothing of it
- * runs. The table is checked against the request types themselves by `request_limits_test.ts`:
+ * runs. Timestamps that name a transaction must be below u64::MAX. The table is checked against the request types themselves by `request_limits_test.ts`:
  * a repeated field without a bound here fails that test.
  */
 import {
@@ -68,6 +68,26 @@ export const CONTEXT_LISTS: readonly ListLimit[] = [
   numbers("committedLocks"),
 ];
 
+/**
+ * The timestamps of each write request that name a transaction (its start ts) or a commit ts.
+ * PD never issues u64::MAX (it is "the latest" to a reader), and a transaction at it has no
+ * successor ts to commit at, so a request naming it is refused before anything runs.
+ */
+export const TRANSACTION_TIMESTAMPS: Readonly<Record<string, readonly string[]>> = {
+  KvPrewrite: ["startVersion", "forUpdateTs"],
+  KvPessimisticLock: ["startVersion", "forUpdateTs"],
+  KVPessimisticRollback: ["startVersion", "forUpdateTs"],
+  KvCommit: ["startVersion", "commitVersion"],
+  KvBatchRollback: ["startVersion"],
+  KvCleanup: ["startVersion"],
+  KvTxnHeartBeat: ["startVersion"],
+  KvCheckTxnStatus: ["lockTs"],
+  KvCheckSecondaryLocks: ["startVersion"],
+  KvResolveLock: ["startVersion", "commitVersion"],
+};
+
+const U64_MAX = (1n << 64n) - 1n;
+
 /** Checks one list; adds its bytes to `total`. */
 function checkList(
   rpc: string,
@@ -95,6 +115,12 @@ function checkList(
 /** The first bound `request` passes, or null when it is within all of them. */
 // deno-lint-ignore no-explicit-any
 export function checkRequestLimits(command: AnyCommand, request: any): RequestFailure | null {
+  for (const field of TRANSACTION_TIMESTAMPS[command.name] ?? []) {
+    if (request[field] === U64_MAX) {
+      const message = `${command.name}: ${field} u64::MAX is not a transaction timestamp`;
+      return { code: "InvalidArgument", message };
+    }
+  }
   const total = { bytes: 0 };
   for (const limit of CONTEXT_LISTS) {
     const failure = checkList(command.name, request.context, limit, total);

@@ -17,7 +17,12 @@ import { ASYNC_COMMIT_MAX_SECONDARIES } from "../mvcc/mod.ts";
 import { COMMANDS } from "./commands.ts";
 import { Latches } from "./raw/latches.ts";
 import { standaloneRegion } from "./region.ts";
-import { CONTEXT_LISTS, type ListLimit, REQUEST_LISTS } from "./request_limits.ts";
+import {
+  CONTEXT_LISTS,
+  type ListLimit,
+  REQUEST_LISTS,
+  TRANSACTION_TIMESTAMPS,
+} from "./request_limits.ts";
 import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
@@ -146,4 +151,20 @@ Deno.test("keys and values past REQUEST_MAX_BYTES together are refused; at the b
     await refusal("KvPrewrite", { mutations, primaryLock: new Uint8Array([0]), startVersion: 5n }),
     /^KvPrewrite: \d+ bytes of keys and values exceed the limit/,
   );
+});
+
+Deno.test("a write naming u64::MAX as a transaction or commit ts is refused on arrival (found by the fuzzer)", async () => {
+  const maxTs = (1n << 64n) - 1n;
+  for (const [name, fields] of Object.entries(TRANSACTION_TIMESTAMPS)) {
+    const command = COMMANDS.find((c) => c.name === name);
+    assert.ok(command !== undefined, `${name} is a served command`);
+    const fresh = command.requestCodec.decode(new Uint8Array(0)) as Record<string, unknown>;
+    for (const field of fields) {
+      assert.equal(typeof fresh[field], "bigint", `${name}.${field} is a u64 field`);
+      assert.equal(
+        await refusal(name, { [field]: maxTs }),
+        `${name}: ${field} u64::MAX is not a transaction timestamp`,
+      );
+    }
+  }
 });

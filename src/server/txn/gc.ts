@@ -5,6 +5,7 @@
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { truncateTs } from "../../codec/key.ts";
+import { compareBytes } from "../../codec/compare.ts";
 import { mvccErrorToKeyError } from "../../mvcc/mod.ts";
 import { gcKeys } from "../../txn/actions/gc.ts";
 import { Key, type TimeStamp } from "../../txn_types/mod.ts";
@@ -118,6 +119,11 @@ export const kvDeleteRange: Command<
   keysOf: (request) => [request.startKey],
   async execute({ txn: store }, request) {
     if (request.notifyOnly) return {};
+    if (request.endKey.length > 0) {
+      const order = compareBytes(request.startKey, request.endKey);
+      if (order === 0) return {};
+      if (order > 0) return { error: "KvDeleteRange: start_key is after end_key" };
+    }
     const start = Key.fromRaw(request.startKey).encoded;
     const end = request.endKey.length === 0 ? END_OF_KEYS : Key.fromRaw(request.endKey).encoded;
     const batch = store.engine.newWriteBatch();

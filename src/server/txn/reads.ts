@@ -8,6 +8,7 @@
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { mvccErrorToKeyError, PointGetter, Scanner } from "../../mvcc/mod.ts";
 import { Key } from "../../txn_types/mod.ts";
+import { compareBytes } from "../../codec/compare.ts";
 import { ANSWER_ENTRY_OVERHEAD_BYTES } from "../../constants.ts";
 import type { AnswerBudget } from "../answer_budget.ts";
 import { type Command, refuse } from "../command.ts";
@@ -104,6 +105,10 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
     const [low, high] = request.reverse
       ? [request.endKey, request.startKey]
       : [request.startKey, request.endKey];
+    // Bounds that cross hold no key: nothing to read (not a fault of the store's).
+    if (low.length > 0 && high.length > 0 && compareBytes(low, high) >= 0) {
+      return Promise.resolve({ pairs: [] });
+    }
     const lowerBound = low.length === 0 ? null : Key.fromRaw(low);
     const upperBound = high.length === 0 ? null : Key.fromRaw(high);
     const blocked = checkMemoryLocks(store, options, {

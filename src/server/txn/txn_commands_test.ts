@@ -307,3 +307,40 @@ Deno.test("GC keeps the newest version visible at the safe point; delete range r
   assert.equal((await get(services, "g", ts(100))).notFound, true);
   assert.equal((await call(services, "MvccGetByKey", { key: utf8("g") })).info.writes.length, 0);
 });
+
+Deno.test("bounds that cross, and a 1PC prewrite of nothing, are answered, not failed (found by the fuzzer)", async () => {
+  const services = newServices();
+  await commitTxn(services, { start: ts(10), commit: ts(11), pairs: [["b", "1"], ["c", "2"]] });
+  const crossed = await call(services, "KvScan", {
+    startKey: utf8("d"),
+    endKey: utf8("a"),
+    limit: 10,
+    version: ts(20),
+  });
+  assert.deepEqual([crossed.pairs, crossed.error ?? null], [[], null]);
+  const reverseCrossed = await call(services, "KvScan", {
+    startKey: utf8("a"),
+    endKey: utf8("d"),
+    limit: 10,
+    version: ts(20),
+    reverse: true,
+  });
+  assert.deepEqual(reverseCrossed.pairs, []);
+  const backwards = await call(services, "KvDeleteRange", {
+    startKey: utf8("d"),
+    endKey: utf8("a"),
+  });
+  assert.equal(backwards.error, "KvDeleteRange: start_key is after end_key");
+  const empty = await call(services, "KvDeleteRange", { startKey: utf8("b"), endKey: utf8("b") });
+  assert.equal(empty.error, "");
+  const onePcOfNothing = await call(services, "KvPrewrite", {
+    mutations: [],
+    primaryLock: utf8("b"),
+    startVersion: ts(30),
+    lockTtl: 3000n,
+    tryOnePc: true,
+  });
+  assert.deepEqual([onePcOfNothing.errors, onePcOfNothing.onePcCommitTs], [[], 0n]);
+  const still = await call(services, "KvScan", { startKey: utf8("a"), limit: 10, version: ts(40) });
+  assert.deepEqual(still.pairs.map((pair: Answer) => fromUtf8(pair.key)), ["b", "c"]);
+});

@@ -587,7 +587,8 @@ class BatchPrewrite {
       return ok({ locks: this.#locks, minCommitTs, onePcCommitTs: 0n });
     }
     let onePcCommitTs = 0n;
-    if (this.#tryOnePc) {
+    // A 1PC prewrite of no mutation has nothing to commit: it answers as a 2PC one would.
+    if (this.#tryOnePc && this.#request.mutations.length > 0) {
       if (this.#finalMinCommitTs === 0n) throw new Error("1PC prewrite without a commit ts");
       commitOnePcLocks(this.#txn, this.#finalMinCommitTs);
       onePcCommitTs = this.#finalMinCommitTs;
