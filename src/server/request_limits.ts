@@ -86,6 +86,17 @@ export const TRANSACTION_TIMESTAMPS: Readonly<Record<string, readonly string[]>>
   KvResolveLock: ["startVersion", "commitVersion"],
 };
 
+/**
+ * The timestamps that may not be 0 either: a transaction starts and commits at a ts PD issued
+ * (never 0). Elsewhere 0 means something (ResolveLock's commit_version 0 is a rollback, and its
+ * start_version is ignored when it lists txn_infos).
+ */
+export const NONZERO_TIMESTAMPS: Readonly<Record<string, readonly string[]>> = {
+  KvPrewrite: ["startVersion"],
+  KvPessimisticLock: ["startVersion", "forUpdateTs"],
+  KvCommit: ["startVersion", "commitVersion"],
+};
+
 const U64_MAX = (1n << 64n) - 1n;
 
 /** Checks one list; adds its bytes to `total`. */
@@ -115,12 +126,6 @@ function checkList(
 /** The first bound `request` passes, or null when it is within all of them. */
 // deno-lint-ignore no-explicit-any
 export function checkRequestLimits(command: AnyCommand, request: any): RequestFailure | null {
-  for (const field of TRANSACTION_TIMESTAMPS[command.name] ?? []) {
-    if (request[field] === U64_MAX) {
-      const message = `${command.name}: ${field} u64::MAX is not a transaction timestamp`;
-      return { code: "InvalidArgument", message };
-    }
-  }
   const total = { bytes: 0 };
   for (const limit of CONTEXT_LISTS) {
     const failure = checkList(command.name, request.context, limit, total);
@@ -138,6 +143,17 @@ export function checkRequestLimits(command: AnyCommand, request: any): RequestFa
       size: total.bytes,
       limit: REQUEST_MAX_BYTES,
     };
+  }
+  for (const field of TRANSACTION_TIMESTAMPS[command.name] ?? []) {
+    if (request[field] === U64_MAX) {
+      const message = `${command.name}: ${field} u64::MAX is not a transaction timestamp`;
+      return { code: "InvalidArgument", message };
+    }
+  }
+  for (const field of NONZERO_TIMESTAMPS[command.name] ?? []) {
+    if (request[field] === 0n) {
+      return { code: "InvalidArgument", message: `${command.name}: ${field} must not be 0` };
+    }
   }
   return null;
 }

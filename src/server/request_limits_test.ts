@@ -20,6 +20,7 @@ import { standaloneRegion } from "./region.ts";
 import {
   CONTEXT_LISTS,
   type ListLimit,
+  NONZERO_TIMESTAMPS,
   REQUEST_LISTS,
   TRANSACTION_TIMESTAMPS,
 } from "./request_limits.ts";
@@ -164,6 +165,21 @@ Deno.test("a write naming u64::MAX as a transaction or commit ts is refused on a
       assert.equal(
         await refusal(name, { [field]: maxTs }),
         `${name}: ${field} u64::MAX is not a transaction timestamp`,
+      );
+    }
+  }
+});
+
+Deno.test("a prewrite, pessimistic lock or commit at ts 0 is refused on arrival (found by the fuzzer)", async () => {
+  for (const [name, fields] of Object.entries(NONZERO_TIMESTAMPS)) {
+    for (const field of fields) {
+      // Every other timestamp field set, so only `field` is 0.
+      const others = Object.fromEntries(
+        [...(TRANSACTION_TIMESTAMPS[name] ?? []), ...fields].map((f) => [f, 5n]),
+      );
+      assert.equal(
+        await refusal(name, { ...others, [field]: 0n }),
+        `${name}: ${field} must not be 0`,
       );
     }
   }
