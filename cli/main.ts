@@ -8,6 +8,10 @@
  *   --host ADDR txn get KEY | put KEY VALUE | delete KEY | scan [START] [END]   (`txn.ts`)
  *   --host ADDR mvcc KEY  every lock, write record and value of KEY
  *   --status ADDR        a summary of the store's status server (`status.ts`)
+ * PD commands talk to a PD (`pd.ts`):
+ *   --pd ADDR member list | store list|show ID|delete ID | region list|show ID|key KEY
+ *   --pd ADDR operator list|show REGION|add transfer-leader|add-peer|remove-peer REGION STORE
+ *   --pd ADDR scheduler list | tso
  * Offline commands work on a stopped store's data directory (`offline.ts`):
  *   --data-dir DIR size | scan [--cf CF] [--from KEY] [--limit N] | compact [--cf CF]
  * Human output by default, `--json` on request; a failure exits non-zero with one line.
@@ -16,6 +20,7 @@ import { parseArgs } from "node:util";
 import { CtlError } from "./ctl_error.ts";
 import { OFFLINE_COMMANDS, runOffline } from "./offline.ts";
 import { runRaw } from "./online.ts";
+import { PD_GROUPS, runPd } from "./pd.ts";
 import { runMvcc, runTxn } from "./txn.ts";
 import { fetchStatus, renderStatus } from "./status.ts";
 import { loadTlsIdentity, type TlsIdentity } from "../src/security/tls.ts";
@@ -42,6 +47,22 @@ Online commands (a running store; keys and values are UTF-8 text, or hex with --
   --host ADDR mvcc KEY             every lock, write record and value of KEY (MvccGetByKey)
   --status ADDR                    summary of the status server at ADDR (host:port):
                                    requests and latency per RPC, memory, RocksDB
+
+PD commands (a PD process; the reads also work on a store's PD face):
+  --pd ADDR member list            PD's members and leader, and the cluster id
+  --pd ADDR store list             stores with state, liveness, region and leader counts
+  --pd ADDR store show ID          one store
+  --pd ADDR store delete ID        take a store offline: its replicas move away
+  --pd ADDR region list [--limit N]
+                                   regions in key order (default limit: 100)
+  --pd ADDR region show ID         one region: range, epoch, peers, leader
+  --pd ADDR region key KEY         the region holding KEY
+  --pd ADDR operator list          the running operators
+  --pd ADDR operator show REGION   the region's current or last operator (GetOperator)
+  --pd ADDR operator add transfer-leader|add-peer|remove-peer REGION STORE
+                                   ask PD to move a region's leader or replicas
+  --pd ADDR scheduler list         the schedulers PD runs
+  --pd ADDR tso                    a fresh timestamp and its physical time
 
 Offline commands (the store must be stopped):
   --data-dir DIR size              bytes and estimated keys per column family
@@ -127,6 +148,18 @@ async function run(args: string[]): Promise<void> {
       ttl: values.ttl,
       reverse: values.reverse!,
       keyOnly: values["key-only"]!,
+      hex: values.hex!,
+      json,
+      timeoutMs,
+      tls,
+    });
+  }
+  if ((PD_GROUPS as readonly string[]).includes(command!)) {
+    if (values.pd === undefined) throw new CtlError(`${command} commands need --pd ADDR`);
+    return await runPd(command!, positionals.slice(1), {
+      pd: values.pd,
+      limit,
+      keyOnly: false,
       hex: values.hex!,
       json,
       timeoutMs,

@@ -25279,4 +25279,533 @@ export namespace pdpb {
         /** Shape of a CPUStats. */
         type $Shape = pdpb.CPUStats.$Properties;
     }
+
+    /**
+     * Properties of an UpdateServiceGCSafePointRequest.
+     * @deprecated Use pdpb.UpdateServiceGCSafePointRequest.$Properties instead.
+     */
+    interface IUpdateServiceGCSafePointRequest extends pdpb.UpdateServiceGCSafePointRequest.$Properties {
+    }
+
+    /** Represents an UpdateServiceGCSafePointRequest. */
+    class UpdateServiceGCSafePointRequest {
+
+        /**
+         * Constructs a new UpdateServiceGCSafePointRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.UpdateServiceGCSafePointRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** UpdateServiceGCSafePointRequest header. */
+        header?: (pdpb.RequestHeader.$Properties|null);
+
+        /** UpdateServiceGCSafePointRequest serviceId. */
+        serviceId: Uint8Array;
+
+        /** UpdateServiceGCSafePointRequest TTL. */
+        TTL: (bigint);
+
+        /** UpdateServiceGCSafePointRequest safePoint. */
+        safePoint: (bigint);
+
+        /**
+         * Creates a new UpdateServiceGCSafePointRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns UpdateServiceGCSafePointRequest instance
+         */
+        static create(properties: pdpb.UpdateServiceGCSafePointRequest.$Shape): pdpb.UpdateServiceGCSafePointRequest & pdpb.UpdateServiceGCSafePointRequest.$Shape;
+        static create(properties?: pdpb.UpdateServiceGCSafePointRequest.$Properties): pdpb.UpdateServiceGCSafePointRequest;
+
+        /**
+         * Encodes the specified UpdateServiceGCSafePointRequest message. Does not implicitly {@link pdpb.UpdateServiceGCSafePointRequest.verify|verify} messages.
+         * @param message UpdateServiceGCSafePointRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.UpdateServiceGCSafePointRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes an UpdateServiceGCSafePointRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.UpdateServiceGCSafePointRequest & pdpb.UpdateServiceGCSafePointRequest.$Shape} UpdateServiceGCSafePointRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.UpdateServiceGCSafePointRequest & pdpb.UpdateServiceGCSafePointRequest.$Shape;
+    }
+
+    namespace UpdateServiceGCSafePointRequest {
+
+        /** Properties of an UpdateServiceGCSafePointRequest. */
+        interface $Properties {
+
+            /** UpdateServiceGCSafePointRequest header */
+            header?: (pdpb.RequestHeader.$Properties|null);
+
+            /** UpdateServiceGCSafePointRequest serviceId */
+            serviceId?: (Uint8Array|null);
+
+            /** UpdateServiceGCSafePointRequest TTL */
+            TTL?: (bigint|null);
+
+            /** UpdateServiceGCSafePointRequest safePoint */
+            safePoint?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of an UpdateServiceGCSafePointRequest. */
+        type $Shape = pdpb.UpdateServiceGCSafePointRequest.$Properties;
+    }
+
+    /**
+     * Properties of an UpdateServiceGCSafePointResponse.
+     * @deprecated Use pdpb.UpdateServiceGCSafePointResponse.$Properties instead.
+     */
+    interface IUpdateServiceGCSafePointResponse extends pdpb.UpdateServiceGCSafePointResponse.$Properties {
+    }
+
+    /** Represents an UpdateServiceGCSafePointResponse. */
+    class UpdateServiceGCSafePointResponse {
+
+        /**
+         * Constructs a new UpdateServiceGCSafePointResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.UpdateServiceGCSafePointResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** UpdateServiceGCSafePointResponse header. */
+        header?: (pdpb.ResponseHeader.$Properties|null);
+
+        /** UpdateServiceGCSafePointResponse serviceId. */
+        serviceId: Uint8Array;
+
+        /** UpdateServiceGCSafePointResponse TTL. */
+        TTL: (bigint);
+
+        /** UpdateServiceGCSafePointResponse minSafePoint. */
+        minSafePoint: (bigint);
+
+        /**
+         * Creates a new UpdateServiceGCSafePointResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns UpdateServiceGCSafePointResponse instance
+         */
+        static create(properties: pdpb.UpdateServiceGCSafePointResponse.$Shape): pdpb.UpdateServiceGCSafePointResponse & pdpb.UpdateServiceGCSafePointResponse.$Shape;
+        static create(properties?: pdpb.UpdateServiceGCSafePointResponse.$Properties): pdpb.UpdateServiceGCSafePointResponse;
+
+        /**
+         * Encodes the specified UpdateServiceGCSafePointResponse message. Does not implicitly {@link pdpb.UpdateServiceGCSafePointResponse.verify|verify} messages.
+         * @param message UpdateServiceGCSafePointResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.UpdateServiceGCSafePointResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes an UpdateServiceGCSafePointResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.UpdateServiceGCSafePointResponse & pdpb.UpdateServiceGCSafePointResponse.$Shape} UpdateServiceGCSafePointResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.UpdateServiceGCSafePointResponse & pdpb.UpdateServiceGCSafePointResponse.$Shape;
+    }
+
+    namespace UpdateServiceGCSafePointResponse {
+
+        /** Properties of an UpdateServiceGCSafePointResponse. */
+        interface $Properties {
+
+            /** UpdateServiceGCSafePointResponse header */
+            header?: (pdpb.ResponseHeader.$Properties|null);
+
+            /** UpdateServiceGCSafePointResponse serviceId */
+            serviceId?: (Uint8Array|null);
+
+            /** UpdateServiceGCSafePointResponse TTL */
+            TTL?: (bigint|null);
+
+            /** UpdateServiceGCSafePointResponse minSafePoint */
+            minSafePoint?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of an UpdateServiceGCSafePointResponse. */
+        type $Shape = pdpb.UpdateServiceGCSafePointResponse.$Properties;
+    }
+
+    /**
+     * Properties of a ScatterRegionRequest.
+     * @deprecated Use pdpb.ScatterRegionRequest.$Properties instead.
+     */
+    interface IScatterRegionRequest extends pdpb.ScatterRegionRequest.$Properties {
+    }
+
+    /** Represents a ScatterRegionRequest. */
+    class ScatterRegionRequest {
+
+        /**
+         * Constructs a new ScatterRegionRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.ScatterRegionRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ScatterRegionRequest header. */
+        header?: (pdpb.RequestHeader.$Properties|null);
+
+        /** ScatterRegionRequest regionId. */
+        regionId: (bigint);
+
+        /** ScatterRegionRequest region. */
+        region?: (metapb.Region.$Properties|null);
+
+        /** ScatterRegionRequest leader. */
+        leader?: (metapb.Peer.$Properties|null);
+
+        /** ScatterRegionRequest group. */
+        group: string;
+
+        /** ScatterRegionRequest regionsId. */
+        regionsId: (bigint)[];
+
+        /** ScatterRegionRequest retryLimit. */
+        retryLimit: (bigint);
+
+        /** ScatterRegionRequest skipStoreLimit. */
+        skipStoreLimit: boolean;
+
+        /**
+         * Creates a new ScatterRegionRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ScatterRegionRequest instance
+         */
+        static create(properties: pdpb.ScatterRegionRequest.$Shape): pdpb.ScatterRegionRequest & pdpb.ScatterRegionRequest.$Shape;
+        static create(properties?: pdpb.ScatterRegionRequest.$Properties): pdpb.ScatterRegionRequest;
+
+        /**
+         * Encodes the specified ScatterRegionRequest message. Does not implicitly {@link pdpb.ScatterRegionRequest.verify|verify} messages.
+         * @param message ScatterRegionRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.ScatterRegionRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ScatterRegionRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.ScatterRegionRequest & pdpb.ScatterRegionRequest.$Shape} ScatterRegionRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.ScatterRegionRequest & pdpb.ScatterRegionRequest.$Shape;
+    }
+
+    namespace ScatterRegionRequest {
+
+        /** Properties of a ScatterRegionRequest. */
+        interface $Properties {
+
+            /** ScatterRegionRequest header */
+            header?: (pdpb.RequestHeader.$Properties|null);
+
+            /** ScatterRegionRequest regionId */
+            regionId?: (bigint|null);
+
+            /** ScatterRegionRequest region */
+            region?: (metapb.Region.$Properties|null);
+
+            /** ScatterRegionRequest leader */
+            leader?: (metapb.Peer.$Properties|null);
+
+            /** ScatterRegionRequest group */
+            group?: (string|null);
+
+            /** ScatterRegionRequest regionsId */
+            regionsId?: ((bigint)[]|null);
+
+            /** ScatterRegionRequest retryLimit */
+            retryLimit?: (bigint|null);
+
+            /** ScatterRegionRequest skipStoreLimit */
+            skipStoreLimit?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ScatterRegionRequest. */
+        type $Shape = pdpb.ScatterRegionRequest.$Properties;
+    }
+
+    /**
+     * Properties of a ScatterRegionResponse.
+     * @deprecated Use pdpb.ScatterRegionResponse.$Properties instead.
+     */
+    interface IScatterRegionResponse extends pdpb.ScatterRegionResponse.$Properties {
+    }
+
+    /** Represents a ScatterRegionResponse. */
+    class ScatterRegionResponse {
+
+        /**
+         * Constructs a new ScatterRegionResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.ScatterRegionResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** ScatterRegionResponse header. */
+        header?: (pdpb.ResponseHeader.$Properties|null);
+
+        /** ScatterRegionResponse finishedPercentage. */
+        finishedPercentage: (bigint);
+
+        /** ScatterRegionResponse failedRegionsId. */
+        failedRegionsId: (bigint)[];
+
+        /**
+         * Creates a new ScatterRegionResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns ScatterRegionResponse instance
+         */
+        static create(properties: pdpb.ScatterRegionResponse.$Shape): pdpb.ScatterRegionResponse & pdpb.ScatterRegionResponse.$Shape;
+        static create(properties?: pdpb.ScatterRegionResponse.$Properties): pdpb.ScatterRegionResponse;
+
+        /**
+         * Encodes the specified ScatterRegionResponse message. Does not implicitly {@link pdpb.ScatterRegionResponse.verify|verify} messages.
+         * @param message ScatterRegionResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.ScatterRegionResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a ScatterRegionResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.ScatterRegionResponse & pdpb.ScatterRegionResponse.$Shape} ScatterRegionResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.ScatterRegionResponse & pdpb.ScatterRegionResponse.$Shape;
+    }
+
+    namespace ScatterRegionResponse {
+
+        /** Properties of a ScatterRegionResponse. */
+        interface $Properties {
+
+            /** ScatterRegionResponse header */
+            header?: (pdpb.ResponseHeader.$Properties|null);
+
+            /** ScatterRegionResponse finishedPercentage */
+            finishedPercentage?: (bigint|null);
+
+            /** ScatterRegionResponse failedRegionsId */
+            failedRegionsId?: ((bigint)[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a ScatterRegionResponse. */
+        type $Shape = pdpb.ScatterRegionResponse.$Properties;
+    }
+
+    /**
+     * Properties of a GetOperatorRequest.
+     * @deprecated Use pdpb.GetOperatorRequest.$Properties instead.
+     */
+    interface IGetOperatorRequest extends pdpb.GetOperatorRequest.$Properties {
+    }
+
+    /** Represents a GetOperatorRequest. */
+    class GetOperatorRequest {
+
+        /**
+         * Constructs a new GetOperatorRequest.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.GetOperatorRequest.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** GetOperatorRequest header. */
+        header?: (pdpb.RequestHeader.$Properties|null);
+
+        /** GetOperatorRequest regionId. */
+        regionId: (bigint);
+
+        /**
+         * Creates a new GetOperatorRequest instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns GetOperatorRequest instance
+         */
+        static create(properties: pdpb.GetOperatorRequest.$Shape): pdpb.GetOperatorRequest & pdpb.GetOperatorRequest.$Shape;
+        static create(properties?: pdpb.GetOperatorRequest.$Properties): pdpb.GetOperatorRequest;
+
+        /**
+         * Encodes the specified GetOperatorRequest message. Does not implicitly {@link pdpb.GetOperatorRequest.verify|verify} messages.
+         * @param message GetOperatorRequest message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.GetOperatorRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a GetOperatorRequest message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.GetOperatorRequest & pdpb.GetOperatorRequest.$Shape} GetOperatorRequest
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.GetOperatorRequest & pdpb.GetOperatorRequest.$Shape;
+    }
+
+    namespace GetOperatorRequest {
+
+        /** Properties of a GetOperatorRequest. */
+        interface $Properties {
+
+            /** GetOperatorRequest header */
+            header?: (pdpb.RequestHeader.$Properties|null);
+
+            /** GetOperatorRequest regionId */
+            regionId?: (bigint|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a GetOperatorRequest. */
+        type $Shape = pdpb.GetOperatorRequest.$Properties;
+    }
+
+    /** OperatorStatus enum. */
+    enum OperatorStatus {
+
+        /** SUCCESS value */
+        SUCCESS = 0,
+
+        /** TIMEOUT value */
+        TIMEOUT = 1,
+
+        /** CANCEL value */
+        CANCEL = 2,
+
+        /** REPLACE value */
+        REPLACE = 3,
+
+        /** RUNNING value */
+        RUNNING = 4
+    }
+
+    /**
+     * Properties of a GetOperatorResponse.
+     * @deprecated Use pdpb.GetOperatorResponse.$Properties instead.
+     */
+    interface IGetOperatorResponse extends pdpb.GetOperatorResponse.$Properties {
+    }
+
+    /** Represents a GetOperatorResponse. */
+    class GetOperatorResponse {
+
+        /**
+         * Constructs a new GetOperatorResponse.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pdpb.GetOperatorResponse.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** GetOperatorResponse header. */
+        header?: (pdpb.ResponseHeader.$Properties|null);
+
+        /** GetOperatorResponse regionId. */
+        regionId: (bigint);
+
+        /** GetOperatorResponse desc. */
+        desc: Uint8Array;
+
+        /** GetOperatorResponse status. */
+        status: pdpb.OperatorStatus;
+
+        /** GetOperatorResponse kind. */
+        kind: Uint8Array;
+
+        /**
+         * Creates a new GetOperatorResponse instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns GetOperatorResponse instance
+         */
+        static create(properties: pdpb.GetOperatorResponse.$Shape): pdpb.GetOperatorResponse & pdpb.GetOperatorResponse.$Shape;
+        static create(properties?: pdpb.GetOperatorResponse.$Properties): pdpb.GetOperatorResponse;
+
+        /**
+         * Encodes the specified GetOperatorResponse message. Does not implicitly {@link pdpb.GetOperatorResponse.verify|verify} messages.
+         * @param message GetOperatorResponse message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pdpb.GetOperatorResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a GetOperatorResponse message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pdpb.GetOperatorResponse & pdpb.GetOperatorResponse.$Shape} GetOperatorResponse
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pdpb.GetOperatorResponse & pdpb.GetOperatorResponse.$Shape;
+    }
+
+    namespace GetOperatorResponse {
+
+        /** Properties of a GetOperatorResponse. */
+        interface $Properties {
+
+            /** GetOperatorResponse header */
+            header?: (pdpb.ResponseHeader.$Properties|null);
+
+            /** GetOperatorResponse regionId */
+            regionId?: (bigint|null);
+
+            /** GetOperatorResponse desc */
+            desc?: (Uint8Array|null);
+
+            /** GetOperatorResponse status */
+            status?: (pdpb.OperatorStatus|null);
+
+            /** GetOperatorResponse kind */
+            kind?: (Uint8Array|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a GetOperatorResponse. */
+        type $Shape = pdpb.GetOperatorResponse.$Properties;
+    }
 }

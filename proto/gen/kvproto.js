@@ -35626,6 +35626,760 @@ export const pdpb = $root.pdpb = (() => {
         return CPUStats;
     })();
 
+    pdpb.UpdateServiceGCSafePointRequest = (function() {
+
+        const UpdateServiceGCSafePointRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        UpdateServiceGCSafePointRequest.prototype.header = null;
+        UpdateServiceGCSafePointRequest.prototype.serviceId = $util.newBuffer([]);
+        UpdateServiceGCSafePointRequest.prototype.TTL = 0n;
+        UpdateServiceGCSafePointRequest.prototype.safePoint = 0n;
+
+        UpdateServiceGCSafePointRequest.create = function(properties) {
+            return new UpdateServiceGCSafePointRequest(properties);
+        };
+
+        UpdateServiceGCSafePointRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.RequestHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.serviceId != null && $Object.hasOwnProperty.call(message, "serviceId") && message.serviceId.length)
+                writer.uint32(18).bytes(message.serviceId);
+            if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL") && (message.TTL != 0))
+                writer.uint32(24).bigI64(message.TTL);
+            if (message.safePoint != null && $Object.hasOwnProperty.call(message, "safePoint") && (message.safePoint != 0))
+                writer.uint32(32).bigU64(message.safePoint);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        UpdateServiceGCSafePointRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.UpdateServiceGCSafePointRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.RequestHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.serviceId = value;
+                        else
+                            delete message.serviceId;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigI64()) !== 0n)
+                            message.TTL = value;
+                        else
+                            delete message.TTL;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.safePoint = value;
+                        else
+                            delete message.safePoint;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return UpdateServiceGCSafePointRequest;
+    })();
+
+    pdpb.UpdateServiceGCSafePointResponse = (function() {
+
+        const UpdateServiceGCSafePointResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        UpdateServiceGCSafePointResponse.prototype.header = null;
+        UpdateServiceGCSafePointResponse.prototype.serviceId = $util.newBuffer([]);
+        UpdateServiceGCSafePointResponse.prototype.TTL = 0n;
+        UpdateServiceGCSafePointResponse.prototype.minSafePoint = 0n;
+
+        UpdateServiceGCSafePointResponse.create = function(properties) {
+            return new UpdateServiceGCSafePointResponse(properties);
+        };
+
+        UpdateServiceGCSafePointResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.ResponseHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.serviceId != null && $Object.hasOwnProperty.call(message, "serviceId") && message.serviceId.length)
+                writer.uint32(18).bytes(message.serviceId);
+            if (message.TTL != null && $Object.hasOwnProperty.call(message, "TTL") && (message.TTL != 0))
+                writer.uint32(24).bigI64(message.TTL);
+            if (message.minSafePoint != null && $Object.hasOwnProperty.call(message, "minSafePoint") && (message.minSafePoint != 0))
+                writer.uint32(32).bigU64(message.minSafePoint);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        UpdateServiceGCSafePointResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.UpdateServiceGCSafePointResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.ResponseHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.serviceId = value;
+                        else
+                            delete message.serviceId;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigI64()) !== 0n)
+                            message.TTL = value;
+                        else
+                            delete message.TTL;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.minSafePoint = value;
+                        else
+                            delete message.minSafePoint;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return UpdateServiceGCSafePointResponse;
+    })();
+
+    pdpb.ScatterRegionRequest = (function() {
+
+        const ScatterRegionRequest = function (properties) {
+            this.regionsId = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ScatterRegionRequest.prototype.header = null;
+        ScatterRegionRequest.prototype.regionId = 0n;
+        ScatterRegionRequest.prototype.region = null;
+        ScatterRegionRequest.prototype.leader = null;
+        ScatterRegionRequest.prototype.group = "";
+        ScatterRegionRequest.prototype.regionsId = $util.emptyArray;
+        ScatterRegionRequest.prototype.retryLimit = 0n;
+        ScatterRegionRequest.prototype.skipStoreLimit = false;
+
+        ScatterRegionRequest.create = function(properties) {
+            return new ScatterRegionRequest(properties);
+        };
+
+        ScatterRegionRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.RequestHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (message.regionId != 0))
+                writer.uint32(16).bigU64(message.regionId);
+            if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                $root.metapb.Region.encode(message.region, writer.uint32(26).fork(), _depth + 1).ldelim();
+            if (message.leader != null && $Object.hasOwnProperty.call(message, "leader"))
+                $root.metapb.Peer.encode(message.leader, writer.uint32(34).fork(), _depth + 1).ldelim();
+            if (message.group != null && $Object.hasOwnProperty.call(message, "group") && message.group !== "")
+                writer.uint32(42).string(message.group);
+            if (message.regionsId != null && message.regionsId.length)
+                writer.uint32(50).bigU64s(message.regionsId);
+            if (message.retryLimit != null && $Object.hasOwnProperty.call(message, "retryLimit") && (message.retryLimit != 0))
+                writer.uint32(56).bigU64(message.retryLimit);
+            if (message.skipStoreLimit != null && $Object.hasOwnProperty.call(message, "skipStoreLimit") && message.skipStoreLimit !== false)
+                writer.uint32(64).bool(message.skipStoreLimit);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ScatterRegionRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.ScatterRegionRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.RequestHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.regionId = value;
+                        else
+                            delete message.regionId;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.region = $root.metapb.Region.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        message.leader = $root.metapb.Peer.decode(reader, reader.size(), $undefined, _depth + 1, message.leader);
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.group = value;
+                        else
+                            delete message.group;
+                        continue;
+                    }
+                case 6: {
+                        if (wireType === 2) {
+                            if (!(message.regionsId && message.regionsId.length))
+                                message.regionsId = [];
+                            reader.bigU64s(message.regionsId);
+                            continue;
+                        }
+                        if (wireType !== 0)
+                            break;
+                        if (!(message.regionsId && message.regionsId.length))
+                            message.regionsId = [];
+                        message.regionsId.push(reader.bigU64());
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.retryLimit = value;
+                        else
+                            delete message.retryLimit;
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.skipStoreLimit = value;
+                        else
+                            delete message.skipStoreLimit;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ScatterRegionRequest;
+    })();
+
+    pdpb.ScatterRegionResponse = (function() {
+
+        const ScatterRegionResponse = function (properties) {
+            this.failedRegionsId = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        ScatterRegionResponse.prototype.header = null;
+        ScatterRegionResponse.prototype.finishedPercentage = 0n;
+        ScatterRegionResponse.prototype.failedRegionsId = $util.emptyArray;
+
+        ScatterRegionResponse.create = function(properties) {
+            return new ScatterRegionResponse(properties);
+        };
+
+        ScatterRegionResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.ResponseHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.finishedPercentage != null && $Object.hasOwnProperty.call(message, "finishedPercentage") && (message.finishedPercentage != 0))
+                writer.uint32(16).bigU64(message.finishedPercentage);
+            if (message.failedRegionsId != null && message.failedRegionsId.length)
+                writer.uint32(26).bigU64s(message.failedRegionsId);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        ScatterRegionResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.ScatterRegionResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.ResponseHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.finishedPercentage = value;
+                        else
+                            delete message.finishedPercentage;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType === 2) {
+                            if (!(message.failedRegionsId && message.failedRegionsId.length))
+                                message.failedRegionsId = [];
+                            reader.bigU64s(message.failedRegionsId);
+                            continue;
+                        }
+                        if (wireType !== 0)
+                            break;
+                        if (!(message.failedRegionsId && message.failedRegionsId.length))
+                            message.failedRegionsId = [];
+                        message.failedRegionsId.push(reader.bigU64());
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return ScatterRegionResponse;
+    })();
+
+    pdpb.GetOperatorRequest = (function() {
+
+        const GetOperatorRequest = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        GetOperatorRequest.prototype.header = null;
+        GetOperatorRequest.prototype.regionId = 0n;
+
+        GetOperatorRequest.create = function(properties) {
+            return new GetOperatorRequest(properties);
+        };
+
+        GetOperatorRequest.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.RequestHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (message.regionId != 0))
+                writer.uint32(16).bigU64(message.regionId);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        GetOperatorRequest.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.GetOperatorRequest();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.RequestHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.regionId = value;
+                        else
+                            delete message.regionId;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return GetOperatorRequest;
+    })();
+
+    pdpb.OperatorStatus = (function() {
+        const valuesById = $Object.create(null), values = $Object.create(valuesById);
+        values[valuesById[0] = "SUCCESS"] = 0;
+        values[valuesById[1] = "TIMEOUT"] = 1;
+        values[valuesById[2] = "CANCEL"] = 2;
+        values[valuesById[3] = "REPLACE"] = 3;
+        values[valuesById[4] = "RUNNING"] = 4;
+        return values;
+    })();
+
+    pdpb.GetOperatorResponse = (function() {
+
+        const GetOperatorResponse = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        GetOperatorResponse.prototype.header = null;
+        GetOperatorResponse.prototype.regionId = 0n;
+        GetOperatorResponse.prototype.desc = $util.newBuffer([]);
+        GetOperatorResponse.prototype.status = 0;
+        GetOperatorResponse.prototype.kind = $util.newBuffer([]);
+
+        GetOperatorResponse.create = function(properties) {
+            return new GetOperatorResponse(properties);
+        };
+
+        GetOperatorResponse.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                $root.pdpb.ResponseHeader.encode(message.header, writer.uint32(10).fork(), _depth + 1).ldelim();
+            if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (message.regionId != 0))
+                writer.uint32(16).bigU64(message.regionId);
+            if (message.desc != null && $Object.hasOwnProperty.call(message, "desc") && message.desc.length)
+                writer.uint32(26).bytes(message.desc);
+            if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== 0)
+                writer.uint32(32).int32(message.status);
+            if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind.length)
+                writer.uint32(42).bytes(message.kind);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        GetOperatorResponse.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pdpb.GetOperatorResponse();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.header = $root.pdpb.ResponseHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if ((value = reader.bigU64()) !== 0n)
+                            message.regionId = value;
+                        else
+                            delete message.regionId;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.desc = value;
+                        else
+                            delete message.desc;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.status = value;
+                        else
+                            delete message.status;
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.bytes()).length)
+                            message.kind = value;
+                        else
+                            delete message.kind;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return GetOperatorResponse;
+    })();
+
     return pdpb;
 })();
 

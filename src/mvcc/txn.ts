@@ -1,7 +1,8 @@
 /**
  * `MvccTxn`: the modifications one transactional command makes, buffered (TiKV
- * `mvcc::MvccTxn`). Actions only append to it; the scheduler writes the whole list as ONE
- * atomic `WriteBatch` (through Raft when clustered), so a command's effect is all or nothing.
+ * `mvcc::MvccTxn`). Actions only append to it; the scheduler hands the whole list, as the
+ * store's shared `Modification` type, to the write path as ONE atomic write (src/storage: the
+ * group commit today, a Raft proposal when clustered), so a command's effect is all or nothing.
  *
  * Besides the modifications it records what the command's caller must act on afterwards:
  * - `newLocks`: locks this command created (kvproto `LockInfo`), for lock-wait bookkeeping;
@@ -23,7 +24,8 @@
  * @module
  */
 
-import type { ColumnFamily, WriteBatch } from "../engine/types.ts";
+import type { WriteBatch } from "../engine/types.ts";
+import type { DeleteModification, Modification, PutModification } from "../storage/modification.ts";
 import type { Key } from "../txn_types/key.ts";
 import { bytesEqual } from "../util/bytes.ts";
 import { encodeLock, type Lock, lockToLockInfo } from "../txn_types/lock.ts";
@@ -31,10 +33,12 @@ import { assertTs, type TimeStamp } from "../txn_types/timestamp.ts";
 import { encodeWrite, type Write } from "../txn_types/write.ts";
 import type { kvrpcpb } from "../../proto/mod.ts";
 
-/** One buffered engine operation; `key` is the full engine key of its column family. */
-export type Modification =
-  | { type: "put"; cf: ColumnFamily; key: Uint8Array; value: Uint8Array }
-  | { type: "delete"; cf: ColumnFamily; key: Uint8Array };
+/**
+ * One buffered engine operation of a transaction command (the shared `Modification`, of which
+ * a command only puts and deletes keys); `key` is the full engine key of its column family.
+ */
+export type TxnModification = PutModification | DeleteModification;
+export type { Modification };
 
 /** A lock the command removed. */
 export interface ReleasedLock {
@@ -56,13 +60,13 @@ export interface OnePcLock {
 /** The modifications of one command, for one transaction (`startTs`). */
 export class MvccTxn {
   readonly startTs: TimeStamp;
-  readonly modifications: Modification[] = [];
+  readonly modifications: TxnModification[] = [];
   readonly newLocks: kvrpcpb.ILockInfo[] = [];
   readonly releasedLocks: ReleasedLock[] = [];
   readonly guardedLocks: { key: Key; lock: Lock }[] = [];
   readonly locksForOnePc: OnePcLock[] = [];
   /** The latest lock-CF modification of each key, by `lockKeyHash` of the encoded key. */
-  readonly #pendingLocks = new Map<number, Modification[]>();
+  readonly #pendingLocks = new Map<number, TxnModification[]>();
   #writeSizeBytes = 0;
   #observedReadTs: TimeStamp = 0n;
 
@@ -110,7 +114,7 @@ export class MvccTxn {
     return this.modifications.length === 0 && this.locksForOnePc.length === 0;
   }
 
-  #push(modification: Modification): void {
+  #push(modification: TxnModification): void {
     this.#writeSizeBytes += modification.key.length +
       (modification.type === "put" ? modification.value.length : 0);
     this.modifications.push(modification);
@@ -118,7 +122,7 @@ export class MvccTxn {
   }
 
   /** Makes `modification` the pending lock write of its key (replacing an earlier one). */
-  #indexPendingLock(modification: Modification): void {
+  #indexPendingLock(modification: TxnModification): void {
     const hash = lockKeyHash(modification.key);
     const bucket = this.#pendingLocks.get(hash);
     if (bucket === undefined) {
@@ -205,12 +209,21 @@ export class MvccTxn {
     return null;
   }
 
-  /** Adds every modification to `batch`, in order. The 1PC locks must have been committed. */
-  applyTo(batch: WriteBatch): void {
+  /**
+   * What the command writes, in order: the list the scheduler hands to the write path as it
+   * is (no copy, no conversion). The 1PC locks must have been committed (turned into write
+   * records by `commitOnePcLocks`) first.
+   */
+  modificationsToWrite(): readonly TxnModification[] {
     if (this.locksForOnePc.length > 0) {
       throw new Error(`${this.locksForOnePc.length} 1PC locks not yet committed`);
     }
-    for (const modification of this.modifications) {
+    return this.modifications;
+  }
+
+  /** Adds every modification to `batch`, in order (tests and tools; see `modificationsToWrite`). */
+  applyTo(batch: WriteBatch): void {
+    for (const modification of this.modificationsToWrite()) {
       if (modification.type === "put") {
         batch.put(modification.cf, modification.key, modification.value);
       } else {

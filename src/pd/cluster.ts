@@ -23,7 +23,7 @@ import {
   PD_STORES_MAX,
 } from "../constants.ts";
 import { bytesEqual as sameBytes } from "../util/bytes.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { decodeRegion, decodeStore, encodeRegion, encodeStore } from "./records.ts";
@@ -172,7 +172,7 @@ export class PdCluster {
    * written with the cluster meta in one batch. The request checks are PD's
    * (`checkBootstrapRequest`).
    */
-  bootstrap(request: { store: StorePut; region: RegionMeta }): PdError | null {
+  bootstrap(request: { store: StorePut | null; region: RegionMeta | null }): PdError | null {
     if (this.#bootstrapped) {
       return new PdError(
         "AlreadyBootstrapped",
@@ -181,6 +181,8 @@ export class PdCluster {
     }
     const { store, region } = request;
     const invalid = (message: string) => new PdError("InvalidRequest", message);
+    if (store === null) return invalid("missing store meta for bootstrap");
+    if (region === null) return invalid("missing region meta for bootstrap");
     if (store.id === 0n) return invalid("invalid zero store id");
     if (region.id === 0n) return invalid("invalid zero region id");
     if (region.startKey.length > 0 || region.endKey.length > 0) {

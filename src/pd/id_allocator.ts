@@ -9,7 +9,7 @@
  * @module
  */
 import { PD_ID_ALLOC_MAX_COUNT, PD_ID_ALLOC_STEP } from "../constants.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import { loadU64, PD_KEYS, type PdStorage, putU64 } from "./storage.ts";
 

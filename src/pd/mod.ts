@@ -44,7 +44,11 @@ export {
   type OpStep,
 } from "./operator.ts";
 export { OperatorController } from "./operator_controller.ts";
-export { PlacementDriver, type PlacementDriverOptions } from "./placement_driver.ts";
+export {
+  type AdminOperatorRequest,
+  PlacementDriver,
+  type PlacementDriverOptions,
+} from "./placement_driver.ts";
 export { RegionTree } from "./region_tree.ts";
 export {
   GC_WORKER_SERVICE_ID,

@@ -14,7 +14,7 @@ import {
   PD_OPERATOR_FAST_STEP_TIMEOUT_MS,
   PD_OPERATOR_SLOW_STEP_TIMEOUT_MS,
 } from "../constants.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import type { Peer, RegionEpoch, RegionInfo } from "./types.ts";
 
 /** One step of an operator. */

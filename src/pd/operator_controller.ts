@@ -20,7 +20,7 @@
  * @module
  */
 import { PD_OPERATOR_RECORD_TTL_MS, PD_OPERATOR_RECORDS_MAX } from "../constants.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import type { ScheduleConfig } from "./config.ts";
 import {
   changesConf,

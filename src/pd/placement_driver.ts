@@ -12,19 +12,33 @@
  *
  * @module
  */
-import { PD_SCAN_REGIONS_MAX_LIMIT } from "../constants.ts";
-import { TimestampOracle, type TsoBatch, TsoError, type WarnLog } from "../tso/mod.ts";
+import { PD_SCAN_REGIONS_MAX_LIMIT, PD_SCATTER_MAX_REGIONS } from "../constants.ts";
+import {
+  TimestampOracle,
+  type TsoBatch,
+  TsoError,
+  type ValueStore,
+  type WarnLog,
+} from "../tso/mod.ts";
 import { PdCluster, type RegionHeartbeat, type SplitId, type StorePut } from "./cluster.ts";
 import type { ScheduleConfig } from "./config.ts";
 import { type RoundParts, type RoundResult, runScheduleRound } from "./coordinator.ts";
 import { PdError } from "./errors.ts";
-import type { HeartbeatInstruction, Operator } from "./operator.ts";
+import {
+  addVoterSteps,
+  type HeartbeatInstruction,
+  type Operator,
+  type OperatorKind,
+  type OpStep,
+  removePeerSteps,
+} from "./operator.ts";
 import { OperatorController } from "./operator_controller.ts";
 import { type MinServiceSafePoint, SafePoints } from "./safe_point.ts";
 import { PD_KEYS, type PdStorage } from "./storage.ts";
 import type {
   Clock,
   NodeState,
+  Peer,
   RandomSource,
   RegionInfo,
   RegionMeta,
@@ -32,6 +46,20 @@ import type {
   StoreStats,
 } from "./types.ts";
 import { storageCell } from "./value_cell.ts";
+
+/** What `ctl operator add` asks for. */
+export interface AdminOperatorRequest {
+  action: "transfer-leader" | "add-peer" | "remove-peer";
+  regionId: bigint;
+  storeId: bigint;
+}
+
+/** The parts of a scheduling round (`coordinator.ts`), by PD's scheduler and checker names. */
+const SCHEDULER_NAMES = [
+  "replica-checker",
+  "balance-leader-scheduler",
+  "balance-region-scheduler",
+] as const;
 
 /** How a Placement Driver is opened. */
 export interface PlacementDriverOptions {
@@ -41,6 +69,11 @@ export interface PlacementDriverOptions {
   config?: Partial<ScheduleConfig>;
   /** Ids up to this one are never allocated (a standalone store's fixed ids). */
   reservedIdsThrough?: bigint;
+  /**
+   * Where the TSO keeps its window instead of key `tso` of `storage` (a standalone store's
+   * `pd/tso` file, kept as it always was).
+   */
+  tsoStore?: ValueStore;
   /** The TSO's save window; default `TSO_SAVE_WINDOW_MS`. */
   tsoSaveWindowMs?: number;
   log?: WarnLog;
@@ -67,7 +100,7 @@ export class PlacementDriver {
     // The TSO is src/tso's oracle, its window saved at key `tso` beside the rest of PD's state.
     this.oracle = TimestampOracle.open({
       clock: options.clock,
-      store: storageCell(options.storage, PD_KEYS.tso),
+      store: options.tsoStore ?? storageCell(options.storage, PD_KEYS.tso),
       saveWindowMs: options.tsoSaveWindowMs,
       log: options.log,
     });
@@ -106,7 +139,7 @@ export class PlacementDriver {
 
   // --- Bootstrap and ids -----------------------------------------------------------------
 
-  bootstrap(request: { store: StorePut; region: RegionMeta }): PdError | null {
+  bootstrap(request: { store: StorePut | null; region: RegionMeta | null }): PdError | null {
     return this.cluster.bootstrap(request);
   }
 
@@ -158,6 +191,16 @@ export class PlacementDriver {
     if (refused !== null) return refused;
     const region = this.cluster.regionHeartbeat(heartbeat);
     if (region instanceof PdError) return region;
+    return this.controller.dispatch(region, this.#clock.nowMs());
+  }
+
+  /**
+   * What the leader of `regionId` should be told now, as its next heartbeat would be answered
+   * (the edge pushes it when an operator was just added); `null` when nothing or no leader.
+   */
+  instructionFor(regionId: bigint): HeartbeatInstruction | null {
+    const region = this.cluster.regions.getById(regionId);
+    if (region === null || region.leader === null) return null;
     return this.controller.dispatch(region, this.#clock.nowMs());
   }
 
@@ -224,6 +267,110 @@ export class PlacementDriver {
     if (refused !== null) return refused;
     const op = this.controller.get(regionId, this.#clock.nowMs());
     return op ?? new PdError("RegionNotFound", `no operator for region ${regionId}`);
+  }
+
+  /** Every running operator, by region id (`ctl operator list`). */
+  operators(): Operator[] {
+    return this.controller.running();
+  }
+
+  /**
+   * An operator an administrator asks for (`ctl operator add …`, PD's `/operators` API): hand
+   * the region's leadership to its voter on `storeId`, add a voter there (a learner, then
+   * promoted), or remove the peer there (leadership moved away first). Refused when the region
+   * or store is unknown, the request makes no sense for the region as PD knows it, or the
+   * region already runs an operator.
+   */
+  addOperator(request: AdminOperatorRequest): Operator | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const region = this.cluster.regions.getById(request.regionId);
+    if (region === null) {
+      return new PdError("RegionNotFound", `region ${request.regionId} not found`);
+    }
+    const store = this.cluster.getStore(request.storeId);
+    if (store instanceof PdError) return store;
+    if (store.meta.state !== "Up") {
+      return new PdError("InvalidRequest", `store ${request.storeId} is ${store.meta.state}`);
+    }
+    const planned = this.#adminSteps(region, request);
+    if (planned instanceof PdError) return planned;
+    const op = this.controller.add({
+      region,
+      desc: `admin-${request.action}`,
+      kind: planned.kind,
+      steps: planned.steps,
+    }, this.#clock.nowMs());
+    return typeof op === "string" ? new PdError("InvalidRequest", op) : op;
+  }
+
+  #adminSteps(
+    region: RegionInfo,
+    request: AdminOperatorRequest,
+  ): { kind: OperatorKind; steps: OpStep[] } | PdError {
+    const { regionId, storeId, action } = request;
+    const peer = region.meta.peers.find((p) => p.storeId === storeId);
+    const invalid = (why: string) => new PdError("InvalidRequest", `region ${regionId}: ${why}`);
+    if (action === "transfer-leader") {
+      if (peer === undefined || peer.role !== "Voter") {
+        return invalid(`no voter on store ${storeId}`);
+      }
+      if (region.leader === null) return invalid("no leader known yet (no heartbeat)");
+      if (region.leader.storeId === storeId) return invalid(`its leader is on store ${storeId}`);
+      const step: OpStep = {
+        type: "TransferLeader",
+        fromStoreId: region.leader.storeId,
+        toStoreId: storeId,
+      };
+      return { kind: "leader", steps: [step] };
+    }
+    if (action === "add-peer") {
+      if (peer !== undefined) return invalid(`it already has peer ${peer.id} on store ${storeId}`);
+      const peerId = this.cluster.ids.alloc(1);
+      if (peerId instanceof PdError) return peerId;
+      return { kind: "region", steps: addVoterSteps(storeId, peerId) };
+    }
+    if (peer === undefined) return invalid(`no peer on store ${storeId}`);
+    if (region.meta.peers.length === 1) return invalid("cannot remove its only peer");
+    const steps = removePeerSteps(region, storeId);
+    if (steps === null) return invalid(`no voter to take leadership from store ${storeId}`);
+    return { kind: "region", steps };
+  }
+
+  /** The schedulers each round runs, by PD's names (`ctl scheduler list`). */
+  schedulers(): string[] {
+    return [...SCHEDULER_NAMES];
+  }
+
+  /**
+   * PD's ScatterRegion, reduced: each region must be known (by id; a region the request itself
+   * describes counts as known, as PD uses it when it has not heard of it yet, without keeping
+   * it). Basalt makes no scatter operator of its own: balance-region spreads regions on its
+   * next rounds; the answer is the share of regions found and names the ones not found.
+   */
+  scatterRegion(
+    request: { regionIds: bigint[]; region: RegionMeta | null; leader: Peer | null },
+  ): { finishedPercentage: number; failedRegionIds: bigint[] } | PdError {
+    const refused = this.cluster.requireBootstrapped();
+    if (refused !== null) return refused;
+    const ids = [...request.regionIds];
+    if (ids.length === 0 && request.region !== null) ids.push(request.region.id);
+    if (ids.length === 0) return new PdError("InvalidRequest", "scatter names no region");
+    if (ids.length > PD_SCATTER_MAX_REGIONS) {
+      return new PdError(
+        "LimitExceeded",
+        `at most ${PD_SCATTER_MAX_REGIONS} regions per scatter: ${ids.length}`,
+      );
+    }
+    const described = request.leader === null ? null : request.region?.id ?? null;
+    const failed = ids.filter((id) =>
+      id !== described && this.cluster.regions.getById(id) === null
+    );
+    if (failed.length === ids.length && ids.length === 1) {
+      return new PdError("RegionNotFound", `region ${ids[0]} not found`);
+    }
+    const done = ids.length - failed.length;
+    return { finishedPercentage: Math.floor((done * 100) / ids.length), failedRegionIds: failed };
   }
 
   /** One scheduling round at the clock's time (see `coordinator.ts`). */

@@ -4,6 +4,10 @@
  * uses the network or imports a `node:` module. Time and randomness are arguments; storage is
  * `PdStorage`. `engine_storage.ts` is held to the same rule: it imports only the engine's
  * interface.
+ *
+ * Scope: the modules directly in `src/pd/` (`modulesIn` reads one folder, not its subfolders).
+ * The gRPC edge and the process, `src/pd/server/`, do I/O by design and are outside it; the core
+ * never imports them.
  */
 import { assertPure, IMPURE_CALLS, modulesIn, NODE_IMPORT } from "../util/purity.ts";
 import assert from "node:assert/strict";
@@ -20,6 +24,16 @@ Deno.test("src/pd imports no engine implementation and no generated protobuf cod
       if (forbidden.some((pattern) => pattern.test(line))) {
         offending.push(`${url.pathname}: ${line}`);
       }
+    }
+  }
+  assert.deepEqual(offending, []);
+});
+
+Deno.test("src/pd's core imports nothing of its edge (src/pd/server)", () => {
+  const offending: string[] = [];
+  for (const url of modulesIn(new URL("./", import.meta.url))) {
+    for (const line of Deno.readTextFileSync(url).split("\n")) {
+      if (/from "\.\/server\//.test(line)) offending.push(`${url.pathname}: ${line}`);
     }
   }
   assert.deepEqual(offending, []);

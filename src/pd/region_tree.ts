@@ -13,7 +13,7 @@
  * @module
  */
 import { compareBytes } from "../util/bytes.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import type { RegionInfo } from "./types.ts";
 
 /** Whether `key` lies in [startKey, endKey) (an empty end is +infinity). */

@@ -18,7 +18,7 @@
  */
 import { PD_SERVICE_ID_MAX_BYTES, PD_SERVICE_SAFE_POINTS_MAX } from "../constants.ts";
 import { toHex, utf8 } from "../util/bytes.ts";
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import {
   decodeServiceSafePoint,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { assert } from "./assert.ts";
+import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import type { HeartbeatInstruction } from "./operator.ts";
 import type { PlacementDriver } from "./placement_driver.ts";

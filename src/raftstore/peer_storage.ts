@@ -30,11 +30,13 @@
  * learner or absent), so the replay of entries (truncated, applied] ends where it began, and
  * the entries after `applied` then apply on the right configuration (see src/raft/storage.ts).
  *
- * Snapshots. `snapshot()` answers "SnapshotTemporarilyUnavailable" until snapshot generation
- * exists (DESIGN.md §4.1: SST files per CF, streamed in chunks). Raft then keeps the follower
- * that needs one in Probe and asks again later; nothing is lost, but a follower whose log is
- * behind `firstIndex()` cannot catch up until then, so log compaction must not outrun the
- * slowest follower before snapshots exist.
+ * Snapshots. `snapshot()` builds the region's snapshot at the applied index in one message
+ * (`snapshot.ts`: the data column families' pairs inline, until SST-file snapshots exist), and
+ * answers "SnapshotTemporarilyUnavailable" for a region above the inline size limit; Raft then
+ * keeps the follower in Probe and asks again later. `applySnapshot` installs a received one in
+ * duty 1's batch: the region's data replaced, the log emptied, the truncated and applied state
+ * at the snapshot's index. Log compaction still stays below the slowest follower's match index
+ * (peer.ts), so a snapshot is needed only by a replica that has no log at all (a new one).
  *
  * What apply must do for idempotence (issue #10: "applying an entry twice must be harmless").
  * On restart the peer is rebuilt from disk and replays committed entries after
@@ -49,7 +51,11 @@
  * @module
  */
 
-import { RAFT_ENTRY_CACHE_MAX_BYTES, RAFT_ENTRY_CACHE_MAX_ENTRIES } from "../constants.ts";
+import {
+  RAFT_ENTRY_CACHE_MAX_BYTES,
+  RAFT_ENTRY_CACHE_MAX_ENTRIES,
+  RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
+} from "../constants.ts";
 import type { Readable, WriteBatch } from "../engine/types.ts";
 import {
   assert,
@@ -87,6 +93,7 @@ import {
   type RegionLocalState,
 } from "./local_state.ts";
 import { LOCAL_CF, readRegionState, writeRegionState } from "./region_state.ts";
+import { clearRegionData, decodeRegionSnapshot, encodeRegionSnapshot } from "./snapshot.ts";
 
 /**
  * TiKV's `RAFT_INIT_LOG_INDEX` and `RAFT_INIT_LOG_TERM`: a region created with its peers (by
@@ -102,6 +109,8 @@ export const RAFT_INIT_LOG_TERM = 5n;
 export interface PeerStorageOptions {
   /** Limits of the recent-entries cache; default RAFT_ENTRY_CACHE_MAX_ENTRIES/_BYTES. */
   cache?: EntryCacheLimits;
+  /** Largest region snapshot `snapshot()` builds; default RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES. */
+  snapshotMaxBytes?: number;
 }
 
 /** A region's raft and apply state when no record exists yet (TiKV's `init_raft_state`). */
@@ -167,12 +176,15 @@ export class PeerStorage implements Storage {
   /** Term of the entry at `lastIndex` (the truncated term when the log is empty). */
   #lastTerm: bigint;
   readonly #cache: EntryCache;
+  readonly #snapshotMaxBytes: number;
 
   private constructor(
     engine: Readable,
     state: { region: RegionLocalState; raft: RaftLocalState; apply: RaftApplyState },
     cache: EntryCache,
+    snapshotMaxBytes: number,
   ) {
+    this.#snapshotMaxBytes = snapshotMaxBytes;
     this.regionId = state.region.region.id;
     this.#engine = engine;
     this.#region = state.region;
@@ -213,7 +225,12 @@ export class PeerStorage implements Storage {
         maxBytes: RAFT_ENTRY_CACHE_MAX_BYTES,
       },
     );
-    const storage = new PeerStorage(engine, { region, raft, apply }, cache);
+    const storage = new PeerStorage(
+      engine,
+      { region, raft, apply },
+      cache,
+      options.snapshotMaxBytes ?? RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
+    );
     storage.validate();
     return storage;
   }
@@ -357,8 +374,15 @@ export class PeerStorage implements Storage {
 
   /** @inheritdoc */
   snapshot(): Snapshot {
-    // Snapshot generation does not exist yet; see the module header.
-    throw new StorageError("SnapshotTemporarilyUnavailable", this.#applyState.truncatedState.index);
+    const applied = this.#applyState.appliedIndex;
+    const region = this.#region.region;
+    const data = encodeRegionSnapshot(this.#engine, region, this.#snapshotMaxBytes);
+    // Above the inline limit: no snapshot (module header); Raft asks again later.
+    if (data === null) throw new StorageError("SnapshotTemporarilyUnavailable", applied);
+    return {
+      data,
+      metadata: { index: applied, term: this.term(applied), confState: confStateOf(region) },
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -446,6 +470,42 @@ export class PeerStorage implements Storage {
     this.#applyState = { ...this.#applyState, truncatedState: { index: compactIndex, term } };
     batch.put(LOCAL_CF, applyStateKey(this.regionId), encodeRaftApplyState(this.#applyState));
     this.#cache.compactTo(compactIndex + 1n);
+  }
+
+  /**
+   * Installs a snapshot Raft accepted (Ready duty 1, before the Ready's entries and hard state):
+   * the region's data is replaced by the snapshot's pairs, the log emptied, and the raft, apply
+   * and region states moved to the snapshot's index, all into `batch`.
+   */
+  applySnapshot(batch: WriteBatch, snap: Snapshot): void {
+    const { index, term } = snap.metadata;
+    assert(
+      index > this.#applyState.appliedIndex,
+      `region ${this.regionId}: snapshot at ${index} is not beyond applied ${this.#applyState.appliedIndex}`,
+    );
+    const { region, pairs } = decodeRegionSnapshot(snap.data);
+    assert(region.id === this.regionId, `region ${this.regionId}: snapshot of region ${region.id}`);
+    clearRegionData(this.#engine, batch, this.#region.region);
+    clearRegionData(this.#engine, batch, region);
+    for (const p of pairs) batch.put(p.cf, p.key, p.value);
+    const log = raftLogRange(this.regionId);
+    batch.deleteRange(LOCAL_CF, log.start, log.end);
+    this.#cache.clear();
+    const hardState = this.#raftState.hardState;
+    this.#raftState = {
+      hardState: { ...hardState, term: maxBig(hardState.term, term), commit: index },
+      lastIndex: index,
+    };
+    this.#lastTerm = term;
+    this.#applyState = {
+      appliedIndex: index,
+      commitIndex: index,
+      commitTerm: term,
+      truncatedState: { index, term },
+    };
+    this.writeRaftState(batch);
+    batch.put(LOCAL_CF, applyStateKey(this.regionId), encodeRaftApplyState(this.#applyState));
+    this.setRegionState(batch, { state: PeerState.Normal, region });
   }
 
   // -------------------------------------------------------------------------------------------

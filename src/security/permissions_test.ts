@@ -96,7 +96,7 @@ Deno.test("deno.json: -A only in tasks that install packages; ctl reads the stor
     tasks: Record<string, string>;
   };
   // setup.ts installs librocksdb (and bench's db_bench); tests also spawn processes and install.
-  const mayInstall = new Set(["setup", "serve", "test", "bench", "fuzz"]);
+  const mayInstall = new Set(["setup", "serve", "pd", "test", "bench", "fuzz"]);
   for (const [name, command] of Object.entries(tasks)) {
     for (const step of command.split("&&").map((part) => part.trim())) {
       if (!/(^| )-A( |$)/.test(step)) continue;

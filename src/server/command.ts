@@ -5,7 +5,9 @@
  * `StoreServices` of that worker; the gRPC edge on the main thread only routes bytes.
  */
 import type { AnswerBudget } from "./answer_budget.ts";
+import type { KeyApi } from "../storage/region_range.ts";
 import type { Failure } from "./failure.ts";
+import type { Region } from "./region.ts";
 import type { StoreServices } from "./services.ts";
 
 /** A protobufjs static message class, as far as the server needs it. */
@@ -24,6 +26,17 @@ export interface MessageCodec<T> {
  */
 export type ErrorField = "error" | "pairs" | "kvs" | "keyError" | "keyErrors";
 
+/**
+ * What a command runs within, besides the worker's services: the region its request was
+ * checked against (`checkContext`: id, epoch, every key of `keysOf` inside it), and the answer
+ * budget. A command reads through that region's snapshot and writes that region's keys only
+ * (src/storage: `RegionSnapshot`, `WritePath`).
+ */
+export interface CommandScope {
+  region: Region;
+  budget: AnswerBudget;
+}
+
 /** One RPC. */
 export interface Command<Request, Response> {
   /** The gRPC method of `tikvpb.Tikv`, e.g. "RawGet", "KvPrewrite". */
@@ -33,17 +46,24 @@ export interface Command<Request, Response> {
   requestCodec: MessageCodec<Request>;
   responseCodec: MessageCodec<Response>;
   errorField: ErrorField;
+  /**
+   * The API of the request's keys, which fixes how they are checked against the region's
+   * bounds (data keys: raw keys as they are, transactional keys memcomparable-encoded; see
+   * src/storage/region_range.ts).
+   */
+  keyApi: KeyApi;
   /** Keys checked against the region and the key size limit before `execute`. */
   keysOf(request: Request): Uint8Array[];
   /**
-   * Runs the request. A command whose answer gathers entries (pairs, values, records) takes
-   * each one's bytes from `budget` before keeping it, and answers `AnswerTooLarge` (via
-   * `AnswerBudget.refusal`) when the budget refuses (see `answer_budget.ts`).
+   * Runs the request within `scope.region`. A command whose answer gathers entries (pairs,
+   * values, records) takes each one's bytes from `scope.budget` before keeping it, and answers
+   * `AnswerTooLarge` (via `AnswerBudget.refusal`) when the budget refuses (see
+   * `answer_budget.ts`).
    */
   execute(
     services: StoreServices,
     request: Request,
-    budget: AnswerBudget,
+    scope: CommandScope,
   ): Promise<Response | { failure: Failure }>;
 }
 

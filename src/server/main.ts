@@ -92,8 +92,6 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   const diskGuard = startDiskGuard(config, { engine, log });
   // The embedded PD face: TSO, ids, GC safe point, cluster identity, under <data-dir>/pd.
   const pd = openStandalonePd(config.storage.dataDir, { log });
-  const region = standaloneRegion();
-  const regions = new Map([[region.id, region]]);
   const metrics = new RequestMetrics();
   const workers = await RegionWorkers.start({
     count: config.raftstore.storePoolSize,
@@ -103,6 +101,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     logLevel: config.log.level,
     ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
     log,
+    regions: [standaloneRegion()],
   });
   let stopping = false;
   const grpcHost = splitAddr(config.server.addr).host;
@@ -137,7 +136,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       config,
       metrics,
       engine,
-      regions,
+      regions: () => workers.regions(),
       stopping: () => stopping,
       cannotWrite: () => diskGuard.cannotWrite(),
       network: () => grpcServer.stats(),

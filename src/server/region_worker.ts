@@ -1,7 +1,15 @@
 /**
  * A region-group worker (DESIGN.md §2): a Web Worker that attaches to the store's one RocksDB
- * handle and runs the commands of the regions in its group. It decodes each request (refusing a
- * malformed one), runs it, and posts the encoded response back. A BatchCommands part is
+ * handle and runs the commands of the regions in its group. Which regions those are, the main
+ * thread says (its routing table, `routing_table.ts`): in "init", then "addRegion" and
+ * "dropRegion"; a dropped region is answered "regionDropped" only once none of its commands,
+ * GC or sweep runs here any more. It decodes each request (refusing a malformed one), runs it,
+ * and posts the encoded response back.
+ *
+ * A command that throws an expected failure (`worker_errors.ts`) is answered INTERNAL and the
+ * worker goes on; anything else — a failed assertion first — is a bug: the worker logs it with
+ * its fields, takes no more work, and ends by an uncaught error, so the main thread fails what
+ * it owed and starts another from disk. A BatchCommands part is
  * answered as its sub-requests complete: everything finished in one wave of microtasks goes
  * back in one message, so a slow sub-request never holds up the quick ones. The answers of one
  * BatchCommands message gather within one shared budget (BATCH_COMMANDS_MAX_ANSWER_BYTES) and
@@ -25,8 +33,9 @@ import { COMMANDS_BY_NAME } from "./commands.ts";
 import { type LogFields } from "./log.ts";
 import { outcomeOf } from "./metrics.ts";
 import { newRawStore } from "./raw/mod.ts";
+import { GroupCommit } from "../storage/mod.ts";
 import { startTtlSweeper, type TtlSweeper } from "./raw/ttl_sweeper.ts";
-import { standaloneRegion } from "./region.ts";
+import type { Region } from "./region.ts";
 import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
@@ -41,12 +50,19 @@ import {
   OUTCOMES,
   type ToWorker,
   type WorkerSettings,
+  type WorkerTestHooks,
 } from "./worker_protocol.ts";
 import type { LogLevel } from "./config.ts";
+import { describeError, isCertainBug, isExpectedFailure } from "./worker_errors.ts";
+import { assert, AssertionError } from "../util/assert.ts";
+import { bytesEqual } from "../util/bytes.ts";
 
 let engine: RocksDbEngine | null = null;
 let services: StoreServices | null = null;
 let sweeper: TtlSweeper | null = null;
+/** The regions this worker serves (the map `services.regions` reads), by id. */
+const regions = new Map<bigint, Region>();
+let testHooks: WorkerTestHooks = {};
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
@@ -62,18 +78,135 @@ const log = Object.fromEntries(
 
 function start(settings: WorkerSettings): void {
   engine = RocksDbEngine.attach(settings.engine);
-  const regions = [standaloneRegion()].filter((region) =>
-    Number(region.id % BigInt(settings.groups)) === settings.groupId
-  );
+  for (const region of settings.regions) regions.set(region.id, region);
+  testHooks = settings.testHooks ?? {};
+  // One write path for the raw and transactional stores: their writes share groups and fsyncs.
+  const writes = new GroupCommit(engine, { syncLog: settings.syncLog });
   services = {
-    regions: new Map(regions.map((region) => [region.id, region])),
-    raw: newRawStore(engine, { syncLog: settings.syncLog }),
-    txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs }),
+    regions,
+    raw: newRawStore(engine, { syncLog: settings.syncLog, writes }),
+    txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs, writes }),
   };
-  if (settings.ttlCheckPollIntervalMs > 0 && regions.length > 0) {
-    sweeper = startTtlSweeper(services, { intervalMs: settings.ttlCheckPollIntervalMs, log });
+  if (settings.ttlCheckPollIntervalMs > 0) {
+    sweeper = startTtlSweeper(services, {
+      intervalMs: settings.ttlCheckPollIntervalMs,
+      log,
+      hold: holdRegion,
+      onBug: (error) => die(error, { stage: "ttl sweep" }),
+    });
   }
   post({ kind: "ready" });
+}
+
+/** Per served region, how many of its commands (and GC or sweep steps) run now. */
+const busyRegions = new Map<bigint, number>();
+/** Regions being dropped, waiting for their last command to end. */
+const draining = new Set<bigint>();
+
+/**
+ * Counts one piece of work on `regionId` until the returned release is called; null when the
+ * region is not served here (its command answers RegionNotFound, and holds nothing).
+ */
+function holdRegion(regionId: bigint): (() => void) | null {
+  if (!regions.has(regionId)) return null;
+  busyRegions.set(regionId, (busyRegions.get(regionId) ?? 0) + 1);
+  let released = false;
+  return () => {
+    assert(!released, "a region hold is released once", { regionId });
+    released = true;
+    const left = busyRegions.get(regionId)! - 1;
+    assert(left >= 0, "a region's work count never goes below zero", { regionId, left });
+    if (left > 0) return void busyRegions.set(regionId, left);
+    busyRegions.delete(regionId);
+    if (draining.delete(regionId)) post({ kind: "regionDropped", regionId });
+  };
+}
+
+/** Serves `region` from now on; max_ts rises to `latestTs` (see ToWorker "addRegion"). */
+function addRegion(region: Region, latestTs: bigint): void {
+  assert(!regions.has(region.id), "a region is added to a worker that lacks it", {
+    regionId: region.id,
+  });
+  started().txn.concurrency.updateMaxTs(latestTs);
+  // Given back after a drop that did not finish in time: the drop is off.
+  draining.delete(region.id);
+  regions.set(region.id, region);
+  post({ kind: "regionAdded", regionId: region.id });
+}
+
+/** Stops serving `regionId`; "regionDropped" follows once nothing of it runs here. */
+function dropRegion(regionId: bigint): void {
+  regions.delete(regionId);
+  if (busyRegions.has(regionId)) draining.add(regionId);
+  else post({ kind: "regionDropped", regionId });
+}
+
+/** Set once a bug was met: the worker takes no more work and ends. */
+let dying = false;
+
+/**
+ * Ends the worker for a bug (see the module header): logs it with the assertion's fields, then
+ * throws it uncaught in a task of its own, which the main thread sees as the worker's error.
+ */
+function die(error: unknown, context: LogFields): void {
+  if (dying) return;
+  dying = true;
+  const fields: LogFields = { ...context, error: describeError(error) };
+  if (error instanceof AssertionError) {
+    for (const [name, value] of Object.entries(error.fields)) {
+      fields[`field.${name}`] = typeof value === "bigint" || typeof value === "number" ||
+          typeof value === "boolean" || typeof value === "string"
+        ? value
+        : String(value);
+    }
+  }
+  log.error("bug in a region worker: it ends and is rebuilt from disk", fields);
+  const thrown = error instanceof Error ? error : new Error(describeError(error));
+  setTimeout(() => {
+    throw thrown;
+  }, 0);
+}
+
+/**
+ * A command's rejection: an expected failure is answered with `fail` (INTERNAL, logged), the
+ * worker going on; a bug ends the worker.
+ */
+function onCommandError(
+  error: unknown,
+  options: { rpc: string; fail: (details: string) => void },
+): void {
+  if (!isExpectedFailure(error)) return die(error, { rpc: options.rpc });
+  log.error("request failed", { rpc: options.rpc, error: describe(error) });
+  options.fail(`${options.rpc}: ${describe(error)}`);
+}
+
+/** The region a decoded request names (0 when it names none: RegionNotFound). */
+function regionIdOf(request: unknown): bigint {
+  const context = (request as { context?: { regionId?: bigint | null } | null }).context;
+  return context?.regionId ?? 0n;
+}
+
+/**
+ * Runs `command` as `runCommand` does, holding its region: the caller calls `release` once the
+ * answer is posted, so a worker that gives the region up says so after its last answer. The
+ * test hook `assertionFailureOnKey` fails an assertion after the command has run (see
+ * `WorkerTestHooks`).
+ */
+function execute(
+  command: AnyCommand,
+  request: unknown,
+  budget: AnswerBudget,
+): { running: Promise<object>; release: () => void } {
+  const release = holdRegion(regionIdOf(request)) ?? (() => {});
+  let running = runCommand(started(), command, request, budget);
+  const hooked = testHooks.assertionFailureOnKey;
+  const key = (request as { key?: unknown }).key;
+  if (hooked !== undefined && key instanceof Uint8Array && bytesEqual(key, hooked)) {
+    running = running.then(() => {
+      assert(false, "test hook: a command meets a broken invariant", { rpc: command.name, key });
+    });
+  }
+  return { running, release };
 }
 
 /** Set when "stop" arrives: later requests are refused, not run against a closing engine. */
@@ -127,12 +260,20 @@ function collectGarbage(safePoint: bigint): void {
   const current = services;
   const target = gcWanted;
   gcRunning = (async () => {
-    for (const region of current.regions.values()) {
-      const result = await runGc(current.txn, region, target);
-      log.info("gc done", { region: region.id, safePoint: target, ...result });
+    for (const region of [...current.regions.values()]) {
+      // A region dropped meanwhile is skipped; one being collected is held, so a move waits.
+      const release = holdRegion(region.id);
+      if (release === null) continue;
+      try {
+        const result = await runGc(current.txn, region, target);
+        log.info("gc done", { region: region.id, safePoint: target, ...result });
+      } finally {
+        release();
+      }
     }
   })().catch((error) => {
     if (stopping) log.info("gc interrupted by shutdown", { error: describe(error) });
+    else if (isCertainBug(error)) die(error, { stage: "gc" });
     else log.error("gc failed", { error: describe(error) });
   }).finally(() => {
     gcRunning = null;
@@ -161,29 +302,26 @@ function runUnary(id: number, name: string, bytes: Uint8Array): void {
     return failed("invalid_argument", `malformed ${name} request: ${describe(error)}`);
   }
   const budget = unaryBudget();
-  runCommand(started(), command, request, budget).then((response) => {
+  const { running, release } = execute(command, request, budget);
+  running.then((response) => {
     const encoded = encodeAnswer(codecs(command).response, {
       response,
       sizeHint: budget.usedBytes,
     });
-    if (encoded.length > GRPC_MAX_MESSAGE_BYTES) {
-      // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
-      const details = `${name}: an answer of ${encoded.length} bytes passes the message limit`;
-      log.error("answer too large", { rpc: name, bytes: encoded.length });
-      return failed("internal", details);
-    }
+    // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
+    assert(encoded.length <= GRPC_MAX_MESSAGE_BYTES, "an answer fits the message limit", {
+      rpc: name,
+      bytes: encoded.length,
+    });
     post({ kind: "unary", id, bytes: encoded, outcome: outcomeOf(response) }, [
       encoded.buffer as ArrayBuffer,
     ]);
   }, (error: unknown) => {
-    log.error("request failed", { rpc: name, error: describe(error) });
-    failed("internal", `${name}: ${describe(error)}`);
+    onCommandError(error, { rpc: name, fail: (details) => failed("internal", details) });
   }).catch((error: unknown) => {
-    // A response that cannot be encoded is a bug, answered as the batch path answers it
-    // (`Outbox`): INTERNAL, logged; left unhandled, the rejection would end the worker.
-    log.error("answer could not be encoded", { rpc: name, error: describe(error) });
-    failed("internal", `${name}: cannot encode the answer: ${describe(error)}`);
-  });
+    // A response that cannot be encoded, or passes the message limit, is a bug.
+    die(error, { rpc: name, stage: "encoding the answer" });
+  }).finally(release);
 }
 
 /**
@@ -273,6 +411,14 @@ class Outbox {
     }
   }
 
+  /** Runs `callback` once the answers added so far are posted (at once if none wait). */
+  afterPost(callback: () => void): void {
+    if (this.#scheduled) this.#afterPost.push(callback);
+    else callback();
+  }
+
+  #afterPost: (() => void)[] = [];
+
   readonly #flush = (): void => {
     this.#scheduled = false;
     this.#writer.pos = 0;
@@ -283,6 +429,9 @@ class Outbox {
     }
     this.#touched = [];
     this.#post();
+    const callbacks = this.#afterPost;
+    this.#afterPost = [];
+    for (const callback of callbacks) callback();
   };
 
   /** Posts the parts written so far (if any) and empties the writer. */
@@ -350,22 +499,27 @@ class Outbox {
       }
       writer.ldelim();
       const frameBytes = writer.pos - frameStart;
-      if (frameBytes > GRPC_MAX_MESSAGE_BYTES) {
-        // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
-        throw new Error(`an answer of ${frameBytes} bytes passes the message limit`);
-      }
+      // Every gathering answer is held to ANSWER_MAX_BYTES: one that is not is a bug there.
+      assert(
+        frameBytes <= GRPC_MAX_MESSAGE_BYTES,
+        "a BatchCommands answer fits the message limit",
+        {
+          frameBytes,
+        },
+      );
       const last = n === batch.indexes.length;
       layout.set(layoutStart + 1, last && batch.remaining === 0 ? 1 : 0);
       layout.set(layoutStart + 2, frameBytes);
       layout.set(layoutStart + 3, n - first);
       return n;
     } catch (error) {
-      // A response that cannot be encoded is a bug: fail its batch, keep the others' answers.
+      // A response that cannot be encoded is a bug: the worker ends. The batch is failed here
+      // and the others' answers kept, so the main thread sees them before the worker's end.
       layout.length = layoutStart;
       writer.pos = frameStart;
       writer.states = null;
-      log.error("BatchCommands answer could not be encoded", { error: describe(error) });
       batch.fail("internal", `cannot encode an answer: ${describe(error)}`);
+      die(error, { stage: "encoding a BatchCommands answer" });
       return -1;
     }
   }
@@ -417,22 +571,24 @@ function runBatches({ layout, data }: BatchRequests): void {
 }
 
 function runBatch(batch: RunningBatch, requests: unknown[]): void {
-  const current = started();
   // The sub-requests' answers draw on one budget, so a message of many small requests cannot
   // make a huge wave of answers (see `answer_budget.ts`).
   const shared = new AnswerBudget(BATCH_COMMANDS_MAX_ANSWER_BYTES);
   for (let index = 0; index < requests.length; index++) {
     const command = BATCH_COMMANDS[batch.codes[index]!]!;
     const budget = new AnswerBudget(ANSWER_MAX_BYTES, shared);
-    runCommand(current, command, requests[index], budget).then(
-      (response) => outbox.add(batch, index, response),
+    const { running, release } = execute(command, requests[index], budget);
+    running.then(
+      (response) => {
+        outbox.add(batch, index, response);
+        outbox.afterPost(release);
+      },
       (error: unknown) => {
-        if (batch.failed) return;
-        log.error("BatchCommands sub-request failed", {
+        onCommandError(error, {
           rpc: command.name,
-          error: describe(error),
+          fail: (details) => batch.fail("internal", details),
         });
-        batch.fail("internal", `${command.name}: ${describe(error)}`);
+        release();
       },
     );
   }
@@ -440,6 +596,8 @@ function runBatch(batch: RunningBatch, requests: unknown[]): void {
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
+  // A worker that met a bug runs nothing more: the main thread fails what it owes when it ends.
+  if (dying) return;
   switch (message.kind) {
     case "init":
       start(message.settings);
@@ -454,6 +612,12 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "gc":
       collectGarbage(message.safePoint);
+      return;
+    case "addRegion":
+      addRegion(message.region, message.latestTs);
+      return;
+    case "dropRegion":
+      dropRegion(message.regionId);
       return;
     case "stop":
       // Without "stopped" the main thread leaves the database to its WAL: the safe side.

@@ -1,14 +1,28 @@
 /**
- * The main thread's side of the region-group workers (DESIGN.md §2): starts them over the
- * store's engine, routes each request to the worker of its region (`region_id % count`), and
- * matches answers to callers. A worker that dies is replaced; whatever it had in flight fails
- * with INTERNAL (a TiKV client retries those), and the engine counts its attachment out.
+ * The main thread's side of the region-group workers (DESIGN.md §2, §4.1): starts them over the
+ * store's engine, routes each request to the worker of its region by the routing table
+ * (`routing_table.ts`), and matches answers to callers. A worker that dies — a bug it met, or a
+ * crash — is replaced; whatever it had in flight fails with INTERNAL (a TiKV client retries
+ * those), the engine counts its attachment out, and the new worker is given the regions the
+ * table holds for its group: it rebuilds from disk.
+ *
+ * A request for a region the table does not hold goes to the worker `id % count` (any would
+ * do), which answers RegionNotFound like for any region it does not serve.
+ *
+ * Regions change hands by `addRegion` (to the least-loaded worker) and `moveRegion` (worker A
+ * drops it — new requests get RegionNotFound, running ones finish — then B loads it, with max_ts
+ * raised to a fresh timestamp). At no moment do two workers serve one region: A's latches and
+ * memory locks are gone before B takes requests.
  */
 import type { RocksDbEngine } from "../engine/rocksdb_engine.ts";
-import { WORKER_STOP_TIMEOUT_MS } from "../constants.ts";
+import { REGION_MOVE_DRAIN_TIMEOUT_MS, WORKER_STOP_TIMEOUT_MS } from "../constants.ts";
+import { assert } from "../util/assert.ts";
 import type { LogLevel } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
+import { migrateLegacyTtlIndex } from "./raw/ttl_index.ts";
+import { type Region, standaloneRegion } from "./region.ts";
+import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
 import type { BatchFrame } from "./wire.ts";
 import {
   type FailureCode,
@@ -18,6 +32,7 @@ import {
   ownBuffer,
   type ToWorker,
   type WorkerSettings,
+  type WorkerTestHooks,
 } from "./worker_protocol.ts";
 
 /** The answer to a unary request. */
@@ -53,17 +68,45 @@ export interface WorkersStopResult {
   stuckGroups: number[];
 }
 
+/** Why a region move did not happen (besides the table's own refusals). */
+export type MoveFailure =
+  | RoutingFailure
+  | { code: "RegionMoving"; regionId: bigint }
+  | { code: "DrainTimeout"; regionId: bigint; group: number; timeoutMs: number }
+  | { code: "Stopping" };
+
+/** A readable sentence for `failure`. */
+export function describeMoveFailure(failure: MoveFailure): string {
+  switch (failure.code) {
+    case "RegionMoving":
+      return `region ${failure.regionId} is already being moved`;
+    case "DrainTimeout":
+      return `worker ${failure.group} did not give up region ${failure.regionId} within ` +
+        `${failure.timeoutMs} ms; it serves the region still`;
+    case "Stopping":
+      return "the store is shutting down";
+    default:
+      return describeRoutingFailure(failure);
+  }
+}
+
+/** Start-up settings shared by every worker; each gets its own `groupId` and `regions`. */
+type SharedSettings = Omit<WorkerSettings, "groupId" | "regions" | "latestTs">;
+
 /** One worker and what it owes. */
 class Slot {
   worker!: Worker;
   readonly unary = new Map<number, (result: UnaryResult) => void>();
   readonly batches = new Map<number, (part: BatchPart) => void>();
+  /** Regions this worker was asked to load or drop, waiting for its word. */
+  readonly added = new Map<bigint, () => void>();
+  readonly dropped = new Map<bigint, (dropped: boolean) => void>();
   ready!: Promise<void>;
   /** Whether the current worker attached to the engine (and so must detach or be counted out). */
   attached = false;
   stopped: (() => void) | null = null;
 
-  constructor(readonly settings: WorkerSettings) {}
+  constructor(readonly groupId: number) {}
 }
 
 /** Options of `RegionWorkers.start`. */
@@ -76,34 +119,62 @@ export interface RegionWorkerOptions {
   logLevel: LogLevel;
   ttlCheckPollIntervalMs: number;
   log: Logger;
+  /** The regions served at start; default: the standalone store's one region. */
+  regions?: Region[];
+  /** Test-only worker behaviour (`WorkerTestHooks`). */
+  testHooks?: WorkerTestHooks;
+}
+
+/** A region and the worker serving it (the status server's `/regions`). */
+export interface ServedRegion {
+  region: Region;
+  worker: number;
 }
 
 /** The pool of region-group workers of one store. */
 export class RegionWorkers {
   readonly #slots: Slot[];
   readonly #options: RegionWorkerOptions;
+  readonly #shared: SharedSettings;
+  readonly #table: RoutingTable;
+  /** Every region of the table, by id. */
+  readonly #regions = new Map<bigint, Region>();
+  /** Regions between "dropRegion" and their load by the next worker. */
+  readonly #moving = new Set<bigint>();
   #nextId = 1;
   #stopping = false;
   readonly #layout = new LayoutWriter();
 
   private constructor(options: RegionWorkerOptions) {
     this.#options = options;
-    this.#slots = Array.from({ length: options.count }, (_, groupId) =>
-      new Slot({
-        groupId,
-        groups: options.count,
-        engine: options.engine.share(),
-        syncLog: options.syncLog,
-        latestTs: 0n,
-        logLevel: options.logLevel,
-        ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
-      }));
+    this.#shared = {
+      engine: options.engine.share(),
+      syncLog: options.syncLog,
+      logLevel: options.logLevel,
+      ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
+      testHooks: options.testHooks,
+    };
+    this.#table = new RoutingTable(options.count);
+    this.#slots = Array.from({ length: options.count }, (_, groupId) => new Slot(groupId));
+    for (const region of options.regions ?? [standaloneRegion()]) {
+      const placed = this.#table.add(region.id);
+      if (typeof placed !== "number") throw new Error(describeRoutingFailure(placed));
+      this.#regions.set(region.id, region);
+    }
   }
 
-  /** Starts `options.count` workers and waits until each has attached to the engine. */
+  /**
+   * Starts `options.count` workers and waits until each has attached to the engine. Before the
+   * first starts, the raw TTL index of an older store is rewritten into the per-region layout
+   * (`migrateLegacyTtlIndex`), so no worker ever reads the old one.
+   */
   static async start(options: RegionWorkerOptions): Promise<RegionWorkers> {
     if (!Number.isSafeInteger(options.count) || options.count < 1) {
       throw new Error(`region workers: count must be at least 1, got ${options.count}`);
+    }
+    const migrated = migrateLegacyTtlIndex(options.engine);
+    if (migrated.moved + migrated.dropped > 0) {
+      options.log.info("raw TTL index rewritten into the per-region layout", { ...migrated });
     }
     const pool = new RegionWorkers(options);
     for (const slot of pool.#slots) pool.#spawn(slot);
@@ -115,9 +186,117 @@ export class RegionWorkers {
     return this.#slots.length;
   }
 
-  /** The worker group serving region `regionId`. */
+  /**
+   * The worker group for a request naming region `regionId`: the table's, or, for a region it
+   * does not hold, `regionId % count` (that worker answers RegionNotFound).
+   */
   groupOf(regionId: number): number {
-    return regionId % this.#slots.length;
+    return this.#table.groupOf(BigInt(regionId)) ?? regionId % this.#slots.length;
+  }
+
+  /** The worker serving region `regionId`, or undefined when no worker does. */
+  workerOf(regionId: bigint): number | undefined {
+    return this.#table.groupOf(regionId);
+  }
+
+  /** Every region with the worker serving it, by region id. */
+  regions(): ServedRegion[] {
+    return this.#table.entries()
+      .sort((a, b) => a.regionId < b.regionId ? -1 : a.regionId > b.regionId ? 1 : 0)
+      .map(({ regionId, group }) => ({ region: this.#regions.get(regionId)!, worker: group }));
+  }
+
+  /**
+   * Adds `region` to the least-loaded worker (or `options.worker`: a split region joins its
+   * parent's); resolves with the worker once it serves the region.
+   */
+  addRegion(region: Region, options: { worker?: number } = {}): Promise<number | MoveFailure> {
+    if (this.#stopping) return Promise.resolve({ code: "Stopping" });
+    const group = this.#table.add(region.id, { group: options.worker });
+    if (typeof group !== "number") return Promise.resolve(group);
+    this.#regions.set(region.id, region);
+    return this.#load(this.#slots[group]!, region).then(() => group);
+  }
+
+  /**
+   * Moves region `regionId` to worker `to`: its worker gives it up (new requests answered
+   * RegionNotFound, running commands, GC and sweeps finished), then `to` loads it. If the worker
+   * does not give it up within REGION_MOVE_DRAIN_TIMEOUT_MS, it is given the region back and the
+   * move fails. Resolves once `to` serves it.
+   */
+  async moveRegion(
+    regionId: bigint,
+    to: number,
+  ): Promise<{ from: number; to: number } | MoveFailure> {
+    if (this.#stopping) return { code: "Stopping" };
+    const from = this.#table.groupOf(regionId);
+    if (from === undefined) return { code: "RegionUnknown", regionId };
+    if (this.#moving.has(regionId)) return { code: "RegionMoving", regionId };
+    if (!Number.isSafeInteger(to) || to < 0 || to >= this.#slots.length) {
+      return { code: "NoSuchGroup", group: to, groups: this.#slots.length };
+    }
+    if (from === to) return { from, to };
+    const region = this.#regions.get(regionId);
+    assert(region !== undefined, "every region of the table has its metadata", { regionId });
+    this.#moving.add(regionId);
+    try {
+      const dropped = await this.#drop(this.#slots[from]!, regionId, () => {
+        // The worker gave the region up. In this same turn the table sends the region's
+        // requests to `to`, and `to` gets "addRegion" before any of them.
+        const left = this.#table.move(regionId, to);
+        assert(left === from, "a moving region stays in the table", { regionId, from, to });
+        return this.#load(this.#slots[to]!, region);
+      });
+      if (dropped !== null) {
+        await dropped.loaded;
+        return { from, to };
+      }
+      if (this.#stopping) return { code: "Stopping" };
+      // Not drained in time: the worker serves the region again, and the move fails.
+      await this.#load(this.#slots[from]!, region);
+      return {
+        code: "DrainTimeout",
+        regionId,
+        group: from,
+        timeoutMs: REGION_MOVE_DRAIN_TIMEOUT_MS,
+      };
+    } finally {
+      this.#moving.delete(regionId);
+    }
+  }
+
+  /**
+   * Asks `slot`'s worker to give up `regionId`. When it has (or died: a dead worker serves
+   * nothing), `onDropped` runs at once, in the turn that learnt it, and its promise comes back;
+   * null on timeout or stop.
+   */
+  #drop(
+    slot: Slot,
+    regionId: bigint,
+    onDropped: () => Promise<void>,
+  ): Promise<{ loaded: Promise<void> } | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(false), REGION_MOVE_DRAIN_TIMEOUT_MS);
+      const settle = (dropped: boolean) => {
+        clearTimeout(timer);
+        slot.dropped.delete(regionId);
+        resolve(dropped ? { loaded: onDropped() } : null);
+      };
+      slot.dropped.set(regionId, settle);
+      this.#post(slot, { kind: "dropRegion", regionId });
+    });
+  }
+
+  /** Tells `slot`'s worker to serve `region`; resolves once it does (or died: its successor does). */
+  #load(slot: Slot, region: Region): Promise<void> {
+    return new Promise((resolve) => {
+      slot.added.set(region.id, resolve);
+      this.#postAdd(slot, region);
+    });
+  }
+
+  #postAdd(slot: Slot, region: Region): void {
+    this.#post(slot, { kind: "addRegion", region, latestTs: this.#options.latestTs() });
   }
 
   #spawn(slot: Slot): void {
@@ -132,7 +311,7 @@ export class RegionWorkers {
       failStart = reject;
     });
     const timer = setTimeout(
-      () => failStart(new Error(`region worker ${slot.settings.groupId} did not start`)),
+      () => failStart(new Error(`region worker ${slot.groupId} did not start`)),
       START_TIMEOUT_MS,
     );
     slot.ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
@@ -142,10 +321,17 @@ export class RegionWorkers {
       event.preventDefault();
       clearTimeout(timer);
       this.#died(slot, event.message ?? "unknown error");
-      failStart(new Error(`region worker ${slot.settings.groupId} failed: ${event.message}`));
+      failStart(new Error(`region worker ${slot.groupId} failed: ${event.message}`));
     };
-    // A replacement worker must not go below reads its predecessor served: a fresh ts.
-    const settings = { ...slot.settings, latestTs: this.#options.latestTs() };
+    // The worker learns its regions from the table (a replacement: those of its predecessor,
+    // rebuilt from disk), and must not go below reads its predecessor served: a fresh ts.
+    const regions = this.#table.regionsOf(slot.groupId).map((id) => this.#regions.get(id)!);
+    const settings: WorkerSettings = {
+      ...this.#shared,
+      groupId: slot.groupId,
+      regions,
+      latestTs: this.#options.latestTs(),
+    };
     this.#post(slot, { kind: "init", settings });
   }
 
@@ -179,8 +365,18 @@ export class RegionWorkers {
       case "log":
         this.#options.log[message.level](message.message, {
           ...message.fields,
-          group: slot.settings.groupId,
+          group: slot.groupId,
         });
+        return;
+      case "regionAdded": {
+        const resolve = slot.added.get(message.regionId);
+        slot.added.delete(message.regionId);
+        resolve?.();
+        return;
+      }
+      case "regionDropped":
+        // Absent when the move timed out meanwhile (the region was given back).
+        slot.dropped.get(message.regionId)?.(true);
         return;
       case "stopped":
         // The worker closed its engine, which counted its attachment out.
@@ -190,14 +386,22 @@ export class RegionWorkers {
     }
   }
 
-  /** A worker died: fail what it owed, count its engine attachment out, start another. */
+  /**
+   * A worker died: fail what it owed, count its engine attachment out, start another. A region
+   * it was giving up counts as given up (a dead worker serves nothing) before the successor
+   * starts, so the successor is not given it; a region it was loading, the successor loads.
+   */
   #died(slot: Slot, reason: string): void {
-    this.#options.log.error("region worker died", { group: slot.settings.groupId, reason });
+    this.#options.log.error("region worker died", { group: slot.groupId, reason });
     slot.worker.terminate();
-    this.#failOwed(slot, `region worker ${slot.settings.groupId} died: ${reason}`);
+    this.#failOwed(slot, `region worker ${slot.groupId} died: ${reason}`);
     this.#forget(slot);
+    for (const settle of [...slot.dropped.values()]) settle(true);
     slot.stopped?.(); // a stop waiting for it need not wait longer
     if (!this.#stopping) this.#spawn(slot);
+    const added = [...slot.added.values()];
+    slot.added.clear();
+    for (const resolve of added) resolve();
   }
 
   /** Fails every request `slot` still owes an answer to. */
@@ -218,7 +422,7 @@ export class RegionWorkers {
     slot.worker.postMessage(message, transfer);
   }
 
-  /** Runs unary `name` with request `bytes` in the worker of `regionId`. */
+  /** Runs unary `name` with request `bytes` in the worker serving `regionId` (see `groupOf`). */
   unary(regionId: number, name: string, bytes: Uint8Array): Promise<UnaryResult> {
     const slot = this.#slots[this.groupOf(regionId)]!;
     if (this.#stopping) return Promise.resolve({ ok: false, code: "internal", details: STOPPING });
@@ -322,6 +526,12 @@ export class RegionWorkers {
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<WorkersStopResult> {
     this.#stopping = true;
+    // Moves in progress end: a drop not yet done fails, a load waits no longer.
+    for (const slot of this.#slots) {
+      for (const settle of [...slot.dropped.values()]) settle(false);
+      for (const resolve of slot.added.values()) resolve();
+      slot.added.clear();
+    }
     const timeoutMs = options.timeoutMs ?? WORKER_STOP_TIMEOUT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
@@ -332,7 +542,7 @@ export class RegionWorkers {
       this.#post(slot, { kind: "stop" });
       await Promise.race([stopped, late]);
       if (slot.attached) {
-        stuckGroups.push(slot.settings.groupId);
+        stuckGroups.push(slot.groupId);
       } else {
         slot.worker.terminate();
         this.#failOwed(slot, STOPPING); // answers it posted after "stopped" are lost with it

@@ -1,26 +1,40 @@
 /**
- * Stopping the region workers (issue #9, item 5): the pool reports whether every worker
- * detached from the engine, and a worker that did not answer in time is never counted out —
- * the database refuses to close under it — until its late "stopped" arrives.
+ * The region workers seen from the main thread.
+ *
+ * Stopping (issue #9, item 5): the pool reports whether every worker detached from the engine,
+ * and a worker that did not answer in time is never counted out — the database refuses to close
+ * under it — until its late "stopped" arrives.
+ *
+ * Routing (issue #10, DESIGN.md §4.1): the main thread's table places regions on the
+ * least-loaded worker — with two workers and two regions, both serve — moves a region between
+ * workers (its state is on disk), and answers an unknown region RegionNotFound.
+ *
+ * Bugs (STYLE.md): a failed assertion inside a command ends its worker, which is replaced and
+ * rebuilt from disk; an expected failure is answered INTERNAL and the worker goes on.
  */
 import assert from "node:assert/strict";
 import { kvrpcpb } from "../../proto/mod.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { utf8 } from "../util/bytes.ts";
 import { Logger } from "./log.ts";
-import { RegionWorkers } from "./region_workers.ts";
+import { type Region, standaloneRegion } from "./region.ts";
+import { type RegionWorkerOptions, RegionWorkers, type UnaryResult } from "./region_workers.ts";
 
 const context = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n } };
 /** Keys preloaded so that one scan keeps its worker busy for many milliseconds. */
 const PRELOADED_KEYS = 60_000;
 const WAIT_MS = 10_000;
 
-async function withPool(body: (engine: RocksDbEngine, workers: RegionWorkers) => Promise<void>) {
+async function withPool(
+  body: (engine: RocksDbEngine, workers: RegionWorkers, logPath: string) => Promise<void>,
+  options: Partial<RegionWorkerOptions> = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "basalt_workers_" });
   const engine = RocksDbEngine.open(dir, { blockCacheBytes: 8 << 20 });
   const log = new Logger({ level: "error", file: `${dir}.log` });
+  let workers: RegionWorkers | null = null;
   try {
-    const workers = await RegionWorkers.start({
+    workers = await RegionWorkers.start({
       count: 2,
       engine,
       syncLog: true,
@@ -28,9 +42,11 @@ async function withPool(body: (engine: RocksDbEngine, workers: RegionWorkers) =>
       logLevel: "error",
       ttlCheckPollIntervalMs: 0,
       log,
+      ...options,
     });
-    await body(engine, workers);
+    await body(engine, workers, `${dir}.log`);
   } finally {
+    if (workers !== null && engine.attachedCount > 0) await workers.stop();
     if (!engine.closed && engine.attachedCount === 0) engine.close();
     log.close();
     await Deno.remove(dir, { recursive: true });
@@ -68,14 +84,14 @@ Deno.test("a worker busy past the stop timeout is not counted out; the engine re
     }
     engine.write(batch);
     batch.destroy();
-    // One long synchronous scan in the worker of region 1 (group 1), then a stop that allows
-    // no time at all: the worker cannot answer before the timeout.
+    // One long synchronous scan in the worker of region 1 (group 0: the table's first region goes
+    // to the first worker), then a stop that allows no time at all: it cannot answer in time.
     const scan = kvrpcpb.RawScanRequest.encode({ context, limit: PRELOADED_KEYS });
     const scanned = workers.unary(1, "RawScan", scan.finish());
     const result = await workers.stop({ timeoutMs: 0 });
     assert.equal(result.detached, false);
-    // The idle worker of group 0 cannot answer within 0 ms either; the busy one surely not.
-    assert.ok(result.stuckGroups.includes(1), `stuck: ${result.stuckGroups}`);
+    // The idle worker of group 1 cannot answer within 0 ms either; the busy one surely not.
+    assert.ok(result.stuckGroups.includes(0), `stuck: ${result.stuckGroups}`);
     assert.ok(engine.attachedCount >= 1, "the busy worker is still counted as attached");
     assert.throws(() => engine.close(), /still attached/);
     // The scan was admitted before the stop, so it is answered; then the late "stopped".
@@ -100,3 +116,184 @@ Deno.test("a request that reaches a stopping worker is refused, not run", async 
     assert.equal(engine.get("default", utf8("late")), null);
   });
 });
+
+/** Region `id` over [startKey, endKey). */
+function region(id: bigint, startKey: string, endKey: string): Region {
+  return { ...standaloneRegion(), id, startKey: utf8(startKey), endKey: utf8(endKey) };
+}
+
+const LEFT = region(1n, "", "m");
+const RIGHT = region(2n, "m", "");
+
+function contextOf(r: Region) {
+  return { regionId: r.id, regionEpoch: { confVer: r.confVer, version: r.version } };
+}
+
+async function rawPut(workers: RegionWorkers, r: Region, key: string): Promise<UnaryResult> {
+  const put = kvrpcpb.RawPutRequest.encode({
+    context: contextOf(r),
+    key: utf8(key),
+    value: utf8(key),
+  });
+  return await workers.unary(Number(r.id), "RawPut", put.finish());
+}
+
+async function rawGet(workers: RegionWorkers, regionId: bigint, key: string) {
+  const get = kvrpcpb.RawGetRequest.encode({
+    context: { regionId, regionEpoch: { confVer: 1n, version: 1n } },
+    key: utf8(key),
+  });
+  const answer = await workers.unary(Number(regionId), "RawGet", get.finish());
+  assert.ok(answer.ok, `RawGet answered: ${JSON.stringify(answer)}`);
+  return kvrpcpb.RawGetResponse.decode(answer.bytes);
+}
+
+function assertPutOk(answer: UnaryResult, what: string): void {
+  assert.ok(answer.ok, `${what}: ${JSON.stringify(answer)}`);
+  const response = kvrpcpb.RawPutResponse.decode(answer.bytes);
+  assert.equal(response.regionError, null, `${what}: ${response.regionError?.message}`);
+  assert.equal(response.error, "", what);
+}
+
+Deno.test("with two workers and two regions, each worker serves one: the table, not a modulo, routes", async () => {
+  await withPool(async (_engine, workers) => {
+    assert.deepEqual(workers.regions().map((r) => [r.region.id, r.worker]), [[1n, 0], [2n, 1]]);
+    assert.equal(workers.groupOf(1), 0);
+    assert.equal(workers.groupOf(2), 1);
+    // Region 2 is only in worker 1's map: its writes succeed only because they are routed there.
+    assertPutOk(await rawPut(workers, LEFT, "a"), "region 1 in worker 0");
+    assertPutOk(await rawPut(workers, RIGHT, "x"), "region 2 in worker 1");
+    assert.equal(utf8Text((await rawGet(workers, 2n, "x")).value), "x");
+  }, { regions: [LEFT, RIGHT] });
+});
+
+Deno.test("a request for a region no worker serves is answered RegionNotFound", async () => {
+  await withPool(async (_engine, workers) => {
+    for (const id of [0n, 3n, 4n, 1000n]) {
+      const response = await rawGet(workers, id, "a");
+      assert.equal(response.regionError?.regionNotFound?.regionId, id);
+    }
+  }, { regions: [LEFT, RIGHT] });
+});
+
+Deno.test("a region added later goes to the least-loaded worker and is served there", async () => {
+  await withPool(async (_engine, workers) => {
+    assert.deepEqual(workers.regions().map((r) => r.worker), [0]);
+    assert.equal(await workers.addRegion(region(7n, "m", "")), 1);
+    assert.equal(workers.workerOf(7n), 1);
+    assertPutOk(await rawPut(workers, region(7n, "m", ""), "x"), "region 7 in worker 1");
+    assert.deepEqual(await workers.addRegion(region(7n, "m", "")), {
+      code: "RegionExists",
+      regionId: 7n,
+      group: 1,
+    });
+  }, { regions: [LEFT] });
+});
+
+Deno.test("a moved region is given up by one worker, then served by the other from disk", async () => {
+  await withPool(async (_engine, workers) => {
+    assertPutOk(await rawPut(workers, LEFT, "before"), "before the move");
+    assert.deepEqual(await workers.moveRegion(1n, 1), { from: 0, to: 1 });
+    assert.equal(workers.groupOf(1), 1);
+    assert.deepEqual(workers.regions().map((r) => [r.region.id, r.worker]), [[1n, 1], [2n, 1]]);
+    // The new worker reads what the old one wrote, and writes on.
+    assert.equal(utf8Text((await rawGet(workers, 1n, "before")).value), "before");
+    assertPutOk(await rawPut(workers, LEFT, "after"), "after the move");
+    // And back again; refusals name what is wrong.
+    assert.deepEqual(await workers.moveRegion(1n, 0), { from: 1, to: 0 });
+    assert.equal(utf8Text((await rawGet(workers, 1n, "after")).value), "after");
+    assert.deepEqual(await workers.moveRegion(9n, 0), { code: "RegionUnknown", regionId: 9n });
+    assert.deepEqual(await workers.moveRegion(1n, 5), { code: "NoSuchGroup", group: 5, groups: 2 });
+  }, { regions: [LEFT, RIGHT] });
+});
+
+Deno.test("a move waits until the giving worker's waiting command on the region has answered", async () => {
+  await withPool(async (_engine, workers) => {
+    const whole = standaloneRegion();
+    const prewrite = kvrpcpb.PrewriteRequest.encode({
+      context: contextOf(whole),
+      mutations: [{ op: kvrpcpb.Op.Put, key: utf8("k"), value: utf8("v") }],
+      primaryLock: utf8("k"),
+      startVersion: 10n,
+      lockTtl: 60_000n,
+    });
+    const prewritten = await workers.unary(1, "KvPrewrite", prewrite.finish());
+    assert.ok(
+      prewritten.ok && kvrpcpb.PrewriteResponse.decode(prewritten.bytes).errors.length === 0,
+    );
+    // Another transaction waits for that lock in worker 0 (an async wait, WAIT_FOR_LOCK_MS).
+    const WAIT_FOR_LOCK_MS = 400;
+    const lock = kvrpcpb.PessimisticLockRequest.encode({
+      context: contextOf(whole),
+      mutations: [{ op: kvrpcpb.Op.PessimisticLock, key: utf8("k") }],
+      primaryLock: utf8("k"),
+      startVersion: 20n,
+      forUpdateTs: 20n,
+      lockTtl: 60_000n,
+      waitTimeout: BigInt(WAIT_FOR_LOCK_MS),
+    });
+    const order: string[] = [];
+    const startMs = performance.now();
+    const waited = workers.unary(1, "KvPessimisticLock", lock.finish()).then((answer) => {
+      order.push("lock wait answered");
+      return answer;
+    });
+    const moved = await workers.moveRegion(1n, 1);
+    order.push("moved");
+    assert.deepEqual(moved, { from: 0, to: 1 });
+    const answer = await waited;
+    assert.ok(answer.ok);
+    const errors = kvrpcpb.PessimisticLockResponse.decode(answer.bytes).errors;
+    assert.equal(errors[0]?.locked?.lockVersion, 10n, "the wait ended by its timeout, locked");
+    assert.deepEqual(order, ["lock wait answered", "moved"]);
+    assert.ok(performance.now() - startMs >= WAIT_FOR_LOCK_MS - 50, "the move waited");
+    // The lock is on disk: the new worker sees it.
+    const get = kvrpcpb.GetRequest.encode({
+      context: contextOf(whole),
+      key: utf8("k"),
+      version: 30n,
+    });
+    const read = await workers.unary(1, "KvGet", get.finish());
+    assert.ok(read.ok);
+    assert.equal(kvrpcpb.GetResponse.decode(read.bytes).error?.locked?.lockVersion, 10n);
+  });
+});
+
+Deno.test("a failed assertion inside a command ends its worker, which is replaced from disk; it is never answered as INTERNAL while the worker goes on", async () => {
+  await withPool(async (engine, workers, logPath) => {
+    assertPutOk(await rawPut(workers, LEFT, "kept"), "a write before the bug");
+    const answer = await rawPut(workers, LEFT, "boom");
+    // The answer comes from the main thread failing what the dead worker owed.
+    assert.equal(answer.ok, false);
+    assert.ok(!answer.ok && answer.code === "internal");
+    assert.match(answer.details, /^region worker 0 died: .*assertion failed: test hook/);
+    // The replacement serves the same regions from disk.
+    await until(() => engine.attachedCount === 2, "the replacement attaches");
+    assert.equal(utf8Text((await rawGet(workers, 1n, "kept")).value), "kept");
+    assertPutOk(await rawPut(workers, LEFT, "after"), "a write to the replacement");
+    assertPutOk(await rawPut(workers, RIGHT, "x"), "the other worker never stopped");
+    const logged = await Deno.readTextFile(logPath);
+    assert.match(logged, /bug in a region worker/);
+    assert.match(logged, /region worker died/);
+  }, {
+    regions: [LEFT, RIGHT],
+    testHooks: { assertionFailureOnKey: utf8("boom") },
+  });
+});
+
+Deno.test("an expected failure (writes fenced on a full disk) is answered INTERNAL and the worker goes on", async () => {
+  await withPool(async (engine, workers, logPath) => {
+    engine.fenceWrites(true);
+    const refused = await rawPut(workers, LEFT, "k");
+    assert.ok(!refused.ok && refused.code === "internal", JSON.stringify(refused));
+    assert.match(refused.details, /^RawPut: .*almost full/);
+    engine.fenceWrites(false);
+    assertPutOk(await rawPut(workers, LEFT, "k"), "the same worker, once the fence is lifted");
+    assert.equal(engine.attachedCount, 2);
+    assert.doesNotMatch(await Deno.readTextFile(logPath), /region worker died/);
+  }, { regions: [LEFT, RIGHT] });
+});
+
+function utf8Text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}

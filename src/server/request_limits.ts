@@ -76,7 +76,9 @@ export const CONTEXT_LISTS: readonly ListLimit[] = [
 export const TRANSACTION_TIMESTAMPS: Readonly<Record<string, readonly string[]>> = {
   KvPrewrite: ["startVersion", "forUpdateTs"],
   KvPessimisticLock: ["startVersion", "forUpdateTs"],
-  KVPessimisticRollback: ["startVersion", "forUpdateTs"],
+  // Its for_update_ts may be u64::MAX: "every pessimistic lock of the transaction" (TiKV's client
+  // sends that when it resolves a dead transaction's locks).
+  KVPessimisticRollback: ["startVersion"],
   KvCommit: ["startVersion", "commitVersion"],
   KvBatchRollback: ["startVersion"],
   KvCleanup: ["startVersion"],

@@ -1,14 +1,22 @@
 /**
- * Running one command: checks a request's keys and region, runs the handler, and converts an
- * expected failure into kvproto's form — `region_error` for region failures, otherwise the
- * command's error field (see `ErrorField`).
+ * Running one command: checks a request's region (id, store, epoch) and that its keys lie in
+ * it — as data keys of the command's API (raw keys as they are, transactional keys encoded;
+ * src/storage/region_range.ts) — runs the handler within that region (`CommandScope`), and
+ * converts an expected failure into kvproto's form — `region_error` for region failures,
+ * otherwise the command's error field (see `ErrorField`).
  */
 import type { errorpb } from "../../proto/mod.ts";
 import { MAX_KEY_BYTES } from "../constants.ts";
 import { type AnswerBudget, unaryBudget } from "./answer_budget.ts";
 import { type AnyCommand, isRefusal } from "./command.ts";
 import { describeFailure, type Failure, isRegionFailure, type RegionFailure } from "./failure.ts";
-import { checkContext } from "./region.ts";
+import { checkContext, type Region } from "./region.ts";
+import {
+  coversAllKeys,
+  type KeyApi,
+  regionContainsKey,
+  regionDataKey,
+} from "../storage/region_range.ts";
 import { checkRequestLimits } from "./request_limits.ts";
 import type { StoreServices } from "./services.ts";
 
@@ -84,8 +92,36 @@ export async function runCommand(
   const tooLarge = checkKeySizes(keys);
   if (tooLarge !== null) return failureResponse(command, tooLarge);
   const context = request.context as Parameters<typeof checkContext>[1]["context"];
-  const region = checkContext(services.regions, { context, keys });
+  const region = checkContext(services.regions, { context, keys: NO_KEYS });
   if ("code" in region) return failureResponse(command, region);
-  const result = await command.execute(services, request, budget);
+  const outside = keyOutsideRegion(region, { api: command.keyApi, keys });
+  if (outside !== null) return failureResponse(command, outside);
+  const result = await command.execute(services, request, { region, budget });
   return isRefusal(result) ? failureResponse(command, result.failure) : result;
+}
+
+const NO_KEYS: Uint8Array[] = [];
+
+/**
+ * `KeyNotInRegion` for the first of `keys` whose data key (`regionDataKey`: raw keys as they
+ * are, transactional keys encoded) lies outside `region`; null when all lie inside. The
+ * failure names the data key, as the region's bounds are data keys.
+ */
+function keyOutsideRegion(
+  region: Region,
+  request: { api: KeyApi; keys: readonly Uint8Array[] },
+): RegionFailure | null {
+  if (coversAllKeys(region)) return null;
+  for (const key of request.keys) {
+    const dataKey = regionDataKey(request.api, key);
+    if (regionContainsKey(region, dataKey)) continue;
+    return {
+      code: "KeyNotInRegion",
+      key: dataKey,
+      regionId: region.id,
+      startKey: region.startKey,
+      endKey: region.endKey,
+    };
+  }
+  return null;
 }

@@ -5,7 +5,8 @@
  *   and the body tells the operator what to fix;
  * - `/metrics` — Prometheus text: request metrics, RocksDB properties, process memory;
  * - `/config`  — the effective configuration as JSON;
- * - `/regions` — the regions this store serves, as JSON (u64 fields as decimal strings).
+ * - `/regions` — the regions this store serves, each with the worker serving it (`worker`, its
+ *   group in the routing table), as JSON (u64 fields as decimal strings).
  * Any method other than GET gets 405 with `Allow: GET`.
  *
  * Plain HTTP is served by `http1.ts` over our own accept loop (`listener.ts`): at most
@@ -34,7 +35,8 @@ export interface StatusSources {
   config: ServerConfig;
   metrics: RequestMetrics;
   engine: KvEngine;
-  regions: ReadonlyMap<bigint, Region>;
+  /** The regions served, each with its worker (`RegionWorkers.regions`). */
+  regions(): readonly { region: Region; worker: number }[];
   /** Whether the server is draining for shutdown. */
   stopping(): boolean;
   /** Why the store refuses writes now, or null while it accepts them (`disk_guard.ts`). */
@@ -133,7 +135,12 @@ export function handleStatusRequest(sources: StatusSources, request: Request): R
     case "/config":
       return json(sources.config);
     case "/regions":
-      return json({ regions: [...sources.regions.values()].map(regionToProto) });
+      return json({
+        regions: sources.regions().map(({ region, worker }) => ({
+          ...regionToProto(region),
+          worker,
+        })),
+      });
     default:
       return new Response(`not found: ${path}\n`, { status: 404 });
   }

@@ -25,12 +25,17 @@ import { COMMANDS_BY_BATCH_NAME } from "./commands.ts";
 import type { LogLevel } from "./config.ts";
 import type { LogFields } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
+import type { Region } from "./region.ts";
 
 /** Start-up settings of one worker. */
 export interface WorkerSettings {
   groupId: number;
-  /** How many groups there are: the worker serves the regions with `id % groups === groupId`. */
-  groups: number;
+  /**
+   * The regions the worker serves at start, from the main thread's routing table
+   * (`routing_table.ts`): a worker never decides for itself which regions are its own. Later
+   * changes arrive as "addRegion" and "dropRegion".
+   */
+  regions: Region[];
   engine: SharedEngineHandle;
   syncLog: boolean;
   /** A timestamp at least as large as any read served before: seeds max_ts. */
@@ -38,6 +43,17 @@ export interface WorkerSettings {
   logLevel: LogLevel;
   /** Period of the expired raw key sweep; 0 disables it. */
   ttlCheckPollIntervalMs: number;
+  /** Hooks only tests set (`region_workers_test.ts`); production never does. */
+  testHooks?: WorkerTestHooks;
+}
+
+/** Test-only behaviour of a worker. */
+export interface WorkerTestHooks {
+  /**
+   * A command whose request names this key (`key` of a raw point request) fails an assertion
+   * inside its run, as a bug in the command would: the worker must end, not answer INTERNAL.
+   */
+  assertionFailureOnKey?: Uint8Array;
 }
 
 /** The commands BatchCommands can carry; a command's code is its index here (same table on every thread). */
@@ -70,6 +86,16 @@ export type ToWorker =
   | { kind: "batch"; requests: BatchRequests }
   /** The GC safe point advanced: collect old versions of the worker's regions. */
   | { kind: "gc"; safePoint: bigint }
+  /**
+   * Serve `region` from now on (its state is on disk). `latestTs` is a fresh TSO timestamp: the
+   * worker raises its max_ts to it, so no read the region's previous worker served is below it.
+   */
+  | { kind: "addRegion"; region: Region; latestTs: bigint }
+  /**
+   * Stop serving region `regionId`: refuse its new requests (RegionNotFound), let the ones
+   * running finish, then answer "regionDropped" — only then may another worker load it.
+   */
+  | { kind: "dropRegion"; regionId: bigint }
   | { kind: "stop" };
 
 /** Why a request got no response message. */
@@ -82,6 +108,9 @@ export type FromWorker =
   | { kind: "batch"; answers: BatchAnswers }
   | { kind: "batchFailed"; id: number; code: FailureCode; details: string }
   | { kind: "log"; level: LogLevel; message: string; fields: LogFields }
+  | { kind: "regionAdded"; regionId: bigint }
+  /** Nothing of the region runs in this worker any more. */
+  | { kind: "regionDropped"; regionId: bigint }
   | { kind: "stopped" };
 
 /** Largest batch id: ids wrap before leaving the Int32 layout. */

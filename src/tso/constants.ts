@@ -3,6 +3,7 @@
  * only because that file belongs to another concern's owner today; relations between them are
  * asserted when this module loads, as `src/constants.ts` does for its own.
  */
+import { assert } from "../util/assert.ts";
 
 /** Bits of a timestamp's logical part (TiKV/PD: `physical_ms << 18 | logical`). */
 export const TSO_LOGICAL_BITS = 18;
@@ -39,16 +40,12 @@ export const TSO_CLOCK_STEP_TOLERANCE_MS = 100;
 /** How often the server glue calls `TimestampOracle.tick()` (PD's `tso-update-physical-interval`). */
 export const TSO_TICK_INTERVAL_MS = 50;
 
-function assertConstant(condition: boolean, what: string): void {
-  if (!condition) throw new Error(`tso/constants.ts: ${what}`);
-}
-
-assertConstant(Number.isSafeInteger(TSO_MAX_PHYSICAL_MS), "physical ms must be a safe integer");
-assertConstant(
+assert(Number.isSafeInteger(TSO_MAX_PHYSICAL_MS), "physical ms must be a safe integer");
+assert(
   TSO_UPDATE_GUARD_MS <= TSO_RENEW_MARGIN_MS && TSO_RENEW_MARGIN_MS < TSO_SAVE_WINDOW_MS,
   "the renew margin must lie inside the save window",
 );
-assertConstant(
+assert(
   TSO_TICK_INTERVAL_MS * 3 < TSO_SAVE_WINDOW_MS - TSO_RENEW_MARGIN_MS,
   "several ticks must fit between two window renewals",
 );

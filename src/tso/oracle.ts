@@ -37,6 +37,7 @@ import {
   TSO_UPDATE_GUARD_MS,
 } from "./constants.ts";
 import type { Clock, ValueStore, WarnLog } from "./types.ts";
+import { assert } from "../util/assert.ts";
 
 /** An expected refusal of the oracle, with a stable code. */
 export class TsoError extends Error {
@@ -94,13 +95,11 @@ function clockSteppedBack(
   return reading.nowMs < reading.lastBoundMs - options.saveWindowMs;
 }
 
-function assertInvariant(condition: boolean, what: string): void {
-  if (!condition) throw new Error(`TimestampOracle invariant broken: ${what}`);
-}
-
 function readClock(clock: Clock): number {
   const nowMs = clock.nowMs();
-  assertInvariant(Number.isSafeInteger(nowMs) && nowMs >= 0, `clock returned ${nowMs}`);
+  assert(Number.isSafeInteger(nowMs) && nowMs >= 0, "the clock returns ms since the epoch", {
+    nowMs,
+  });
   return nowMs;
 }
 
@@ -140,9 +139,11 @@ export class TimestampOracle {
       saveWindowMs: options.saveWindowMs ?? TSO_SAVE_WINDOW_MS,
       log: options.log ?? silent,
     };
-    if (!Number.isSafeInteger(full.saveWindowMs) || full.saveWindowMs <= TSO_RENEW_MARGIN_MS) {
-      throw new RangeError(`saveWindowMs must exceed ${TSO_RENEW_MARGIN_MS}: ${full.saveWindowMs}`);
-    }
+    assert(
+      Number.isSafeInteger(full.saveWindowMs) && full.saveWindowMs > TSO_RENEW_MARGIN_MS,
+      "the save window exceeds the renew margin",
+      { saveWindowMs: full.saveWindowMs, renewMarginMs: TSO_RENEW_MARGIN_MS },
+    );
     const loaded = full.store.load();
     if (loaded !== null && (loaded < 0n || loaded > BigInt(TSO_MAX_PHYSICAL_MS))) {
       throw new TsoError("InvalidSavedBound", `saved TSO bound ${loaded} is not a physical ms`);
@@ -201,8 +202,14 @@ export class TimestampOracle {
     if (target > this.#physicalMs) this.#moveTo(target);
     this.#logical += count;
     const last = this.lastIssued;
-    assertInvariant(last - BigInt(count) >= before, `batch ${last} of ${count} overlaps ${before}`);
-    assertInvariant(this.#logical < TSO_MAX_LOGICAL, `logical ${this.#logical} overflowed`);
+    assert(last - BigInt(count) >= before, "a batch starts above the last one issued", {
+      last,
+      count,
+      before,
+    });
+    assert(this.#logical < TSO_MAX_LOGICAL, "the logical part stays below its maximum", {
+      logical: this.#logical,
+    });
     return {
       physicalMs: BigInt(this.#physicalMs),
       logical: BigInt(this.#logical),
@@ -226,7 +233,10 @@ export class TimestampOracle {
 
   /** Moves the physical part up to `targetMs`, saving a new window first when it is close. */
   #moveTo(targetMs: number): void {
-    assertInvariant(targetMs > this.#physicalMs, `move from ${this.#physicalMs} to ${targetMs}`);
+    assert(targetMs > this.#physicalMs, "the physical part only moves up", {
+      physicalMs: this.#physicalMs,
+      targetMs,
+    });
     if (this.#savedBoundMs - targetMs <= TSO_RENEW_MARGIN_MS) {
       const boundMs = targetMs + this.#windowMs;
       if (boundMs > TSO_MAX_PHYSICAL_MS) {
@@ -241,7 +251,10 @@ export class TimestampOracle {
     }
     this.#physicalMs = targetMs;
     this.#logical = 0;
-    assertInvariant(this.#physicalMs < this.#savedBoundMs, "physical part reached the bound");
+    assert(this.#physicalMs < this.#savedBoundMs, "the physical part stays below the saved bound", {
+      physicalMs: this.#physicalMs,
+      savedBoundMs: this.#savedBoundMs,
+    });
   }
 
   /**

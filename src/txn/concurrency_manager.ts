@@ -24,9 +24,22 @@
 
 import { compareBytes } from "../codec/compare.ts";
 import { U64_MAX } from "../codec/number.ts";
+import { assertTs } from "../txn_types/timestamp.ts";
+import { assert } from "../util/assert.ts";
 
 /** Most keys the memory lock table holds at once (in-flight async-commit keys, plus waiters). */
 export const MEMORY_LOCK_TABLE_MAX_KEYS = 1 << 20;
+
+/**
+ * The memory lock table holds MEMORY_LOCK_TABLE_MAX_KEYS keys: an expected refusal under load
+ * (the command fails and the client retries), not a bug.
+ */
+export class MemoryLockTableFullError extends Error {
+  constructor(readonly maxKeys: number) {
+    super(`memory lock table is full (${maxKeys} keys); retry later`);
+    this.name = "MemoryLockTableFullError";
+  }
+}
 
 /** A key's slot in the lock table: who holds it, who waits, and the memory lock if any. */
 interface KeyHandle<L> {
@@ -65,6 +78,8 @@ export interface ConcurrencyManagerOptions<L> {
   readonly latestTs: bigint;
   /** Reads a lock's start ts (for `globalMinLock`). */
   readonly lockStartTs: (lock: L) => bigint;
+  /** Most keys in the table; default (and at most) MEMORY_LOCK_TABLE_MAX_KEYS. */
+  readonly maxKeys?: number;
 }
 
 /**
@@ -86,11 +101,19 @@ export class ConcurrencyManager<L> {
   readonly #lockStartTs: (lock: L) => bigint;
   /** Handles sorted by key, for point lookups (binary search) and range checks. */
   readonly #handles: KeyHandle<L>[] = [];
+  readonly #maxKeys: number;
 
   constructor(options: ConcurrencyManagerOptions<L>) {
     assertTs(options.latestTs, "latestTs");
     this.#maxTs = options.latestTs;
     this.#lockStartTs = options.lockStartTs;
+    this.#maxKeys = options.maxKeys ?? MEMORY_LOCK_TABLE_MAX_KEYS;
+    assert(
+      Number.isSafeInteger(this.#maxKeys) && this.#maxKeys >= 1 &&
+        this.#maxKeys <= MEMORY_LOCK_TABLE_MAX_KEYS,
+      "the memory lock table holds 1..MEMORY_LOCK_TABLE_MAX_KEYS keys",
+      { maxKeys: this.#maxKeys },
+    );
   }
 
   /** The largest ts any reader has announced (never decreases). */
@@ -190,12 +213,12 @@ export class ConcurrencyManager<L> {
     return {
       key: handle.key,
       setLock: (lock: L) => {
-        if (released) throw new Error("KeyHandleGuard.setLock after release");
+        assert(!released, "a guard publishes a lock only while held");
         handle.lock = lock;
       },
       lock: () => (released ? undefined : handle.lock),
       release: () => {
-        if (released) throw new Error("KeyHandleGuard released twice");
+        assert(!released, "a guard is released once");
         released = true;
         this.#release(handle);
       },
@@ -203,7 +226,7 @@ export class ConcurrencyManager<L> {
   }
 
   #release(handle: KeyHandle<L>): void {
-    if (!handle.held) throw new Error("releasing a key handle that is not held");
+    assert(handle.held, "a released key handle is held");
     handle.lock = undefined;
     const next = handle.waiters.shift();
     if (next !== undefined) {
@@ -213,17 +236,19 @@ export class ConcurrencyManager<L> {
     }
     handle.held = false;
     const found = this.#search(handle.key);
-    if (!found.exact || this.#handles[found.index] !== handle) {
-      throw new Error("memory lock table lost a held key handle");
-    }
+    assert(
+      found.exact && this.#handles[found.index] === handle,
+      "the memory lock table keeps every held key handle",
+      { key: handle.key, index: found.index, size: this.#handles.length },
+    );
     this.#handles.splice(found.index, 1);
   }
 
   #handleFor(key: Uint8Array): KeyHandle<L> {
     const found = this.#search(key);
     if (found.exact) return this.#handles[found.index]!;
-    if (this.#handles.length >= MEMORY_LOCK_TABLE_MAX_KEYS) {
-      throw new Error(`memory lock table is full (${MEMORY_LOCK_TABLE_MAX_KEYS} keys)`);
+    if (this.#handles.length >= this.#maxKeys) {
+      throw new MemoryLockTableFullError(this.#maxKeys);
     }
     const handle: KeyHandle<L> = { key: key.slice(), held: false, waiters: [], lock: undefined };
     this.#handles.splice(found.index, 0, handle);
@@ -243,8 +268,4 @@ export class ConcurrencyManager<L> {
       compareBytes(this.#handles[low]!.key, key) === 0;
     return { index: low, exact };
   }
-}
-
-function assertTs(ts: bigint, what: string): void {
-  if (ts < 0n || ts > U64_MAX) throw new RangeError(`${what}: not a u64 timestamp: ${ts}`);
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { encodeKey } from "../codec/key.ts";
 import { U64_MAX } from "../codec/number.ts";
 import { utf8 } from "../util/bytes.ts";
-import { ConcurrencyManager } from "./concurrency_manager.ts";
+import { ConcurrencyManager, MemoryLockTableFullError } from "./concurrency_manager.ts";
+import { AssertionError } from "../util/assert.ts";
 
 interface TestLock {
   readonly ts: bigint;
@@ -31,7 +32,7 @@ Deno.test("updateMaxTs only raises max_ts and ignores U64_MAX", () => {
   assert.equal(cm.maxTs(), 42n);
   cm.updateMaxTs(U64_MAX);
   assert.equal(cm.maxTs(), 42n);
-  assert.throws(() => cm.updateMaxTs(-1n), RangeError);
+  assert.throws(() => cm.updateMaxTs(-1n), AssertionError);
 });
 
 Deno.test("a memory lock is visible to readKeyCheck only while its guard is held", async () => {
@@ -53,8 +54,8 @@ Deno.test("a memory lock is visible to readKeyCheck only while its guard is held
   guard.release();
   assert.equal(cm.readKeyCheck(k, blocksReadAt(100n)), undefined);
   assert.equal(cm.size(), 0);
-  assert.throws(() => guard.release(), /released twice/);
-  assert.throws(() => guard.setLock(lock), /after release/);
+  assert.throws(() => guard.release(), /a guard is released once/);
+  assert.throws(() => guard.setLock(lock), /publishes a lock only while held/);
 });
 
 Deno.test("lockKey serialises holders of one key in FIFO order", async () => {
@@ -167,4 +168,25 @@ Deno.test("async commit: a reader either pushes max_ts first or sees the memory 
   cm.updateMaxTs(40n);
   assert.deepEqual(cm.readKeyCheck(k, blocksReadAt(40n)), { ts: 20n, primary: "k" });
   guard.release();
+});
+
+Deno.test("a full memory lock table refuses a new key with MemoryLockTableFullError, and takes it once a key leaves", async () => {
+  const cm = new ConcurrencyManager<{ ts: bigint }>({
+    latestTs: 1n,
+    lockStartTs: (lock) => lock.ts,
+    maxKeys: 2,
+  });
+  const first = await cm.lockKey(key("a"));
+  await cm.lockKey(key("b"));
+  assert.throws(() => cm.lockKey(key("c")), MemoryLockTableFullError);
+  // A key already in the table is still granted (to wait for it costs no new slot).
+  const waiting = cm.lockKey(key("a"));
+  first.release();
+  (await waiting).release();
+  assert.equal(cm.size(), 1);
+  (await cm.lockKey(key("c"))).release();
+  assert.throws(
+    () => new ConcurrencyManager({ latestTs: 1n, lockStartTs: () => 0n, maxKeys: 0 }),
+    AssertionError,
+  );
 });

@@ -11,6 +11,7 @@
  */
 
 import type { TimeStamp } from "./timestamp.ts";
+import { assert } from "../util/assert.ts";
 
 /** The last change of a key as a record knows it. */
 export type LastChange =
@@ -36,7 +37,7 @@ export function lastChangeToParts(change: LastChange): [TimeStamp, bigint] {
     case "NotExist":
       return [0n, 1n];
     case "Exist":
-      if (change.lastChangeTs === 0n) throw new RangeError("LastChange.Exist with ts 0");
+      assert(change.lastChangeTs !== 0n, "a last change that exists has a commit ts");
       return [change.lastChangeTs, change.estimatedVersionsToLastChange];
   }
 }

@@ -33,6 +33,7 @@ import { displayRawKey } from "./key.ts";
 import { LAST_CHANGE_UNKNOWN, type LastChange } from "./last_change.ts";
 import { readTaggedFields, RecordReader, RecordWriter } from "./record_codec.ts";
 import { assertTs, type TimeStamp } from "./timestamp.ts";
+import { assert } from "../util/assert.ts";
 
 /** Values up to this length are stored inline in lock and write records (TiKV's 255). */
 export const SHORT_VALUE_MAX_LEN = 255;
@@ -125,18 +126,35 @@ export function newLock(init: LockInit): Lock {
   return lock;
 }
 
-/** Checks the invariants of a lock; a failure is a bug in the caller. */
+/**
+ * Asserts the invariants of a lock (`AssertionError`): a failure is a bug in the code that
+ * built it. Every lock passes here twice, when it is made (`newLock`) and when it is encoded.
+ */
 export function assertLock(lock: Lock): void {
   assertTs(lock.startTs, "lock startTs");
   assertTs(lock.forUpdateTs, "lock forUpdateTs");
   assertTs(lock.minCommitTs, "lock minCommitTs");
-  if (!(lock.lockType in LOCK_TYPE_BYTE)) throw new RangeError(`bad lock type ${lock.lockType}`);
+  const problem = lockProblem(lock);
+  if (problem !== null) assert(false, problem, { startTs: lock.startTs, lockType: lock.lockType });
+}
+
+/**
+ * The first invariant `lock` breaks that a record read from disk could also break, or null. A
+ * decoded lock is checked against the same rules as an encoded one (`decodeLock`), where a
+ * break is corruption of the stored bytes (a `RecordFormatError`), not a bug of this process.
+ */
+function lockProblem(lock: Lock): string | null {
+  if (!(lock.lockType in LOCK_TYPE_BYTE)) return `a lock's type is one of TiKV's: ${lock.lockType}`;
   if (lock.shortValue !== null && lock.shortValue.length > SHORT_VALUE_MAX_LEN) {
-    throw new RangeError(`short value of ${lock.shortValue.length} bytes exceeds 255`);
+    return `a short value fits ${SHORT_VALUE_MAX_LEN} bytes: ${lock.shortValue.length}`;
   }
   if (!lock.useAsyncCommit && lock.secondaries.length > 0) {
-    throw new RangeError("secondaries on a lock without async commit");
+    return "only an async-commit lock names secondaries";
   }
+  if (lock.lastChange.kind === "Exist" && lock.lastChange.lastChangeTs === 0n) {
+    return "a last change that exists has a commit ts";
+  }
+  return null;
 }
 
 /** Whether the lock is a pessimistic lock (not yet prewritten). */
@@ -222,6 +240,8 @@ export function decodeLock(bytes: Uint8Array): Lock {
     [LOCKED_WITH_CONFLICT_PREFIX]: () => (lock.isLockedWithConflict = true),
     [GENERATION_PREFIX]: () => (lock.generation = input.u64("generation")),
   });
+  const problem = lockProblem(lock);
+  if (problem !== null) input.fail(`decoded lock breaks an invariant: ${problem}`);
   return lock;
 }
 

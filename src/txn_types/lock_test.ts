@@ -12,6 +12,7 @@ import {
   SHORT_VALUE_MAX_LEN,
 } from "./lock.ts";
 import { RecordFormatError } from "./record_codec.ts";
+import { AssertionError } from "../util/assert.ts";
 
 // Byte vectors derived by hand from TiKV's `Lock::to_bytes` rules: type byte, compact-bytes
 // primary (zigzag varint length), varint start_ts, varint ttl, then prefixed optional fields.
@@ -171,12 +172,12 @@ Deno.test("newLock refuses a short value longer than SHORT_VALUE_MAX_LEN", () =>
         startTs: 1n,
         shortValue: new Uint8Array(256),
       }),
-    RangeError,
+    AssertionError,
   );
-  throws(() => newLock({ lockType: "Put", primary: utf8("p"), startTs: -1n }), RangeError);
+  throws(() => newLock({ lockType: "Put", primary: utf8("p"), startTs: -1n }), AssertionError);
   throws(
     () => newLock({ lockType: "Put", primary: utf8("p"), startTs: 1n, secondaries: [utf8("s")] }),
-    RangeError,
+    AssertionError,
   );
 });
 

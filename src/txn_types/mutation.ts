@@ -8,6 +8,7 @@
 import { kvrpcpb } from "../../proto/mod.ts";
 import { Key } from "./key.ts";
 import type { LockType } from "./lock.ts";
+import { assert } from "../util/assert.ts";
 
 /** The kinds of mutation a prewrite carries. */
 export type MutationType = "Put" | "Delete" | "Lock" | "Insert" | "CheckNotExists";
@@ -34,9 +35,10 @@ export function newMutation(
 ): Mutation {
   const value = options.value ?? null;
   const needsValue = type === "Put" || type === "Insert";
-  if (needsValue !== (value !== null)) {
-    throw new RangeError(`${type} mutation ${needsValue ? "needs" : "takes no"} value`);
-  }
+  assert(
+    needsValue === (value !== null),
+    `a ${type} mutation ${needsValue ? "needs" : "takes no"} value`,
+  );
   return { type, key, value, assertion: options.assertion ?? "None" };
 }
 

@@ -21,6 +21,7 @@ import {
   writeVarU64,
 } from "../codec/varint.ts";
 import { type LastChange, lastChangeFromParts, lastChangeToParts } from "./last_change.ts";
+import { assert } from "../util/assert.ts";
 
 /** Which record failed to decode. */
 export type RecordKind = "lock" | "write";
@@ -62,7 +63,7 @@ export class RecordWriter {
 
   byte(value: number): void {
     if (!Number.isInteger(value) || value < 0 || value > 0xff) {
-      throw new RangeError(`not a byte: ${value}`);
+      assert(false, "a record field byte is in [0, 255]", { value });
     }
     this.#reserve(1);
     this.#buffer[this.#length++] = value;

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { assert } from "../util/assert.ts";
 
 /** A TSO timestamp: a u64 as `physicalMs << 18 | logical`. */
 export type TimeStamp = bigint;
@@ -21,10 +22,11 @@ export const TS_ZERO: TimeStamp = 0n;
 /** The largest timestamp: a read at `TS_MAX` sees the latest committed version. */
 export const TS_MAX: TimeStamp = 0xffff_ffff_ffff_ffffn;
 
-/** Throws when `ts` is not a u64. A failure is a bug in the caller. */
+/** Asserts that `ts` is a u64 (`AssertionError` otherwise): a failure is a bug in the caller. */
 export function assertTs(ts: TimeStamp, what = "timestamp"): void {
+  // On every record and key that passes: the message and fields are built only on failure.
   if (typeof ts !== "bigint" || ts < 0n || ts > TS_MAX) {
-    throw new RangeError(`${what} is not a u64 timestamp: ${String(ts)}`);
+    assert(false, `${what} is a u64 timestamp`, { ts: String(ts) });
   }
 }
 
@@ -41,7 +43,7 @@ export function assertTs(ts: TimeStamp, what = "timestamp"): void {
  */
 export function composeTs(physical: bigint, logical: bigint): TimeStamp {
   if (logical < 0n || logical > TS_LOGICAL_MASK) {
-    throw new RangeError(`logical part out of range: ${logical}`);
+    assert(false, "the logical part fits 18 bits", { physical, logical });
   }
   const ts = (physical << TS_PHYSICAL_SHIFT_BITS) | logical;
   assertTs(ts);
@@ -63,14 +65,14 @@ export function logicalOf(ts: TimeStamp): bigint {
 /** `ts + 1`; asserts it does not overflow. */
 export function nextTs(ts: TimeStamp): TimeStamp {
   assertTs(ts);
-  if (ts === TS_MAX) throw new RangeError("nextTs(TS_MAX) overflows");
+  assert(ts !== TS_MAX, "nextTs(TS_MAX) overflows");
   return ts + 1n;
 }
 
 /** `ts - 1`; asserts `ts > 0`. */
 export function prevTs(ts: TimeStamp): TimeStamp {
   assertTs(ts);
-  if (ts === 0n) throw new RangeError("prevTs(0) underflows");
+  assert(ts !== 0n, "prevTs(0) underflows");
   return ts - 1n;
 }
 

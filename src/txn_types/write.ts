@@ -25,6 +25,7 @@ import type { LockType } from "./lock.ts";
 import { SHORT_VALUE_MAX_LEN, SHORT_VALUE_PREFIX } from "./lock.ts";
 import { readTaggedFields, RecordReader, RecordWriter } from "./record_codec.ts";
 import { assertTs, type TimeStamp } from "./timestamp.ts";
+import { assert } from "../util/assert.ts";
 
 /** The kind of a write record. */
 export type WriteType = "Put" | "Delete" | "Lock" | "Rollback";
@@ -98,16 +99,43 @@ export function newRollback(startTs: TimeStamp, isProtected: boolean): Write {
   });
 }
 
-/** Checks the invariants of a write record; a failure is a bug in the caller. */
+/**
+ * Asserts the invariants of a write record (`AssertionError`): a failure is a bug in the code
+ * that built it. Every record passes here when it is made (`newWrite`) and when it is encoded.
+ */
 export function assertWrite(write: Write): void {
   assertTs(write.startTs, "write startTs");
-  if (!(write.writeType in WRITE_TYPE_BYTE)) {
-    throw new RangeError(`bad write type ${write.writeType}`);
-  }
   if (write.gcFence !== null) assertTs(write.gcFence, "write gcFence");
-  if (write.shortValue !== null && write.shortValue.length > SHORT_VALUE_MAX_LEN) {
-    throw new RangeError(`short value of ${write.shortValue.length} bytes exceeds 255`);
+  const problem = writeProblem(write);
+  if (problem !== null) {
+    assert(false, problem, { startTs: write.startTs, writeType: write.writeType });
   }
+}
+
+/**
+ * The first invariant `write` breaks that a record read from disk could also break, or null.
+ * `decodeWrite` checks a decoded record against the same rules, where a break is corruption (a
+ * `RecordFormatError`). TiKV asserts the GC-fence rule in `WriteRef::set_overlapped_rollback`:
+ * a fence is only ever set together with the overlapped-rollback flag, and the flag marks
+ * another transaction's commit record, never a rollback record.
+ */
+function writeProblem(write: Write): string | null {
+  if (!(write.writeType in WRITE_TYPE_BYTE)) {
+    return `a write's type is one of TiKV's: ${write.writeType}`;
+  }
+  if (write.shortValue !== null && write.shortValue.length > SHORT_VALUE_MAX_LEN) {
+    return `a short value fits ${SHORT_VALUE_MAX_LEN} bytes: ${write.shortValue.length}`;
+  }
+  if (write.gcFence !== null && !write.hasOverlappedRollback) {
+    return "a GC fence comes only with an overlapped rollback";
+  }
+  if (write.hasOverlappedRollback && write.writeType === "Rollback") {
+    return "a rollback record never carries the overlapped-rollback flag";
+  }
+  if (write.lastChange.kind === "Exist" && write.lastChange.lastChangeTs === 0n) {
+    return "a last change that exists has a commit ts";
+  }
+  return null;
 }
 
 /** The write type a lock becomes when committed; `null` for a pessimistic lock. */
@@ -166,6 +194,8 @@ export function decodeWrite(bytes: Uint8Array): Write {
     [LAST_CHANGE_PREFIX]: () => (write.lastChange = input.lastChange()),
     [TXN_SOURCE_PREFIX]: () => (write.txnSource = input.varU64("txn source")),
   });
+  const problem = writeProblem(write);
+  if (problem !== null) input.fail(`decoded write breaks an invariant: ${problem}`);
   return write;
 }
 

@@ -13,6 +13,7 @@ import {
   type WriteType,
   writeTypeFromLockType,
 } from "./write.ts";
+import { AssertionError } from "../util/assert.ts";
 
 // Derived from TiKV's `WriteRef::to_bytes` rules: type byte, varint start_ts, prefixed fields.
 const VECTORS: { name: string; write: Write; hex: string }[] = [
@@ -52,12 +53,15 @@ Deno.test("decodeWrite(encodeWrite(write)) round-trips random writes", () => {
   const types: WriteType[] = ["Put", "Delete", "Lock", "Rollback"];
   withSeed((prng) => {
     for (let i = 0; i < 500; i++) {
+      const writeType = types[prng.below(4)]!;
+      // Only another transaction's commit record carries the flag, and a fence needs the flag.
+      const hasOverlappedRollback = writeType !== "Rollback" && prng.below(2) === 0;
       const write = newWrite({
-        writeType: types[prng.below(4)]!,
+        writeType,
         startTs: prng.u64(),
         shortValue: prng.below(2) === 0 ? prng.bytes(prng.below(256)) : null,
-        hasOverlappedRollback: prng.below(2) === 0,
-        gcFence: prng.below(2) === 0 ? prng.u64() : null,
+        hasOverlappedRollback,
+        gcFence: hasOverlappedRollback && prng.below(2) === 0 ? prng.u64() : null,
         lastChange: prng.below(2) === 0
           ? {
             kind: "Exist",
@@ -86,6 +90,24 @@ Deno.test("decodeWrite rejects truncated records, unknown types and unknown pref
   assertEquals(prefix.offset, 2);
 });
 
+Deno.test("a write record breaking an invariant is refused when built, and read from disk as corrupt", () => {
+  // TiKV's WriteRef::set_overlapped_rollback: a GC fence only with the overlapped flag.
+  throws(() => newWrite({ writeType: "Put", startTs: 1n, gcFence: 5n }), AssertionError);
+  throws(
+    () => newWrite({ writeType: "Rollback", startTs: 1n, hasOverlappedRollback: true }),
+    AssertionError,
+  );
+  // The same records as bytes on disk: corruption, a RecordFormatError, never an assertion.
+  const fenceWithoutFlag = catchError(
+    () => decodeWrite(fromHex("500a460000000000000005")),
+    RecordFormatError,
+  );
+  assert(fenceWithoutFlag.message.includes("GC fence"), fenceWithoutFlag.message);
+  catchError(() => decodeWrite(fromHex("520a52")), RecordFormatError); // a flagged rollback
+  // With the flag, the same fence reads back.
+  assertEquals(decodeWrite(fromHex("500a52460000000000000005")).gcFence, 5n);
+});
+
 Deno.test("rollback protection and GC fences read as TiKV defines them", () => {
   assert(isProtectedRollback(newRollback(1n, true)));
   assert(!isProtectedRollback(newRollback(1n, false)));
@@ -101,6 +123,6 @@ Deno.test("rollback protection and GC fences read as TiKV defines them", () => {
   assertEquals(writeTypeFromLockType("Pessimistic"), null);
   throws(
     () => newWrite({ writeType: "Put", startTs: 1n, shortValue: new Uint8Array(256) }),
-    RangeError,
+    AssertionError,
   );
 });

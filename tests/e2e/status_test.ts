@@ -39,6 +39,7 @@ Deno.test({
       assert.equal(config.storage.dataDir, server.dataDir);
       const regions = JSON.parse((await get("/regions")).text);
       assert.equal(regions.regions[0].id, "1");
+      assert.equal(regions.regions[0].worker, 0, "each region names the worker serving it");
       assert.equal((await get("/nope")).status, 404);
     }),
 });

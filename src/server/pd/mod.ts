@@ -1,7 +1,7 @@
 /**
- * The embedded Placement Driver of a standalone store: the `pdpb.PD` gRPC service a TiKV client
- * needs before it can work (members and cluster id, TSO, region and store routing, ids, GC safe
- * point), over durable state in `<data-dir>/pd/`.
+ * The embedded Placement Driver of a standalone store: the one PD (`src/pd`, its gRPC service
+ * in `src/pd/server/`) over durable state in `<data-dir>/pd/`, serving `pdpb.PD` on the store's
+ * gRPC port.
  *
  * @example
  * ```ts
@@ -21,36 +21,22 @@ export {
   newClusterIdentity,
   saveClusterIdentity,
 } from "./cluster_identity.ts";
-export * from "./constants.ts";
+export type { DrainableStream, PdDependencies, PdLog } from "./dependencies.ts";
+export { META_FILE_FORMAT, RecordFileStorage } from "./file_storage.ts";
 export {
-  clusterMismatch,
-  type DrainableStream,
-  errorHeader,
-  okHeader,
-  type PdDependencies,
-  type PdLog,
-  type PdState,
-} from "./dependencies.ts";
-export { GcSafePoint } from "./gc_safe_point.ts";
-export { IdAllocator, type IdAllocatorOptions, IdAllocError } from "./id_allocator.ts";
-export {
-  prevRegion,
-  regionById,
-  regionByKey,
-  scanRegions,
-  sortedByStart,
-} from "./region_lookup.ts";
-export { pdHandlers, pdServiceDefinition } from "./service.ts";
+  pdHandlers,
+  pdServiceDefinition,
+  STANDALONE_PD_METHODS,
+  standaloneServiceDeps,
+} from "./service.ts";
 export {
   openStandalonePd,
   PdDataError,
   type StandalonePd,
   type StandalonePdOptions,
 } from "./standalone.ts";
-export { serveTsoStream } from "./tso_stream.ts";
 export {
   type PdView,
-  type RegionRoute,
   STANDALONE_REPORTED_VERSION,
   standaloneView,
   type StandaloneViewOptions,

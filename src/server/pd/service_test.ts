@@ -369,7 +369,11 @@ Deno.test("a malformed unary request is INVALID_ARGUMENT; an unserved method is 
       grpc.status.INVALID_ARGUMENT,
       /malformed GetRegion request/,
     );
-    await rejectsWith(pd.callBytes("PutStore", new Uint8Array(0)), grpc.status.UNIMPLEMENTED, /./);
+    await rejectsWith(
+      pd.callBytes("SyncRegions", new Uint8Array(0)),
+      grpc.status.UNIMPLEMENTED,
+      /./,
+    );
   });
 });
 

@@ -29,7 +29,7 @@ Deno.test("first start creates pd/ beside db/, with a cluster id of creation sec
     pd.close();
     assert.equal(pd.dir, `${dataDir}/pd`);
     const names = [...Deno.readDirSync(pd.dir)].map((entry) => entry.name).sort();
-    assert.deepEqual(names, ["cluster", "gc_safe_point", "ids", "tso"]);
+    assert.deepEqual(names, ["cluster", "gc_safe_point", "ids", "meta", "tso"]);
     assert.equal(pd.clusterId, (1_700_000_123n << 32n) + 0xabcdef01n);
     assert.notEqual(pd.memberId, 0n);
   });
@@ -40,8 +40,8 @@ Deno.test("a restart keeps the cluster id and continues TSO, ids and safe point,
     const clock = clockAt(1_700_000_000_000);
     const first = openStandalonePd(dataDir, { ...quiet, clock });
     const lastTs = first.oracle.next(10).last;
-    const lastId = first.ids.alloc(3);
-    first.safePoint.update(lastTs);
+    const lastId = first.driver.allocId(3);
+    first.driver.updateGcSafePoint(lastTs);
     first.close();
 
     clock.ms -= 3_600_000; // the clock stepped an hour back across the restart
@@ -52,8 +52,53 @@ Deno.test("a restart keeps the cluster id and continues TSO, ids and safe point,
     const nextTs = second.oracle.next();
     assert.ok(nextTs.first > lastTs);
     assert.ok(Number(nextTs.physicalMs) > Number(lastTs >> BigInt(TSO_LOGICAL_BITS)));
-    assert.ok(second.ids.alloc() > lastId);
+    assert.ok(second.driver.allocId(1) > lastId);
     assert.equal(second.safePoint.value, lastTs);
+  });
+});
+
+Deno.test("a data directory of an earlier version (no pd/meta) opens: same cluster, TSO and ids continue, store 1 and region 1 made again", () => {
+  withDataDir((dataDir) => {
+    const clock = clockAt(1_700_000_000_000);
+    const first = openStandalonePd(dataDir, { ...quiet, clock });
+    const lastTs = first.oracle.next(5).last;
+    const lastId = first.driver.allocId(1);
+    first.close();
+    Deno.removeSync(`${dataDir}/pd/meta`); // the four files an earlier version kept
+    const second = openStandalonePd(dataDir, { ...quiet, clock });
+    second.close();
+    assert.equal(second.clusterId, first.clusterId);
+    assert.ok(second.oracle.next().first > lastTs);
+    assert.ok((second.driver.allocId(1) as bigint) > (lastId as bigint));
+    assert.equal(second.driver.isBootstrapped(), true);
+    const region = second.driver.getRegion(new TextEncoder().encode("any key"));
+    assert.ok(region !== null && !("code" in region));
+    assert.deepEqual([region.meta.id, region.leader?.id, region.leader?.storeId], [1n, 2n, 1n]);
+    assert.ok(exists(`${dataDir}/pd/meta`), "pd/meta is written again");
+  });
+});
+
+Deno.test("the store registers its addresses: PutStore only when they change, kept in pd/meta", () => {
+  withDataDir((dataDir) => {
+    const pd = openStandalonePd(dataDir, quiet);
+    const view = {
+      clientUrls: ["http://127.0.0.1:1234"],
+      version: "8.5.0",
+      store: { address: "127.0.0.1:1234", statusAddress: "127.0.0.1:1235", version: "8.5.0" },
+    };
+    pd.register(view);
+    const written = Deno.statSync(`${dataDir}/pd/meta`).mtime;
+    pd.register(view);
+    assert.deepEqual(Deno.statSync(`${dataDir}/pd/meta`).mtime, written, "no rewrite");
+    pd.close();
+    const again = openStandalonePd(dataDir, quiet);
+    again.close();
+    const store = again.driver.getStore(1n);
+    assert.ok(!("code" in store));
+    assert.deepEqual([store.meta.address, store.meta.statusAddress], [
+      "127.0.0.1:1234",
+      "127.0.0.1:1235",
+    ]);
   });
 });
 

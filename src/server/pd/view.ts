@@ -1,28 +1,21 @@
 /**
- * What the embedded PD reports about the cluster it fronts: its client URLs, the stores, and
- * the regions with their leaders. The handlers ask for a fresh view on every call (a function,
- * not a value), so a store whose port is known only after binding, or whose regions change,
+ * What the embedded PD reports about the store it runs in: its client URLs, the version it
+ * reports, and the store's own description for PutStore. The handlers ask for a fresh view on
+ * every call (a function, not a value), so a store whose ports are known only after binding
  * is reported as it is now.
  *
  * @module
  */
-import { metapb } from "../../../proto/mod.ts";
-import { regionToProto, STANDALONE, standaloneRegion } from "../region.ts";
+import type { StorePut } from "../../pd/cluster.ts";
 
-/** A region and its leader peer (`null` while it has none). */
-export interface RegionRoute {
-  region: metapb.Region.$Properties;
-  leader: metapb.Peer.$Properties | null;
-}
-
-/** The cluster as the PD reports it. */
+/** The store as the embedded PD reports it. */
 export interface PdView {
   /** Where clients reach this PD, as `http://host:port`. */
   clientUrls: string[];
-  /** The version reported for stores and the PD member. */
+  /** The version reported for the store and the PD member. */
   version: string;
-  stores: metapb.Store.$Properties[];
-  regions: RegionRoute[];
+  /** Store 1 as it describes itself (its id is added by the PD). */
+  store: Omit<StorePut, "id">;
 }
 
 /**
@@ -42,23 +35,17 @@ export interface StandaloneViewOptions {
   startTimestampSec?: bigint;
 }
 
-/** The view of a standalone store: store 1 (Up), region 1 over all keys, its peer the leader. */
+/** The view of a standalone store: store 1 at its addresses, the PD at its gRPC address. */
 export function standaloneView(options: StandaloneViewOptions): PdView {
   const version = options.version ?? STANDALONE_REPORTED_VERSION;
-  const region = regionToProto(standaloneRegion());
-  const leader = (region.peers ?? []).find((peer) => peer.storeId === STANDALONE.storeId);
   return {
     clientUrls: [`http://${options.addr}`],
     version,
-    stores: [{
-      id: STANDALONE.storeId,
+    store: {
       address: options.addr,
       statusAddress: options.statusAddr,
-      state: metapb.StoreState.Up,
-      nodeState: metapb.NodeState.Serving,
       version,
       startTimestamp: options.startTimestampSec ?? 0n,
-    }],
-    regions: [{ region, leader: leader ?? null }],
+    },
   };
 }

@@ -6,7 +6,13 @@
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { bytesEqual } from "../../util/bytes.ts";
 import { type Command, refuse } from "../command.ts";
-import { applyMutations, checkEntrySize, type RawMutation, resolveColumnFamily } from "./store.ts";
+import {
+  applyMutations,
+  checkEntrySize,
+  type RawMutation,
+  rawReader,
+  resolveColumnFamily,
+} from "./store.ts";
 import { expiryFor, liveValue } from "./value.ts";
 
 /** RawCompareAndSwap. */
@@ -19,8 +25,9 @@ export const rawCompareAndSwap: Command<
   requestCodec: kvrpcpb.RawCASRequest,
   responseCodec: kvrpcpb.RawCASResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => [request.key],
-  async execute({ raw: store }, request) {
+  async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const tooLarge = checkEntrySize(request.key, request.value);
@@ -28,7 +35,7 @@ export const rawCompareAndSwap: Command<
     const release = await store.latches.acquire(cf, [request.key]);
     try {
       const now = store.nowUnixSeconds();
-      const current = liveValue(store.engine.get(cf, request.key), now);
+      const current = liveValue(rawReader(store, region).get(cf, request.key), now);
       const succeed = request.previousNotExist
         ? current === null
         : current !== null && bytesEqual(current.userValue, request.previousValue);
@@ -39,7 +46,7 @@ export const rawCompareAndSwap: Command<
           userValue: request.value,
           expireUnixSeconds: expiryFor({ ttlSeconds: request.ttl, nowUnixSeconds: now }),
         };
-        await applyMutations(store, { cf, mutations: [mutation] });
+        await applyMutations(store, region, { cf, mutations: [mutation] });
       }
       return {
         succeed,

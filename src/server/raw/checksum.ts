@@ -7,12 +7,12 @@ import { kvrpcpb } from "../../../proto/mod.ts";
 import { type Command, refuse } from "../command.ts";
 import { Crc64Digest } from "./crc64.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
-import type { IterOptions } from "../../engine/types.ts";
-import type { RawStore } from "./store.ts";
+import type { IterOptions, Readable } from "../../engine/types.ts";
+import { rawReader } from "./store.ts";
 
-/** The checksum of one range [start, end) (empty end = no upper bound). */
+/** The checksum of one range [start, end) (empty end = no upper bound) read from `reader`. */
 function checksumRange(
-  store: RawStore,
+  reader: Readable,
   range: { startKey: Uint8Array; endKey: Uint8Array; nowUnixSeconds: number },
 ): { checksum: bigint; totalKvs: bigint; totalBytes: bigint } {
   const bounds: IterOptions = { lowerBound: range.startKey };
@@ -20,7 +20,7 @@ function checksumRange(
   let checksum = 0n;
   let totalKvs = 0n;
   let totalBytes = 0n;
-  using iterator = store.engine.iterator("default", bounds);
+  using iterator = reader.iterator("default", bounds);
   for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
     const value = decodeRawValue(iterator.value());
     if (isExpired(value.expireUnixSeconds, range.nowUnixSeconds)) continue;
@@ -42,8 +42,9 @@ export const rawChecksum: Command<
   requestCodec: kvrpcpb.RawChecksumRequest,
   responseCodec: kvrpcpb.RawChecksumResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => request.ranges.map((r) => r.startKey ?? new Uint8Array(0)),
-  execute({ raw: store }, request) {
+  execute({ raw: store }, request, { region }) {
     if (request.algorithm !== kvrpcpb.ChecksumAlgorithm.Crc64_Xor) {
       const message = `unknown checksum algorithm ${request.algorithm}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
@@ -51,8 +52,10 @@ export const rawChecksum: Command<
     // The range count was checked on arrival (`request_limits.ts`); the answer is three numbers.
     const total = { checksum: 0n, totalKvs: 0n, totalBytes: 0n };
     const nowUnixSeconds = store.nowUnixSeconds();
+    // The region's view: a range reaching past the region counts only the region's keys.
+    const reader = rawReader(store, region);
     for (const range of request.ranges) {
-      const part = checksumRange(store, {
+      const part = checksumRange(reader, {
         startKey: range.startKey ?? new Uint8Array(0),
         endKey: range.endKey ?? new Uint8Array(0),
         nowUnixSeconds,

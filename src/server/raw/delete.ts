@@ -13,11 +13,12 @@ export const rawDelete: Command<
   requestCodec: kvrpcpb.RawDeleteRequest,
   responseCodec: kvrpcpb.RawDeleteResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => [request.key],
-  async execute({ raw: store }, request) {
+  async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
-    await latchedWrite(store, { cf, mutations: [{ kind: "delete", key: request.key }] });
+    await latchedWrite(store, region, { cf, mutations: [{ kind: "delete", key: request.key }] });
     return {};
   },
 };
@@ -32,13 +33,14 @@ export const rawBatchDelete: Command<
   requestCodec: kvrpcpb.RawBatchDeleteRequest,
   responseCodec: kvrpcpb.RawBatchDeleteResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => request.keys,
-  async execute({ raw: store }, request) {
+  async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     // The key count and bytes were checked on arrival (`request_limits.ts`).
     const mutations = request.keys.map((key) => ({ kind: "delete" as const, key }));
-    await latchedWrite(store, { cf, mutations });
+    await latchedWrite(store, region, { cf, mutations });
     return {};
   },
 };

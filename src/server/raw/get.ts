@@ -8,7 +8,7 @@ import { kvrpcpb } from "../../../proto/mod.ts";
 import { ANSWER_ENTRY_OVERHEAD_BYTES, MAX_ENTRY_BYTES } from "../../constants.ts";
 import type { AnswerBudget } from "../answer_budget.ts";
 import { type Command, refuse } from "../command.ts";
-import { resolveColumnFamily } from "./store.ts";
+import { rawReader, resolveColumnFamily } from "./store.ts";
 import { liveValue } from "./value.ts";
 
 /** RawGet: the value of one key, or `not_found`. */
@@ -18,11 +18,12 @@ export const rawGet: Command<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse.$Prop
   requestCodec: kvrpcpb.RawGetRequest,
   responseCodec: kvrpcpb.RawGetResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => [request.key],
-  execute({ raw: store }, request, budget) {
+  execute({ raw: store }, request, { region, budget }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
-    const value = liveValue(store.engine.get(cf, request.key), store.nowUnixSeconds());
+    const value = liveValue(rawReader(store, region).get(cf, request.key), store.nowUnixSeconds());
     if (value === null) return Promise.resolve({ notFound: true });
     if (!budget.takeEntry(request.key.length, value.userValue.length)) {
       return Promise.resolve(refuse(budget.refusal("RawGet", 0)));
@@ -41,16 +42,18 @@ export const rawBatchGet: Command<
   requestCodec: kvrpcpb.RawBatchGetRequest,
   responseCodec: kvrpcpb.RawBatchGetResponse,
   errorField: "pairs",
+  keyApi: "raw",
   keysOf: (request) => request.keys,
-  execute({ raw: store }, request, budget) {
+  execute({ raw: store }, request, { region, budget }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const now = store.nowUnixSeconds();
+    const reader = rawReader(store, region);
     const pairs: kvrpcpb.KvPair.$Properties[] = [];
     for (let at = 0; at < request.keys.length;) {
       const keys = request.keys.slice(at, at + chunkKeys(budget));
       at += keys.length;
-      const stored = store.engine.multiGet(cf, keys);
+      const stored = reader.multiGet(cf, keys);
       for (const [i, bytes] of stored.entries()) {
         const value = liveValue(bytes, now);
         if (value === null) continue;

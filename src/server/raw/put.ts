@@ -11,8 +11,9 @@ export const rawPut: Command<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Prop
   requestCodec: kvrpcpb.RawPutRequest,
   responseCodec: kvrpcpb.RawPutResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => [request.key],
-  async execute({ raw: store }, request) {
+  async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     const tooLarge = checkEntrySize(request.key, request.value);
@@ -27,7 +28,7 @@ export const rawPut: Command<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Prop
       userValue: request.value,
       expireUnixSeconds,
     };
-    await latchedWrite(store, { cf, mutations: [mutation] });
+    await latchedWrite(store, region, { cf, mutations: [mutation] });
     return {};
   },
 };
@@ -48,8 +49,9 @@ export const rawBatchPut: Command<
   requestCodec: kvrpcpb.RawBatchPutRequest,
   responseCodec: kvrpcpb.RawBatchPutResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => request.pairs.map((pair) => pair.key ?? new Uint8Array(0)),
-  async execute({ raw: store }, request) {
+  async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return refuse(cf);
     // The pair count and bytes were checked on arrival (`request_limits.ts`).
@@ -68,7 +70,7 @@ export const rawBatchPut: Command<
       const expireUnixSeconds = expiryFor({ ttlSeconds: ttlOf(request, i), nowUnixSeconds: now });
       mutations.push({ kind: "put", key, userValue, expireUnixSeconds });
     }
-    await latchedWrite(store, { cf, mutations });
+    await latchedWrite(store, region, { cf, mutations });
     return {};
   },
 };

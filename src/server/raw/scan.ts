@@ -5,6 +5,8 @@
  *   bound and `end_key` the inclusive lower bound; an empty start_key = no upper bound;
  * - at most `limit` live pairs (clamped to RAW_SCAN_MAX_LIMIT); expired pairs are skipped and
  *   not counted; `key_only` leaves values empty;
+ * - only keys of the request's region: the scan reads through the region's view, so a range
+ *   reaching past the region stops at its end (the client goes on in the next region);
  * - the pairs' bytes are taken from the answer budget as they are gathered (RawBatchScan's
  *   ranges all from one): a scan the budget refuses answers `AnswerTooLarge`, never a short
  *   page, which a client would read as the end of the region (see `answer_budget.ts`).
@@ -14,7 +16,8 @@ import { RAW_SCAN_MAX_LIMIT } from "../../constants.ts";
 import type { ColumnFamily, IterOptions } from "../../engine/types.ts";
 import type { AnswerBudget } from "../answer_budget.ts";
 import { type Command, refuse } from "../command.ts";
-import { type RawStore, resolveColumnFamily } from "./store.ts";
+import { rawReader, type RawStore, resolveColumnFamily } from "./store.ts";
+import type { RegionMeta } from "../../storage/mod.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
 import { compareBytes } from "../../util/bytes.ts";
 
@@ -39,14 +42,15 @@ function boundsOf(options: ScanOptions): IterOptions {
 }
 
 /**
- * Appends the live pairs of one scan to `pairs`, in scan order, taking each pair's bytes from
- * `budget` first; false when the budget refused a pair (the scan stopped there).
+ * Appends the live pairs of one scan of `region` to `pairs`, in scan order, taking each pair's
+ * bytes from `budget` first; false when the budget refused a pair (the scan stopped there).
  */
 export function scanPairs(
-  store: RawStore,
+  scope: { store: RawStore; region: RegionMeta },
   options: ScanOptions,
   into: { pairs: kvrpcpb.KvPair.$Properties[]; budget: AnswerBudget },
 ): boolean {
+  const { store, region } = scope;
   const { pairs, budget } = into;
   const limit = Math.min(options.limit, RAW_SCAN_MAX_LIMIT);
   const bounds = boundsOf(options);
@@ -54,7 +58,7 @@ export function scanPairs(
   if (limit === 0) return true;
   if (lowerBound && upperBound && compareBytes(lowerBound, upperBound) >= 0) return true;
   const now = store.nowUnixSeconds();
-  using iterator = store.engine.iterator(options.cf, bounds);
+  using iterator = rawReader(store, region).iterator(options.cf, bounds);
   if (options.reverse) iterator.seekToLast();
   else iterator.seekToFirst();
   for (let found = 0; iterator.valid() && found < limit;) {
@@ -79,12 +83,13 @@ export const rawScan: Command<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse.$P
   requestCodec: kvrpcpb.RawScanRequest,
   responseCodec: kvrpcpb.RawScanResponse,
   errorField: "kvs",
+  keyApi: "raw",
   keysOf: (request) => request.reverse ? [] : [request.startKey],
-  execute({ raw: store }, request, budget) {
+  execute({ raw: store }, request, { region, budget }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const kvs: kvrpcpb.KvPair.$Properties[] = [];
-    const complete = scanPairs(store, {
+    const complete = scanPairs({ store, region }, {
       cf,
       startKey: request.startKey,
       endKey: request.endKey,
@@ -111,15 +116,16 @@ export const rawBatchScan: Command<
   requestCodec: kvrpcpb.RawBatchScanRequest,
   responseCodec: kvrpcpb.RawBatchScanResponse,
   errorField: "kvs",
+  keyApi: "raw",
   keysOf: (request) =>
     request.reverse ? [] : request.ranges.map((r) => r.startKey ?? new Uint8Array(0)),
-  execute({ raw: store }, request, budget) {
+  execute({ raw: store }, request, { region, budget }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const kvs: kvrpcpb.KvPair.$Properties[] = [];
     for (const [i, range] of request.ranges.entries()) {
       // As TiKV: a range without an end ends where the next range starts (the last one is open).
-      const complete = scanPairs(store, {
+      const complete = scanPairs({ store, region }, {
         cf,
         startKey: range.startKey ?? new Uint8Array(0),
         endKey: (range.endKey?.length ?? 0) > 0

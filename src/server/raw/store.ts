@@ -1,16 +1,23 @@
 /**
- * What every raw command runs against: the engine, the key latches, the clock, and the write
- * path (latched, batched, fsynced when `syncLog`). Handlers receive a `RawStore`; they never
- * reach for a clock or the engine any other way, so tests can drive them with a fixed time.
+ * What every raw command runs against: the engine (read through a region's view), the key
+ * latches, the clock, and the write path (src/storage: raw writes leave as `Modification`s,
+ * latched until applied, grouped, fsynced when `syncLog`). Handlers receive a `RawStore`; they
+ * never reach for a clock or the engine any other way, so tests can drive them with a fixed
+ * time.
  */
-import type { ColumnFamily, KvEngine, WriteBatch } from "../../engine/types.ts";
-import { assertEntrySize, EntryTooLargeError } from "../../engine/limits.ts";
-import { ENGINE_MAX_VALUE_BYTES, MAX_ENTRY_BYTES } from "../../constants.ts";
+import type { ColumnFamily, KvEngine } from "../../engine/types.ts";
+import { MAX_ENTRY_BYTES } from "../../constants.ts";
+import {
+  GroupCommit,
+  type Modification,
+  type RegionMeta,
+  RegionSnapshot,
+  type WritePath,
+} from "../../storage/mod.ts";
 import type { RequestFailure } from "../failure.ts";
 import { Latches, type Release } from "./latches.ts";
 import { TTL_INDEX_CF, ttlIndexKey } from "./ttl_index.ts";
-import { RAW_VALUE_SUFFIX_BYTES, RawValueEncoder } from "./value.ts";
-import { type GroupWrite, WriteGroups } from "./write_group.ts";
+import { RAW_VALUE_SUFFIX_BYTES, RawValueEncoder, writeRawValue } from "./value.ts";
 
 /** The dependencies of raw command handlers. */
 export interface RawStore {
@@ -20,15 +27,25 @@ export interface RawStore {
   syncLog: boolean;
   /** The current time in Unix seconds. */
   nowUnixSeconds(): number;
+  /**
+   * The store's write path, shared with the transactional store (one group commit per
+   * worker). Absent in stores that tests build as plain objects: a group commit of the store's
+   * own is made on first use (`writePathOf`).
+   */
+  writes?: WritePath;
 }
 
-/** Builds a `RawStore` over `engine` reading the wall clock. */
-export function newRawStore(engine: KvEngine, options: { syncLog: boolean }): RawStore {
+/** Builds a `RawStore` over `engine` reading the wall clock, writing through `writes`. */
+export function newRawStore(
+  engine: KvEngine,
+  options: { syncLog: boolean; writes?: WritePath },
+): RawStore {
   return {
     engine,
     latches: new Latches(),
     syncLog: options.syncLog,
     nowUnixSeconds: () => Math.floor(Date.now() / 1000),
+    writes: options.writes ?? new GroupCommit(engine, { syncLog: options.syncLog }),
   };
 }
 
@@ -56,102 +73,125 @@ export type RawMutation =
   | { kind: "put"; key: Uint8Array; userValue: Uint8Array; expireUnixSeconds: number }
   | { kind: "delete"; key: Uint8Array };
 
-/** Each store's write groups, made on first use (tests build `RawStore`s as plain objects). */
-const writeGroups = new WeakMap<RawStore, WriteGroups>();
-
-function writeGroupsOf(store: RawStore): WriteGroups {
-  let groups = writeGroups.get(store);
-  if (groups === undefined) {
-    groups = new WriteGroups(store.engine, store.syncLog);
-    writeGroups.set(store, groups);
-  }
-  return groups;
+/** One raw write command's mutations, on one column family. */
+export interface RawWrite {
+  cf: ColumnFamily;
+  mutations: readonly RawMutation[];
 }
 
-/** Stored values are encoded into one buffer and copied into the group batch at once. */
+/** Write paths made for stores built without one (see `RawStore.writes`). */
+const ownWritePaths = new WeakMap<RawStore, WritePath>();
+
+/** The write path of `store`. */
+export function writePathOf(store: RawStore): WritePath {
+  if (store.writes !== undefined) return store.writes;
+  let writes = ownWritePaths.get(store);
+  if (writes === undefined) {
+    writes = new GroupCommit(store.engine, { syncLog: store.syncLog });
+    ownWritePaths.set(store, writes);
+  }
+  return writes;
+}
+
+/**
+ * A view of `region` for a raw command's reads: the engine's latest state, clamped to the
+ * region (`RegionSnapshot.latest`). Raw reads took no snapshot before the view existed and
+ * still take none: each get, multi-get batch or iterator reads one consistent state of its own,
+ * and the hot point-read path pays no snapshot's FFI calls. (TiKV reads raw batches from one
+ * snapshot; a raw batch read here is not atomic against a concurrent write, as before.)
+ */
+export function rawReader(store: RawStore, region: RegionMeta): RegionSnapshot {
+  return RegionSnapshot.latest(store.engine, region);
+}
+
+/** Stored values of single writes are encoded into one reused buffer (the write path copies). */
 const values = new RawValueEncoder();
 
 /**
- * The group write of `mutations` on `cf`: the stored values (with their expiry suffix) and, for
- * values with a TTL, their expiry index entries. Throws `EntryTooLargeError`, adding nothing, if
- * an entry is over the engine's limits.
+ * The modifications of `mutations` on `cf`: the stored values (with their expiry suffix) and,
+ * for values with a TTL, their expiry index entries. Must be handed to the write path at once:
+ * a single put's value is a view of a buffer the next call reuses (duty 1 of the write path
+ * makes that safe); several puts' values share one new buffer.
  */
-function groupWrite(
-  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
-  release: Release | null,
-): GroupWrite {
+function rawModifications(options: RawWrite): Modification[] {
   const { cf, mutations } = options;
-  let sizeBytes = 0;
+  const single = mutations.length === 1;
+  const storage = single ? null : new Uint8Array(storedBytesOf(mutations));
+  let at = 0;
+  const modifications: Modification[] = [];
   for (const mutation of mutations) {
     if (mutation.kind === "delete") {
-      assertEntrySize(mutation.key);
-      sizeBytes += mutation.key.length;
-    } else {
-      const storedBytes = mutation.userValue.length + RAW_VALUE_SUFFIX_BYTES;
-      if (storedBytes > ENGINE_MAX_VALUE_BYTES) {
-        throw new EntryTooLargeError("value", storedBytes, ENGINE_MAX_VALUE_BYTES);
-      }
-      assertEntrySize(mutation.key);
-      sizeBytes += mutation.key.length + storedBytes;
+      modifications.push({ type: "delete", cf, key: mutation.key });
+      continue;
+    }
+    let value: Uint8Array;
+    if (storage === null) value = values.encode(mutation.userValue, mutation.expireUnixSeconds);
+    else {
+      const length = mutation.userValue.length + RAW_VALUE_SUFFIX_BYTES;
+      value = storage.subarray(at, at + length);
+      writeRawValue(value, mutation.userValue, mutation.expireUnixSeconds);
+      at += length;
+    }
+    modifications.push({ type: "put", cf, key: mutation.key, value });
+    if (mutation.expireUnixSeconds !== 0) {
+      const indexKey = ttlIndexKey(mutation.expireUnixSeconds, cf, mutation.key);
+      modifications.push({ type: "put", cf: TTL_INDEX_CF, key: indexKey, value: EMPTY });
     }
   }
-  const fill = (batch: WriteBatch) => {
-    for (const mutation of mutations) {
-      if (mutation.kind === "delete") {
-        batch.delete(cf, mutation.key);
-        continue;
-      }
-      batch.put(cf, mutation.key, values.encode(mutation.userValue, mutation.expireUnixSeconds));
-      if (mutation.expireUnixSeconds !== 0) {
-        const indexKey = ttlIndexKey(mutation.expireUnixSeconds, cf, mutation.key);
-        batch.put(TTL_INDEX_CF, indexKey, EMPTY);
-      }
-    }
-  };
-  return { sizeBytes, fill, release };
+  return modifications;
+}
+
+function storedBytesOf(mutations: readonly RawMutation[]): number {
+  let bytes = 0;
+  for (const mutation of mutations) {
+    if (mutation.kind === "put") bytes += mutation.userValue.length + RAW_VALUE_SUFFIX_BYTES;
+  }
+  return bytes;
 }
 
 /**
- * Applies `mutations` to `cf` atomically, in the current write group (`write_group.ts`):
- * resolves once applied, and durable when `syncLog`. The caller holds the keys' latches until
- * then.
+ * Applies `mutations` to `cf` of `region` atomically, through the write path: resolves once
+ * applied, and durable when `syncLog`. The caller holds the keys' latches until then (a CAS,
+ * from its read).
  */
 export function applyMutations(
   store: RawStore,
-  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
+  region: RegionMeta,
+  options: RawWrite,
 ): Promise<void> {
   try {
-    return writeGroupsOf(store).write(groupWrite(options, null));
+    return writePathOf(store).write(region, rawModifications(options));
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
 /**
- * Latches the mutated keys and applies `mutations` in the current write group, which releases
- * the latches once the group is applied (durable when `syncLog`); resolves then.
+ * Latches the mutated keys and applies `mutations` through the write path, which releases the
+ * latches once the write is applied (durable when `syncLog`); resolves then.
  */
 export function latchedWrite(
   store: RawStore,
-  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
+  region: RegionMeta,
+  options: RawWrite,
 ): Promise<void> {
   const keys = options.mutations.map((mutation) => mutation.key);
   const held = store.latches.lock(options.cf, keys);
-  if (typeof held === "function") return writeHolding(store, options, held);
-  return held.then((release) => writeHolding(store, options, release));
+  if (typeof held === "function") return writeHolding(store, region, { options, release: held });
+  return held.then((release) => writeHolding(store, region, { options, release }));
 }
 
 function writeHolding(
   store: RawStore,
-  options: { cf: ColumnFamily; mutations: readonly RawMutation[] },
-  release: Release,
+  region: RegionMeta,
+  { options, release }: { options: RawWrite; release: Release },
 ): Promise<void> {
-  let write: GroupWrite;
+  let modifications: Modification[];
   try {
-    write = groupWrite(options, release);
+    modifications = rawModifications(options);
   } catch (error) {
     release();
     return Promise.reject(error);
   }
-  return writeGroupsOf(store).write(write);
+  return writePathOf(store).write(region, modifications, { release });
 }

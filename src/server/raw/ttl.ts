@@ -1,7 +1,7 @@
 /** RawGetKeyTTL: seconds left before a key expires (0 = never), or `not_found`. */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { type Command, refuse } from "../command.ts";
-import { resolveColumnFamily } from "./store.ts";
+import { rawReader, resolveColumnFamily } from "./store.ts";
 import { liveValue } from "./value.ts";
 
 /** RawGetKeyTTL. */
@@ -14,12 +14,13 @@ export const rawGetKeyTtl: Command<
   requestCodec: kvrpcpb.RawGetKeyTTLRequest,
   responseCodec: kvrpcpb.RawGetKeyTTLResponse,
   errorField: "error",
+  keyApi: "raw",
   keysOf: (request) => [request.key],
-  execute({ raw: store }, request) {
+  execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
     if (typeof cf !== "string") return Promise.resolve(refuse(cf));
     const now = store.nowUnixSeconds();
-    const value = liveValue(store.engine.get(cf, request.key), now);
+    const value = liveValue(rawReader(store, region).get(cf, request.key), now);
     if (value === null) return Promise.resolve({ notFound: true });
     const left = value.expireUnixSeconds === 0 ? 0 : value.expireUnixSeconds - now;
     return Promise.resolve({ ttl: BigInt(left) });

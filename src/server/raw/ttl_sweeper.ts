@@ -1,25 +1,40 @@
 /**
  * Reclaims the space of expired raw values. Reads never see an expired value (`value.ts`); this
- * background sweep deletes them so compaction can drop the bytes. Each round walks the expiry
- * index (`ttl_index.ts`) up to now, in chunks, and for each entry, holding the key's latch so
- * no concurrent write can slip in between, deletes the value if it still carries that expiry
- * and has expired, and the index entry in any case. Only keys of the worker's own regions are
- * touched: the latches that guard them live in this worker.
+ * background sweep deletes them so compaction can drop the bytes.
+ *
+ * A round walks, region by region of the worker and raw column family by column family, the
+ * index entries of the region's keys (`ttl_index.ts`: the index is ordered by key, so a region's
+ * entries are one range per family). The expiry is the last 8 bytes of an entry's key, so an
+ * entry not yet due costs only its read. For each entry that came due, holding the key's latch
+ * so no concurrent write can slip in between, it deletes the value if the value still carries
+ * that expiry, and the index entry in any case (an overwritten key's old entry is stale).
+ *
+ * Bounds: a chunk reads at most TTL_SWEEP_CHUNK_SCANNED entries and handles at most
+ * TTL_SWEEP_CHUNK_ENTRIES due ones, then yields to requests. Only keys of the worker's own
+ * regions are touched (the latches that guard them live in this worker), and a region is held
+ * (`hold`) while a chunk of it runs, so a move of the region to another worker waits for it.
  */
+import { TTL_SWEEP_CHUNK_ENTRIES, TTL_SWEEP_CHUNK_SCANNED } from "../../constants.ts";
+import type { ColumnFamily } from "../../engine/types.ts";
 import { successor } from "../../util/bytes.ts";
-import { regionContains } from "../region.ts";
+import type { Region } from "../region.ts";
 import type { StoreServices } from "../services.ts";
+import type { RawStore } from "./store.ts";
+import {
+  expiryOfTtlIndexKey,
+  parseTtlIndexKey,
+  RAW_CFS,
+  TTL_INDEX_CF,
+  ttlIndexRangeOf,
+} from "./ttl_index.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
-import { parseTtlIndexKey, TTL_INDEX_CF, ttlIndexRange } from "./ttl_index.ts";
-
-/** Index entries handled per chunk; the sweep yields to requests between chunks. */
-const CHUNK_ENTRIES = 256;
+import { isExpectedFailure } from "../worker_errors.ts";
 
 /** What one round did. */
 export interface SweepResult {
   /** Expired values deleted. */
   deleted: number;
-  /** Index entries examined (each is removed unless it belongs to another worker). */
+  /** Index entries that came due and were examined (each is removed). */
   examined: number;
 }
 
@@ -28,54 +43,125 @@ type Log = {
   error(message: string, fields?: Record<string, string>): void;
 };
 
+/**
+ * Counts a piece of work on a region until the returned release is called; null when the
+ * region is no longer served (the worker's `holdRegion`).
+ */
+export type RegionHold = (regionId: bigint) => (() => void) | null;
+
+/** Options of a sweep round. */
+export interface SweepOptions {
+  hold?: RegionHold;
+}
+
 /** One sweep round over everything expired at the store's current time. */
-export async function sweepExpired(services: StoreServices): Promise<SweepResult> {
-  const store = services.raw;
-  const now = store.nowUnixSeconds();
-  const { start, end } = ttlIndexRange(now);
+export async function sweepExpired(
+  services: StoreServices,
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  const now = services.raw.nowUnixSeconds();
   const result: SweepResult = { deleted: 0, examined: 0 };
-  let from = start;
-  for (;;) {
-    const entries: Uint8Array[] = [];
-    {
-      using iterator = store.engine.iterator(TTL_INDEX_CF, { lowerBound: from, upperBound: end });
-      for (
-        iterator.seekToFirst();
-        iterator.valid() && entries.length < CHUNK_ENTRIES;
-        iterator.next()
-      ) {
-        entries.push(iterator.key().slice());
-      }
-    }
-    if (entries.length === 0) return result;
-    for (const indexKey of entries) {
-      const entry = parseTtlIndexKey(indexKey);
-      const mine = [...services.regions.values()].some((region) =>
-        regionContains(region, entry.key)
-      );
-      if (!mine) continue;
-      result.examined++;
-      const release = await store.latches.acquire(entry.cf, [entry.key]);
-      try {
-        using batch = store.engine.newWriteBatch();
-        const stored = store.engine.get(entry.cf, entry.key);
-        if (stored !== null) {
-          const expiry = decodeRawValue(stored).expireUnixSeconds;
-          if (expiry === entry.expireUnixSeconds && isExpired(expiry, now)) {
-            batch.delete(entry.cf, entry.key);
-            result.deleted++;
-          }
+  const hold = options.hold ?? ((id: bigint) => services.regions.has(id) ? () => {} : null);
+  for (const region of [...services.regions.values()]) {
+    regionLoop: for (const cf of RAW_CFS) {
+      const range = ttlIndexRangeOf(cf, region);
+      for (let from: Uint8Array | null = range.start; from !== null;) {
+        const release = hold(region.id);
+        if (release === null) break regionLoop; // dropped meanwhile: another worker owns it
+        try {
+          from = await sweepChunk(services.raw, { cf, from, end: range.end, now, result, region });
+        } finally {
+          release();
         }
-        batch.delete(TTL_INDEX_CF, indexKey);
-        store.engine.write(batch);
-      } finally {
-        release();
+        // Let requests run between chunks.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
-    from = successor(entries[entries.length - 1]!);
-    // Let requests run between chunks.
-    await new Promise((resolve) => setTimeout(resolve, 0));
   }
+  return result;
+}
+
+/**
+ * Reads one chunk of index entries of `cf` from `from` and handles the due ones; returns where
+ * the next chunk starts, or null when the range is done.
+ */
+async function sweepChunk(
+  store: RawStore,
+  chunk: {
+    cf: ColumnFamily;
+    from: Uint8Array;
+    end: Uint8Array;
+    now: number;
+    result: SweepResult;
+    region: Region;
+  },
+): Promise<Uint8Array | null> {
+  const due: Uint8Array[] = [];
+  let last: Uint8Array | null = null;
+  let scanned = 0;
+  {
+    using iterator = store.engine.iterator(TTL_INDEX_CF, {
+      lowerBound: chunk.from,
+      upperBound: chunk.end,
+    });
+    for (
+      iterator.seekToFirst();
+      iterator.valid() && scanned < TTL_SWEEP_CHUNK_SCANNED && due.length < TTL_SWEEP_CHUNK_ENTRIES;
+      iterator.next()
+    ) {
+      scanned++;
+      const indexKey = iterator.key();
+      if (isExpired(expiryOfTtlIndexKey(indexKey), chunk.now)) due.push(indexKey.slice());
+      last = indexKey.slice();
+    }
+  }
+  for (const indexKey of due) {
+    await sweepEntry(store, { indexKey, now: chunk.now, result: chunk.result });
+  }
+  const full = scanned === TTL_SWEEP_CHUNK_SCANNED || due.length === TTL_SWEEP_CHUNK_ENTRIES;
+  return full && last !== null ? successor(last) : null;
+}
+
+/** Deletes the value of a due entry if it still carries that expiry, and the entry itself. */
+async function sweepEntry(
+  store: RawStore,
+  options: { indexKey: Uint8Array; now: number; result: SweepResult },
+): Promise<void> {
+  const entry = parseTtlIndexKey(options.indexKey);
+  if (entry === null) {
+    // A damaged index entry names no key to reclaim: drop it, or it would come due forever.
+    return deleteSwept(store, [{ cf: TTL_INDEX_CF, key: options.indexKey }]);
+  }
+  options.result.examined++;
+  const release = await store.latches.acquire(entry.cf, [entry.key]);
+  try {
+    const deletions = [{ cf: TTL_INDEX_CF, key: options.indexKey }];
+    const stored = store.engine.get(entry.cf, entry.key);
+    if (stored !== null) {
+      const expiry = decodeRawValue(stored).expireUnixSeconds;
+      if (expiry === entry.expireUnixSeconds && isExpired(expiry, options.now)) {
+        deletions.push({ cf: entry.cf, key: entry.key });
+        options.result.deleted++;
+      }
+    }
+    deleteSwept(store, deletions);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * The sweeper's one write: the deletions of one entry (its value if expired, and its index
+ * entry), atomically. When every write goes through the store's write path (and Raft), this is
+ * the call that moves there.
+ */
+function deleteSwept(
+  store: RawStore,
+  deletions: readonly { cf: ColumnFamily; key: Uint8Array }[],
+): void {
+  using batch = store.engine.newWriteBatch();
+  for (const { cf, key } of deletions) batch.delete(cf, key);
+  store.engine.write(batch);
 }
 
 /** A running sweeper. */
@@ -83,19 +169,27 @@ export interface TtlSweeper {
   stop(): Promise<void>;
 }
 
-/** Sweeps every `intervalMs` until stopped; a round never overlaps the next. */
+/**
+ * Sweeps every `intervalMs` until stopped; a round never overlaps the next. A round that fails
+ * with an expected failure (`worker_errors.ts`: the engine closed, an I/O error) is logged and
+ * the next one runs; any other error is a bug, handed to `onBug` (the worker ends).
+ */
 export function startTtlSweeper(
   services: StoreServices,
-  options: { intervalMs: number; log: Log },
+  options: { intervalMs: number; log: Log; hold?: RegionHold; onBug?: (error: unknown) => void },
 ): TtlSweeper {
   let stopped = false;
   let round: Promise<void> = Promise.resolve();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const schedule = () => {
     timer = setTimeout(() => {
-      round = sweepExpired(services).then((result) => {
+      round = sweepExpired(services, { hold: options.hold }).then((result) => {
         if (result.examined > 0) options.log.debug("ttl sweep", { ...result });
       }, (error: unknown) => {
+        if (options.onBug !== undefined && !isExpectedFailure(error)) {
+          stopped = true;
+          return options.onBug(error);
+        }
         options.log.error("ttl sweep failed", { error: String(error) });
       }).finally(() => {
         if (!stopped) schedule();

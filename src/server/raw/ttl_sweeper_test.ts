@@ -1,35 +1,47 @@
+/**
+ * The TTL sweep (`ttl_sweeper.ts`): it deletes expired raw values and their index entries, and
+ * nothing else; it touches only the worker's regions, and stops on a region given up meanwhile.
+ */
 import assert from "node:assert/strict";
+import { TTL_SWEEP_CHUNK_SCANNED } from "../../constants.ts";
 import { MemoryEngine } from "../../engine/memory_engine.ts";
 import { utf8 } from "../../util/bytes.ts";
-import { standaloneRegion } from "../region.ts";
+import { type Region, standaloneRegion } from "../region.ts";
 import type { StoreServices } from "../services.ts";
 import { Latches } from "./latches.ts";
 import { newTxnStore } from "../txn/store.ts";
 import { latchedWrite } from "./store.ts";
-import { TTL_INDEX_CF } from "./ttl_index.ts";
+import { TTL_INDEX_BOUNDS, TTL_INDEX_CF } from "./ttl_index.ts";
 import { sweepExpired } from "./ttl_sweeper.ts";
 
-function setUp() {
+function setUp(regions: Region[] = [standaloneRegion()]) {
   const clock = { now: 1_000 };
   const engine = new MemoryEngine();
-  const region = standaloneRegion();
   const services: StoreServices = {
-    regions: new Map([[region.id, region]]),
+    regions: new Map(regions.map((region) => [region.id, region])),
     raw: { engine, latches: new Latches(), syncLog: false, nowUnixSeconds: () => clock.now },
     txn: newTxnStore(engine, { syncLog: false, latestTs: 1n }),
   };
+  const whole = standaloneRegion();
   const put = (key: string, expireUnixSeconds: number, cf: "default" | "write" = "default") =>
-    latchedWrite(services.raw, {
+    latchedWrite(services.raw, whole, {
       cf,
       mutations: [{ kind: "put", key: utf8(key), userValue: utf8("v"), expireUnixSeconds }],
     });
   const indexEntries = () => {
-    using iterator = engine.iterator(TTL_INDEX_CF);
+    using iterator = engine.iterator(TTL_INDEX_CF, {
+      lowerBound: TTL_INDEX_BOUNDS.start,
+      upperBound: TTL_INDEX_BOUNDS.end,
+    });
     let count = 0;
     for (iterator.seekToFirst(); iterator.valid(); iterator.next()) count++;
     return count;
   };
   return { clock, engine, services, put, indexEntries };
+}
+
+function region(id: bigint, startKey: string, endKey: string): Region {
+  return { ...standaloneRegion(), id, startKey: utf8(startKey), endKey: utf8(endKey) };
 }
 
 Deno.test("the sweep deletes expired values and their index entries, nothing else", async () => {
@@ -77,4 +89,48 @@ Deno.test("a sweep leaves keys of regions this worker does not serve", async () 
   assert.deepEqual(await sweepExpired(elsewhere), { deleted: 0, examined: 0 });
   assert.notEqual(engine.get("default", utf8("k")), null);
   assert.equal(indexEntries(), 1);
+});
+
+Deno.test("a worker serving [a, m) sweeps its keys only; the keys from m on wait for theirs", async () => {
+  const left = region(1n, "", "m");
+  const right = region(2n, "m", "");
+  const { clock, engine, services, put } = setUp([left]);
+  // "l" sorts before "m" but "l\xff…" must not escape [a, m): the index is prefix-free.
+  for (const key of ["a", "l", "l\u00ff\u00ff", "m", "m0", "z"]) await put(key, 1_010);
+  clock.now = 1_010;
+  assert.deepEqual(await sweepExpired(services), { deleted: 3, examined: 3 });
+  for (const key of ["a", "l", "l\u00ff\u00ff"]) {
+    assert.equal(engine.get("default", utf8(key)), null);
+  }
+  for (const key of ["m", "m0", "z"]) assert.notEqual(engine.get("default", utf8(key)), null);
+  const other: StoreServices = { ...services, regions: new Map([[right.id, right]]) };
+  assert.deepEqual(await sweepExpired(other), { deleted: 3, examined: 3 });
+});
+
+Deno.test("a sweep reads past many live entries in chunks and still finds the few due ones", async () => {
+  const { clock, engine, services, put, indexEntries } = setUp();
+  const live = TTL_SWEEP_CHUNK_SCANNED + 500;
+  for (let i = 0; i < live; i++) await put(`live${String(i).padStart(6, "0")}`, 9_000);
+  await put("live~due-after-all-live", 1_010);
+  await put("a-due-before", 1_010);
+  clock.now = 1_010;
+  assert.deepEqual(await sweepExpired(services), { deleted: 2, examined: 2 });
+  assert.equal(engine.get("default", utf8("live~due-after-all-live")), null);
+  assert.equal(indexEntries(), live);
+});
+
+Deno.test("a region given up during a sweep is left at once (its hold is refused)", async () => {
+  const { clock, engine, services, put } = setUp();
+  for (let i = 0; i < 10; i++) await put(`k${i}`, 1_010);
+  clock.now = 1_010;
+  let holds = 0;
+  const result = await sweepExpired(services, {
+    hold: () => {
+      holds++;
+      return null; // dropped before the first chunk
+    },
+  });
+  assert.deepEqual(result, { deleted: 0, examined: 0 });
+  assert.equal(holds, 1, "one refused hold ends the region's sweep");
+  assert.notEqual(engine.get("default", utf8("k0")), null);
 });

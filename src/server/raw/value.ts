@@ -45,9 +45,22 @@ function writeExpiry(out: Uint8Array, at: number, expireUnixSeconds: number): vo
 /** The stored bytes for `userValue` expiring at `expireUnixSeconds`. */
 export function encodeRawValue(userValue: Uint8Array, expireUnixSeconds: number): Uint8Array {
   const out = new Uint8Array(userValue.length + RAW_VALUE_SUFFIX_BYTES);
+  writeRawValue(out, userValue, expireUnixSeconds);
+  return out;
+}
+
+/**
+ * Writes the stored bytes of `userValue` expiring at `expireUnixSeconds` at the start of `out`
+ * (which needs `userValue.length + RAW_VALUE_SUFFIX_BYTES` bytes): for a caller that packs
+ * several values into one buffer.
+ */
+export function writeRawValue(
+  out: Uint8Array,
+  userValue: Uint8Array,
+  expireUnixSeconds: number,
+): void {
   out.set(userValue, 0);
   writeExpiry(out, userValue.length, expireUnixSeconds);
-  return out;
 }
 
 /**
@@ -64,8 +77,7 @@ export class RawValueEncoder {
       // Large values are rare and their own copy costs more than the allocation.
       return encodeRawValue(userValue, expireUnixSeconds);
     }
-    this.#buffer.set(userValue, 0);
-    writeExpiry(this.#buffer, userValue.length, expireUnixSeconds);
+    writeRawValue(this.#buffer, userValue, expireUnixSeconds);
     return this.#buffer.subarray(0, length);
   }
 }

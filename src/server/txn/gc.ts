@@ -1,18 +1,26 @@
 /**
  * KvGC (drop versions older than a safe point, keeping the newest one visible at it) and
  * KvDeleteRange (remove every version, lock and value of a key range). The same GC pass runs
- * in the background when the store learns a newer safe point (`runGc`).
+ * in the background when the store learns a newer safe point (`runGc`). Both stay inside the
+ * region they run for: GC walks the region's snapshot, and a delete-range reaching past the
+ * region is cut at its bounds (region bounds are data keys: encoded user keys here, see
+ * src/storage/region_range.ts).
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { truncateTs } from "../../codec/key.ts";
 import { compareBytes } from "../../codec/compare.ts";
 import { mvccErrorToKeyError } from "../../mvcc/mod.ts";
+import {
+  clampToRegion,
+  DATA_KEYS_END,
+  type Modification,
+  type RegionMeta,
+  RegionSnapshot,
+} from "../../storage/mod.ts";
 import { gcKeys } from "../../txn/actions/gc.ts";
 import { Key, type TimeStamp } from "../../txn_types/mod.ts";
 import { bytesEqual, successor } from "../../util/bytes.ts";
 import type { Command } from "../command.ts";
-import { MAX_KEY_BYTES } from "../../constants.ts";
-import type { Region } from "../region.ts";
 import { executeWrite, SlicePacer } from "./scheduler.ts";
 import type { TxnStore } from "./store.ts";
 
@@ -25,19 +33,18 @@ export interface GcPassResult {
   deletedVersions: number;
 }
 
-/** Up to `limit` distinct user keys with write records, from `from` (an encoded key) on. */
+/**
+ * Up to `limit` distinct user keys of `region` with write records, from `from` (an encoded
+ * key; null = the region's first key) on.
+ */
 function keysWithWrites(
-  store: TxnStore,
+  scope: { store: TxnStore; region: RegionMeta },
   from: Uint8Array | null,
-  end: Uint8Array | null,
   limit: number,
 ): Key[] {
   const keys: Key[] = [];
-  using snapshot = store.engine.snapshot();
-  using cursor = snapshot.iterator("write", {
-    ...(from !== null ? { lowerBound: from } : {}),
-    ...(end !== null ? { upperBound: end } : {}),
-  });
+  using snapshot = RegionSnapshot.take(scope.store.engine, scope.region);
+  using cursor = snapshot.iterator("write", from !== null ? { lowerBound: from } : {});
   let previous: Uint8Array | null = null;
   for (cursor.seekToFirst(); cursor.valid() && keys.length < limit; cursor.next()) {
     const encoded = truncateTs(cursor.key());
@@ -51,23 +58,20 @@ function keysWithWrites(
 /** GC of every key of `region` at `safePoint`, in rounds. */
 export async function runGc(
   store: TxnStore,
-  region: Region,
+  region: RegionMeta,
   safePoint: TimeStamp,
 ): Promise<GcPassResult> {
   const total: GcPassResult = { keys: 0, deletedVersions: 0 };
-  const end = region.endKey.length === 0 ? null : Key.fromRaw(region.endKey).encoded;
-  let from: Uint8Array | null = region.startKey.length === 0
-    ? null
-    : Key.fromRaw(region.startKey).encoded;
+  let from: Uint8Array | null = null;
   const pacer = new SlicePacer();
   for (;;) {
-    const keys = keysWithWrites(store, from, end, GC_KEYS_PER_ROUND);
+    const keys = keysWithWrites({ store, region }, from, GC_KEYS_PER_ROUND);
     if (keys.length === 0) return total;
     let pending: readonly Key[] = keys;
     while (pending.length > 0) {
       const result = await executeWrite(
         store,
-        { keys: pending, startTs: 0n },
+        { region, keys: pending, startTs: 0n },
         ({ reader, txn }) => gcKeys(txn, reader, { keys: pending, safePoint }),
       );
       if (!result.ok) {
@@ -86,26 +90,25 @@ export async function runGc(
   }
 }
 
-/** Above every encoded key (keys are at most MAX_KEY_BYTES, 9/8 of that encoded). */
-const END_OF_KEYS = new Uint8Array(2 * MAX_KEY_BYTES + 64).fill(0xff);
-
-/** KvGC: GC of the whole region at `safe_point`. */
+/** KvGC: GC of the request's region at `safe_point`. */
 export const kvGc: Command<kvrpcpb.GCRequest, kvrpcpb.GCResponse.$Properties> = {
   name: "KvGC",
   batchName: "GC",
   requestCodec: kvrpcpb.GCRequest,
   responseCodec: kvrpcpb.GCResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: () => [],
-  async execute({ txn: store, regions }, request) {
-    for (const region of regions.values()) await runGc(store, region, request.safePoint);
+  async execute({ txn: store }, request, { region }) {
+    await runGc(store, region, request.safePoint);
     return {};
   },
 };
 
 /**
  * KvDeleteRange: deletes every lock, write record and value of the keys in [start_key,
- * end_key). `notify_only` deletes nothing (TiKV uses it to tell observers only).
+ * end_key) that lie in the request's region (an empty end_key: to the region's end).
+ * `notify_only` deletes nothing (TiKV uses it to tell observers only).
  */
 export const kvDeleteRange: Command<
   kvrpcpb.DeleteRangeRequest,
@@ -116,8 +119,9 @@ export const kvDeleteRange: Command<
   requestCodec: kvrpcpb.DeleteRangeRequest,
   responseCodec: kvrpcpb.DeleteRangeResponse,
   errorField: "error",
+  keyApi: "txn",
   keysOf: (request) => [request.startKey],
-  async execute({ txn: store }, request) {
+  async execute({ txn: store }, request, { region }) {
     if (request.notifyOnly) return {};
     if (request.endKey.length > 0) {
       const order = compareBytes(request.startKey, request.endKey);
@@ -125,15 +129,20 @@ export const kvDeleteRange: Command<
       if (order > 0) return { error: "KvDeleteRange: start_key is after end_key" };
     }
     const start = Key.fromRaw(request.startKey).encoded;
-    const end = request.endKey.length === 0 ? END_OF_KEYS : Key.fromRaw(request.endKey).encoded;
-    const batch = store.engine.newWriteBatch();
-    try {
-      for (const cf of ["lock", "write", "default"] as const) batch.deleteRange(cf, start, end);
-      if (store.syncLog) await store.engine.writeDurable(batch);
-      else store.engine.write(batch);
-    } finally {
-      batch.destroy();
-    }
+    const range = clampToRegion(region, {
+      lower: start,
+      upper: request.endKey.length === 0 ? DATA_KEYS_END : Key.fromRaw(request.endKey).encoded,
+    });
+    if (range === null) return {};
+    const startKey = range.lower ?? start;
+    const endKey = range.upper ?? DATA_KEYS_END;
+    const modifications: Modification[] = (["lock", "write", "default"] as const).map((cf) => ({
+      type: "deleteRange",
+      cf,
+      startKey,
+      endKey,
+    }));
+    await store.writes.write(region, modifications);
     return {};
   },
 };

@@ -336,7 +336,12 @@ Deno.test("the scheduler refuses to run a memory-lock command over more than one
   await withStore(async (services) => {
     const keys = newRun(TXN_WRITE_SLICE_KEYS + 1).keys.map((raw) => Key.fromRaw(raw));
     await assert.rejects(
-      executeWrite(services.txn, { keys, startTs: 10n, memoryLocks: true }, () => {
+      executeWrite(services.txn, {
+        region: standaloneRegion(),
+        keys,
+        startTs: 10n,
+        memoryLocks: true,
+      }, () => {
         throw new Error("the action must not run");
       }),
       /exceeds one slice/,

@@ -3,6 +3,7 @@
  * in the lock-wait queue and deadlock detection) and KVPessimisticRollback.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
+import { clampToRegion, type RegionMeta, RegionSnapshot } from "../../storage/mod.ts";
 import { type MvccError, mvccErrorToKeyError, MvccReader, ok } from "../../mvcc/mod.ts";
 import { decodeLock, Key, type Lock, type TimeStamp } from "../../txn_types/mod.ts";
 import {
@@ -29,15 +30,18 @@ import type { TxnStore } from "./store.ts";
 
 const keyError = (error: MvccError) => mvccErrorToKeyError(error);
 
-/** The memory locks (async commit, 1PC in flight) in [start, end). */
+/** The memory locks (async commit, 1PC in flight) in [start, end) of `region`. */
 function memoryLocksIn(
-  store: TxnStore,
+  scope: { store: TxnStore; region: RegionMeta },
   start: Key | null,
   end: Key | null,
 ): { key: Key; lock: Lock }[] {
   const found: { key: Key; lock: Lock }[] = [];
-  store.concurrency.readRangeCheck(
-    { startKey: start?.encoded, endKey: end?.encoded },
+  // The memory locks are the worker's: only the region's part of the range is read.
+  const range = clampToRegion(scope.region, { lower: start?.encoded, upper: end?.encoded });
+  if (range === null) return found;
+  scope.store.concurrency.readRangeCheck(
+    { startKey: range.lower, endKey: range.upper },
     (encoded, lock) => {
       found.push({ key: Key.fromEncoded(encoded), lock });
       return undefined;
@@ -59,8 +63,9 @@ export const kvScanLock: Command<kvrpcpb.ScanLockRequest, kvrpcpb.ScanLockRespon
   requestCodec: kvrpcpb.ScanLockRequest,
   responseCodec: kvrpcpb.ScanLockResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: (request) => [request.startKey],
-  execute({ txn: store }, request, budget) {
+  execute({ txn: store }, request, { region, budget }) {
     if (request.limit > MVCC_SCAN_LOCKS_MAX_LIMIT) {
       const message = `scan lock limit ${request.limit} exceeds ${MVCC_SCAN_LOCKS_MAX_LIMIT}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
@@ -69,8 +74,8 @@ export const kvScanLock: Command<kvrpcpb.ScanLockRequest, kvrpcpb.ScanLockRespon
     const limit = request.limit === 0 ? MVCC_SCAN_LOCKS_MAX_LIMIT : request.limit;
     const endKey = request.endKey.length === 0 ? null : Key.fromRaw(request.endKey);
     let startKey = request.startKey.length === 0 ? null : Key.fromRaw(request.startKey);
-    const memoryLocks = memoryLocksIn(store, startKey, endKey);
-    using snapshot = store.engine.snapshot();
+    const memoryLocks = memoryLocksIn({ store, region }, startKey, endKey);
+    using snapshot = RegionSnapshot.take(store.engine, region);
     using reader = new MvccReader(snapshot);
     const locks: kvrpcpb.ILockInfo[] = [];
     while (locks.length < limit) {
@@ -114,8 +119,9 @@ export const kvResolveLock: Command<
   requestCodec: kvrpcpb.ResolveLockRequest,
   responseCodec: kvrpcpb.ResolveLockResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: (request) => request.keys,
-  async execute({ txn: store }, request) {
+  async execute({ txn: store }, request, { region }) {
     const txnStatus = new Map<TimeStamp, TimeStamp>(
       request.txnInfos.length > 0
         ? request.txnInfos.map((info) => [info.txn ?? 0n, info.status ?? 0n])
@@ -131,7 +137,7 @@ export const kvResolveLock: Command<
       const keys = request.keys.map((raw) => Key.fromRaw(raw));
       const result = await executeWrite(
         store,
-        { keys, startTs: request.startVersion },
+        { region, keys, startTs: request.startVersion },
         ({ reader, txn }) =>
           resolveLockKeySteps(txn, reader, { keys, commitTs: request.commitVersion }),
       );
@@ -144,7 +150,7 @@ export const kvResolveLock: Command<
       let round: { key: Key; lock: Lock }[];
       let hasRemain: boolean;
       {
-        using snapshot = store.engine.snapshot();
+        using snapshot = RegionSnapshot.take(store.engine, region);
         using reader = new MvccReader(snapshot);
         ({ locks: round, hasRemain } = scanLocksToResolve(reader, {
           txnStatus,
@@ -156,7 +162,7 @@ export const kvResolveLock: Command<
       if (round.length === 0) return {};
       const result = await executeWrite(
         store,
-        { keys: round.map((entry) => entry.key), startTs: round[0]!.lock.startTs },
+        { region, keys: round.map((entry) => entry.key), startTs: round[0]!.lock.startTs },
         ({ reader, others }) => {
           // Re-read each lock under the latches: it may have been resolved meanwhile.
           const current = round.flatMap(({ key }) => {
@@ -198,8 +204,9 @@ export const kvPessimisticLock: Command<
   requestCodec: kvrpcpb.PessimisticLockRequest,
   responseCodec: kvrpcpb.PessimisticLockResponse,
   errorField: "keyErrors",
+  keyApi: "txn",
   keysOf: (request) => request.mutations.map((mutation) => mutation.key ?? new Uint8Array()),
-  async execute({ txn: store }, request) {
+  async execute({ txn: store }, request, { region }) {
     const keys: { key: Key; shouldNotExist: boolean }[] = [];
     for (const proto of request.mutations) {
       const op = proto.op ?? kvrpcpb.Op.PessimisticLock;
@@ -217,7 +224,7 @@ export const kvPessimisticLock: Command<
     for (;;) {
       const result = await executeWrite(
         store,
-        { keys: keys.map((entry) => entry.key), startTs: request.startVersion },
+        { region, keys: keys.map((entry) => entry.key), startTs: request.startVersion },
         ({ reader, txn }) =>
           acquirePessimisticLocksSteps(txn, reader, {
             keys,
@@ -254,7 +261,10 @@ export const kvPessimisticLock: Command<
       if (result.error.kind !== "KeyIsLocked" || timeoutMs === undefined) {
         return { errors: [keyError(result.error)] };
       }
-      const waited = await waitForLock(store, request, result.error, timeoutMs);
+      const waited = await waitForLock({ store, region }, request, {
+        locked: result.error,
+        timeoutMs,
+      });
       if (waited !== null) return { errors: [keyError(waited)] };
     }
   },
@@ -265,11 +275,12 @@ export const kvPessimisticLock: Command<
  * answer with it (the original KeyIsLocked on timeout, or Deadlock).
  */
 async function waitForLock(
-  store: TxnStore,
+  scope: { store: TxnStore; region: RegionMeta },
   request: kvrpcpb.PessimisticLockRequest,
-  locked: Extract<MvccError, { kind: "KeyIsLocked" }>,
-  timeoutMs: number,
+  options: { locked: Extract<MvccError, { kind: "KeyIsLocked" }>; timeoutMs: number },
 ): Promise<MvccError | null> {
+  const { store, region } = scope;
+  const { locked, timeoutMs } = options;
   const info = locked.lockInfo;
   const key = Key.fromRaw(info.key ?? new Uint8Array());
   const lockTs = info.lockVersion ?? 0n;
@@ -283,7 +294,7 @@ async function waitForLock(
     isFirstLock: request.isFirstLock,
   });
   // The lock may have gone between the attempt and the wait: then retry at once.
-  const stored = store.engine.get("lock", key.encoded);
+  const stored = RegionSnapshot.latest(store.engine, region).get("lock", key.encoded);
   if (stored === null || decodeLock(stored).startTs !== lockTs) {
     store.lockWaits.cancel(waiter.token, "lock released before the wait began");
     await waiter.outcome;
@@ -315,15 +326,16 @@ export const kvPessimisticRollback: Command<
   requestCodec: kvrpcpb.PessimisticRollbackRequest,
   responseCodec: kvrpcpb.PessimisticRollbackResponse,
   errorField: "keyErrors",
+  keyApi: "txn",
   keysOf: (request) => request.keys,
-  async execute({ txn: store }, request) {
+  async execute({ txn: store }, request, { region }) {
     let keys = request.keys.map((raw) => Key.fromRaw(raw));
     let from: Key | null = null;
     const pacer = new SlicePacer();
     for (;;) {
       let hasRemain = false;
       if (request.keys.length === 0) {
-        using snapshot = store.engine.snapshot();
+        using snapshot = RegionSnapshot.take(store.engine, region);
         using reader = new MvccReader(snapshot);
         ({ keys, hasRemain } = pessimisticLocksToRollBack(reader, {
           startTs: request.startVersion,
@@ -334,7 +346,7 @@ export const kvPessimisticRollback: Command<
       }
       const result = await executeWrite(
         store,
-        { keys, startTs: request.startVersion },
+        { region, keys, startTs: request.startVersion },
         ({ reader, txn }) =>
           pessimisticRollbackSteps(txn, reader, { keys, forUpdateTs: request.forUpdateTs }),
       );

@@ -5,6 +5,7 @@
  * budget as it is read, and a key whose history passes the budget answers `AnswerTooLarge`.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
+import { RegionSnapshot } from "../../storage/mod.ts";
 import { decodeTs, isUserKeyEq, truncateTs } from "../../codec/key.ts";
 import { ANSWER_ENTRY_OVERHEAD_BYTES } from "../../constants.ts";
 import { MvccReader } from "../../mvcc/mod.ts";
@@ -140,9 +141,10 @@ export const mvccGetByKey: Command<
   requestCodec: kvrpcpb.MvccGetByKeyRequest,
   responseCodec: kvrpcpb.MvccGetByKeyResponse,
   errorField: "error",
+  keyApi: "txn",
   keysOf: (request) => [request.key],
-  execute({ txn: store }, request, budget) {
-    using snapshot = store.engine.snapshot();
+  execute({ txn: store }, request, { region, budget }) {
+    using snapshot = RegionSnapshot.take(store.engine, region);
     const info = mvccInfoOf(snapshot, Key.fromRaw(request.key), budget);
     if (info === null) return Promise.resolve(refuse(budget.refusal("MvccGetByKey", 0)));
     return Promise.resolve({ info });
@@ -159,9 +161,10 @@ export const mvccGetByStartTs: Command<
   requestCodec: kvrpcpb.MvccGetByStartTsRequest,
   responseCodec: kvrpcpb.MvccGetByStartTsResponse,
   errorField: "error",
+  keyApi: "txn",
   keysOf: () => [],
-  execute({ txn: store }, request, budget) {
-    using snapshot = store.engine.snapshot();
+  execute({ txn: store }, request, { region, budget }) {
+    using snapshot = RegionSnapshot.take(store.engine, region);
     const key = keyOfTxn(snapshot, request.startTs);
     // As TiKV: an unknown transaction is no key, an empty info and no error.
     if (key === null) return Promise.resolve({ info: {} });

@@ -6,6 +6,7 @@
  * get's caller asked for every key (see `answer_budget.ts`).
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
+import { clampToRegion, RegionSnapshot } from "../../storage/mod.ts";
 import { mvccErrorToKeyError, PointGetter, Scanner } from "../../mvcc/mod.ts";
 import { Key } from "../../txn_types/mod.ts";
 import { compareBytes } from "../../codec/compare.ts";
@@ -22,13 +23,14 @@ export const kvGet: Command<kvrpcpb.GetRequest, kvrpcpb.GetResponse.$Properties>
   requestCodec: kvrpcpb.GetRequest,
   responseCodec: kvrpcpb.GetResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: (request) => [request.key],
-  execute({ txn: store }, request, budget) {
+  execute({ txn: store }, request, { region, budget }) {
     const options = readOptionsOf(request.context, request.version);
     const key = Key.fromRaw(request.key);
     const blocked = checkMemoryLocks(store, options, { key });
     if (blocked !== undefined) return Promise.resolve({ error: mvccErrorToKeyError(blocked) });
-    using snapshot = store.engine.snapshot();
+    using snapshot = RegionSnapshot.take(store.engine, region);
     using getter = new PointGetter(snapshot, options);
     const result = getter.getEntry(key);
     if (!result.ok) return Promise.resolve({ error: mvccErrorToKeyError(result.error) });
@@ -50,11 +52,12 @@ export const kvBatchGet: Command<kvrpcpb.BatchGetRequest, kvrpcpb.BatchGetRespon
   requestCodec: kvrpcpb.BatchGetRequest,
   responseCodec: kvrpcpb.BatchGetResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: (request) => request.keys,
-  execute({ txn: store }, request, budget) {
+  execute({ txn: store }, request, { region, budget }) {
     // The key count and bytes were checked on arrival (`request_limits.ts`).
     const options = readOptionsOf(request.context, request.version);
-    using snapshot = store.engine.snapshot();
+    using snapshot = RegionSnapshot.take(store.engine, region);
     using getter = new PointGetter(snapshot, options);
     const pairs: kvrpcpb.IKvPair[] = [];
     for (const raw of request.keys) {
@@ -84,8 +87,9 @@ export const kvBatchGet: Command<kvrpcpb.BatchGetRequest, kvrpcpb.BatchGetRespon
 
 /**
  * KvScan: up to `limit` visible pairs. Forward it reads [start_key, end_key); reverse it reads
- * [end_key, start_key) from the largest key down (an empty end_key is open). A locked key
- * appears as a pair carrying its lock error, and the scan goes on.
+ * [end_key, start_key) from the largest key down (an empty end_key is open); either way only
+ * the keys of the request's region (its snapshot is clamped to it). A locked key appears as a
+ * pair carrying its lock error, and the scan goes on.
  */
 export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properties> = {
   name: "KvScan",
@@ -93,8 +97,9 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
   requestCodec: kvrpcpb.ScanRequest,
   responseCodec: kvrpcpb.ScanResponse,
   errorField: "keyError",
+  keyApi: "txn",
   keysOf: (request) => request.reverse ? [] : [request.startKey],
-  execute({ txn: store }, request, budget) {
+  execute({ txn: store }, request, { region, budget }) {
     if (request.limit > MVCC_SCAN_MAX_LIMIT) {
       const message = `scan limit ${request.limit} exceeds ${MVCC_SCAN_MAX_LIMIT}`;
       return Promise.resolve(refuse({ code: "InvalidArgument", message }));
@@ -111,12 +116,18 @@ export const kvScan: Command<kvrpcpb.ScanRequest, kvrpcpb.ScanResponse.$Properti
     }
     const lowerBound = low.length === 0 ? null : Key.fromRaw(low);
     const upperBound = high.length === 0 ? null : Key.fromRaw(high);
+    // The memory locks are the worker's: only the region's part of the range is read.
+    const inRegion = clampToRegion(region, {
+      lower: lowerBound?.encoded,
+      upper: upperBound?.encoded,
+    });
+    if (inRegion === null) return Promise.resolve({ pairs: [] });
     const blocked = checkMemoryLocks(store, options, {
-      startKey: lowerBound?.encoded,
-      endKey: upperBound?.encoded,
+      startKey: inRegion.lower,
+      endKey: inRegion.upper,
     });
     if (blocked !== undefined) return Promise.resolve({ error: mvccErrorToKeyError(blocked) });
-    using snapshot = store.engine.snapshot();
+    using snapshot = RegionSnapshot.take(store.engine, region);
     using scanner = new Scanner(snapshot, {
       ...options,
       lowerBound,

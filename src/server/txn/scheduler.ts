@@ -1,14 +1,16 @@
 /**
  * The transaction scheduler: how one write command runs. It holds the latches of the keys it
  * writes (acquired in sorted order, so commands never deadlock on latches), reads one
- * snapshot, runs a pure action that buffers modifications in an `MvccTxn`, and writes them as
- * one atomic batch (fsynced when the store syncs its log). Then it wakes the pessimistic lock
- * requests waiting for the locks the command released.
+ * snapshot of the command's region (`RegionSnapshot`), runs a pure action that buffers
+ * modifications in an `MvccTxn`, and hands them to the write path as one atomic write (the
+ * group commit today, the region's Raft proposal next), holding its latches until the write
+ * path reports the write applied and durable. Then it wakes the pessimistic lock requests
+ * waiting for the locks the command released.
  *
  * For async commit and 1PC (`memoryLocks`), the keys are also taken in the concurrency
  * manager, and the locks the action asks to guard are published there before the latches
  * can let a reader near the keys — read max_ts, run the action, publish, with no await in
- * between — and withdrawn once the batch is in the engine.
+ * between — and withdrawn once the write is applied (with Raft: at apply, not at proposal).
  *
  * Time bound. An action over many keys returns its work as steps, one per key (see
  * src/txn/actions/steps.ts). Every `TXN_WRITE_SLICE_KEYS` steps the scheduler lets the
@@ -21,7 +23,7 @@ import { setImmediate } from "node:timers";
 import { TXN_WRITE_SLICE_KEYS } from "../../constants.ts";
 import { MvccReader, type MvccResult, MvccTxn } from "../../mvcc/mod.ts";
 import type { ReleasedLock } from "../../mvcc/txn.ts";
-import type { KvEngine } from "../../engine/types.ts";
+import { type Modification, type RegionMeta, RegionSnapshot } from "../../storage/mod.ts";
 import type { Key, TimeStamp } from "../../txn_types/mod.ts";
 import type { KeyHandleGuard } from "../../txn/concurrency_manager.ts";
 import type { Lock } from "../../txn_types/mod.ts";
@@ -43,6 +45,8 @@ export interface ActionContext {
 
 /** Options of `executeWrite`. */
 export interface WriteOptions {
+  /** The command's region: its snapshot is clamped to it, and its writes must lie in it. */
+  region: RegionMeta;
   /** Keys the command may write: latched for its duration. */
   keys: readonly Key[];
   startTs: TimeStamp;
@@ -79,7 +83,7 @@ export async function executeWrite<T>(
     const others: MvccTxn[] = [];
     let result: MvccResult<T>;
     {
-      using snapshot = store.engine.snapshot();
+      using snapshot = RegionSnapshot.take(store.engine, options.region);
       using reader = new MvccReader(snapshot);
       const run = action({ reader, txn, maxTs: store.concurrency.maxTs(), others });
       result = isKeySteps(run) ? await runInSlices(run, { mayPause: !memoryLocks }) : run;
@@ -91,7 +95,7 @@ export async function executeWrite<T>(
     }
     if (!result.ok) return result;
     publishGuardedLocks(txn, guards);
-    await writeTxns(store.engine, txns, store.syncLog);
+    await writeTxns(store, options.region, txns);
     for (const written of txns) wakeWaiters(store, written.releasedLocks);
     return result;
   } finally {
@@ -158,21 +162,20 @@ function publishGuardedLocks(txn: MvccTxn, guards: readonly KeyHandleGuard<Lock>
   }
 }
 
-/** Writes what `txns` buffered as one atomic batch; nothing when they are empty. */
-export async function writeTxns(
-  engine: KvEngine,
+/**
+ * Writes what `txns` buffered as one atomic write through the store's write path; settles once
+ * it is applied (durable with sync-log). Nothing is written when they are empty.
+ */
+export function writeTxns(
+  store: TxnStore,
+  region: RegionMeta,
   txns: readonly MvccTxn[],
-  sync: boolean,
 ): Promise<void> {
-  if (txns.every((txn) => txn.isEmpty())) return;
-  const batch = engine.newWriteBatch();
-  try {
-    for (const txn of txns) txn.applyTo(batch);
-    if (sync) await engine.writeDurable(batch);
-    else engine.write(batch);
-  } finally {
-    batch.destroy();
-  }
+  if (txns.every((txn) => txn.isEmpty())) return Promise.resolve();
+  const modifications: readonly Modification[] = txns.length === 1
+    ? txns[0]!.modificationsToWrite()
+    : txns.flatMap((txn) => txn.modificationsToWrite());
+  return store.writes.write(region, modifications);
 }
 
 /** Wakes the lock waiters of every released lock, one call per transaction. */

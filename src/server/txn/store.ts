@@ -6,6 +6,7 @@
  * so these tables see every write of the keys they guard.
  */
 import type { KvEngine } from "../../engine/types.ts";
+import { GroupCommit, type WritePath } from "../../storage/mod.ts";
 import { ConcurrencyManager } from "../../txn/concurrency_manager.ts";
 import { DeadlockDetector, LockWaitQueue, type LockWaitTimer } from "../../txn/lock_manager/mod.ts";
 import type { MvccError } from "../../mvcc/mod.ts";
@@ -21,6 +22,8 @@ export interface TxnStore {
   timer: LockWaitTimer;
   /** fsync the write-ahead log before a command is acknowledged. */
   syncLog: boolean;
+  /** The write path every command's modifications leave through (src/storage). */
+  writes: WritePath;
 }
 
 /** A `LockWaitTimer` on the real monotonic clock. */
@@ -33,12 +36,13 @@ export const realTimer: LockWaitTimer = {
 };
 
 /**
- * A store over `engine`. `latestTs` seeds max_ts: a timestamp at least as large as any read
+ * A store over `engine`, writing through `writes` (by default a group commit of its own; a
+ * worker passes the one it shares with its raw store). `latestTs` seeds max_ts: a timestamp at least as large as any read
  * served before (TiKV takes a fresh one from PD when it starts).
  */
 export function newTxnStore(
   engine: KvEngine,
-  options: { syncLog: boolean; latestTs: bigint; timer?: LockWaitTimer },
+  options: { syncLog: boolean; latestTs: bigint; timer?: LockWaitTimer; writes?: WritePath },
 ): TxnStore {
   const timer = options.timer ?? realTimer;
   const detector = new DeadlockDetector();
@@ -53,5 +57,6 @@ export function newTxnStore(
     lockWaits: new LockWaitQueue<MvccError>({ timer, detector }),
     timer,
     syncLog: options.syncLog,
+    writes: options.writes ?? new GroupCommit(engine, { syncLog: options.syncLog }),
   };
 }

@@ -55,8 +55,9 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
   requestCodec: kvrpcpb.PrewriteRequest,
   responseCodec: kvrpcpb.PrewriteResponse,
   errorField: "keyErrors",
+  keyApi: "txn",
   keysOf: (request) => request.mutations.map((mutation) => mutation.key ?? new Uint8Array()),
-  async execute({ txn: store }, request) {
+  async execute({ txn: store }, request, { region }) {
     const expected = new Map(
       request.forUpdateTsConstraints.map((c) => [c.index, c.expectedForUpdateTs]),
     );
@@ -79,6 +80,7 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
     const useAsyncCommit = request.useAsyncCommit && fitsOneSlice;
     const tryOnePc = request.tryOnePc && fitsOneSlice;
     const result = await executeWrite(store, {
+      region,
       keys: mutations.map((m) => m.mutation.key),
       startTs: request.startVersion,
       memoryLocks: useAsyncCommit || tryOnePc,
@@ -131,12 +133,13 @@ function writeCommand<Request, Response, T>(
     requestCodec: spec.requestCodec,
     responseCodec: spec.responseCodec,
     errorField: "keyError",
+    keyApi: "txn",
     keysOf: spec.keysOf,
-    async execute({ txn: store }, request) {
+    async execute({ txn: store }, request, { region }) {
       const keys = spec.keysOf(request).map((raw) => Key.fromRaw(raw));
       const result = await executeWrite(
         store,
-        { keys, startTs: spec.startTs(request) },
+        { region, keys, startTs: spec.startTs(request) },
         (context) => spec.action(context, request, keys),
       );
       if (result.ok) return spec.respond(result.value, request);

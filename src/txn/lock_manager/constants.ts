@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assert } from "../../util/assert.ts";
 
 /** Longest a pessimistic lock request waits for a lock (TiKV `wait-for-lock-timeout`). */
 export const DEFAULT_WAIT_FOR_LOCK_TIMEOUT_MS = 1000;
@@ -22,16 +23,12 @@ export const DEADLOCK_MAX_EDGES = 256 * 1024;
 /** Most distinct key hashes one wait-for edge remembers (one is enough for diagnostics). */
 export const DEADLOCK_MAX_KEYS_PER_EDGE = 16;
 
-function assertConstant(condition: boolean, what: string): void {
-  if (!condition) throw new Error(`lock_manager/constants.ts: ${what}`);
-}
-
-assertConstant(
+assert(
   DEFAULT_WAKE_UP_DELAY_MS < DEFAULT_WAIT_FOR_LOCK_TIMEOUT_MS,
   "wake-up delay < timeout",
 );
-assertConstant(
+assert(
   DEFAULT_DEADLOCK_EDGE_TTL_MS >= DEFAULT_WAIT_FOR_LOCK_TIMEOUT_MS,
   "an edge outlives the wait that created it",
 );
-assertConstant(LOCK_WAIT_MAX_WAITERS <= DEADLOCK_MAX_EDGES, "every waiter can have an edge");
+assert(LOCK_WAIT_MAX_WAITERS <= DEADLOCK_MAX_EDGES, "every waiter can have an edge");

@@ -22,6 +22,7 @@ import {
   DEADLOCK_MAX_KEYS_PER_EDGE,
   DEFAULT_DEADLOCK_EDGE_TTL_MS,
 } from "./constants.ts";
+import { assert } from "../../util/assert.ts";
 
 /**
  * One edge of a wait chain, shaped as kvproto's `deadlock.WaitForEntry`: transaction `txn`
@@ -94,7 +95,9 @@ export class DeadlockDetector {
 
   constructor(options: { readonly edgeTtlMs?: number } = {}) {
     this.#edgeTtlMs = options.edgeTtlMs ?? DEFAULT_DEADLOCK_EDGE_TTL_MS;
-    if (!(this.#edgeTtlMs > 0)) throw new RangeError(`bad edge TTL ${this.#edgeTtlMs}`);
+    assert(this.#edgeTtlMs > 0, "a wait-for edge lives a positive time", {
+      edgeTtlMs: this.#edgeTtlMs,
+    });
   }
 
   /**
@@ -103,7 +106,7 @@ export class DeadlockDetector {
    */
   detect(request: DetectRequest): DeadlockInfo | undefined {
     if (request.txnTs === request.lockTs) {
-      throw new Error(`txn ${request.txnTs} cannot wait for its own lock`);
+      assert(false, "a txn never waits for its own lock", { txnTs: request.txnTs });
     }
     const tag = request.resourceGroupTag ?? EMPTY;
     const existing = this.#waitFor.get(request.txnTs)?.get(request.lockTs);
@@ -217,7 +220,10 @@ export class DeadlockDetector {
     let previous = predecessor.get(current);
     while (previous !== undefined) {
       const edge = this.#waitFor.get(previous)?.get(current);
-      if (edge === undefined) throw new Error("deadlock search lost an edge it walked");
+      assert(edge !== undefined, "the deadlock search walks only edges it holds", {
+        from: previous,
+        to: current,
+      });
       chain.push(toEntry(previous, edge));
       current = previous;
       previous = predecessor.get(current);
@@ -267,7 +273,7 @@ function pushKey(edge: Edge, hash: bigint, key: Uint8Array): void {
 
 function toEntry(txnTs: bigint, edge: Edge): WaitForEntry {
   const first = edge.keys[0];
-  if (first === undefined) throw new Error(`wait-for edge ${txnTs} → ${edge.holderTs} has no key`);
+  assert(first !== undefined, "a wait-for edge names a key", { txnTs, holderTs: edge.holderTs });
   return {
     txn: txnTs,
     waitForTxn: edge.holderTs,

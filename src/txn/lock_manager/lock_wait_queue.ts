@@ -36,6 +36,7 @@ import {
 import { type DeadlockDetector, type DeadlockInfo, type WaitForEntry } from "./deadlock.ts";
 import { keyHash } from "./key_hash.ts";
 import type { LockWaitTimer } from "./timer.ts";
+import { assert } from "../../util/assert.ts";
 
 /** A pessimistic lock request that met a lock, as handed to `LockWaitQueue.wait`. */
 export interface LockWaitRequest<E> {
@@ -152,17 +153,25 @@ export class LockWaitQueue<E> {
     this.#detector = options.detector;
     this.#wakeUpDelayMs = options.wakeUpDelayMs ?? DEFAULT_WAKE_UP_DELAY_MS;
     this.#maxWaiters = options.maxWaiters ?? LOCK_WAIT_MAX_WAITERS;
-    if (!(this.#wakeUpDelayMs >= 0)) throw new RangeError(`bad wake-up delay`);
-    if (!(this.#maxWaiters >= 0 && this.#maxWaiters <= LOCK_WAIT_MAX_WAITERS)) {
-      throw new RangeError(`maxWaiters must be within 0..${LOCK_WAIT_MAX_WAITERS}`);
-    }
+    assert(this.#wakeUpDelayMs >= 0, "the wake-up delay is not negative", {
+      wakeUpDelayMs: this.#wakeUpDelayMs,
+    });
+    assert(
+      this.#maxWaiters >= 0 && this.#maxWaiters <= LOCK_WAIT_MAX_WAITERS,
+      "maxWaiters is within 0..LOCK_WAIT_MAX_WAITERS",
+      { maxWaiters: this.#maxWaiters },
+    );
   }
 
   /** Enqueues `request`; its outcome settles on wake-up, timeout, deadlock or cancel. */
   wait(request: LockWaitRequest<E>): LockWaiter<E> {
-    if (!(request.timeoutMs >= 0)) throw new RangeError(`bad timeout ${request.timeoutMs}`);
-    if (request.startTs === request.lockTs) {
-      throw new Error(`txn ${request.startTs} waits for its own lock on ${toHex(request.key)}`);
+    if (!(request.timeoutMs >= 0) || request.startTs === request.lockTs) {
+      assert(false, "a txn waits with a timeout, and never for its own lock", {
+        timeoutMs: request.timeoutMs,
+        startTs: request.startTs,
+        lockTs: request.lockTs,
+        key: request.key,
+      });
     }
     const token = this.#nextToken++;
     if (this.#byToken.size >= this.#maxWaiters) {
@@ -290,9 +299,9 @@ export class LockWaitQueue<E> {
     if (waiter === undefined) return;
     const hex = toHex(waiter.request.key);
     const queue = this.#queues.get(hex);
-    if (queue === undefined) throw new Error(`waiter ${token} has no queue for its key`);
+    assert(queue !== undefined, "a waiter's key has a queue", { token, key: hex });
     const index = queue.waiters.indexOf(waiter);
-    if (index < 0) throw new Error(`waiter ${token} is missing from its key queue`);
+    assert(index >= 0, "a waiter is in its key's queue", { token, key: hex });
     queue.waiters.splice(index, 1);
     if (queue.waiters.length === 0) {
       queue.cancelDelayedWakeUp?.();
@@ -303,9 +312,8 @@ export class LockWaitQueue<E> {
 
   /** Settles `waiter`, already taken off its key queue, and forgets it. */
   #deliver(waiter: Waiter<E>, outcome: LockWaitOutcome<E>): void {
-    if (!this.#byToken.delete(waiter.token)) {
-      throw new Error(`waiter ${waiter.token} delivered twice`);
-    }
+    const known = this.#byToken.delete(waiter.token);
+    assert(known, "a waiter's outcome is delivered once", { token: waiter.token });
     waiter.cancelTimeout();
     if (!waiter.request.isFirstLock) {
       this.#detector.cleanUpWaitFor({

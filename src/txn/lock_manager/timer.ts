@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assert } from "../../util/assert.ts";
 
 /** A clock plus one-shot callbacks. */
 export interface LockWaitTimer {
@@ -48,7 +49,7 @@ export class ManualTimer implements LockWaitTimer {
   }
 
   schedule(delayMs: number, callback: () => void): () => void {
-    if (!(delayMs >= 0)) throw new RangeError(`ManualTimer.schedule: bad delay ${delayMs}`);
+    assert(delayMs >= 0, "ManualTimer.schedule: the delay is not negative", { delayMs });
     const entry = { dueMs: this.#nowMs + delayMs, sequence: this.#sequence++, callback };
     this.#pending.push(entry);
     return () => {
@@ -58,7 +59,7 @@ export class ManualTimer implements LockWaitTimer {
 
   /** Moves time forward by `ms`, running every callback that falls due, in due order. */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`ManualTimer.advance: bad step ${ms}`);
+    assert(ms >= 0, "ManualTimer.advance: the step is not negative", { ms });
     const targetMs = this.#nowMs + ms;
     for (;;) {
       const next = this.#earliest();

@@ -1,0 +1,301 @@
+/**
+ * The PD process's configuration: PD's own flag names and TOML keys (`pd-server --help`,
+ * `conf/config.toml`), defaults as PD's, then the `--config` file, then flags (flags win).
+ *
+ * | flag / TOML key                         | meaning                                         |
+ * | --------------------------------------- | ----------------------------------------------- |
+ * | `--name` / `name`                       | this member's name (default `pd`)               |
+ * | `--client-urls` / `client-urls`         | where clients and stores reach PD (gRPC)        |
+ * | `--advertise-client-urls`               | what GetMembers tells them (default the above)  |
+ * | `--peer-urls` / `peer-urls`             | where members talk (reserved for replication)   |
+ * | `--initial-cluster` / `initial-cluster` | `name=peer-url,…`; one member in this build      |
+ * | `--data-dir` / `data-dir`               | PD's state (default `default.<name>`)           |
+ * | `--status-addr` / `status-addr`         | Basalt's: `/health`, `/metrics` (PD serves them on the client URL; grpc-js cannot share its port) |
+ * | `--log-file`, `--log-level` / `[log] level`, `[log.file] filename` | as PD's         |
+ * | `[schedule]` `max-store-down-time`, `leader-schedule-limit`, `region-schedule-limit`, `replica-schedule-limit`, `max-snapshot-count`… | PD's; see `SCHEDULE_KEYS` |
+ * | `[replication] max-replicas`            | voters per region                               |
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parse as parseToml } from "smol-toml";
+import { DEFAULT_PD_SCHEDULE_INTERVAL_MS } from "../../constants.ts";
+import { addrProblem, ConfigError, LOG_LEVELS, type LogLevel } from "../../server/config.ts";
+import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig, scheduleConfig } from "../config.ts";
+
+export { ConfigError };
+
+/** The PD process's settings. */
+export interface PdConfig {
+  name: string;
+  /** host:port to listen on for gRPC (the first client URL). */
+  clientAddr: string;
+  advertiseClientUrls: string[];
+  peerUrls: string[];
+  /** Members by name → peer URLs. */
+  initialCluster: Map<string, string[]>;
+  dataDir: string;
+  statusAddr: string;
+  log: { level: LogLevel; file: string };
+  schedule: ScheduleConfig;
+  /** How often the coordinator runs a scheduling round. */
+  scheduleIntervalMs: number;
+}
+
+const DEFAULT_CLIENT_URL = "http://127.0.0.1:2379";
+const DEFAULT_PEER_URL = "http://127.0.0.1:2380";
+/** etcd's metrics port (`--listen-metrics-urls`), next to PD's two. */
+const DEFAULT_STATUS_ADDR = "127.0.0.1:2381";
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function duration(key: string, value: unknown): number {
+  if (typeof value === "string" && /^(\d+(ms|s|m|h))+$/.test(value.trim())) {
+    let totalMs = 0;
+    for (const [, amount, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h)/g)) {
+      totalMs += Number(amount) * DURATION_UNITS_MS[unit!]!;
+    }
+    if (totalMs > 0) return totalMs;
+  }
+  throw new ConfigError(key, `expected a duration such as "100ms", "10s" or "30m"`);
+}
+
+function positive(key: string, value: unknown): number {
+  if (Number.isSafeInteger(value) && (value as number) >= 1) return value as number;
+  throw new ConfigError(key, "expected a positive integer");
+}
+
+function text(key: string, value: unknown): string {
+  if (typeof value === "string") return value;
+  throw new ConfigError(key, "expected a string");
+}
+
+/** `[schedule]` keys → `ScheduleConfig` fields, with how each is read. */
+const SCHEDULE_KEYS: Record<string, [keyof ScheduleConfig | "interval", "duration" | "positive"]> =
+  {
+    "max-store-down-time": ["maxStoreDownTimeMs", "duration"],
+    "leader-schedule-limit": ["leaderScheduleLimit", "positive"],
+    "region-schedule-limit": ["regionScheduleLimit", "positive"],
+    "replica-schedule-limit": ["replicaScheduleLimit", "positive"],
+    "store-limit": ["storeOperatorLimit", "positive"],
+    // Basalt's: the coordinator's round interval (PD's patrol and scheduler intervals).
+    "interval": ["interval", "duration"],
+  };
+
+/** A URL (`http://host:port`) or host:port as host:port; throws naming `key` otherwise. */
+export function hostPort(key: string, url: string): string {
+  const bare = url.replace(/^https?:\/\//, "").replace(/\/$/, "");
+  if (addrProblem(bare) !== null) throw new ConfigError(key, `"${url}" is not http://host:port`);
+  return bare;
+}
+
+function urls(key: string, value: string): string[] {
+  const list = value.split(",").map((url) => url.trim()).filter((url) => url !== "");
+  if (list.length === 0) throw new ConfigError(key, "expected at least one URL");
+  for (const url of list) hostPort(key, url);
+  return list.map((url) => (/^https?:\/\//.test(url) ? url : `http://${url}`));
+}
+
+function initialCluster(value: string): Map<string, string[]> {
+  const members = new Map<string, string[]>();
+  for (const part of value.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new ConfigError("initial-cluster", `"${part}" is not name=peer-url`);
+    const name = part.slice(0, eq);
+    members.set(name, [
+      ...(members.get(name) ?? []),
+      ...urls("initial-cluster", part.slice(eq + 1)),
+    ]);
+  }
+  return members;
+}
+
+interface Raw {
+  name: string;
+  clientUrls: string;
+  advertiseClientUrls?: string;
+  peerUrls: string;
+  initialCluster?: string;
+  dataDir?: string;
+  statusAddr: string;
+  logLevel: string;
+  logFile: string;
+  schedule: Partial<ScheduleConfig>;
+  intervalMs: number;
+}
+
+function applyToml(raw: Raw, doc: Record<string, unknown>): void {
+  const top: Record<string, keyof Raw> = {
+    "name": "name",
+    "client-urls": "clientUrls",
+    "advertise-client-urls": "advertiseClientUrls",
+    "peer-urls": "peerUrls",
+    "initial-cluster": "initialCluster",
+    "data-dir": "dataDir",
+    "status-addr": "statusAddr",
+  };
+  for (const [key, value] of Object.entries(doc)) {
+    if (key in top) {
+      (raw as unknown as Record<string, unknown>)[top[key]!] = text(key, value);
+    } else if (key === "log") applyLog(raw, value);
+    else if (key === "schedule") applySchedule(raw, value);
+    else if (key === "replication") {
+      for (const [name, v] of Object.entries(table(key, value))) {
+        if (name !== "max-replicas") throw new ConfigError(`replication.${name}`, "unknown key");
+        raw.schedule.maxReplicas = positive("replication.max-replicas", v);
+      }
+    } else throw new ConfigError(key, "unknown key");
+  }
+}
+
+function table(key: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(key, "expected a table");
+  }
+  return value as Record<string, unknown>;
+}
+
+function applyLog(raw: Raw, value: unknown): void {
+  for (const [key, v] of Object.entries(table("log", value))) {
+    if (key === "level") raw.logLevel = text("log.level", v);
+    else if (key === "file") {
+      for (const [name, f] of Object.entries(table("log.file", v))) {
+        if (name !== "filename") throw new ConfigError(`log.file.${name}`, "unknown key");
+        raw.logFile = text("log.file.filename", f);
+      }
+    } else throw new ConfigError(`log.${key}`, "unknown key");
+  }
+}
+
+function applySchedule(raw: Raw, value: unknown): void {
+  for (const [key, v] of Object.entries(table("schedule", value))) {
+    const entry = SCHEDULE_KEYS[key];
+    if (entry === undefined) throw new ConfigError(`schedule.${key}`, "unknown key");
+    const name = `schedule.${key}`;
+    const read = entry[1] === "duration" ? duration(name, v) : positive(name, v);
+    if (entry[0] === "interval") raw.intervalMs = read;
+    else raw.schedule[entry[0]] = read;
+  }
+}
+
+const FLAGS = {
+  name: { type: "string" },
+  "client-urls": { type: "string" },
+  "advertise-client-urls": { type: "string" },
+  "peer-urls": { type: "string" },
+  "advertise-peer-urls": { type: "string" },
+  "initial-cluster": { type: "string" },
+  "data-dir": { type: "string" },
+  "status-addr": { type: "string" },
+  config: { type: "string" },
+  "log-file": { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** `--help` text. */
+export function pdUsage(): string {
+  return `Usage: deno task pd -- [flags]
+
+  --name NAME                     this member's name (default "pd")
+  --client-urls URL               where clients and stores reach PD (default ${DEFAULT_CLIENT_URL})
+  --advertise-client-urls URL     what PD tells clients (default: --client-urls)
+  --peer-urls URL                 where members talk (default ${DEFAULT_PEER_URL})
+  --initial-cluster N=URL,…       the members (default NAME=--peer-urls); one in this build
+  --data-dir DIR                  PD's state (default "default.NAME")
+  --status-addr HOST:PORT         /health and /metrics (default ${DEFAULT_STATUS_ADDR}; port 0: any)
+  --config FILE                   TOML with PD's keys; flags win over it
+  --log-file FILE                 log here instead of standard error
+  --log-level LEVEL               ${LOG_LEVELS.join(", ")} (default info)
+  --help                          this text
+
+On start it prints "basalt-pd ready: client H:P status H:P" to standard output.`;
+}
+
+/** What the command line asks for. */
+export type PdCommandLine = { help: true } | { help: false; config: PdConfig; configPath?: string };
+
+/** Reads flags and the `--config` file; throws `ConfigError` naming what is wrong. */
+export function loadPdConfig(args: string[]): PdCommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: args[0] === "--" ? args.slice(1) : args, options: FLAGS });
+  } catch (error) {
+    throw new ConfigError("flags", (error as Error).message);
+  }
+  const flags = parsed.values;
+  if (flags.help) return { help: true };
+  const raw: Raw = {
+    name: "pd",
+    clientUrls: DEFAULT_CLIENT_URL,
+    peerUrls: DEFAULT_PEER_URL,
+    statusAddr: DEFAULT_STATUS_ADDR,
+    logLevel: "info",
+    logFile: "",
+    schedule: {},
+    intervalMs: DEFAULT_PD_SCHEDULE_INTERVAL_MS,
+  };
+  if (flags.config !== undefined) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = parseToml(Deno.readTextFileSync(flags.config)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError("config", `${flags.config}: ${(error as Error).message}`);
+    }
+    applyToml(raw, doc);
+  }
+  if (flags.name !== undefined) raw.name = flags.name;
+  if (flags["client-urls"] !== undefined) raw.clientUrls = flags["client-urls"];
+  if (flags["advertise-client-urls"] !== undefined) {
+    raw.advertiseClientUrls = flags["advertise-client-urls"];
+  }
+  if (flags["peer-urls"] !== undefined) raw.peerUrls = flags["peer-urls"];
+  if (flags["initial-cluster"] !== undefined) raw.initialCluster = flags["initial-cluster"];
+  if (flags["data-dir"] !== undefined) raw.dataDir = flags["data-dir"];
+  if (flags["status-addr"] !== undefined) raw.statusAddr = flags["status-addr"];
+  if (flags["log-file"] !== undefined) raw.logFile = flags["log-file"];
+  if (flags["log-level"] !== undefined) raw.logLevel = flags["log-level"];
+  return { help: false, config: finish(raw), configPath: flags.config };
+}
+
+function finish(raw: Raw): PdConfig {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw.name)) {
+    throw new ConfigError("name", `"${raw.name}": letters, digits, ".", "_" and "-", at most 64`);
+  }
+  const clientUrls = urls("client-urls", raw.clientUrls);
+  const peerUrls = urls("peer-urls", raw.peerUrls);
+  const members = initialCluster(raw.initialCluster ?? `${raw.name}=${peerUrls.join(",")}`);
+  if (!members.has(raw.name)) {
+    throw new ConfigError("initial-cluster", `does not name this member "${raw.name}"`);
+  }
+  if (members.size > 1) {
+    throw new ConfigError(
+      "initial-cluster",
+      `names ${members.size} members (${[...members.keys()].join(", ")}); this build runs one ` +
+        "PD member (replication over src/raft is not built yet)",
+    );
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(raw.logLevel)) {
+    throw new ConfigError("log-level", `expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+  let schedule: ScheduleConfig;
+  try {
+    schedule = scheduleConfig({ ...DEFAULT_SCHEDULE_CONFIG, ...raw.schedule });
+  } catch (error) {
+    throw new ConfigError("schedule", (error as Error).message);
+  }
+  return {
+    name: raw.name,
+    clientAddr: hostPort("client-urls", clientUrls[0]!),
+    advertiseClientUrls: raw.advertiseClientUrls === undefined
+      ? clientUrls
+      : urls("advertise-client-urls", raw.advertiseClientUrls),
+    peerUrls,
+    initialCluster: members,
+    dataDir: raw.dataDir ?? `default.${raw.name}`,
+    statusAddr: hostPort("status-addr", raw.statusAddr),
+    log: { level: raw.logLevel as LogLevel, file: raw.logFile },
+    schedule,
+    scheduleIntervalMs: raw.intervalMs,
+  };
+}

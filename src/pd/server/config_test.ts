@@ -1,0 +1,135 @@
+/**
+ * The PD process's command line and TOML: PD's flag names and keys, flags over the file, and
+ * every refusal naming its key (a second member, a bad URL, an unknown key).
+ */
+import assert from "node:assert/strict";
+import { ConfigError, loadPdConfig } from "./config.ts";
+import { memberIdOf } from "./main.ts";
+import { pdPermissionFlags } from "./permissions.ts";
+
+function config(args: string[]) {
+  const line = loadPdConfig(args);
+  assert.ok(!line.help);
+  return line;
+}
+
+function refusedKey(args: string[]): string {
+  try {
+    loadPdConfig(args);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.key;
+  }
+  assert.fail(`accepted ${args.join(" ")}`);
+}
+
+Deno.test("defaults are PD's: name pd, client 2379, peer 2380, data dir default.pd, one member", () => {
+  const { config: c } = config([]);
+  assert.equal(c.name, "pd");
+  assert.equal(c.clientAddr, "127.0.0.1:2379");
+  assert.deepEqual(c.advertiseClientUrls, ["http://127.0.0.1:2379"]);
+  assert.deepEqual(c.peerUrls, ["http://127.0.0.1:2380"]);
+  assert.deepEqual([...c.initialCluster.keys()], ["pd"]);
+  assert.equal(c.dataDir, "default.pd");
+  assert.equal(c.log.level, "info");
+});
+
+Deno.test("PD's flags, after a `--`; flags win over the TOML file", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/pd.toml`,
+      [
+        'name = "from-file"',
+        'data-dir = "/tmp/from-file"',
+        "[log]",
+        'level = "debug"',
+        "[schedule]",
+        'max-store-down-time = "1m"',
+        "leader-schedule-limit = 8",
+        'interval = "250ms"',
+        "[replication]",
+        "max-replicas = 1",
+      ].join("\n"),
+    );
+    const { config: c, configPath } = config([
+      "--",
+      "--config",
+      `${dir}/pd.toml`,
+      "--name",
+      "pd1",
+      "--client-urls",
+      "http://127.0.0.1:3379",
+      "--advertise-client-urls",
+      "http://10.0.0.1:3379",
+      "--peer-urls",
+      "http://127.0.0.1:3380",
+      "--initial-cluster",
+      "pd1=http://127.0.0.1:3380",
+      "--log-file",
+      "/tmp/pd.log",
+    ]);
+    assert.equal(configPath, `${dir}/pd.toml`);
+    assert.equal(c.name, "pd1");
+    assert.equal(c.clientAddr, "127.0.0.1:3379");
+    assert.deepEqual(c.advertiseClientUrls, ["http://10.0.0.1:3379"]);
+    assert.equal(c.dataDir, "/tmp/from-file");
+    assert.deepEqual(c.log, { level: "debug", file: "/tmp/pd.log" });
+    assert.equal(c.schedule.maxStoreDownTimeMs, 60_000);
+    assert.equal(c.schedule.leaderScheduleLimit, 8);
+    assert.equal(c.schedule.maxReplicas, 1);
+    assert.equal(c.scheduleIntervalMs, 250);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("refused, naming the key: several members, a member not named, bad URLs and levels, unknown keys", () => {
+  assert.equal(
+    refusedKey(["--name", "pd1", "--initial-cluster", "pd1=http://a:1,pd2=http://b:2"]),
+    "initial-cluster",
+  );
+  assert.equal(
+    refusedKey(["--name", "pd1", "--initial-cluster", "pd2=http://b:2"]),
+    "initial-cluster",
+  );
+  assert.equal(refusedKey(["--client-urls", "http://no-port"]), "client-urls");
+  assert.equal(refusedKey(["--status-addr", "127.0.0.1:99999"]), "status-addr");
+  assert.equal(refusedKey(["--log-level", "loud"]), "log-level");
+  assert.equal(refusedKey(["--name", "a b"]), "name");
+  assert.equal(refusedKey(["--bogus"]), "flags");
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/a.toml`, "[schedule]\nmystery = 1\n");
+    assert.equal(refusedKey(["--config", `${dir}/a.toml`]), "schedule.mystery");
+    Deno.writeTextFileSync(`${dir}/b.toml`, '[schedule]\nmax-store-down-time = "5s"\n');
+    assert.equal(refusedKey(["--config", `${dir}/b.toml`]), "schedule");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("permissions: the two listen addresses, the data dir and log files, no more", () => {
+  const { config: c } = config([
+    "--client-urls",
+    "http://127.0.0.1:0",
+    "--status-addr",
+    "127.0.0.1:2381",
+    "--data-dir",
+    "/d",
+    "--log-file",
+    "/l.log",
+  ]);
+  assert.deepEqual(pdPermissionFlags({ config: c, libraryPath: "/lib/rocks.so" }).slice(0, 4), [
+    "--no-prompt",
+    "--allow-net=127.0.0.1,127.0.0.1:2381",
+    "--allow-read=/d,/l.log,/l.log.1,/lib/rocks.so",
+    "--allow-write=/d,/l.log,/l.log.1",
+  ]);
+});
+
+Deno.test("a member id is stable for a name and its peer URLs, and never 0", () => {
+  assert.equal(memberIdOf("pd1", ["http://a:1"]), memberIdOf("pd1", ["http://a:1"]));
+  assert.notEqual(memberIdOf("pd1", ["http://a:1"]), memberIdOf("pd2", ["http://a:1"]));
+  assert.notEqual(memberIdOf("", []), 0n);
+});

@@ -1,0 +1,90 @@
+/**
+ * What the `pdpb.PD` handlers share, in the PD process and in a standalone store alike: the
+ * pure core (`PlacementDriver`), how this member describes itself, a logger, the durability
+ * barrier awaited before a request that wrote is answered, request counters, and the open
+ * streams shutdown must end. Also the response headers PD builds
+ * (`pkg/utils/grpcutil/cluster.go`).
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { pdpb } from "../../../proto/mod.ts";
+import type { LogFields } from "../../tso/mod.ts";
+import { PD_ERROR_TYPES, type PdError } from "../errors.ts";
+import type { PlacementDriver } from "../placement_driver.ts";
+import type { HeartbeatStreams } from "./heartbeat_stream.ts";
+import type { PdMetrics } from "./metrics.ts";
+
+/** The logger the PD service writes to (the server's `Logger` fits). */
+export interface PdLog {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** A served stream the server can end at shutdown. */
+export interface DrainableStream {
+  drain(): void;
+}
+
+/** What the PD handlers need. */
+export interface PdServiceDeps {
+  driver: PlacementDriver;
+  /** This member as GetMembers reports it, now (its URLs may be known only after binding). */
+  member: () => pdpb.Member.$Properties;
+  log: PdLog;
+  /**
+   * Makes every write so far durable; awaited before answering a request that wrote, as PD
+   * answers once etcd has committed. `null` when nothing was written since the last call.
+   */
+  persist?: () => Promise<void> | null;
+  metrics?: PdMetrics;
+  /** Called before every request (a standalone store keeps its own store's address fresh). */
+  refresh?: () => void;
+  /** Where operators are pushed to region leaders; none: they wait for the next heartbeat. */
+  heartbeatStreams?: HeartbeatStreams;
+  /** Open streams are added here while they last, so shutdown can `drain()` them. */
+  openStreams?: Set<DrainableStream>;
+}
+
+/** The header of a successful response. */
+export function okHeader(deps: PdServiceDeps): pdpb.ResponseHeader.$Properties {
+  return { clusterId: deps.driver.clusterId };
+}
+
+/** The header of a response carrying an expected failure of the core. */
+export function errorHeader(
+  deps: PdServiceDeps,
+  error: PdError,
+): pdpb.ResponseHeader.$Properties {
+  const type = pdpb.ErrorType[PD_ERROR_TYPES[error.code]];
+  return { clusterId: deps.driver.clusterId, error: { type, message: error.message } };
+}
+
+/** PD's error for a request naming another cluster (a gRPC status, not a header). */
+export function clusterMismatch(deps: PdServiceDeps, got: bigint): grpc.StatusObject {
+  const details = deps.driver.checkClusterId(got)?.message ??
+    `mismatch cluster id, need ${deps.driver.clusterId} but got ${got}`;
+  return { code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() };
+}
+
+/** Awaits the durability barrier when the request wrote. */
+export async function persisted(deps: PdServiceDeps): Promise<void> {
+  const pending = deps.persist?.() ?? null;
+  if (pending !== null) await pending;
+}
+
+/**
+ * Ends a server stream with a status. Emitting "error" is what makes grpc-js send the status
+ * as the trailer (its handler records it and ends the stream); `destroy(error)` would only tear
+ * the stream down, and the client would wait for a status that never comes.
+ */
+export function failStream(
+  call: grpc.ServerDuplexStream<Buffer, Buffer>,
+  code: grpc.status,
+  details: string,
+): void {
+  if (call.writableEnded || call.destroyed) return;
+  call.emit("error", Object.assign(new Error(details), { code, details }));
+}

@@ -1,0 +1,156 @@
+/**
+ * The RegionHeartbeat bidi stream (PD's `GrpcServer.RegionHeartbeat`): a store's leaders send
+ * their regions' heartbeats on one stream; PD answers a heartbeat only when it has something to
+ * say: the current step of the region's operator, or an error header (a stale heartbeat,
+ * NOT_BOOTSTRAPPED) — the stream stays open after an error header, as in PD. A request naming
+ * another cluster ends the stream with FAILED_PRECONDITION, a malformed one with
+ * INVALID_ARGUMENT.
+ *
+ * Operators added between heartbeats (a scheduling round, `ctl operator add`) are pushed at
+ * once on the stream of the store holding the region's leader (`HeartbeatStreams.push`), as
+ * PD's heartbeat streams do; the next heartbeat would carry them otherwise.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { pdpb } from "../../../proto/mod.ts";
+import { PD_HEARTBEAT_STREAMS_MAX } from "../../constants.ts";
+import { isAssertionError } from "../../util/assert.ts";
+import { PdError } from "../errors.ts";
+import type { HeartbeatInstruction } from "../operator.ts";
+import { instructionToProto, MalformedRequest, regionHeartbeatFromProto } from "./convert.ts";
+import {
+  clusterMismatch,
+  type DrainableStream,
+  errorHeader,
+  failStream,
+  okHeader,
+  type PdServiceDeps,
+  persisted,
+} from "./dependencies.ts";
+
+type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+function open(call: Call): boolean {
+  return !call.writableEnded && !call.destroyed;
+}
+
+/** The latest heartbeat stream of each store, for pushing instructions to region leaders. */
+export class HeartbeatStreams {
+  readonly #byStore = new Map<bigint, Call>();
+
+  /** `call` carries the heartbeats of leaders on `storeId` from now on. */
+  bind(storeId: bigint, call: Call): void {
+    if (this.#byStore.get(storeId) === call) return;
+    this.#byStore.delete(storeId);
+    if (this.#byStore.size >= PD_HEARTBEAT_STREAMS_MAX) return; // the next heartbeat carries it
+    this.#byStore.set(storeId, call);
+  }
+
+  /** Forgets `call` (it ended). */
+  unbind(call: Call): void {
+    for (const [storeId, bound] of this.#byStore) if (bound === call) this.#byStore.delete(storeId);
+  }
+
+  /** Sends the region's current instruction to its leader's store, if both are known. */
+  push(deps: PdServiceDeps, regionId: bigint): boolean {
+    const region = deps.driver.cluster.regions.getById(regionId);
+    if (region === null || region.leader === null) return false;
+    const call = this.#byStore.get(region.leader.storeId);
+    const instruction = deps.driver.instructionFor(regionId);
+    if (call === undefined || instruction === null || !open(call)) return false;
+    send(call, deps, instruction);
+    return true;
+  }
+
+  get size(): number {
+    return this.#byStore.size;
+  }
+}
+
+function send(call: Call, deps: PdServiceDeps, instruction: HeartbeatInstruction): void {
+  deps.metrics?.heartbeat("operator_sent");
+  write(call, { header: okHeader(deps), ...instructionToProto(instruction) });
+}
+
+function write(call: Call, response: pdpb.RegionHeartbeatResponse.$Properties): void {
+  if (open(call)) call.write(Buffer.from(pdpb.RegionHeartbeatResponse.encode(response).finish()));
+}
+
+/** Handles one heartbeat; throws `MalformedRequest` for one that cannot be understood. */
+async function handle(
+  call: Call,
+  deps: PdServiceDeps,
+  bytes: Buffer,
+): Promise<void> {
+  let request: pdpb.RegionHeartbeatRequest;
+  let heartbeat;
+  try {
+    request = pdpb.RegionHeartbeatRequest.decode(bytes);
+    heartbeat = regionHeartbeatFromProto(request);
+  } catch (error) {
+    deps.metrics?.request("RegionHeartbeat", "invalid_argument");
+    const details = `malformed RegionHeartbeatRequest: ${(error as Error).message}`;
+    return failStream(call, grpc.status.INVALID_ARGUMENT, details);
+  }
+  const clusterId = request.header?.clusterId ?? 0n;
+  if (clusterId !== deps.driver.clusterId) {
+    deps.metrics?.request("RegionHeartbeat", "cluster_mismatch");
+    const status = clusterMismatch(deps, clusterId);
+    return failStream(call, status.code, status.details);
+  }
+  if (heartbeat.leader !== null) deps.heartbeatStreams?.bind(heartbeat.leader.storeId, call);
+  const answer = deps.driver.regionHeartbeat(heartbeat);
+  await persisted(deps);
+  if (answer instanceof PdError) {
+    deps.metrics?.request("RegionHeartbeat", "error_header");
+    deps.metrics?.heartbeat(answer.code === "StaleRegion" ? "stale" : "refused");
+    deps.log.debug("region heartbeat refused", {
+      regionId: heartbeat.region.id,
+      error: answer.toString(),
+    });
+    return write(call, { header: errorHeader(deps, answer) });
+  }
+  deps.metrics?.request("RegionHeartbeat", "ok");
+  deps.metrics?.heartbeat("kept");
+  if (answer !== null) send(call, deps, answer);
+}
+
+/** Serves one RegionHeartbeat stream until either side ends it. */
+export function serveHeartbeatStream(
+  call: Call,
+  deps: PdServiceDeps,
+): DrainableStream {
+  const stream: DrainableStream = {
+    drain() {
+      if (open(call)) call.end();
+    },
+  };
+  deps.openStreams?.add(stream);
+  let previous: Promise<void> = Promise.resolve();
+  call.on("data", (bytes: Buffer) => {
+    deps.refresh?.();
+    previous = previous.then(() => open(call) ? handle(call, deps, bytes) : undefined).catch(
+      (error) => {
+        if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
+        if (error instanceof MalformedRequest) {
+          return failStream(call, grpc.status.INVALID_ARGUMENT, error.message);
+        }
+        deps.log.error("region heartbeat failed", { error: String(error) });
+        failStream(call, grpc.status.UNKNOWN, `region heartbeat failed: ${String(error)}`);
+      },
+    );
+  });
+  call.on("end", () => {
+    previous = previous.then(() => stream.drain());
+  });
+  call.on("close", () => {
+    deps.openStreams?.delete(stream);
+    deps.heartbeatStreams?.unbind(call);
+  });
+  call.on(
+    "error",
+    (error) => deps.log.debug("RegionHeartbeat stream error", { error: String(error) }),
+  );
+  return stream;
+}

@@ -1,0 +1,288 @@
+/**
+ * The PD process: `deno task pd -- [flags]` (see `--help` and `config.ts`). One member; several
+ * members replicating over src/raft are the next step.
+ *
+ * Start-up: configuration → RocksDB at `<data-dir>/db` → `PlacementDriver` over
+ * `EngineStorage` (its state under keys `pd/…`, see `src/pd/storage.ts`) → gRPC (`pdpb.PD` and
+ * `basalt.PdAdmin`) on the client address and the status HTTP server (`/health`, `/metrics`)
+ * → the TSO tick and the scheduling round on timers → one line on standard output,
+ * `basalt-pd ready: client H:P status H:P`.
+ *
+ * Every change of PD's state goes through one function, `EngineStorage.write` (called by the
+ * core through `PdStorage.write`): the place where a replicated PD will propose the batch to
+ * its Raft group instead of writing it. Requests that wrote are answered after
+ * `EngineStorage.sync()` (one fsync), as PD answers once etcd has committed.
+ *
+ * Shutdown on SIGINT/SIGTERM: /health turns 503, timers stop, streams end, gRPC drains
+ * (bounded by SHUTDOWN_DRAIN_MS, then forced), the status server stops, the state is synced
+ * and RocksDB closed.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  SHUTDOWN_DRAIN_MS,
+  STATUS_HEADER_TIMEOUT_MS,
+  STATUS_MAX_CONNECTIONS,
+  STATUS_MAX_HEADER_BYTES,
+} from "../../constants.ts";
+import { RocksDbEngine } from "../../engine/rocksdb_engine.ts";
+import { ConfigError, splitAddr } from "../../server/config.ts";
+import { serveHttp1 } from "../../server/http1.ts";
+import { ConnectionListener } from "../../server/listener.ts";
+import { Logger } from "../../server/log.ts";
+import { TSO_TICK_INTERVAL_MS } from "../../tso/mod.ts";
+import { SeededRandom } from "../../util/random.ts";
+import { EngineStorage } from "../engine_storage.ts";
+import { PlacementDriver } from "../placement_driver.ts";
+import { pdAdminHandlers, pdAdminServiceDefinition } from "./admin.ts";
+import { loadPdConfig, type PdConfig, pdUsage } from "./config.ts";
+import type { DrainableStream, PdServiceDeps } from "./dependencies.ts";
+import { HeartbeatStreams } from "./heartbeat_stream.ts";
+import { PdMetrics } from "./metrics.ts";
+import { pdServiceDefinition, pdServiceHandlers } from "./service.ts";
+
+/** The version GetMembers reports (the kvproto of TiKV/PD 8.x, as the store reports). */
+export const PD_REPORTED_VERSION = "8.5.0";
+
+/** RocksDB settings for PD's small state: a few MiB of cache and write buffer. */
+const PD_ROCKSDB = {
+  blockCacheBytes: 8 * 1024 * 1024,
+  writeBufferBytes: 4 * 1024 * 1024,
+  maxBackgroundJobs: 2,
+  maxOpenFiles: 256,
+};
+
+/** A member id from the member's name and peer URLs (FNV-1a, 64 bits), stable across restarts. */
+export function memberIdOf(name: string, peerUrls: readonly string[]): bigint {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(`${name}@${peerUrls.join(",")}`)) {
+    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
+  }
+  return hash === 0n ? 1n : hash;
+}
+
+function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(
+      addr,
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => error ? reject(error) : resolve(port),
+    );
+  });
+}
+
+function statusHandler(
+  deps: PdServiceDeps & { metrics: PdMetrics },
+  stopping: () => boolean,
+): (request: Request) => Response {
+  return (request) => {
+    if (request.method !== "GET") {
+      return new Response(`method not allowed: ${request.method}\n`, {
+        status: 405,
+        headers: { allow: "GET" },
+      });
+    }
+    const path = new URL(request.url).pathname;
+    if (path === "/health") {
+      return stopping() ? new Response("shutting down\n", { status: 503 }) : new Response("ok\n");
+    }
+    if (path === "/metrics") {
+      return new Response(deps.metrics.render(deps.driver), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
+    return new Response(`not found: ${path}\n`, { status: 404 });
+  };
+}
+
+function startStatus(
+  config: PdConfig,
+  parts: { log: Logger; handler: (request: Request) => Response },
+): { port: number; shutdown(): Promise<void> } {
+  const { host, port } = splitAddr(config.statusAddr);
+  const connections = new Set<Deno.Conn>();
+  const http1 = {
+    idleTimeoutMs: 0,
+    headerTimeoutMs: STATUS_HEADER_TIMEOUT_MS,
+    maxHeaderBytes: STATUS_MAX_HEADER_BYTES,
+    authority: "",
+  };
+  const listener = ConnectionListener.listen({ hostname: host, port }, {
+    name: "status",
+    maxConnections: STATUS_MAX_CONNECTIONS,
+    log: parts.log,
+    onConnection(conn, release) {
+      connections.add(conn);
+      serveHttp1(conn, parts.handler, http1).finally(() => {
+        connections.delete(conn);
+        release();
+      });
+    },
+  });
+  http1.authority = `${host.includes(":") ? `[${host}]` : host}:${listener.port}`;
+  return {
+    port: listener.port,
+    shutdown: async () => {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* closed by its own deadline */ }
+      }
+      await listener.done;
+    },
+  };
+}
+
+/** Runs the scheduling round and the TSO tick on timers until `stop()`. */
+function startTimers(
+  config: PdConfig,
+  parts: { deps: PdServiceDeps & { metrics: PdMetrics }; log: Logger },
+): { stop(): void } {
+  const { deps, log } = parts;
+  const persistLater = () => {
+    deps.persist?.()?.catch((error) => log.error("PD state sync failed", { error: String(error) }));
+  };
+  const tso = setInterval(() => {
+    try {
+      deps.driver.tsoTick();
+      persistLater();
+    } catch (error) {
+      // The next request retries the save itself and fails visibly if it still cannot.
+      log.error("TSO window renewal failed", { error: String(error) });
+    }
+  }, TSO_TICK_INTERVAL_MS);
+  const schedule = setInterval(() => {
+    const round = deps.driver.scheduleRound();
+    deps.metrics.scheduleRound(round.added.length);
+    for (const op of round.added) {
+      log.info("operator added", { regionId: op.regionId, desc: op.desc, steps: op.steps.length });
+      deps.heartbeatStreams?.push(deps, op.regionId);
+    }
+    for (const op of round.timedOut) log.warn("operator timed out", { regionId: op.regionId });
+    for (const storeId of round.buried) log.info("store is tombstone", { storeId });
+    persistLater();
+  }, config.scheduleIntervalMs);
+  return {
+    stop() {
+      clearInterval(tso);
+      clearInterval(schedule);
+    },
+  };
+}
+
+function shutdownGrpc(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_DRAIN_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+/** Runs PD until a signal stops it. */
+async function serve(config: PdConfig, log: Logger): Promise<void> {
+  Deno.mkdirSync(config.dataDir, { recursive: true });
+  const engine = RocksDbEngine.open(`${config.dataDir}/db`, PD_ROCKSDB);
+  const storage = new EngineStorage({ engine });
+  const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  const driver = PlacementDriver.open({
+    storage,
+    clock: { nowMs: () => Date.now() },
+    random: new SeededRandom(seed),
+    config: config.schedule,
+    log,
+  });
+  await storage.sync();
+  const memberId = memberIdOf(config.name, config.peerUrls);
+  let clientUrls = config.advertiseClientUrls;
+  const openStreams = new Set<DrainableStream>();
+  const deps = {
+    driver,
+    member: () => ({
+      name: config.name,
+      memberId,
+      clientUrls,
+      peerUrls: config.peerUrls,
+      binaryVersion: PD_REPORTED_VERSION,
+    }),
+    log,
+    persist: () => storage.needsSync ? storage.sync() : null,
+    metrics: new PdMetrics(),
+    heartbeatStreams: new HeartbeatStreams(),
+    openStreams,
+  };
+  const grpcServer = new grpc.Server();
+  grpcServer.addService(pdServiceDefinition(), pdServiceHandlers(deps));
+  grpcServer.addService(pdAdminServiceDefinition(), pdAdminHandlers(deps));
+  const clientHost = splitAddr(config.clientAddr).host;
+  const clientPort = await bindGrpc(grpcServer, config.clientAddr);
+  if (splitAddr(config.clientAddr).port === 0) {
+    // Port 0 picked a port: advertise the one bound where the URL named port 0.
+    clientUrls = clientUrls.map((url) => url.replace(/:0(\/?)$/, `:${clientPort}$1`));
+  }
+  let stopping = false;
+  const status = startStatus(config, { log, handler: statusHandler(deps, () => stopping) });
+  const timers = startTimers(config, { deps, log });
+  const statusHost = splitAddr(config.statusAddr).host;
+  console.log(
+    `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusHost}:${status.port}`,
+  );
+  log.info("PD started", {
+    name: config.name,
+    clusterId: driver.clusterId,
+    bootstrapped: driver.isBootstrapped(),
+    dataDir: config.dataDir,
+    pid: Deno.pid,
+  });
+
+  const signal = await new Promise<string>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
+  stopping = true;
+  log.info("stopping", { signal });
+  timers.stop();
+  for (const stream of openStreams) stream.drain();
+  await shutdownGrpc(grpcServer);
+  await status.shutdown();
+  await storage.sync();
+  engine.close();
+  log.info("stopped", {});
+}
+
+async function main(args: string[]): Promise<number> {
+  let config: PdConfig;
+  try {
+    const commandLine = loadPdConfig(args);
+    if (commandLine.help) {
+      console.log(pdUsage());
+      return 0;
+    }
+    config = commandLine.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`basalt-pd: ${error.message}\n(see --help)`);
+    return 2;
+  }
+  const log = new Logger({ level: config.log.level, file: config.log.file });
+  try {
+    await serve(config, log);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    log.error("cannot serve", { error: error.message });
+    console.error(`basalt-pd: ${error.message}`);
+    return 1;
+  } finally {
+    log.close();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

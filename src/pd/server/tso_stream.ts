@@ -1,0 +1,100 @@
+/**
+ * The Tso bidi stream (PD's `GrpcServer.Tso`): each `TsoRequest{count}` is answered, in order,
+ * by a `TsoResponse{count, timestamp}` whose timestamp is the LAST of `count` fresh consecutive
+ * timestamps. A request naming another cluster ends the stream with FAILED_PRECONDITION, a count
+ * of 0 or one the oracle cannot grant with UNKNOWN ("generate timestamp failed, …"), a malformed
+ * message with INVALID_ARGUMENT. The client ending its side ends ours.
+ *
+ * A request whose timestamps moved the TSO window is answered only after the window's save is
+ * durable (`persist`); answers stay in request order because each waits for the one before.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { pdpb } from "../../../proto/mod.ts";
+import { isAssertionError } from "../../util/assert.ts";
+import { PdError } from "../errors.ts";
+import {
+  clusterMismatch,
+  type DrainableStream,
+  failStream,
+  okHeader,
+  type PdServiceDeps,
+  persisted,
+} from "./dependencies.ts";
+
+function open(call: grpc.ServerDuplexStream<Buffer, Buffer>): boolean {
+  return !call.writableEnded && !call.destroyed;
+}
+
+/** Answers one TsoRequest, or ends the stream with the error PD would return. */
+async function answer(
+  call: grpc.ServerDuplexStream<Buffer, Buffer>,
+  deps: PdServiceDeps,
+  bytes: Buffer,
+): Promise<void> {
+  let request: pdpb.TsoRequest;
+  try {
+    request = pdpb.TsoRequest.decode(bytes);
+  } catch (error) {
+    deps.metrics?.request("Tso", "invalid_argument");
+    const details = `malformed TsoRequest: ${(error as Error).message}`;
+    return failStream(call, grpc.status.INVALID_ARGUMENT, details);
+  }
+  const clusterId = request.header?.clusterId ?? 0n;
+  if (clusterId !== deps.driver.clusterId) {
+    deps.metrics?.request("Tso", "cluster_mismatch");
+    const status = clusterMismatch(deps, clusterId);
+    return failStream(call, status.code, status.details);
+  }
+  if (request.count === 0) {
+    deps.metrics?.request("Tso", "failed");
+    const details = "generate timestamp failed, tso count should be positive";
+    return failStream(call, grpc.status.UNKNOWN, details);
+  }
+  const batch = deps.driver.tso(request.count);
+  if (batch instanceof PdError) {
+    deps.metrics?.request("Tso", "failed");
+    return failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${batch.message}`);
+  }
+  await persisted(deps);
+  deps.metrics?.request("Tso", "ok");
+  deps.metrics?.timestamps(request.count);
+  const response = pdpb.TsoResponse.encode({
+    header: okHeader(deps),
+    count: request.count,
+    timestamp: { physical: batch.physicalMs, logical: batch.logical, suffixBits: 0 },
+  }).finish();
+  if (open(call)) call.write(Buffer.from(response));
+}
+
+/** Serves one Tso stream until either side ends it. */
+export function serveTsoStream(
+  call: grpc.ServerDuplexStream<Buffer, Buffer>,
+  deps: PdServiceDeps,
+): DrainableStream {
+  const stream: DrainableStream = {
+    drain() {
+      if (open(call)) call.end();
+    },
+  };
+  deps.openStreams?.add(stream);
+  let previous: Promise<void> = Promise.resolve();
+  call.on("data", (bytes: Buffer) => {
+    deps.refresh?.();
+    // After a failure the stream is ending; later requests get no answer.
+    previous = previous.then(() => open(call) ? answer(call, deps, bytes) : undefined).catch(
+      (error) => {
+        if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
+        deps.log.error("TSO failed", { error: String(error) });
+        failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${String(error)}`);
+      },
+    );
+  });
+  call.on("end", () => {
+    previous = previous.then(() => stream.drain());
+  });
+  call.on("close", () => deps.openStreams?.delete(stream));
+  call.on("error", (error) => deps.log.debug("Tso stream error", { error: String(error) }));
+  return stream;
+}

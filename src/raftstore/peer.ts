@@ -1,0 +1,680 @@
+/**
+ * A peer: one replica of one region on this store — a `RawNode` over its `PeerStorage`, the
+ * region's metadata and epoch, the proposals and reads waiting for an answer, and the admin
+ * operations a leader starts (log compaction, membership change, leadership transfer).
+ *
+ * The store (`store.ts`) drives it in rounds and owns the WriteBatches; a peer never writes the
+ * engine and never reads a clock: time is `tick()`.
+ *
+ * Invariants:
+ * - A proposal is answered exactly once: at apply of its entry (the command's result, or
+ *   EpochNotMatch if the epoch changed first); StaleCommand when the entry at its index turns
+ *   out to be another (overwritten by a new leader) or the peer is destroyed first; StoreStopped
+ *   when the store stops.
+ * - Reads (issue #10 item 4) never return data older than a write acknowledged before the read
+ *   began. A write is acknowledged when the leader applied it. A lease read is served at once
+ *   only when `raft.leaseValid()` (a quorum acknowledged a recent heartbeat, an entry of this
+ *   term is committed, no transfer under way) and this peer has applied everything committed;
+ *   otherwise the read goes through ReadIndex and waits until the applied index reaches the
+ *   read index. A follower answers NotLeader with the leader it knows.
+ * - Membership (single step, src/raft/README.md): a ChangePeer is proposed only under the applied
+ *   epoch and only when every earlier conf change is applied (`pendingConfIndex`), so it always
+ *   applies (apply.ts asserts it). The leader never removes itself: transfer leadership first.
+ * - Log compaction stays at or below the slowest tracked peer's match index, so every peer in
+ *   the configuration can still be sent entries; only a replica with no log at all (a new one)
+ *   needs a snapshot.
+ *
+ * @module
+ */
+
+import { metapb, raft_cmdpb } from "../../proto/mod.ts";
+import type { KvEngine, Snapshot as EngineSnapshot, WriteBatch } from "../engine/types.ts";
+import {
+  assert,
+  ConfChangeType,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  NONE,
+  type RandomSource,
+  RawNode,
+  ReadOnlyOption,
+  type Ready,
+  StateRole,
+} from "../raft/mod.ts";
+import { type AppliedEntry, applyEntries, type ApplyOutcome, type CmdResult } from "./apply.ts";
+import {
+  checkEpoch,
+  checkWriteRequests,
+  commandHeader,
+  decodeCommand,
+  encodeCommand,
+  type RaftCmd,
+} from "./command.ts";
+import type { RegionError } from "./errors.ts";
+import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
+import { type PeerMeta, PeerState, type RegionMeta } from "./local_state.ts";
+import type { PeerConfig } from "./peer_config.ts";
+import { PeerStorage } from "./peer_storage.ts";
+import { LOCAL_CF } from "./region_state.ts";
+import { clearRegionData } from "./snapshot.ts";
+import type { RaftEnvelope } from "./transport.ts";
+
+/** Called once with a command's result. */
+export type ProposalCallback = (result: CmdResult) => void;
+
+/** What a read is handed: an engine snapshot at or after the read's linearization point. */
+export type ReadResult =
+  | {
+    ok: true;
+    /** The caller reads from it and releases it. */
+    snapshot: EngineSnapshot;
+    region: RegionMeta;
+    /** The applied index the snapshot reflects. */
+    appliedIndex: bigint;
+    /** True for a lease read, false for a ReadIndex read. */
+    viaLease: boolean;
+  }
+  | { ok: false; error: RegionError };
+
+/** Called once with a read's permission or error. */
+export type ReadCallback = (result: ReadResult) => void;
+
+interface Proposal {
+  index: bigint;
+  term: bigint;
+  cb: ProposalCallback;
+}
+
+interface PendingRead {
+  /** Set when the ReadIndex answer arrived. */
+  readIndex: bigint | undefined;
+  askedAtTick: number;
+  cb: ReadCallback;
+}
+
+/** One replica of one region. */
+export class Peer {
+  readonly regionId: bigint;
+  readonly meta: PeerMeta;
+  readonly storage: PeerStorage;
+  readonly raw: RawNode;
+  readonly #engine: KvEngine;
+  readonly #config: PeerConfig;
+  readonly #peerCache = new Map<bigint, PeerMeta>();
+  #proposals: Proposal[] = [];
+  readonly #reads = new Map<string, PendingRead>();
+  #readSeq = 0;
+  #ticks = 0;
+  /** Index of the last conf change this leader may not yet have applied. */
+  #pendingConfIndex = 0n;
+  /** The compact index of the CompactLog in flight, or 0. */
+  #compactInFlight = 0n;
+  /** Data bytes appended since the log's first index was `#logSizeSince` (an estimate). */
+  #logSizeBytes = 0;
+  #logSizeSince = 0n;
+  #destroyed = false;
+
+  private constructor(
+    opts: { engine: KvEngine; storage: PeerStorage; meta: PeerMeta; config: PeerConfig },
+    random: RandomSource,
+  ) {
+    this.#engine = opts.engine;
+    this.storage = opts.storage;
+    this.regionId = opts.storage.regionId;
+    this.meta = opts.meta;
+    this.#config = opts.config;
+    this.raw = new RawNode({
+      id: opts.meta.id,
+      storage: opts.storage,
+      electionTimeoutTicks: opts.config.electionTimeoutTicks,
+      heartbeatIntervalTicks: opts.config.heartbeatIntervalTicks,
+      random,
+      applied: opts.storage.appliedIndex(),
+      checkQuorum: true,
+      preVote: true,
+      // ReadIndex confirms leadership with a heartbeat round; lease reads are the peer's own
+      // decision (`raft.leaseValid()`), taken before asking for a ReadIndex.
+      readOnlyOption: ReadOnlyOption.Safe,
+    });
+    this.refreshPeerCache();
+  }
+
+  /**
+   * Opens the replica of `regionId` on store `storeId` from the engine. An initialized replica
+   * finds its own peer in the region; an uninitialized one (created by a message, no peers
+   * known yet) is told its id.
+   */
+  static open(
+    opts: {
+      engine: KvEngine;
+      storeId: bigint;
+      regionId: bigint;
+      peerId?: bigint;
+      config: PeerConfig;
+    },
+    random: RandomSource,
+  ): Peer {
+    const storage = PeerStorage.load(opts.engine, opts.regionId, {
+      snapshotMaxBytes: opts.config.snapshotMaxBytes,
+    });
+    const region = storage.regionState().region;
+    const own = region.peers.find((p) => p.storeId === opts.storeId);
+    const meta = own ?? {
+      id: opts.peerId ?? 0n,
+      storeId: opts.storeId,
+      role: metapb.PeerRole.Learner,
+    };
+    assert(meta.id !== 0n, `region ${opts.regionId}: no peer on store ${opts.storeId}`);
+    assert(
+      opts.peerId === undefined || opts.peerId === meta.id,
+      `region ${opts.regionId}: store ${opts.storeId} holds peer ${meta.id}, not ${opts.peerId}`,
+    );
+    return new Peer({ engine: opts.engine, storage, meta, config: opts.config }, random);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the peer knows.
+
+  /** The region as applied. */
+  region(): RegionMeta {
+    return this.storage.regionState().region;
+  }
+
+  /** True once the replica knows its region's peers (bootstrap, or a snapshot installed). */
+  isInitialized(): boolean {
+    return this.region().peers.length > 0;
+  }
+
+  /** True if this replica is the leader of its term. */
+  isLeader(): boolean {
+    return this.raw.raft.state === StateRole.Leader;
+  }
+
+  /** The leader this replica knows, if any. */
+  leader(): PeerMeta | undefined {
+    const lead = this.raw.raft.lead;
+    return lead === NONE ? undefined : this.#peerCache.get(lead);
+  }
+
+  /** The applied index. */
+  appliedIndex(): bigint {
+    return this.storage.appliedIndex();
+  }
+
+  /** Proposals and reads waiting, for tests and metrics. */
+  pendingCounts(): { proposals: number; reads: number } {
+    return { proposals: this.#proposals.length, reads: this.#reads.size };
+  }
+
+  /** True once destroyed (removed from the region). */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  private notLeader(): RegionError {
+    return { code: "NotLeader", regionId: this.regionId, leader: this.leader() };
+  }
+
+  private refreshPeerCache(): void {
+    for (const p of this.region().peers) this.#peerCache.set(p.id, p);
+    this.#peerCache.set(this.meta.id, this.meta);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs: ticks, messages, proposals, reads.
+
+  /** One tick of the logical clock: Raft's timers, read expiry, the log-compaction check. */
+  tick(): void {
+    this.raw.tick();
+    this.#ticks++;
+    for (const [ctx, read] of this.#reads) {
+      if (read.readIndex !== undefined) continue;
+      if (this.#ticks - read.askedAtTick < this.#config.readIndexTimeoutTicks) continue;
+      this.#reads.delete(ctx);
+      read.cb({
+        ok: false,
+        error: {
+          code: "ReadIndexTimeout",
+          regionId: this.regionId,
+          ticks: this.#ticks - read.askedAtTick,
+        },
+      });
+    }
+    if (this.#ticks % this.#config.raftLogGcCheckTicks === 0) this.maybeCompactLog();
+  }
+
+  /** A message from another peer of the region. */
+  step(envelope: RaftEnvelope): void {
+    assert(
+      envelope.toPeer.id === this.meta.id,
+      `peer ${this.meta.id}: message for ${envelope.toPeer.id}`,
+    );
+    this.#peerCache.set(envelope.fromPeer.id, envelope.fromPeer);
+    const t = envelope.message.msgType;
+    // An uninitialized replica never votes: it may lose its vote record on restart (the store
+    // does not keep uninitialized replicas), and a replica with no log cannot judge a candidate.
+    if (
+      !this.isInitialized() &&
+      (t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote)
+    ) {
+      return;
+    }
+    if (t === MessageType.MsgSnapshot && !this.snapshotIncludesSelf(envelope.message)) return;
+    this.raw.step(envelope.message);
+  }
+
+  /**
+   * A snapshot taken before the leader applied this replica's addition does not name it: such
+   * a replica would restart with a region it is not in. It is dropped; the leader sends a newer
+   * one (TiKV's `check_snapshot` does the same).
+   */
+  private snapshotIncludesSelf(m: Message): boolean {
+    const cs = m.snapshot?.metadata.confState;
+    return cs !== undefined &&
+      (cs.voters.includes(this.meta.id) || cs.learners.includes(this.meta.id));
+  }
+
+  /**
+   * Proposes a command: checked here (leader, region, epoch, requests), answered at apply.
+   * Admin TransferLeader is not an entry: it starts the transfer and is answered at once.
+   */
+  propose(cmd: RaftCmd, cb: ProposalCallback): void {
+    const error = this.checkProposal(cmd);
+    if (error !== null) return cb({ ok: false, error });
+    const admin = cmd.adminRequest;
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.ChangePeer) {
+      return this.proposeChangePeer(cmd, cb);
+    }
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.TransferLeader) {
+      this.transferLeader(admin.transferLeader?.peer?.id ?? 0n);
+      return cb({
+        ok: true,
+        index: 0n,
+        responses: [],
+        adminResponse: { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: {} },
+      });
+    }
+    if (
+      admin !== null && admin !== undefined && admin.cmdType !== raft_cmdpb.AdminCmdType.CompactLog
+    ) {
+      const name = raft_cmdpb.AdminCmdType[admin.cmdType ?? 0];
+      return cb({ ok: false, error: this.invalid(`admin command ${name} is not supported yet`) });
+    }
+    if (admin === null || admin === undefined) {
+      const problem = checkWriteRequests(cmd, this.region());
+      if (problem !== null) return cb({ ok: false, error: problem });
+    }
+    if (this.raw.propose(encodeCommand(cmd)) !== undefined) {
+      return cb({
+        ok: false,
+        error: this.dropped("Raft refused it (a transfer under way, or too much uncommitted)"),
+      });
+    }
+    this.trackProposal(cb);
+  }
+
+  private invalid(reason: string): RegionError {
+    return { code: "InvalidCommand", regionId: this.regionId, reason };
+  }
+
+  private dropped(reason: string): RegionError {
+    return { code: "ProposalDropped", regionId: this.regionId, reason };
+  }
+
+  private checkProposal(cmd: RaftCmd): RegionError | null {
+    if (this.#destroyed) return { code: "RegionNotFound", regionId: this.regionId };
+    if ((cmd.header?.regionId ?? 0n) !== this.regionId) {
+      return this.invalid(`the header names region ${cmd.header?.regionId ?? 0n}`);
+    }
+    if (!this.isLeader()) return this.notLeader();
+    if (this.#proposals.length >= this.#config.maxPendingProposals) {
+      return {
+        code: "ServerIsBusy",
+        regionId: this.regionId,
+        reason:
+          `${this.#proposals.length} proposals are waiting (the most is ${this.#config.maxPendingProposals})`,
+      };
+    }
+    return checkEpoch(cmd, this.region(), false);
+  }
+
+  private trackProposal(cb: ProposalCallback): void {
+    const log = this.raw.raft.log;
+    this.#proposals.push({ index: log.lastIndex(), term: this.raw.raft.term, cb });
+  }
+
+  private proposeChangePeer(cmd: RaftCmd, cb: ProposalCallback): void {
+    const req = cmd.adminRequest!.changePeer;
+    const target = req?.peer;
+    if (target === null || target === undefined || (target.id ?? 0n) === 0n) {
+      return cb({ ok: false, error: this.invalid("ChangePeer without a peer") });
+    }
+    const peer: PeerMeta = {
+      id: target.id ?? 0n,
+      storeId: target.storeId ?? 0n,
+      role: target.role ?? metapb.PeerRole.Voter,
+    };
+    const changeType = (req?.changeType ?? 0) as number as ConfChangeType;
+    const problem = this.changePeerProblem(changeType, peer);
+    if (problem !== null) return cb({ ok: false, error: problem });
+    const err = this.raw.proposeConfChange({
+      id: 0n,
+      changeType,
+      nodeId: peer.id,
+      context: encodeCommand(cmd),
+    });
+    if (err !== undefined) {
+      return cb({
+        ok: false,
+        error: this.dropped("Raft refused the conf change (one is pending)"),
+      });
+    }
+    this.#pendingConfIndex = this.raw.raft.log.lastIndex();
+    this.#peerCache.set(peer.id, peer);
+    this.trackProposal(cb);
+  }
+
+  /** Why a single-step change may not be proposed now, or null. */
+  private changePeerProblem(changeType: ConfChangeType, peer: PeerMeta): RegionError | null {
+    if (this.raw.raft.log.applied < this.#pendingConfIndex) {
+      return {
+        code: "ServerIsBusy",
+        regionId: this.regionId,
+        reason: `conf change at ${this.#pendingConfIndex} is not applied yet`,
+      };
+    }
+    const region = this.region();
+    const existing = region.peers.find((p) => p.id === peer.id);
+    const onStore = region.peers.find((p) => p.storeId === peer.storeId);
+    switch (changeType) {
+      case ConfChangeType.AddLearnerNode:
+        if (existing !== undefined || onStore !== undefined) {
+          return this.invalid(`store ${peer.storeId} already holds a peer of the region`);
+        }
+        return null;
+      case ConfChangeType.AddNode:
+        if (existing === undefined && onStore !== undefined) {
+          return this.invalid(`store ${peer.storeId} already holds a peer of the region`);
+        }
+        if (existing?.role === metapb.PeerRole.Voter) {
+          return this.invalid(`peer ${peer.id} is a voter already`);
+        }
+        return null;
+      case ConfChangeType.RemoveNode:
+        if (existing === undefined) return this.invalid(`peer ${peer.id} is not in the region`);
+        if (peer.id === this.meta.id) {
+          return this.invalid(
+            `peer ${peer.id} is the leader: transfer leadership before removing it`,
+          );
+        }
+        return null;
+      default:
+        return this.invalid(`unknown change type ${changeType}`);
+    }
+  }
+
+  /**
+   * A read of the region at a point no older than any write acknowledged before this call.
+   * Served at once under the lease, else after a ReadIndex round and apply.
+   */
+  read(cb: ReadCallback): void {
+    if (this.#destroyed) {
+      return cb({ ok: false, error: { code: "RegionNotFound", regionId: this.regionId } });
+    }
+    const bugs = this.#config.testingBugs ?? {};
+    if (!this.isLeader()) {
+      if (bugs.serveReadsOnFollowers === true) return cb(this.readPermission(true));
+      return cb({ ok: false, error: this.notLeader() });
+    }
+    const raft = this.raw.raft;
+    const leaseHolds = raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed;
+    if (leaseHolds || bugs.readWithoutLease === true) {
+      return cb(this.readPermission(true));
+    }
+    if (this.#reads.size >= this.#config.maxPendingReads) {
+      return cb({
+        ok: false,
+        error: {
+          code: "ServerIsBusy",
+          regionId: this.regionId,
+          reason: `${this.#reads.size} reads are waiting`,
+        },
+      });
+    }
+    const ctx = `${this.meta.id}:${++this.#readSeq}`;
+    this.#reads.set(ctx, { readIndex: undefined, askedAtTick: this.#ticks, cb });
+    this.raw.readIndex(new TextEncoder().encode(ctx));
+  }
+
+  private readPermission(viaLease: boolean): ReadResult {
+    return {
+      ok: true,
+      snapshot: this.#engine.snapshot(),
+      region: this.region(),
+      appliedIndex: this.storage.appliedIndex(),
+      viaLease,
+    };
+  }
+
+  /** Asks the leader (this peer) to hand leadership to `peerId` (a Raft message, no entry). */
+  transferLeader(peerId: bigint): void {
+    if (this.isLeader() && peerId !== this.meta.id && this.#peerCache.has(peerId)) {
+      this.raw.transferLeader(peerId);
+    }
+  }
+
+  /** Starts an election now (tests and bootstrap). */
+  campaign(): void {
+    this.raw.campaign();
+  }
+
+  /**
+   * Leader: proposes CompactLog when the log holds more than the count or size threshold of
+   * applied entries, up to the slowest tracked peer's match index (module header).
+   */
+  private maybeCompactLog(): void {
+    if (!this.isLeader()) return;
+    const raft = this.raw.raft;
+    const first = this.storage.firstIndex();
+    const applied = raft.log.applied;
+    if (applied < first) return;
+    const count = applied - first + 1n;
+    const config = this.#config;
+    if (
+      count < BigInt(config.raftLogGcCountLimit) &&
+      this.#logSizeBytes < config.raftLogGcSizeLimitBytes
+    ) {
+      return;
+    }
+    let compactIndex = applied;
+    for (const pr of raft.tracker.progress.values()) {
+      if (pr.match < compactIndex) compactIndex = pr.match;
+    }
+    if (compactIndex < first || compactIndex <= this.#compactInFlight) return;
+    const cmd: RaftCmd = {
+      header: commandHeader(this.region(), this.meta),
+      adminRequest: {
+        cmdType: raft_cmdpb.AdminCmdType.CompactLog,
+        compactLog: { compactIndex, compactTerm: this.storage.term(compactIndex) },
+      },
+    };
+    if (this.raw.propose(encodeCommand(cmd)) === undefined) {
+      this.#compactInFlight = compactIndex;
+      this.trackProposal(() => (this.#compactInFlight = 0n));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The round: Ready duties, in src/raft/raw_node.ts's order (store.ts calls these).
+
+  /** The peer's Ready, or undefined when it has nothing to do. */
+  takeReady(): Ready | undefined {
+    if (this.#destroyed || !this.raw.hasReady()) return undefined;
+    const rd = this.raw.ready();
+    if (rd.softState !== undefined) this.onRoleChange(rd.softState.raftState);
+    return rd;
+  }
+
+  private onRoleChange(role: StateRole): void {
+    if (role === StateRole.Leader) {
+      // Entries of earlier terms may hold conf changes this peer has not applied.
+      this.#pendingConfIndex = this.raw.raft.log.lastIndex();
+      this.#compactInFlight = 0n;
+      return;
+    }
+    // Reads still waiting for their ReadIndex are lost with the leadership (Raft forgets them);
+    // reads that have one stay valid and are served once applied.
+    for (const [ctx, read] of this.#reads) {
+      if (read.readIndex !== undefined) continue;
+      this.#reads.delete(ctx);
+      read.cb({ ok: false, error: this.notLeader() });
+    }
+  }
+
+  /** Duty 1: the snapshot, entries and hard state into the round's synced batch. */
+  persist(batch: WriteBatch, rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      this.storage.applySnapshot(batch, rd.snapshot);
+      this.refreshPeerCache();
+    }
+    this.storage.append(batch, rd.entries);
+    for (const e of rd.entries) {
+      this.#logSizeBytes += e.data.length;
+      this.notePeersOf(e);
+    }
+    if (rd.hardState !== undefined) this.storage.setHardState(batch, rd.hardState);
+  }
+
+  /** Peers named by a conf-change entry join the cache, so Raft's messages to them can go. */
+  private notePeersOf(e: Entry): void {
+    if (e.entryType !== EntryType.EntryConfChange) return;
+    const peer = decodeCommand(decodeConfChange(e.data).context).adminRequest?.changePeer?.peer;
+    if (peer?.id == null || peer.storeId == null) return;
+    this.#peerCache.set(peer.id, {
+      id: peer.id,
+      storeId: peer.storeId,
+      role: peer.role ?? metapb.PeerRole.Voter,
+    });
+  }
+
+  /** Duty 2: the Ready's messages as envelopes (to peers whose store is known). */
+  envelopes(rd: Ready): RaftEnvelope[] {
+    const out: RaftEnvelope[] = [];
+    for (const m of rd.messages) {
+      const to = this.#peerCache.get(m.to);
+      if (to !== undefined) out.push(this.envelope(to, m, false));
+    }
+    return out;
+  }
+
+  /** An envelope from this peer to `to`. */
+  envelope(to: PeerMeta, message: Message, isTombstone: boolean): RaftEnvelope {
+    const region = this.region();
+    return {
+      regionId: this.regionId,
+      fromPeer: this.meta,
+      toPeer: to,
+      regionEpoch: { ...region.regionEpoch },
+      startKey: region.startKey,
+      endKey: region.endKey,
+      message,
+      isTombstone,
+    };
+  }
+
+  /** Duty 3: the committed entries into the round's apply batch. */
+  apply(batch: WriteBatch, rd: Ready): ApplyOutcome {
+    const outcome = applyEntries(
+      { storage: this.storage, batch, selfPeerId: this.meta.id },
+      rd.committedEntries,
+    );
+    if (outcome.regionChanged) this.refreshPeerCache();
+    return outcome;
+  }
+
+  /**
+   * After the apply batch is written: answers proposals and reads, then duty 4 (`advance`).
+   */
+  finishReady(rd: Ready, outcome: ApplyOutcome): void {
+    this.answerProposals(rd.committedEntries, outcome.applied);
+    for (const rs of rd.readStates) {
+      const ctx = new TextDecoder().decode(rs.requestCtx);
+      const read = this.#reads.get(ctx);
+      if (read !== undefined) read.readIndex = rs.index;
+    }
+    this.raw.advance(rd);
+    const applied = this.storage.appliedIndex();
+    if (this.storage.firstIndex() !== this.#logSizeSince) {
+      // Compacted: restart the estimate (the entries kept are not counted; it is an estimate).
+      this.#logSizeSince = this.storage.firstIndex();
+      this.#logSizeBytes = 0;
+    }
+    for (const [ctx, read] of this.#reads) {
+      if (read.readIndex === undefined || read.readIndex > applied) continue;
+      this.#reads.delete(ctx);
+      read.cb(this.readPermission(false));
+    }
+  }
+
+  private answerProposals(committed: readonly Entry[], applied: readonly AppliedEntry[]): void {
+    if (this.#proposals.length === 0) return;
+    const results = new Map<bigint, AppliedEntry>();
+    for (const a of applied) results.set(a.index, a);
+    const lastApplied = this.storage.appliedIndex();
+    for (const e of committed) {
+      if (e.index > lastApplied) break;
+      while (this.#proposals.length > 0 && this.#proposals[0]!.index <= e.index) {
+        const p = this.#proposals.shift()!;
+        const result = results.get(p.index);
+        const sameTerm = p.term === e.term ||
+          this.#config.testingBugs?.ackOverwrittenProposals === true;
+        if (p.index === e.index && sameTerm && result !== undefined) {
+          p.cb(result.result);
+        } else {
+          p.cb({
+            ok: false,
+            error: this.stale(`entry ${p.index} of term ${p.term} was overwritten`),
+          });
+        }
+      }
+    }
+  }
+
+  private stale(reason: string): RegionError {
+    return { code: "StaleCommand", regionId: this.regionId, reason };
+  }
+
+  /**
+   * Removes this replica: its log, raft and apply state, and its region's data, into `batch`,
+   * with RegionLocalState Tombstone kept so that it never comes back. Waiting proposals are
+   * answered StaleCommand (their outcome is unknown), reads RegionNotFound.
+   */
+  destroy(batch: WriteBatch): void {
+    assert(!this.#destroyed, `peer ${this.meta.id}: destroyed twice`);
+    this.#destroyed = true;
+    const region = this.region();
+    if (this.isInitialized()) clearRegionData(this.#engine, batch, region);
+    const log = raftLogRange(this.regionId);
+    batch.deleteRange(LOCAL_CF, log.start, log.end);
+    batch.delete(LOCAL_CF, raftStateKey(this.regionId));
+    batch.delete(LOCAL_CF, applyStateKey(this.regionId));
+    this.storage.setRegionState(batch, { state: PeerState.Tombstone, region });
+    this.failAll({
+      proposals: this.stale("the peer was removed"),
+      reads: { code: "RegionNotFound", regionId: this.regionId },
+    });
+  }
+
+  /** Answers everything waiting with `errors` (the store stopping, or the peer destroyed). */
+  failAll(errors: { proposals: RegionError; reads: RegionError }): void {
+    const proposals = this.#proposals;
+    this.#proposals = [];
+    for (const p of proposals) p.cb({ ok: false, error: errors.proposals });
+    const reads = [...this.#reads.values()];
+    this.#reads.clear();
+    for (const r of reads) r.cb({ ok: false, error: errors.reads });
+  }
+}

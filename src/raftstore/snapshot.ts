@@ -1,0 +1,123 @@
+/**
+ * Region snapshots in one message, until SST-file snapshots exist (DESIGN.md §4.1 wants SST files
+ * per column family, streamed in chunks over `tikvpb.Tikv/Snapshot`; that is later work).
+ *
+ * The snapshot's `data` is a `raft_serverpb.RaftSnapshotData`: the region (range, epoch, peers),
+ * and every key-value pair of the region's range in the data column families, CF by CF in
+ * `SNAPSHOT_CFS` order; `meta.cf_files` names each column family and, in `size`, how many of the
+ * pairs in `data` are its (Basalt's use of the field: the pairs travel inline, not as files).
+ * `version` is `INLINE_SNAPSHOT_VERSION`, so a reader can tell this form from a later one.
+ *
+ * Generated synchronously from the engine at the applied index (the engine holds exactly the
+ * applied state between rounds, apply being written in the round). A region whose pairs exceed
+ * the size limit is not snapshotted: the generator answers null and the caller reports
+ * "SnapshotTemporarilyUnavailable" (src/raft then keeps the follower in Probe).
+ *
+ * @module
+ */
+
+import { raft_serverpb } from "../../proto/mod.ts";
+import type { ColumnFamily, Readable, WriteBatch } from "../engine/types.ts";
+import { assert } from "../raft/mod.ts";
+import { successor } from "../util/bytes.ts";
+import { regionFromProto, type RegionMeta, regionToProto } from "./local_state.ts";
+
+/** The column families a region's data lives in (CF raft holds no region data). */
+export const SNAPSHOT_CFS: readonly ColumnFamily[] = ["default", "lock", "write"];
+/** `RaftSnapshotData.version` of the inline form this module writes. */
+export const INLINE_SNAPSHOT_VERSION = 1n;
+
+/** One pair of a snapshot. */
+export interface SnapshotPair {
+  cf: ColumnFamily;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A decoded region snapshot. */
+export interface RegionSnapshot {
+  region: RegionMeta;
+  pairs: SnapshotPair[];
+}
+
+function iterOptions(region: RegionMeta) {
+  return region.endKey.length === 0
+    ? { lowerBound: region.startKey }
+    : { lowerBound: region.startKey, upperBound: region.endKey };
+}
+
+/**
+ * The bytes of `region`'s snapshot read from `engine`, or null when its pairs exceed
+ * `maxBytes` (keys plus values).
+ */
+export function encodeRegionSnapshot(
+  engine: Readable,
+  region: RegionMeta,
+  maxBytes: number,
+): Uint8Array | null {
+  const data: raft_serverpb.KeyValue.$Properties[] = [];
+  const cfFiles: raft_serverpb.SnapshotCFFile.$Properties[] = [];
+  let sizeBytes = 0;
+  for (const cf of SNAPSHOT_CFS) {
+    let count = 0;
+    using iter = engine.iterator(cf, iterOptions(region));
+    for (iter.seekToFirst(); iter.valid(); iter.next()) {
+      const key = iter.key().slice();
+      const value = iter.value().slice();
+      sizeBytes += key.length + value.length;
+      if (sizeBytes > maxBytes) return null;
+      data.push({ key, value });
+      count++;
+    }
+    cfFiles.push({ cf, size: BigInt(count) });
+  }
+  return raft_serverpb.RaftSnapshotData.encode({
+    region: regionToProto(region),
+    fileSize: BigInt(sizeBytes),
+    data,
+    version: INLINE_SNAPSHOT_VERSION,
+    meta: { cfFiles },
+  }).finish();
+}
+
+/**
+ * A snapshot's region and pairs. Snapshot bytes come from a leader of the same cluster; bytes
+ * that do not decode, or whose counts do not add up, are a bug (asserted).
+ */
+export function decodeRegionSnapshot(bytes: Uint8Array): RegionSnapshot {
+  const m = raft_serverpb.RaftSnapshotData.decode(bytes);
+  assert(m.version === INLINE_SNAPSHOT_VERSION, `snapshot version ${m.version} is not inline`);
+  assert(m.region !== null && m.region !== undefined, "snapshot without a region");
+  const pairs: SnapshotPair[] = [];
+  let at = 0;
+  for (const file of m.meta?.cfFiles ?? []) {
+    const cf = file.cf as ColumnFamily;
+    assert(SNAPSHOT_CFS.includes(cf), `snapshot names column family "${file.cf}"`);
+    for (let i = 0n; i < (file.size ?? 0n); i++) {
+      const kv = m.data[at++];
+      assert(kv !== undefined, "snapshot holds fewer pairs than its meta counts");
+      pairs.push({
+        cf,
+        key: Uint8Array.from(kv.key ?? []),
+        value: Uint8Array.from(kv.value ?? []),
+      });
+    }
+  }
+  assert(at === m.data.length, "snapshot holds more pairs than its meta counts");
+  return { region: regionFromProto(m.region), pairs };
+}
+
+/** Deletes every pair of `region`'s range in the data column families, into `batch`. */
+export function clearRegionData(engine: Readable, batch: WriteBatch, region: RegionMeta): void {
+  for (const cf of SNAPSHOT_CFS) {
+    let end = region.endKey;
+    if (end.length === 0) {
+      // An unbounded range ends right after its last key.
+      using iter = engine.iterator(cf, iterOptions(region));
+      iter.seekToLast();
+      if (!iter.valid()) continue;
+      end = successor(iter.key().slice());
+    }
+    batch.deleteRange(cf, region.startKey, end);
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * A store's peers driven in rounds: the heart of a region-group worker, with no Worker API, so
+ * that a test harness or the simulator runs it directly (DESIGN.md §4.1).
+ *
+ * Inputs — Raft messages from other stores, proposals, reads, leadership transfers — gather in
+ * an inbox (bounded by RAFTSTORE_MAX_INBOX) and ticks come from whoever drives the store. A
+ * round does, in src/raft/raw_node.ts's order:
+ *
+ *  0. Take the inbox: route each message to its peer (creating or refusing peers, see
+ *     `route`), hand each proposal and read to its peer.
+ *  1. Collect every peer's Ready and persist all of them in one WriteBatch with one synced write
+ *     (`log_writer.ts`); the inbox keeps gathering while the write runs.
+ *  2. Send every Ready's messages.
+ *  3. Apply the committed entries of all peers into one unsynced WriteBatch that carries each
+ *     peer's RaftApplyState (`apply.ts`), and write it.
+ *  4. Answer proposals and reads, then `advance` each peer. Peers that applied their own
+ *     removal are destroyed (one synced write).
+ *
+ * Invariants: rounds never overlap (asserted); nothing here reads a clock or sleeps — time is
+ * `tick()`, I/O is the engine and the transport handed in.
+ *
+ * Message checks (TiKV's store worker, simplified):
+ * - a message for a region this store does not host creates an uninitialized replica, if it
+ *   comes from a leader (MsgAppend, MsgHeartbeat, MsgSnapshot) and the region is not Tombstone
+ *   here with an epoch at least as new as the message's;
+ * - a message for a newer peer id than the local replica's means the local one was removed
+ *   and the region re-added here: the local replica is destroyed and the new one created;
+ * - a vote request from a peer that is not in the local region and carries an older conf_ver
+ *   is from a removed replica: it is answered with a tombstone envelope, which makes that
+ *   replica destroy itself (so a removed voter that never learnt of its removal goes away; a
+ *   removed learner never campaigns, and is told only by the leader that applied its removal);
+ * - a tombstone envelope destroys the local replica when it is for that replica and carries a
+ *   newer conf_ver.
+ *
+ * Uninitialized replicas (created by a message, no snapshot yet) are not kept across restarts:
+ * their records become a Tombstone at the epoch they carried when the store starts (they carry
+ * the epoch of the Tombstone they replaced, if any), and they never vote (peer.ts).
+ *
+ * @module
+ */
+
+import { RAFTSTORE_MAX_INBOX } from "../constants.ts";
+import type { KvEngine, WriteBatch } from "../engine/types.ts";
+import {
+  assert,
+  MessageType,
+  newMessage,
+  type RandomSource,
+  type Ready,
+  SnapshotStatus,
+} from "../raft/mod.ts";
+import type { ApplyOutcome } from "./apply.ts";
+import type { RaftCmd } from "./command.ts";
+import type { RegionError } from "./errors.ts";
+import { applyStateKey, raftLogRange, raftStateKey, regionStateKey } from "./keys.ts";
+import { PeerState, type RegionMeta } from "./local_state.ts";
+import { persistReadies } from "./log_writer.ts";
+import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
+import { type PeerConfig, peerConfig } from "./peer_config.ts";
+import { writeInitialPeerState } from "./peer_storage.ts";
+import { LOCAL_CF, readRegionState, scanRegionStates, writeRegionState } from "./region_state.ts";
+import type { RaftEnvelope, Transport } from "./transport.ts";
+
+type InboxItem =
+  | { kind: "message"; envelope: RaftEnvelope }
+  | { kind: "propose"; regionId: bigint; cmd: RaftCmd; cb: ProposalCallback }
+  | { kind: "read"; regionId: bigint; cb: ReadCallback }
+  | { kind: "transferLeader"; regionId: bigint; peerId: bigint };
+
+/** Counters of a store, for tests and metrics. */
+export interface StoreStats {
+  rounds: number;
+  syncedWrites: number;
+  messagesDropped: number;
+  peersCreated: number;
+  peersDestroyed: number;
+}
+
+/** What a store is made of. */
+export interface StoreOptions {
+  storeId: bigint;
+  engine: KvEngine;
+  transport: Transport;
+  random: RandomSource;
+  config?: Partial<PeerConfig>;
+}
+
+/** One store's peers, driven in rounds. */
+export class Store {
+  readonly storeId: bigint;
+  readonly engine: KvEngine;
+  readonly #transport: Transport;
+  readonly #random: RandomSource;
+  readonly #config: PeerConfig;
+  readonly #peers = new Map<bigint, Peer>();
+  #inbox: InboxItem[] = [];
+  #inRound = false;
+  #stopped = false;
+  readonly stats: StoreStats = {
+    rounds: 0,
+    syncedWrites: 0,
+    messagesDropped: 0,
+    peersCreated: 0,
+    peersDestroyed: 0,
+  };
+
+  private constructor(options: StoreOptions) {
+    this.storeId = options.storeId;
+    this.engine = options.engine;
+    this.#transport = options.transport;
+    this.#random = options.random;
+    this.#config = peerConfig(options.config);
+  }
+
+  /**
+   * Starts a store over `options.engine`: every initialized, non-Tombstone replica recorded
+   * there is rebuilt and replays its log from its applied index; uninitialized ones are
+   * forgotten (module header).
+   */
+  static start(options: StoreOptions): Store {
+    const store = new Store(options);
+    const forget = store.engine.newWriteBatch();
+    for (const state of scanRegionStates(store.engine)) {
+      if (state.state === PeerState.Tombstone) continue;
+      if (state.region.peers.length === 0) {
+        // Forgotten, but as a Tombstone at the epoch it carried (a Tombstone it replaced), so
+        // that messages of that epoch or older still cannot bring back a removed replica.
+        deleteReplicaRecords(forget, state.region.id);
+        writeRegionState(forget, { state: PeerState.Tombstone, region: state.region });
+        continue;
+      }
+      const peer = Peer.open(store.peerOptions(state.region.id), store.#random);
+      store.#peers.set(peer.regionId, peer);
+    }
+    if (forget.count > 0) store.engine.write(forget);
+    forget.destroy();
+    return store;
+  }
+
+  private peerOptions(regionId: bigint, peerId?: bigint) {
+    return { engine: this.engine, storeId: this.storeId, regionId, peerId, config: this.#config };
+  }
+
+  /**
+   * Creates this store's replica of a new region that knows its peers (bootstrap): its records
+   * at TiKV's initial log position, written durably, and its peer.
+   */
+  async bootstrapRegion(region: RegionMeta): Promise<void> {
+    assert(!this.#peers.has(region.id), `store ${this.storeId}: region ${region.id} exists`);
+    assert(
+      region.peers.some((p) => p.storeId === this.storeId),
+      `store ${this.storeId}: region ${region.id} has no peer here`,
+    );
+    const batch = this.engine.newWriteBatch();
+    writeInitialPeerState(batch, { state: PeerState.Normal, region });
+    await this.engine.writeDurable(batch);
+    batch.destroy();
+    this.#peers.set(region.id, Peer.open(this.peerOptions(region.id), this.#random));
+  }
+
+  /** The replica of `regionId` here, if any. */
+  peer(regionId: bigint): Peer | undefined {
+    return this.#peers.get(regionId);
+  }
+
+  /** Every live replica here. */
+  peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs.
+
+  /** One tick for every peer. */
+  tick(): void {
+    if (this.#stopped) return;
+    for (const peer of this.#peers.values()) peer.tick();
+  }
+
+  /** A Raft envelope from another store (the transport calls this). */
+  receive(envelope: RaftEnvelope): void {
+    if (this.#stopped || this.#inbox.length >= RAFTSTORE_MAX_INBOX) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    this.#inbox.push({ kind: "message", envelope });
+  }
+
+  /** Proposes `cmd` to region `regionId`; `cb` is called once, with the result. */
+  propose(regionId: bigint, cmd: RaftCmd, cb: ProposalCallback): void {
+    const refused = this.refuse(regionId);
+    if (refused !== null) return cb({ ok: false, error: refused });
+    this.#inbox.push({ kind: "propose", regionId, cmd, cb });
+  }
+
+  /** A linearizable read of region `regionId`; `cb` is called once. */
+  read(regionId: bigint, cb: ReadCallback): void {
+    const refused = this.refuse(regionId);
+    if (refused !== null) return cb({ ok: false, error: refused });
+    this.#inbox.push({ kind: "read", regionId, cb });
+  }
+
+  /** Asks region `regionId`'s leader here to hand leadership to `peerId`. */
+  transferLeader(regionId: bigint, peerId: bigint): void {
+    if (this.refuse(regionId) === null) {
+      this.#inbox.push({ kind: "transferLeader", regionId, peerId });
+    }
+  }
+
+  private refuse(regionId: bigint): RegionError | null {
+    if (this.#stopped) return { code: "StoreStopped", regionId, storeId: this.storeId };
+    if (this.#inbox.length >= RAFTSTORE_MAX_INBOX) {
+      return { code: "ServerIsBusy", regionId, reason: `store ${this.storeId}'s inbox is full` };
+    }
+    return null;
+  }
+
+  /**
+   * Stops the store: every waiting proposal is answered StoreStopped (outcome unknown), every
+   * waiting read too; later inputs are refused.
+   */
+  stop(): void {
+    this.#stopped = true;
+    for (const peer of this.#peers.values()) {
+      const error: RegionError = {
+        code: "StoreStopped",
+        regionId: peer.regionId,
+        storeId: this.storeId,
+      };
+      peer.failAll({ proposals: error, reads: error });
+    }
+    const inbox = this.#inbox;
+    this.#inbox = [];
+    for (const item of inbox) {
+      if (item.kind !== "propose" && item.kind !== "read") continue;
+      item.cb({
+        ok: false,
+        error: { code: "StoreStopped", regionId: item.regionId, storeId: this.storeId },
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The round.
+
+  /** One round (module header). Returns true if any peer had a Ready. */
+  async round(): Promise<boolean> {
+    assert(!this.#inRound, `store ${this.storeId}: rounds overlap`);
+    if (this.#stopped) return false;
+    this.#inRound = true;
+    try {
+      await this.takeInbox();
+      const readies: { peer: Peer; ready: Ready }[] = [];
+      for (const peer of this.#peers.values()) {
+        const ready = peer.takeReady();
+        if (ready !== undefined) readies.push({ peer, ready });
+      }
+      if (readies.length === 0) return false;
+      this.stats.rounds++;
+      // Duty 1.
+      const written = await persistReadies(this.engine, readies);
+      if (written.synced) this.stats.syncedWrites++;
+      if (this.#stopped) return true; // Stopped (a crash) while the write ran: nothing more.
+      // Duty 2.
+      for (const { peer, ready } of readies) {
+        for (const envelope of peer.envelopes(ready)) {
+          this.#transport.send(envelope);
+          // The snapshot left in one message: report it sent, so that the leader probes the
+          // follower again and sends another if this one was lost (TiKV reports when a snapshot
+          // stream ends).
+          if (envelope.message.msgType === MessageType.MsgSnapshot) {
+            peer.raw.reportSnapshot(envelope.toPeer.id, SnapshotStatus.Finish);
+          }
+        }
+      }
+      // Duty 3.
+      const outcomes = this.applyAll(readies);
+      // Answers, duty 4, and removals.
+      const removed: Peer[] = [];
+      readies.forEach(({ peer, ready }, i) => {
+        const outcome = outcomes[i]!;
+        peer.finishReady(ready, outcome);
+        this.tellRemoved(peer, outcome);
+        if (outcome.removedSelf) removed.push(peer);
+      });
+      if (removed.length > 0) await this.destroyPeers(removed);
+      return true;
+    } finally {
+      this.#inRound = false;
+    }
+  }
+
+  private applyAll(readies: { peer: Peer; ready: Ready }[]): ApplyOutcome[] {
+    const batch = this.engine.newWriteBatch();
+    try {
+      const outcomes = readies.map(({ peer, ready }) => peer.apply(batch, ready));
+      if (batch.count > 0) this.engine.write(batch);
+      return outcomes;
+    } finally {
+      batch.destroy();
+    }
+  }
+
+  /** A leader that removed peers tells them (best effort; see the module header). */
+  private tellRemoved(peer: Peer, outcome: ApplyOutcome): void {
+    if (!peer.isLeader()) return;
+    for (const gone of outcome.removedPeers) {
+      const heartbeat = newMessage({
+        msgType: MessageType.MsgHeartbeat,
+        to: gone.id,
+        from: peer.meta.id,
+      });
+      this.#transport.send(peer.envelope(gone, heartbeat, true));
+    }
+  }
+
+  private async destroyPeers(peers: Peer[]): Promise<void> {
+    const batch = this.engine.newWriteBatch();
+    for (const peer of peers) {
+      peer.destroy(batch);
+      this.#peers.delete(peer.regionId);
+      this.stats.peersDestroyed++;
+    }
+    await this.engine.writeDurable(batch);
+    batch.destroy();
+  }
+
+  private async takeInbox(): Promise<void> {
+    const inbox = this.#inbox;
+    this.#inbox = [];
+    for (const item of inbox) {
+      if (item.kind === "message") {
+        await this.route(item.envelope);
+        continue;
+      }
+      const peer = this.#peers.get(item.regionId);
+      if (item.kind === "transferLeader") {
+        peer?.transferLeader(item.peerId);
+      } else if (peer === undefined) {
+        item.cb({ ok: false, error: { code: "RegionNotFound", regionId: item.regionId } });
+      } else if (item.kind === "propose") {
+        peer.propose(item.cmd, item.cb);
+      } else {
+        peer.read(item.cb);
+      }
+    }
+  }
+
+  /** Routes one envelope to its peer (module header's message checks). */
+  private async route(envelope: RaftEnvelope): Promise<void> {
+    const { regionId, toPeer } = envelope;
+    if (toPeer.storeId !== this.storeId) return this.drop();
+    let peer = this.#peers.get(regionId);
+    if (peer !== undefined && toPeer.id !== peer.meta.id) {
+      if (toPeer.id < peer.meta.id || envelope.isTombstone) return this.drop();
+      // The local replica was removed and the region re-added here under a newer peer id.
+      await this.destroyPeers([peer]);
+      peer = undefined;
+    }
+    if (peer === undefined) {
+      peer = this.maybeCreatePeer(envelope);
+      if (peer === undefined) return this.drop();
+    }
+    const local = peer.region();
+    if (envelope.isTombstone) {
+      const newer = envelope.regionEpoch.confVer > local.regionEpoch.confVer;
+      if (newer || !peer.isInitialized()) await this.destroyPeers([peer]);
+      return;
+    }
+    const fromKnown = local.peers.some((p) => p.id === envelope.fromPeer.id);
+    const t = envelope.message.msgType;
+    const isVote = t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote;
+    // Only a campaign is answered so: a response may come from a replica this peer's leader
+    // just added (its epoch is older until it gets a snapshot), and must not destroy it.
+    if (
+      isVote && peer.isInitialized() && !fromKnown &&
+      envelope.regionEpoch.confVer < local.regionEpoch.confVer
+    ) {
+      // From a removed replica: tell it to go.
+      const gc = newMessage({
+        msgType: MessageType.MsgHeartbeat,
+        to: envelope.fromPeer.id,
+        from: peer.meta.id,
+      });
+      this.#transport.send(peer.envelope(envelope.fromPeer, gc, true));
+      return;
+    }
+    peer.step(envelope);
+  }
+
+  private drop(): void {
+    this.stats.messagesDropped++;
+  }
+
+  /** An uninitialized replica for a message from a leader, when allowed (module header). */
+  private maybeCreatePeer(envelope: RaftEnvelope): Peer | undefined {
+    const t = envelope.message.msgType;
+    if (envelope.isTombstone) return undefined;
+    if (
+      t !== MessageType.MsgAppend && t !== MessageType.MsgHeartbeat && t !== MessageType.MsgSnapshot
+    ) {
+      return undefined;
+    }
+    const existing = readRegionState(this.engine, envelope.regionId);
+    if (existing !== null) {
+      assert(
+        existing.state === PeerState.Tombstone,
+        `region ${envelope.regionId}: a record without a peer`,
+      );
+      if (envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer) return undefined;
+    }
+    const batch = this.engine.newWriteBatch();
+    writeRegionState(batch, {
+      state: PeerState.Normal,
+      region: {
+        id: envelope.regionId,
+        startKey: envelope.startKey,
+        endKey: envelope.endKey,
+        // A Tombstone's epoch is kept (see `start`); a region never seen here starts at 0.
+        regionEpoch: existing?.region.regionEpoch ?? { confVer: 0n, version: 0n },
+        peers: [],
+      },
+    });
+    this.engine.write(batch);
+    batch.destroy();
+    const peer = Peer.open(this.peerOptions(envelope.regionId, envelope.toPeer.id), this.#random);
+    this.#peers.set(peer.regionId, peer);
+    this.stats.peersCreated++;
+    return peer;
+  }
+}
+
+/** Deletes every record of a replica (log, raft, apply and region state). */
+function deleteReplicaRecords(batch: WriteBatch, regionId: bigint): void {
+  const log = raftLogRange(regionId);
+  batch.deleteRange(LOCAL_CF, log.start, log.end);
+  batch.delete(LOCAL_CF, raftStateKey(regionId));
+  batch.delete(LOCAL_CF, applyStateKey(regionId));
+  batch.delete(LOCAL_CF, regionStateKey(regionId));
+}

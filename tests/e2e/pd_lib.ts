@@ -1,0 +1,254 @@
+/**
+ * End-to-end helpers for the PD process: `startPd` runs `src/pd/server/main.ts` as
+ * `deno task pd` does (the narrow permissions of `scripts/pd.ts`), on loopback with port 0,
+ * and reads the ports it bound from its ready line; `PdRpc` speaks `pdpb.PD` and
+ * `basalt.PdAdmin` with our codecs. Every wait has a deadline (`PD_READY_TIMEOUT_MS`,
+ * `PD_STOP_TIMEOUT_MS`, `PD_CALL_TIMEOUT_MS`).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { pdpb } from "../../proto/mod.ts";
+import { pdRunArgs } from "../../scripts/pd.ts";
+
+const PD_READY_TIMEOUT_MS = 30_000;
+const PD_STOP_TIMEOUT_MS = 20_000;
+const PD_CALL_TIMEOUT_MS = 10_000;
+
+/** A running (or stopped) PD process. */
+export interface TestPd {
+  dataDir: string;
+  logPath: string;
+  clientAddr: string;
+  statusAddr: string;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL, wait for exit. */
+  kill(): Promise<void>;
+  /** Starts the process again on the same data directory (new ports). */
+  restart(): Promise<void>;
+}
+
+async function readReadyLine(
+  stdout: ReadableStream<Uint8Array>,
+  log: Deno.FsFile,
+): Promise<{ clientAddr: string; statusAddr: string }> {
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + PD_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+    });
+    const next = await Promise.race([reader.read(), late]);
+    clearTimeout(timer);
+    if (next === "late" || next.done) break;
+    text += next.value;
+    log.writeSync(new TextEncoder().encode(next.value));
+    const match = /basalt-pd ready: client (\S+) status (\S+)/.exec(text);
+    if (match !== null) {
+      (async () => {
+        try {
+          for (;;) {
+            const more = await reader.read();
+            if (more.done) break;
+            log.writeSync(new TextEncoder().encode(more.value));
+          }
+        } catch { /* the log was closed: the test is over */ }
+      })();
+      return { clientAddr: match[1]!, statusAddr: match[2]! };
+    }
+  }
+  throw new Error(`PD did not print its ready line within ${PD_READY_TIMEOUT_MS} ms:\n${text}`);
+}
+
+/**
+ * Starts a PD on a data directory (a new temporary one by default), with `args` added to its
+ * flags and `config` (TOML text) passed with `--config`.
+ */
+export async function startPd(
+  options: { dataDir?: string; args?: string[]; config?: string } = {},
+): Promise<TestPd> {
+  const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "basalt_pd_e2e_" })}/pd`;
+  const logPath = `${dataDir}.log`;
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    await Deno.writeTextFile(`${dataDir}.toml`, options.config);
+    configArgs.push("--config", `${dataDir}.toml`);
+  }
+  const flags = [
+    ...configArgs,
+    "--client-urls",
+    "http://127.0.0.1:0",
+    "--status-addr",
+    "127.0.0.1:0",
+    "--data-dir",
+    dataDir,
+    "--log-file",
+    `${dataDir}.server.log`,
+    ...(options.args ?? []),
+  ];
+  const run = pdRunArgs(flags);
+  if (!Array.isArray(run)) throw new Error("startPd: PD printed its help");
+  let child: Deno.ChildProcess;
+  let log: Deno.FsFile;
+  const pd = { dataDir, logPath, clientAddr: "", statusAddr: "" } as TestPd;
+  const launch = async () => {
+    log = await Deno.open(logPath, { append: true, create: true });
+    child = new Deno.Command(Deno.execPath(), { args: run, stdout: "piped", stderr: "piped" })
+      .spawn();
+    child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+    try {
+      Object.assign(pd, await readReadyLine(child.stdout, log));
+    } catch (error) {
+      child.kill("SIGKILL");
+      await child.status;
+      log.close();
+      throw error;
+    }
+  };
+  const waitExit = async (signal: Deno.Signal): Promise<number> => {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => child.kill("SIGKILL"), PD_STOP_TIMEOUT_MS);
+    const status = await child.status;
+    clearTimeout(timer);
+    log.close();
+    return status.code;
+  };
+  pd.stop = () => waitExit("SIGTERM");
+  pd.kill = async () => void await waitExit("SIGKILL");
+  pd.restart = launch;
+  await launch();
+  return pd;
+}
+
+/** Runs `body` against a fresh PD; stops it and removes its directory (kept on failure). */
+export async function withPd(body: (pd: TestPd) => Promise<void>): Promise<void> {
+  const pd = await startPd();
+  let failed = true;
+  try {
+    await body(pd);
+    failed = false;
+  } finally {
+    try {
+      await pd.stop();
+    } catch { /* already stopped by the test */ }
+    const parent = pd.dataDir.replace(/\/pd$/, "");
+    if (failed) console.error(`e2e: kept PD data and logs of the failed test in ${parent}`);
+    else await Deno.remove(parent, { recursive: true });
+  }
+}
+
+interface Codec<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): unknown;
+}
+
+/** A raw client of the PD process's gRPC port. */
+export class PdRpc {
+  readonly #client: grpc.Client;
+  clusterId = 0n;
+
+  constructor(readonly addr: string) {
+    this.#client = new grpc.Client(addr, grpc.credentials.createInsecure());
+  }
+
+  /** Learns the cluster id (GetMembers). */
+  async connect(): Promise<this> {
+    const members = await this.call<pdpb.GetMembersResponse>(
+      "GetMembers",
+      { request: pdpb.GetMembersRequest, response: pdpb.GetMembersResponse },
+      {},
+    );
+    this.clusterId = members.header?.clusterId ?? 0n;
+    return this;
+  }
+
+  header(): pdpb.RequestHeader.$Properties {
+    return { clusterId: this.clusterId };
+  }
+
+  callBytes(path: string, request: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest<Uint8Array, Uint8Array>(
+        path,
+        (bytes) => Buffer.from(bytes),
+        (buffer) => new Uint8Array(buffer),
+        request,
+        { deadline: Date.now() + PD_CALL_TIMEOUT_MS },
+        (error, response) => error ? reject(error) : resolve(response!),
+      );
+    });
+  }
+
+  /** Calls `pdpb.PD/<method>`; the request gets this cluster's header unless it has one. */
+  async call<Res>(
+    method: string,
+    codecs: { request: Codec<never>; response: Codec<unknown> },
+    request: Record<string, unknown>,
+  ): Promise<Res> {
+    const withHeader = { header: this.header(), ...request } as never;
+    const bytes = await this.callBytes(
+      `/pdpb.PD/${method}`,
+      codecs.request.encode(withHeader).finish(),
+    );
+    return codecs.response.decode(bytes) as Res;
+  }
+
+  /** Calls `basalt.PdAdmin/<method>` with a JSON object. */
+  async admin(
+    method: string,
+    request: Record<string, unknown> = {},
+  ): Promise<Record<string, unknown>> {
+    const bytes = await this.callBytes(
+      `/basalt.PdAdmin/${method}`,
+      new TextEncoder().encode(JSON.stringify(request)),
+    );
+    return JSON.parse(new TextDecoder().decode(bytes));
+  }
+
+  /** A bidi stream of `pdpb.PD/<method>`: `send` writes, `next` awaits the next response. */
+  stream<Res>(method: string, response: Codec<unknown>) {
+    const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+      `/pdpb.PD/${method}`,
+      (bytes) => Buffer.from(bytes),
+      (buffer) => new Uint8Array(buffer),
+    );
+    const arrived: Res[] = [];
+    const waiting: ((value: Res) => void)[] = [];
+    call.on("data", (bytes: Uint8Array) => {
+      const decoded = response.decode(bytes) as Res;
+      const waiter = waiting.shift();
+      if (waiter !== undefined) waiter(decoded);
+      else arrived.push(decoded);
+    });
+    const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => {});
+    return {
+      send: (bytes: Uint8Array) => call.write(bytes),
+      /** The next response, or `null` when none comes within `timeoutMs`. */
+      next: (timeoutMs = PD_CALL_TIMEOUT_MS): Promise<Res | null> => {
+        const ready = arrived.shift();
+        if (ready !== undefined) return Promise.resolve(ready);
+        return new Promise((resolve) => {
+          const timer = setTimeout(() => {
+            waiting.splice(waiting.indexOf(waiter), 1);
+            resolve(null);
+          }, timeoutMs);
+          const waiter = (value: Res) => {
+            clearTimeout(timer);
+            resolve(value);
+          };
+          waiting.push(waiter);
+        });
+      },
+      end: () => call.end(),
+      ended,
+    };
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
