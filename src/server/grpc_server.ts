@@ -168,14 +168,72 @@ function nodeSocketOf(conn: Deno.TcpConn): Duplex {
   return socket;
 }
 
-/** Starts the gRPC server on `addr` (host:port). */
-export function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<GrpcServer> {
+/** What `startGrpcEdge` serves on its port. */
+export interface GrpcEdgeOptions {
+  services: { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation }[];
+  edge: GrpcEdgeSettings;
+  /** Transport security of the port (`src/security/tls.ts`); plain text when absent. */
+  credentials?: grpc.ServerCredentials;
+  log: Logger;
+  /** Called on shutdown, after each session got its GOAWAY: ends the port's long-lived streams. */
+  drainStreams?: () => void;
+}
+
+/**
+ * Serves `services` on `addr` (host:port) behind the store's network edge: our accept loop with
+ * its connection cap, grpc-js through the connection injector with the message size limits and
+ * `edge`'s stream cap, idle timeout and keepalive, and the HTTP/2 guards. The store's port
+ * (`startGrpcServer`) and the PD process's (`src/pd/server/main.ts`) are both this.
+ */
+export function startGrpcEdge(addr: string, options: GrpcEdgeOptions): GrpcServer {
   // A client's GOAWAY must not abort the process (Deno's HTTP/2, see goaway_guard.ts).
   installGoawayGuard();
   // Nor a peer's protocol error or early-closed stream (Deno's HTTP/2, see http2_peer_guard.ts).
   installHttp2PeerGuard();
-  const edge = deps.edge ?? grpcEdgeSettings(defaultConfig().server);
+  const { edge, log } = options;
   const server = new grpc.Server(serverOptions(edge));
+  for (const service of options.services) server.addService(service.definition, service.handlers);
+  const injector = server.createConnectionInjector(
+    options.credentials ?? grpc.ServerCredentials.createInsecure(),
+  );
+  const { host, port: wantedPort } = splitAddr(addr);
+  const listener = ConnectionListener.listen({ hostname: host, port: wantedPort }, {
+    name: "grpc",
+    maxConnections: edge.maxConnections,
+    log,
+    onConnection(conn, release) {
+      const socket = nodeSocketOf(conn);
+      socket.once("close", release);
+      // A reset or a cancelled read is the peer's doing; an unheard 'error' would end the process.
+      socket.on("error", (error) => log.debug("connection error", { error: String(error) }));
+      injector.injectConnection(socket);
+    },
+  });
+  return {
+    port: listener.port,
+    stats: () => ({
+      grpc_connections: listener.open,
+      grpc_connections_refused_total: listener.refused,
+      grpc_accept_errors_total: listener.acceptErrors,
+    }),
+    async shutdown(timeoutMs) {
+      // Not tryShutdown() first: measured on Deno 2.9.6, closing the injector's never-listening
+      // http2 server drops its sessions at once ("Connection dropped" for calls in flight).
+      // GOAWAY each session instead, let open calls finish, then close what is left.
+      listener.close();
+      injector.drain(timeoutMs);
+      options.drainStreams?.();
+      const deadline = Date.now() + timeoutMs;
+      while (listener.open > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      server.forceShutdown();
+    },
+  };
+}
+
+/** Starts the store's gRPC server (`tikvpb.Tikv` and `deps.extraServices`) on `addr`. */
+export function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<GrpcServer> {
   const flow = new FlowRegistry();
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const command of COMMANDS) handlers[command.name] = unaryHandler(deps, command);
@@ -185,46 +243,23 @@ export function startGrpcServer(addr: string, deps: GrpcDependencies): Promise<G
     streams.add(stream);
     call.on("close", () => streams.delete(stream));
   };
-  server.addService(tikvServiceDefinition(), handlers);
-  for (const extra of deps.extraServices ?? []) server.addService(extra.definition, extra.handlers);
-  const injector = server.createConnectionInjector(
-    deps.credentials ?? grpc.ServerCredentials.createInsecure(),
-  );
-  const { host, port: wantedPort } = splitAddr(addr);
-  const listener = ConnectionListener.listen({ hostname: host, port: wantedPort }, {
-    name: "grpc",
-    maxConnections: edge.maxConnections,
+  const edgeServer = startGrpcEdge(addr, {
+    services: [{ definition: tikvServiceDefinition(), handlers }, ...(deps.extraServices ?? [])],
+    edge: deps.edge ?? grpcEdgeSettings(defaultConfig().server),
+    credentials: deps.credentials,
     log: deps.log,
-    onConnection(conn, release) {
-      const socket = nodeSocketOf(conn);
-      socket.once("close", release);
-      // A reset or a cancelled read is the peer's doing; an unheard 'error' would end the process.
-      socket.on("error", (error) => deps.log.debug("connection error", { error: String(error) }));
-      injector.injectConnection(socket);
+    drainStreams: () => {
+      for (const stream of streams) stream.drain();
     },
   });
   return Promise.resolve({
-    port: listener.port,
+    port: edgeServer.port,
     stats: () => ({
-      grpc_connections: listener.open,
-      grpc_connections_refused_total: listener.refused,
-      grpc_accept_errors_total: listener.acceptErrors,
+      ...edgeServer.stats(),
       grpc_stream_pending_requests: flow.totalPendingRequests,
       grpc_stream_unsent_bytes: flow.totalUnsentBytes,
       grpc_stream_pauses_total: flow.pauses,
     }),
-    async shutdown(timeoutMs) {
-      // Not tryShutdown() first: measured on Deno 2.9.6, closing the injector's never-listening
-      // http2 server drops its sessions at once ("Connection dropped" for calls in flight).
-      // GOAWAY each session instead, let open calls finish, then close what is left.
-      listener.close();
-      injector.drain(timeoutMs);
-      for (const stream of streams) stream.drain();
-      const deadline = Date.now() + timeoutMs;
-      while (listener.open > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      server.forceShutdown();
-    },
+    shutdown: (timeoutMs) => edgeServer.shutdown(timeoutMs),
   });
 }

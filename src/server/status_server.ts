@@ -66,7 +66,7 @@ function engineMetrics(engine: KvEngine): string {
 }
 
 /** `basalt_<name> value` lines; counters are the names ending in `_total`. */
-function networkMetrics(values: Record<string, number>): string {
+export function networkMetrics(values: Record<string, number>): string {
   return Object.entries(values).map(([name, value]) =>
     `# TYPE basalt_${name} ${name.endsWith("_total") ? "counter" : "gauge"}\n` +
     `basalt_${name} ${value}\n`
@@ -152,21 +152,32 @@ export function handleStatusRequest(sources: StatusSources, request: Request): R
  * client certificates).
  */
 export function startStatusServer(
-  options: {
-    hostname: string;
-    port: number;
-    tls?: { identity: TlsIdentity; allowedCommonNames: readonly string[] };
-    log: Logger;
-    /** A connection with no request under way this long is closed; 0 = never. */
-    idleTimeoutMs: number;
-  },
+  options: StatusServeOptions,
   sources: StatusSources,
 ): Promise<{ port: number; shutdown(): Promise<void> }> {
+  return serveStatus(options, (request) => handleStatusRequest(sources, request));
+}
+
+/** Where and how a status server listens. */
+export interface StatusServeOptions {
+  hostname: string;
+  port: number;
+  tls?: { identity: TlsIdentity; allowedCommonNames: readonly string[] };
+  log: Logger;
+  /** A connection with no request under way this long is closed; 0 = never. */
+  idleTimeoutMs: number;
+}
+
+/**
+ * Serves `handler` as the status server does (the store's and the PD process's): plain HTTP/1.1
+ * over our accept loop with its caps and timeouts, or HTTPS with mutual TLS under `tls`.
+ */
+export function serveStatus(
+  options: StatusServeOptions,
+  handler: (request: Request) => Response,
+): Promise<{ port: number; shutdown(): Promise<void> }> {
   if (options.tls !== undefined) {
-    return serveHttps(
-      { hostname: options.hostname, port: options.port, ...options.tls },
-      (request) => handleStatusRequest(sources, request),
-    );
+    return serveHttps({ hostname: options.hostname, port: options.port, ...options.tls }, handler);
   }
   const connections = new Set<Deno.Conn>();
   const idleTimeoutMs = options.idleTimeoutMs;
@@ -184,7 +195,7 @@ export function startStatusServer(
     log: options.log,
     onConnection(conn, release) {
       connections.add(conn);
-      serveHttp1(conn, (request) => handleStatusRequest(sources, request), http1).finally(() => {
+      serveHttp1(conn, handler, http1).finally(() => {
         connections.delete(conn);
         release();
       });

@@ -12,7 +12,7 @@ import { TSO_LOGICAL_BITS } from "../../src/tso/mod.ts";
 import { utf8 } from "../../src/util/bytes.ts";
 import { ctl, ok } from "./ctl.ts";
 import { withServer } from "./lib.ts";
-import { PdRpc, type TestPd, withPd } from "./pd_lib.ts";
+import { PdRpc, startPd, type TestPd, withPd } from "./pd_lib.ts";
 
 const E2E = { sanitizeOps: false, sanitizeResources: false };
 
@@ -540,5 +540,86 @@ Deno.test({
       const refused = await ctl([...at, "operator", "list"]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /has no PD admin service \(a standalone store\?\)/);
+    }),
+});
+
+function connectTcp(addr: string): Promise<Deno.TcpConn> {
+  const colon = addr.lastIndexOf(":");
+  return Deno.connect({ hostname: addr.slice(0, colon), port: Number(addr.slice(colon + 1)) });
+}
+
+/** Milliseconds until the server closes `conn` (reads and drops what it sends); null if not within `timeoutMs`. */
+async function closedWithin(conn: Deno.Conn, timeoutMs: number): Promise<number | null> {
+  const start = Date.now();
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  const buffer = new Uint8Array(4096);
+  try {
+    while (await conn.read(buffer) !== null) { /* drop */ }
+  } catch {
+    return null; // closed by our own timer
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    conn.close();
+  } catch { /* closed */ }
+  return Date.now() - start;
+}
+
+/** Runs `body` against a PD started with `config` (TOML); stops it and removes its directory. */
+async function withConfiguredPd(config: string, body: (pd: TestPd) => Promise<void>) {
+  const pd = await startPd({ config });
+  try {
+    await body(pd);
+    assert.equal(await pd.stop(), 0, "PD stops cleanly");
+    await Deno.remove(pd.dataDir.replace(/\/pd$/, ""), { recursive: true });
+  } finally {
+    await pd.stop().catch(() => {});
+  }
+}
+
+Deno.test({
+  name:
+    "PD's client port: connections past max-connections are closed on accept, and the open ones keep working",
+  ...E2E,
+  fn: () =>
+    withConfiguredPd("max-connections = 3\n", async (pd) => {
+      const held = [await connectTcp(pd.clientAddr), await connectTcp(pd.clientAddr)];
+      const rpc = await new PdRpc(pd.clientAddr).connect(); // the third connection: at the cap
+      try {
+        const refused = await closedWithin(await connectTcp(pd.clientAddr), 5_000);
+        assert.ok(refused !== null, "a fourth connection was kept open past max-connections = 3");
+        const members = await rpc.call<pdpb.GetMembersResponse>("GetMembers", C.GetMembers, {});
+        assert.equal(members.members.length, 1, "the open client is still served");
+        const metrics = await (await fetch(`http://${pd.statusAddr}/metrics`, {
+          signal: AbortSignal.timeout(5_000),
+        })).text();
+        assert.match(metrics, /basalt_grpc_connections_refused_total [1-9]/);
+        assert.match(metrics, /basalt_grpc_connections 3\n/);
+      } finally {
+        for (const conn of held) conn.close();
+        rpc.close();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "PD's ports: a silent connection is closed after connection-idle-timeout, and the status port answers 405 to a POST",
+  ...E2E,
+  fn: () =>
+    withConfiguredPd('connection-idle-timeout = "1s"\n', async (pd) => {
+      // No HTTP/2 preface, no request: only the idle timeout closes them.
+      const silentClient = closedWithin(await connectTcp(pd.clientAddr), 8_000);
+      const silentStatus = closedWithin(await connectTcp(pd.statusAddr), 8_000);
+      assert.ok(await silentClient !== null, "client port: still open after 8 s with 1 s idle");
+      assert.ok(await silentStatus !== null, "status port: still open after 8 s with 1 s idle");
+      const post = await fetch(`http://${pd.statusAddr}/health`, {
+        method: "POST",
+        signal: AbortSignal.timeout(5_000),
+      });
+      await post.body?.cancel();
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get("allow"), "GET");
     }),
 });

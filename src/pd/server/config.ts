@@ -14,13 +14,23 @@
  * | `--log-file`, `--log-level` / `[log] level`, `[log.file] filename` | as PD's         |
  * | `[schedule]` `max-store-down-time`, `leader-schedule-limit`, `region-schedule-limit`, `replica-schedule-limit`, `max-snapshot-count`… | PD's; see `SCHEDULE_KEYS` |
  * | `[replication] max-replicas`            | voters per region                               |
+ * | `--cacert`, `--cert`, `--key` / `[security]` `cacert-path` (or the store's `ca-path`), `cert-path`, `key-path` | mutual TLS on the client and status ports, as PD's; all three or none |
+ * | `[security] cert-allowed-cn`            | common names a client certificate may have (empty: any the CA signed) |
+ * | `max-connections`, `connection-idle-timeout` | Basalt's: the client port's connection cap and idle timeout, as the store's `[server]` keys |
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { DEFAULT_PD_SCHEDULE_INTERVAL_MS } from "../../constants.ts";
-import { addrProblem, ConfigError, LOG_LEVELS, type LogLevel } from "../../server/config.ts";
+import {
+  addrProblem,
+  ConfigError,
+  defaultConfig,
+  LOG_LEVELS,
+  type LogLevel,
+} from "../../server/config.ts";
+import { securityProblem } from "../../security/settings.ts";
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig, scheduleConfig } from "../config.ts";
 
 export { ConfigError };
@@ -40,6 +50,18 @@ export interface PdConfig {
   schedule: ScheduleConfig;
   /** How often the coordinator runs a scheduling round. */
   scheduleIntervalMs: number;
+  /** Most connections open at once on the client port; more are closed on accept. */
+  maxConnections: number;
+  /** A client connection without open streams (or a status one without requests) this long is closed; 0 = never. */
+  connectionIdleTimeoutMs: number;
+  /** PD's `[security]`: all three paths set = mutual TLS on both ports; all empty = none. */
+  security: {
+    caPath: string;
+    certPath: string;
+    keyPath: string;
+    /** Subject common names a client certificate may have; empty = any the CA signed. */
+    certAllowedCn: string[];
+  };
 }
 
 const DEFAULT_CLIENT_URL = "http://127.0.0.1:2379";
@@ -58,6 +80,12 @@ function duration(key: string, value: unknown): number {
     if (totalMs > 0) return totalMs;
   }
   throw new ConfigError(key, `expected a duration such as "100ms", "10s" or "30m"`);
+}
+
+/** A duration as `duration` reads it, or "0s" (and the like) for never. */
+function durationOrZero(key: string, value: unknown): number {
+  if (typeof value === "string" && /^0+(ms|s|m|h)$/.test(value.trim())) return 0;
+  return duration(key, value);
 }
 
 function positive(key: string, value: unknown): number {
@@ -122,6 +150,9 @@ interface Raw {
   logFile: string;
   schedule: Partial<ScheduleConfig>;
   intervalMs: number;
+  maxConnections: number;
+  connectionIdleTimeoutMs: number;
+  security: PdConfig["security"];
 }
 
 function applyToml(raw: Raw, doc: Record<string, unknown>): void {
@@ -139,7 +170,11 @@ function applyToml(raw: Raw, doc: Record<string, unknown>): void {
       (raw as unknown as Record<string, unknown>)[top[key]!] = text(key, value);
     } else if (key === "log") applyLog(raw, value);
     else if (key === "schedule") applySchedule(raw, value);
-    else if (key === "replication") {
+    else if (key === "security") applySecurity(raw, value);
+    else if (key === "max-connections") raw.maxConnections = positive(key, value);
+    else if (key === "connection-idle-timeout") {
+      raw.connectionIdleTimeoutMs = durationOrZero(key, value);
+    } else if (key === "replication") {
       for (const [name, v] of Object.entries(table(key, value))) {
         if (name !== "max-replicas") throw new ConfigError(`replication.${name}`, "unknown key");
         raw.schedule.maxReplicas = positive("replication.max-replicas", v);
@@ -167,6 +202,30 @@ function applyLog(raw: Raw, value: unknown): void {
   }
 }
 
+/** `[security]` keys → fields; `cacert-path` is PD's name, `ca-path` the store's. */
+const SECURITY_PATH_KEYS: Record<string, "caPath" | "certPath" | "keyPath"> = {
+  "cacert-path": "caPath",
+  "ca-path": "caPath",
+  "cert-path": "certPath",
+  "key-path": "keyPath",
+};
+
+function applySecurity(raw: Raw, value: unknown): void {
+  for (const [key, v] of Object.entries(table("security", value))) {
+    const name = `security.${key}`;
+    const field = SECURITY_PATH_KEYS[key];
+    if (field !== undefined) raw.security[field] = text(name, v);
+    else if (key === "cert-allowed-cn") {
+      // PD and TiKV take a list of names; a single string is one name.
+      const names = typeof v === "string" ? [v] : v;
+      if (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n !== "")) {
+        throw new ConfigError(name, "expected a list of common names");
+      }
+      raw.security.certAllowedCn = names as string[];
+    } else throw new ConfigError(name, "unknown key");
+  }
+}
+
 function applySchedule(raw: Raw, value: unknown): void {
   for (const [key, v] of Object.entries(table("schedule", value))) {
     const entry = SCHEDULE_KEYS[key];
@@ -190,6 +249,9 @@ const FLAGS = {
   config: { type: "string" },
   "log-file": { type: "string" },
   "log-level": { type: "string" },
+  cacert: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -207,6 +269,9 @@ export function pdUsage(): string {
   --config FILE                   TOML with PD's keys; flags win over it
   --log-file FILE                 log here instead of standard error
   --log-level LEVEL               ${LOG_LEVELS.join(", ")} (default info)
+  --cacert FILE --cert FILE --key FILE
+                                  mutual TLS on both ports (CA, PD's certificate and key);
+                                  [security] cert-allowed-cn in --config limits client names
   --help                          this text
 
 On start it prints "basalt-pd ready: client H:P status H:P" to standard output.`;
@@ -234,6 +299,9 @@ export function loadPdConfig(args: string[]): PdCommandLine {
     logFile: "",
     schedule: {},
     intervalMs: DEFAULT_PD_SCHEDULE_INTERVAL_MS,
+    maxConnections: defaultConfig().server.maxConnections,
+    connectionIdleTimeoutMs: defaultConfig().server.connectionIdleTimeoutMs,
+    security: { caPath: "", certPath: "", keyPath: "", certAllowedCn: [] },
   };
   if (flags.config !== undefined) {
     let doc: Record<string, unknown>;
@@ -255,6 +323,9 @@ export function loadPdConfig(args: string[]): PdCommandLine {
   if (flags["status-addr"] !== undefined) raw.statusAddr = flags["status-addr"];
   if (flags["log-file"] !== undefined) raw.logFile = flags["log-file"];
   if (flags["log-level"] !== undefined) raw.logLevel = flags["log-level"];
+  if (flags.cacert !== undefined) raw.security.caPath = flags.cacert;
+  if (flags.cert !== undefined) raw.security.certPath = flags.cert;
+  if (flags.key !== undefined) raw.security.keyPath = flags.key;
   return { help: false, config: finish(raw), configPath: flags.config };
 }
 
@@ -278,6 +349,8 @@ function finish(raw: Raw): PdConfig {
   if (!(LOG_LEVELS as readonly string[]).includes(raw.logLevel)) {
     throw new ConfigError("log-level", `expected one of ${LOG_LEVELS.join(", ")}`);
   }
+  const tlsProblem = securityProblem(raw.security, raw.security.certAllowedCn);
+  if (tlsProblem !== null) throw new ConfigError(tlsProblem.key, tlsProblem.reason);
   let schedule: ScheduleConfig;
   try {
     schedule = scheduleConfig({ ...DEFAULT_SCHEDULE_CONFIG, ...raw.schedule });
@@ -297,5 +370,8 @@ function finish(raw: Raw): PdConfig {
     log: { level: raw.logLevel as LogLevel, file: raw.logFile },
     schedule,
     scheduleIntervalMs: raw.intervalMs,
+    maxConnections: raw.maxConnections,
+    connectionIdleTimeoutMs: raw.connectionIdleTimeoutMs,
+    security: raw.security,
   };
 }

@@ -133,3 +133,89 @@ Deno.test("a member id is stable for a name and its peer URLs, and never 0", () 
   assert.notEqual(memberIdOf("pd1", ["http://a:1"]), memberIdOf("pd2", ["http://a:1"]));
   assert.notEqual(memberIdOf("", []), 0n);
 });
+
+Deno.test("[security] takes PD's cacert-path or the store's ca-path, cert-path, key-path and cert-allowed-cn; --cacert --cert --key win", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/pd.toml`,
+      '[security]\ncacert-path = "/ca.pem"\ncert-path = "/pd.pem"\nkey-path = "/pd.key"\n' +
+        'cert-allowed-cn = ["tikv", "tidb"]\n',
+    );
+    const { config: fromFile } = config(["--config", `${dir}/pd.toml`]);
+    assert.deepEqual(fromFile.security, {
+      caPath: "/ca.pem",
+      certPath: "/pd.pem",
+      keyPath: "/pd.key",
+      certAllowedCn: ["tikv", "tidb"],
+    });
+    Deno.writeTextFileSync(`${dir}/store_keys.toml`, '[security]\nca-path = "/ca2.pem"\n');
+    const { config: flags } = config([
+      "--config",
+      `${dir}/store_keys.toml`,
+      "--cert",
+      "/c.pem",
+      "--key",
+      "/c.key",
+    ]);
+    assert.equal(flags.security.caPath, "/ca2.pem");
+    assert.equal(flags.security.certPath, "/c.pem");
+    assert.equal(flags.security.keyPath, "/c.key");
+    assert.deepEqual(config(["--cacert", "/a", "--cert", "/b", "--key", "/c"]).config.security, {
+      caPath: "/a",
+      certPath: "/b",
+      keyPath: "/c",
+      certAllowedCn: [],
+    });
+    Deno.writeTextFileSync(`${dir}/cn_only.toml`, '[security]\ncert-allowed-cn = ["tikv"]\n');
+    assert.equal(refusedKey(["--config", `${dir}/cn_only.toml`]), "security.cert-allowed-cn");
+    Deno.writeTextFileSync(`${dir}/unknown.toml`, "[security]\nredact-info-log = true\n");
+    assert.equal(refusedKey(["--config", `${dir}/unknown.toml`]), "security.redact-info-log");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("TLS is all or nothing: a certificate without a CA or key is refused by name", () => {
+  assert.equal(refusedKey(["--cert", "/c.pem"]), "security.ca-path");
+  assert.equal(refusedKey(["--cacert", "/a", "--cert", "/c.pem"]), "security.key-path");
+});
+
+Deno.test("max-connections and connection-idle-timeout: the store's defaults, set by TOML, checked", () => {
+  const { config: c } = config([]);
+  assert.equal(c.maxConnections, 4096);
+  assert.equal(c.connectionIdleTimeoutMs, 10 * 60 * 1000);
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/pd.toml`,
+      'max-connections = 3\nconnection-idle-timeout = "1s"\n',
+    );
+    const { config: set } = config(["--config", `${dir}/pd.toml`]);
+    assert.equal(set.maxConnections, 3);
+    assert.equal(set.connectionIdleTimeoutMs, 1000);
+    Deno.writeTextFileSync(`${dir}/never.toml`, 'connection-idle-timeout = "0s"\n');
+    assert.equal(config(["--config", `${dir}/never.toml`]).config.connectionIdleTimeoutMs, 0);
+    Deno.writeTextFileSync(`${dir}/zero.toml`, "max-connections = 0\n");
+    assert.equal(refusedKey(["--config", `${dir}/zero.toml`]), "max-connections");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("permissions: the three TLS files are readable when [security] is set", () => {
+  const { config: c } = config([
+    "--data-dir",
+    "/d",
+    "--cacert",
+    "/tls/ca.pem",
+    "--cert",
+    "/tls/pd.pem",
+    "--key",
+    "/tls/pd.key",
+  ]);
+  assert.equal(
+    pdPermissionFlags({ config: c, libraryPath: null })[2],
+    "--allow-read=/d,/tls/ca.pem,/tls/pd.pem,/tls/pd.key",
+  );
+});

@@ -2,9 +2,10 @@
  * The PD process: `deno task pd -- [flags]` (see `--help` and `config.ts`). One member; several
  * members replicating over src/raft are the next step.
  *
- * Start-up: configuration → RocksDB at `<data-dir>/db` → `PlacementDriver` over
- * `EngineStorage` (its state under keys `pd/…`, see `src/pd/storage.ts`) → gRPC (`pdpb.PD` and
- * `basalt.PdAdmin`) on the client address and the status HTTP server (`/health`, `/metrics`)
+ * Start-up: configuration → the `[security]` files, read and checked once → RocksDB at
+ * `<data-dir>/db` → `PlacementDriver` over `EngineStorage` (its state under keys `pd/…`, see
+ * `src/pd/storage.ts`) → gRPC (`pdpb.PD` and `basalt.PdAdmin`) on the client address and the
+ * status HTTP server (`/health`, `/metrics`)
  * → the TSO tick and the scheduling round on timers → one line on standard output,
  * `basalt-pd ready: client H:P status H:P`.
  *
@@ -13,24 +14,26 @@
  * its Raft group instead of writing it. Requests that wrote are answered after
  * `EngineStorage.sync()` (one fsync), as PD answers once etcd has committed.
  *
+ * The network edge is the store's, reused: the client port is `startGrpcEdge`
+ * (`src/server/grpc_server.ts`: our accept loop with `max-connections`, the connection injector,
+ * message size limits, `connection-idle-timeout`, keepalive, the HTTP/2 guards) and the status
+ * port is `serveStatus` (`src/server/status_server.ts`: `http1.ts` with its header timeout, or
+ * HTTPS). With `[security]` both ports require a client certificate signed by the CA and, with
+ * `cert-allowed-cn`, one of the names listed (UNAUTHENTICATED on gRPC, 403 on status).
+ *
  * Shutdown on SIGINT/SIGTERM: /health turns 503, timers stop, streams end, gRPC drains
  * (bounded by SHUTDOWN_DRAIN_MS, then forced), the status server stops, the state is synced
  * and RocksDB closed.
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
-import {
-  SHUTDOWN_DRAIN_MS,
-  STATUS_HEADER_TIMEOUT_MS,
-  STATUS_MAX_CONNECTIONS,
-  STATUS_MAX_HEADER_BYTES,
-} from "../../constants.ts";
+import { SHUTDOWN_DRAIN_MS } from "../../constants.ts";
 import { RocksDbEngine } from "../../engine/rocksdb_engine.ts";
-import { ConfigError, splitAddr } from "../../server/config.ts";
-import { serveHttp1 } from "../../server/http1.ts";
-import { ConnectionListener } from "../../server/listener.ts";
+import { loadTlsIdentity, serverCredentials, type TlsIdentity } from "../../security/tls.ts";
+import { ConfigError, defaultConfig, splitAddr } from "../../server/config.ts";
+import { type GrpcEdgeSettings, type GrpcServer, startGrpcEdge } from "../../server/grpc_server.ts";
 import { Logger } from "../../server/log.ts";
+import { networkMetrics, serveStatus } from "../../server/status_server.ts";
 import { TSO_TICK_INTERVAL_MS } from "../../tso/mod.ts";
 import { SeededRandom } from "../../util/random.ts";
 import { EngineStorage } from "../engine_storage.ts";
@@ -62,19 +65,21 @@ export function memberIdOf(name: string, peerUrls: readonly string[]): bigint {
   return hash === 0n ? 1n : hash;
 }
 
-function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(
-      addr,
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => error ? reject(error) : resolve(port),
-    );
-  });
+/** The client port's edge: the store's keepalive and stream cap, PD's own cap and idle timeout. */
+function pdEdgeSettings(config: PdConfig): GrpcEdgeSettings {
+  const store = defaultConfig().server;
+  return {
+    maxConnections: config.maxConnections,
+    concurrentStreams: store.grpcConcurrentStream,
+    idleTimeoutMs: config.connectionIdleTimeoutMs,
+    keepaliveTimeMs: store.grpcKeepaliveTimeMs,
+    keepaliveTimeoutMs: store.grpcKeepaliveTimeoutMs,
+  };
 }
 
 function statusHandler(
   deps: PdServiceDeps & { metrics: PdMetrics },
-  stopping: () => boolean,
+  parts: { stopping: () => boolean; network: () => Record<string, number> },
 ): (request: Request) => Response {
   return (request) => {
     if (request.method !== "GET") {
@@ -85,53 +90,16 @@ function statusHandler(
     }
     const path = new URL(request.url).pathname;
     if (path === "/health") {
-      return stopping() ? new Response("shutting down\n", { status: 503 }) : new Response("ok\n");
+      return parts.stopping()
+        ? new Response("shutting down\n", { status: 503 })
+        : new Response("ok\n");
     }
     if (path === "/metrics") {
-      return new Response(deps.metrics.render(deps.driver), {
+      return new Response(deps.metrics.render(deps.driver) + networkMetrics(parts.network()), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
     return new Response(`not found: ${path}\n`, { status: 404 });
-  };
-}
-
-function startStatus(
-  config: PdConfig,
-  parts: { log: Logger; handler: (request: Request) => Response },
-): { port: number; shutdown(): Promise<void> } {
-  const { host, port } = splitAddr(config.statusAddr);
-  const connections = new Set<Deno.Conn>();
-  const http1 = {
-    idleTimeoutMs: 0,
-    headerTimeoutMs: STATUS_HEADER_TIMEOUT_MS,
-    maxHeaderBytes: STATUS_MAX_HEADER_BYTES,
-    authority: "",
-  };
-  const listener = ConnectionListener.listen({ hostname: host, port }, {
-    name: "status",
-    maxConnections: STATUS_MAX_CONNECTIONS,
-    log: parts.log,
-    onConnection(conn, release) {
-      connections.add(conn);
-      serveHttp1(conn, parts.handler, http1).finally(() => {
-        connections.delete(conn);
-        release();
-      });
-    },
-  });
-  http1.authority = `${host.includes(":") ? `[${host}]` : host}:${listener.port}`;
-  return {
-    port: listener.port,
-    shutdown: async () => {
-      listener.close();
-      for (const conn of connections) {
-        try {
-          conn.close();
-        } catch { /* closed by its own deadline */ }
-      }
-      await listener.done;
-    },
   };
 }
 
@@ -172,21 +140,37 @@ function startTimers(
   };
 }
 
-function shutdownGrpc(server: grpc.Server): Promise<void> {
-  return new Promise((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, SHUTDOWN_DRAIN_MS);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
+/** Serves `pdpb.PD` and `basalt.PdAdmin` on the client address behind the store's edge. */
+function startClientPort(
+  config: PdConfig,
+  parts: {
+    deps: Parameters<typeof pdServiceHandlers>[0] & Parameters<typeof pdAdminHandlers>[0];
+    identity: TlsIdentity | null;
+    log: Logger;
+  },
+): GrpcServer {
+  const { deps, log } = parts;
+  return startGrpcEdge(config.clientAddr, {
+    services: [
+      { definition: pdServiceDefinition(), handlers: pdServiceHandlers(deps) },
+      { definition: pdAdminServiceDefinition(), handlers: pdAdminHandlers(deps) },
+    ],
+    edge: pdEdgeSettings(config),
+    credentials: serverCredentials(parts.identity, {
+      allowedCommonNames: config.security.certAllowedCn,
+      onRefused: (cn) => log.warn("refused a client certificate", { cn: cn ?? "(none)" }),
+    }),
+    log,
+    drainStreams: () => {
+      for (const stream of deps.openStreams ?? []) stream.drain();
+    },
   });
 }
 
 /** Runs PD until a signal stops it. */
 async function serve(config: PdConfig, log: Logger): Promise<void> {
+  // Read once, before anything is opened: a bad certificate stops PD at start-up.
+  const identity = loadTlsIdentity(config.security);
   Deno.mkdirSync(config.dataDir, { recursive: true });
   const engine = RocksDbEngine.open(`${config.dataDir}/db`, PD_ROCKSDB);
   const storage = new EngineStorage({ engine });
@@ -217,27 +201,34 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
     heartbeatStreams: new HeartbeatStreams(),
     openStreams,
   };
-  const grpcServer = new grpc.Server();
-  grpcServer.addService(pdServiceDefinition(), pdServiceHandlers(deps));
-  grpcServer.addService(pdAdminServiceDefinition(), pdAdminHandlers(deps));
+  const grpcServer = startClientPort(config, { deps, identity, log });
   const clientHost = splitAddr(config.clientAddr).host;
-  const clientPort = await bindGrpc(grpcServer, config.clientAddr);
+  const clientPort = grpcServer.port;
   if (splitAddr(config.clientAddr).port === 0) {
     // Port 0 picked a port: advertise the one bound where the URL named port 0.
     clientUrls = clientUrls.map((url) => url.replace(/:0(\/?)$/, `:${clientPort}$1`));
   }
   let stopping = false;
-  const status = startStatus(config, { log, handler: statusHandler(deps, () => stopping) });
+  const statusAddr = splitAddr(config.statusAddr);
+  const status = await serveStatus({
+    hostname: statusAddr.host,
+    port: statusAddr.port,
+    tls: identity === null
+      ? undefined
+      : { identity, allowedCommonNames: config.security.certAllowedCn },
+    log,
+    idleTimeoutMs: config.connectionIdleTimeoutMs,
+  }, statusHandler(deps, { stopping: () => stopping, network: () => grpcServer.stats() }));
   const timers = startTimers(config, { deps, log });
-  const statusHost = splitAddr(config.statusAddr).host;
   console.log(
-    `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusHost}:${status.port}`,
+    `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusAddr.host}:${status.port}`,
   );
   log.info("PD started", {
     name: config.name,
     clusterId: driver.clusterId,
     bootstrapped: driver.isBootstrapped(),
     dataDir: config.dataDir,
+    tls: identity !== null,
     pid: Deno.pid,
   });
 
@@ -249,8 +240,7 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
   stopping = true;
   log.info("stopping", { signal });
   timers.stop();
-  for (const stream of openStreams) stream.drain();
-  await shutdownGrpc(grpcServer);
+  await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
   await status.shutdown();
   await storage.sync();
   engine.close();

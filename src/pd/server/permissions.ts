@@ -5,8 +5,9 @@
  *
  * - `--allow-net`: the client and status listen addresses (port 0 grants the host).
  *   A single PD member dials nobody.
- * - `--allow-read`: the data directory, the log file and its `.1`, the `--config` file and the
- *   RocksDB library. PD starts no Workers, so no code directories.
+ * - `--allow-read`: the data directory, the log file and its `.1`, the `--config` file, the
+ *   three `[security]` files (when set) and the RocksDB library. PD starts no Workers, so no
+ *   code directories.
  * - `--allow-write`: the data directory, the log file and its `.1`.
  * - `--allow-ffi` (unscoped, see `src/security/permissions.ts`) and `--allow-env` by name.
  *
@@ -29,6 +30,9 @@ export function pdPermissionFlags(
     config.dataDir,
     ...logFiles,
     ...(facts.configPath === undefined ? [] : [facts.configPath]),
+    ...[config.security.caPath, config.security.certPath, config.security.keyPath].filter(
+      (path) => path !== "",
+    ),
     ...(facts.libraryPath === null ? [] : [facts.libraryPath]),
   ]);
   const write = unique([config.dataDir, ...logFiles]);
