@@ -21,7 +21,7 @@
  *   state keys (suffix 0x02, 0x03) sort after the whole log (suffix 0x01), so a range deletion
  *   of log entries never touches them.
  * - No collision with the other tenant of column family `raft`: the raw TTL expiry index
- *   (`src/server/raw/ttl_index.ts`) lives under 0x01 0x74 ('t'), a second byte none of these
+ *   (`src/storage/ttl_index.ts`) lives under 0x01 0x74 ('t'), a second byte none of these
  *   use (0x01, 0x02, 0x03). `keys_test.ts` checks the prefixes stay disjoint. A new kind of local
  *   record must take an unused second byte and be added to that test.
  *

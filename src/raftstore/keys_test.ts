@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { compareBytes, toHex } from "../util/bytes.ts";
-import { ttlIndexKey, ttlIndexRange } from "../server/raw/ttl_index.ts";
+import {
+  LEGACY_TTL_INDEX_BOUNDS,
+  legacyTtlIndexKey,
+  TTL_INDEX_BOUNDS,
+  ttlIndexKey,
+} from "../storage/ttl_index.ts";
 import {
   applyStateKey,
   parseRaftLogKey,
@@ -75,6 +80,8 @@ Deno.test("local keys cannot collide with the raw TTL expiry index, the other te
     ttlIndexKey(0, "default", new Uint8Array(0)),
     ttlIndexKey(2 ** 32, "write", new Uint8Array([1, 2, 1])),
     ttlIndexKey(Number.MAX_SAFE_INTEGER, "lock", new Uint8Array(300).fill(0xff)),
+    legacyTtlIndexKey(0, "default", new Uint8Array(0)),
+    legacyTtlIndexKey(Number.MAX_SAFE_INTEGER, "write", new Uint8Array(300).fill(0xff)),
   ];
   // Every TTL key is outside every range of ours, and every key of ours outside the TTL range.
   const ranges = [raftLogRange(0n), raftLogRange(U64_MAX), regionMetaRange()];
@@ -84,9 +91,15 @@ Deno.test("local keys cannot collide with the raw TTL expiry index, the other te
     }
     for (const k of ours) assert.notEqual(toHex(k.subarray(0, 2)), toHex(key.subarray(0, 2)));
   }
-  const sweep = ttlIndexRange(Number.MAX_SAFE_INTEGER - 1);
-  for (const key of ours) {
-    const insideSweep = compareBytes(key, sweep.start) >= 0 && compareBytes(key, sweep.end) < 0;
-    assert.ok(!insideSweep, `the TTL sweeper's range must not reach ${toHex(key)}`);
+  // Every key of either index layout lies in TTL_INDEX_BOUNDS; no key of ours does.
+  for (const key of ttl) {
+    assert.ok(compareBytes(key, TTL_INDEX_BOUNDS.start) >= 0, toHex(key));
+    assert.ok(compareBytes(key, TTL_INDEX_BOUNDS.end) < 0, toHex(key));
+  }
+  for (const bounds of [TTL_INDEX_BOUNDS, LEGACY_TTL_INDEX_BOUNDS]) {
+    for (const key of ours) {
+      const inside = compareBytes(key, bounds.start) >= 0 && compareBytes(key, bounds.end) < 0;
+      assert.ok(!inside, `the TTL index's bounds must not reach ${toHex(key)}`);
+    }
   }
 });

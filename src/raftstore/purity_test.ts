@@ -40,3 +40,9 @@ Deno.test("every module of src/raftstore and its harness is on the purity list",
     .map((url) => url.pathname.slice(here.pathname.length));
   assert.deepEqual(found.filter((name) => !PURE_MODULES.includes(name)), []);
 });
+
+Deno.test("src/raftstore imports nothing of src/server (the layers below it live in src/storage and others)", () => {
+  const here = new URL("./", import.meta.url);
+  const files = [...modulesIn(here), ...modulesIn(new URL("./testing/", here))];
+  assertPure(files, [/from "\.\.\/(\.\.\/)?server\//]);
+});

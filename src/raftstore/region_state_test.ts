@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MemoryEngine } from "../engine/memory_engine.ts";
 import { kvrpcpb, metapb, raft_serverpb } from "../../proto/mod.ts";
-import { ttlIndexKey } from "../server/raw/ttl_index.ts";
+import { ttlIndexKey } from "../storage/ttl_index.ts";
 import { regionStateKey, storeIdentKey } from "./keys.ts";
 import {
   confStateOf,

@@ -35,7 +35,7 @@ import {
   ttlIndexKey,
   ttlIndexRangeOf,
   ttlIndexRangesOf,
-} from "./ttl_index.ts";
+} from "../../storage/ttl_index.ts";
 import { sweepExpired } from "./ttl_sweeper.ts";
 import { encodeRawValue } from "./value.ts";
 

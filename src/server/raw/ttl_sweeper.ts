@@ -5,9 +5,10 @@
  * A round walks, region by region of the worker and raw column family by column family, the
  * index entries of the region's keys (`ttl_index.ts`: the index is ordered by key, so a region's
  * entries are one range per family). The expiry is the last 8 bytes of an entry's key, so an
- * entry not yet due costs only its read. For each entry that came due, holding the key's latch
- * so no concurrent write can slip in between, it deletes the value if the value still carries
- * that expiry, and the index entry in any case (an overwritten key's old entry is stale).
+ * entry not yet due costs only its read. For the entries of a chunk that came due, holding their
+ * keys' latches so no concurrent write can slip in between, it deletes each value that still
+ * carries its entry's expiry, and every entry in any case (an overwritten key's old entry is
+ * stale): one write through the store's write path per chunk (`deleteSwept`).
  *
  * Bounds: a chunk reads at most TTL_SWEEP_CHUNK_SCANNED entries and handles at most
  * TTL_SWEEP_CHUNK_ENTRIES due ones, then yields to requests. Only keys of the worker's own
@@ -19,14 +20,17 @@ import type { ColumnFamily } from "../../engine/types.ts";
 import { successor } from "../../util/bytes.ts";
 import type { Region } from "../region.ts";
 import type { StoreServices } from "../services.ts";
-import type { RawStore } from "./store.ts";
+import type { Modification } from "../../storage/mod.ts";
 import {
   expiryOfTtlIndexKey,
   parseTtlIndexKey,
   RAW_CFS,
   TTL_INDEX_CF,
+  type TtlIndexEntry,
   ttlIndexRangeOf,
-} from "./ttl_index.ts";
+} from "../../storage/ttl_index.ts";
+import { assert } from "../../util/assert.ts";
+import { type RawStore, writePathOf } from "./store.ts";
 import { decodeRawValue, isExpired } from "./value.ts";
 import { isExpectedFailure } from "../worker_errors.ts";
 
@@ -115,53 +119,69 @@ async function sweepChunk(
       last = indexKey.slice();
     }
   }
-  for (const indexKey of due) {
-    await sweepEntry(store, { indexKey, now: chunk.now, result: chunk.result });
-  }
+  await deleteSwept(store, {
+    region: chunk.region,
+    cf: chunk.cf,
+    due,
+    now: chunk.now,
+    result: chunk.result,
+  });
   const full = scanned === TTL_SWEEP_CHUNK_SCANNED || due.length === TTL_SWEEP_CHUNK_ENTRIES;
   return full && last !== null ? successor(last) : null;
 }
 
-/** Deletes the value of a due entry if it still carries that expiry, and the entry itself. */
-async function sweepEntry(
+/**
+ * The sweeper's one write: for the due index entries of one chunk (one region, one column
+ * family), every entry and the value of each entry's key that still carries that expiry, as one
+ * write through the store's write path (`writePathOf`: the group commit today, the region's Raft
+ * proposal with replication). It holds the keys' latches from its read of the values until the
+ * write is applied, so no concurrent write to those keys slips in between: the path releases
+ * them (duty 4 of `src/storage/write_path.ts`). Unsynced: a crash that loses it loses nothing,
+ * because the next sweep finds the same entries due and deletes them again.
+ */
+async function deleteSwept(
   store: RawStore,
-  options: { indexKey: Uint8Array; now: number; result: SweepResult },
+  chunk: {
+    region: Region;
+    cf: ColumnFamily;
+    due: readonly Uint8Array[];
+    now: number;
+    result: SweepResult;
+  },
 ): Promise<void> {
-  const entry = parseTtlIndexKey(options.indexKey);
-  if (entry === null) {
+  if (chunk.due.length === 0) return;
+  const modifications: Modification[] = [];
+  const entries: TtlIndexEntry[] = [];
+  for (const indexKey of chunk.due) {
     // A damaged index entry names no key to reclaim: drop it, or it would come due forever.
-    return deleteSwept(store, [{ cf: TTL_INDEX_CF, key: options.indexKey }]);
+    modifications.push({ type: "delete", cf: TTL_INDEX_CF, key: indexKey });
+    const entry = parseTtlIndexKey(indexKey);
+    if (entry === null) continue;
+    assert(entry.cf === chunk.cf, "an entry of a family's index range names that family", {
+      cf: entry.cf,
+      range: chunk.cf,
+    });
+    entries.push(entry);
   }
-  options.result.examined++;
-  const release = await store.latches.acquire(entry.cf, [entry.key]);
+  const release = await store.latches.acquire(chunk.cf, entries.map((entry) => entry.key));
+  let deleted = 0;
   try {
-    const deletions = [{ cf: TTL_INDEX_CF, key: options.indexKey }];
-    const stored = store.engine.get(entry.cf, entry.key);
-    if (stored !== null) {
+    for (const entry of entries) {
+      const stored = store.engine.get(entry.cf, entry.key);
+      if (stored === null) continue;
       const expiry = decodeRawValue(stored).expireUnixSeconds;
-      if (expiry === entry.expireUnixSeconds && isExpired(expiry, options.now)) {
-        deletions.push({ cf: entry.cf, key: entry.key });
-        options.result.deleted++;
+      if (expiry === entry.expireUnixSeconds && isExpired(expiry, chunk.now)) {
+        modifications.push({ type: "delete", cf: entry.cf, key: entry.key });
+        deleted++;
       }
     }
-    deleteSwept(store, deletions);
-  } finally {
+  } catch (error) {
     release();
+    throw error;
   }
-}
-
-/**
- * The sweeper's one write: the deletions of one entry (its value if expired, and its index
- * entry), atomically. When every write goes through the store's write path (and Raft), this is
- * the call that moves there.
- */
-function deleteSwept(
-  store: RawStore,
-  deletions: readonly { cf: ColumnFamily; key: Uint8Array }[],
-): void {
-  using batch = store.engine.newWriteBatch();
-  for (const { cf, key } of deletions) batch.delete(cf, key);
-  store.engine.write(batch);
+  await writePathOf(store).write(chunk.region, modifications, { sync: false, release });
+  chunk.result.examined += entries.length;
+  chunk.result.deleted += deleted;
 }
 
 /** A running sweeper. */

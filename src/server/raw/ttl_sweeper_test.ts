@@ -3,15 +3,23 @@
  * nothing else; it touches only the worker's regions, and stops on a region given up meanwhile.
  */
 import assert from "node:assert/strict";
-import { TTL_SWEEP_CHUNK_SCANNED } from "../../constants.ts";
+import { TTL_SWEEP_CHUNK_ENTRIES, TTL_SWEEP_CHUNK_SCANNED } from "../../constants.ts";
 import { MemoryEngine } from "../../engine/memory_engine.ts";
-import { utf8 } from "../../util/bytes.ts";
+import {
+  GroupCommit,
+  type Modification,
+  type RegionMeta,
+  type WriteOptions,
+  type WritePath,
+} from "../../storage/mod.ts";
+import { RecordingWritePath } from "../../storage/test_support.ts";
+import { TTL_INDEX_BOUNDS, TTL_INDEX_CF, ttlIndexKey } from "../../storage/ttl_index.ts";
+import { toHex, utf8 } from "../../util/bytes.ts";
 import { type Region, standaloneRegion } from "../region.ts";
 import type { StoreServices } from "../services.ts";
 import { Latches } from "./latches.ts";
 import { newTxnStore } from "../txn/store.ts";
 import { latchedWrite } from "./store.ts";
-import { TTL_INDEX_BOUNDS, TTL_INDEX_CF } from "./ttl_index.ts";
 import { sweepExpired } from "./ttl_sweeper.ts";
 
 function setUp(regions: Region[] = [standaloneRegion()]) {
@@ -133,4 +141,59 @@ Deno.test("a region given up during a sweep is left at once (its hold is refused
   assert.deepEqual(result, { deleted: 0, examined: 0 });
   assert.equal(holds, 1, "one refused hold ends the region's sweep");
   assert.notEqual(engine.get("default", utf8("k0")), null);
+});
+
+Deno.test("the sweep's deletes leave through the write path, one unsynced latched write per chunk of a region", async () => {
+  const { clock, engine, services, put } = setUp([region(7n, "", "")]);
+  const recording = new RecordingWritePath(new GroupCommit(engine, { syncLog: false }));
+  const calls: { sync: boolean | undefined; latchesHeld: number; withoutRelease: boolean }[] = [];
+  let releasedInside = 0;
+  const observing: WritePath = {
+    write(region: RegionMeta, modifications: readonly Modification[], options?: WriteOptions) {
+      const release = options?.release ?? null;
+      calls.push({
+        sync: options?.sync,
+        latchesHeld: services.raw.latches.size,
+        withoutRelease: release === null,
+      });
+      // The path, not the sweeper, gives the latches back once the write is applied.
+      const counted = release === null ? null : () => {
+        releasedInside++;
+        release();
+      };
+      return recording.write(region, modifications, { ...options, release: counted });
+    },
+  };
+  const due = TTL_SWEEP_CHUNK_ENTRIES + 10; // two chunks
+  for (let i = 0; i < due; i++) await put(`k${String(i).padStart(4, "0")}`, 1_010);
+  await put("stale", 1_010);
+  await put("stale", 0); // its entry is due, its value lives on
+  await put("live", 9_000);
+  services.raw.writes = observing;
+  clock.now = 1_010;
+  assert.deepEqual(await sweepExpired(services), { deleted: due, examined: due + 1 });
+
+  assert.equal(recording.writes.length, 2, "one write per chunk, not one per entry");
+  assert.deepEqual(calls.map((call) => call.sync), [false, false]);
+  assert.ok(calls.every((call) => call.latchesHeld > 0 && !call.withoutRelease), "latched until applied");
+  assert.equal(releasedInside, 2);
+  assert.equal(services.raw.latches.size, 0);
+  assert.ok(recording.writes.every((write) => write.regionId === 7n));
+  const deleted = new Set(
+    recording.modificationsSince(0).map((modification) => {
+      assert.equal(modification.type, "delete");
+      return `${modification.cf}:${toHex(modification.key)}`;
+    }),
+  );
+  const expected = new Set<string>();
+  for (let i = 0; i < due; i++) {
+    const key = utf8(`k${String(i).padStart(4, "0")}`);
+    expected.add(`default:${toHex(key)}`);
+    expected.add(`${TTL_INDEX_CF}:${toHex(ttlIndexKey(1_010, "default", key))}`);
+  }
+  expected.add(`${TTL_INDEX_CF}:${toHex(ttlIndexKey(1_010, "default", utf8("stale")))}`);
+  assert.deepEqual(deleted, expected);
+  assert.notEqual(engine.get("default", utf8("stale")), null);
+  assert.notEqual(engine.get("default", utf8("live")), null);
+  assert.equal(engine.get("default", utf8("k0000")), null);
 });
