@@ -3,6 +3,12 @@
  * moves, broken streams and their back-off are handled there): one request to the region of a
  * key, batches of items grouped by region, and forward scans paged region by region.
  *
+ * Region bounds are data keys. A client's keys map onto them through its `RegionKeySpace`:
+ * raw keys as they are (`RAW_KEY_SPACE`), transactional keys by their memcomparable encoding
+ * (`txn/region_keys.ts`). Keys are located and grouped by their data key, and a scan compares
+ * its end with a region's end as data keys, turning the bound back into a request key only to
+ * start the next page.
+ *
  * A batch whose region answered with a region error is regrouped before it is sent again,
  * since its keys may now span several regions — the caller's `send` sees only groups of keys
  * that one region held when they were grouped. Every loop ends at the call's deadline (the
@@ -11,11 +17,26 @@
 import { compareBytes } from "../util/bytes.ts";
 import { Backoffer } from "./backoff.ts";
 import type { CommandName, ResponseOf } from "./commands.ts";
-import { reachesEnd, successor } from "./keys.ts";
+import { assert } from "../util/assert.ts";
+import { minEnd, reachesEnd, successor } from "./keys.ts";
 import type { RegionInfo } from "./region.ts";
 import { RegionRequestSender, type RequestBody, RETRY } from "./region_request.ts";
 import type { RegionResolver } from "./region_resolver.ts";
 import type { ConnectionPool } from "./transport.ts";
+
+/** How a client's request keys relate to region bounds (which are data keys). */
+export interface RegionKeySpace {
+  /** The data key request key `key` is routed by. */
+  regionKey(key: Uint8Array): Uint8Array;
+  /** The smallest request key whose data key sorts at or after region bound `bound`. */
+  firstKeyAtOrAfter(bound: Uint8Array): Uint8Array;
+}
+
+/** Raw keys: a raw key is its own data key. */
+export const RAW_KEY_SPACE: RegionKeySpace = {
+  regionKey: (key) => key,
+  firstKeyAtOrAfter: (bound) => bound,
+};
 
 /** Keys (or items carrying keys) of one region. */
 export interface RegionGroup<T> {
@@ -37,7 +58,11 @@ export interface ScanPage<P> {
 export class RegionRpc {
   readonly sender: RegionRequestSender;
 
-  constructor(readonly resolver: RegionResolver, readonly pool: ConnectionPool) {
+  constructor(
+    readonly resolver: RegionResolver,
+    readonly pool: ConnectionPool,
+    readonly keySpace: RegionKeySpace = RAW_KEY_SPACE,
+  ) {
     this.sender = new RegionRequestSender(resolver, pool);
   }
 
@@ -46,9 +71,19 @@ export class RegionRpc {
     return new Backoffer(Date.now() + timeoutMs);
   }
 
-  /** The region holding `key`. */
+  /** The region holding request key `key` (located by its data key). */
   locate(key: Uint8Array, backoffer: Backoffer): Promise<RegionInfo> {
-    return this.sender.locate(() => this.resolver.locateKey(key, backoffer), backoffer);
+    const dataKey = this.keySpace.regionKey(key);
+    return this.sender.locate(() => this.resolver.locateKey(dataKey, backoffer), backoffer);
+  }
+
+  /**
+   * The first request key after `region` (the smallest whose data key is at or after its end
+   * bound), or null for the last region.
+   */
+  keyAfterRegion(region: RegionInfo): Uint8Array | null {
+    if (region.endKey.length === 0) return null;
+    return this.keySpace.firstKeyAtOrAfter(region.endKey);
   }
 
   /** Sends `cmd` once to `region`; RETRY when the caller must locate again. */
@@ -118,9 +153,12 @@ export class RegionRpc {
 
   /**
    * The pairs of [start, end) (empty end: unbounded), smallest key first, at most `limit`,
-   * read region by region. `page` asks the region for at most `ask` pairs from `cursor` (up to
-   * the region's end or `end`); RETRY locates again. A full page goes on after its last key,
-   * a short one at the next region.
+   * read region by region. `page` asks the region for at most `ask` pairs in [cursor, end):
+   * `at.end` is the smaller of the scan's end and the first request key after the region, so
+   * the page reads only the region's keys (empty: unbounded). RETRY locates again. A full page
+   * goes on after its last key, a short one at the next region; whether the region reaches the
+   * scan's end is decided on data keys, so a region bound that no request key encodes to
+   * (a raw split key inside the transactional key space) is never decoded.
    */
   async scanForward<P>(
     range: {
@@ -132,25 +170,33 @@ export class RegionRpc {
     },
     page: (
       region: RegionInfo,
-      at: { cursor: Uint8Array; ask: number },
+      at: { cursor: Uint8Array; ask: number; end: Uint8Array },
     ) => Promise<ScanPage<P> | typeof RETRY>,
   ): Promise<P[]> {
     const { end, limit } = range;
     const pairs: P[] = [];
     let cursor = range.start;
     if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
+    const endDataKey = end.length === 0 ? end : this.keySpace.regionKey(end);
     while (pairs.length < limit) {
       const region = await this.locate(cursor, range.backoffer);
       const ask = Math.min(limit - pairs.length, range.pageSize);
-      const answer = await page(region, { cursor, ask });
+      const after = this.keyAfterRegion(region);
+      const pageEnd = after === null ? end : minEnd(end, after);
+      const answer = await page(region, { cursor, ask, end: pageEnd });
       if (answer === RETRY) continue;
       pairs.push(...answer.pairs);
       if (answer.count === ask) {
         cursor = successor(answer.lastKey); // the region may hold more
         continue;
       }
-      if (reachesEnd(region, end)) break;
-      cursor = region.endKey;
+      if (after === null || reachesEnd(region, endDataKey)) break;
+      assert(compareBytes(after, cursor) > 0, "a scan moves forward from region to region", {
+        regionId: region.id,
+        cursor,
+        after,
+      });
+      cursor = after;
     }
     return pairs;
   }

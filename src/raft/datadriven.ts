@@ -15,6 +15,11 @@
  * Run with `REWRITE=1` to regenerate the expected outputs from the actual ones; review the
  * diff before committing it. Output must not contain blank lines (they end a case).
  *
+ * The one runner of the repository: it lives in `src/raft` because `src/raft` may import
+ * nothing outside itself (`purity_test.ts`) and `interaction_env.ts` uses its types; the tests
+ * of `src/pd` and `src/txn` import it from here. `src/util/datadriven_claims_test.ts` checks
+ * that every `testdata/*.txt` file is run by some test.
+ *
  * @module
  */
 

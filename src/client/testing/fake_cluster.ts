@@ -10,11 +10,18 @@
  * that the real standalone server cannot make yet. Tests can also inject region errors and
  * gRPC failures, and read the log of requests each store served.
  *
- * Not a model of TiKV's storage: no TTL expiry, one column family, checksums by FNV-1a.
+ * It also answers the transactional reads and two-phase commit (KvGet, KvBatchGet, KvScan,
+ * KvPrewrite, KvCommit, KvBatchRollback) over a separate small MVCC store, checking their keys
+ * as a TiKV store does in API V1: a transactional key is in a region when its memcomparable
+ * encoding is (region bounds are data keys), and a scan reads only its region's keys.
+ *
+ * Not a model of TiKV's storage: no TTL expiry, one column family, checksums by FNV-1a, no
+ * lock resolution commands, no conflict checks beyond "locked" and "newer write".
  */
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { type errorpb, kvrpcpb, type metapb, pdpb, tikvpb } from "../../../proto/mod.ts";
+import { encodeKey } from "../../codec/key.ts";
 import { compareBytes } from "../../util/bytes.ts";
 import { bytesMethod } from "../../util/grpc_bytes.ts";
 
@@ -75,6 +82,8 @@ function inRegion(region: FakeRegion, key: Uint8Array): boolean {
 /** The fake cluster. Create with `FakeCluster.start`, end with `stop`. */
 export class FakeCluster {
   readonly data = new Map<string, { value: Uint8Array; ttl: bigint }>();
+  /** The transactional store: versions and locks by user key (latin1). */
+  readonly txn: FakeTxnStore = { versions: new Map(), locks: new Map() };
   readonly regions = new Map<bigint, FakeRegion>();
   readonly served: ServedRequest[] = [];
   readonly faults: Fault[] = [];
@@ -84,16 +93,23 @@ export class FakeCluster {
 
   private constructor() {}
 
-  /** Starts `stores` stores with regions split at `splitKeys`, every leader on store 1. */
-  static async start(options: { stores: number; splitKeys: string[] }): Promise<FakeCluster> {
+  /**
+   * Starts `stores` stores with regions split at `splitKeys` (text, or any bytes: e.g. an
+   * encoded transactional key), every leader on store 1.
+   */
+  static async start(
+    options: { stores: number; splitKeys: (string | Uint8Array)[] },
+  ): Promise<FakeCluster> {
     const cluster = new FakeCluster();
-    const bounds = ["", ...options.splitKeys, ""];
+    const bytes = (key: string | Uint8Array) =>
+      typeof key === "string" ? new TextEncoder().encode(key) : key;
+    const bounds = [EMPTY, ...options.splitKeys.map(bytes), EMPTY];
     for (let i = 0; i + 1 < bounds.length; i++) {
       const id = BigInt(i + 1);
       cluster.regions.set(id, {
         id,
-        startKey: new TextEncoder().encode(bounds[i]),
-        endKey: new TextEncoder().encode(bounds[i + 1]),
+        startKey: bounds[i]!,
+        endKey: bounds[i + 1]!,
         version: 1n,
         leaderStoreId: 1n,
       });
@@ -225,6 +241,7 @@ export class FakeCluster {
     const context = request.context ?? {};
     const keys: Uint8Array[] = request.keys ??
       request.pairs?.map((p: { key: Uint8Array }) => p.key) ??
+      request.mutations?.map((m: { key: Uint8Array }) => m.key) ??
       [request.key ?? request.startKey ?? request.ranges?.[0]?.startKey ?? EMPTY];
     const regionId = context.regionId ?? 0n;
     this.served.push({ storeId, cmd, regionId, keys, via });
@@ -246,6 +263,14 @@ export class FakeCluster {
           notLeader: { regionId, leader: this.#leaderPeer(region) },
         },
       };
+    }
+    if (TXN_COMMANDS.has(cmd)) {
+      // API V1: a transactional key is checked as its encoding; a scan checks its start only
+      // and reads the region's part of its range, as the real store's snapshot is clamped.
+      const checked = cmd === "Scan" ? [request.startKey ?? EMPTY] : keys;
+      const outside = checked.map(encodeKey).find((key) => !inRegion(region, key));
+      if (outside !== undefined) return keyNotInRegion(region, outside);
+      return runTxn(this.txn, cmd, { request, region });
     }
     const outside = this.#outsideRegion(region, cmd, request, keys);
     if (outside !== null) {
@@ -369,6 +394,165 @@ export class FakeCluster {
     }
     server.addService(definition, handlers);
   }
+}
+
+function keyNotInRegion(region: FakeRegion, key: Uint8Array): object {
+  return {
+    regionError: {
+      message: "key not in region",
+      keyNotInRegion: {
+        key,
+        regionId: region.id,
+        startKey: region.startKey,
+        endKey: region.endKey,
+      },
+    },
+  };
+}
+
+/** One committed version of a transactional key (a null value is a delete). */
+interface FakeVersion {
+  startTs: bigint;
+  commitTs: bigint;
+  value: Uint8Array | null;
+}
+
+/** A prewrite lock of a transactional key. */
+interface FakeLock {
+  primary: Uint8Array;
+  startTs: bigint;
+  ttl: bigint;
+  op: kvrpcpb.Op;
+  value: Uint8Array;
+}
+
+/** The fake's transactional data, by user key as latin1 text. */
+export interface FakeTxnStore {
+  versions: Map<string, FakeVersion[]>;
+  locks: Map<string, FakeLock>;
+}
+
+/** The transactional commands the fake answers (BatchCommands names). */
+const TXN_COMMANDS = new Set(["Get", "BatchGet", "Scan", "Prewrite", "Commit", "BatchRollback"]);
+
+/** A read at `version`: the locked error, or the newest value committed at or below it. */
+function readAt(
+  store: FakeTxnStore,
+  key: string,
+  version: bigint,
+): { error: object } | { value: Uint8Array | null } {
+  const lock = store.locks.get(key);
+  if (lock !== undefined && lock.startTs <= version && lock.op !== kvrpcpb.Op.Lock) {
+    return {
+      error: {
+        locked: {
+          primaryLock: lock.primary,
+          lockVersion: lock.startTs,
+          key: fromLatin1(key),
+          lockTtl: lock.ttl,
+          lockType: lock.op,
+        },
+      },
+    };
+  }
+  const visible = (store.versions.get(key) ?? []).filter((v) => v.commitTs <= version);
+  const newest = visible.sort((a, b) => Number(b.commitTs - a.commitTs))[0];
+  return { value: newest?.value ?? null };
+}
+
+/** Runs a transactional command on the fake's MVCC store (the region check has passed). */
+function runTxn(
+  store: FakeTxnStore,
+  cmd: string,
+  on: { request: AnyRequest; region: FakeRegion },
+): object {
+  const r = on.request;
+  switch (cmd) {
+    case "Get": {
+      const read = readAt(store, latin1(r.key), r.version);
+      if ("error" in read) return read;
+      return read.value === null ? { notFound: true } : { value: read.value };
+    }
+    case "BatchGet": {
+      const pairs = [];
+      for (const key of r.keys as Uint8Array[]) {
+        const read = readAt(store, latin1(key), r.version);
+        if ("error" in read) pairs.push({ key, error: read.error });
+        else if (read.value !== null) pairs.push({ key, value: read.value });
+      }
+      return { pairs };
+    }
+    case "Scan": {
+      const low = latin1(r.startKey);
+      const high = latin1(r.endKey);
+      const keys = [...new Set([...store.versions.keys(), ...store.locks.keys()])]
+        .filter((key) => key >= low && (r.endKey.length === 0 || key < high))
+        .filter((key) => inRegion(on.region, encodeKey(fromLatin1(key))))
+        .sort();
+      const pairs = [];
+      for (const key of keys) {
+        if (pairs.length >= r.limit) break;
+        const read = readAt(store, key, r.version);
+        if ("error" in read) pairs.push({ key: fromLatin1(key), error: read.error });
+        else if (read.value !== null) {
+          pairs.push({ key: fromLatin1(key), value: r.keyOnly ? EMPTY : read.value });
+        }
+      }
+      return { pairs };
+    }
+    case "Prewrite": {
+      const errors = [];
+      for (const mutation of r.mutations as kvrpcpb.Mutation[]) {
+        const key = latin1(mutation.key);
+        const lock = store.locks.get(key);
+        if (lock !== undefined && lock.startTs !== r.startVersion) {
+          errors.push((readAt(store, key, lock.startTs) as { error: object }).error);
+          continue;
+        }
+        const newer = (store.versions.get(key) ?? []).find((v) => v.commitTs >= r.startVersion);
+        if (newer !== undefined) {
+          errors.push({
+            conflict: { startTs: r.startVersion, conflictTs: newer.startTs, key: mutation.key },
+          });
+          continue;
+        }
+        store.locks.set(key, {
+          primary: r.primaryLock,
+          startTs: r.startVersion,
+          ttl: r.lockTtl,
+          op: mutation.op,
+          value: mutation.value,
+        });
+      }
+      return { errors };
+    }
+    case "Commit": {
+      for (const keyBytes of r.keys as Uint8Array[]) {
+        const key = latin1(keyBytes);
+        const lock = store.locks.get(key);
+        if (lock === undefined || lock.startTs !== r.startVersion) {
+          const done = (store.versions.get(key) ?? []).some((v) => v.startTs === r.startVersion);
+          if (done) continue;
+          return { error: { txnLockNotFound: { key: keyBytes } } };
+        }
+        store.locks.delete(key);
+        if (lock.op === kvrpcpb.Op.Lock) continue;
+        const value = lock.op === kvrpcpb.Op.Del ? null : lock.value;
+        const versions = store.versions.get(key) ?? [];
+        versions.push({ startTs: lock.startTs, commitTs: r.commitVersion, value });
+        store.versions.set(key, versions);
+      }
+      return {};
+    }
+    case "BatchRollback": {
+      for (const keyBytes of r.keys as Uint8Array[]) {
+        const key = latin1(keyBytes);
+        if (store.locks.get(key)?.startTs === r.startVersion) store.locks.delete(key);
+      }
+      return {};
+    }
+  }
+  return { regionError: { message: `${cmd} is not served by the fake` } };
 }
 
 const k = kvrpcpb;

@@ -1,13 +1,17 @@
 /**
  * How the transactional client reaches regions: `RegionRpc` (one request to the region of a
- * key, batches of keys grouped by region and regrouped after a region error) with the
- * transactional batch shape, and the context extras a read carries (`CONTEXT_EXTRAS`).
+ * key, batches of keys grouped by region and regrouped after a region error) over the
+ * transactional key space — keys located and grouped by their memcomparable encoding, as
+ * region bounds are data keys (`region_keys.ts`) — with the transactional batch shape, and
+ * the context extras a read carries (`CONTEXT_EXTRAS`).
  */
 import type { kvrpcpb } from "../../../proto/mod.ts";
 import type { Backoffer } from "../backoff.ts";
 import type { CommandName, RequestOf, ResponseOf } from "../commands.ts";
 import type { RegionInfo } from "../region.ts";
 import { RETRY } from "../region_request.ts";
+import type { RegionResolver } from "../region_resolver.ts";
+import { TXN_KEY_SPACE } from "./region_keys.ts";
 import { chunkByCount, chunkBySize, RegionRpc } from "../region_rpc.ts";
 import {
   ConnectionPool,
@@ -82,6 +86,11 @@ function contextMergingView(connection: StoreConnection): StoreConnection {
  * transactional commands share.
  */
 export class TxnRpc extends RegionRpc {
+  /** Helpers over `resolver`'s regions that route keys by their encoding (`TXN_KEY_SPACE`). */
+  constructor(resolver: RegionResolver, pool: ConnectionPool) {
+    super(resolver, pool, TXN_KEY_SPACE);
+  }
+
   /**
    * Runs `send` for every batch of at most `TXN_BATCH_MAX_KEYS` keys of one region,
    * `TXN_MAX_CONCURRENT_BATCHES` at once; a batch for which `send` returns RETRY is regrouped

@@ -27,7 +27,7 @@ import { describeKey } from "./errors.ts";
 import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import type { LockResolver } from "./lock_resolver.ts";
-import { keyId, minEnd, uniqueKeys } from "../keys.ts";
+import { keyId, uniqueKeys } from "../keys.ts";
 import { chunkByCount, RETRY, type TxnRpc, withContextExtras } from "./rpc.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -134,8 +134,14 @@ export class Snapshot {
     let round = 0;
     return await this.context.rpc.scanForward(
       { start, end, limit, pageSize: SCAN_BATCH_SIZE, backoffer },
-      async (region, { cursor, ask }) => {
-        const page = await this.#scanPage(region, { cursor, end, ask, options, backoffer });
+      async (region, { cursor, ask, end: pageEnd }) => {
+        const page = await this.#scanPage(region, {
+          cursor,
+          end: pageEnd,
+          ask,
+          options,
+          backoffer,
+        });
         if (page === RETRY || !("lock" in page)) return page;
         await this.#resolve([page.lock], { backoffer, lockBackoff, round: round++ });
         return RETRY;
@@ -161,7 +167,7 @@ export class Snapshot {
       region,
       this.#withBypass({
         startKey: how.cursor,
-        endKey: minEnd(how.end, region.endKey),
+        endKey: how.end, // already within the region (see `scanForward`)
         limit: how.ask,
         version: this.readTs,
         keyOnly: how.options.keyOnly ?? false,

@@ -196,8 +196,9 @@ export class TxnKV {
       if (response.info != null && response.key.length > 0) {
         return { key: response.key, info: response.info };
       }
-      if (region.endKey.length === 0) return null;
-      cursor = region.endKey;
+      const next = this.#context.rpc.keyAfterRegion(region);
+      if (next === null) return null;
+      cursor = next;
     }
   }
 
