@@ -11,19 +11,24 @@
  *   deno task bench --only txn-large          one transaction of --num keys (default 100 000)
  *                                             through the command layer: prewrite, commit,
  *                                             rollback, pessimistic lock and rollback, resolve
+ *   deno task bench --only pd                 a PD process: TSO timestamps/s, region heartbeats/s
+ *                                             for --num regions (default 100 000), its RSS
  */
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine_bench.ts";
+import { benchPd } from "./pd_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
 import { benchTxnLarge } from "./txn_large_bench.ts";
 import { benchYcsb } from "./ycsb_bench.ts";
 
-const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large"] as const;
+const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large", "pd"] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
 /** Keys of the large transaction when `--num` is not given (issue #9: 100k-key commit). */
 const TXN_LARGE_DEFAULT_NUM = 100_000;
+/** Regions loaded into PD when `--num` is not given (issue #11: 100k regions). */
+const PD_DEFAULT_NUM = 100_000;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -40,7 +45,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large,pd] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
   );
   Deno.exit(0);
 }
@@ -76,3 +81,4 @@ if (only.has("ycsb")) {
 if (only.has("txn-large")) {
   await benchTxnLarge({ num: numGiven ? Number(values.num) : TXN_LARGE_DEFAULT_NUM });
 }
+if (only.has("pd")) await benchPd({ num: numGiven ? Number(values.num) : PD_DEFAULT_NUM });
