@@ -11,6 +11,7 @@ import { cString, native } from "./native.ts";
 /** `struct statvfs` on 64-bit Linux (glibc): 112 bytes; f_frsize at 8, f_bavail at 32. */
 const STATVFS_BYTES = 112;
 const FRSIZE_OFFSET = 8;
+const BLOCKS_OFFSET = 16;
 const BAVAIL_OFFSET = 32;
 /** open(2) flags on Linux. */
 const O_WRONLY = 0o1;
@@ -30,6 +31,16 @@ export function availableBytes(path: string): number | null {
   const blockBytes = view.getBigUint64(FRSIZE_OFFSET, true);
   const blocks = view.getBigUint64(BAVAIL_OFFSET, true);
   return Number(blockBytes * blocks);
+}
+
+/** Size in bytes of the filesystem holding `path` (`f_blocks`), or null if unknown. */
+export function capacityBytes(path: string): number | null {
+  const statvfs = native().libc.statvfs;
+  if (!linux() || statvfs === null) return null;
+  const buffer = new Uint8Array(new ArrayBuffer(STATVFS_BYTES));
+  if (statvfs(cString(path), buffer) !== 0) return null;
+  const view = new DataView(buffer.buffer);
+  return Number(view.getBigUint64(FRSIZE_OFFSET, true) * view.getBigUint64(BLOCKS_OFFSET, true));
 }
 
 /**

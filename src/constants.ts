@@ -404,3 +404,18 @@ export const WRITE_GROUP_MAX_BYTES = 4 * 1024 * 1024;
 export const WRITE_GROUPS_IN_FLIGHT_MAX = 4;
 
 assertConstant(WRITE_GROUPS_IN_FLIGHT_MAX >= 1, "at least one write group may be in flight");
+
+// ---------------------------------------------------------------------------------------------
+// A clustered store's link to PD (src/server/cluster_join.ts).
+
+/** Period of a clustered store's StoreHeartbeat (TiKV's `pd-store-heartbeat-tick-interval`). */
+export const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
+/** Period of a clustered store's region heartbeats (every held region, on one stream). */
+export const REGION_HEARTBEAT_INTERVAL_MS = 10_000;
+/** How long each start-up call to PD (AllocID, Bootstrap, PutStore…) may take. */
+export const JOIN_PD_CALL_TIMEOUT_MS = 10_000;
+
+assertConstant(
+  STORE_HEARTBEAT_INTERVAL_MS >= 1000 && REGION_HEARTBEAT_INTERVAL_MS >= 1000,
+  "heartbeats are at most one a second",
+);

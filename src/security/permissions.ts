@@ -5,7 +5,9 @@
  *
  * - `--allow-net`: the two listen addresses, host and port; a port of 0 (any free port, as the
  *   tests use) grants the host on every port. `localhost` also grants 127.0.0.1 and [::1],
- *   the addresses grpc-js binds for it. A standalone store dials nobody.
+ *   the addresses grpc-js binds for it. A standalone store dials nobody; a clustered store
+ *   (`[pd] endpoints`) also dials each PD endpoint, host and port (`localhost` as above: grpc-js
+ *   resolves it to either loopback address).
  * - `--allow-read`: the data directory, the log file and its rotated `.1`, the `--config` file,
  *   the three TLS files, the RocksDB library (`ffi/library.ts` looks it up with `stat`), and the
  *   code directories: region workers are Web Workers, and a Worker needs read permission on
@@ -84,6 +86,7 @@ export function serverPermissionFlags(facts: PermissionFacts): string[] {
   const net = unique([
     ...listenGrants(config.server.addr),
     ...listenGrants(config.server.statusAddr),
+    ...config.pd.endpoints.flatMap(listenGrants),
   ]);
   const root = facts.codeRoot.replace(/\/$/, "");
   const read = unique([

@@ -120,3 +120,12 @@ Deno.test("deno task compile bakes in the permissions of the store flags it is g
     !Object.values(baked).flat().some((flag) => /^(-A|--allow-all|--allow-run)/.test(flag)),
   );
 });
+
+Deno.test("serverPermissionFlags(): a clustered store may also dial each PD endpoint, and no other host", () => {
+  const config = defaultConfig();
+  config.pd.endpoints = ["127.0.0.1:2379", "localhost:2380"];
+  const flags = serverPermissionFlags({ config, codeRoot: "/basalt", libraryPath: null });
+  assert.ok(flags.includes(
+    "--allow-net=127.0.0.1:20160,127.0.0.1:20180,127.0.0.1:2379,localhost:2380,127.0.0.1:2380,[::1]:2380",
+  ));
+});

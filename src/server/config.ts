@@ -35,6 +35,21 @@ export interface ServerConfig {
      * after this long; 0 = never.
      */
     connectionIdleTimeoutMs: number;
+    /**
+     * The gRPC address other stores and clients dial (TiKV's `advertise-addr`); empty = `addr`.
+     * Published to PD by a clustered store.
+     */
+    advertiseAddr: string;
+    /** The status address published to PD (TiKV's `advertise-status-addr`); empty = `status-addr`. */
+    advertiseStatusAddr: string;
+  };
+  /**
+   * PD: with endpoints, the store is a client of that PD cluster (a clustered store); with none,
+   * it is standalone and serves `pdpb.PD` itself.
+   */
+  pd: {
+    /** PD client addresses, host:port (an `http://` prefix is accepted and dropped). */
+    endpoints: string[];
   };
   storage: {
     dataDir: string;
@@ -102,7 +117,10 @@ export function defaultConfig(): ServerConfig {
       grpcKeepaliveTimeMs: 10_000,
       grpcKeepaliveTimeoutMs: 3_000,
       connectionIdleTimeoutMs: 10 * 60 * 1000,
+      advertiseAddr: "",
+      advertiseStatusAddr: "",
     },
+    pd: { endpoints: [] },
     storage: {
       dataDir: "./data",
       syncLog: true,
@@ -134,7 +152,9 @@ type Kind =
   | "level"
   | "compression"
   | "path"
-  | "names";
+  | "names"
+  | "advertise"
+  | "endpoints";
 
 /** Every key the TOML file may hold: section → key → [field, kind]. */
 const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
@@ -146,7 +166,10 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "grpc-keepalive-time": ["grpcKeepaliveTimeMs", "duration"],
     "grpc-keepalive-timeout": ["grpcKeepaliveTimeoutMs", "duration"],
     "connection-idle-timeout": ["connectionIdleTimeoutMs", "duration"],
+    "advertise-addr": ["advertiseAddr", "advertise"],
+    "advertise-status-addr": ["advertiseStatusAddr", "advertise"],
   },
+  pd: { "endpoints": ["endpoints", "endpoints"] },
   storage: {
     "data-dir": ["dataDir", "string"],
     "sync-log": ["syncLog", "bool"],
@@ -246,7 +269,44 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
       return Array.isArray(value) && value.every((name) => typeof name === "string" && name !== "")
         ? [...value]
         : refuse(`expected a list of names, such as ["tikv-client"]`);
+    case "advertise": {
+      if (typeof value !== "string") return refuse("expected a string host:port");
+      if (value === "") return value;
+      const problem = addrProblem(value);
+      if (problem !== null) return refuse(problem);
+      const { host, port } = splitAddr(value);
+      if (port === 0) return refuse("port 0 is not an address others can dial");
+      if (host === "0.0.0.0" || host === "::") {
+        return refuse(`${host} is not an address others can dial`);
+      }
+      return value;
+    }
+    case "endpoints":
+      return parseEndpoints(key, value);
   }
+}
+
+/** PD endpoints: a list of host:port (or http://host:port), at least one, no repeats. */
+function parseEndpoints(key: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(
+      key,
+      `expected a non-empty list of host:port, such as ["127.0.0.1:2379"]`,
+    );
+  }
+  const endpoints: string[] = [];
+  for (const entry of value) {
+    if (typeof entry !== "string") throw new ConfigError(key, "expected strings host:port");
+    const addr = entry.trim().replace(/^https?:\/\//i, "").replace(/\/$/, "");
+    const problem = addrProblem(addr);
+    if (problem !== null) throw new ConfigError(key, problem);
+    if (splitAddr(addr).port === 0) {
+      throw new ConfigError(key, `${entry}: port 0 cannot be dialled`);
+    }
+    if (endpoints.includes(addr)) throw new ConfigError(key, `${entry} is listed twice`);
+    endpoints.push(addr);
+  }
+  return endpoints;
 }
 
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -321,6 +381,21 @@ const FLAGS = {
     help: "status HTTP address: /metrics /health /config /regions (127.0.0.1:20180)",
   },
   "data-dir": { type: "string", key: "storage.data-dir", help: "data directory (./data)" },
+  "pd": {
+    type: "string",
+    key: "pd.endpoints",
+    help: "PD addresses, comma-separated: join that cluster (none: standalone)",
+  },
+  "advertise-addr": {
+    type: "string",
+    key: "server.advertise-addr",
+    help: "gRPC address published to PD (default: --addr)",
+  },
+  "advertise-status-addr": {
+    type: "string",
+    key: "server.advertise-status-addr",
+    help: "status address published to PD (default: --status-addr)",
+  },
   "config": { type: "string", key: "", help: "TOML configuration file; flags override it" },
   "log-level": { type: "string", key: "log.level", help: "debug, info, warn or error (info)" },
   "log-file": { type: "string", key: "log.file", help: "log file (default: standard error)" },
@@ -341,6 +416,23 @@ export function usage(): string {
     lines.push(`  [${section}] ${Object.keys(keys).join(", ")}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * A clustered store publishes its gRPC address to PD before it listens (Bootstrap names it), so
+ * that address must be known: `advertise-addr`, or an `addr` with a fixed port.
+ */
+function clusteredProblem(config: ServerConfig): ConfigError | null {
+  if (config.pd.endpoints.length === 0) return null;
+  if (config.server.advertiseAddr !== "") return null;
+  const { host, port } = splitAddr(config.server.addr);
+  if (port === 0 || host === "0.0.0.0" || host === "::") {
+    return new ConfigError(
+      "server.advertise-addr",
+      `a store joining PD must publish a dialable address: set --advertise-addr (addr is ${config.server.addr})`,
+    );
+  }
+  return null;
 }
 
 /** The result of reading the command line: a configuration, or a request for help. */
@@ -368,8 +460,10 @@ export function loadConfig(args: string[]): CommandLine {
     const value = values[name];
     if (flag.key === "" || typeof value !== "string") continue;
     const [section, key] = flag.key.split(".") as [string, string];
+    // `--pd a,b` is the file's list `endpoints = ["a", "b"]`.
+    const asToml = name === "pd" ? value.split(",") : value;
     try {
-      applyToml(config, { [section]: { [key]: value } });
+      applyToml(config, { [section]: { [key]: asToml } });
     } catch (error) {
       if (error instanceof ConfigError) throw new ConfigError(`--${name}`, error.reason);
       throw error;
@@ -377,6 +471,8 @@ export function loadConfig(args: string[]): CommandLine {
   }
   const problem = securityProblem(config.security, config.security.certAllowedCn);
   if (problem !== null) throw new ConfigError(problem.key, problem.reason);
+  const clusterProblem = clusteredProblem(config);
+  if (clusterProblem !== null) throw clusterProblem;
   const configPath = typeof values.config === "string" ? values.config : undefined;
   return { help: false, config, configPath };
 }

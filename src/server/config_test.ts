@@ -112,3 +112,54 @@ Deno.test("[storage] reserve-space: unset derives from the write buffer, 0 turns
     ConfigError,
   );
 });
+
+Deno.test("--pd takes a comma list (http:// dropped) and [pd] endpoints a TOML list; the advertise flags are TiKV's", () => {
+  const line = loadConfig([
+    "--pd",
+    "127.0.0.1:2379,http://127.0.0.1:2380",
+    "--advertise-addr",
+    "10.0.0.5:20160",
+    "--advertise-status-addr",
+    "10.0.0.5:20180",
+  ]);
+  assert.ok(!line.help);
+  assert.deepEqual(line.config.pd.endpoints, ["127.0.0.1:2379", "127.0.0.1:2380"]);
+  assert.equal(line.config.server.advertiseAddr, "10.0.0.5:20160");
+  assert.equal(line.config.server.advertiseStatusAddr, "10.0.0.5:20180");
+  const config = defaultConfig();
+  applyToml(config, { pd: { endpoints: ["pd1:2379"] } });
+  assert.deepEqual(config.pd.endpoints, ["pd1:2379"]);
+  // No --pd: standalone, as before.
+  const standalone = loadConfig([]);
+  assert.ok(!standalone.help);
+  assert.deepEqual(standalone.config.pd.endpoints, []);
+});
+
+Deno.test("--pd and --advertise-addr are refused by name when malformed or undialable", () => {
+  const refused = (args: string[], key: RegExp) =>
+    assert.throws(() => loadConfig(args), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.key, key);
+      return true;
+    });
+  refused(["--pd", ""], /^--pd$/);
+  refused(["--pd", "127.0.0.1"], /^--pd$/);
+  refused(["--pd", "127.0.0.1:0"], /^--pd$/);
+  refused(["--pd", "a:1,a:1"], /^--pd$/);
+  refused(["--advertise-addr", "127.0.0.1:0"], /^--advertise-addr$/);
+  refused(["--advertise-addr", "0.0.0.0:20160"], /^--advertise-addr$/);
+  refused(["--advertise-status-addr", "nohost"], /^--advertise-status-addr$/);
+  assert.throws(() => applyToml(defaultConfig(), { pd: { endpoints: [] } }), /pd\.endpoints/);
+  assert.throws(() => applyToml(defaultConfig(), { pd: { endpoints: "a:1" } }), /pd\.endpoints/);
+  // A joining store publishes its address before it listens: port 0 needs --advertise-addr.
+  refused(["--pd", "127.0.0.1:2379", "--addr", "127.0.0.1:0"], /^server\.advertise-addr$/);
+  const ok = loadConfig([
+    "--pd",
+    "127.0.0.1:2379",
+    "--addr",
+    "127.0.0.1:0",
+    "--advertise-addr",
+    "127.0.0.1:5",
+  ]);
+  assert.ok(!ok.help);
+});

@@ -2,8 +2,13 @@
  * The layout of a store's data directory, and the guard that keeps Basalt out of directories
  * that are not its own.
  *
- * Layout: `<data-dir>/basalt.json` (identity, written on first start), `<data-dir>/db` (RocksDB).
+ * Layout: `<data-dir>/basalt.json` (identity, written on first start), `<data-dir>/db` (RocksDB);
+ * a standalone store adds `<data-dir>/pd` (its embedded PD), a clustered store
+ * `<data-dir>/regions.json` (`cluster_join.ts`).
  * A directory that is non-empty and has no identity file is refused: it belongs to someone else.
+ * A clustered store's identity names its cluster: the directory serves that cluster only, and
+ * never a standalone store; a standalone store's directory is not (yet) converted into a
+ * cluster member.
  */
 
 /** The identity file's content. */
@@ -12,6 +17,8 @@ export interface DataDirIdentity {
   version: 1;
   storeId: number;
   createdAt: string;
+  /** The PD cluster id (decimal) of a clustered store; absent on a standalone store. */
+  clusterId?: string;
 }
 
 const IDENTITY_FILE = "basalt.json";
@@ -60,6 +67,12 @@ export function prepareDataDir(
   const dbPath = `${path}/db`;
   if (names !== null && names.includes(IDENTITY_FILE)) {
     const identity = readIdentity(path);
+    if (identity.clusterId !== undefined) {
+      throw new DataDirError(
+        path,
+        `belongs to store ${identity.storeId} of PD cluster ${identity.clusterId}: start it with --pd`,
+      );
+    }
     if (identity.storeId !== options.storeId) {
       throw new DataDirError(path, `belongs to store ${identity.storeId}, not ${options.storeId}`);
     }
@@ -71,15 +84,70 @@ export function prepareDataDir(
       `not empty and has no ${IDENTITY_FILE}: not a Basalt data directory; choose an empty one`,
     );
   }
-  Deno.mkdirSync(path, { recursive: true });
   const identity: DataDirIdentity = {
     format: "basalt-store",
     version: 1,
     storeId: options.storeId,
     createdAt: options.now.toISOString(),
   };
+  writeIdentity(path, identity);
+  return { identity, dbPath };
+}
+
+function writeIdentity(path: string, identity: DataDirIdentity): void {
+  Deno.mkdirSync(path, { recursive: true });
   const temporary = `${path}/${IDENTITY_FILE}.tmp`;
   Deno.writeTextFileSync(temporary, JSON.stringify(identity, null, 2) + "\n");
   Deno.renameSync(temporary, `${path}/${IDENTITY_FILE}`);
-  return { identity, dbPath };
+}
+
+/**
+ * Prepares `path` for a store of PD cluster `clusterId`: on an empty (or missing) directory,
+ * `allocStoreId` gives the store its id and the identity is written with the cluster id; a
+ * directory that has an identity must name the same cluster. Refused: another cluster's
+ * directory, a standalone store's (converting one is not supported yet), a foreign one.
+ */
+export async function prepareClusterDataDir(
+  path: string,
+  options: { clusterId: bigint; allocStoreId: () => Promise<bigint>; now: Date },
+): Promise<{ identity: DataDirIdentity; dbPath: string; created: boolean }> {
+  const names = listNames(path);
+  const dbPath = `${path}/db`;
+  if (names !== null && names.includes(IDENTITY_FILE)) {
+    const identity = readIdentity(path);
+    if (identity.clusterId === undefined) {
+      throw new DataDirError(
+        path,
+        `belongs to standalone store ${identity.storeId}${
+          names.includes("pd") ? " (it has pd/, the embedded PD)" : ""
+        }; joining PD with it (--pd) is not supported yet: start it without --pd, or use an empty data directory`,
+      );
+    }
+    if (identity.clusterId !== String(options.clusterId)) {
+      throw new DataDirError(
+        path,
+        `belongs to PD cluster ${identity.clusterId}, not to cluster ${options.clusterId} of the PD given with --pd`,
+      );
+    }
+    return { identity, dbPath, created: false };
+  }
+  if (names !== null && names.length > 0) {
+    throw new DataDirError(
+      path,
+      `not empty and has no ${IDENTITY_FILE}: not a Basalt data directory; choose an empty one`,
+    );
+  }
+  const storeId = await options.allocStoreId();
+  if (storeId <= 0n || storeId > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new DataDirError(path, `PD allocated store id ${storeId}, which is out of range`);
+  }
+  const identity: DataDirIdentity = {
+    format: "basalt-store",
+    version: 1,
+    storeId: Number(storeId),
+    createdAt: options.now.toISOString(),
+    clusterId: String(options.clusterId),
+  };
+  writeIdentity(path, identity);
+  return { identity, dbPath, created: true };
 }

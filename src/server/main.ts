@@ -3,6 +3,11 @@
  *
  * Start-up: configuration → data directory (identity checked) → RocksDB at `<data-dir>/db` →
  * region-group workers attached to it → gRPC and status servers → one line on standard output, `basalt ready: grpc H:P status H:P`.
+ *
+ * Two modes. Standalone (no `--pd`): store 1 with one region over every key, and PD's logic
+ * in-process, served as `pdpb.PD` beside `tikvpb.Tikv`. Clustered (`--pd ADDR[,ADDR…]`): a
+ * client of that PD (`cluster_join.ts`) — its store id, cluster id and regions come from PD and
+ * the data directory, it registers and heartbeats, and it does not serve `pdpb.PD`.
  * Shutdown on SIGINT/SIGTERM (`shutdown.ts`): /health turns 503, gRPC stops accepting and ends
  * streams, in-flight requests drain (bounded by SHUTDOWN_DRAIN_MS), the workers detach (bounded
  * by WORKER_STOP_TIMEOUT_MS), then the engine flushes and closes — or, when a worker may still
@@ -18,6 +23,7 @@ import {
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { loadTlsIdentity, serverCredentials } from "../security/tls.ts";
 import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
+import { type ClusterMember, joinCluster } from "./cluster_join.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
 import { DiskGuard } from "./disk_guard.ts";
 import { grpcEdgeSettings, startGrpcServer } from "./grpc_server.ts";
@@ -37,11 +43,14 @@ import { STANDALONE, standaloneRegion } from "./region.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
 
-function openEngine(config: ServerConfig, maxOpenFiles: number): RocksDbEngine {
-  const { dbPath } = prepareDataDir(config.storage.dataDir, {
+function standaloneDbPath(config: ServerConfig): string {
+  return prepareDataDir(config.storage.dataDir, {
     storeId: Number(STANDALONE.storeId),
     now: new Date(),
-  });
+  }).dbPath;
+}
+
+function openEngine(config: ServerConfig, dbPath: string, maxOpenFiles: number): RocksDbEngine {
   return RocksDbEngine.open(dbPath, {
     blockCacheBytes: config.rocksdb.blockCacheSizeBytes,
     writeBufferBytes: config.rocksdb.writeBufferSizeBytes,
@@ -88,20 +97,29 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   if (fileLimit.problem !== null) {
     log.warn("cannot raise the open-file limit", { problem: fileLimit.problem });
   }
-  const engine = openEngine(config, budget.rocksdbMaxOpenFiles);
+  // Clustered: joined before the engine opens (the data directory's identity comes from PD).
+  const member: ClusterMember | null = config.pd.endpoints.length === 0
+    ? null
+    : await joinCluster(config, { log, tls: identity });
+  const engine = openEngine(
+    config,
+    member?.dbPath ?? standaloneDbPath(config),
+    budget.rocksdbMaxOpenFiles,
+  );
   const diskGuard = startDiskGuard(config, { engine, log });
-  // The embedded PD face: TSO, ids, GC safe point, cluster identity, under <data-dir>/pd.
-  const pd = openStandalonePd(config.storage.dataDir, { log });
+  // Standalone only: the embedded PD face — TSO, ids, GC safe point, cluster identity, under
+  // <data-dir>/pd.
+  const pd = member === null ? openStandalonePd(config.storage.dataDir, { log }) : null;
   const metrics = new RequestMetrics();
   const workers = await RegionWorkers.start({
     count: config.raftstore.storePoolSize,
     engine,
     syncLog: config.storage.syncLog,
-    latestTs: () => pd.oracle.next().last,
+    latestTs: pd !== null ? () => pd.oracle.next().last : member!.latestTs,
     logLevel: config.log.level,
     ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
     log,
-    regions: [standaloneRegion()],
+    regions: member?.regions ?? [standaloneRegion()],
   });
   let stopping = false;
   const grpcHost = splitAddr(config.server.addr).host;
@@ -119,7 +137,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       allowedCommonNames,
       onRefused: (cn) => log.warn("refused a client certificate", { cn: cn ?? "(none)" }),
     }),
-    extraServices: [{
+    // A clustered store is PD's client, never a PD: it serves tikvpb.Tikv alone.
+    extraServices: pd === null ? [] : [{
       definition: pdServiceDefinition(),
       handlers: pdHandlers({ pd, log, view: () => view, openStreams: pdStreams }),
     }],
@@ -147,10 +166,19 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     statusAddr: `${statusAddr.host}:${statusServer.port}`,
     startTimestampSec: BigInt(Math.floor(Date.now() / 1000)),
   });
-  let gcSafePoint = pd.safePoint.value;
-  const gcPoll = config.gc.pollSafePointIntervalMs === 0 ? undefined : setInterval(() => {
-    if (pd.safePoint.value > gcSafePoint) workers.gc(gcSafePoint = pd.safePoint.value);
-  }, config.gc.pollSafePointIntervalMs);
+  // Clustered: the GC safe point from PD is not followed yet.
+  let gcSafePoint = pd?.safePoint.value ?? 0n;
+  const gcPoll = config.gc.pollSafePointIntervalMs === 0 || pd === null
+    ? undefined
+    : setInterval(() => {
+      if (pd.safePoint.value > gcSafePoint) workers.gc(gcSafePoint = pd.safePoint.value);
+    }, config.gc.pollSafePointIntervalMs);
+  if (member !== null) {
+    await member.start({
+      addr: config.server.advertiseAddr || `${grpcHost}:${grpcServer.port}`,
+      statusAddr: config.server.advertiseStatusAddr || `${statusAddr.host}:${statusServer.port}`,
+    }, () => workers.regions().map((served) => served.region));
+  }
   console.log(
     `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}`,
   );
@@ -164,6 +192,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   stopping = true;
   log.info("stopping", { signal, inFlight: metrics.inFlight });
   clearInterval(gcPoll);
+  member?.stop();
   diskGuard.stop();
   const outcome = await shutDown({
     log,
@@ -177,7 +206,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     },
     stopStatusServer: () => statusServer.shutdown(),
     stopWorkers: () => workers.stop(),
-    closePd: () => pd.close(),
+    closePd: () => pd?.close(),
     engine,
   });
   log.info("stopped", { engine: outcome });

@@ -1,0 +1,479 @@
+/**
+ * A clustered store (`--pd ADDR[,ADDR…]`): a client of a PD cluster instead of a PD itself.
+ *
+ * Joining, before the engine opens (`joinCluster`):
+ * 1. Connect to PD (GetMembers) and learn the cluster id.
+ * 2. The data directory's identity (`data_dir.ts`): an empty directory gets a store id from PD
+ *    (AllocID) and records it with the cluster id; a directory of another cluster, or of a
+ *    standalone store, is refused.
+ * 3. The regions this store holds, from `<data-dir>/regions.json` (`RegionsFile`). A cluster
+ *    PD has not bootstrapped is bootstrapped with this store and a first region over every key
+ *    (AllocID for its region and peer ids). The region is written down as `prepared` before
+ *    Bootstrap and as `bootstrapped` after, so a crash in between is resolved on the next
+ *    start: Bootstrap again with the same region, or — if another store bootstrapped the
+ *    cluster meanwhile — drop the prepared region (TiKV's `prepare_bootstrap_cluster`).
+ *    A store joining a bootstrapped cluster holds no region.
+ *
+ * Once the servers listen (`ClusterMember.start`): PutStore with the advertised addresses and
+ * version, then StoreHeartbeat every STORE_HEARTBEAT_INTERVAL_MS and, every
+ * REGION_HEARTBEAT_INTERVAL_MS, a RegionHeartbeat for each held region on one stream, this
+ * store as leader (no Raft yet: writes go through the store's write path). Operators PD sends
+ * back are logged at debug and not carried out.
+ *
+ * Why a file and not the raftstore's `RegionLocalState`: the store does not run the raftstore
+ * yet, and its engine's write path knows nothing of the `raft` column family's records; a JSON
+ * file beside `basalt.json` is what this store reads at start and nothing else reads.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
+import { pdpb } from "../../proto/mod.ts";
+import { PdClient } from "../client/pd_client.ts";
+import { composeTimestamp, TsoClient } from "../client/tso.ts";
+import {
+  JOIN_PD_CALL_TIMEOUT_MS,
+  REGION_HEARTBEAT_INTERVAL_MS,
+  STORE_HEARTBEAT_INTERVAL_MS,
+} from "../constants.ts";
+import type { TlsIdentity } from "../security/tls.ts";
+import { fromHex, toHex } from "../util/bytes.ts";
+import type { ServerConfig } from "./config.ts";
+import { DataDirError, prepareClusterDataDir } from "./data_dir.ts";
+import type { Logger } from "./log.ts";
+import { STANDALONE_REPORTED_VERSION } from "./pd/view.ts";
+import { type Region, regionToProto } from "./region.ts";
+
+const REGIONS_FILE = "regions.json";
+
+/** `<data-dir>/regions.json`: the regions a clustered store holds. */
+interface RegionsFile {
+  format: "basalt-regions";
+  version: 1;
+  /** `prepared`: written before Bootstrap, not yet known to PD. */
+  state: "prepared" | "bootstrapped";
+  regions: {
+    id: string;
+    startKey: string;
+    endKey: string;
+    confVer: string;
+    version: string;
+    peerId: string;
+  }[];
+}
+
+/** PD answered with an error header; `type` is PD's `ErrorType` name. */
+export class PdJoinError extends Error {
+  constructor(readonly type: string, message: string) {
+    super(`PD refused: ${type}: ${message}`);
+    this.name = "PdJoinError";
+  }
+}
+
+interface Codec<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): T;
+}
+
+/** The store-side calls of `pdpb.PD` that the routing client (`PdClient`) does not make. */
+class PdStoreCalls {
+  readonly #client: grpc.Client;
+
+  constructor(readonly pd: PdClient) {
+    this.#client = new grpc.Client(pd.address, pd.credentials);
+  }
+
+  header(): pdpb.RequestHeader.$Properties {
+    return { clusterId: this.pd.clusterId };
+  }
+
+  unary<Req, Res extends { header?: pdpb.ResponseHeader.$Properties | null }>(
+    method: string,
+    codecs: { request: Codec<Req>; response: Codec<Res> },
+    body: Omit<Req, "header">,
+  ): Promise<Res> {
+    const request = { ...body, header: this.header() } as unknown as Req;
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest<Uint8Array, Uint8Array>(
+        `/pdpb.PD/${method}`,
+        (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+        (buffer) => new Uint8Array(buffer),
+        codecs.request.encode(request).finish(),
+        { deadline: Date.now() + JOIN_PD_CALL_TIMEOUT_MS },
+        (error, bytes) => {
+          if (error) {
+            return reject(new Error(`PD ${method} at ${this.pd.address}: ${error.message}`));
+          }
+          const response = codecs.response.decode(bytes!);
+          const failure = response.header?.error;
+          if (failure != null && (failure.type ?? 0) !== pdpb.ErrorType.OK) {
+            const type = pdpb.ErrorType[failure.type ?? 1] ?? String(failure.type);
+            return reject(new PdJoinError(type, failure.message ?? ""));
+          }
+          resolve(response);
+        },
+      );
+    });
+  }
+
+  async allocId(): Promise<bigint> {
+    const response = await this.unary("AllocID", {
+      request: pdpb.AllocIDRequest,
+      response: pdpb.AllocIDResponse,
+    }, {});
+    const id = response.id ?? 0n;
+    if (id === 0n) throw new PdJoinError("UNKNOWN", "AllocID answered id 0");
+    return id;
+  }
+
+  async isBootstrapped(): Promise<boolean> {
+    const response = await this.unary("IsBootstrapped", {
+      request: pdpb.IsBootstrappedRequest,
+      response: pdpb.IsBootstrappedResponse,
+    }, {});
+    return response.bootstrapped ?? false;
+  }
+
+  /** Opens a RegionHeartbeat stream; `onResponse` sees what PD sends, `onEnd` its end. */
+  heartbeatStream(handlers: {
+    onResponse: (response: pdpb.RegionHeartbeatResponse) => void;
+    onEnd: (status: string) => void;
+  }): grpc.ClientDuplexStream<Uint8Array, Uint8Array> {
+    const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+      "/pdpb.PD/RegionHeartbeat",
+      (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+      (buffer) => new Uint8Array(buffer),
+    );
+    call.on("data", (bytes: Uint8Array) => {
+      handlers.onResponse(pdpb.RegionHeartbeatResponse.decode(bytes));
+    });
+    call.on("error", (error: Error) => handlers.onEnd(error.message));
+    call.on("end", () => handlers.onEnd("ended by PD"));
+    return call;
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+function readRegionsFile(dataDir: string): RegionsFile | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${dataDir}/${REGIONS_FILE}`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new DataDirError(dataDir, `${REGIONS_FILE} is unreadable: ${(error as Error).message}`);
+  }
+  let file: RegionsFile;
+  try {
+    file = JSON.parse(text);
+  } catch (error) {
+    throw new DataDirError(dataDir, `${REGIONS_FILE} is not JSON: ${(error as Error).message}`);
+  }
+  if (file.format !== "basalt-regions" || file.version !== 1 || !Array.isArray(file.regions)) {
+    throw new DataDirError(dataDir, `${REGIONS_FILE} is not a Basalt regions file (version 1)`);
+  }
+  return file;
+}
+
+function regionsOf(file: RegionsFile | null, storeId: bigint): Region[] {
+  return (file?.regions ?? []).map((region) => ({
+    id: BigInt(region.id),
+    startKey: fromHex(region.startKey),
+    endKey: fromHex(region.endKey),
+    confVer: BigInt(region.confVer),
+    version: BigInt(region.version),
+    peerId: BigInt(region.peerId),
+    storeId,
+  }));
+}
+
+function writeRegionsFile(dataDir: string, state: RegionsFile["state"], regions: Region[]): void {
+  const file: RegionsFile = {
+    format: "basalt-regions",
+    version: 1,
+    state,
+    regions: regions.map((region) => ({
+      id: String(region.id),
+      startKey: toHex(region.startKey),
+      endKey: toHex(region.endKey),
+      confVer: String(region.confVer),
+      version: String(region.version),
+      peerId: String(region.peerId),
+    })),
+  };
+  const temporary = `${dataDir}/${REGIONS_FILE}.tmp`;
+  Deno.writeTextFileSync(temporary, JSON.stringify(file, null, 2) + "\n");
+  Deno.renameSync(temporary, `${dataDir}/${REGIONS_FILE}`);
+}
+
+/** The store as PD records it (PutStore, Bootstrap). */
+function storeMeta(
+  storeId: bigint,
+  addrs: { addr: string; statusAddr: string },
+): pdpb.PutStoreRequest.$Properties["store"] {
+  return {
+    id: storeId,
+    address: addrs.addr,
+    statusAddress: addrs.statusAddr,
+    version: STANDALONE_REPORTED_VERSION,
+    startTimestamp: BigInt(Math.floor(Date.now() / 1000)),
+  };
+}
+
+/** A store that joined PD: its id, its regions, and its heartbeats once started. */
+export class ClusterMember {
+  readonly #calls: PdStoreCalls;
+  readonly #log: Logger;
+  readonly #dataDir: string;
+  #storeTimer: ReturnType<typeof setInterval> | undefined;
+  #regionTimer: ReturnType<typeof setInterval> | undefined;
+  #stream: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | null = null;
+  #storeBeating = false;
+  #stopped = false;
+
+  constructor(
+    calls: PdStoreCalls,
+    readonly storeId: bigint,
+    readonly dbPath: string,
+    readonly regions: Region[],
+    /** max_ts seed: PD's timestamp at join, or the clock's if that is later. */
+    readonly latestTs: () => bigint,
+    options: { log: Logger; dataDir: string },
+  ) {
+    this.#calls = calls;
+    this.#log = options.log;
+    this.#dataDir = options.dataDir;
+  }
+
+  get clusterId(): bigint {
+    return this.#calls.pd.clusterId;
+  }
+
+  /**
+   * Publishes the store (PutStore: `addrs` are what others dial) and starts its heartbeats.
+   * `regionCount` is read at every store heartbeat.
+   */
+  async start(
+    addrs: { addr: string; statusAddr: string },
+    regions: () => Region[],
+  ): Promise<void> {
+    await this.#calls.unary("PutStore", {
+      request: pdpb.PutStoreRequest,
+      response: pdpb.PutStoreResponse,
+    }, { store: storeMeta(this.storeId, addrs) });
+    this.#log.info("store registered with PD", {
+      storeId: String(this.storeId),
+      clusterId: String(this.clusterId),
+      addr: addrs.addr,
+      statusAddr: addrs.statusAddr,
+    });
+    const storeBeat = () => void this.#storeHeartbeat(regions().length);
+    const regionBeat = () => this.#regionHeartbeats(regions());
+    storeBeat();
+    regionBeat();
+    this.#storeTimer = setInterval(storeBeat, STORE_HEARTBEAT_INTERVAL_MS);
+    this.#regionTimer = setInterval(regionBeat, REGION_HEARTBEAT_INTERVAL_MS);
+  }
+
+  async #storeHeartbeat(regionCount: number): Promise<void> {
+    if (this.#storeBeating || this.#stopped) return; // the last one is still out
+    this.#storeBeating = true;
+    try {
+      const available = availableBytes(this.#dataDir) ?? 0;
+      await this.#calls.unary("StoreHeartbeat", {
+        request: pdpb.StoreHeartbeatRequest,
+        response: pdpb.StoreHeartbeatResponse,
+      }, {
+        stats: {
+          storeId: this.storeId,
+          capacity: BigInt(capacityBytes(this.#dataDir) ?? available),
+          available: BigInt(available),
+          regionCount,
+        },
+      });
+    } catch (error) {
+      if (!this.#stopped) {
+        this.#log.warn("store heartbeat failed", { error: (error as Error).message });
+      }
+    } finally {
+      this.#storeBeating = false;
+    }
+  }
+
+  #regionHeartbeats(regions: Region[]): void {
+    if (this.#stopped || regions.length === 0) return;
+    if (this.#stream === null) {
+      const stream = this.#calls.heartbeatStream({
+        onResponse: (response) => {
+          if (response.header?.error != null && (response.header.error.type ?? 0) !== 0) {
+            this.#log.warn("PD refused a region heartbeat", {
+              type: pdpb.ErrorType[response.header.error.type ?? 1] ?? "UNKNOWN",
+              message: response.header.error.message ?? "",
+            });
+            return;
+          }
+          // No Raft yet: an operator cannot be carried out; it is only recorded.
+          this.#log.debug("PD operator not carried out", {
+            regionId: response.regionId,
+            changePeer: response.changePeer != null,
+            transferLeader: response.transferLeader != null,
+            merge: response.merge != null,
+            splitRegion: response.splitRegion != null,
+          });
+        },
+        onEnd: (status) => {
+          if (this.#stream !== stream) return;
+          this.#stream = null;
+          if (!this.#stopped) this.#log.warn("region heartbeat stream ended", { status });
+        },
+      });
+      this.#stream = stream;
+    }
+    for (const region of regions) {
+      const request: pdpb.RegionHeartbeatRequest.$Properties = {
+        header: this.#calls.header(),
+        region: regionToProto(region),
+        leader: { id: region.peerId, storeId: region.storeId },
+        term: 1n,
+      };
+      this.#stream.write(pdpb.RegionHeartbeatRequest.encode(request).finish());
+    }
+  }
+
+  /** Stops the heartbeats and closes the connections to PD. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#storeTimer);
+    clearInterval(this.#regionTimer);
+    const stream = this.#stream;
+    this.#stream = null;
+    try {
+      stream?.end();
+    } catch { /* already closed */ }
+    this.#calls.close();
+    this.#calls.pd.close();
+  }
+}
+
+/**
+ * Joins the PD cluster at `config.pd.endpoints` (see the module comment): returns the store's
+ * id and RocksDB path and the regions it serves. Throws `DataDirError` for a data directory
+ * this cluster cannot use, `PdJoinError` for a refusal by PD, `Error` when PD cannot be reached.
+ */
+export async function joinCluster(
+  config: ServerConfig,
+  options: { log: Logger; tls: TlsIdentity | null },
+): Promise<ClusterMember> {
+  const { log } = options;
+  const dataDir = config.storage.dataDir;
+  const pd = await PdClient.connect(config.pd.endpoints, {
+    tls: options.tls,
+    timeoutMs: JOIN_PD_CALL_TIMEOUT_MS,
+  });
+  const calls = new PdStoreCalls(pd);
+  try {
+    const { identity, dbPath, created } = await prepareClusterDataDir(dataDir, {
+      clusterId: pd.clusterId,
+      allocStoreId: () => calls.allocId(),
+      now: new Date(),
+    });
+    const storeId = BigInt(identity.storeId);
+    if (created) {
+      log.info("store id allocated by PD", {
+        storeId: String(storeId),
+        clusterId: String(pd.clusterId),
+      });
+    }
+    const regions = await settleRegions(calls, {
+      dataDir,
+      storeId,
+      store: storeMeta(storeId, {
+        addr: config.server.advertiseAddr || config.server.addr,
+        statusAddr: config.server.advertiseStatusAddr || config.server.statusAddr,
+      }),
+      log,
+    });
+    const tso = new TsoClient(pd);
+    let pdTs: bigint;
+    try {
+      pdTs = await tso.getTimestamp({ deadlineMs: Date.now() + JOIN_PD_CALL_TIMEOUT_MS });
+    } finally {
+      tso.close();
+    }
+    const latestTs = () => {
+      const clock = composeTimestamp(Date.now());
+      return clock > pdTs ? clock : pdTs;
+    };
+    return new ClusterMember(calls, storeId, dbPath, regions, latestTs, { log, dataDir });
+  } catch (error) {
+    calls.close();
+    pd.close();
+    throw error;
+  }
+}
+
+/** The regions the store serves, after bootstrapping the cluster if it falls to this store. */
+async function settleRegions(
+  calls: PdStoreCalls,
+  options: {
+    dataDir: string;
+    storeId: bigint;
+    store: pdpb.PutStoreRequest.$Properties["store"];
+    log: Logger;
+  },
+): Promise<Region[]> {
+  const { dataDir, storeId, log } = options;
+  const file = readRegionsFile(dataDir);
+  const held = regionsOf(file, storeId);
+  if (file?.state === "bootstrapped") return held;
+  if (!(await calls.isBootstrapped())) {
+    // Prepared first (ids from PD), so a crash before Bootstrap answers repeats the same region.
+    let first = held[0];
+    if (first === undefined) {
+      first = {
+        id: await calls.allocId(),
+        startKey: new Uint8Array(0),
+        endKey: new Uint8Array(0),
+        confVer: 1n,
+        version: 1n,
+        peerId: await calls.allocId(),
+        storeId,
+      };
+      writeRegionsFile(dataDir, "prepared", [first]);
+    }
+    try {
+      await calls.unary("Bootstrap", {
+        request: pdpb.BootstrapRequest,
+        response: pdpb.BootstrapResponse,
+      }, { store: options.store, region: regionToProto(first) });
+      writeRegionsFile(dataDir, "bootstrapped", [first]);
+      log.info("bootstrapped the cluster", {
+        storeId: String(storeId),
+        regionId: String(first.id),
+        peerId: String(first.peerId),
+      });
+      return [first];
+    } catch (error) {
+      if (!(error instanceof PdJoinError && error.type === "ALREADY_BOOTSTRAPPED")) throw error;
+      // Another store was first: fall through, as for a cluster bootstrapped before.
+    }
+  }
+  if (held.length > 0) {
+    // A prepared region the cluster was not bootstrapped with is not this store's to serve.
+    const known = await calls.pd.getRegionById(held[0]!.id);
+    const ours = known?.region.peers?.some((peer) => peer.storeId === storeId) ?? false;
+    if (ours) {
+      writeRegionsFile(dataDir, "bootstrapped", held);
+      return held;
+    }
+    log.warn("dropping the prepared region: the cluster was bootstrapped by another store", {
+      regionId: String(held[0]!.id),
+    });
+    Deno.removeSync(`${dataDir}/${REGIONS_FILE}`);
+  }
+  log.info("joined a bootstrapped cluster; holding no region", { storeId: String(storeId) });
+  return [];
+}
