@@ -175,7 +175,10 @@ Deno.test("the sweep's deletes leave through the write path, one unsynced latche
 
   assert.equal(recording.writes.length, 2, "one write per chunk, not one per entry");
   assert.deepEqual(calls.map((call) => call.sync), [false, false]);
-  assert.ok(calls.every((call) => call.latchesHeld > 0 && !call.withoutRelease), "latched until applied");
+  assert.ok(
+    calls.every((call) => call.latchesHeld > 0 && !call.withoutRelease),
+    "latched until applied",
+  );
   assert.equal(releasedInside, 2);
   assert.equal(services.raw.latches.size, 0);
   assert.ok(recording.writes.every((write) => write.regionId === 7n));
