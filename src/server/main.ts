@@ -179,16 +179,19 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       statusAddr: config.server.advertiseStatusAddr || `${statusAddr.host}:${statusServer.port}`,
     }, () => workers.regions().map((served) => served.region));
   }
+  // The handlers are in place before the ready line: a signal sent as soon as it is read must
+  // find them (without one, SIGTERM's default action ends the process with 143).
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
   console.log(
     `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}`,
   );
   log.info("store started", { dataDir: config.storage.dataDir, pid: Deno.pid });
 
-  const signal = await new Promise<string>((resolve) => {
-    for (const name of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(name, () => resolve(name));
-    }
-  });
+  const signal = await stopSignal;
   stopping = true;
   log.info("stopping", { signal, inFlight: metrics.inFlight });
   clearInterval(gcPoll);

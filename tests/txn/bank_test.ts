@@ -10,7 +10,7 @@
  * every account was read after the crashed transactions' TTL.
  *
  * Seeded: `SEED=n` replays the choices (not the interleaving, which the machine decides).
- * `BANK_TXNS=n` (default 240) and `BANK_CLIENTS=n` (default 6) make longer runs.
+ * `BANK_TXNS=n` (default 400) and `BANK_CLIENTS=n` (default 6) make longer runs.
  */
 import assert from "node:assert/strict";
 import { type CommitHooks, type Transaction, TxnError, TxnKV } from "../../src/client/txn/mod.ts";
@@ -23,7 +23,7 @@ const ACCOUNTS = 20;
 const INITIAL_BALANCE = 1_000;
 const TOTAL = ACCOUNTS * INITIAL_BALANCE;
 const LOCK_TTL_MS = 300;
-const TXNS = Number(Deno.env.get("BANK_TXNS") ?? 240);
+const TXNS = Number(Deno.env.get("BANK_TXNS") ?? 400);
 const CLIENTS = Number(Deno.env.get("BANK_CLIENTS") ?? 6);
 
 const account = (i: number) => `acct/${String(i).padStart(2, "0")}`;

@@ -220,6 +220,12 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
     idleTimeoutMs: config.connectionIdleTimeoutMs,
   }, statusHandler(deps, { stopping: () => stopping, network: () => grpcServer.stats() }));
   const timers = startTimers(config, { deps, log });
+  // The handlers are in place before the ready line, so a signal sent on reading it is handled.
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
   console.log(
     `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusAddr.host}:${status.port}`,
   );
@@ -232,11 +238,7 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
     pid: Deno.pid,
   });
 
-  const signal = await new Promise<string>((resolve) => {
-    for (const name of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(name, () => resolve(name));
-    }
-  });
+  const signal = await stopSignal;
   stopping = true;
   log.info("stopping", { signal });
   timers.stop();
