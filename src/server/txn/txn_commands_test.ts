@@ -344,3 +344,37 @@ Deno.test("bounds that cross, and a 1PC prewrite of nothing, are answered, not f
   const still = await call(services, "KvScan", { startKey: utf8("a"), limit: 10, version: ts(40) });
   assert.deepEqual(still.pairs.map((pair: Answer) => fromUtf8(pair.key)), ["b", "c"]);
 });
+
+Deno.test("async commit and 1PC: a read started at any microtask during the prewrite sees its lock or is ordered before its commit ts", async () => {
+  // Percolator with async commit: a prewrite reads max_ts, computes min_commit_ts above it and
+  // publishes its memory locks with no await in between, so a reader either raised max_ts first
+  // (and the commit ts lands above its read ts), meets the lock, or comes after the commit and
+  // reads the value. Each round starts the read
+  // one microtask later, sweeping every interleaving point of the two commands.
+  for (const onePc of [false, true]) {
+    for (let delay = 0; delay < 40; delay++) {
+      const services = newServices();
+      const prewriting = call(services, "KvPrewrite", {
+        mutations: [put("k", "new")],
+        primaryLock: utf8("k"),
+        startVersion: ts(100),
+        lockTtl: 3000n,
+        useAsyncCommit: !onePc,
+        tryOnePc: onePc,
+        secondaries: [],
+      });
+      for (let i = 0; i < delay; i++) await Promise.resolve();
+      const reading = get(services, "k", ts(200));
+      const [prewrite, read] = await Promise.all([prewriting, reading]);
+      assert.deepEqual(prewrite.errors, [], `delay ${delay}`);
+      const commitTs: bigint = onePc ? prewrite.onePcCommitTs : prewrite.minCommitTs;
+      const sawLock = read.error !== null && read.error !== undefined;
+      const sawCommit = !sawLock && read.value.length > 0 && fromUtf8(read.value) === "new";
+      assert.ok(
+        sawLock || sawCommit || commitTs > ts(200),
+        `onePc=${onePc} delay ${delay}: the read at ts(200) missed the lock, and the txn ` +
+          `commits at ${commitTs} below it`,
+      );
+    }
+  }
+});
