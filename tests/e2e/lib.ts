@@ -46,10 +46,15 @@ export interface TestServer {
   status(): Promise<Deno.CommandStatus>;
 }
 
+/**
+ * Reads a child's stdout (copied into `log`) until `ready` matches, within READY_TIMEOUT_MS;
+ * then keeps draining it into the log so the child never blocks on a full pipe.
+ */
 async function readReadyLine(
   stdout: ReadableStream<Uint8Array>,
   log: Deno.FsFile,
-): Promise<{ grpcAddr: string; statusAddr: string }> {
+  options: { ready: RegExp; what: string },
+): Promise<RegExpExecArray> {
   const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -65,9 +70,8 @@ async function readReadyLine(
     if (done) break;
     text += value;
     log.writeSync(new TextEncoder().encode(value));
-    const match = /basalt ready: grpc (\S+) status (\S+)/.exec(text);
+    const match = options.ready.exec(text);
     if (match !== null) {
-      // Keep draining stdout into the log so the child never blocks on a full pipe.
       (async () => {
         try {
           for (;;) {
@@ -77,12 +81,67 @@ async function readReadyLine(
           }
         } catch { /* the log was closed: the test is over */ }
       })();
-      return { grpcAddr: match[1]!, statusAddr: match[2]! };
+      return match;
     }
   }
   throw new Error(
-    `server did not print its ready line within ${READY_TIMEOUT_MS} ms; output so far:\n${text}`,
+    `${options.what} did not print its ready line within ${READY_TIMEOUT_MS} ms; output so far:\n${text}`,
   );
+}
+
+/** The life of one test process: started by `launch`, stopped with a bounded wait. */
+export interface TestProcess {
+  /** (Re)starts the process; resolves with its ready line's match. */
+  launch(): Promise<RegExpExecArray>;
+  /** SIGTERM, wait for exit (SIGKILL after STOP_TIMEOUT_MS); returns the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL, wait for exit. */
+  kill(): Promise<void>;
+  /** Resolves when the current process exits, however it exits. */
+  status(): Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Runs `command args` as a test process: stdout and stderr go to `logPath`, `launch` waits for
+ * the `ready` line, and every wait is bounded. Shared by the store's and PD's test helpers.
+ */
+export function testProcess(
+  options: { command: string; args: string[]; logPath: string; ready: RegExp; what: string },
+): TestProcess {
+  let child: Deno.ChildProcess;
+  let log: Deno.FsFile;
+  const waitExit = async (signal: Deno.Signal): Promise<number> => {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    const status = await child.status;
+    clearTimeout(timer);
+    log.close();
+    return status.code;
+  };
+  return {
+    async launch() {
+      log = await Deno.open(options.logPath, { append: true, create: true });
+      child = new Deno.Command(options.command, {
+        args: options.args,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
+      try {
+        return await readReadyLine(child.stdout, log, options);
+      } catch (error) {
+        child.kill("SIGKILL");
+        await child.status;
+        log.close();
+        throw error;
+      }
+    },
+    stop: () => waitExit("SIGTERM"),
+    kill: async () => void await waitExit("SIGKILL"),
+    status: () => child.status,
+  };
 }
 
 /** The `deno` arguments of a store started with `args`: `deno task serve`'s, narrow permissions. */
@@ -116,48 +175,35 @@ export async function startServer(
     await Deno.writeTextFile(`${dataDir}.toml`, options.config);
     configArgs.push("--config", `${dataDir}.toml`);
   }
-  let child: Deno.ChildProcess;
-  let log: Deno.FsFile;
-  const server = { dataDir, logPath, grpcAddr: "", statusAddr: "" } as TestServer;
-  const launch = async () => {
-    log = await Deno.open(logPath, { append: true, create: true });
-    const launcher = options.launcher ?? [];
-    child = new Deno.Command(launcher[0] ?? Deno.execPath(), {
-      args: [...launcher.slice(1), ...(launcher.length > 0 ? [Deno.execPath()] : [])].concat(
-        runArgs(
-          [...configArgs, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
-            .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
-            .concat(options.args ?? []),
-        ),
+  const launcher = options.launcher ?? [];
+  const proc = testProcess({
+    command: launcher[0] ?? Deno.execPath(),
+    args: [...launcher.slice(1), ...(launcher.length > 0 ? [Deno.execPath()] : [])].concat(
+      runArgs(
+        [...configArgs, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
+          .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
+          .concat(options.args ?? []),
       ),
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-    try {
-      Object.assign(server, await readReadyLine(child.stdout, log));
-    } catch (error) {
-      child.kill("SIGKILL");
-      await child.status;
-      log.close();
-      throw error;
-    }
+    ),
+    logPath,
+    ready: /basalt ready: grpc (\S+) status (\S+)/,
+    what: "server",
+  });
+  const server: TestServer = {
+    dataDir,
+    logPath,
+    grpcAddr: "",
+    statusAddr: "",
+    stop: proc.stop,
+    kill: proc.kill,
+    status: proc.status,
+    restart: async () => {
+      const match = await proc.launch();
+      server.grpcAddr = match[1]!;
+      server.statusAddr = match[2]!;
+    },
   };
-  const waitExit = async (signal: Deno.Signal): Promise<number> => {
-    try {
-      child.kill(signal);
-    } catch { /* already exited */ }
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    const status = await child.status;
-    clearTimeout(timer);
-    log.close();
-    return status.code;
-  };
-  server.stop = () => waitExit("SIGTERM");
-  server.kill = async () => void await waitExit("SIGKILL");
-  server.restart = launch;
-  server.status = () => child.status;
-  await launch();
+  await server.restart();
   return server;
 }
 

@@ -1,16 +1,15 @@
 /**
  * End-to-end helpers for the PD process: `startPd` runs `src/pd/server/main.ts` as
  * `deno task pd` does (the narrow permissions of `scripts/pd.ts`), on loopback with port 0,
- * and reads the ports it bound from its ready line; `PdRpc` speaks `pdpb.PD` and
- * `basalt.PdAdmin` with our codecs. Every wait has a deadline (`PD_READY_TIMEOUT_MS`,
- * `PD_STOP_TIMEOUT_MS`, `PD_CALL_TIMEOUT_MS`).
+ * and reads the ports it bound from its ready line (the process is run by `lib.ts`'s
+ * `testProcess`, as stores are); `PdRpc` speaks `pdpb.PD` and `basalt.PdAdmin` with our codecs.
+ * Every wait has a deadline (`lib.ts`'s ready and stop timeouts, `PD_CALL_TIMEOUT_MS`).
  */
 import * as grpc from "@grpc/grpc-js";
 import { pdpb } from "../../proto/mod.ts";
 import { pdRunArgs } from "../../scripts/pd.ts";
+import { testProcess } from "./lib.ts";
 
-const PD_READY_TIMEOUT_MS = 30_000;
-const PD_STOP_TIMEOUT_MS = 20_000;
 const PD_CALL_TIMEOUT_MS = 10_000;
 
 /** A running (or stopped) PD process. */
@@ -25,40 +24,6 @@ export interface TestPd {
   kill(): Promise<void>;
   /** Starts the process again on the same data directory (new ports). */
   restart(): Promise<void>;
-}
-
-async function readReadyLine(
-  stdout: ReadableStream<Uint8Array>,
-  log: Deno.FsFile,
-): Promise<{ clientAddr: string; statusAddr: string }> {
-  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + PD_READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
-    });
-    const next = await Promise.race([reader.read(), late]);
-    clearTimeout(timer);
-    if (next === "late" || next.done) break;
-    text += next.value;
-    log.writeSync(new TextEncoder().encode(next.value));
-    const match = /basalt-pd ready: client (\S+) status (\S+)/.exec(text);
-    if (match !== null) {
-      (async () => {
-        try {
-          for (;;) {
-            const more = await reader.read();
-            if (more.done) break;
-            log.writeSync(new TextEncoder().encode(more.value));
-          }
-        } catch { /* the log was closed: the test is over */ }
-      })();
-      return { clientAddr: match[1]!, statusAddr: match[2]! };
-    }
-  }
-  throw new Error(`PD did not print its ready line within ${PD_READY_TIMEOUT_MS} ms:\n${text}`);
 }
 
 /**
@@ -89,37 +54,27 @@ export async function startPd(
   ];
   const run = pdRunArgs(flags);
   if (!Array.isArray(run)) throw new Error("startPd: PD printed its help");
-  let child: Deno.ChildProcess;
-  let log: Deno.FsFile;
-  const pd = { dataDir, logPath, clientAddr: "", statusAddr: "" } as TestPd;
-  const launch = async () => {
-    log = await Deno.open(logPath, { append: true, create: true });
-    child = new Deno.Command(Deno.execPath(), { args: run, stdout: "piped", stderr: "piped" })
-      .spawn();
-    child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-    try {
-      Object.assign(pd, await readReadyLine(child.stdout, log));
-    } catch (error) {
-      child.kill("SIGKILL");
-      await child.status;
-      log.close();
-      throw error;
-    }
+  const proc = testProcess({
+    command: Deno.execPath(),
+    args: run,
+    logPath,
+    ready: /basalt-pd ready: client (\S+) status (\S+)/,
+    what: "PD",
+  });
+  const pd: TestPd = {
+    dataDir,
+    logPath,
+    clientAddr: "",
+    statusAddr: "",
+    stop: proc.stop,
+    kill: proc.kill,
+    restart: async () => {
+      const match = await proc.launch();
+      pd.clientAddr = match[1]!;
+      pd.statusAddr = match[2]!;
+    },
   };
-  const waitExit = async (signal: Deno.Signal): Promise<number> => {
-    try {
-      child.kill(signal);
-    } catch { /* already exited */ }
-    const timer = setTimeout(() => child.kill("SIGKILL"), PD_STOP_TIMEOUT_MS);
-    const status = await child.status;
-    clearTimeout(timer);
-    log.close();
-    return status.code;
-  };
-  pd.stop = () => waitExit("SIGTERM");
-  pd.kill = async () => void await waitExit("SIGKILL");
-  pd.restart = launch;
-  await launch();
+  await pd.restart();
   return pd;
 }
 
