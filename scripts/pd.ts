@@ -6,6 +6,7 @@
  * PD's exit status is this process's.
  */
 import { findLibrary } from "../ffi/library.ts";
+import { launch } from "./launch.ts";
 import { ConfigError, loadPdConfig, pdUsage } from "../src/pd/server/config.ts";
 import { pdPermissionFlags } from "../src/pd/server/permissions.ts";
 
@@ -28,29 +29,13 @@ export function pdRunArgs(args: string[]): string[] | { help: true } {
   return ["run", ...flags, MAIN, ...pdArgs];
 }
 
-async function main(args: string[]): Promise<number> {
-  let runArgs: string[] | { help: true };
-  try {
-    runArgs = pdRunArgs(args);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`basalt-pd: ${error.message}\n(see --help)`);
-    return 2;
-  }
-  if (!Array.isArray(runArgs)) {
-    console.log(pdUsage());
-    return 0;
-  }
-  const child = new Deno.Command(Deno.execPath(), { args: runArgs }).spawn();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
-      try {
-        child.kill(signal);
-      } catch { /* PD has exited already */ }
-    });
-  }
-  const status = await child.status;
-  return status.code;
+if (import.meta.main) {
+  Deno.exit(
+    await launch(Deno.args, {
+      name: "basalt-pd",
+      runArgs: pdRunArgs,
+      usage: pdUsage,
+      isRefusal: (error): error is Error => error instanceof ConfigError,
+    }),
+  );
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

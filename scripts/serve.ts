@@ -16,6 +16,7 @@
  * process's.
  */
 import { findLibrary } from "../ffi/library.ts";
+import { launch } from "./launch.ts";
 import { serverPermissionFlags } from "../src/security/permissions.ts";
 import { ConfigError, loadConfig, usage } from "../src/server/config.ts";
 
@@ -40,29 +41,13 @@ export function storeRunArgs(args: string[]): string[] | { help: true } {
   return ["run", ...flags, MAIN, ...storeArgs];
 }
 
-async function main(args: string[]): Promise<number> {
-  let runArgs: string[] | { help: true };
-  try {
-    runArgs = storeRunArgs(args);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`basalt: ${error.message}\n(see --help)`);
-    return 2;
-  }
-  if (!Array.isArray(runArgs)) {
-    console.log(usage());
-    return 0;
-  }
-  const child = new Deno.Command(Deno.execPath(), { args: runArgs }).spawn();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
-      try {
-        child.kill(signal);
-      } catch { /* the store has exited already */ }
-    });
-  }
-  const status = await child.status;
-  return status.code;
+if (import.meta.main) {
+  Deno.exit(
+    await launch(Deno.args, {
+      name: "basalt",
+      runArgs: storeRunArgs,
+      usage: usage,
+      isRefusal: (error): error is Error => error instanceof ConfigError,
+    }),
+  );
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));
