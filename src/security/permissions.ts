@@ -81,23 +81,48 @@ function unique(values: string[]): string[] {
  */
 export function serverPermissionFlags(facts: PermissionFacts): string[] {
   const { config } = facts;
-  const { security } = config;
-  const logFiles = config.log.file === "" ? [] : [config.log.file, `${config.log.file}.1`];
-  const net = unique([
-    ...listenGrants(config.server.addr),
-    ...listenGrants(config.server.statusAddr),
-    ...config.pd.endpoints.flatMap(listenGrants),
-  ]);
   const root = facts.codeRoot.replace(/\/$/, "");
+  return processPermissionFlags({
+    listen: [config.server.addr, config.server.statusAddr],
+    dial: config.pd.endpoints,
+    dataDir: config.storage.dataDir,
+    logFile: config.log.file,
+    configPath: facts.configPath,
+    security: config.security,
+    libraryPath: facts.libraryPath,
+    code: CODE_DIRECTORIES.map((directory) => `${root}/${directory}`),
+  });
+}
+
+/**
+ * The `deno run` permission flags of one Basalt process (a store or a PD), in a stable order:
+ * net = what it listens on and dials; read = data dir, log file and its `.1`, config file, the
+ * `[security]` files that are set, the RocksDB library, then `code`; write = data dir and logs.
+ */
+export function processPermissionFlags(grants: {
+  listen: readonly string[];
+  dial: readonly string[];
+  dataDir: string;
+  /** "" = standard error. */
+  logFile: string;
+  configPath?: string;
+  security: { caPath: string; certPath: string; keyPath: string };
+  libraryPath: string | null;
+  /** Directories of modules its Workers load. */
+  code: readonly string[];
+}): string[] {
+  const { security } = grants;
+  const logFiles = grants.logFile === "" ? [] : [grants.logFile, `${grants.logFile}.1`];
+  const net = unique([...grants.listen, ...grants.dial].flatMap(listenGrants));
   const read = unique([
-    config.storage.dataDir,
+    grants.dataDir,
     ...logFiles,
-    ...(facts.configPath === undefined ? [] : [facts.configPath]),
+    ...(grants.configPath === undefined ? [] : [grants.configPath]),
     ...[security.caPath, security.certPath, security.keyPath].filter((path) => path !== ""),
-    ...(facts.libraryPath === null ? [] : [facts.libraryPath]),
-    ...CODE_DIRECTORIES.map((directory) => `${root}/${directory}`),
+    ...(grants.libraryPath === null ? [] : [grants.libraryPath]),
+    ...grants.code,
   ]);
-  const write = unique([config.storage.dataDir, ...logFiles]);
+  const write = unique([grants.dataDir, ...logFiles]);
   for (const entry of [...net, ...read, ...write]) {
     // Deno splits a permission list on commas; such a path cannot be granted alone.
     if (entry.includes(",")) throw new RangeError(`cannot grant a path with a comma: ${entry}`);

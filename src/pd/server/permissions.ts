@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { listenGrants, SERVER_ENV_VARIABLES } from "../../security/permissions.ts";
+import { processPermissionFlags } from "../../security/permissions.ts";
 import type { PdConfig } from "./config.ts";
 
 /** The `deno run` permission flags of a PD with `config`, in a stable order. */
@@ -23,29 +23,14 @@ export function pdPermissionFlags(
   facts: { config: PdConfig; configPath?: string; libraryPath: string | null },
 ): string[] {
   const { config } = facts;
-  const logFiles = config.log.file === "" ? [] : [config.log.file, `${config.log.file}.1`];
-  const unique = (values: string[]) => [...new Set(values)];
-  const net = unique([...listenGrants(config.clientAddr), ...listenGrants(config.statusAddr)]);
-  const read = unique([
-    config.dataDir,
-    ...logFiles,
-    ...(facts.configPath === undefined ? [] : [facts.configPath]),
-    ...[config.security.caPath, config.security.certPath, config.security.keyPath].filter(
-      (path) => path !== "",
-    ),
-    ...(facts.libraryPath === null ? [] : [facts.libraryPath]),
-  ]);
-  const write = unique([config.dataDir, ...logFiles]);
-  for (const entry of [...net, ...read, ...write]) {
-    // Deno splits a permission list on commas; such a path cannot be granted alone.
-    if (entry.includes(",")) throw new RangeError(`cannot grant a path with a comma: ${entry}`);
-  }
-  return [
-    "--no-prompt",
-    `--allow-net=${net.join(",")}`,
-    `--allow-read=${read.join(",")}`,
-    `--allow-write=${write.join(",")}`,
-    "--allow-ffi",
-    `--allow-env=${SERVER_ENV_VARIABLES.join(",")}`,
-  ];
+  return processPermissionFlags({
+    listen: [config.clientAddr, config.statusAddr],
+    dial: [],
+    dataDir: config.dataDir,
+    logFile: config.log.file,
+    configPath: facts.configPath,
+    security: config.security,
+    libraryPath: facts.libraryPath,
+    code: [],
+  });
 }
