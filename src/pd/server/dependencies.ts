@@ -8,6 +8,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { isAssertionError } from "../../util/assert.ts";
 import { pdpb } from "../../../proto/mod.ts";
 import type { LogFields } from "../../tso/mod.ts";
 import { PD_ERROR_TYPES, type PdError } from "../errors.ts";
@@ -87,4 +88,55 @@ export function failStream(
 ): void {
   if (call.writableEnded || call.destroyed) return;
   call.emit("error", Object.assign(new Error(details), { code, details }));
+}
+
+/** Whether a server stream can still be written. */
+export function streamOpen(call: grpc.ServerDuplexStream<Buffer, Buffer>): boolean {
+  return !call.writableEnded && !call.destroyed;
+}
+
+/**
+ * Serves one bidirectional stream whose requests are answered one at a time, in order (Tso,
+ * RegionHeartbeat): `handle` runs each message after the previous one settled; a failure that
+ * is not a bug goes to `failed` (which ends the stream; later messages get no answer); a failed
+ * assertion is a bug and ends the process; the client's end drains the stream.
+ */
+export function serveInOrder(
+  call: grpc.ServerDuplexStream<Buffer, Buffer>,
+  deps: PdServiceDeps,
+  options: {
+    name: string;
+    handle(bytes: Buffer): Promise<void> | void;
+    failed(error: unknown): void;
+    closed?(): void;
+  },
+): DrainableStream {
+  const stream: DrainableStream = {
+    drain() {
+      if (streamOpen(call)) call.end();
+    },
+  };
+  deps.openStreams?.add(stream);
+  let previous: Promise<void> = Promise.resolve();
+  call.on("data", (bytes: Buffer) => {
+    deps.refresh?.();
+    previous = previous.then(() => streamOpen(call) ? options.handle(bytes) : undefined).catch(
+      (error) => {
+        if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
+        options.failed(error);
+      },
+    );
+  });
+  call.on("end", () => {
+    previous = previous.then(() => stream.drain());
+  });
+  call.on("close", () => {
+    deps.openStreams?.delete(stream);
+    options.closed?.();
+  });
+  call.on(
+    "error",
+    (error) => deps.log.debug(`${options.name} stream error`, { error: String(error) }),
+  );
+  return stream;
 }

@@ -15,7 +15,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { pdpb } from "../../../proto/mod.ts";
 import { PD_HEARTBEAT_STREAMS_MAX } from "../../constants.ts";
-import { isAssertionError } from "../../util/assert.ts";
 import { PdError } from "../errors.ts";
 import type { HeartbeatInstruction } from "../operator.ts";
 import { instructionToProto, MalformedRequest, regionHeartbeatFromProto } from "./convert.ts";
@@ -27,13 +26,11 @@ import {
   okHeader,
   type PdServiceDeps,
   persisted,
+  serveInOrder,
+  streamOpen,
 } from "./dependencies.ts";
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
-
-function open(call: Call): boolean {
-  return !call.writableEnded && !call.destroyed;
-}
 
 /** The latest heartbeat stream of each store, for pushing instructions to region leaders. */
 export class HeartbeatStreams {
@@ -58,7 +55,7 @@ export class HeartbeatStreams {
     if (region === null || region.leader === null) return false;
     const call = this.#byStore.get(region.leader.storeId);
     const instruction = deps.driver.instructionFor(regionId);
-    if (call === undefined || instruction === null || !open(call)) return false;
+    if (call === undefined || instruction === null || !streamOpen(call)) return false;
     send(call, deps, instruction);
     return true;
   }
@@ -74,7 +71,9 @@ function send(call: Call, deps: PdServiceDeps, instruction: HeartbeatInstruction
 }
 
 function write(call: Call, response: pdpb.RegionHeartbeatResponse.$Properties): void {
-  if (open(call)) call.write(Buffer.from(pdpb.RegionHeartbeatResponse.encode(response).finish()));
+  if (streamOpen(call)) {
+    call.write(Buffer.from(pdpb.RegionHeartbeatResponse.encode(response).finish()));
+  }
 }
 
 /** Handles one heartbeat; throws `MalformedRequest` for one that cannot be understood. */
@@ -121,36 +120,16 @@ export function serveHeartbeatStream(
   call: Call,
   deps: PdServiceDeps,
 ): DrainableStream {
-  const stream: DrainableStream = {
-    drain() {
-      if (open(call)) call.end();
+  return serveInOrder(call, deps, {
+    name: "RegionHeartbeat",
+    handle: (bytes) => handle(call, deps, bytes),
+    failed(error) {
+      if (error instanceof MalformedRequest) {
+        return failStream(call, grpc.status.INVALID_ARGUMENT, error.message);
+      }
+      deps.log.error("region heartbeat failed", { error: String(error) });
+      failStream(call, grpc.status.UNKNOWN, `region heartbeat failed: ${String(error)}`);
     },
-  };
-  deps.openStreams?.add(stream);
-  let previous: Promise<void> = Promise.resolve();
-  call.on("data", (bytes: Buffer) => {
-    deps.refresh?.();
-    previous = previous.then(() => open(call) ? handle(call, deps, bytes) : undefined).catch(
-      (error) => {
-        if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
-        if (error instanceof MalformedRequest) {
-          return failStream(call, grpc.status.INVALID_ARGUMENT, error.message);
-        }
-        deps.log.error("region heartbeat failed", { error: String(error) });
-        failStream(call, grpc.status.UNKNOWN, `region heartbeat failed: ${String(error)}`);
-      },
-    );
+    closed: () => deps.heartbeatStreams?.unbind(call),
   });
-  call.on("end", () => {
-    previous = previous.then(() => stream.drain());
-  });
-  call.on("close", () => {
-    deps.openStreams?.delete(stream);
-    deps.heartbeatStreams?.unbind(call);
-  });
-  call.on(
-    "error",
-    (error) => deps.log.debug("RegionHeartbeat stream error", { error: String(error) }),
-  );
-  return stream;
 }

@@ -12,7 +12,6 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { pdpb } from "../../../proto/mod.ts";
-import { isAssertionError } from "../../util/assert.ts";
 import { PdError } from "../errors.ts";
 import {
   clusterMismatch,
@@ -21,11 +20,9 @@ import {
   okHeader,
   type PdServiceDeps,
   persisted,
+  serveInOrder,
+  streamOpen,
 } from "./dependencies.ts";
-
-function open(call: grpc.ServerDuplexStream<Buffer, Buffer>): boolean {
-  return !call.writableEnded && !call.destroyed;
-}
 
 /** Answers one TsoRequest, or ends the stream with the error PD would return. */
 async function answer(
@@ -65,7 +62,7 @@ async function answer(
     count: request.count,
     timestamp: { physical: batch.physicalMs, logical: batch.logical, suffixBits: 0 },
   }).finish();
-  if (open(call)) call.write(Buffer.from(response));
+  if (streamOpen(call)) call.write(Buffer.from(response));
 }
 
 /** Serves one Tso stream until either side ends it. */
@@ -73,28 +70,12 @@ export function serveTsoStream(
   call: grpc.ServerDuplexStream<Buffer, Buffer>,
   deps: PdServiceDeps,
 ): DrainableStream {
-  const stream: DrainableStream = {
-    drain() {
-      if (open(call)) call.end();
+  return serveInOrder(call, deps, {
+    name: "Tso",
+    handle: (bytes) => answer(call, deps, bytes),
+    failed(error) {
+      deps.log.error("TSO failed", { error: String(error) });
+      failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${String(error)}`);
     },
-  };
-  deps.openStreams?.add(stream);
-  let previous: Promise<void> = Promise.resolve();
-  call.on("data", (bytes: Buffer) => {
-    deps.refresh?.();
-    // After a failure the stream is ending; later requests get no answer.
-    previous = previous.then(() => open(call) ? answer(call, deps, bytes) : undefined).catch(
-      (error) => {
-        if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
-        deps.log.error("TSO failed", { error: String(error) });
-        failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${String(error)}`);
-      },
-    );
   });
-  call.on("end", () => {
-    previous = previous.then(() => stream.drain());
-  });
-  call.on("close", () => deps.openStreams?.delete(stream));
-  call.on("error", (error) => deps.log.debug("Tso stream error", { error: String(error) }));
-  return stream;
 }
