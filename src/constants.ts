@@ -419,3 +419,70 @@ assertConstant(
   STORE_HEARTBEAT_INTERVAL_MS >= 1000 && REGION_HEARTBEAT_INTERVAL_MS >= 1000,
   "heartbeats are at most one a second",
 );
+
+// ---------------------------------------------------------------------------------------------
+// The raftstore in a store process (src/raftstore/driver.ts, src/server/region_worker.ts).
+
+/** Milliseconds per Raft tick: an election takes 10–20 ticks (1–2 s), a heartbeat 2 ticks. */
+export const RAFTSTORE_TICK_MS = 100;
+/** The back-off a `ServerIsBusy` region error asks of the client, in milliseconds. */
+export const SERVER_IS_BUSY_BACKOFF_MS = 20;
+
+assertConstant(RAFTSTORE_TICK_MS >= 10, "a Raft tick is at least 10 ms");
+
+// ---------------------------------------------------------------------------------------------
+// The store-to-store Raft transport (src/server/raft_transport/): BatchRaft client streams and
+// the inbound BatchRaft/Raft handlers.
+
+/** Most envelopes in one BatchRaftMessage (TiKV's `raft-msg-max-batch-size`). */
+export const RAFT_CLIENT_BATCH_MAX_MESSAGES = 128;
+/**
+ * Encoded envelope bytes at which a BatchRaftMessage is closed (TiKV's `max-grpc-send-msg-len`);
+ * an envelope larger than this on its own goes alone in its batch.
+ */
+export const RAFT_CLIENT_BATCH_MAX_BYTES = 10 * 1024 * 1024;
+/**
+ * Largest encoded envelope the client sends; a larger one is dropped and counted. Below
+ * GRPC_MAX_MESSAGE_BYTES by the BatchRaftMessage framing, so a batch of one always fits the
+ * receiver's message limit.
+ */
+export const RAFT_ENVELOPE_MAX_BYTES = GRPC_MAX_MESSAGE_BYTES - 64 * 1024;
+/** Most envelopes queued for one destination store; when full, the oldest is dropped. */
+export const RAFT_CLIENT_QUEUE_MAX_MESSAGES = 8192;
+/** Most encoded bytes queued for one destination store; past it the oldest are dropped. */
+export const RAFT_CLIENT_QUEUE_MAX_BYTES = 128 * 1024 * 1024;
+/** Most destination stores one client keeps a link to; envelopes to more are dropped. */
+export const RAFT_CLIENT_MAX_STORES = 4096;
+/** First wait before reconnecting to a store after a failed connection or stream. */
+export const RAFT_CLIENT_BACKOFF_INITIAL_MS = 100;
+/** Longest wait between reconnection attempts (the wait doubles up to it). */
+export const RAFT_CLIENT_BACKOFF_MAX_MS = 5_000;
+/** Longest a store address lookup (`resolve`, PD's GetStore) may take. */
+export const RAFT_CLIENT_RESOLVE_TIMEOUT_MS = 5_000;
+/** Longest a connection to a store may take to become ready. */
+export const RAFT_CLIENT_CONNECT_TIMEOUT_MS = 5_000;
+/** Longest `close()` waits for each stream to end before cancelling it. */
+export const RAFT_CLIENT_CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Batches one inbound stream may have handed to `deliver` and not yet seen finish; past it the
+ * stream is paused (HTTP/2 flow control then holds the sender back).
+ */
+export const RAFT_SERVICE_STREAM_MAX_PENDING_BATCHES = 16;
+
+assertConstant(
+  RAFT_CLIENT_BATCH_MAX_BYTES <= RAFT_ENVELOPE_MAX_BYTES &&
+    RAFT_ENVELOPE_MAX_BYTES < GRPC_MAX_MESSAGE_BYTES,
+  "a batch of one envelope fits a gRPC message",
+);
+assertConstant(
+  RAFT_ENVELOPE_MAX_BYTES <= RAFT_CLIENT_QUEUE_MAX_BYTES &&
+    RAFT_CLIENT_BATCH_MAX_MESSAGES <= RAFT_CLIENT_QUEUE_MAX_MESSAGES,
+  "a store's queue holds at least the largest envelope and a full batch",
+);
+assertConstant(
+  RAFT_CLIENT_BACKOFF_INITIAL_MS >= 1 &&
+    RAFT_CLIENT_BACKOFF_INITIAL_MS <= RAFT_CLIENT_BACKOFF_MAX_MS,
+  "the reconnection backoff grows from a positive start to its maximum",
+);
+assertConstant(RAFT_SERVICE_STREAM_MAX_PENDING_BATCHES >= 1, "a stream may deliver a batch");
+

@@ -247,18 +247,32 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
   }
 
   /** Uses a database opened by another thread of this process (see `share`). */
-  static attach(handle: SharedEngineHandle): RocksDbEngine {
+  /**
+   * `options.obeyFence: false`: this attachment's writes pass the write fence (`fenceWrites`);
+   * it still reads the fence (`writesFenced`) and refuses new work itself. A region worker
+   * attaches so: every write of its raftstore is either a record the Raft log needs to stay
+   * consistent (a vote, an entry already proposed, the apply of a committed one) or was
+   * checked against the fence when it was proposed.
+   */
+  static attach(
+    handle: SharedEngineHandle,
+    options: { obeyFence?: boolean } = {},
+  ): RocksDbEngine {
     const db = Deno.UnsafePointer.create(handle.db);
     if (db === null) throw new Error("attach: null database handle");
     const map = new Map<ColumnFamily, Deno.PointerObject>();
     for (const [cf, value] of handle.columnFamilies) map.set(cf, Deno.UnsafePointer.create(value)!);
     Atomics.add(new Int32Array(handle.attached), ATTACHED, 1);
-    return new RocksDbEngine(new EngineState(db, map), {
+    const engine = new RocksDbEngine(new EngineState(db, map), {
       path: handle.path,
       owned: null,
       attached: handle.attached,
     });
+    engine.#obeyFence = options.obeyFence ?? true;
+    return engine;
   }
+
+  #obeyFence = true;
 
   /** A handle another thread passes to `attach`. The owner must outlive every attachment. */
   share(): SharedEngineHandle {
@@ -305,7 +319,7 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
   }
 
   #assertWritable(operation: string): void {
-    if (Atomics.load(this.#attached, WRITES_FENCED) !== 0) {
+    if (this.#obeyFence && Atomics.load(this.#attached, WRITES_FENCED) !== 0) {
       throw new WritesFencedError(this.path, operation);
     }
   }

@@ -17,7 +17,7 @@
 
 import { raft_cmdpb } from "../../proto/mod.ts";
 import type { ColumnFamily } from "../engine/types.ts";
-import { assert } from "../raft/mod.ts";
+import { assert, type ConfChangeType } from "../raft/mod.ts";
 import type { Modification } from "../storage/modification.ts";
 import { modificationToRaftRequest, raftRequestToModification } from "../storage/raft_cmd.ts";
 import { DATA_KEYS_END, regionContainsKey } from "../storage/region_range.ts";
@@ -207,4 +207,22 @@ export function deleteRangeEnd(endKey: Uint8Array, region: RegionMeta): Uint8Arr
 export function checkWriteRequests(cmd: RaftCmd, region: RegionMeta): RegionError | null {
   const result = writeModifications(cmd, region);
   return "error" in result ? result.error : null;
+}
+
+/** A ChangePeer admin command proposed through `through` (its region and epoch). */
+export function changePeerCommand(
+  through: { region(): RegionMeta; meta: PeerMeta },
+  change: { changeType: ConfChangeType; peer: PeerMeta },
+): RaftCmd {
+  const { changeType, peer } = change;
+  return {
+    header: commandHeader(through.region(), through.meta),
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.ChangePeer,
+      changePeer: {
+        changeType: changeType as number,
+        peer: { id: peer.id, storeId: peer.storeId, role: peer.role },
+      },
+    },
+  };
 }

@@ -72,3 +72,14 @@ export function describeRegionError(error: RegionError): string {
       return `${region}: invalid command: ${error.reason}`;
   }
 }
+
+/**
+ * A write path's rejection for a region error (`write_path.ts`): the command that wrote answers
+ * it as kvproto's `region_error`, and the client retries as TiKV's does.
+ */
+export class RegionWriteError extends Error {
+  constructor(readonly error: RegionError) {
+    super(describeRegionError(error));
+    this.name = "RegionWriteError";
+  }
+}

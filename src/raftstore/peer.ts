@@ -429,9 +429,7 @@ export class Peer {
       if (bugs.serveReadsOnFollowers === true) return cb(this.readPermission(true));
       return cb({ ok: false, error: this.notLeader() });
     }
-    const raft = this.raw.raft;
-    const leaseHolds = raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed;
-    if (leaseHolds || bugs.readWithoutLease === true) {
+    if (this.leaseReadable() || bugs.readWithoutLease === true) {
       return cb(this.readPermission(true));
     }
     if (this.#reads.size >= this.#config.maxPendingReads) {
@@ -447,6 +445,16 @@ export class Peer {
     const ctx = `${this.meta.id}:${++this.#readSeq}`;
     this.#reads.set(ctx, { readIndex: undefined, askedAtTick: this.#ticks, cb });
     this.raw.readIndex(new TextEncoder().encode(ctx));
+  }
+
+  /**
+   * True when a read may be served at once from the engine: this replica leads under its lease
+   * and has applied everything committed (the test of `read`'s lease path).
+   */
+  leaseReadable(): boolean {
+    if (this.#destroyed || !this.isLeader()) return false;
+    const raft = this.raw.raft;
+    return raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed;
   }
 
   private readPermission(viaLease: boolean): ReadResult {

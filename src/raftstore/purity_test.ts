@@ -2,7 +2,7 @@
  * The raftstore is pure apart from the engine and transport it is handed: no clock, randomness,
  * timers, network or `Deno.*` (STYLE.md "Pure core, thin edges"). That covers the round itself
  * (`store.ts`): time arrives as `tick()`, so the simulator can run the real store. The Worker
- * glue that will join this folder does I/O and will not be listed here; the test harness
+ * glue (`worker/`: the real-time driver) uses timers and is not listed here; the test harness
  * (`testing/`) is held to the same rule, so that a run is a function of its seed.
  */
 
@@ -24,6 +24,7 @@ const PURE_MODULES = [
   "snapshot.ts",
   "store.ts",
   "transport.ts",
+  "write_path.ts",
   "testing/cluster.ts",
   "testing/crash_engine.ts",
   "testing/memory_transport.ts",

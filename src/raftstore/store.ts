@@ -53,6 +53,7 @@ import type { ApplyOutcome } from "./apply.ts";
 import type { RaftCmd } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey, regionStateKey } from "./keys.ts";
+import { metapb } from "../../proto/mod.ts";
 import { PeerState, type RegionMeta } from "./local_state.ts";
 import { persistReadies } from "./log_writer.ts";
 import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
@@ -83,6 +84,11 @@ export interface StoreOptions {
   transport: Transport;
   random: RandomSource;
   config?: Partial<PeerConfig>;
+  /**
+   * The regions this store runs, when it runs only some of the engine's (a region-group worker
+   * runs the regions its routing table names); every region recorded when absent.
+   */
+  regionIds?: ReadonlySet<bigint>;
 }
 
 /** One store's peers, driven in rounds. */
@@ -122,6 +128,7 @@ export class Store {
     const forget = store.engine.newWriteBatch();
     for (const state of scanRegionStates(store.engine)) {
       if (state.state === PeerState.Tombstone) continue;
+      if (options.regionIds !== undefined && !options.regionIds.has(state.region.id)) continue;
       if (state.region.peers.length === 0) {
         // Forgotten, but as a Tombstone at the epoch it carried (a Tombstone it replaced), so
         // that messages of that epoch or older still cannot bring back a removed replica.
@@ -156,6 +163,63 @@ export class Store {
     await this.engine.writeDurable(batch);
     batch.destroy();
     this.#peers.set(region.id, Peer.open(this.peerOptions(region.id), this.#random));
+  }
+
+  /**
+   * Runs the replica of `regionId` recorded in the engine (a region handed to this store's
+   * group by another): rebuilt from disk like at start. Returns false when the engine holds no
+   * live, initialized replica of it.
+   */
+  openPeer(regionId: bigint): boolean {
+    assert(!this.#inRound, `store ${this.storeId}: a peer is opened between rounds`);
+    assert(!this.#peers.has(regionId), `store ${this.storeId}: region ${regionId} is open`);
+    const state = readRegionState(this.engine, regionId);
+    if (state === null || state.state === PeerState.Tombstone || state.region.peers.length === 0) {
+      return false;
+    }
+    this.#peers.set(regionId, Peer.open(this.peerOptions(regionId), this.#random));
+    return true;
+  }
+
+  /**
+   * Stops running the replica of `regionId` here without touching its records (it moves to
+   * another group, which opens it from disk): its waiting proposals and reads are answered
+   * `StaleCommand`/`NotLeader`-like errors. Only between rounds.
+   */
+  closePeer(regionId: bigint): void {
+    assert(!this.#inRound, `store ${this.storeId}: a peer is closed between rounds`);
+    const peer = this.#peers.get(regionId);
+    if (peer === undefined) return;
+    const error: RegionError = { code: "RegionNotFound", regionId };
+    peer.failAll({ proposals: error, reads: error });
+    this.#peers.delete(regionId);
+  }
+
+  /**
+   * Starts an election in every region whose only voter is on this store (a standalone store's
+   * regions): it need not wait an election timeout to serve after a restart.
+   */
+  campaignLoneVoters(): void {
+    for (const peer of this.#peers.values()) {
+      const voters = peer.region().peers.filter((p) => p.role !== metapb.PeerRole.Learner);
+      if (voters.length === 1 && voters[0]!.id === peer.meta.id && !peer.isLeader()) {
+        peer.campaign();
+      }
+    }
+  }
+
+  /** Whether a round has work: inputs waiting, or a peer with a Ready. */
+  hasWork(): boolean {
+    if (this.#inbox.length > 0) return true;
+    for (const peer of this.#peers.values()) {
+      if (peer.raw.hasReady()) return true;
+    }
+    return false;
+  }
+
+  /** Whether a round runs now. */
+  get inRound(): boolean {
+    return this.#inRound;
   }
 
   /** The replica of `regionId` here, if any. */

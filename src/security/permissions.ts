@@ -5,9 +5,9 @@
  *
  * - `--allow-net`: the two listen addresses, host and port; a port of 0 (any free port, as the
  *   tests use) grants the host on every port. `localhost` also grants 127.0.0.1 and [::1],
- *   the addresses grpc-js binds for it. A standalone store dials nobody; a clustered store
- *   (`[pd] endpoints`) also dials each PD endpoint, host and port (`localhost` as above: grpc-js
- *   resolves it to either loopback address).
+ *   the addresses grpc-js binds for it. A standalone store dials nobody. A clustered store
+ *   (`[pd] endpoints`) dials PD and every other store, at addresses it learns from PD while it
+ *   runs: it is granted the network unscoped (no list could name its peers in advance).
  * - `--allow-read`: the data directory, the log file and its rotated `.1`, the `--config` file,
  *   the three TLS files, the RocksDB library (`ffi/library.ts` looks it up with `stat`), and the
  *   code directories: region workers are Web Workers, and a Worker needs read permission on
@@ -85,6 +85,7 @@ export function serverPermissionFlags(facts: PermissionFacts): string[] {
   return processPermissionFlags({
     listen: [config.server.addr, config.server.statusAddr],
     dial: config.pd.endpoints,
+    dialAny: config.pd.endpoints.length > 0,
     dataDir: config.storage.dataDir,
     logFile: config.log.file,
     configPath: facts.configPath,
@@ -102,6 +103,8 @@ export function serverPermissionFlags(facts: PermissionFacts): string[] {
 export function processPermissionFlags(grants: {
   listen: readonly string[];
   dial: readonly string[];
+  /** It dials addresses learnt at run time: the network unscoped. */
+  dialAny?: boolean;
   dataDir: string;
   /** "" = standard error. */
   logFile: string;
@@ -130,7 +133,7 @@ export function processPermissionFlags(grants: {
   return [
     // A missing grant fails at once, never waits on an interactive prompt.
     "--no-prompt",
-    `--allow-net=${net.join(",")}`,
+    grants.dialAny === true ? "--allow-net" : `--allow-net=${net.join(",")}`,
     `--allow-read=${read.join(",")}`,
     `--allow-write=${write.join(",")}`,
     "--allow-ffi",

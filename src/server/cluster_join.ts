@@ -29,7 +29,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
-import { pdpb } from "../../proto/mod.ts";
+import { metapb, pdpb } from "../../proto/mod.ts";
+import { ConfChangeType } from "../raft/mod.ts";
+import type { RegionOperator } from "./worker_raftstore.ts";
 import { PdClient } from "../client/pd_client.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
 import {
@@ -233,6 +235,7 @@ export class ClusterMember {
   #stream: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | null = null;
   #storeBeating = false;
   #stopped = false;
+  #onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {};
 
   constructor(
     calls: PdStoreCalls,
@@ -248,6 +251,15 @@ export class ClusterMember {
     this.#dataDir = options.dataDir;
   }
 
+  /** The gRPC address store `storeId` registered with PD (its advertise address). */
+  async storeAddress(storeId: bigint): Promise<string> {
+    const store = await this.#calls.pd.getStore(storeId, {
+      deadlineMs: Date.now() + JOIN_PD_CALL_TIMEOUT_MS,
+    });
+    if (!store.address) throw new Error(`PD knows no address for store ${storeId}`);
+    return store.address;
+  }
+
   get clusterId(): bigint {
     return this.#calls.pd.clusterId;
   }
@@ -259,7 +271,9 @@ export class ClusterMember {
   async start(
     addrs: { addr: string; statusAddr: string },
     regions: () => Region[],
+    onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {},
   ): Promise<void> {
+    this.#onOperator = onOperator;
     await this.#calls.unary("PutStore", {
       request: pdpb.PutStoreRequest,
       response: pdpb.PutStoreResponse,
@@ -303,7 +317,17 @@ export class ClusterMember {
     }
   }
 
-  #regionHeartbeats(regions: Region[]): void {
+  /**
+   * Heartbeats for the regions this store's peer leads (PD hears each region from its leader),
+   * at once: call when a region changed (a new leader, a conf change).
+   */
+  heartbeatRegions(regions: Region[]): void {
+    this.#regionHeartbeats(regions);
+  }
+
+  #regionHeartbeats(all: Region[]): void {
+    // A region not replicated yet (no `leading` seen) is this store's alone: it leads it.
+    const regions = all.filter((region) => region.leading ?? true);
     if (this.#stopped || regions.length === 0) return;
     if (this.#stream === null) {
       const stream = this.#calls.heartbeatStream({
@@ -315,14 +339,16 @@ export class ClusterMember {
             });
             return;
           }
-          // No Raft yet: an operator cannot be carried out; it is only recorded.
-          this.#log.debug("PD operator not carried out", {
-            regionId: response.regionId,
-            changePeer: response.changePeer != null,
-            transferLeader: response.transferLeader != null,
-            merge: response.merge != null,
-            splitRegion: response.splitRegion != null,
-          });
+          const operator = operatorOf(response);
+          if (operator === null) {
+            if (response.merge != null || response.splitRegion != null) {
+              this.#log.debug("PD operator not carried out (split and merge come later)", {
+                regionId: response.regionId,
+              });
+            }
+            return;
+          }
+          this.#onOperator(response.regionId ?? 0n, operator);
         },
         onEnd: (status) => {
           if (this.#stream !== stream) return;
@@ -337,7 +363,7 @@ export class ClusterMember {
         header: this.#calls.header(),
         region: regionToProto(region),
         leader: { id: region.peerId, storeId: region.storeId },
-        term: 1n,
+        term: region.term ?? 1n,
       };
       this.#stream.write(pdpb.RegionHeartbeatRequest.encode(request).finish());
     }
@@ -476,4 +502,28 @@ async function settleRegions(
   }
   log.info("joined a bootstrapped cluster; holding no region", { storeId: String(storeId) });
   return [];
+}
+
+/** The operator a RegionHeartbeatResponse carries that a store carries out, or null. */
+function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | null {
+  const change = response.changePeer;
+  if (change?.peer != null) {
+    const changeType = (change.changeType ?? 0) as number as ConfChangeType;
+    return {
+      changePeer: {
+        changeType,
+        peer: {
+          id: change.peer.id ?? 0n,
+          storeId: change.peer.storeId ?? 0n,
+          // The role follows from the change (PD's peer may leave it unset).
+          role: changeType === ConfChangeType.AddLearnerNode
+            ? metapb.PeerRole.Learner
+            : metapb.PeerRole.Voter,
+        },
+      },
+    };
+  }
+  const transfer = response.transferLeader;
+  if (transfer?.peer != null) return { transferLeader: { peerId: transfer.peer.id ?? 0n } };
+  return null;
 }

@@ -21,7 +21,8 @@ import {
   SHUTDOWN_DRAIN_MS,
 } from "../constants.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
-import { loadTlsIdentity, serverCredentials } from "../security/tls.ts";
+import { channelCredentials, loadTlsIdentity, serverCredentials } from "../security/tls.ts";
+import { RaftClient, raftService } from "./raft_transport/mod.ts";
 import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
 import { type ClusterMember, joinCluster } from "./cluster_join.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
@@ -39,6 +40,7 @@ import {
   standaloneView,
 } from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
+import { bootstrapRegions, recordedRegions } from "./store_regions.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
@@ -111,6 +113,19 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   // <data-dir>/pd.
   const pd = member === null ? openStandalonePd(config.storage.dataDir, { log }) : null;
   const metrics = new RequestMetrics();
+  // The engine records the regions; a new store (or one whose data predates the log) records
+  // its first: the standalone region, or the cluster's first region if this store made it.
+  const storeId = member?.storeId ?? STANDALONE.storeId;
+  const bootstrapped = await bootstrapRegions(engine, member?.regions ?? [standaloneRegion()]);
+  if (bootstrapped > 0) log.info("recorded the store's first regions", { count: bootstrapped });
+  // Clustered: Raft messages to other stores over BatchRaft streams, addresses from PD.
+  const raftClient = member === null ? null : new RaftClient({
+    resolve: (id) => member.storeAddress(id),
+    unreachable: (id) => log.debug("store unreachable", { storeId: String(id) }),
+    credentials: channelCredentials(identity),
+    dialRewrite: testDialRewrite(log),
+    log,
+  });
   const workers = await RegionWorkers.start({
     count: config.raftstore.storePoolSize,
     engine,
@@ -119,8 +134,16 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     logLevel: config.log.level,
     ttlCheckPollIntervalMs: config.storage.ttlCheckPollIntervalMs,
     log,
-    regions: member?.regions ?? [standaloneRegion()],
+    regions: recordedRegions(engine, storeId),
+    storeId,
+    sendRaft: raftClient === null
+      ? undefined
+      : (envelopes) => envelopes.forEach((envelope) => raftClient.send(envelope)),
   });
+  // Clustered only: a standalone store has no peers, and must not create replicas for messages.
+  const raft = member === null
+    ? null
+    : raftService({ deliver: (envelopes) => workers.deliverRaft(envelopes), log });
   let stopping = false;
   const grpcHost = splitAddr(config.server.addr).host;
   const statusAddr = splitAddr(config.server.statusAddr);
@@ -137,8 +160,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       allowedCommonNames,
       onRefused: (cn) => log.warn("refused a client certificate", { cn: cn ?? "(none)" }),
     }),
-    // A clustered store is PD's client, never a PD: it serves tikvpb.Tikv alone.
-    extraServices: pd === null ? [] : [{
+    // A clustered store is PD's client, never a PD: it serves tikvpb.Tikv (with BatchRaft).
+    extraServices: pd === null ? [raft!] : [{
       definition: pdServiceDefinition(),
       handlers: pdHandlers({ pd, log, view: () => view, openStreams: pdStreams }),
     }],
@@ -174,10 +197,17 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       if (pd.safePoint.value > gcSafePoint) workers.gc(gcSafePoint = pd.safePoint.value);
     }, config.gc.pollSafePointIntervalMs);
   if (member !== null) {
-    await member.start({
-      addr: config.server.advertiseAddr || `${grpcHost}:${grpcServer.port}`,
-      statusAddr: config.server.advertiseStatusAddr || `${statusAddr.host}:${statusServer.port}`,
-    }, () => workers.regions().map((served) => served.region));
+    await member.start(
+      {
+        addr: config.server.advertiseAddr || `${grpcHost}:${grpcServer.port}`,
+        statusAddr: config.server.advertiseStatusAddr || `${statusAddr.host}:${statusServer.port}`,
+      },
+      () => workers.regions().map((served) => served.region),
+      (regionId, operator) => {
+        workers.operator(regionId, operator);
+      },
+    );
+    workers.onRegionsChanged((changed) => member.heartbeatRegions(changed));
   }
   // The handlers are in place before the ready line: a signal sent as soon as it is read must
   // find them (without one, SIGTERM's default action ends the process with 143).
@@ -203,6 +233,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       // One deadline for both: the gRPC server's graceful end, then the requests in flight.
       const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
       for (const stream of pdStreams) stream.drain();
+      raft?.drain();
+      await raftClient?.close();
       await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
       const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
       return await metrics.drained(Math.max(0, deadline - Date.now()), sleep);
@@ -252,3 +284,24 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/**
+ * Tests only: `BASALT_TEST_DIAL_MAP_FILE` names a JSON file `{"<address>": "<address to dial>"}`
+ * read at every dial to another store, so that an end-to-end test routes each link through a
+ * proxy it can cut (tests/e2e/cluster.ts). Absent (always, outside tests): no rewrite.
+ */
+function testDialRewrite(log: Logger): ((addr: string) => string) | undefined {
+  const variable = "BASALT_TEST_DIAL_MAP_FILE";
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return undefined;
+  const path = Deno.env.get(variable);
+  if (path === undefined || path === "") return undefined;
+  log.warn("store-to-store dials follow a test dial map", { path });
+  return (addr) => {
+    try {
+      const map = JSON.parse(Deno.readTextFileSync(path)) as Record<string, string>;
+      return typeof map[addr] === "string" ? map[addr] : addr;
+    } catch {
+      return addr;
+    }
+  };
+}

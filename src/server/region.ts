@@ -24,6 +24,11 @@ export interface Region {
   version: bigint;
   peerId: bigint;
   storeId: bigint;
+  /** Every peer of the region, when known (a replicated region); else just this store's. */
+  peers?: readonly { id: bigint; storeId: bigint; role?: metapb.PeerRole }[];
+  /** Replicated regions: whether this store's peer led the region, and in which term, when seen. */
+  leading?: boolean;
+  term?: bigint;
 }
 
 /** The one region of a standalone store. */
@@ -46,7 +51,8 @@ export function regionToProto(region: Region): metapb.Region.$Properties {
     startKey: region.startKey,
     endKey: region.endKey,
     regionEpoch: { confVer: region.confVer, version: region.version },
-    peers: [{ id: region.peerId, storeId: region.storeId }],
+    peers: region.peers?.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })) ??
+      [{ id: region.peerId, storeId: region.storeId }],
   };
 }
 

@@ -19,7 +19,7 @@
  */
 /// <reference lib="deno.worker" />
 import $protobuf from "protobufjs/minimal.js";
-import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
+import { RocksDbEngine, WritesFencedError } from "../engine/rocksdb_engine.ts";
 import {
   ANSWER_MAX_BYTES,
   BATCH_COMMANDS_MAX_ANSWER_BYTES,
@@ -33,13 +33,13 @@ import { COMMANDS_BY_NAME } from "./commands.ts";
 import { type LogFields } from "./log.ts";
 import { outcomeOf } from "./metrics.ts";
 import { newRawStore } from "./raw/mod.ts";
-import { GroupCommit } from "../storage/mod.ts";
 import { startTtlSweeper, type TtlSweeper } from "./raw/ttl_sweeper.ts";
 import type { Region } from "./region.ts";
 import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
 import { runGc } from "./txn/gc.ts";
+import { WorkerRaftstore } from "./worker_raftstore.ts";
 import { batchFieldOf } from "./wire.ts";
 import {
   BATCH_COMMANDS,
@@ -60,8 +60,10 @@ import { bytesEqual } from "../util/bytes.ts";
 let engine: RocksDbEngine | null = null;
 let services: StoreServices | null = null;
 let sweeper: TtlSweeper | null = null;
+/** The worker's regions as peers of a store, and the write path through their log. */
+let raftstore: WorkerRaftstore | null = null;
 /** The regions this worker serves (the map `services.regions` reads), by id. */
-const regions = new Map<bigint, Region>();
+let regions: ReadonlyMap<bigint, Region> = new Map();
 let testHooks: WorkerTestHooks = {};
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
@@ -77,15 +79,27 @@ const log = Object.fromEntries(
 ) as Record<LogLevel, (message: string, fields?: LogFields) => void>;
 
 function start(settings: WorkerSettings): void {
-  engine = RocksDbEngine.attach(settings.engine);
-  for (const region of settings.regions) regions.set(region.id, region);
+  // The raftstore's own writes pass a full disk's fence; new writes are refused at the write
+  // path instead (`refusal` below), before they enter the log.
+  const attached = engine = RocksDbEngine.attach(settings.engine, { obeyFence: false });
   testHooks = settings.testHooks ?? {};
-  // One write path for the raw and transactional stores: their writes share groups and fsyncs.
-  const writes = new GroupCommit(engine, { syncLog: settings.syncLog });
+  // Every write of the raw and transactional stores goes through the log of its region.
+  raftstore = new WorkerRaftstore({
+    storeId: settings.storeId,
+    engine,
+    regionIds: new Set(settings.regions.map((region) => region.id)),
+    send: (envelopes) => post({ kind: "raft", envelopes }),
+    onBug: (error) => die(error, { stage: "raftstore round" }),
+    refusal: () => attached.writesFenced ? new WritesFencedError(attached.path, "write") : null,
+    onRegionsChanged: (changed, removed) => post({ kind: "regionsChanged", changed, removed }),
+  });
+  regions = raftstore.regions;
+  const writes = raftstore.writes;
   services = {
     regions,
     raw: newRawStore(engine, { syncLog: settings.syncLog, writes }),
     txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs, writes }),
+    gate: raftstore.gate,
   };
   if (settings.ttlCheckPollIntervalMs > 0) {
     sweeper = startTtlSweeper(services, {
@@ -118,7 +132,7 @@ function holdRegion(regionId: bigint): (() => void) | null {
     assert(left >= 0, "a region's work count never goes below zero", { regionId, left });
     if (left > 0) return void busyRegions.set(regionId, left);
     busyRegions.delete(regionId);
-    if (draining.delete(regionId)) post({ kind: "regionDropped", regionId });
+    if (draining.delete(regionId)) finishDrop(regionId);
   };
 }
 
@@ -130,15 +144,25 @@ function addRegion(region: Region, latestTs: bigint): void {
   started().txn.concurrency.updateMaxTs(latestTs);
   // Given back after a drop that did not finish in time: the drop is off.
   draining.delete(region.id);
-  regions.set(region.id, region);
-  post({ kind: "regionAdded", regionId: region.id });
+  raftstore!.open(region.id, (opened) => {
+    if (!opened) {
+      log.warn("a region added to this worker has no replica on disk", { region: region.id });
+    }
+    post({ kind: "regionAdded", regionId: region.id });
+  });
 }
 
 /** Stops serving `regionId`; "regionDropped" follows once nothing of it runs here. */
 function dropRegion(regionId: bigint): void {
-  regions.delete(regionId);
+  // New requests answer RegionNotFound at once; the peer closes once its work has ended.
+  raftstore!.hide(regionId);
   if (busyRegions.has(regionId)) draining.add(regionId);
-  else post({ kind: "regionDropped", regionId });
+  else finishDrop(regionId);
+}
+
+/** The region's last work ended: its peer closes, then the main thread hears of it. */
+function finishDrop(regionId: bigint): void {
+  raftstore!.close(regionId, () => post({ kind: "regionDropped", regionId }));
 }
 
 /** Set once a bug was met: the worker takes no more work and ends. */
@@ -224,6 +248,8 @@ async function stop(): Promise<void> {
   stopping = true;
   await sweeper?.stop();
   sweeper = null;
+  // The round in flight ends; proposals and reads still waiting are answered StaleCommand.
+  await raftstore?.stop();
   const current = engine;
   if (current !== null) {
     while (current.durableWritesInFlight > 0) {
@@ -618,6 +644,14 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "dropRegion":
       dropRegion(message.regionId);
+      return;
+    case "raft":
+      raftstore?.receive(message.envelopes);
+      return;
+    case "operator":
+      raftstore?.operator(message.regionId, message.operator, (outcome) => {
+        log.info("PD operator", { region: message.regionId, outcome });
+      });
       return;
     case "stop":
       // Without "stopped" the main thread leaves the database to its WAL: the safe side.

@@ -21,7 +21,9 @@ import type { LogLevel } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import { migrateLegacyTtlIndex } from "./raw/ttl_index.ts";
-import { type Region, standaloneRegion } from "./region.ts";
+import type { RaftEnvelope } from "../raftstore/transport.ts";
+import type { RegionOperator } from "./worker_raftstore.ts";
+import { type Region, STANDALONE, standaloneRegion } from "./region.ts";
 import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
 import type { BatchFrame } from "./wire.ts";
 import {
@@ -121,6 +123,10 @@ export interface RegionWorkerOptions {
   log: Logger;
   /** The regions served at start; default: the standalone store's one region. */
   regions?: Region[];
+  /** This store's id (1 standalone). */
+  storeId?: bigint;
+  /** Raft messages the workers send to other stores (dropped when absent: standalone). */
+  sendRaft?: (envelopes: RaftEnvelope[]) => void;
   /** Test-only worker behaviour (`WorkerTestHooks`). */
   testHooks?: WorkerTestHooks;
 }
@@ -153,6 +159,7 @@ export class RegionWorkers {
       logLevel: options.logLevel,
       ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
       testHooks: options.testHooks,
+      storeId: options.storeId ?? STANDALONE.storeId,
     };
     this.#table = new RoutingTable(options.count);
     this.#slots = Array.from({ length: options.count }, (_, groupId) => new Slot(groupId));
@@ -199,11 +206,53 @@ export class RegionWorkers {
     return this.#table.groupOf(regionId);
   }
 
-  /** Every region with the worker serving it, by region id. */
+  /**
+   * Every region with the worker serving it, by region id (a replica still waiting for its
+   * first snapshot is left out: its range is not known yet).
+   */
   regions(): ServedRegion[] {
     return this.#table.entries()
       .sort((a, b) => a.regionId < b.regionId ? -1 : a.regionId > b.regionId ? 1 : 0)
+      .filter(({ regionId }) => this.#regions.has(regionId))
       .map(({ regionId, group }) => ({ region: this.#regions.get(regionId)!, worker: group }));
+  }
+
+  /** Calls `listener` with the regions that appeared or changed (epoch, peers, leadership). */
+  onRegionsChanged(listener: (changed: Region[]) => void): void {
+    this.#regionsChanged = listener;
+  }
+
+  #regionsChanged: ((changed: Region[]) => void) | null = null;
+
+  /** Hands a PD operator to the worker of region `regionId` (ignored for a region not here). */
+  operator(regionId: bigint, operator: RegionOperator): void {
+    const group = this.#table.groupOf(regionId);
+    if (group === undefined || this.#stopping) return;
+    this.#post(this.#slots[group]!, { kind: "operator", regionId, operator });
+  }
+
+  /**
+   * Raft messages from other stores: each goes to the worker of its region; a message for a
+   * region the table does not hold goes to the least-loaded worker, which creates the replica
+   * when the message allows it (src/raftstore/store.ts).
+   */
+  deliverRaft(envelopes: readonly RaftEnvelope[]): void {
+    if (this.#stopping) return;
+    const perGroup = new Map<number, RaftEnvelope[]>();
+    for (const envelope of envelopes) {
+      let group = this.#table.groupOf(envelope.regionId);
+      if (group === undefined) {
+        const placed = this.#table.add(envelope.regionId);
+        if (typeof placed !== "number") continue;
+        group = placed;
+      }
+      let list = perGroup.get(group);
+      if (list === undefined) perGroup.set(group, list = []);
+      list.push(envelope);
+    }
+    for (const [group, list] of perGroup) {
+      this.#post(this.#slots[group]!, { kind: "raft", envelopes: list });
+    }
   }
 
   /**
@@ -325,7 +374,10 @@ export class RegionWorkers {
     };
     // The worker learns its regions from the table (a replacement: those of its predecessor,
     // rebuilt from disk), and must not go below reads its predecessor served: a fresh ts.
-    const regions = this.#table.regionsOf(slot.groupId).map((id) => this.#regions.get(id)!);
+    const regions = this.#table.regionsOf(slot.groupId).flatMap((id) => {
+      const region = this.#regions.get(id);
+      return region === undefined ? [] : [region];
+    });
     const settings: WorkerSettings = {
       ...this.#shared,
       groupId: slot.groupId,
@@ -377,6 +429,21 @@ export class RegionWorkers {
       case "regionDropped":
         // Absent when the move timed out meanwhile (the region was given back).
         slot.dropped.get(message.regionId)?.(true);
+        return;
+      case "raft":
+        this.#options.sendRaft?.(message.envelopes);
+        return;
+      case "regionsChanged":
+        for (const region of message.changed) this.#regions.set(region.id, region);
+        if (message.changed.length > 0) this.#regionsChanged?.(message.changed);
+        for (const regionId of message.removed) {
+          // A replica removed from its region (destroyed): no worker serves it any more.
+          if (this.#table.groupOf(regionId) !== slot.groupId || this.#moving.has(regionId)) {
+            continue;
+          }
+          this.#table.remove(regionId);
+          this.#regions.delete(regionId);
+        }
         return;
       case "stopped":
         // The worker closed its engine, which counted its attachment out.

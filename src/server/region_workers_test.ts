@@ -19,6 +19,7 @@ import { utf8 } from "../util/bytes.ts";
 import { Logger } from "./log.ts";
 import { type Region, standaloneRegion } from "./region.ts";
 import { type RegionWorkerOptions, RegionWorkers, type UnaryResult } from "./region_workers.ts";
+import { bootstrapRegions, recordRegions } from "./store_regions.ts";
 
 const context = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n } };
 /** Keys preloaded so that one scan keeps its worker busy for many milliseconds. */
@@ -34,6 +35,7 @@ async function withPool(
   const log = new Logger({ level: "error", file: `${dir}.log` });
   let workers: RegionWorkers | null = null;
   try {
+    await bootstrapRegions(engine, options.regions ?? [standaloneRegion()]);
     workers = await RegionWorkers.start({
       count: 2,
       engine,
@@ -177,8 +179,10 @@ Deno.test("a request for a region no worker serves is answered RegionNotFound", 
 });
 
 Deno.test("a region added later goes to the least-loaded worker and is served there", async () => {
-  await withPool(async (_engine, workers) => {
+  await withPool(async (engine, workers) => {
     assert.deepEqual(workers.regions().map((r) => r.worker), [0]);
+    // A region is recorded on disk (by a split, or a snapshot) before a worker serves it.
+    await recordRegions(engine, [region(7n, "m", "")]);
     assert.equal(await workers.addRegion(region(7n, "m", "")), 1);
     assert.equal(workers.workerOf(7n), 1);
     assertPutOk(await rawPut(workers, region(7n, "m", ""), "x"), "region 7 in worker 1");

@@ -9,7 +9,14 @@ import type { errorpb } from "../../proto/mod.ts";
 import { MAX_KEY_BYTES } from "../constants.ts";
 import { type AnswerBudget, unaryBudget } from "./answer_budget.ts";
 import { type AnyCommand, isRefusal } from "./command.ts";
-import { describeFailure, type Failure, isRegionFailure, type RegionFailure } from "./failure.ts";
+import {
+  describeFailure,
+  type Failure,
+  failureOfRegionError,
+  isRegionFailure,
+  type RegionFailure,
+} from "./failure.ts";
+import { RegionWriteError } from "../raftstore/errors.ts";
 import { checkContext, type Region } from "./region.ts";
 import {
   coversAllKeys,
@@ -45,6 +52,20 @@ export function regionErrorOf(failure: RegionFailure): errorpb.Error.$Properties
           startKey: failure.startKey,
           endKey: failure.endKey,
         },
+      };
+    case "NotLeader":
+      return { message, notLeader: { regionId: failure.regionId, leader: failure.leader } };
+    case "ServerIsBusy":
+      return {
+        message,
+        serverIsBusy: { reason: failure.reason, backoffMs: BigInt(failure.backoffMs) },
+      };
+    case "StaleCommand":
+      return { message, staleCommand: {} };
+    case "ReadIndexNotReady":
+      return {
+        message,
+        readIndexNotReady: { reason: failure.reason, regionId: failure.regionId },
       };
   }
 }
@@ -96,7 +117,22 @@ export async function runCommand(
   if ("code" in region) return failureResponse(command, region);
   const outside = keyOutsideRegion(region, { api: command.keyApi, keys });
   if (outside !== null) return failureResponse(command, outside);
-  const result = await command.execute(services, request, { region, budget });
+  // Clustered: a read is served only by the leader under its lease, or after a ReadIndex.
+  const gate = services.gate?.(region) ?? null;
+  if (gate !== null) {
+    const refused = await gate;
+    if (refused !== null) return failureResponse(command, refused);
+  }
+  let result;
+  try {
+    result = await command.execute(services, request, { region, budget });
+  } catch (error) {
+    // A write the log refused (not the leader, a stale epoch, busy): the client retries.
+    if (error instanceof RegionWriteError) {
+      return failureResponse(command, failureOfRegionError(error.error));
+    }
+    throw error;
+  }
   return isRefusal(result) ? failureResponse(command, result.failure) : result;
 }
 

@@ -3,6 +3,7 @@
  * stores of each API (raw and transactional; both over the same engine). Built once per worker (`region_worker.ts`) over the shared engine.
  */
 import type { RawStore } from "./raw/store.ts";
+import type { Failure } from "./failure.ts";
 import type { Region } from "./region.ts";
 import type { TxnStore } from "./txn/store.ts";
 
@@ -11,4 +12,10 @@ export interface StoreServices {
   regions: ReadonlyMap<bigint, Region>;
   raw: RawStore;
   txn: TxnStore;
+  /**
+   * Whether a request on `region` may run now: null when it may (the leader under its lease),
+   * else a promise of the refusal (not the leader, a ReadIndex that failed) or of null once a
+   * ReadIndex round says it may. Absent: always.
+   */
+  gate?: (region: Region) => Promise<Failure | null> | null;
 }

@@ -25,6 +25,8 @@ import { COMMANDS_BY_BATCH_NAME } from "./commands.ts";
 import type { LogLevel } from "./config.ts";
 import type { LogFields } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
+import type { RaftEnvelope } from "../raftstore/transport.ts";
+import type { RegionOperator } from "./worker_raftstore.ts";
 import type { Region } from "./region.ts";
 
 /** Start-up settings of one worker. */
@@ -36,6 +38,8 @@ export interface WorkerSettings {
    * changes arrive as "addRegion" and "dropRegion".
    */
   regions: Region[];
+  /** This store's id (the peers of its regions on this store carry it). */
+  storeId: bigint;
   engine: SharedEngineHandle;
   syncLog: boolean;
   /** A timestamp at least as large as any read served before: seeds max_ts. */
@@ -96,6 +100,10 @@ export type ToWorker =
    * running finish, then answer "regionDropped" — only then may another worker load it.
    */
   | { kind: "dropRegion"; regionId: bigint }
+  /** Raft messages from other stores for this worker's regions (or new ones it creates). */
+  | { kind: "raft"; envelopes: RaftEnvelope[] }
+  /** A PD operator for a region this worker serves (carried out if its peer leads). */
+  | { kind: "operator"; regionId: bigint; operator: RegionOperator }
   | { kind: "stop" };
 
 /** Why a request got no response message. */
@@ -111,6 +119,10 @@ export type FromWorker =
   | { kind: "regionAdded"; regionId: bigint }
   /** Nothing of the region runs in this worker any more. */
   | { kind: "regionDropped"; regionId: bigint }
+  /** Raft messages for other stores. */
+  | { kind: "raft"; envelopes: RaftEnvelope[] }
+  /** Regions that appeared or changed here (epoch, peers), and regions that went. */
+  | { kind: "regionsChanged"; changed: Region[]; removed: bigint[] }
   | { kind: "stopped" };
 
 /** Largest batch id: ids wrap before leaving the Int32 layout. */

@@ -164,7 +164,7 @@ export class GroupCommit implements WritePath {
  * Throws, before anything is added, if a modification breaks the engine's limits (an oversized
  * key or value, a reversed range); returns the write's key and value bytes.
  */
-function checkModifications(modifications: readonly Modification[]): number {
+export function checkModifications(modifications: readonly Modification[]): number {
   let sizeBytes = 0;
   for (const modification of modifications) {
     if (modification.type === "deleteRange") {

@@ -8,7 +8,7 @@
  * @module
  */
 
-export { addTo, GroupCommit } from "./group_commit.ts";
+export { addTo, checkModifications, GroupCommit } from "./group_commit.ts";
 export {
   type DeleteModification,
   type DeleteRangeModification,

@@ -44,6 +44,8 @@ export interface TestServer {
   restart(): Promise<void>;
   /** Resolves when the current process exits, however it exits. */
   status(): Promise<Deno.CommandStatus>;
+  /** Sends `signal` to the current process (e.g. SIGSTOP/SIGCONT to pause it). */
+  signal(signal: Deno.Signal): void;
 }
 
 /**
@@ -99,6 +101,8 @@ export interface TestProcess {
   kill(): Promise<void>;
   /** Resolves when the current process exits, however it exits. */
   status(): Promise<Deno.CommandStatus>;
+  /** Sends `signal` to the current process. */
+  signal(signal: Deno.Signal): void;
 }
 
 /**
@@ -106,7 +110,15 @@ export interface TestProcess {
  * the `ready` line, and every wait is bounded. Shared by the store's and PD's test helpers.
  */
 export function testProcess(
-  options: { command: string; args: string[]; logPath: string; ready: RegExp; what: string },
+  options: {
+    command: string;
+    args: string[];
+    logPath: string;
+    ready: RegExp;
+    what: string;
+    /** Variables added to the inherited environment. */
+    env?: Record<string, string>;
+  },
 ): TestProcess {
   let child: Deno.ChildProcess;
   let log: Deno.FsFile;
@@ -125,6 +137,7 @@ export function testProcess(
       log = await Deno.open(options.logPath, { append: true, create: true });
       child = new Deno.Command(options.command, {
         args: options.args,
+        env: options.env,
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -141,14 +154,34 @@ export function testProcess(
     stop: () => waitExit("SIGTERM"),
     kill: async () => void await waitExit("SIGKILL"),
     status: () => child.status,
+    signal: (signal) => child.kill(signal),
   };
 }
 
+/** Test-only grants added to a store's narrow permissions (files and variables tests hand it). */
+export interface ExtraGrants {
+  /** Paths added to `--allow-read`, e.g. the dial-map file of `cluster.ts`. */
+  read?: string[];
+  /** Variable names added to `--allow-env`. */
+  env?: string[];
+}
+
+/** Appends `extra` to the `--allow-<name>=` list in `run` (which must have one). */
+function widen(run: string[], name: string, extra: string[] = []): string[] {
+  if (extra.length === 0) return run;
+  const flag = `--allow-${name}=`;
+  const at = run.findIndex((arg) => arg.startsWith(flag));
+  if (at < 0) throw new Error(`the store's run arguments have no ${flag}: ${run.join(" ")}`);
+  const widened = [...run];
+  widened[at] = `${run[at]},${extra.join(",")}`;
+  return widened;
+}
+
 /** The `deno` arguments of a store started with `args`: `deno task serve`'s, narrow permissions. */
-function runArgs(args: string[]): string[] {
+function runArgs(args: string[], grants: ExtraGrants = {}): string[] {
   try {
     const run = storeRunArgs(args);
-    if (Array.isArray(run)) return run;
+    if (Array.isArray(run)) return widen(widen(run, "read", grants.read), "env", grants.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
   }
@@ -166,6 +199,10 @@ export async function startServer(
     config?: string;
     /** A command the store runs under, e.g. `["prlimit", "--nofile=256:256", "--"]`. */
     launcher?: string[];
+    /** Variables added to the store's inherited environment. */
+    env?: Record<string, string>;
+    /** Test-only permissions added to the store's narrow set. */
+    grants?: ExtraGrants;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "basalt_e2e_" })}/data`;
@@ -183,11 +220,13 @@ export async function startServer(
         [...configArgs, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"]
           .concat(["--data-dir", dataDir, "--log-file", `${dataDir}.server.log`])
           .concat(options.args ?? []),
+        options.grants,
       ),
     ),
     logPath,
     ready: /basalt ready: grpc (\S+) status (\S+)/,
     what: "server",
+    env: options.env,
   });
   const server: TestServer = {
     dataDir,
@@ -197,6 +236,7 @@ export async function startServer(
     stop: proc.stop,
     kill: proc.kill,
     status: proc.status,
+    signal: proc.signal,
     restart: async () => {
       const match = await proc.launch();
       server.grpcAddr = match[1]!;

@@ -31,7 +31,13 @@ export interface TestPd {
  * flags and `config` (TOML text) passed with `--config`.
  */
 export async function startPd(
-  options: { dataDir?: string; args?: string[]; config?: string } = {},
+  options: {
+    dataDir?: string;
+    args?: string[];
+    config?: string;
+    /** A command PD runs under, e.g. `["setpriv", "--pdeathsig", "KILL", "--"]`. */
+    launcher?: string[];
+  } = {},
 ): Promise<TestPd> {
   const dataDir = options.dataDir ?? `${await Deno.makeTempDir({ prefix: "basalt_pd_e2e_" })}/pd`;
   const logPath = `${dataDir}.log`;
@@ -54,9 +60,10 @@ export async function startPd(
   ];
   const run = pdRunArgs(flags);
   if (!Array.isArray(run)) throw new Error("startPd: PD printed its help");
+  const launcher = options.launcher ?? [];
   const proc = testProcess({
-    command: Deno.execPath(),
-    args: run,
+    command: launcher[0] ?? Deno.execPath(),
+    args: [...launcher.slice(1), ...(launcher.length > 0 ? [Deno.execPath()] : []), ...run],
     logPath,
     ready: /basalt-pd ready: client (\S+) status (\S+)/,
     what: "PD",

@@ -15,12 +15,12 @@
  * @module
  */
 
-import { metapb, raft_cmdpb } from "../../../proto/mod.ts";
+import { metapb } from "../../../proto/mod.ts";
 import { ConfChangeType, type RandomSource } from "../../raft/mod.ts";
 import { utf8 } from "../../util/bytes.ts";
 import { SeededRandom } from "../../util/random.ts";
 import type { CmdResult } from "../apply.ts";
-import { commandHeader, type Modification, type RaftCmd, writeCommand } from "../command.ts";
+import { changePeerCommand, type Modification, type RaftCmd, writeCommand } from "../command.ts";
 import type { RegionError } from "../errors.ts";
 import type { PeerMeta, RegionMeta } from "../local_state.ts";
 import type { Peer, ReadResult } from "../peer.ts";
@@ -368,24 +368,6 @@ export class Cluster {
       maxTicks,
     );
   }
-}
-
-/** A ChangePeer admin command proposed through `through` (its region and epoch). */
-export function changePeerCommand(
-  through: Peer,
-  change: { changeType: ConfChangeType; peer: PeerMeta },
-): RaftCmd {
-  const { changeType, peer } = change;
-  return {
-    header: commandHeader(through.region(), through.meta),
-    adminRequest: {
-      cmdType: raft_cmdpb.AdminCmdType.ChangePeer,
-      changePeer: {
-        changeType: changeType as number,
-        peer: { id: peer.id, storeId: peer.storeId, role: peer.role },
-      },
-    },
-  };
 }
 
 /** A Put of CF default. */

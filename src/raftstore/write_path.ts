@@ -1,0 +1,97 @@
+/**
+ * The write path through the log (src/storage/write_path.ts's contract): a write becomes a
+ * `raft_cmdpb.RaftCmdRequest` proposed to its region's peer on this store, and settles when the
+ * committed entry is applied — after the round's synced write made it durable in the log.
+ *
+ * How it keeps the contract:
+ * 1. Copy on call: keys and values are copied into the command before `write` returns (the
+ *    proposal waits in the store's inbox until the next round, and a caller may reuse a buffer).
+ * 2. Atomic: one write is one entry; apply writes an entry's requests in one batch.
+ * 3. Settles when applied: the proposal's callback is called at apply (or with its failure).
+ *    A region error (`NotLeader`, `EpochNotMatch`, `ServerIsBusy`, `StaleCommand`…) rejects
+ *    with `RegionWriteError`, which the command answers as `region_error`.
+ * 4. Latches until applied: `release` is called just before the promise settles.
+ * 5. In order: proposals enter the inbox, and so the log, in call order.
+ * 6. Inside the region: checked before anything is proposed; the epoch is the one the command
+ *    was checked against (checked again at propose and at apply).
+ *
+ * @module
+ */
+
+import { assertModificationsInRegion, checkModifications } from "../storage/mod.ts";
+import type { Modification } from "../storage/modification.ts";
+import type { RegionMeta } from "../storage/region_range.ts";
+import type { WriteOptions, WritePath } from "../storage/write_path.ts";
+import { modificationToRaftRequest } from "../storage/raft_cmd.ts";
+import type { RaftCmd } from "./command.ts";
+import { RegionWriteError } from "./errors.ts";
+import type { Store } from "./store.ts";
+
+const RESOLVED = Promise.resolve();
+
+/** Writes of a store's regions, proposed to their peers. */
+export class RaftWritePath implements WritePath {
+  readonly #store: Store;
+  readonly #kick: () => void;
+  readonly #refusal: () => Error | null;
+
+  /**
+   * `kick` asks for a round (the driver's); `refusal` says why the engine takes no writes now
+   * (a full disk's fence), so that a write is refused before it enters the log.
+   */
+  constructor(store: Store, kick: () => void, refusal: () => Error | null = () => null) {
+    this.#store = store;
+    this.#kick = kick;
+    this.#refusal = refusal;
+  }
+
+  write(
+    region: RegionMeta,
+    modifications: readonly Modification[],
+    options?: WriteOptions,
+  ): Promise<void> {
+    assertModificationsInRegion(region, modifications);
+    const release = options?.release ?? null;
+    try {
+      checkModifications(modifications);
+      const refused = this.#refusal();
+      if (refused !== null) throw refused;
+    } catch (error) {
+      release?.();
+      return Promise.reject(error);
+    }
+    if (modifications.length === 0) {
+      release?.();
+      return RESOLVED;
+    }
+    const peer = this.#store.peer(region.id);
+    const cmd: RaftCmd = {
+      header: {
+        regionId: region.id,
+        peer: peer === undefined ? null : { ...peer.meta },
+        regionEpoch: { confVer: region.confVer, version: region.version },
+      },
+      requests: modifications.map((m) => modificationToRaftRequest(copyOf(m))),
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.#store.propose(region.id, cmd, (result) => {
+        release?.();
+        if (result.ok) resolve();
+        else reject(new RegionWriteError(result.error));
+      });
+      this.#kick();
+    });
+  }
+}
+
+/** `m` with its own copies of every key and value. */
+function copyOf(m: Modification): Modification {
+  switch (m.type) {
+    case "put":
+      return { ...m, key: m.key.slice(), value: m.value.slice() };
+    case "delete":
+      return { ...m, key: m.key.slice() };
+    case "deleteRange":
+      return { ...m, startKey: m.startKey.slice(), endKey: m.endKey.slice() };
+  }
+}

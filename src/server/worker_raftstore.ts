@@ -1,0 +1,235 @@
+/**
+ * The raftstore inside a region-group worker (DESIGN.md §4.1): the worker's regions run as
+ * peers of one `Store` over the shared engine, driven in real time (`StoreDriver`), and every
+ * write of the worker's commands leaves through the log (`RaftWritePath`). Raft messages for
+ * other stores go to the main thread, which carries them (`BatchRaft`); messages from other
+ * stores come back the same way, routed to the worker by region.
+ *
+ * What a command sees of it:
+ * - `regions`: the worker's regions as `Region`s (this store's peer of each initialized replica),
+ *   refreshed after every round that changed one (a conf change, a new replica);
+ * - `gate`: a request runs at once on the leader under its lease; otherwise after a ReadIndex
+ *   round, or it is refused (`NotLeader` with the leader this replica knows);
+ * - `writes`: the write path through the log.
+ *
+ * @module
+ */
+
+import type { KvEngine } from "../engine/types.ts";
+import { RAFTSTORE_TICK_MS } from "../constants.ts";
+import { StoreDriver } from "../raftstore/worker/driver.ts";
+import type { Peer } from "../raftstore/peer.ts";
+import type { RegionMeta } from "../raftstore/local_state.ts";
+import { Store } from "../raftstore/store.ts";
+import type { RaftEnvelope, Transport } from "../raftstore/transport.ts";
+import { RaftWritePath } from "../raftstore/write_path.ts";
+import { changePeerCommand } from "../raftstore/command.ts";
+import { describeRegionError } from "../raftstore/errors.ts";
+import type { ConfChangeType } from "../raft/mod.ts";
+import type { metapb } from "../../proto/mod.ts";
+import type { WritePath } from "../storage/write_path.ts";
+import { type Failure, failureOfRegionError } from "./failure.ts";
+import type { Region } from "./region.ts";
+
+/** A PD operator for one region (pdpb.RegionHeartbeatResponse's, as a value). */
+export interface RegionOperator {
+  changePeer?: {
+    changeType: ConfChangeType;
+    peer: { id: bigint; storeId: bigint; role: metapb.PeerRole };
+  };
+  transferLeader?: { peerId: bigint };
+}
+
+/** What the worker hands the raftstore. */
+export interface WorkerRaftstoreOptions {
+  storeId: bigint;
+  engine: KvEngine;
+  /** The regions the routing table gives this worker. */
+  regionIds: ReadonlySet<bigint>;
+  /** Envelopes for other stores, in the order sent (posted to the main thread). */
+  send: (envelopes: RaftEnvelope[]) => void;
+  /** Why the engine takes no writes now (a full disk's fence), or null. */
+  refusal?: () => Error | null;
+  /** A round threw: a bug, the worker ends. */
+  onBug: (error: unknown) => void;
+  /** A region appeared, changed or went (after a round, or an open or close). */
+  onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
+}
+
+/** The `Region` a command checks requests against, for this store's peer of `region`. */
+export function regionOfPeer(region: RegionMeta, peer: { id: bigint; storeId: bigint }): Region {
+  return {
+    id: region.id,
+    startKey: region.startKey,
+    endKey: region.endKey,
+    confVer: region.regionEpoch.confVer,
+    version: region.regionEpoch.version,
+    peerId: peer.id,
+    storeId: peer.storeId,
+    peers: region.peers,
+  };
+}
+
+/** Envelopes of one wave of microtasks, posted together. */
+class PostingTransport implements Transport {
+  #queued: RaftEnvelope[] = [];
+  constructor(readonly post: (envelopes: RaftEnvelope[]) => void) {}
+
+  send(envelope: RaftEnvelope): void {
+    if (this.#queued.length === 0) queueMicrotask(this.#flush);
+    this.#queued.push(envelope);
+  }
+
+  readonly #flush = (): void => {
+    const envelopes = this.#queued;
+    this.#queued = [];
+    if (envelopes.length > 0) this.post(envelopes);
+  };
+}
+
+/** The raftstore of one worker (see the module header). */
+export class WorkerRaftstore {
+  readonly store: Store;
+  readonly driver: StoreDriver;
+  readonly writes: WritePath;
+  /** The initialized regions served here, by id (what `StoreServices.regions` reads). */
+  readonly regions = new Map<bigint, Region>();
+  /** Per region, what its `Region` was made from (to see a change cheaply). */
+  readonly #seen = new Map<bigint, { meta: RegionMeta; leading: boolean; term: bigint }>();
+  /** Regions being closed: not mirrored into `regions` again. */
+  readonly #closing = new Set<bigint>();
+  readonly #onRegionsChanged: WorkerRaftstoreOptions["onRegionsChanged"];
+
+  constructor(options: WorkerRaftstoreOptions) {
+    this.#onRegionsChanged = options.onRegionsChanged;
+    this.store = Store.start({
+      storeId: options.storeId,
+      engine: options.engine,
+      transport: new PostingTransport(options.send),
+      random: { nextInt: (n) => Math.floor(Math.random() * n) },
+      regionIds: options.regionIds,
+    });
+    this.driver = new StoreDriver(this.store, {
+      tickMs: RAFTSTORE_TICK_MS,
+      onBug: options.onBug,
+      afterRound: () => this.#mirror(),
+    });
+    this.writes = new RaftWritePath(this.store, () => this.driver.kick(), options.refusal);
+    // A lone voter (a standalone store's region) need not wait an election timeout.
+    this.store.campaignLoneVoters();
+    this.#mirror();
+    this.driver.kick();
+  }
+
+  /** See `StoreServices.gate`. */
+  readonly gate = (region: Region): Promise<Failure | null> | null => {
+    const peer = this.store.peer(region.id);
+    if (peer !== undefined && peer.leaseReadable()) return null;
+    return new Promise((resolve) => {
+      this.store.read(region.id, (result) => {
+        if (!result.ok) return resolve(failureOfRegionError(result.error));
+        result.snapshot.release();
+        resolve(null);
+      });
+      this.driver.kick();
+    });
+  };
+
+  /** Envelopes from other stores, for this worker's regions (or new ones it is to create). */
+  receive(envelopes: readonly RaftEnvelope[]): void {
+    for (const envelope of envelopes) this.store.receive(envelope);
+    this.driver.kick();
+  }
+
+  /** Runs region `regionId` from its records (given to this worker); then calls `done`. */
+  open(regionId: bigint, done: (opened: boolean) => void): void {
+    this.#closing.delete(regionId);
+    this.driver.betweenRounds(() => {
+      const opened = this.store.peer(regionId) !== undefined || this.store.openPeer(regionId);
+      this.store.campaignLoneVoters();
+      this.#mirror();
+      done(opened);
+    });
+  }
+
+  /** Stops answering for region `regionId` (its requests get RegionNotFound) before `close`. */
+  hide(regionId: bigint): void {
+    this.#closing.add(regionId);
+    this.#forget(regionId);
+  }
+
+  /** Stops running region `regionId` here (its records stay); then calls `done`. */
+  close(regionId: bigint, done: () => void): void {
+    this.hide(regionId);
+    this.driver.betweenRounds(() => {
+      this.store.closePeer(regionId);
+      done();
+    });
+  }
+
+  /**
+   * Carries out a PD operator on region `regionId` if this store's peer leads it: a ChangePeer
+   * proposed through the log, or a leadership transfer. `done` hears the outcome (a sentence).
+   */
+  operator(regionId: bigint, op: RegionOperator, done: (outcome: string) => void): void {
+    const peer = this.store.peer(regionId);
+    if (peer === undefined || !peer.isLeader()) return done("not the leader here");
+    if (op.transferLeader !== undefined) {
+      this.store.transferLeader(regionId, op.transferLeader.peerId);
+      this.driver.kick();
+      return done("transfer started");
+    }
+    const change = op.changePeer!;
+    const cmd = changePeerCommand(peer, {
+      changeType: change.changeType,
+      peer: { id: change.peer.id, storeId: change.peer.storeId, role: change.peer.role },
+    });
+    this.store.propose(regionId, cmd, (result) => {
+      done(result.ok ? "applied" : describeRegionError(result.error));
+    });
+    this.driver.kick();
+  }
+
+  /** Stops ticking, waits for the round in flight, fails what is owed. */
+  stop(): Promise<void> {
+    return this.driver.stop();
+  }
+
+  /** Takes a region out of `regions` for a move (not reported: the region lives on). */
+  #forget(regionId: bigint): void {
+    this.regions.delete(regionId);
+    this.#seen.delete(regionId);
+  }
+
+  /** Mirrors the store's peers into `regions` (module header). */
+  #mirror(): void {
+    const changed: Region[] = [];
+    const live = new Set<bigint>();
+    for (const peer of this.store.peers()) {
+      if (this.#closing.has(peer.regionId) || !peer.isInitialized()) continue;
+      live.add(peer.regionId);
+      const meta = peer.region();
+      const leading = peer.isLeader();
+      const term = peer.raw.raft.term;
+      const seen = this.#seen.get(peer.regionId);
+      if (seen?.meta === meta && seen.leading === leading && seen.term === term) continue;
+      this.#seen.set(peer.regionId, { meta, leading, term });
+      const region = { ...regionOfPeer(meta, ownPeer(peer)), leading, term };
+      this.regions.set(peer.regionId, region);
+      changed.push(region);
+    }
+    const removed: bigint[] = [];
+    for (const id of this.regions.keys()) {
+      if (live.has(id)) continue;
+      this.regions.delete(id);
+      this.#seen.delete(id);
+      removed.push(id);
+    }
+    if (changed.length > 0 || removed.length > 0) this.#onRegionsChanged?.(changed, removed);
+  }
+}
+
+/** The peer's own entry as the region lists it (its role may have changed since it opened). */
+function ownPeer(peer: Peer): { id: bigint; storeId: bigint } {
+  return peer.region().peers.find((p) => p.id === peer.meta.id) ?? peer.meta;
+}
