@@ -428,7 +428,12 @@ export const RAFTSTORE_TICK_MS = 100;
 /** The back-off a `ServerIsBusy` region error asks of the client, in milliseconds. */
 export const SERVER_IS_BUSY_BACKOFF_MS = 20;
 
-assertConstant(RAFTSTORE_TICK_MS >= 10, "a Raft tick is at least 10 ms");
+/** Wait before asking PD again for a new leader's max-ts timestamp after a failure. */
+export const MAX_TS_SYNC_RETRY_MS = 500;
+/** The shortest Raft tick a store accepts (`[raftstore] raft-base-tick-interval`). */
+export const RAFTSTORE_MIN_TICK_MS = 10;
+
+assertConstant(RAFTSTORE_TICK_MS >= RAFTSTORE_MIN_TICK_MS, "a Raft tick is at least 10 ms");
 
 // ---------------------------------------------------------------------------------------------
 // The store-to-store Raft transport (src/server/raft_transport/): BatchRaft client streams and

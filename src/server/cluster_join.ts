@@ -251,6 +251,15 @@ export class ClusterMember {
     this.#dataDir = options.dataDir;
   }
 
+  /** A fresh timestamp from PD's TSO (a new leader's max-ts sync). */
+  fetchTimestamp(): Promise<bigint> {
+    if (this.#stopped) return Promise.reject(new Error("the store is stopping"));
+    this.#tso ??= new TsoClient(this.#calls.pd);
+    return this.#tso.getTimestamp({ deadlineMs: Date.now() + JOIN_PD_CALL_TIMEOUT_MS });
+  }
+
+  #tso: TsoClient | null = null;
+
   /** The gRPC address store `storeId` registered with PD (its advertise address). */
   async storeAddress(storeId: bigint): Promise<string> {
     const store = await this.#calls.pd.getStore(storeId, {
@@ -379,6 +388,8 @@ export class ClusterMember {
     try {
       stream?.end();
     } catch { /* already closed */ }
+    this.#tso?.close();
+    this.#tso = null;
     this.#calls.close();
     this.#calls.pd.close();
   }

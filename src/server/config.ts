@@ -8,6 +8,14 @@
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { securityProblem } from "../security/settings.ts";
+import {
+  RAFT_LOG_GC_COUNT_LIMIT,
+  RAFT_LOG_GC_SIZE_LIMIT_BYTES,
+  RAFTSTORE_ELECTION_TIMEOUT_TICKS,
+  RAFTSTORE_HEARTBEAT_INTERVAL_TICKS,
+  RAFTSTORE_MIN_TICK_MS,
+  RAFTSTORE_TICK_MS,
+} from "../constants.ts";
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -67,6 +75,16 @@ export interface ServerConfig {
   raftstore: {
     /** Region-group workers: Web Workers that run the commands of their regions. */
     storePoolSize: number;
+    /** Milliseconds per Raft tick (TiKV's `raft-base-tick-interval`). */
+    raftBaseTickIntervalMs: number;
+    /** Ticks between a leader's heartbeats. */
+    raftHeartbeatTicks: number;
+    /** Ticks without a leader before an election (randomized up to twice this). */
+    raftElectionTimeoutTicks: number;
+    /** Applied entries in a region's log before the leader compacts it. */
+    raftLogGcCountLimit: number;
+    /** Bytes appended to a region's log before the leader compacts it. */
+    raftLogGcSizeLimitBytes: number;
   };
   gc: {
     /** How often the store looks for a newer GC safe point (and then collects garbage). */
@@ -127,7 +145,14 @@ export function defaultConfig(): ServerConfig {
       ttlCheckPollIntervalMs: 60 * 60 * 1000,
       reserveSpaceBytes: null,
     },
-    raftstore: { storePoolSize: 2 },
+    raftstore: {
+      storePoolSize: 2,
+      raftBaseTickIntervalMs: RAFTSTORE_TICK_MS,
+      raftHeartbeatTicks: RAFTSTORE_HEARTBEAT_INTERVAL_TICKS,
+      raftElectionTimeoutTicks: RAFTSTORE_ELECTION_TIMEOUT_TICKS,
+      raftLogGcCountLimit: RAFT_LOG_GC_COUNT_LIMIT,
+      raftLogGcSizeLimitBytes: RAFT_LOG_GC_SIZE_LIMIT_BYTES,
+    },
     gc: { pollSafePointIntervalMs: 10_000 },
     rocksdb: {
       blockCacheSizeBytes: 256 * 1024 * 1024,
@@ -176,7 +201,14 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "ttl-check-poll-interval": ["ttlCheckPollIntervalMs", "duration"],
     "reserve-space": ["reserveSpaceBytes", "sizeOrZero"],
   },
-  raftstore: { "store-pool-size": ["storePoolSize", "positive"] },
+  raftstore: {
+    "store-pool-size": ["storePoolSize", "positive"],
+    "raft-base-tick-interval": ["raftBaseTickIntervalMs", "duration"],
+    "raft-heartbeat-ticks": ["raftHeartbeatTicks", "positive"],
+    "raft-election-timeout-ticks": ["raftElectionTimeoutTicks", "positive"],
+    "raft-log-gc-count-limit": ["raftLogGcCountLimit", "positive"],
+    "raft-log-gc-size-limit": ["raftLogGcSizeLimitBytes", "size"],
+  },
   gc: { "poll-safe-point-interval": ["pollSafePointIntervalMs", "duration"] },
   rocksdb: {
     "block-cache-size": ["blockCacheSizeBytes", "size"],
@@ -473,6 +505,19 @@ export function loadConfig(args: string[]): CommandLine {
   if (problem !== null) throw new ConfigError(problem.key, problem.reason);
   const clusterProblem = clusteredProblem(config);
   if (clusterProblem !== null) throw clusterProblem;
+  const { raftstore } = config;
+  if (raftstore.raftBaseTickIntervalMs < RAFTSTORE_MIN_TICK_MS) {
+    throw new ConfigError(
+      "raftstore.raft-base-tick-interval",
+      `must be at least ${RAFTSTORE_MIN_TICK_MS}ms`,
+    );
+  }
+  if (raftstore.raftHeartbeatTicks >= raftstore.raftElectionTimeoutTicks) {
+    throw new ConfigError(
+      "raftstore.raft-heartbeat-ticks",
+      `must be below raft-election-timeout-ticks (${raftstore.raftElectionTimeoutTicks})`,
+    );
+  }
   const configPath = typeof values.config === "string" ? values.config : undefined;
   return { help: false, config, configPath };
 }

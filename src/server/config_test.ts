@@ -163,3 +163,45 @@ Deno.test("--pd and --advertise-addr are refused by name when malformed or undia
   ]);
   assert.ok(!ok.help);
 });
+
+Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and refuses a tick under 10ms or heartbeats as slow as elections", async () => {
+  const config = defaultConfig();
+  applyToml(config, {
+    raftstore: {
+      "raft-base-tick-interval": "50ms",
+      "raft-heartbeat-ticks": 3,
+      "raft-election-timeout-ticks": 12,
+      "raft-log-gc-count-limit": 20,
+      "raft-log-gc-size-limit": "1MiB",
+    },
+  });
+  assert.deepEqual(config.raftstore, {
+    storePoolSize: 2,
+    raftBaseTickIntervalMs: 50,
+    raftHeartbeatTicks: 3,
+    raftElectionTimeoutTicks: 12,
+    raftLogGcCountLimit: 20,
+    raftLogGcSizeLimitBytes: 1024 * 1024,
+  });
+  for (
+    const [toml, key] of [
+      ['raft-base-tick-interval = "5ms"', "raftstore.raft-base-tick-interval"],
+      [
+        "raft-heartbeat-ticks = 10\nraft-election-timeout-ticks = 10",
+        "raftstore.raft-heartbeat-ticks",
+      ],
+    ]
+  ) {
+    const file = await Deno.makeTempFile({ suffix: ".toml" });
+    try {
+      await Deno.writeTextFile(file, `[raftstore]\n${toml}\n`);
+      assert.throws(
+        () => loadConfig(["--config", file]),
+        (error: unknown) => error instanceof ConfigError && error.key === key,
+        toml,
+      );
+    } finally {
+      await Deno.remove(file);
+    }
+  }
+});

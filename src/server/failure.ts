@@ -26,7 +26,9 @@ export type RegionFailure =
   /** The write's outcome is unknown (its entry may or may not be applied); `reason` says why. */
   | { code: "StaleCommand"; reason: string }
   /** A ReadIndex round did not finish in time. */
-  | { code: "ReadIndexNotReady"; regionId: bigint; reason: string };
+  | { code: "ReadIndexNotReady"; regionId: bigint; reason: string }
+  /** A new leader has not yet raised max_ts to a PD timestamp: async commit and 1PC wait. */
+  | { code: "MaxTimestampNotSynced"; regionId: bigint };
 
 /** A failure of the request itself: retrying it unchanged fails the same way. */
 export type RequestFailure =
@@ -47,7 +49,8 @@ export function isRegionFailure(failure: Failure): failure is RegionFailure {
   return failure.code === "RegionNotFound" || failure.code === "EpochNotMatch" ||
     failure.code === "StoreNotMatch" || failure.code === "KeyNotInRegion" ||
     failure.code === "NotLeader" || failure.code === "ServerIsBusy" ||
-    failure.code === "StaleCommand" || failure.code === "ReadIndexNotReady";
+    failure.code === "StaleCommand" || failure.code === "ReadIndexNotReady" ||
+    failure.code === "MaxTimestampNotSynced";
 }
 
 /** A human-readable description naming the thing that failed. */
@@ -72,6 +75,8 @@ export function describeFailure(failure: Failure): string {
       return `stale command: ${failure.reason}`;
     case "ReadIndexNotReady":
       return `region ${failure.regionId}: read index not ready: ${failure.reason}`;
+    case "MaxTimestampNotSynced":
+      return `region ${failure.regionId}: a new leader's max_ts is not yet synced with PD`;
     case "KeyTooLarge":
       return `key is too large: ${failure.sizeBytes} bytes, limit ${failure.limitBytes}`;
     case "EntryTooLarge":

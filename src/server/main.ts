@@ -136,6 +136,14 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     log,
     regions: recordedRegions(engine, storeId),
     storeId,
+    raftstore: {
+      tickMs: config.raftstore.raftBaseTickIntervalMs,
+      heartbeatTicks: config.raftstore.raftHeartbeatTicks,
+      electionTimeoutTicks: config.raftstore.raftElectionTimeoutTicks,
+      raftLogGcCountLimit: config.raftstore.raftLogGcCountLimit,
+      raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
+    },
+    fetchTs: member === null ? undefined : () => member.fetchTimestamp(),
     sendRaft: raftClient === null
       ? undefined
       : (envelopes) => envelopes.forEach((envelope) => raftClient.send(envelope)),

@@ -86,12 +86,16 @@ function start(settings: WorkerSettings): void {
   // Every write of the raw and transactional stores goes through the log of its region.
   raftstore = new WorkerRaftstore({
     storeId: settings.storeId,
+    settings: settings.raftstore,
     engine,
     regionIds: new Set(settings.regions.map((region) => region.id)),
     send: (envelopes) => post({ kind: "raft", envelopes }),
     onBug: (error) => die(error, { stage: "raftstore round" }),
     refusal: () => attached.writesFenced ? new WritesFencedError(attached.path, "write") : null,
     onRegionsChanged: (changed, removed) => post({ kind: "regionsChanged", changed, removed }),
+    requestMaxTs: settings.syncMaxTs
+      ? (regionId, term) => post({ kind: "needMaxTs", regionId, term })
+      : undefined,
   });
   regions = raftstore.regions;
   const writes = raftstore.writes;
@@ -100,6 +104,7 @@ function start(settings: WorkerSettings): void {
     raw: newRawStore(engine, { syncLog: settings.syncLog, writes }),
     txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs, writes }),
     gate: raftstore.gate,
+    maxTsSynced: raftstore.maxTsSynced,
   };
   if (settings.ttlCheckPollIntervalMs > 0) {
     sweeper = startTtlSweeper(services, {
@@ -647,6 +652,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "raft":
       raftstore?.receive(message.envelopes);
+      return;
+    case "maxTs":
+      started().txn.concurrency.updateMaxTs(message.ts);
+      raftstore?.maxTsFetched(message.regionId, message.term);
       return;
     case "operator":
       raftstore?.operator(message.regionId, message.operator, (outcome) => {

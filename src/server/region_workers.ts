@@ -15,14 +15,18 @@
  * memory locks are gone before B takes requests.
  */
 import type { RocksDbEngine } from "../engine/rocksdb_engine.ts";
-import { REGION_MOVE_DRAIN_TIMEOUT_MS, WORKER_STOP_TIMEOUT_MS } from "../constants.ts";
+import {
+  MAX_TS_SYNC_RETRY_MS,
+  REGION_MOVE_DRAIN_TIMEOUT_MS,
+  WORKER_STOP_TIMEOUT_MS,
+} from "../constants.ts";
 import { assert } from "../util/assert.ts";
 import type { LogLevel } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import { migrateLegacyTtlIndex } from "./raw/ttl_index.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import type { RegionOperator } from "./worker_raftstore.ts";
+import type { RaftstoreSettings, RegionOperator } from "./worker_raftstore.ts";
 import { type Region, STANDALONE, standaloneRegion } from "./region.ts";
 import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
 import type { BatchFrame } from "./wire.ts";
@@ -125,6 +129,13 @@ export interface RegionWorkerOptions {
   regions?: Region[];
   /** This store's id (1 standalone). */
   storeId?: bigint;
+  /**
+   * Clustered: a fresh PD timestamp, for a new leader's max-ts sync (`WorkerSettings.syncMaxTs`);
+   * absent: standalone, no sync needed.
+   */
+  fetchTs?: () => Promise<bigint>;
+  /** `[raftstore]` timing and log compaction; the defaults when absent. */
+  raftstore?: RaftstoreSettings;
   /** Raft messages the workers send to other stores (dropped when absent: standalone). */
   sendRaft?: (envelopes: RaftEnvelope[]) => void;
   /** Test-only worker behaviour (`WorkerTestHooks`). */
@@ -160,6 +171,8 @@ export class RegionWorkers {
       ttlCheckPollIntervalMs: options.ttlCheckPollIntervalMs,
       testHooks: options.testHooks,
       storeId: options.storeId ?? STANDALONE.storeId,
+      raftstore: options.raftstore,
+      syncMaxTs: options.fetchTs !== undefined,
     };
     this.#table = new RoutingTable(options.count);
     this.#slots = Array.from({ length: options.count }, (_, groupId) => new Slot(groupId));
@@ -223,6 +236,21 @@ export class RegionWorkers {
   }
 
   #regionsChanged: ((changed: Region[]) => void) | null = null;
+
+  /** Fetches a PD timestamp for a new leader's max_ts, retrying until it comes or we stop. */
+  #syncMaxTs(slot: Slot, regionId: bigint, term: bigint): void {
+    const fetch = this.#options.fetchTs;
+    if (fetch === undefined || this.#stopping) return;
+    fetch().then((ts) => {
+      if (!this.#stopping) this.#post(slot, { kind: "maxTs", regionId, term, ts });
+    }, (error: unknown) => {
+      this.#options.log.warn("max-ts sync: no timestamp from PD; retrying", {
+        region: String(regionId),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      setTimeout(() => this.#syncMaxTs(slot, regionId, term), MAX_TS_SYNC_RETRY_MS);
+    });
+  }
 
   /** Hands a PD operator to the worker of region `regionId` (ignored for a region not here). */
   operator(regionId: bigint, operator: RegionOperator): void {
@@ -432,6 +460,9 @@ export class RegionWorkers {
         return;
       case "raft":
         this.#options.sendRaft?.(message.envelopes);
+        return;
+      case "needMaxTs":
+        this.#syncMaxTs(slot, message.regionId, message.term);
         return;
       case "regionsChanged":
         for (const region of message.changed) this.#regions.set(region.id, region);

@@ -62,6 +62,8 @@ export function regionErrorOf(failure: RegionFailure): errorpb.Error.$Properties
       };
     case "StaleCommand":
       return { message, staleCommand: {} };
+    case "MaxTimestampNotSynced":
+      return { message, maxTimestampNotSynced: {} };
     case "ReadIndexNotReady":
       return {
         message,

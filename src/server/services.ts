@@ -18,4 +18,9 @@ export interface StoreServices {
    * ReadIndex round says it may. Absent: always.
    */
   gate?: (region: Region) => Promise<Failure | null> | null;
+  /**
+   * False while the leader of `regionId` here has not raised max_ts to a PD timestamp since it
+   * became leader (TiKV's max-ts sync): async-commit and 1PC prewrites wait. Absent: synced.
+   */
+  maxTsSynced?: (regionId: bigint) => boolean;
 }

@@ -26,7 +26,7 @@ import type { LogLevel } from "./config.ts";
 import type { LogFields } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import type { RegionOperator } from "./worker_raftstore.ts";
+import type { RaftstoreSettings, RegionOperator } from "./worker_raftstore.ts";
 import type { Region } from "./region.ts";
 
 /** Start-up settings of one worker. */
@@ -40,6 +40,10 @@ export interface WorkerSettings {
   regions: Region[];
   /** This store's id (the peers of its regions on this store carry it). */
   storeId: bigint;
+  /** A new leader syncs max_ts with PD before async commit and 1PC (clustered stores). */
+  syncMaxTs: boolean;
+  /** The raftstore's timing and log-compaction settings (`[raftstore]`); defaults when absent. */
+  raftstore?: RaftstoreSettings;
   engine: SharedEngineHandle;
   syncLog: boolean;
   /** A timestamp at least as large as any read served before: seeds max_ts. */
@@ -102,6 +106,8 @@ export type ToWorker =
   | { kind: "dropRegion"; regionId: bigint }
   /** Raft messages from other stores for this worker's regions (or new ones it creates). */
   | { kind: "raft"; envelopes: RaftEnvelope[] }
+  /** A PD timestamp for a region led here in `term` (see FromWorker "needMaxTs"). */
+  | { kind: "maxTs"; regionId: bigint; term: bigint; ts: bigint }
   /** A PD operator for a region this worker serves (carried out if its peer leads). */
   | { kind: "operator"; regionId: bigint; operator: RegionOperator }
   | { kind: "stop" };
@@ -121,6 +127,8 @@ export type FromWorker =
   | { kind: "regionDropped"; regionId: bigint }
   /** Raft messages for other stores. */
   | { kind: "raft"; envelopes: RaftEnvelope[] }
+  /** A region's peer here became leader in `term`: its max_ts needs a PD timestamp. */
+  | { kind: "needMaxTs"; regionId: bigint; term: bigint }
   /** Regions that appeared or changed here (epoch, peers), and regions that went. */
   | { kind: "regionsChanged"; changed: Region[]; removed: bigint[] }
   | { kind: "stopped" };

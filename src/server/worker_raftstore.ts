@@ -40,9 +40,19 @@ export interface RegionOperator {
   transferLeader?: { peerId: bigint };
 }
 
+/** `[raftstore]` settings a worker's peers and driver take. */
+export interface RaftstoreSettings {
+  tickMs: number;
+  heartbeatTicks: number;
+  electionTimeoutTicks: number;
+  raftLogGcCountLimit: number;
+  raftLogGcSizeLimitBytes: number;
+}
+
 /** What the worker hands the raftstore. */
 export interface WorkerRaftstoreOptions {
   storeId: bigint;
+  settings?: RaftstoreSettings;
   engine: KvEngine;
   /** The regions the routing table gives this worker. */
   regionIds: ReadonlySet<bigint>;
@@ -52,6 +62,12 @@ export interface WorkerRaftstoreOptions {
   refusal?: () => Error | null;
   /** A round threw: a bug, the worker ends. */
   onBug: (error: unknown) => void;
+  /**
+   * Clustered: asks for a PD timestamp for a region whose peer here became leader in `term`
+   * (`maxTsFetched` answers); until it comes, the region's max_ts is not synced. Absent
+   * (standalone: max_ts was seeded from the store's own oracle at start): always synced.
+   */
+  requestMaxTs?: (regionId: bigint, term: bigint) => void;
   /** A region appeared, changed or went (after a round, or an open or close). */
   onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
 }
@@ -99,18 +115,32 @@ export class WorkerRaftstore {
   /** Regions being closed: not mirrored into `regions` again. */
   readonly #closing = new Set<bigint>();
   readonly #onRegionsChanged: WorkerRaftstoreOptions["onRegionsChanged"];
+  readonly #requestMaxTs: WorkerRaftstoreOptions["requestMaxTs"];
+  /** Regions led here whose max_ts awaits a PD timestamp, with the term they were led in. */
+  readonly #unsynced = new Map<bigint, bigint>();
 
   constructor(options: WorkerRaftstoreOptions) {
     this.#onRegionsChanged = options.onRegionsChanged;
+    this.#requestMaxTs = options.requestMaxTs;
+    const settings = options.settings;
     this.store = Store.start({
       storeId: options.storeId,
       engine: options.engine,
       transport: new PostingTransport(options.send),
       random: { nextInt: (n) => Math.floor(Math.random() * n) },
       regionIds: options.regionIds,
+      config: settings === undefined ? undefined : {
+        heartbeatIntervalTicks: settings.heartbeatTicks,
+        electionTimeoutTicks: settings.electionTimeoutTicks,
+        raftLogGcCountLimit: settings.raftLogGcCountLimit,
+        raftLogGcSizeLimitBytes: settings.raftLogGcSizeLimitBytes,
+        // A ReadIndex waits at least one election timeout (the rule peer_config checks).
+        readIndexTimeoutTicks: 2 * settings.electionTimeoutTicks,
+        raftLogGcCheckTicks: settings.electionTimeoutTicks,
+      },
     });
     this.driver = new StoreDriver(this.store, {
-      tickMs: RAFTSTORE_TICK_MS,
+      tickMs: settings?.tickMs ?? RAFTSTORE_TICK_MS,
       onBug: options.onBug,
       afterRound: () => this.#mirror(),
     });
@@ -190,6 +220,23 @@ export class WorkerRaftstore {
     this.driver.kick();
   }
 
+  /** See `StoreServices.maxTsSynced`. */
+  readonly maxTsSynced = (regionId: bigint): boolean => !this.#unsynced.has(regionId);
+
+  /**
+   * A PD timestamp fetched for `regionId` led in `term` (the caller raised max_ts to it first):
+   * the region is synced unless it was led anew since.
+   */
+  maxTsFetched(regionId: bigint, term: bigint): void {
+    if (this.#unsynced.get(regionId) === term) this.#unsynced.delete(regionId);
+  }
+
+  #ledAnew(regionId: bigint, term: bigint): void {
+    if (this.#requestMaxTs === undefined) return;
+    this.#unsynced.set(regionId, term);
+    this.#requestMaxTs(regionId, term);
+  }
+
   /** Stops ticking, waits for the round in flight, fails what is owed. */
   stop(): Promise<void> {
     return this.driver.stop();
@@ -213,6 +260,10 @@ export class WorkerRaftstore {
       const term = peer.raw.raft.term;
       const seen = this.#seen.get(peer.regionId);
       if (seen?.meta === meta && seen.leading === leading && seen.term === term) continue;
+      if (leading && (seen?.leading !== true || seen.term !== term)) {
+        this.#ledAnew(peer.regionId, term);
+      }
+      if (!leading) this.#unsynced.delete(peer.regionId);
       this.#seen.set(peer.regionId, { meta, leading, term });
       const region = { ...regionOfPeer(meta, ownPeer(peer)), leading, term };
       this.regions.set(peer.regionId, region);

@@ -222,3 +222,44 @@ Deno.test("a replica that does not lead refuses reads and writes with NotLeader"
     await raftstore.stop();
   }
 });
+
+Deno.test("a new leader's max_ts is unsynced until a PD timestamp for its term arrives (clustered)", async () => {
+  const engine = new MemoryEngine();
+  await bootstrapRegions(engine, [standaloneRegion()]);
+  const asked: [bigint, bigint][] = [];
+  const raftstore = new WorkerRaftstore({
+    storeId: 1n,
+    engine,
+    regionIds: new Set([1n]),
+    send: () => {},
+    onBug: (error) => {
+      throw error;
+    },
+    requestMaxTs: (regionId, term) => asked.push([regionId, term]),
+  });
+  try {
+    await until("the lone voter to lead", () => raftstore.store.peer(1n)?.leaseReadable() === true);
+    assert.equal(asked.length, 1, "one request for the term it leads in");
+    const [regionId, term] = asked[0]!;
+    assert.equal(regionId, 1n);
+    assert.equal(raftstore.maxTsSynced(1n), false);
+    raftstore.maxTsFetched(1n, term - 1n); // an answer for an older term changes nothing
+    assert.equal(raftstore.maxTsSynced(1n), false);
+    raftstore.maxTsFetched(1n, term);
+    assert.equal(raftstore.maxTsSynced(1n), true);
+  } finally {
+    await raftstore.stop();
+  }
+});
+
+Deno.test("without a PD (standalone) max_ts needs no sync", async () => {
+  const engine = new MemoryEngine();
+  await bootstrapRegions(engine, [standaloneRegion()]);
+  const { raftstore } = open(engine);
+  try {
+    await until("the lone voter to lead", () => raftstore.store.peer(1n)?.leaseReadable() === true);
+    assert.equal(raftstore.maxTsSynced(1n), true);
+  } finally {
+    await raftstore.stop();
+  }
+});

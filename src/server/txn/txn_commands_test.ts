@@ -378,3 +378,35 @@ Deno.test("async commit and 1PC: a read started at any microtask during the prew
     }
   }
 });
+
+Deno.test("a leader whose max_ts is not synced refuses async-commit and 1PC prewrites with MaxTimestampNotSynced, not 2PC", async () => {
+  let synced = false;
+  const services: StoreServices = { ...newServices(), maxTsSynced: () => synced };
+  for (const mode of [{ useAsyncCommit: true, secondaries: [] }, { tryOnePc: true }]) {
+    const refused = await call(services, "KvPrewrite", {
+      mutations: [put("mts", "v")],
+      primaryLock: utf8("mts"),
+      startVersion: ts(1000),
+      lockTtl: 3000n,
+      ...mode,
+    });
+    assert.ok(refused.regionError?.maxTimestampNotSynced != null, JSON.stringify(mode));
+  }
+  const twoPc = await call(services, "KvPrewrite", {
+    mutations: [put("mts", "v")],
+    primaryLock: utf8("mts"),
+    startVersion: ts(1000),
+    lockTtl: 3000n,
+  });
+  assert.deepEqual([twoPc.regionError, twoPc.errors], [null, []]);
+  synced = true;
+  const onePc = await call(services, "KvPrewrite", {
+    mutations: [put("mts2", "v")],
+    primaryLock: utf8("mts2"),
+    startVersion: ts(2000),
+    lockTtl: 3000n,
+    tryOnePc: true,
+  });
+  assert.equal(onePc.regionError, null);
+  assert.notEqual(onePc.onePcCommitTs, 0n);
+});

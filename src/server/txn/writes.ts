@@ -57,7 +57,15 @@ export const kvPrewrite: Command<kvrpcpb.PrewriteRequest, kvrpcpb.PrewriteRespon
   errorField: "keyErrors",
   keyApi: "txn",
   keysOf: (request) => request.mutations.map((mutation) => mutation.key ?? new Uint8Array()),
-  async execute({ txn: store }, request, { region }) {
+  async execute(services, request, { region }) {
+    const store = services.txn;
+    // A new leader may not know the largest timestamp its predecessor read at: a commit ts
+    // computed from max_ts (async commit, 1PC) waits until max_ts is synced with PD.
+    if (
+      (request.useAsyncCommit || request.tryOnePc) && services.maxTsSynced?.(region.id) === false
+    ) {
+      return refuse({ code: "MaxTimestampNotSynced", regionId: region.id });
+    }
     const expected = new Map(
       request.forUpdateTsConstraints.map((c) => [c.index, c.expectedForUpdateTs]),
     );
