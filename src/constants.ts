@@ -491,3 +491,80 @@ assertConstant(
 );
 assertConstant(RAFT_SERVICE_STREAM_MAX_PENDING_BATCHES >= 1, "a stream may deliver a batch");
 
+// ---------------------------------------------------------------------------------------------
+// PD high availability (src/pd/pd_member.ts, src/pd/server/member_transport.ts): the members
+// of `--initial-cluster` replicate PD's writes through a Raft group of their own.
+
+/** Most members `--initial-cluster` may name (etcd advises at most 7; every member is a voter). */
+export const PD_MEMBERS_MAX = 9;
+/** Wall-clock length of one Raft tick of the PD members' group. */
+export const PD_RAFT_TICK_INTERVAL_MS = 100;
+/** Base election timeout of the PD group, in ticks (the real one is random in [this, 2×this)). */
+export const PD_RAFT_ELECTION_TIMEOUT_TICKS = 10;
+/** Ticks between the PD leader's heartbeats. */
+export const PD_RAFT_HEARTBEAT_INTERVAL_TICKS = 2;
+/** A member snapshots PD's state and compacts its Raft log once it holds more entries than this. */
+export const PD_RAFT_LOG_COMPACT_ENTRIES = 2_000;
+/** Entries kept behind the snapshot at compaction, so a briefly lagging member needs none. */
+export const PD_RAFT_LOG_KEEP_ENTRIES = 200;
+/** Largest message between PD members (a snapshot of PD's whole state rides in one). */
+export const PD_RAFT_MESSAGE_MAX_BYTES = GRPC_MAX_MESSAGE_BYTES;
+/** Most Raft messages queued for one peer member; more are dropped (Raft sends them again). */
+export const PD_RAFT_SEND_QUEUE_MAX_MESSAGES = 4_096;
+/** Most messages one call to a peer member carries. */
+export const PD_RAFT_SEND_BATCH_MAX_MESSAGES = 256;
+/** Deadline of one call carrying messages to a peer member. */
+export const PD_RAFT_SEND_TIMEOUT_MS = 5_000;
+/** Calls in flight to one peer member at once. */
+export const PD_RAFT_SEND_MAX_IN_FLIGHT = 4;
+/** Most PD writes a leader buffers before it proposes them as one Raft entry. */
+export const PD_RAFT_PROPOSAL_MAX_WRITES = 10_000;
+
+assertConstant(
+  PD_RAFT_HEARTBEAT_INTERVAL_TICKS < PD_RAFT_ELECTION_TIMEOUT_TICKS,
+  "PD members hear heartbeats within an election timeout",
+);
+assertConstant(
+  PD_RAFT_LOG_KEEP_ENTRIES < PD_RAFT_LOG_COMPACT_ENTRIES,
+  "compaction drops at least one entry",
+);
+assertConstant(
+  PD_RAFT_SEND_BATCH_MAX_MESSAGES <= PD_RAFT_SEND_QUEUE_MAX_MESSAGES,
+  "a peer's queue holds a full batch",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Region snapshots as SST files (src/raftstore/snapshot/, src/server/raft_transport/snapshot_*):
+// generated per column family, streamed over `tikvpb.Tikv/Snapshot`, ingested on install.
+
+/** Bytes of file data in one `SnapshotChunk` a sender writes (TiKV's SNAP_CHUNK_LEN, 1 MiB). */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Largest chunk a receiver accepts; a larger one ends the stream with INVALID_ARGUMENT. */
+export const SNAPSHOT_CHUNK_MAX_BYTES = 4 * SNAPSHOT_CHUNK_BYTES;
+/**
+ * Most snapshots a store holds generated and not yet sent (TiKV bounds sends by
+ * `concurrent-send-snap-limit`); past it, Raft is told the snapshot is temporarily unavailable
+ * and asks again.
+ */
+export const SNAPSHOT_MAX_GENERATING = 4;
+/** Most snapshot streams a store receives at once; more are refused with RESOURCE_EXHAUSTED. */
+export const SNAPSHOT_MAX_RECEIVING = 4;
+/** Deadline of sending one snapshot stream, from dialling to the receiver's `Done`. */
+export const SNAPSHOT_SEND_TIMEOUT_MS = 10 * 60_000;
+/** A received stream not ended within this is cancelled and its partial files removed. */
+export const SNAPSHOT_RECEIVE_TIMEOUT_MS = 10 * 60_000;
+/**
+ * A generated snapshot older than this is taken back from its sender (whose message was lost
+ * before it could stream it): its files are deleted and its place is free again.
+ */
+export const SNAPSHOT_GENERATED_MAX_AGE_MS = 2 * SNAPSHOT_SEND_TIMEOUT_MS;
+
+assertConstant(
+  SNAPSHOT_CHUNK_BYTES <= SNAPSHOT_CHUNK_MAX_BYTES &&
+    SNAPSHOT_CHUNK_MAX_BYTES + 64 * 1024 <= GRPC_MAX_MESSAGE_BYTES,
+  "a snapshot chunk fits a gRPC message",
+);
+assertConstant(
+  SNAPSHOT_GENERATED_MAX_AGE_MS > SNAPSHOT_SEND_TIMEOUT_MS,
+  "a generated snapshot outlives any stream sending it",
+);

@@ -8,7 +8,10 @@
  *   When PD reports several members and a leader whose client URL differs from the endpoint
  *   that answered, the client follows the leader.
  * - A call that cannot reach PD fails with a retriable `UnavailableError` and makes the next
- *   call look for the leader again among all endpoints.
+ *   call look for the leader again among all endpoints. A replicated PD's follower answers
+ *   UNAVAILABLE "not leader" (as PD's `ErrNotLeader`), which is the same retriable error: the
+ *   retry finds the leader through GetMembers. The TSO client does the same through
+ *   `leaderLost()` and `ensureLeader()`.
  * - An error in a response header is a `PdError` naming PD's `ErrorType`.
  */
 import * as grpc from "@grpc/grpc-js";
@@ -96,6 +99,21 @@ export class PdClient {
   /** The PD address in use. */
   get address(): string {
     return this.#address;
+  }
+
+  /**
+   * Says the PD in use is unreachable or no longer leads (a Tso stream broke, a call answered
+   * UNAVAILABLE "not leader"): the next call first looks for the leader again.
+   */
+  leaderLost(): void {
+    this.#needsDiscovery = true;
+  }
+
+  /** Looks for the leader now, if a failure asked for it (see `leaderLost`). */
+  async ensureLeader(options: { deadlineMs?: number } = {}): Promise<void> {
+    if (this.#needsDiscovery) {
+      await this.#discover(options.deadlineMs ?? Date.now() + this.#timeoutMs);
+    }
   }
 
   /** PD's members and leader. */
@@ -221,7 +239,12 @@ export class PdClient {
         }
         this.#clusterId = clusterId;
         const leaderUrl = members.leader?.clientUrls?.[0];
-        if (members.members.length > 1 && leaderUrl !== undefined) {
+        if (members.members.length > 1) {
+          if (leaderUrl === undefined) {
+            // A member that knows no leader yet (an election): ask the next one.
+            lastError = new UnavailableError(`PD at ${endpoint} knows no leader`, { sent: false });
+            continue;
+          }
           const leader = hostOfUrl(leaderUrl);
           if (leader !== endpoint) this.#use(leader);
         }

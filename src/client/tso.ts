@@ -10,7 +10,8 @@
  *   most `TSO_MAX_BATCH` timestamps are asked in one request.
  * - Invariant kept and asserted: timestamps handed out by one client strictly increase.
  * - A broken stream rejects what it carried with a retriable `UnavailableError`; the
- *   waiters retry on a new stream (after `pdUnavailable` back-off) until their deadline.
+ *   waiters retry on a new stream (after `pdUnavailable` back-off) until their deadline, to
+ *   the PD leader found again through GetMembers (a replicated PD's leader may have changed).
  *
  * @example
  * ```ts
@@ -120,13 +121,21 @@ export class TsoClient implements TimestampOracle {
    * a stream is declared silent after TSO_RESPONSE_TIMEOUT_MS).
    */
   async getTimestamp(options: { deadlineMs?: number } = {}): Promise<bigint> {
-    const backoffer = new Backoffer(options.deadlineMs ?? Date.now() + PD_REQUEST_TIMEOUT_MS);
+    const deadlineMs = options.deadlineMs ?? Date.now() + PD_REQUEST_TIMEOUT_MS;
+    const backoffer = new Backoffer(deadlineMs);
     for (;;) {
       try {
         return await this.#getOnce();
       } catch (error) {
         if (!(error instanceof UnavailableError)) throw error;
+        // The PD in use died or no longer leads: find the leader before the next stream.
+        this.#pd.leaderLost();
         await backoffer.backoff("pdUnavailable", error);
+        try {
+          await this.#pd.ensureLeader({ deadlineMs });
+        } catch (lookup) {
+          if (!(lookup instanceof UnavailableError)) throw lookup;
+        }
       }
     }
   }

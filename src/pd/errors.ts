@@ -20,7 +20,9 @@ export type PdErrorCode =
   | "InvalidRequest"
   | "LimitExceeded"
   | "NotEnoughStores"
-  | "DuplicatedStoreAddress";
+  | "DuplicatedStoreAddress"
+  /** A replicated PD member that does not lead (or lost leadership before a write committed). */
+  | "NotLeader";
 
 /** `pdpb.ErrorType` names. */
 export type PdErrorTypeName =
@@ -46,6 +48,8 @@ export const PD_ERROR_TYPES: Readonly<Record<PdErrorCode, PdErrorTypeName>> = {
   LimitExceeded: "UNKNOWN",
   NotEnoughStores: "UNKNOWN",
   DuplicatedStoreAddress: "UNKNOWN",
+  // Never sent in a header: the edge answers it with gRPC UNAVAILABLE "not leader", as PD does.
+  NotLeader: "UNKNOWN",
 };
 
 /** An expected failure: a stable code and a message naming the thing. Returned, not thrown. */

@@ -2,7 +2,8 @@
  * The Placement Driver's pure core (DESIGN §4.2): cluster metadata, id allocation, the TSO
  * window, GC and service safe points, operators and the schedulers, over `PdStorage`, with the
  * clock and random source as arguments. The gRPC edge (`pdpb.PD`) and the process around it
- * are thin layers over `PlacementDriver`.
+ * are thin layers over `PlacementDriver`. Several members replicate it over src/raft through
+ * `PdMember` (`pd_member.ts` states the design: writes replicated, only the leader serves).
  *
  * @example
  * ```ts
@@ -44,6 +45,12 @@ export {
   type OpStep,
 } from "./operator.ts";
 export { OperatorController } from "./operator_controller.ts";
+export {
+  type MemberStatus,
+  type MemberTransport,
+  PdMember,
+  type PdMemberOptions,
+} from "./pd_member.ts";
 export {
   type AdminOperatorRequest,
   PlacementDriver,

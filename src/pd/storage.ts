@@ -3,7 +3,10 @@
  *
  * `PdStorage` is a sorted map of string keys to string values with atomic batches. This module
  * imports nothing of any implementation: `engine_storage.ts` keeps it on a `KvEngine` (the
- * memory engine in tests, RocksDB in the process), and a Raft-replicated one can follow.
+ * memory engine in tests, RocksDB in the process); a replicated member (`pd_member.ts`) hands
+ * its leader's core a `PdStorage` whose writes become Raft proposals, and applies committed
+ * ones to an `EngineStorage`. The core reads its storage only when it opens (the member
+ * asserts it), which is what lets the leader's writes run ahead of the log.
  *
  * Contract: `write` applies all of its operations or none, and a `get` or `scan` after it sees
  * them. Keys order by their UTF-16 code units, which for the ASCII keys below is byte order.

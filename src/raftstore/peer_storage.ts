@@ -30,12 +30,16 @@
  * learner or absent), so the replay of entries (truncated, applied] ends where it began, and
  * the entries after `applied` then apply on the right configuration (see src/raft/storage.ts).
  *
- * Snapshots. `snapshot()` builds the region's snapshot at the applied index in one message
- * (`snapshot.ts`: the data column families' pairs inline, until SST-file snapshots exist), and
- * answers "SnapshotTemporarilyUnavailable" for a region above the inline size limit; Raft then
- * keeps the follower in Probe and asks again later. `applySnapshot` installs a received one in
- * duty 1's batch: the region's data replaced, the log emptied, the truncated and applied state
- * at the snapshot's index. Log compaction still stays below the slowest follower's match index
+ * Snapshots. `snapshot()` builds the region's snapshot at the applied index: with a
+ * `SnapshotManager` (the real store) as SST files per column family
+ * (`snapshot/sst_snapshot.ts`), answering "SnapshotTemporarilyUnavailable" while the store holds
+ * its limit of generated snapshots; without one (the memory harness) inline in one message
+ * (`snapshot.ts`), answering the same for a region above the inline size limit. Raft then keeps
+ * the follower in Probe and asks again later. `applySnapshot` installs a received one in duty
+ * 1's batch: the region's data cleared, the log emptied, the truncated and applied state at the
+ * snapshot's index; an inline snapshot's pairs go into the same batch, an SST-form one leaves
+ * the region `Applying` until `finishSnapshotInstall` has ingested its files (also resumed after
+ * a crash: a region loaded `Applying` has `pendingSnapshotInstall()`). Log compaction still stays below the slowest follower's match index
  * (peer.ts), so a snapshot is needed only by a replica that has no log at all (a new one).
  *
  * What apply must do for idempotence (issue #10: "applying an entry twice must be harmless").
@@ -56,7 +60,7 @@ import {
   RAFT_ENTRY_CACHE_MAX_ENTRIES,
   RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
 } from "../constants.ts";
-import type { Readable, WriteBatch } from "../engine/types.ts";
+import type { KvEngine, Readable, WriteBatch } from "../engine/types.ts";
 import {
   assert,
   type Entry,
@@ -94,6 +98,12 @@ import {
 } from "./local_state.ts";
 import { LOCAL_CF, readRegionState, writeRegionState } from "./region_state.ts";
 import { clearRegionData, decodeRegionSnapshot, encodeRegionSnapshot } from "./snapshot.ts";
+import {
+  encodeSstSnapshotData,
+  type SnapKey,
+  snapshotFormOf,
+  type SnapshotManager,
+} from "./snapshot/sst_snapshot.ts";
 
 /**
  * TiKV's `RAFT_INIT_LOG_INDEX` and `RAFT_INIT_LOG_TERM`: a region created with its peers (by
@@ -111,6 +121,13 @@ export interface PeerStorageOptions {
   cache?: EntryCacheLimits;
   /** Largest region snapshot `snapshot()` builds; default RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES. */
   snapshotMaxBytes?: number;
+  /**
+   * The store's snapshot files. With one, `snapshot()` builds SST-form snapshots
+   * (`snapshot/sst_snapshot.ts`, no size limit) and a region found `Applying` at load resumes its
+   * install; without one, snapshots are inline (the memory harness) and an SST-form snapshot
+   * cannot be installed.
+   */
+  snapshots?: SnapshotManager;
 }
 
 /** A region's raft and apply state when no record exists yet (TiKV's `init_raft_state`). */
@@ -177,14 +194,18 @@ export class PeerStorage implements Storage {
   #lastTerm: bigint;
   readonly #cache: EntryCache;
   readonly #snapshotMaxBytes: number;
+  readonly #snapshots: SnapshotManager | null;
+  /** An SST-form snapshot recorded `Applying` whose files are not ingested yet. */
+  #pendingInstall: SnapKey | null = null;
 
   private constructor(
     engine: Readable,
     state: { region: RegionLocalState; raft: RaftLocalState; apply: RaftApplyState },
     cache: EntryCache,
-    snapshotMaxBytes: number,
+    snapshot: { maxBytes: number; manager: SnapshotManager | null },
   ) {
-    this.#snapshotMaxBytes = snapshotMaxBytes;
+    this.#snapshotMaxBytes = snapshot.maxBytes;
+    this.#snapshots = snapshot.manager;
     this.regionId = state.region.region.id;
     this.#engine = engine;
     this.#region = state.region;
@@ -225,13 +246,23 @@ export class PeerStorage implements Storage {
         maxBytes: RAFT_ENTRY_CACHE_MAX_BYTES,
       },
     );
-    const storage = new PeerStorage(
-      engine,
-      { region, raft, apply },
-      cache,
-      options.snapshotMaxBytes ?? RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
-    );
+    const storage = new PeerStorage(engine, { region, raft, apply }, cache, {
+      maxBytes: options.snapshotMaxBytes ?? RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
+      manager: options.snapshots ?? null,
+    });
     storage.validate();
+    if (region.state === PeerState.Applying) {
+      // A crash between the two steps of an install (snapshot/sst_snapshot.ts): do step 2 again.
+      // The snapshot's name is the truncated state step 1 wrote.
+      if (storage.#snapshots === null) {
+        throw new CorruptLocalStateError(
+          { regionId, key: regionStateKey(regionId), record: "RegionLocalState" },
+          "it is Applying a snapshot, and this store was given no snapshot manager to finish it",
+        );
+      }
+      const { index, term } = apply.truncatedState;
+      storage.#pendingInstall = { regionId, term, index };
+    }
     return storage;
   }
 
@@ -376,6 +407,17 @@ export class PeerStorage implements Storage {
   snapshot(): Snapshot {
     const applied = this.#applyState.appliedIndex;
     const region = this.#region.region;
+    if (this.#snapshots !== null) {
+      const term = this.term(applied);
+      const key = { regionId: this.regionId, term, index: applied };
+      const files = this.#snapshots.generate(key, this.#engine, region);
+      // The store holds its limit of generated snapshots: Raft asks again later.
+      if (files === null) throw new StorageError("SnapshotTemporarilyUnavailable", applied);
+      return {
+        data: encodeSstSnapshotData(region, files),
+        metadata: { index: applied, term, confState: confStateOf(region) },
+      };
+    }
     const data = encodeRegionSnapshot(this.#engine, region, this.#snapshotMaxBytes);
     // Above the inline limit: no snapshot (module header); Raft asks again later.
     if (data === null) throw new StorageError("SnapshotTemporarilyUnavailable", applied);
@@ -474,8 +516,10 @@ export class PeerStorage implements Storage {
 
   /**
    * Installs a snapshot Raft accepted (Ready duty 1, before the Ready's entries and hard state):
-   * the region's data is replaced by the snapshot's pairs, the log emptied, and the raft, apply
-   * and region states moved to the snapshot's index, all into `batch`.
+   * the region's data cleared, the log emptied, and the raft, apply and region states moved to
+   * the snapshot's index, all into `batch`. An inline snapshot's pairs go into `batch` too and
+   * the region is `Normal`; an SST-form snapshot leaves the region `Applying`, and the caller
+   * must call `finishSnapshotInstall` once `batch` is written (`pendingSnapshotInstall()`).
    */
   applySnapshot(batch: WriteBatch, snap: Snapshot): void {
     const { index, term } = snap.metadata;
@@ -483,8 +527,23 @@ export class PeerStorage implements Storage {
       index > this.#applyState.appliedIndex,
       `region ${this.regionId}: snapshot at ${index} is not beyond applied ${this.#applyState.appliedIndex}`,
     );
-    const { region, pairs } = decodeRegionSnapshot(snap.data);
+    assert(
+      this.#pendingInstall === null,
+      `region ${this.regionId}: a snapshot install is unfinished`,
+    );
+    const form = snapshotFormOf(snap.data);
+    assert(
+      form.form !== "malformed",
+      `region ${this.regionId}: ${form.form === "malformed" ? form.problem : ""}`,
+    );
+    const { region, pairs } = form.form === "sst"
+      ? { region: form.meta.region, pairs: [] }
+      : decodeRegionSnapshot(snap.data);
     assert(region.id === this.regionId, `region ${this.regionId}: snapshot of region ${region.id}`);
+    assert(
+      form.form === "inline" || this.#snapshots !== null,
+      `region ${this.regionId}: an SST-form snapshot reached a store without a snapshot manager`,
+    );
     clearRegionData(this.#engine, batch, this.#region.region);
     clearRegionData(this.#engine, batch, region);
     for (const p of pairs) batch.put(p.cf, p.key, p.value);
@@ -505,7 +564,40 @@ export class PeerStorage implements Storage {
     };
     this.writeRaftState(batch);
     batch.put(LOCAL_CF, applyStateKey(this.regionId), encodeRaftApplyState(this.#applyState));
-    this.setRegionState(batch, { state: PeerState.Normal, region });
+    if (form.form === "inline") {
+      this.setRegionState(batch, { state: PeerState.Normal, region });
+      return;
+    }
+    this.setRegionState(batch, { state: PeerState.Applying, region });
+    this.#pendingInstall = { regionId: this.regionId, term, index };
+  }
+
+  /**
+   * The SST-form snapshot recorded `Applying` and not yet ingested: after `applySnapshot` until
+   * `finishSnapshotInstall`, and after a load that found the region `Applying` (a crash).
+   */
+  pendingSnapshotInstall(): SnapKey | null {
+    return this.#pendingInstall === null ? null : { ...this.#pendingInstall };
+  }
+
+  /**
+   * Step 2 of an SST-form install (snapshot/sst_snapshot.ts), once the batch `applySnapshot`
+   * wrote into is in the engine: ingests the snapshot's files, then records the region `Normal`
+   * with a synced write, then lets the manager delete the region's received snapshots up to
+   * this one. The region's ranges were cleared in step 1's batch; ingesting again after a crash
+   * adds the same pairs over the same pairs. Throws `SnapshotMissingError` (from the manager)
+   * when the files are not there; the region stays `Applying`.
+   */
+  async finishSnapshotInstall(engine: KvEngine): Promise<void> {
+    const key = this.#pendingInstall;
+    assert(key !== null, `region ${this.regionId}: no snapshot install to finish`);
+    assert(this.#snapshots !== null, `region ${this.regionId}: no snapshot manager`);
+    this.#snapshots.ingest(key, engine);
+    using batch = engine.newWriteBatch();
+    this.setRegionState(batch, { state: PeerState.Normal, region: this.#region.region });
+    await engine.writeDurable(batch);
+    this.#pendingInstall = null;
+    this.#snapshots.pruneReceived(this.regionId, key.index);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
- * Region snapshots in one message, until SST-file snapshots exist (DESIGN.md §4.1 wants SST files
- * per column family, streamed in chunks over `tikvpb.Tikv/Snapshot`; that is later work).
+ * Region snapshots in one message: the form the memory harness uses. The real store uses SST
+ * files per column family streamed over `tikvpb.Tikv/Snapshot` (`snapshot/sst_snapshot.ts`,
+ * DESIGN.md §4.1); `RaftSnapshotData.version` tells the two apart.
  *
  * The snapshot's `data` is a `raft_serverpb.RaftSnapshotData`: the region (range, epoch, peers),
  * and every key-value pair of the region's range in the data column families, CF by CF in

@@ -251,6 +251,15 @@ export class ClusterMember {
     this.#dataDir = options.dataDir;
   }
 
+  /** PD's GC safe point (the store collects garbage below it on the regions it leads). */
+  async gcSafePoint(): Promise<bigint> {
+    const response = await this.#calls.unary("GetGCSafePoint", {
+      request: pdpb.GetGCSafePointRequest,
+      response: pdpb.GetGCSafePointResponse,
+    }, {});
+    return response.safePoint ?? 0n;
+  }
+
   /** A fresh timestamp from PD's TSO (a new leader's max-ts sync). */
   fetchTimestamp(): Promise<bigint> {
     if (this.#stopped) return Promise.reject(new Error("the store is stopping"));

@@ -197,13 +197,25 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     statusAddr: `${statusAddr.host}:${statusServer.port}`,
     startTimestampSec: BigInt(Math.floor(Date.now() / 1000)),
   });
-  // Clustered: the GC safe point from PD is not followed yet.
+  // The GC safe point: the embedded PD's (standalone) or PD's (clustered, polled); each worker
+  // collects garbage in the regions it leads, through their logs.
   let gcSafePoint = pd?.safePoint.value ?? 0n;
-  const gcPoll = config.gc.pollSafePointIntervalMs === 0 || pd === null
+  let gcPolling = false;
+  const pollGcSafePoint = async () => {
+    if (gcPolling) return;
+    gcPolling = true;
+    try {
+      const safePoint = pd !== null ? pd.safePoint.value : await member!.gcSafePoint();
+      if (safePoint > gcSafePoint) workers.gc(gcSafePoint = safePoint);
+    } catch (error) {
+      log.warn("cannot read the GC safe point from PD", { error: (error as Error).message });
+    } finally {
+      gcPolling = false;
+    }
+  };
+  const gcPoll = config.gc.pollSafePointIntervalMs === 0
     ? undefined
-    : setInterval(() => {
-      if (pd.safePoint.value > gcSafePoint) workers.gc(gcSafePoint = pd.safePoint.value);
-    }, config.gc.pollSafePointIntervalMs);
+    : setInterval(() => void pollGcSafePoint(), config.gc.pollSafePointIntervalMs);
   if (member !== null) {
     await member.start(
       {

@@ -110,7 +110,9 @@ function start(settings: WorkerSettings): void {
     sweeper = startTtlSweeper(services, {
       intervalMs: settings.ttlCheckPollIntervalMs,
       log,
-      hold: holdRegion,
+      // Only the leader proposes the sweep's deletes: a follower's regions are skipped.
+      hold: (regionId) =>
+        raftstore?.store.peer(regionId)?.isLeader() === true ? holdRegion(regionId) : null,
       onBug: (error) => die(error, { stage: "ttl sweep" }),
     });
   }
@@ -292,6 +294,8 @@ function collectGarbage(safePoint: bigint): void {
   const target = gcWanted;
   gcRunning = (async () => {
     for (const region of [...current.regions.values()]) {
+      // Only the leader proposes GC's deletes (a follower's would be refused NotLeader).
+      if (raftstore?.store.peer(region.id)?.isLeader() !== true) continue;
       // A region dropped meanwhile is skipped; one being collected is held, so a move waits.
       const release = holdRegion(region.id);
       if (release === null) continue;

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { metapb } from "../../proto/mod.ts";
+import { ConfChangeType } from "../raft/mod.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
 import { applyStateKey, raftLogRange } from "../raftstore/keys.ts";
 import { RegionWriteError } from "../raftstore/errors.ts";
@@ -263,3 +264,51 @@ Deno.test("without a PD (standalone) max_ts needs no sync", async () => {
     await raftstore.stop();
   }
 });
+
+Deno.test("a PD operator on the leader goes through the log: add a learner, the region (and its epoch) changes and is reported", async () => {
+  const engine = new MemoryEngine();
+  await bootstrapRegions(engine, [standaloneRegion()]);
+  const reported: bigint[][] = [];
+  const sent: RaftEnvelopeLike[] = [];
+  const raftstore = new WorkerRaftstore({
+    storeId: 1n,
+    engine,
+    regionIds: new Set([1n]),
+    send: (envelopes) => sent.push(...envelopes),
+    onBug: (error) => {
+      throw error;
+    },
+    onRegionsChanged: (changed) => {
+      for (const region of changed) reported.push((region.peers ?? []).map((p) => p.id));
+    },
+  });
+  try {
+    await until("the lone voter to lead", () => raftstore.store.peer(1n)?.leaseReadable() === true);
+    const outcome = await within(
+      "the operator",
+      new Promise<string>((resolve) =>
+        raftstore.operator(1n, {
+          changePeer: {
+            changeType: ConfChangeType.AddLearnerNode,
+            peer: { id: 9n, storeId: 2n, role: metapb.PeerRole.Learner },
+          },
+        }, resolve)
+      ),
+    );
+    assert.equal(outcome, "applied");
+    const region = raftstore.regions.get(1n)!;
+    assert.equal(region.confVer, 2n);
+    assert.deepEqual(region.peers?.map((p) => [p.id, p.storeId]), [[2n, 1n], [9n, 2n]]);
+    assert.deepEqual(reported.at(-1), [2n, 9n], "the change was reported to the main thread");
+    await until("a message to the new learner", () => sent.some((e) => e.toPeer.id === 9n));
+    // A follower (or a region not here) does nothing.
+    const refused = await new Promise<string>((resolve) =>
+      raftstore.operator(5n, { transferLeader: { peerId: 9n } }, resolve)
+    );
+    assert.equal(refused, "not the leader here");
+  } finally {
+    await raftstore.stop();
+  }
+});
+
+type RaftEnvelopeLike = { toPeer: { id: bigint } };

@@ -37,12 +37,13 @@ Deno.test({
           acknowledged.push(key);
         }
       });
-      await sleep(400);
+      // Bounded waits for progress, not fixed sleeps: a loaded machine starts a store slowly.
+      await until("writes before the kill", () => acknowledged.length >= 20);
       const beforeKill = acknowledged.length;
       await server.kill();
       await sleep(700); // writes pile up against a dead store, retrying
       await server.restart();
-      await sleep(600);
+      await until("writes after the restart", () => acknowledged.length >= beforeKill + 20);
       running = false;
       await Promise.all(writers); // none of them failed
       assert.ok(beforeKill > 0, "writes before the kill");
@@ -121,3 +122,12 @@ Deno.test({
     }
   },
 });
+
+/** Waits until `done()` holds, checking every 20 ms; fails naming `what` after 15 s. */
+async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}

@@ -126,7 +126,13 @@ export function testProcess(
     try {
       child.kill(signal);
     } catch { /* already exited */ }
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      // It may have exited meanwhile (its status not read yet on a loaded machine): then
+      // `kill` throws, uncaught inside a timer, and fails whatever test runs.
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+    }, STOP_TIMEOUT_MS);
     const status = await child.status;
     clearTimeout(timer);
     log.close();
@@ -145,7 +151,11 @@ export function testProcess(
       try {
         return await readReadyLine(child.stdout, log, options);
       } catch (error) {
-        child.kill("SIGKILL");
+        // A process that exited before its ready line (a port still taken, a bad flag) must not
+        // hide why behind "already terminated".
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already exited */ }
         await child.status;
         log.close();
         throw error;

@@ -351,7 +351,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "PD process: /health, /metrics counting requests, timestamps, stores and regions; --help; a second member refused",
+    "PD process: /health, /metrics counting requests, timestamps, stores and regions; --help; a member listed at another peer URL refused",
   ...E2E,
   fn: () =>
     withPd(async (pd) => {
@@ -380,11 +380,16 @@ Deno.test({
           "--name",
           "pd1",
           "--initial-cluster",
-          "pd1=http://127.0.0.1:2380,pd2=http://127.0.0.1:2390",
+          "pd1=http://127.0.0.1:2370,pd2=http://127.0.0.1:2390",
         ],
+        // A member that failed to refuse would serve forever: the wait is bounded.
+        signal: AbortSignal.timeout(20_000),
       }).output();
       assert.equal(refused.code, 2);
-      assert.match(new TextDecoder().decode(refused.stderr), /initial-cluster: names 2 members/);
+      assert.match(
+        new TextDecoder().decode(refused.stderr),
+        /initial-cluster: names pd1 at http:\/\/127\.0\.0\.1:2370 but --peer-urls is/,
+      );
     }),
 });
 

@@ -23,7 +23,7 @@ import { PD_ERROR_TYPES, PdError } from "../errors.ts";
 import { describeStep, type Operator } from "../operator.ts";
 import type { AdminOperatorRequest } from "../placement_driver.ts";
 import type { PdServiceDeps } from "./dependencies.ts";
-import { persisted } from "./dependencies.ts";
+import { notLeaderStatus, notServingStatus, persisted } from "./dependencies.ts";
 
 type Json = Record<string, unknown>;
 
@@ -143,6 +143,11 @@ export function pdAdminHandlers(deps: PdServiceDeps): grpc.UntypedServiceImpleme
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, run] of Object.entries(METHODS)) {
     const handler: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+      const refused = notServingStatus(deps);
+      if (refused !== null) {
+        deps.metrics?.request(`admin.${name}`, "not_leader");
+        return callback(refused);
+      }
       let answer: Json;
       try {
         answer = run(deps, parse(call.request));
@@ -155,7 +160,10 @@ export function pdAdminHandlers(deps: PdServiceDeps): grpc.UntypedServiceImpleme
         });
       }
       deps.metrics?.request(`admin.${name}`, "error" in answer ? "error_header" : "ok");
-      persisted(deps).then(() => callback(null, Buffer.from(JSON.stringify(answer))));
+      persisted(deps).then((lost) => {
+        if (lost !== null) return callback(notLeaderStatus(lost));
+        callback(null, Buffer.from(JSON.stringify(answer)));
+      });
     };
     handlers[name] = handler;
   }

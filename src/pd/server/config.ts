@@ -7,8 +7,8 @@
  * | `--name` / `name`                       | this member's name (default `pd`)               |
  * | `--client-urls` / `client-urls`         | where clients and stores reach PD (gRPC)        |
  * | `--advertise-client-urls`               | what GetMembers tells them (default the above)  |
- * | `--peer-urls` / `peer-urls`             | where members talk (reserved for replication)   |
- * | `--initial-cluster` / `initial-cluster` | `name=peer-url,…`; one member in this build      |
+ * | `--peer-urls` / `peer-urls`             | where members talk (`basalt.PdMembers`, Raft)   |
+ * | `--initial-cluster` / `initial-cluster` | `name=peer-url,…`: the members (at most `PD_MEMBERS_MAX`); this one's entry must be its `--peer-urls` |
  * | `--data-dir` / `data-dir`               | PD's state (default `default.<name>`)           |
  * | `--status-addr` / `status-addr`         | Basalt's: `/health`, `/metrics` (PD serves them on the client URL; grpc-js cannot share its port) |
  * | `--log-file`, `--log-level` / `[log] level`, `[log.file] filename` | as PD's         |
@@ -22,7 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { DEFAULT_PD_SCHEDULE_INTERVAL_MS } from "../../constants.ts";
+import { DEFAULT_PD_SCHEDULE_INTERVAL_MS, PD_MEMBERS_MAX } from "../../constants.ts";
 import {
   addrProblem,
   ConfigError,
@@ -263,7 +263,7 @@ export function pdUsage(): string {
   --client-urls URL               where clients and stores reach PD (default ${DEFAULT_CLIENT_URL})
   --advertise-client-urls URL     what PD tells clients (default: --client-urls)
   --peer-urls URL                 where members talk (default ${DEFAULT_PEER_URL})
-  --initial-cluster N=URL,…       the members (default NAME=--peer-urls); one in this build
+  --initial-cluster N=URL,…       the members (default NAME=--peer-urls); several replicate over Raft
   --data-dir DIR                  PD's state (default "default.NAME")
   --status-addr HOST:PORT         /health and /metrics (default ${DEFAULT_STATUS_ADDR}; port 0: any)
   --config FILE                   TOML with PD's keys; flags win over it
@@ -339,11 +339,18 @@ function finish(raw: Raw): PdConfig {
   if (!members.has(raw.name)) {
     throw new ConfigError("initial-cluster", `does not name this member "${raw.name}"`);
   }
-  if (members.size > 1) {
+  if (members.size > PD_MEMBERS_MAX) {
     throw new ConfigError(
       "initial-cluster",
-      `names ${members.size} members (${[...members.keys()].join(", ")}); this build runs one ` +
-        "PD member (replication over src/raft is not built yet)",
+      `names ${members.size} members; at most ${PD_MEMBERS_MAX}`,
+    );
+  }
+  const listed = members.get(raw.name)!;
+  if (members.size > 1 && listed.join(",") !== peerUrls.join(",")) {
+    // The other members reach this one at its entry, and its id is made from it.
+    throw new ConfigError(
+      "initial-cluster",
+      `names ${raw.name} at ${listed.join(",")} but --peer-urls is ${peerUrls.join(",")}`,
     );
   }
   if (!(LOG_LEVELS as readonly string[]).includes(raw.logLevel)) {

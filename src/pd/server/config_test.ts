@@ -1,8 +1,9 @@
 /**
  * The PD process's command line and TOML: PD's flag names and keys, flags over the file, and
- * every refusal naming its key (a second member, a bad URL, an unknown key).
+ * every refusal naming its key (a member at another peer URL, a bad URL, an unknown key).
  */
 import assert from "node:assert/strict";
+import { PD_MEMBERS_MAX } from "../../constants.ts";
 import { ConfigError, loadPdConfig } from "./config.ts";
 import { memberIdOf } from "./main.ts";
 import { pdPermissionFlags } from "./permissions.ts";
@@ -84,9 +85,27 @@ Deno.test("PD's flags, after a `--`; flags win over the TOML file", () => {
   }
 });
 
-Deno.test("refused, naming the key: several members, a member not named, bad URLs and levels, unknown keys", () => {
+Deno.test("three members: --initial-cluster names them all, this one at its --peer-urls", () => {
+  const { config: c } = config([
+    "--name",
+    "pd2",
+    "--peer-urls",
+    "http://127.0.0.1:3380",
+    "--initial-cluster",
+    "pd1=http://127.0.0.1:2380,pd2=http://127.0.0.1:3380,pd3=http://127.0.0.1:4380",
+  ]);
+  assert.deepEqual([...c.initialCluster.keys()], ["pd1", "pd2", "pd3"]);
+  assert.deepEqual(c.initialCluster.get("pd2"), ["http://127.0.0.1:3380"]);
+});
+
+Deno.test("refused, naming the key: a member listed at another peer URL, too many members, a member not named, bad URLs and levels, unknown keys", () => {
   assert.equal(
     refusedKey(["--name", "pd1", "--initial-cluster", "pd1=http://a:1,pd2=http://b:2"]),
+    "initial-cluster",
+  );
+  const many = Array.from({ length: PD_MEMBERS_MAX + 1 }, (_, i) => `pd${i}=http://h:${i + 1}`);
+  assert.equal(
+    refusedKey(["--name", "pd0", "--peer-urls", "http://h:1", "--initial-cluster", many.join(",")]),
     "initial-cluster",
   );
   assert.equal(

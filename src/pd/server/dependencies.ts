@@ -31,15 +31,34 @@ export interface DrainableStream {
 
 /** What the PD handlers need. */
 export interface PdServiceDeps {
+  /**
+   * The core. In a replicated PD it exists only while this member serves: every handler
+   * asks `notServing` first, and reads `driver` only when that answered `null`.
+   */
   driver: PlacementDriver;
   /** This member as GetMembers reports it, now (its URLs may be known only after binding). */
   member: () => pdpb.Member.$Properties;
+  /**
+   * A replicated PD's members and leader, as GetMembers reports them on every member; absent
+   * for a single member (it is its own leader).
+   */
+  members?: () => { members: pdpb.Member.$Properties[]; leader: pdpb.Member.$Properties | null };
+  /** A replicated PD: the cluster id this member knows (0 before the first leader made it). */
+  clusterId?: () => bigint;
+  /**
+   * A replicated PD: `null` while this member serves, else the NotLeader refusal, which the
+   * edge answers with UNAVAILABLE "not leader …" (PD's `ErrNotLeader`); clients then call
+   * GetMembers and move to the leader.
+   */
+  notServing?: () => PdError | null;
   log: PdLog;
   /**
-   * Makes every write so far durable; awaited before answering a request that wrote, as PD
-   * answers once etcd has committed. `null` when nothing was written since the last call.
+   * Makes every write so far durable (one fsync; in a replicated PD, committed by the group);
+   * awaited before answering a request that wrote, as PD answers once etcd has committed.
+   * `null` when nothing is outstanding. A replicated PD's promise may settle with NotLeader:
+   * the member lost leadership before the writes committed.
    */
-  persist?: () => Promise<void> | null;
+  persist?: () => Promise<PdError | null | void> | null;
   metrics?: PdMetrics;
   /** Called before every request (a standalone store keeps its own store's address fresh). */
   refresh?: () => void;
@@ -49,9 +68,30 @@ export interface PdServiceDeps {
   openStreams?: Set<DrainableStream>;
 }
 
+/** The cluster id responses carry. */
+export function clusterIdOf(deps: PdServiceDeps): bigint {
+  return deps.clusterId?.() ?? deps.driver.clusterId;
+}
+
+/** The refusal of a member that does not serve now, as PD answers it; `null` when it serves. */
+export function notServingStatus(deps: PdServiceDeps): grpc.StatusObject | null {
+  const refusal = deps.notServing?.() ?? null;
+  if (refusal === null) return null;
+  return notLeaderStatus(refusal);
+}
+
+/** UNAVAILABLE with the NotLeader refusal's message (it begins "not leader"). */
+export function notLeaderStatus(refusal: PdError): grpc.StatusObject {
+  return {
+    code: grpc.status.UNAVAILABLE,
+    details: refusal.message,
+    metadata: new grpc.Metadata(),
+  };
+}
+
 /** The header of a successful response. */
 export function okHeader(deps: PdServiceDeps): pdpb.ResponseHeader.$Properties {
-  return { clusterId: deps.driver.clusterId };
+  return { clusterId: clusterIdOf(deps) };
 }
 
 /** The header of a response carrying an expected failure of the core. */
@@ -60,20 +100,23 @@ export function errorHeader(
   error: PdError,
 ): pdpb.ResponseHeader.$Properties {
   const type = pdpb.ErrorType[PD_ERROR_TYPES[error.code]];
-  return { clusterId: deps.driver.clusterId, error: { type, message: error.message } };
+  return { clusterId: clusterIdOf(deps), error: { type, message: error.message } };
 }
 
 /** PD's error for a request naming another cluster (a gRPC status, not a header). */
 export function clusterMismatch(deps: PdServiceDeps, got: bigint): grpc.StatusObject {
-  const details = deps.driver.checkClusterId(got)?.message ??
-    `mismatch cluster id, need ${deps.driver.clusterId} but got ${got}`;
+  const details = `mismatch cluster id, need ${clusterIdOf(deps)} but got ${got}`;
   return { code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() };
 }
 
-/** Awaits the durability barrier when the request wrote. */
-export async function persisted(deps: PdServiceDeps): Promise<void> {
+/**
+ * Awaits the durability barrier when the request wrote; answers NotLeader when a replicated
+ * member lost leadership before the writes committed (the answer must not leave then).
+ */
+export async function persisted(deps: PdServiceDeps): Promise<PdError | null> {
   const pending = deps.persist?.() ?? null;
-  if (pending !== null) await pending;
+  if (pending === null) return null;
+  return (await pending) ?? null;
 }
 
 /**

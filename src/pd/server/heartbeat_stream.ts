@@ -23,6 +23,7 @@ import {
   type DrainableStream,
   errorHeader,
   failStream,
+  notServingStatus,
   okHeader,
   type PdServiceDeps,
   persisted,
@@ -51,6 +52,7 @@ export class HeartbeatStreams {
 
   /** Sends the region's current instruction to its leader's store, if both are known. */
   push(deps: PdServiceDeps, regionId: bigint): boolean {
+    if (notServingStatus(deps) !== null) return false;
     const region = deps.driver.cluster.regions.getById(regionId);
     if (region === null || region.leader === null) return false;
     const call = this.#byStore.get(region.leader.storeId);
@@ -92,6 +94,11 @@ async function handle(
     const details = `malformed RegionHeartbeatRequest: ${(error as Error).message}`;
     return failStream(call, grpc.status.INVALID_ARGUMENT, details);
   }
+  const refused = notServingStatus(deps);
+  if (refused !== null) {
+    deps.metrics?.request("RegionHeartbeat", "not_leader");
+    return failStream(call, refused.code, refused.details);
+  }
   const clusterId = request.header?.clusterId ?? 0n;
   if (clusterId !== deps.driver.clusterId) {
     deps.metrics?.request("RegionHeartbeat", "cluster_mismatch");
@@ -100,7 +107,11 @@ async function handle(
   }
   if (heartbeat.leader !== null) deps.heartbeatStreams?.bind(heartbeat.leader.storeId, call);
   const answer = deps.driver.regionHeartbeat(heartbeat);
-  await persisted(deps);
+  const lost = await persisted(deps);
+  if (lost !== null) {
+    deps.metrics?.request("RegionHeartbeat", "not_leader");
+    return failStream(call, grpc.status.UNAVAILABLE, lost.message);
+  }
   if (answer instanceof PdError) {
     deps.metrics?.request("RegionHeartbeat", "error_header");
     deps.metrics?.heartbeat(answer.code === "StaleRegion" ? "stale" : "refused");

@@ -1,6 +1,8 @@
 /**
- * The PD process: `deno task pd -- [flags]` (see `--help` and `config.ts`). One member; several
- * members replicating over src/raft are the next step.
+ * The PD process: `deno task pd -- [flags]` (see `--help` and `config.ts`). One member alone, or
+ * one of several (`--initial-cluster` naming more than one) replicating PD's state over src/raft
+ * (`replicated.ts`, `src/pd/pd_member.ts`): then the members' service listens on the peer URL,
+ * only the Raft leader serves `pdpb.PD`, and the ready line adds `peer H:P`.
  *
  * Start-up: configuration → the `[security]` files, read and checked once → RocksDB at
  * `<data-dir>/db` → `PlacementDriver` over `EngineStorage` (its state under keys `pd/…`, see
@@ -9,10 +11,10 @@
  * → the TSO tick and the scheduling round on timers → one line on standard output,
  * `basalt-pd ready: client H:P status H:P`.
  *
- * Every change of PD's state goes through one function, `EngineStorage.write` (called by the
- * core through `PdStorage.write`): the place where a replicated PD will propose the batch to
- * its Raft group instead of writing it. Requests that wrote are answered after
- * `EngineStorage.sync()` (one fsync), as PD answers once etcd has committed.
+ * Every change of PD's state goes through one function, `PdStorage.write` (called by the core):
+ * a single member writes it to `EngineStorage`, and answers requests that wrote after
+ * `EngineStorage.sync()` (one fsync); a replicated member proposes it to its Raft group and
+ * answers after it committed (`PdMember.barrier()`), as PD answers once etcd has committed.
  *
  * The network edge is the store's, reused: the client port is `startGrpcEdge`
  * (`src/server/grpc_server.ts`: our accept loop with `max-connections`, the connection injector,
@@ -29,7 +31,12 @@
  */
 import { SHUTDOWN_DRAIN_MS } from "../../constants.ts";
 import { RocksDbEngine } from "../../engine/rocksdb_engine.ts";
-import { loadTlsIdentity, serverCredentials, type TlsIdentity } from "../../security/tls.ts";
+import {
+  channelCredentials,
+  loadTlsIdentity,
+  serverCredentials,
+  type TlsIdentity,
+} from "../../security/tls.ts";
 import { ConfigError, defaultConfig, splitAddr } from "../../server/config.ts";
 import { type GrpcEdgeSettings, type GrpcServer, startGrpcEdge } from "../../server/grpc_server.ts";
 import { Logger } from "../../server/log.ts";
@@ -39,10 +46,11 @@ import { SeededRandom } from "../../util/random.ts";
 import { EngineStorage } from "../engine_storage.ts";
 import { PlacementDriver } from "../placement_driver.ts";
 import { pdAdminHandlers, pdAdminServiceDefinition } from "./admin.ts";
-import { loadPdConfig, type PdConfig, pdUsage } from "./config.ts";
+import { hostPort, loadPdConfig, type PdConfig, pdUsage } from "./config.ts";
 import type { DrainableStream, PdServiceDeps } from "./dependencies.ts";
 import { HeartbeatStreams } from "./heartbeat_stream.ts";
 import { PdMetrics } from "./metrics.ts";
+import { memberIdOf, type ReplicatedPd, startReplicated } from "./replicated.ts";
 import { pdServiceDefinition, pdServiceHandlers } from "./service.ts";
 
 /** The version GetMembers reports (the kvproto of TiKV/PD 8.x, as the store reports). */
@@ -56,14 +64,7 @@ const PD_ROCKSDB = {
   maxOpenFiles: 256,
 };
 
-/** A member id from the member's name and peer URLs (FNV-1a, 64 bits), stable across restarts. */
-export function memberIdOf(name: string, peerUrls: readonly string[]): bigint {
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of new TextEncoder().encode(`${name}@${peerUrls.join(",")}`)) {
-    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
-  }
-  return hash === 0n ? 1n : hash;
-}
+export { memberIdOf };
 
 /** The client port's edge: the store's keepalive and stream cap, PD's own cap and idle timeout. */
 function pdEdgeSettings(config: PdConfig): GrpcEdgeSettings {
@@ -79,7 +80,12 @@ function pdEdgeSettings(config: PdConfig): GrpcEdgeSettings {
 
 function statusHandler(
   deps: PdServiceDeps & { metrics: PdMetrics },
-  parts: { stopping: () => boolean; network: () => Record<string, number> },
+  parts: {
+    stopping: () => boolean;
+    network: () => Record<string, number>;
+    /** A replicated member: its core while it serves (else null) and its Raft standing. */
+    group: ReplicatedPd | null;
+  },
 ): (request: Request) => Response {
   return (request) => {
     if (request.method !== "GET") {
@@ -95,7 +101,11 @@ function statusHandler(
         : new Response("ok\n");
     }
     if (path === "/metrics") {
-      return new Response(deps.metrics.render(deps.driver) + networkMetrics(parts.network()), {
+      const { group } = parts;
+      const text = group === null
+        ? deps.metrics.render(deps.driver)
+        : deps.metrics.render(group.member.driver, group.member.status());
+      return new Response(text + networkMetrics(parts.network()), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
@@ -112,7 +122,10 @@ function startTimers(
   const persistLater = () => {
     deps.persist?.()?.catch((error) => log.error("PD state sync failed", { error: String(error) }));
   };
+  // A replicated member that does not serve has no core to tick or schedule.
+  const serving = () => deps.notServing?.() == null;
   const tso = setInterval(() => {
+    if (!serving()) return;
     try {
       deps.driver.tsoTick();
       persistLater();
@@ -122,6 +135,7 @@ function startTimers(
     }
   }, TSO_TICK_INTERVAL_MS);
   const schedule = setInterval(() => {
+    if (!serving()) return;
     const round = deps.driver.scheduleRound();
     deps.metrics.scheduleRound(round.added.length);
     for (const op of round.added) {
@@ -173,34 +187,70 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
   const identity = loadTlsIdentity(config.security);
   Deno.mkdirSync(config.dataDir, { recursive: true });
   const engine = RocksDbEngine.open(`${config.dataDir}/db`, PD_ROCKSDB);
-  const storage = new EngineStorage({ engine });
-  const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  const driver = PlacementDriver.open({
-    storage,
-    clock: { nowMs: () => Date.now() },
-    random: new SeededRandom(seed),
-    config: config.schedule,
-    log,
-  });
-  await storage.sync();
-  const memberId = memberIdOf(config.name, config.peerUrls);
   let clientUrls = config.advertiseClientUrls;
   const openStreams = new Set<DrainableStream>();
-  const deps = {
-    driver,
-    member: () => ({
-      name: config.name,
-      memberId,
-      clientUrls,
-      peerUrls: config.peerUrls,
-      binaryVersion: PD_REPORTED_VERSION,
-    }),
+  const common = {
     log,
-    persist: () => storage.needsSync ? storage.sync() : null,
     metrics: new PdMetrics(),
     heartbeatStreams: new HeartbeatStreams(),
     openStreams,
   };
+  let storage: EngineStorage | null = null;
+  let group: ReplicatedPd | null = null;
+  let deps: PdServiceDeps & typeof common;
+  if (config.initialCluster.size === 1) {
+    const single = new EngineStorage({ engine });
+    storage = single;
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+    const driver = PlacementDriver.open({
+      storage: single,
+      clock: { nowMs: () => Date.now() },
+      random: new SeededRandom(seed),
+      config: config.schedule,
+      log,
+    });
+    await single.sync();
+    const memberId = memberIdOf(config.name, config.peerUrls);
+    deps = {
+      ...common,
+      driver,
+      member: () => ({
+        name: config.name,
+        memberId,
+        clientUrls,
+        peerUrls: config.peerUrls,
+        binaryVersion: PD_REPORTED_VERSION,
+      }),
+      persist: () => single.needsSync ? single.sync() : null,
+    };
+  } else {
+    const replicated = startReplicated(config, {
+      engine,
+      log,
+      clientUrls: () => clientUrls,
+      version: PD_REPORTED_VERSION,
+      edge: pdEdgeSettings(config),
+      serverCredentials: serverCredentials(identity, {
+        allowedCommonNames: config.security.certAllowedCn,
+        onRefused: (cn) => log.warn("refused a member certificate", { cn: cn ?? "(none)" }),
+      }),
+      channelCredentials: channelCredentials(identity),
+    });
+    group = replicated;
+    const { members, clusterId, notServing, persist } = replicated.deps;
+    deps = {
+      ...common,
+      // Read only while this member serves (every handler asks `notServing` first).
+      get driver() {
+        return replicated.deps.driver;
+      },
+      member: () => members!().members.find((m) => m.name === config.name)!,
+      members,
+      clusterId,
+      notServing,
+      persist,
+    };
+  }
   const grpcServer = startClientPort(config, { deps, identity, log });
   const clientHost = splitAddr(config.clientAddr).host;
   const clientPort = grpcServer.port;
@@ -218,7 +268,7 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
       : { identity, allowedCommonNames: config.security.certAllowedCn },
     log,
     idleTimeoutMs: config.connectionIdleTimeoutMs,
-  }, statusHandler(deps, { stopping: () => stopping, network: () => grpcServer.stats() }));
+  }, statusHandler(deps, { stopping: () => stopping, network: () => grpcServer.stats(), group }));
   const timers = startTimers(config, { deps, log });
   // The handlers are in place before the ready line, so a signal sent on reading it is handled.
   const stopSignal = new Promise<string>((resolve) => {
@@ -226,13 +276,17 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
       Deno.addSignalListener(name, () => resolve(name));
     }
   });
+  const peer = group === null
+    ? ""
+    : ` peer ${splitAddr(hostPort("peer-urls", config.peerUrls[0]!)).host}:${group.peerPort}`;
   console.log(
-    `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusAddr.host}:${status.port}`,
+    `basalt-pd ready: client ${clientHost}:${clientPort} status ${statusAddr.host}:${status.port}${peer}`,
   );
   log.info("PD started", {
     name: config.name,
-    clusterId: driver.clusterId,
-    bootstrapped: driver.isBootstrapped(),
+    members: config.initialCluster.size,
+    clusterId: group === null ? deps.driver.clusterId : group.member.clusterId,
+    bootstrapped: group === null ? deps.driver.isBootstrapped() : undefined,
     dataDir: config.dataDir,
     tls: identity !== null,
     pid: Deno.pid,
@@ -244,7 +298,8 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
   timers.stop();
   await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
   await status.shutdown();
-  await storage.sync();
+  await group?.stop();
+  await storage?.sync();
   engine.close();
   log.info("stopped", {});
 }

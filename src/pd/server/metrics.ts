@@ -8,10 +8,17 @@
  *
  * @module
  */
+import type { MemberStatus } from "../pd_member.ts";
 import type { PlacementDriver } from "../placement_driver.ts";
 
 /** What became of a request. */
-export type PdOutcome = "ok" | "error_header" | "invalid_argument" | "cluster_mismatch" | "failed";
+export type PdOutcome =
+  | "ok"
+  | "error_header"
+  | "invalid_argument"
+  | "cluster_mismatch"
+  | "failed"
+  | "not_leader";
 
 /** What became of a region heartbeat. */
 export type HeartbeatOutcome = "kept" | "stale" | "refused" | "operator_sent";
@@ -53,8 +60,12 @@ export class PdMetrics {
     return total;
   }
 
-  /** Prometheus text of the counters and of the core's current sizes. */
-  render(driver: PlacementDriver): string {
+  /**
+   * Prometheus text of the counters and of the core's current sizes (`driver`: `null` on a
+   * replicated member that does not serve, which has no core); `member`, a replicated
+   * member's Raft standing.
+   */
+  render(driver: PlacementDriver | null, member?: MemberStatus): string {
     const lines: string[] = ["# TYPE basalt_pd_requests_total counter"];
     for (const [labels, value] of [...this.#requests].sort()) {
       lines.push(`basalt_pd_requests_total{${labels}} ${value}`);
@@ -69,6 +80,17 @@ export class PdMetrics {
     lines.push(`basalt_pd_schedule_rounds_total ${this.#scheduleRounds}`);
     lines.push("# TYPE basalt_pd_operators_added_total counter");
     lines.push(`basalt_pd_operators_added_total ${this.#operatorsAdded}`);
+    if (member !== undefined) {
+      lines.push(
+        "# TYPE basalt_pd_member_serving gauge",
+        `basalt_pd_member_serving ${member.serving ? 1 : 0}`,
+        "# TYPE basalt_pd_member_term gauge",
+        `basalt_pd_member_term ${member.term}`,
+        "# TYPE basalt_pd_member_applied_index gauge",
+        `basalt_pd_member_applied_index ${member.applied}`,
+      );
+    }
+    if (driver === null) return lines.join("\n") + "\n";
     const stores = driver.cluster.stores();
     lines.push("# TYPE basalt_pd_stores gauge");
     for (const state of ["Up", "Offline", "Tombstone"] as const) {

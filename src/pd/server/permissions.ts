@@ -3,8 +3,8 @@
  * `src/security/permissions.ts` does for a store: what `deno task pd` (through `scripts/pd.ts`)
  * and the end-to-end tests grant, and nothing more.
  *
- * - `--allow-net`: the client and status listen addresses (port 0 grants the host).
- *   A single PD member dials nobody.
+ * - `--allow-net`: the client, status and peer listen addresses (port 0 grants the host), and
+ *   the other members' peer addresses it dials (a single member dials nobody).
  * - `--allow-read`: the data directory, the log file and its `.1`, the `--config` file, the
  *   three `[security]` files (when set) and the RocksDB library. PD starts no Workers, so no
  *   code directories.
@@ -16,7 +16,7 @@
  * @module
  */
 import { processPermissionFlags } from "../../security/permissions.ts";
-import type { PdConfig } from "./config.ts";
+import { hostPort, type PdConfig } from "./config.ts";
 
 /** The `deno run` permission flags of a PD with `config`, in a stable order. */
 export function pdPermissionFlags(
@@ -24,8 +24,14 @@ export function pdPermissionFlags(
 ): string[] {
   const { config } = facts;
   return processPermissionFlags({
-    listen: [config.clientAddr, config.statusAddr],
-    dial: [],
+    listen: config.initialCluster.size > 1
+      ? [config.clientAddr, config.statusAddr, hostPort("peer-urls", config.peerUrls[0]!)]
+      : [config.clientAddr, config.statusAddr],
+    dial: config.initialCluster.size > 1
+      ? [...config.initialCluster]
+        .filter(([name]) => name !== config.name)
+        .flatMap(([, urls]) => urls.map((url) => hostPort("initial-cluster", url)))
+      : [],
     dataDir: config.dataDir,
     logFile: config.log.file,
     configPath: facts.configPath,

@@ -15,6 +15,9 @@
  *   INVALID_ARGUMENT (a throwing deserializer would surface as INTERNAL); so does a message the
  *   core's values cannot hold (an enum number kvproto does not define).
  * - A request that wrote PD's state is answered after the write is durable (`deps.persist`).
+ * - In a replicated PD only the leader answers; every other member refuses every method but
+ *   GetMembers and GetClusterInfo with UNAVAILABLE "not leader: …" (PD's `ErrNotLeader`), and
+ *   so does a leader that lost leadership before a request's writes committed.
  *
  * @module
  */
@@ -39,6 +42,8 @@ import {
 import {
   clusterMismatch,
   errorHeader,
+  notLeaderStatus,
+  notServingStatus,
   okHeader,
   type PdServiceDeps,
   persisted,
@@ -105,10 +110,18 @@ async function answerUnary<Req extends { header?: { clusterId?: bigint | null } 
     const details = `malformed ${name} request: ${(error as Error).message}`;
     return { code: grpc.status.INVALID_ARGUMENT, details };
   }
-  const clusterId = request.header?.clusterId ?? 0n;
-  if (!spec.anyCluster && clusterId !== deps.driver.clusterId) {
-    count("cluster_mismatch");
-    return clusterMismatch(deps, clusterId);
+  if (!spec.anyCluster) {
+    // A replicated member that does not serve refuses before it reads anything of the core.
+    const refused = notServingStatus(deps);
+    if (refused !== null) {
+      count("not_leader");
+      return refused;
+    }
+    const clusterId = request.header?.clusterId ?? 0n;
+    if (clusterId !== deps.driver.clusterId) {
+      count("cluster_mismatch");
+      return clusterMismatch(deps, clusterId);
+    }
   }
   deps.refresh?.();
   let answer: Res | PdError;
@@ -128,7 +141,11 @@ async function answerUnary<Req extends { header?: { clusterId?: bigint | null } 
     deps.log.error("PD request failed", { rpc: name, error: String(error) });
     return { code: grpc.status.UNKNOWN, details: `${name}: ${String(error)}` };
   }
-  await persisted(deps);
+  const lost = await persisted(deps);
+  if (lost !== null) {
+    count("not_leader");
+    return notLeaderStatus(lost);
+  }
   if (answer instanceof PdError) {
     count("error_header");
     return spec.response.encode({ header: errorHeader(deps, answer) } as Res).finish();
@@ -167,6 +184,10 @@ const METHODS: UnaryMethod[] = [
     response: pdpb.GetMembersResponse,
     anyCluster: true,
     handle: (deps) => {
+      if (deps.members !== undefined) {
+        const { members, leader } = deps.members();
+        return { header: okHeader(deps), members, leader, etcdLeader: leader };
+      }
       const me = deps.member();
       return { header: okHeader(deps), members: [me], leader: me, etcdLeader: me };
     },

@@ -7,6 +7,9 @@
  *
  * A request whose timestamps moved the TSO window is answered only after the window's save is
  * durable (`persist`); answers stay in request order because each waits for the one before.
+ * In a replicated PD a member that does not serve ends the stream with UNAVAILABLE "not
+ * leader: …", and so does a leader that lost leadership before the window committed: the
+ * client reconnects to the leader, whose timestamps lie above every window saved before.
  *
  * @module
  */
@@ -17,6 +20,7 @@ import {
   clusterMismatch,
   type DrainableStream,
   failStream,
+  notServingStatus,
   okHeader,
   type PdServiceDeps,
   persisted,
@@ -38,6 +42,11 @@ async function answer(
     const details = `malformed TsoRequest: ${(error as Error).message}`;
     return failStream(call, grpc.status.INVALID_ARGUMENT, details);
   }
+  const refused = notServingStatus(deps);
+  if (refused !== null) {
+    deps.metrics?.request("Tso", "not_leader");
+    return failStream(call, refused.code, refused.details);
+  }
   const clusterId = request.header?.clusterId ?? 0n;
   if (clusterId !== deps.driver.clusterId) {
     deps.metrics?.request("Tso", "cluster_mismatch");
@@ -54,7 +63,12 @@ async function answer(
     deps.metrics?.request("Tso", "failed");
     return failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${batch.message}`);
   }
-  await persisted(deps);
+  const lost = await persisted(deps);
+  if (lost !== null) {
+    // The window these timestamps lie under may never have committed: they must not leave.
+    deps.metrics?.request("Tso", "not_leader");
+    return failStream(call, grpc.status.UNAVAILABLE, lost.message);
+  }
   deps.metrics?.request("Tso", "ok");
   deps.metrics?.timestamps(request.count);
   const response = pdpb.TsoResponse.encode({
