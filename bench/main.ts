@@ -13,8 +13,15 @@
  *                                             rollback, pessimistic lock and rollback, resolve
  *   deno task bench --only pd                 a PD process: TSO timestamps/s, region heartbeats/s
  *                                             for --num regions (default 100 000), its RSS
+ *   deno task bench --only cluster --seconds 2
+ *                                             1 PD + 3 stores: raw puts/gets through
+ *                                             BatchCommands to the leader at 1/16/64/256 in
+ *                                             flight, --seconds per cell (default 5) over --num
+ *                                             keys (default 20 000); standalone puts through
+ *                                             the log vs the tree before it (ad2d13b)
  */
 import { parseArgs } from "node:util";
+import { benchCluster } from "./cluster_bench.ts";
 import { benchEngine } from "./engine_bench.ts";
 import { benchPd } from "./pd_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
@@ -22,13 +29,15 @@ import { benchServer } from "./server_bench.ts";
 import { benchTxnLarge } from "./txn_large_bench.ts";
 import { benchYcsb } from "./ycsb_bench.ts";
 
-const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large", "pd"] as const;
+const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large", "pd", "cluster"] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
 /** Keys of the large transaction when `--num` is not given (issue #9: 100k-key commit). */
 const TXN_LARGE_DEFAULT_NUM = 100_000;
 /** Regions loaded into PD when `--num` is not given (issue #11: 100k regions). */
 const PD_DEFAULT_NUM = 100_000;
+/** Keys loaded into the cluster when `--num` is not given. */
+const CLUSTER_DEFAULT_NUM = 20_000;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -39,13 +48,14 @@ const { values } = parseArgs({
     num: { type: "string", default: "1000000" },
     reads: { type: "string", default: "300000" },
     "sync-writes": { type: "string", default: "5000" },
+    seconds: { type: "string", default: "5" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large,pd] [--repeat N] [--num N] [--reads N] [--sync-writes N]",
+    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large,pd,cluster] [--repeat N] [--num N] [--reads N] [--sync-writes N] [--seconds S]",
   );
   Deno.exit(0);
 }
@@ -82,3 +92,10 @@ if (only.has("txn-large")) {
   await benchTxnLarge({ num: numGiven ? Number(values.num) : TXN_LARGE_DEFAULT_NUM });
 }
 if (only.has("pd")) await benchPd({ num: numGiven ? Number(values.num) : PD_DEFAULT_NUM });
+if (only.has("cluster")) {
+  await benchCluster({
+    keys: numGiven ? Number(values.num) : CLUSTER_DEFAULT_NUM,
+    cellSeconds: Number(values.seconds),
+    repeat: Number(values.repeat),
+  });
+}

@@ -21,6 +21,7 @@
  * flight, RSS < 400 MB after 1M keys.
  */
 import process from "node:process";
+import type { kvrpcpb } from "../proto/mod.ts";
 import { StoreConnection } from "../src/client/transport.ts";
 import { startServer, type TestServer } from "../tests/e2e/lib.ts";
 import { median, printRatioTable, printTable } from "./report.ts";
@@ -71,16 +72,24 @@ function describeError(response: { regionError?: unknown; error?: string | null 
   return null;
 }
 
-/** One put or get of key `index` through `connection`. */
-function operation(
+/**
+ * One put or get of key `index` through `connection`, in region `context` (by default the
+ * standalone store's region 1; the cluster bench passes the leader's).
+ */
+export function operation(
   connection: StoreConnection,
-  { op, keySpace, value }: { op: Op; keySpace: number; value: Uint8Array },
+  { op, keySpace, value, context = CONTEXT }: {
+    op: Op;
+    keySpace: number;
+    value: Uint8Array;
+    context?: kvrpcpb.Context.$Properties;
+  },
 ): (i: number) => Promise<string | null> {
   if (op === "put") {
     return async (i) =>
       describeError(
         await connection.send("RawPut", {
-          context: CONTEXT,
+          context,
           key: benchKey(scatteredIndex(i, keySpace)),
           value,
         }),
@@ -88,7 +97,7 @@ function operation(
   }
   return async (i) => {
     const response = await connection.send("RawGet", {
-      context: CONTEXT,
+      context,
       key: benchKey(scatteredIndex(i + 1, keySpace)),
     });
     if (response.notFound) return "a loaded key was not found";

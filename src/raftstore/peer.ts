@@ -58,6 +58,7 @@ import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
 import { type PeerMeta, PeerState, type RegionMeta } from "./local_state.ts";
 import type { PeerConfig } from "./peer_config.ts";
 import { PeerStorage } from "./peer_storage.ts";
+import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { LOCAL_CF } from "./region_state.ts";
 import { clearRegionData } from "./snapshot.ts";
 import type { RaftEnvelope } from "./transport.ts";
@@ -154,11 +155,14 @@ export class Peer {
       regionId: bigint;
       peerId?: bigint;
       config: PeerConfig;
+      /** Where SST snapshots are made and installed from; inline snapshots when absent. */
+      snapshots?: SnapshotManager;
     },
     random: RandomSource,
   ): Peer {
     const storage = PeerStorage.load(opts.engine, opts.regionId, {
       snapshotMaxBytes: opts.config.snapshotMaxBytes,
+      snapshots: opts.snapshots,
     });
     const region = storage.regionState().region;
     const own = region.peers.find((p) => p.storeId === opts.storeId);
@@ -197,6 +201,21 @@ export class Peer {
   leader(): PeerMeta | undefined {
     const lead = this.raw.raft.lead;
     return lead === NONE ? undefined : this.#peerCache.get(lead);
+  }
+
+  /**
+   * Leader: the region's other peers that cannot yet be sent entries — they match below the
+   * log's first index (a new replica, or one behind the compacted log) and need a snapshot
+   * (TiKV's pending peers, which PD waits on before it promotes a learner). Empty elsewhere.
+   */
+  pendingPeers(): PeerMeta[] {
+    if (!this.isLeader()) return [];
+    const truncated = this.storage.firstIndex() - 1n;
+    return this.region().peers.filter((p) => {
+      if (p.id === this.meta.id) return false;
+      const progress = this.raw.raft.tracker.progress.get(p.id);
+      return progress === undefined || progress.match < truncated;
+    });
   }
 
   /** The applied index. */

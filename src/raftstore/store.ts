@@ -55,6 +55,7 @@ import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey, regionStateKey } from "./keys.ts";
 import { metapb } from "../../proto/mod.ts";
 import { PeerState, type RegionMeta } from "./local_state.ts";
+import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { persistReadies } from "./log_writer.ts";
 import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
 import { type PeerConfig, peerConfig } from "./peer_config.ts";
@@ -89,6 +90,11 @@ export interface StoreOptions {
    * runs the regions its routing table names); every region recorded when absent.
    */
   regionIds?: ReadonlySet<bigint>;
+  /**
+   * Where region snapshots are generated as SST files and installed from (the store's
+   * `<data-dir>/snap/`); inline snapshots (one message) when absent.
+   */
+  snapshots?: SnapshotManager;
 }
 
 /** One store's peers, driven in rounds. */
@@ -116,6 +122,23 @@ export class Store {
     this.#transport = options.transport;
     this.#random = options.random;
     this.#config = peerConfig(options.config);
+    this.#snapshots = options.snapshots;
+  }
+
+  readonly #snapshots: SnapshotManager | undefined;
+  /** Whether the installs a crash left half done were finished (the first round does it). */
+  #resumedInstalls = false;
+
+  /**
+   * Step 2 of installing SST snapshots (ingesting the files, then Normal): for `peers` whose
+   * step 1 is durable — in the round's synced write, or before a crash (module header).
+   */
+  private async finishInstalls(peers: Iterable<Peer>): Promise<void> {
+    for (const peer of peers) {
+      if (peer.storage.pendingSnapshotInstall() !== null) {
+        await peer.storage.finishSnapshotInstall(this.engine);
+      }
+    }
   }
 
   /**
@@ -145,7 +168,14 @@ export class Store {
   }
 
   private peerOptions(regionId: bigint, peerId?: bigint) {
-    return { engine: this.engine, storeId: this.storeId, regionId, peerId, config: this.#config };
+    return {
+      engine: this.engine,
+      storeId: this.storeId,
+      regionId,
+      peerId,
+      config: this.#config,
+      snapshots: this.#snapshots,
+    };
   }
 
   /**
@@ -313,6 +343,10 @@ export class Store {
     if (this.#stopped) return false;
     this.#inRound = true;
     try {
+      if (!this.#resumedInstalls) {
+        this.#resumedInstalls = true;
+        await this.finishInstalls(this.#peers.values());
+      }
       await this.takeInbox();
       const readies: { peer: Peer; ready: Ready }[] = [];
       for (const peer of this.#peers.values()) {
@@ -325,6 +359,10 @@ export class Store {
       const written = await persistReadies(this.engine, readies);
       if (written.synced) this.stats.syncedWrites++;
       if (this.#stopped) return true; // Stopped (a crash) while the write ran: nothing more.
+      // An SST snapshot's step 1 (range cleared, Applying) is durable now: ingest its files.
+      await this.finishInstalls(
+        readies.filter((r) => r.ready.snapshot !== undefined).map((r) => r.peer),
+      );
       // Duty 2.
       for (const { peer, ready } of readies) {
         for (const envelope of peer.envelopes(ready)) {

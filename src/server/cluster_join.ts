@@ -382,6 +382,9 @@ export class ClusterMember {
         region: regionToProto(region),
         leader: { id: region.peerId, storeId: region.storeId },
         term: region.term ?? 1n,
+        pendingPeers: (region.peers ?? [])
+          .filter((p) => region.pendingPeerIds?.includes(p.id) ?? false)
+          .map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
       };
       this.#stream.write(pdpb.RegionHeartbeatRequest.encode(request).finish());
     }

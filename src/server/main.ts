@@ -23,6 +23,10 @@ import {
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { channelCredentials, loadTlsIdentity, serverCredentials } from "../security/tls.ts";
 import { RaftClient, raftService } from "./raft_transport/mod.ts";
+import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
+import { SnapshotRoutingTransport, SnapshotSender } from "./raft_transport/snapshot_sender.ts";
+import { snapshotService } from "./raft_transport/snapshot_service.ts";
+import type { RaftEnvelope } from "../raftstore/transport.ts";
 import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
 import { type ClusterMember, joinCluster } from "./cluster_join.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
@@ -40,7 +44,7 @@ import {
   standaloneView,
 } from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
-import { bootstrapRegions, recordedRegions } from "./store_regions.ts";
+import { applyingRegionIds, bootstrapRegions, recordedRegions } from "./store_regions.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
@@ -118,7 +122,13 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   const storeId = member?.storeId ?? STANDALONE.storeId;
   const bootstrapped = await bootstrapRegions(engine, member?.regions ?? [standaloneRegion()]);
   if (bootstrapped > 0) log.info("recorded the store's first regions", { count: bootstrapped });
-  // Clustered: Raft messages to other stores over BatchRaft streams, addresses from PD.
+  // Region snapshots as SST files under <data-dir>/snap: what a crash left is removed, but for
+  // the files of an install it interrupted (the first round finishes that install).
+  const snapshotDir = `${config.storage.dataDir}/snap`;
+  const applying = applyingRegionIds(engine);
+  new SnapshotDir(snapshotDir).cleanAtStart((key) => applying.has(key.regionId));
+  // Clustered: Raft messages to other stores over BatchRaft streams, addresses from PD; a
+  // snapshot's files on a Snapshot stream of their own.
   const raftClient = member === null ? null : new RaftClient({
     resolve: (id) => member.storeAddress(id),
     unreachable: (id) => log.debug("store unreachable", { storeId: String(id) }),
@@ -126,6 +136,24 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     dialRewrite: testDialRewrite(log),
     log,
   });
+  const snapshotSender = member === null ? null : new SnapshotSender({
+    dir: new SnapshotDir(snapshotDir),
+    resolve: (id) => member.storeAddress(id),
+    credentials: channelCredentials(identity),
+    log,
+    onResult: (envelope, problem) => {
+      const fields = {
+        region: String(envelope.regionId),
+        toStore: String(envelope.toPeer.storeId),
+        index: String(envelope.message.snapshot?.metadata.index ?? 0n),
+      };
+      if (problem === null) log.info("region snapshot sent as SST files", fields);
+      else log.warn("region snapshot not sent", { ...fields, problem });
+    },
+  });
+  const outbound = raftClient === null
+    ? null
+    : new SnapshotRoutingTransport(raftClient, snapshotSender!);
   const workers = await RegionWorkers.start({
     count: config.raftstore.storePoolSize,
     engine,
@@ -144,14 +172,17 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
     },
     fetchTs: member === null ? undefined : () => member.fetchTimestamp(),
-    sendRaft: raftClient === null
+    snapshotDir,
+    sendRaft: outbound === null
       ? undefined
-      : (envelopes) => envelopes.forEach((envelope) => raftClient.send(envelope)),
+      : (envelopes) => envelopes.forEach((envelope) => outbound.send(envelope)),
   });
   // Clustered only: a standalone store has no peers, and must not create replicas for messages.
-  const raft = member === null
+  const deliver = (envelopes: RaftEnvelope[]) => workers.deliverRaft(envelopes);
+  const raft = member === null ? null : raftService({ deliver, log });
+  const snapshots = member === null
     ? null
-    : raftService({ deliver: (envelopes) => workers.deliverRaft(envelopes), log });
+    : snapshotService({ dir: new SnapshotDir(snapshotDir), deliver, log });
   let stopping = false;
   const grpcHost = splitAddr(config.server.addr).host;
   const statusAddr = splitAddr(config.server.statusAddr);
@@ -169,7 +200,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       onRefused: (cn) => log.warn("refused a client certificate", { cn: cn ?? "(none)" }),
     }),
     // A clustered store is PD's client, never a PD: it serves tikvpb.Tikv (with BatchRaft).
-    extraServices: pd === null ? [raft!] : [{
+    extraServices: pd === null ? [raft!, snapshots!] : [{
       definition: pdServiceDefinition(),
       handlers: pdHandlers({ pd, log, view: () => view, openStreams: pdStreams }),
     }],
@@ -254,7 +285,9 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
       for (const stream of pdStreams) stream.drain();
       raft?.drain();
+      snapshots?.drain();
       await raftClient?.close();
+      await snapshotSender?.close();
       await grpcServer.shutdown(SHUTDOWN_DRAIN_MS);
       const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
       return await metrics.drained(Math.max(0, deadline - Date.now()), sleep);

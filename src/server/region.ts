@@ -29,6 +29,8 @@ export interface Region {
   /** Replicated regions: whether this store's peer led the region, and in which term, when seen. */
   leading?: boolean;
   term?: bigint;
+  /** Led here: the peers that need a snapshot before they can follow (PD's pending peers). */
+  pendingPeerIds?: readonly bigint[];
 }
 
 /** The one region of a standalone store. */

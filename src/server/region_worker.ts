@@ -40,6 +40,7 @@ import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
 import { runGc } from "./txn/gc.ts";
 import { WorkerRaftstore } from "./worker_raftstore.ts";
+import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
 import { batchFieldOf } from "./wire.ts";
 import {
   BATCH_COMMANDS,
@@ -87,6 +88,9 @@ function start(settings: WorkerSettings): void {
   raftstore = new WorkerRaftstore({
     storeId: settings.storeId,
     settings: settings.raftstore,
+    snapshots: settings.snapshotDir === undefined
+      ? undefined
+      : new SnapshotDir(settings.snapshotDir),
     engine,
     regionIds: new Set(settings.regions.map((region) => region.id)),
     send: (envelopes) => post({ kind: "raft", envelopes }),

@@ -134,6 +134,8 @@ export interface RegionWorkerOptions {
    * absent: standalone, no sync needed.
    */
   fetchTs?: () => Promise<bigint>;
+  /** The store's snapshot directory (SST region snapshots); inline snapshots when absent. */
+  snapshotDir?: string;
   /** `[raftstore]` timing and log compaction; the defaults when absent. */
   raftstore?: RaftstoreSettings;
   /** Raft messages the workers send to other stores (dropped when absent: standalone). */
@@ -173,6 +175,7 @@ export class RegionWorkers {
       storeId: options.storeId ?? STANDALONE.storeId,
       raftstore: options.raftstore,
       syncMaxTs: options.fetchTs !== undefined,
+      snapshotDir: options.snapshotDir,
     };
     this.#table = new RoutingTable(options.count);
     this.#slots = Array.from({ length: options.count }, (_, groupId) => new Slot(groupId));

@@ -54,6 +54,15 @@ export async function recordRegions(engine: KvEngine, regions: readonly Region[]
   }
 }
 
+/** Regions whose snapshot install a crash interrupted (RegionLocalState Applying). */
+export function applyingRegionIds(engine: KvEngine): Set<bigint> {
+  return new Set(
+    scanRegionStates(engine)
+      .filter((state) => state.state === PeerState.Applying)
+      .map((state) => state.region.id),
+  );
+}
+
 /** The initialized, live regions the engine records a replica of on store `storeId`. */
 export function recordedRegions(engine: KvEngine, storeId: bigint): Region[] {
   const regions: Region[] = [];

@@ -42,6 +42,8 @@ export interface WorkerSettings {
   storeId: bigint;
   /** A new leader syncs max_ts with PD before async commit and 1PC (clustered stores). */
   syncMaxTs: boolean;
+  /** The store's snapshot directory (`<data-dir>/snap`): region snapshots as SST files. */
+  snapshotDir?: string;
   /** The raftstore's timing and log-compaction settings (`[raftstore]`); defaults when absent. */
   raftstore?: RaftstoreSettings;
   engine: SharedEngineHandle;

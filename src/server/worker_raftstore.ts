@@ -28,6 +28,7 @@ import { describeRegionError } from "../raftstore/errors.ts";
 import type { ConfChangeType } from "../raft/mod.ts";
 import type { metapb } from "../../proto/mod.ts";
 import type { WritePath } from "../storage/write_path.ts";
+import type { SnapshotManager } from "../raftstore/snapshot/sst_snapshot.ts";
 import { type Failure, failureOfRegionError } from "./failure.ts";
 import type { Region } from "./region.ts";
 
@@ -53,6 +54,8 @@ export interface RaftstoreSettings {
 export interface WorkerRaftstoreOptions {
   storeId: bigint;
   settings?: RaftstoreSettings;
+  /** Where region snapshots are made as SST files; inline snapshots when absent. */
+  snapshots?: SnapshotManager;
   engine: KvEngine;
   /** The regions the routing table gives this worker. */
   regionIds: ReadonlySet<bigint>;
@@ -111,7 +114,10 @@ export class WorkerRaftstore {
   /** The initialized regions served here, by id (what `StoreServices.regions` reads). */
   readonly regions = new Map<bigint, Region>();
   /** Per region, what its `Region` was made from (to see a change cheaply). */
-  readonly #seen = new Map<bigint, { meta: RegionMeta; leading: boolean; term: bigint }>();
+  readonly #seen = new Map<
+    bigint,
+    { meta: RegionMeta; leading: boolean; term: bigint; pending: string }
+  >();
   /** Regions being closed: not mirrored into `regions` again. */
   readonly #closing = new Set<bigint>();
   readonly #onRegionsChanged: WorkerRaftstoreOptions["onRegionsChanged"];
@@ -129,6 +135,7 @@ export class WorkerRaftstore {
       transport: new PostingTransport(options.send),
       random: { nextInt: (n) => Math.floor(Math.random() * n) },
       regionIds: options.regionIds,
+      snapshots: options.snapshots,
       config: settings === undefined ? undefined : {
         heartbeatIntervalTicks: settings.heartbeatTicks,
         electionTimeoutTicks: settings.electionTimeoutTicks,
@@ -258,14 +265,19 @@ export class WorkerRaftstore {
       const meta = peer.region();
       const leading = peer.isLeader();
       const term = peer.raw.raft.term;
+      const pendingPeerIds = leading ? peer.pendingPeers().map((p) => p.id) : [];
+      const pending = pendingPeerIds.join(",");
       const seen = this.#seen.get(peer.regionId);
-      if (seen?.meta === meta && seen.leading === leading && seen.term === term) continue;
+      if (
+        seen?.meta === meta && seen.leading === leading && seen.term === term &&
+        seen.pending === pending
+      ) continue;
       if (leading && (seen?.leading !== true || seen.term !== term)) {
         this.#ledAnew(peer.regionId, term);
       }
       if (!leading) this.#unsynced.delete(peer.regionId);
-      this.#seen.set(peer.regionId, { meta, leading, term });
-      const region = { ...regionOfPeer(meta, ownPeer(peer)), leading, term };
+      this.#seen.set(peer.regionId, { meta, leading, term, pending });
+      const region = { ...regionOfPeer(meta, ownPeer(peer)), leading, term, pendingPeerIds };
       this.regions.set(peer.regionId, region);
       changed.push(region);
     }

@@ -134,6 +134,12 @@ export interface ClusterOptions {
   storeArgs?: string[] | ((index: number) => string[]);
   /** Variables added to every store's environment. */
   env?: Record<string, string>;
+  /**
+   * Route store-to-store links through `LinkProxy`s (default true). False: stores dial each
+   * other directly, as in a deployment, and `proxy`, `cut`, `delay` and the like throw (the
+   * cluster benchmark uses this: the proxies run in the test process and would share its CPU).
+   */
+  proxies?: boolean;
 }
 
 /** One store of the cluster and its state in the harness. */
@@ -216,6 +222,9 @@ export class Cluster {
   proxy(from: number, to: number): LinkProxy {
     this.#store(from);
     this.#store(to);
+    if (this.options.proxies === false) {
+      throw new Error(`the cluster in ${this.root} runs without link proxies`);
+    }
     const proxy = this.#proxies.get(`${from},${to}`);
     if (proxy === undefined) throw new RangeError(`no link from store ${from} to itself`);
     return proxy;
@@ -240,22 +249,24 @@ export class Cluster {
       running: false,
       paused: false,
     };
-    for (const [other, peer] of this.#stores.entries()) {
+    const proxied = this.options.proxies !== false;
+    for (const [other, peer] of proxied ? this.#stores.entries() : []) {
       this.#proxies.set(`${index},${other}`, LinkProxy.start(peer.addr));
       this.#proxies.set(`${other},${index}`, LinkProxy.start(store.addr));
     }
     this.#stores.push(store);
-    for (let i = 0; i < this.#stores.length; i++) await this.#writeDialMap(i);
+    for (let i = 0; proxied && i < this.#stores.length; i++) await this.#writeDialMap(i);
     const extra = this.options.storeArgs;
     const args = typeof extra === "function" ? extra(index) : extra ?? [];
-    const grants: ExtraGrants = { read: [store.dialMapPath], env: [DIAL_MAP_ENV] };
+    const grants: ExtraGrants = proxied ? { read: [store.dialMapPath], env: [DIAL_MAP_ENV] } : {};
+    const dialMapEnv: Record<string, string> = proxied ? { [DIAL_MAP_ENV]: store.dialMapPath } : {};
     store.server = await startServer({
       dataDir: store.dataDir,
       args: [
         ...["--addr", store.addr, "--advertise-addr", store.addr, "--pd", this.pdAddr],
         ...args,
       ],
-      env: { ...this.options.env, [DIAL_MAP_ENV]: store.dialMapPath },
+      env: { ...this.options.env, ...dialMapEnv },
       grants,
       launcher: dieWithParent(),
     });

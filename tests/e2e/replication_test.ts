@@ -114,3 +114,53 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "replication: stores added to a region that holds data get it by SST snapshot, and serve it alone once the first store is gone",
+  ...E2E,
+  fn: async () => {
+    const cluster = await startCluster({ stores: 1 });
+    let pd: PdClient | null = null;
+    let client: RawKV | null = null;
+    let failed = true;
+    try {
+      pd = await PdClient.connect([cluster.pdAddr]);
+      const resolver = await PdResolver.connect([cluster.pdAddr]);
+      client = new RawKV(resolver);
+      // Written while the region has one replica: the new ones can only get it by snapshot.
+      const keys = Array.from({ length: 2000 }, (_, i) => `s${String(i).padStart(5, "0")}`);
+      for (let i = 0; i < keys.length; i += 100) {
+        await client.batchPut(keys.slice(i, i + 100).map((k) => ({ key: k, value: `v-${k}` })));
+      }
+      const first = cluster.storeId(0);
+      await cluster.addStore();
+      await cluster.addStore();
+      await waitFor("PD to bring region 1 to three voters", async () => {
+        return (await regionPeers(pd!)).voters.length === 3;
+      }, 30_000);
+      // The first store goes for good; the two new replicas elect a leader and serve every key.
+      await cluster.kill(0);
+      await waitFor("a leader on a new store", async () => {
+        const { leaderStore } = await regionPeers(pd!);
+        return leaderStore !== 0n && leaderStore !== first;
+      }, 30_000);
+      const got = await client.batchGet(keys);
+      assert.equal(got.length, keys.length, "every key written before the replicas existed");
+      for (const pair of got) assert.equal(fromUtf8(pair.value), `v-${fromUtf8(pair.key)}`);
+      // The first store's log says it streamed them SST snapshots (not inline ones).
+      const firstLog = await Deno.readTextFile(cluster.logPath(0));
+      const sent = firstLog.match(/region snapshot sent as SST files/g)?.length ?? 0;
+      assert.ok(sent >= 2, `SST snapshots sent by the first store: ${sent}`);
+      console.log(
+        `replication: ${keys.length} keys read from the two replicas added after they were ` +
+          `written (${sent} SST snapshots sent)`,
+      );
+      failed = false;
+    } finally {
+      client?.close();
+      pd?.close();
+      await cluster.stop({ keepLogs: failed });
+    }
+  },
+});
