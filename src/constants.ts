@@ -343,6 +343,12 @@ export const RAFT_LOG_GC_SIZE_LIMIT_BYTES = 32 * 1024 * 1024;
 /** Ticks between a leader's checks whether its log needs compacting (TiKV: raft-log-gc-tick). */
 export const RAFT_LOG_GC_CHECK_TICKS = RAFTSTORE_ELECTION_TIMEOUT_TICKS;
 /**
+ * Ticks a leader holds a ChangePeer that makes a peer a voter, waiting for that peer to catch up
+ * (src/raftstore/peer.ts `unsafeVoterProblem`), before it refuses it as ServerIsBusy (PD then
+ * sends it again with a later region heartbeat).
+ */
+export const RAFTSTORE_VOTER_CATCH_UP_WAIT_TICKS = 5 * RAFTSTORE_ELECTION_TIMEOUT_TICKS;
+/**
  * Largest region snapshot generated in one message (the key-value pairs of the region's data
  * column families, until SST-file snapshots exist); a larger region is not snapshotted.
  */

@@ -1,7 +1,8 @@
 /**
  * Admin operations at the peer level over the harness: membership change (add learner → promote
  * → remove, single step, Raft thesis §4.1), removed replicas going away for good, log compaction
- * (CompactLog below the slowest follower), and a new replica catching up by snapshot.
+ * (CompactLog below the slowest follower, bounded by the count limit), a promotion refused until the
+ * learner has caught up, and replicas catching up by snapshot.
  */
 import assert from "node:assert/strict";
 import { metapb } from "../../proto/mod.ts";
@@ -59,6 +60,66 @@ Deno.test("a peer is removed, becomes Tombstone with its data and log gone, and 
   // The new voter counts in the quorum: with another store down, writes still commit.
   c.crash(c.storeIds.find((id) => id !== store && id !== c.leader()!.meta.storeId)!);
   await c.mustPut("with-new-voter", "v");
+});
+
+Deno.test("a learner's promotion waits until it has caught up, and is refused if it never does: promoted unanswered it would lose the region's leader for good (seed 27)", async () => {
+  // One voter; the learner on store 2 is uninitialized (no snapshot yet) and answers nothing.
+  const waitTicks = 30;
+  const c = await Cluster.start({
+    storeCount: 2,
+    seed: 27,
+    initialStores: [1n],
+    config: { voterCatchUpWaitTicks: waitTicks },
+  });
+  for (let i = 0; i < 5; i++) assert.ok((await c.put(`k${i}`, "v")).ok);
+  const mute = c.transport.addFilter(dropWhen("mute store 2", (e) => e.fromPeer.storeId === 2n));
+  const learner = { id: c.allocPeerId(), storeId: 2n, role: metapb.PeerRole.Learner };
+  assert.ok((await c.changePeer(ConfChangeType.AddLearnerNode, learner)).ok);
+  const voter = { ...learner, role: metapb.PeerRole.Voter };
+  const startTick = c.ticks;
+  const refused = await c.changePeer(ConfChangeType.AddNode, voter);
+  assert.ok(!refused.ok && refused.error.code === "ServerIsBusy", show(refused));
+  assert.match(show(refused), /needs a snapshot first/);
+  assert.ok(c.ticks - startTick >= waitTicks, `refused after ${c.ticks - startTick} ticks`);
+  // Had it been promoted, check quorum would have deposed the leader, and an uninitialized
+  // replica never votes: no leader ever again. Refused, the region keeps its leader.
+  await c.tick(40);
+  assert.equal(c.leader()?.meta.storeId, 1n);
+  assert.equal(c.store(2n).peer(FIRST_REGION_ID)?.isInitialized(), false);
+  // Heard again, the learner gets its snapshot; a promotion asked meanwhile waits for it.
+  c.transport.removeFilter(mute);
+  const promoted = await c.changePeer(ConfChangeType.AddNode, voter);
+  assert.ok(promoted.ok, show(promoted));
+  assert.equal(c.valueOn(2n, "k4"), "v");
+  await c.mustPut("after-promote", "v");
+  await c.waitUntil("the new voter applied", () => c.valueOn(2n, "after-promote") === "v");
+});
+
+Deno.test("a learner promoted in a two-voter region waits for its snapshot, so once promoted the loss of the first store for good still leaves a quorum (seed 28)", async () => {
+  const c = await Cluster.start({ storeCount: 3, seed: 28, initialStores: [1n, 2n] });
+  for (let i = 0; i < 5; i++) assert.ok((await c.put(`k${i}`, "v")).ok);
+  const deaf = c.transport.addFilter(dropWhen("deaf store 3", (e) => e.toPeer.storeId === 3n));
+  const learner = { id: c.allocPeerId(), storeId: 3n, role: metapb.PeerRole.Learner };
+  assert.ok((await c.changePeer(ConfChangeType.AddLearnerNode, learner)).ok);
+  const leader = c.leader()!;
+  const promotion = c.startChangePeer(leader.meta.storeId, {
+    changeType: ConfChangeType.AddNode,
+    peer: { ...learner, role: metapb.PeerRole.Voter },
+  });
+  // The two voters could commit the promotion without store 3, but it is held: store 3 has
+  // nothing yet, and as a voter that never votes it would leave no quorum once one more is lost.
+  await c.tick(10);
+  assert.equal(promotion.result, undefined);
+  const role = leader.region().peers.find((p) => p.id === learner.id)?.role;
+  assert.equal(role, metapb.PeerRole.Learner);
+  c.transport.removeFilter(deaf);
+  await c.waitUntil("the promotion answered", () => promotion.result !== undefined);
+  assert.ok(promotion.result!.ok, show(promotion.result));
+  assert.equal(c.valueOn(3n, "k4"), "v");
+  // The first leader's store goes for good: the two left elect a leader and take writes.
+  c.crash(leader.meta.storeId);
+  await c.mustPut("after-loss", "v");
+  await c.waitUntil("store 3 applied it", () => c.valueOn(3n, "after-loss") === "v");
 });
 
 Deno.test("a removed replica that never heard of its removal is told to go when it campaigns, and never comes back (seed 22)", async () => {
@@ -147,11 +208,43 @@ Deno.test("log compaction truncates every replica's log once it passes the count
   assert.equal(c.valueOn(follower, "k0"), "v0");
 });
 
-Deno.test("log compaction never passes a down follower's match index, so it catches up by log, not snapshot (seed 25)", async () => {
+Deno.test("log compaction keeps a down follower's entries while it is less than half the count limit behind, so it catches up by log (seed 25)", async () => {
   const c = await Cluster.start({
     storeCount: 3,
     seed: 25,
-    config: { raftLogGcCountLimit: 10, raftLogGcCheckTicks: 1 },
+    config: { raftLogGcCountLimit: 20, raftLogGcCheckTicks: 1 },
+  });
+  let snapshots = 0;
+  c.transport.addFilter(dropWhen("count snapshots", (e) => {
+    if (isType(MessageType.MsgSnapshot)(e)) snapshots++;
+    return false;
+  }));
+  for (let i = 0; i < 30; i++) assert.ok((await c.put(`a${i}`, "v")).ok);
+  const follower = c.peers().find((p) => !p.isLeader())!;
+  const match = follower.appliedIndex();
+  c.crash(follower.meta.storeId);
+  // 8 writes: fewer than half the limit (10) behind, whatever the leader compacts meanwhile.
+  for (let i = 0; i < 8; i++) assert.ok((await c.put(`b${i}`, "v")).ok);
+  await c.tick(5);
+  const leader = c.leader()!;
+  assert.ok(
+    leader.storage.firstIndex() <= match + 1n,
+    `leader compacted to ${leader.storage.firstIndex()} past ${match}`,
+  );
+  c.restart(follower.meta.storeId);
+  await c.waitUntil(
+    "the follower caught up",
+    () => c.valueOn(follower.meta.storeId, "b7") === "v",
+  );
+  assert.equal(snapshots, 0);
+});
+
+Deno.test("log compaction passes a follower more than half the count limit behind: the log stays within the limit and the follower catches up by snapshot (seed 25)", async () => {
+  const limit = 10;
+  const c = await Cluster.start({
+    storeCount: 3,
+    seed: 25,
+    config: { raftLogGcCountLimit: limit, raftLogGcCheckTicks: 1 },
   });
   let snapshots = 0;
   c.transport.addFilter(dropWhen("count snapshots", (e) => {
@@ -166,20 +259,19 @@ Deno.test("log compaction never passes a down follower's match index, so it catc
   await c.tick(5);
   const leader = c.leader()!;
   assert.ok(
-    leader.storage.firstIndex() <= match + 1n,
-    `leader compacted to ${leader.storage.firstIndex()} past ${match}`,
+    leader.storage.firstIndex() > match + 1n,
+    `leader kept its log from ${leader.storage.firstIndex()} for the follower at ${match}`,
   );
+  const kept = logKeys(c, leader.meta.storeId);
+  assert.ok(kept <= limit, `the leader keeps ${kept} log entries; the limit is ${limit}`);
+  assert.equal(snapshots, 0, "no snapshot while the follower is down");
   c.restart(follower.meta.storeId);
   await c.waitUntil(
     "the follower caught up",
     () => c.valueOn(follower.meta.storeId, "b59") === "v",
   );
-  assert.equal(snapshots, 0);
-  await c.tick(5);
-  assert.ok(
-    c.leader()!.storage.firstIndex() > match + 1n,
-    "compaction resumed once the follower caught up",
-  );
+  assert.ok(snapshots >= 1, "the follower was sent a snapshot");
+  assert.equal(c.valueOn(follower.meta.storeId, "a0"), "v");
 });
 
 Deno.test("log compaction also starts when the bytes appended pass the size threshold (seed 26)", async () => {

@@ -20,9 +20,12 @@
  * - Membership (single step, src/raft/README.md): a ChangePeer is proposed only under the applied
  *   epoch and only when every earlier conf change is applied (`pendingConfIndex`), so it always
  *   applies (apply.ts asserts it). The leader never removes itself: transfer leadership first.
- * - Log compaction stays at or below the slowest tracked peer's match index, so every peer in
- *   the configuration can still be sent entries; only a replica with no log at all (a new one)
- *   needs a snapshot.
+ * - Log compaction stays at or below the slowest tracked peer's match index, so a peer that is
+ *   merely behind can still be sent entries, except for a peer more than half the count limit
+ *   behind (its store down): the log stays bounded by the limit, and that peer, like a replica
+ *   with no log at all (a new one), needs a snapshot.
+ * - A peer becomes a voter only once it holds the log up to the truncated index, i.e. it is not
+ *   waiting for a snapshot (`unsafeVoterProblem`); until then its ChangePeer is held.
  *
  * @module
  */
@@ -113,6 +116,9 @@ export class Peer {
   #pendingConfIndex = 0n;
   /** The compact index of the CompactLog in flight, or 0. */
   #compactInFlight = 0n;
+  /** A ChangePeer making a peer a voter, held until that peer has caught up (one at a time). */
+  #waitingVoter: { cmd: RaftCmd; cb: ProposalCallback; peer: PeerMeta; untilTick: number } | null =
+    null;
   /** Data bytes appended since the log's first index was `#logSizeSince` (an estimate). */
   #logSizeBytes = 0;
   #logSizeSince = 0n;
@@ -263,6 +269,7 @@ export class Peer {
       });
     }
     if (this.#ticks % this.#config.raftLogGcCheckTicks === 0) this.maybeCompactLog();
+    this.retryWaitingVoter();
   }
 
   /** A message from another peer of the region. */
@@ -379,6 +386,9 @@ export class Peer {
     const changeType = (req?.changeType ?? 0) as number as ConfChangeType;
     const problem = this.changePeerProblem(changeType, peer);
     if (problem !== null) return cb({ ok: false, error: problem });
+    if (changeType === ConfChangeType.AddNode && this.unsafeVoterProblem(peer) !== null) {
+      return this.holdVoter({ cmd, cb, peer });
+    }
     const err = this.raw.proposeConfChange({
       id: 0n,
       changeType,
@@ -433,6 +443,62 @@ export class Peer {
       default:
         return this.invalid(`unknown change type ${changeType}`);
     }
+  }
+
+  /**
+   * Holds a ChangePeer that makes `peer` a voter until `peer` has caught up, then proposes it
+   * (`retryWaitingVoter`, every tick); one at a time, for `voterCatchUpWaitTicks` at most.
+   */
+  private holdVoter(change: { cmd: RaftCmd; cb: ProposalCallback; peer: PeerMeta }): void {
+    if (this.#waitingVoter !== null) {
+      return change.cb({
+        ok: false,
+        error: {
+          code: "ServerIsBusy",
+          regionId: this.regionId,
+          reason: `peer ${this.#waitingVoter.peer.id} is waiting to catch up to become a voter`,
+        },
+      });
+    }
+    this.#waitingVoter = { ...change, untilTick: this.#ticks + this.#config.voterCatchUpWaitTicks };
+  }
+
+  /**
+   * Proposes the held ChangePeer once its peer has caught up (or this peer no longer leads:
+   * `propose` then answers why); refuses it with the reason once it has waited too long.
+   */
+  private retryWaitingVoter(): void {
+    const waiting = this.#waitingVoter;
+    if (waiting === null) return;
+    const problem = this.isLeader() ? this.unsafeVoterProblem(waiting.peer) : null;
+    if (problem !== null && this.#ticks < waiting.untilTick) return;
+    this.#waitingVoter = null;
+    if (problem !== null) return waiting.cb({ ok: false, error: problem });
+    this.propose(waiting.cmd, waiting.cb);
+  }
+
+  /**
+   * Why making `peer` a voter now could leave the region without a leader for good, or null.
+   * A peer whose match index is below the log's truncated index is pending (TiKV's name): it
+   * needs a snapshot, and until it has installed one it is uninitialized and never votes. A
+   * pending voter counts toward the quorum without being able to vote: promoted in a one-voter
+   * region, it keeps the promotion from committing and check quorum deposes the leader; in a
+   * larger one, the loss of one more voter leaves too few to elect anyone. Either way the
+   * region has no leader again until the pending voter gets a snapshot, which only a leader
+   * sends. So only a peer that is not pending becomes a voter (TiKV's PD waits for the same
+   * before it promotes a learner); the change is held until then (`holdVoter`).
+   */
+  private unsafeVoterProblem(peer: PeerMeta): RegionError | null {
+    const match = this.raw.raft.tracker.progress.get(peer.id)?.match ?? 0n;
+    const truncated = this.storage.firstIndex() - 1n;
+    if (match >= truncated) return null;
+    return {
+      code: "ServerIsBusy",
+      regionId: this.regionId,
+      reason: `peer ${peer.id} on store ${peer.storeId} cannot become a voter yet: it holds ` +
+        `the log only to ${match}, below the truncated index ${truncated} (it needs a ` +
+        `snapshot first)`,
+    };
   }
 
   /**
@@ -500,7 +566,8 @@ export class Peer {
 
   /**
    * Leader: proposes CompactLog when the log holds more than the count or size threshold of
-   * applied entries, up to the slowest tracked peer's match index (module header).
+   * applied entries, up to the slowest tracked peer's match index but no further than half the
+   * count limit below the applied index (module header).
    */
   private maybeCompactLog(): void {
     if (!this.isLeader()) return;
@@ -520,6 +587,12 @@ export class Peer {
     for (const pr of raft.tracker.progress.values()) {
       if (pr.match < compactIndex) compactIndex = pr.match;
     }
+    // A peer more than half the count limit behind (its store down, or far too slow) holds
+    // compaction back no further: the log stays within the limit, and that peer is sent a
+    // snapshot when it answers again (TiKV too compacts past it at its count limit). A peer
+    // merely behind, within half the limit, still catches up by log.
+    const lagFloor = applied - BigInt(Math.floor(config.raftLogGcCountLimit / 2));
+    if (compactIndex < lagFloor) compactIndex = lagFloor;
     if (compactIndex < first || compactIndex <= this.#compactInFlight) return;
     const cmd: RaftCmd = {
       header: commandHeader(this.region(), this.meta),
@@ -700,6 +773,9 @@ export class Peer {
     const proposals = this.#proposals;
     this.#proposals = [];
     for (const p of proposals) p.cb({ ok: false, error: errors.proposals });
+    const waiting = this.#waitingVoter;
+    this.#waitingVoter = null;
+    waiting?.cb({ ok: false, error: errors.proposals });
     const reads = [...this.#reads.values()];
     this.#reads.clear();
     for (const r of reads) r.cb({ ok: false, error: errors.reads });

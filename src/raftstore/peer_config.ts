@@ -15,6 +15,7 @@ import {
   RAFTSTORE_MAX_PENDING_PROPOSALS,
   RAFTSTORE_MAX_PENDING_READS,
   RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
+  RAFTSTORE_VOTER_CATCH_UP_WAIT_TICKS,
 } from "../constants.ts";
 import { assert } from "../raft/mod.ts";
 
@@ -41,6 +42,8 @@ export interface PeerConfig {
   raftLogGcSizeLimitBytes: number;
   /** Ticks between the leader's compaction checks. */
   raftLogGcCheckTicks: number;
+  /** Ticks a ChangePeer making a peer a voter waits for that peer to catch up. */
+  voterCatchUpWaitTicks: number;
   maxPendingProposals: number;
   maxPendingReads: number;
   readIndexTimeoutTicks: number;
@@ -57,6 +60,7 @@ export const DEFAULT_PEER_CONFIG: Readonly<PeerConfig> = {
   raftLogGcCountLimit: RAFT_LOG_GC_COUNT_LIMIT,
   raftLogGcSizeLimitBytes: RAFT_LOG_GC_SIZE_LIMIT_BYTES,
   raftLogGcCheckTicks: RAFT_LOG_GC_CHECK_TICKS,
+  voterCatchUpWaitTicks: RAFTSTORE_VOTER_CATCH_UP_WAIT_TICKS,
   maxPendingProposals: RAFTSTORE_MAX_PENDING_PROPOSALS,
   maxPendingReads: RAFTSTORE_MAX_PENDING_READS,
   readIndexTimeoutTicks: RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
@@ -77,7 +81,7 @@ export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {
   );
   assert(
     config.maxPendingProposals >= 1 && config.maxPendingReads >= 1 &&
-      config.readIndexTimeoutTicks >= 1,
+      config.readIndexTimeoutTicks >= 1 && config.voterCatchUpWaitTicks >= 1,
     "peer config: queue limits must be positive",
   );
   return config;

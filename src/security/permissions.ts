@@ -14,7 +14,7 @@
  *   every module it loads (measured: without it the first worker import fails).
  * - `--allow-write`: the data directory, the log file and its `.1`.
  * - `--allow-ffi`, unscoped: Deno 2.9.6 makes every `Deno.UnsafePointer`/`UnsafePointerView`
- *   helper throw NotCapable under a scoped `--allow-ffi=<lib>` (`../shared/MEASURED.md`).
+ *   helper throw NotCapable under a scoped `--allow-ffi=<lib>` (measured under Deno 2.9.6).
  * - `--allow-env`: the variables read, by name — `BASALT_ROCKSDB_LIB`, and those grpc-js reads
  *   when it loads (a name missing from the list stops the process at start-up).
  *

@@ -8,7 +8,7 @@
  *   Half a configuration is refused by name, never silently downgraded to plain text.
  * - Roots are always explicit. grpc-js would otherwise fill `ca` from
  *   `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` (the 219 KB system bundle on these machines), which Deno's
- *   TLS server then sends to every client and every handshake fails (`../shared/MEASURED.md`).
+ *   TLS server then sends to every client and every handshake fails (measured under Deno 2.9.6).
  * - Servers require a client certificate signed by the CA (mutual TLS); with `cert-allowed-cn`
  *   set, a certificate whose subject common name is not in the list is refused before the call
  *   reaches any handler: UNAUTHENTICATED on gRPC, 403 on the status server. As in TiKV only the
