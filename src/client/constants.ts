@@ -74,6 +74,8 @@ export const REGION_CACHE_MAX_REGIONS = 1 << 20;
 export const PD_SCAN_REGIONS_LIMIT = 128;
 /** Deadline of one call to PD. */
 export const PD_REQUEST_TIMEOUT_MS = 5_000;
+/** While PD's members hold an election (none knows a leader), how often the client asks again. */
+export const PD_ELECTION_POLL_MS = 100;
 
 function assertConstant(condition: boolean, what: string): void {
   if (!condition) throw new Error(`client/constants.ts: ${what}`);

@@ -17,7 +17,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { type metapb, pdpb } from "../../proto/mod.ts";
-import { PD_REQUEST_TIMEOUT_MS } from "./constants.ts";
+import { PD_ELECTION_POLL_MS, PD_REQUEST_TIMEOUT_MS } from "./constants.ts";
 import { ClientClosedError, type ClientError, PdError, UnavailableError } from "./errors.ts";
 import { closeGrpcClient } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
@@ -219,7 +219,22 @@ export class PdClient {
 
   /** Finds a PD that answers GetMembers, learns the cluster id, and follows the leader. */
   async #discover(deadlineMs: number): Promise<void> {
+    // Members that answer but know no leader yet are in an election: ask them all again, a
+    // little later, until the deadline.
+    for (;;) {
+      const outcome = await this.#discoverOnce(deadlineMs);
+      if (outcome === null) return;
+      if (!outcome.electing || Date.now() + PD_ELECTION_POLL_MS >= deadlineMs) throw outcome.error;
+      await new Promise((resolve) => setTimeout(resolve, PD_ELECTION_POLL_MS));
+    }
+  }
+
+  /** One pass over the endpoints: null when a leader was found, else why not. */
+  async #discoverOnce(
+    deadlineMs: number,
+  ): Promise<{ error: ClientError; electing: boolean } | null> {
     let lastError: ClientError | null = null;
+    let electing = false;
     for (const endpoint of this.#endpoints) {
       this.#use(endpoint);
       try {
@@ -231,6 +246,14 @@ export class PdClient {
           deadlineMs,
         );
         const clusterId = members.header?.clusterId ?? 0n;
+        if (clusterId === 0n && members.members.length > 1) {
+          // A new PD group whose leader does not serve yet has no cluster id to give.
+          lastError = new UnavailableError(`PD at ${endpoint} has no cluster id yet`, {
+            sent: false,
+          });
+          electing = true;
+          continue;
+        }
         if (this.#clusterId !== 0n && clusterId !== this.#clusterId) {
           throw new PdError(
             "INCOMPATIBLE_VERSION",
@@ -243,19 +266,23 @@ export class PdClient {
           if (leaderUrl === undefined) {
             // A member that knows no leader yet (an election): ask the next one.
             lastError = new UnavailableError(`PD at ${endpoint} knows no leader`, { sent: false });
+            electing = true;
             continue;
           }
           const leader = hostOfUrl(leaderUrl);
           if (leader !== endpoint) this.#use(leader);
         }
         this.#needsDiscovery = false;
-        return;
+        return null;
       } catch (error) {
         if (error instanceof PdError) throw error;
         lastError = error as ClientError;
       }
     }
-    throw lastError ?? new UnavailableError("no PD endpoint answered", { sent: false });
+    return {
+      error: lastError ?? new UnavailableError("no PD endpoint answered", { sent: false }),
+      electing,
+    };
   }
 
   #use(address: string): void {

@@ -78,25 +78,41 @@ interface Codec<T> {
   decode(bytes: Uint8Array): T;
 }
 
-/** The store-side calls of `pdpb.PD` that the routing client (`PdClient`) does not make. */
+/**
+ * The store-side calls of `pdpb.PD` that the routing client (`PdClient`) does not make, to PD's
+ * leader: a call that finds PD unavailable (a dead member, or a follower's "not leader") makes
+ * the next one look for the leader again through `GetMembers` (`PdClient.ensureLeader`).
+ */
 class PdStoreCalls {
-  readonly #client: grpc.Client;
+  #client: grpc.Client;
+  #address: string;
 
   constructor(readonly pd: PdClient) {
+    this.#address = pd.address;
     this.#client = new grpc.Client(pd.address, pd.credentials);
+  }
+
+  /** Finds PD's leader again if a failure asked for it, and talks to it from now on. */
+  async ready(): Promise<void> {
+    await this.pd.ensureLeader({ deadlineMs: Date.now() + JOIN_PD_CALL_TIMEOUT_MS });
+    if (this.pd.address === this.#address) return;
+    this.#client.close();
+    this.#address = this.pd.address;
+    this.#client = new grpc.Client(this.#address, this.pd.credentials);
   }
 
   header(): pdpb.RequestHeader.$Properties {
     return { clusterId: this.pd.clusterId };
   }
 
-  unary<Req, Res extends { header?: pdpb.ResponseHeader.$Properties | null }>(
+  async unary<Req, Res extends { header?: pdpb.ResponseHeader.$Properties | null }>(
     method: string,
     codecs: { request: Codec<Req>; response: Codec<Res> },
     body: Omit<Req, "header">,
   ): Promise<Res> {
+    await this.ready();
     const request = { ...body, header: this.header() } as unknown as Req;
-    return new Promise((resolve, reject) => {
+    return await new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest<Uint8Array, Uint8Array>(
         `/pdpb.PD/${method}`,
         (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
@@ -105,7 +121,8 @@ class PdStoreCalls {
         { deadline: Date.now() + JOIN_PD_CALL_TIMEOUT_MS },
         (error, bytes) => {
           if (error) {
-            return reject(new Error(`PD ${method} at ${this.pd.address}: ${error.message}`));
+            if (error.code === grpc.status.UNAVAILABLE) this.pd.leaderLost();
+            return reject(new Error(`PD ${method} at ${this.#address}: ${error.message}`));
           }
           const response = codecs.response.decode(bytes!);
           const failure = response.header?.error;
@@ -137,7 +154,10 @@ class PdStoreCalls {
     return response.bootstrapped ?? false;
   }
 
-  /** Opens a RegionHeartbeat stream; `onResponse` sees what PD sends, `onEnd` its end. */
+  /**
+   * Opens a RegionHeartbeat stream to the PD last found leading (call `ready` first);
+   * `onResponse` sees what PD sends, `onEnd` its end (after which the leader is looked for again).
+   */
   heartbeatStream(handlers: {
     onResponse: (response: pdpb.RegionHeartbeatResponse) => void;
     onEnd: (status: string) => void;
@@ -150,7 +170,10 @@ class PdStoreCalls {
     call.on("data", (bytes: Uint8Array) => {
       handlers.onResponse(pdpb.RegionHeartbeatResponse.decode(bytes));
     });
-    call.on("error", (error: Error) => handlers.onEnd(error.message));
+    call.on("error", (error: Error) => {
+      this.pd.leaderLost();
+      handlers.onEnd(error.message);
+    });
     call.on("end", () => handlers.onEnd("ended by PD"));
     return call;
   }
@@ -236,6 +259,7 @@ export class ClusterMember {
   #storeBeating = false;
   #stopped = false;
   #onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {};
+  #regions: () => Region[] = () => [];
 
   constructor(
     calls: PdStoreCalls,
@@ -292,6 +316,7 @@ export class ClusterMember {
     onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {},
   ): Promise<void> {
     this.#onOperator = onOperator;
+    this.#regions = regions;
     await this.#calls.unary("PutStore", {
       request: pdpb.PutStoreRequest,
       response: pdpb.PutStoreResponse,
@@ -348,6 +373,21 @@ export class ClusterMember {
     const regions = all.filter((region) => region.leading ?? true);
     if (this.#stopped || regions.length === 0) return;
     if (this.#stream === null) {
+      // (Re)opened once PD's leader is known; these heartbeats wait for the next ones (every
+      // region's go when it opens).
+      this.#openHeartbeatStream();
+      return;
+    }
+    this.#writeHeartbeats(regions);
+  }
+
+  #opening = false;
+
+  #openHeartbeatStream(): void {
+    if (this.#opening) return;
+    this.#opening = true;
+    this.#calls.ready().then(() => {
+      if (this.#stopped || this.#stream !== null) return;
       const stream = this.#calls.heartbeatStream({
         onResponse: (response) => {
           if (response.header?.error != null && (response.header.error.type ?? 0) !== 0) {
@@ -375,7 +415,20 @@ export class ClusterMember {
         },
       });
       this.#stream = stream;
-    }
+      this.#writeHeartbeats(this.#regions().filter((region) => region.leading ?? true));
+    }, (error: unknown) => {
+      if (!this.#stopped) {
+        this.#log.warn("PD's leader not found for region heartbeats", {
+          error: (error as Error).message,
+        });
+      }
+    }).finally(() => {
+      this.#opening = false;
+    });
+  }
+
+  #writeHeartbeats(regions: Region[]): void {
+    if (this.#stream === null) return;
     for (const region of regions) {
       const request: pdpb.RegionHeartbeatRequest.$Properties = {
         header: this.#calls.header(),

@@ -128,8 +128,8 @@ export async function waitFor(
 export interface ClusterOptions {
   /** Stores to start, one after another (default 3, at most CLUSTER_MAX_STORES). */
   stores?: number;
-  /** PD members: 1 (PD has one member today). */
-  pd?: number;
+  /** PD members: 1, or 3 replicating over Raft (`--initial-cluster`), each on fixed ports. */
+  pd?: 1 | 3;
   /** Flags added to every store's command line, or a function of the store's number. */
   storeArgs?: string[] | ((index: number) => string[]);
   /** Variables added to every store's environment. */
@@ -161,25 +161,78 @@ export class Cluster {
 
   private constructor(
     readonly root: string,
-    readonly pd: TestPd,
+    /** PD's members (one, or three replicating over Raft). */
+    readonly pds: TestPd[],
     readonly options: ClusterOptions,
   ) {}
 
-  /** Starts a PD under a fresh root; the caller adds stores (on failure, stops it first). */
+  /** The first PD member (the only one, with `pd: 1`). */
+  get pd(): TestPd {
+    return this.pds[0]!;
+  }
+
+  /**
+   * Starts PD under a fresh root — one member on any ports, or three on fixed ports (a member
+   * restarted is found where the others and the stores knew it); the caller adds stores.
+   */
   static async create(options: ClusterOptions): Promise<Cluster> {
     const root = await Deno.makeTempDir({ prefix: "basalt_cluster_" });
+    const started: TestPd[] = [];
     try {
-      const pd = await startPd({ dataDir: `${root}/pd`, launcher: dieWithParent() });
-      return new Cluster(root, pd, options);
+      if ((options.pd ?? 1) === 1) {
+        started.push(await startPd({ dataDir: `${root}/pd`, launcher: dieWithParent() }));
+      } else {
+        const names = ["pd1", "pd2", "pd3"];
+        const ports = names.map(() => [reserveStorePort(), reserveStorePort()] as const);
+        const initial = names.map((name, i) => `${name}=http://127.0.0.1:${ports[i]![1]}`);
+        await Promise.all(names.map(async (name, i) => {
+          started[i] = await startPd({
+            dataDir: `${root}/${name}`,
+            launcher: dieWithParent(),
+            args: [
+              "--name",
+              name,
+              "--client-urls",
+              `http://127.0.0.1:${ports[i]![0]}`,
+              "--peer-urls",
+              `http://127.0.0.1:${ports[i]![1]}`,
+              "--initial-cluster",
+              initial.join(","),
+            ],
+          });
+        }));
+      }
+      return new Cluster(root, started, options);
     } catch (error) {
+      await Promise.allSettled(started.map((pd) => pd.stop()));
       console.error(`e2e: kept the logs of the cluster that failed to start in ${root}`);
       throw error;
     }
   }
 
-  /** PD's client address. */
+  /** The first PD member's client address. */
   get pdAddr(): string {
     return this.pd.clientAddr;
+  }
+
+  /** Every PD member's client address, comma-separated (what `--pd` takes). */
+  get pdEndpoints(): string {
+    return this.pds.map((pd) => pd.clientAddr).join(",");
+  }
+
+  /** PD members killed and not restarted (so `stop` leaves them be). */
+  readonly #pdsDown = new Set<number>();
+
+  /** SIGKILL of PD member `index`. */
+  async killPd(index: number): Promise<void> {
+    this.#pdsDown.add(index);
+    await this.pds[index]!.kill();
+  }
+
+  /** Starts PD member `index` again on its data directory and ports. */
+  async restartPd(index: number): Promise<void> {
+    await this.pds[index]!.restart();
+    this.#pdsDown.delete(index);
   }
 
   /** How many stores were added (running or not). */
@@ -263,7 +316,7 @@ export class Cluster {
     store.server = await startServer({
       dataDir: store.dataDir,
       args: [
-        ...["--addr", store.addr, "--advertise-addr", store.addr, "--pd", this.pdAddr],
+        ...["--addr", store.addr, "--advertise-addr", store.addr, "--pd", this.pdEndpoints],
         ...args,
       ],
       env: { ...this.options.env, ...dialMapEnv },
@@ -377,7 +430,7 @@ export class Cluster {
         return store.server!.stop();
       }),
     );
-    await settle([this.pd.stop()]);
+    await settle(this.pds.filter((_, i) => !this.#pdsDown.has(i)).map((pd) => pd.stop()));
     if (options.keepLogs || failures.length > 0) {
       console.error(`e2e: kept the cluster's data and logs in ${this.root}`);
     } else {
@@ -454,8 +507,8 @@ export class Cluster {
  */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const stores = options.stores ?? 3;
-  if ((options.pd ?? 1) !== 1) {
-    throw new RangeError(`PD runs one member today; asked for ${options.pd}`);
+  if (options.pd !== undefined && options.pd !== 1 && options.pd !== 3) {
+    throw new RangeError(`PD runs one or three members; asked for ${options.pd}`);
   }
   if (!Number.isInteger(stores) || stores < 1 || stores > CLUSTER_MAX_STORES) {
     throw new RangeError(`a cluster has 1 to ${CLUSTER_MAX_STORES} stores; asked for ${stores}`);
