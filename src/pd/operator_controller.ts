@@ -200,7 +200,12 @@ export class OperatorController {
     if (now.version !== op.regionEpoch.version) {
       return `region version moved from ${op.regionEpoch.version} to ${now.version}`;
     }
-    const made = op.steps.slice(0, op.currentStep).filter(changesConf).length;
+    // Its conf changes the region shows: the finished steps', and the current step's once in
+    // force though unfinished (a learner added and still waiting for its snapshot: pending).
+    const current = op.steps[op.currentStep]!;
+    const inForce = current.type === "AddLearner" &&
+      region.meta.peers.some((p) => p.id === current.peerId);
+    const made = op.steps.slice(0, op.currentStep).filter(changesConf).length + (inForce ? 1 : 0);
     if (now.confVer - op.regionEpoch.confVer > BigInt(made)) {
       return `stale operator: conf_ver moved from ${op.regionEpoch.confVer} to ${now.confVer}` +
         ` after ${made} of its changes`;

@@ -141,3 +141,25 @@ Deno.test(`finished operators stay visible for a while, at most ${PD_OPERATOR_RE
   assert.equal(controller.get(2n, 0)?.status, "CANCEL");
   assert.equal(controller.get(2n, PD_OPERATOR_RECORD_TTL_MS + 1), null, "records expire");
 });
+
+Deno.test("a learner added and still pending (waiting for its snapshot) keeps its operator running, not cancelled as stale; promotion follows once it is caught up", () => {
+  const controller = new OperatorController(scheduleConfig());
+  const region = regionInfo(1n, [1n, 2n, 3n]);
+  const op = controller.add(request(region, "replica", addVoterSteps(4n, 9n)), 0);
+  assert.equal(typeof op, "object");
+  // The AddLearner is in force (conf_ver +1) but the learner is pending.
+  const added = regionInfo(1n, [1n, 2n, 3n], { confVer: 2n, version: 1n });
+  const learner = { id: 9n, storeId: 4n, role: "Learner" as const };
+  added.meta.peers.push(learner);
+  added.pendingPeers = [learner];
+  assert.equal(controller.dispatch(added, 10)?.changePeer?.changeType, "AddLearnerNode");
+  assert.equal(controller.get(1n, 10)?.status, "RUNNING");
+  // Caught up: the next step is the promotion.
+  added.pendingPeers = [];
+  assert.equal(controller.dispatch(added, 20)?.changePeer?.changeType, "AddNode");
+  // A conf change the operator did not make still cancels it.
+  const moved = regionInfo(1n, [1n, 2n, 3n], { confVer: 4n, version: 1n });
+  moved.meta.peers.push(learner);
+  assert.equal(controller.dispatch(moved, 30), null);
+  assert.equal(controller.get(1n, 30)?.status, "CANCEL");
+});

@@ -130,6 +130,8 @@ export interface ClusterOptions {
   stores?: number;
   /** PD members: 1, or 3 replicating over Raft (`--initial-cluster`), each on fixed ports. */
   pd?: 1 | 3;
+  /** PD's TOML configuration (e.g. `[schedule] max-store-down-time`), for every member. */
+  pdConfig?: string;
   /** Flags added to every store's command line, or a function of the store's number. */
   storeArgs?: string[] | ((index: number) => string[]);
   /** Variables added to every store's environment. */
@@ -180,7 +182,13 @@ export class Cluster {
     const started: TestPd[] = [];
     try {
       if ((options.pd ?? 1) === 1) {
-        started.push(await startPd({ dataDir: `${root}/pd`, launcher: dieWithParent() }));
+        started.push(
+          await startPd({
+            dataDir: `${root}/pd`,
+            launcher: dieWithParent(),
+            config: options.pdConfig,
+          }),
+        );
       } else {
         const names = ["pd1", "pd2", "pd3"];
         const ports = names.map(() => [reserveStorePort(), reserveStorePort()] as const);
@@ -189,6 +197,7 @@ export class Cluster {
           started[i] = await startPd({
             dataDir: `${root}/${name}`,
             launcher: dieWithParent(),
+            config: options.pdConfig,
             args: [
               "--name",
               name,
