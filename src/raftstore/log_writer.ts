@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { KvEngine } from "../engine/types.ts";
+import type { KvEngine, WriteBatch } from "../engine/types.ts";
 import type { Ready } from "../raft/mod.ts";
 import type { Peer } from "./peer.ts";
 
@@ -22,11 +22,19 @@ export interface LogWriteStats {
   synced: boolean;
 }
 
-/** Persists every peer's Ready of a round: one batch, one write (synced when needed). */
-export async function persistReadies(
+/**
+ * Persists every peer's Ready of a round: one batch, one write (synced when needed).
+ * `thenApply`, when given, adds duty 3 (the committed entries' effects) to the same batch after
+ * duty 1: one atomic write holds a round's log and what it applies, so a crash keeps both or
+ * neither — what "persist, then apply" allows — and the event loop never blocks on a second,
+ * synchronous write. The store passes it unless a Ready installs a snapshot (whose files are
+ * ingested between the two duties).
+ */
+export async function persistReadies<T = never>(
   engine: KvEngine,
   readies: ReadonlyArray<{ peer: Peer; ready: Ready }>,
-): Promise<LogWriteStats> {
+  thenApply?: (batch: WriteBatch) => T,
+): Promise<LogWriteStats & { applied: T | undefined }> {
   const batch = engine.newWriteBatch();
   try {
     let mustSync = false;
@@ -34,12 +42,13 @@ export async function persistReadies(
       peer.persist(batch, ready);
       mustSync ||= ready.mustSync || ready.snapshot !== undefined;
     }
+    const applied = thenApply?.(batch);
     const operations = batch.count;
     if (operations > 0) {
       if (mustSync) await engine.writeDurable(batch);
       else engine.write(batch);
     }
-    return { peers: readies.length, operations, synced: operations > 0 && mustSync };
+    return { peers: readies.length, operations, synced: operations > 0 && mustSync, applied };
   } finally {
     batch.destroy();
   }

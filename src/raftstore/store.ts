@@ -355,8 +355,16 @@ export class Store {
       }
       if (readies.length === 0) return false;
       this.stats.rounds++;
-      // Duty 1.
-      const written = await persistReadies(this.engine, readies);
+      // Duty 1, and duty 3 in the same atomic write unless a snapshot is installed (its files
+      // are ingested between the two): see log_writer.ts.
+      const installs = readies.some((r) => r.ready.snapshot !== undefined);
+      const written = await persistReadies(
+        this.engine,
+        readies,
+        installs
+          ? undefined
+          : (batch) => readies.map(({ peer, ready }) => peer.apply(batch, ready)),
+      );
       if (written.synced) this.stats.syncedWrites++;
       if (this.#stopped) return true; // Stopped (a crash) while the write ran: nothing more.
       // An SST snapshot's step 1 (range cleared, Applying) is durable now: ingest its files.
@@ -375,8 +383,8 @@ export class Store {
           }
         }
       }
-      // Duty 3.
-      const outcomes = this.applyAll(readies);
+      // Duty 3 (done already in the log's write, unless a snapshot was installed).
+      const outcomes = written.applied ?? this.applyAll(readies);
       // Answers, duty 4, and removals.
       const removed: Peer[] = [];
       readies.forEach(({ peer, ready }, i) => {
