@@ -11,8 +11,9 @@
  *  1. Collect every peer's Ready and persist all of them in one WriteBatch with one synced write
  *     (`log_writer.ts`); the inbox keeps gathering while the write runs.
  *  2. Send every Ready's messages.
- *  3. Apply the committed entries of all peers into one unsynced WriteBatch that carries each
- *     peer's RaftApplyState (`apply.ts`), and write it.
+ *  3. Apply the committed entries of all peers with each peer's RaftApplyState (`apply.ts`):
+ *     into step 1's WriteBatch, after the log (one atomic write), unless a Ready installs a
+ *     snapshot — then into a WriteBatch of its own, written after the snapshot's files.
  *  4. Answer proposals and reads, then `advance` each peer. Peers that applied their own
  *     removal are destroyed (one synced write).
  *
