@@ -18,7 +18,7 @@
  * @module
  */
 
-import { assertModificationsInRegion, checkModifications } from "../storage/mod.ts";
+import { admitWrite } from "../storage/mod.ts";
 import type { Modification } from "../storage/modification.ts";
 import type { RegionMeta } from "../storage/region_range.ts";
 import type { WriteOptions, WritePath } from "../storage/write_path.ts";
@@ -26,8 +26,6 @@ import { modificationToRaftRequest } from "../storage/raft_cmd.ts";
 import type { RaftCmd } from "./command.ts";
 import { RegionWriteError } from "./errors.ts";
 import type { Store } from "./store.ts";
-
-const RESOLVED = Promise.resolve();
 
 /** Writes of a store's regions, proposed to their peers. */
 export class RaftWritePath implements WritePath {
@@ -50,20 +48,9 @@ export class RaftWritePath implements WritePath {
     modifications: readonly Modification[],
     options?: WriteOptions,
   ): Promise<void> {
-    assertModificationsInRegion(region, modifications);
     const release = options?.release ?? null;
-    try {
-      checkModifications(modifications);
-      const refused = this.#refusal();
-      if (refused !== null) throw refused;
-    } catch (error) {
-      release?.();
-      return Promise.reject(error);
-    }
-    if (modifications.length === 0) {
-      release?.();
-      return RESOLVED;
-    }
+    const admitted = admitWrite(region, modifications, release, this.#refusal);
+    if (typeof admitted !== "number") return admitted;
     const peer = this.#store.peer(region.id);
     const cmd: RaftCmd = {
       header: {

@@ -65,20 +65,9 @@ export class GroupCommit implements WritePath {
     modifications: readonly Modification[],
     options?: WriteOptions,
   ): Promise<void> {
-    // A write outside its region is a bug: it throws here, before any latch is given back.
-    assertModificationsInRegion(region, modifications);
     const release = options?.release ?? null;
-    let sizeBytes: number;
-    try {
-      sizeBytes = checkModifications(modifications);
-    } catch (error) {
-      release?.();
-      return Promise.reject(error);
-    }
-    if (modifications.length === 0) {
-      release?.();
-      return RESOLVED;
-    }
+    const sizeBytes = admitWrite(region, modifications, release);
+    if (typeof sizeBytes !== "number") return sizeBytes;
     const group = this.#open ?? this.#start();
     if (release !== null) group.releases.push(release);
     if (options?.sync ?? this.#syncLog) group.sync = true;
@@ -161,10 +150,39 @@ export class GroupCommit implements WritePath {
 }
 
 /**
+ * The checks every write path makes when a write arrives: a write outside its region is a bug
+ * (contract 6: it throws here, before any latch is given back); one that breaks the engine's
+ * limits, or that `refusal` refuses (a full disk), ends here rejected, and an empty one resolved,
+ * their latches given back. Otherwise returns the write's key and value bytes.
+ */
+export function admitWrite(
+  region: RegionMeta,
+  modifications: readonly Modification[],
+  release: Release | null,
+  refusal: () => Error | null = () => null,
+): number | Promise<void> {
+  assertModificationsInRegion(region, modifications);
+  let sizeBytes: number;
+  try {
+    sizeBytes = checkModifications(modifications);
+    const refused = refusal();
+    if (refused !== null) throw refused;
+  } catch (error) {
+    release?.();
+    return Promise.reject(error);
+  }
+  if (modifications.length === 0) {
+    release?.();
+    return RESOLVED;
+  }
+  return sizeBytes;
+}
+
+/**
  * Throws, before anything is added, if a modification breaks the engine's limits (an oversized
  * key or value, a reversed range); returns the write's key and value bytes.
  */
-export function checkModifications(modifications: readonly Modification[]): number {
+function checkModifications(modifications: readonly Modification[]): number {
   let sizeBytes = 0;
   for (const modification of modifications) {
     if (modification.type === "deleteRange") {

@@ -8,7 +8,7 @@
  * @module
  */
 
-export { addTo, checkModifications, GroupCommit } from "./group_commit.ts";
+export { addTo, admitWrite, GroupCommit } from "./group_commit.ts";
 export {
   type DeleteModification,
   type DeleteRangeModification,

@@ -21,6 +21,10 @@
  *
  * @module
  */
+import {
+  messageFromProto as storeMessageFromProto,
+  messageToProto as storeMessageToProto,
+} from "../../server/raft_transport/codec.ts";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { eraftpb, pdpb, raft_serverpb } from "../../../proto/mod.ts";
@@ -31,16 +35,7 @@ import {
   PD_RAFT_SEND_QUEUE_MAX_MESSAGES,
   PD_RAFT_SEND_TIMEOUT_MS,
 } from "../../constants.ts";
-import {
-  type ConfState,
-  type Entry,
-  isLocalMessage,
-  type Message,
-  MessageType,
-  newConfState,
-  newMessage,
-  type Snapshot,
-} from "../../raft/mod.ts";
+import { EntryType, type Message, MessageType } from "../../raft/mod.ts";
 import { ProtoReader, ProtoWriter } from "../../raft/wire.ts";
 import { bytesMethod } from "../../util/grpc_bytes.ts";
 import type { MemberTransport } from "../pd_member.ts";
@@ -56,98 +51,22 @@ export interface PeerInfo {
   clientUrls: string[];
 }
 
-// --- eraftpb conversion ----------------------------------------------------------------------
-
-function confStateToProto(state: ConfState): eraftpb.ConfState.$Properties {
-  return { voters: state.voters, learners: state.learners };
-}
-
-function entryToProto(entry: Entry): eraftpb.Entry.$Properties {
-  return {
-    entryType: entry.entryType as number as eraftpb.EntryType,
-    term: entry.term,
-    index: entry.index,
-    data: entry.data,
-    context: entry.context,
-  };
-}
-
-function snapshotToProto(snapshot: Snapshot): eraftpb.Snapshot.$Properties {
-  const { metadata } = snapshot;
-  return {
-    data: snapshot.data,
-    metadata: {
-      confState: confStateToProto(metadata.confState),
-      index: metadata.index,
-      term: metadata.term,
-    },
-  };
-}
+// --- eraftpb conversion: the stores' codec (src/server/raft_transport/codec.ts), one for both --
 
 /** A Raft message as `eraftpb.Message`. */
-export function messageToProto(message: Message): eraftpb.Message.$Properties {
-  return {
-    msgType: message.msgType as number as eraftpb.MessageType,
-    to: message.to,
-    from: message.from,
-    term: message.term,
-    logTerm: message.logTerm,
-    index: message.index,
-    entries: message.entries.map(entryToProto),
-    commit: message.commit,
-    snapshot: message.snapshot === undefined ? null : snapshotToProto(message.snapshot),
-    requestSnapshot: message.requestSnapshot,
-    reject: message.reject,
-    rejectHint: message.rejectHint,
-    context: message.context,
-  };
-}
+export const messageToProto = storeMessageToProto;
 
-const copy = (bytes: Uint8Array | null | undefined) =>
-  bytes == null ? new Uint8Array(0) : new Uint8Array(bytes);
-
-/** An `eraftpb.Message` from a peer as a Raft message; `null` for one no member sends. */
+/**
+ * An `eraftpb.Message` from a peer as a Raft message; `null` for one no member sends: what the
+ * stores' codec refuses, and any conf-change entry (PD's group has the fixed membership of
+ * `--initial-cluster`).
+ */
 export function messageFromProto(proto: eraftpb.Message): Message | null {
-  const msgType = proto.msgType as number;
-  if (MessageType[msgType] === undefined || isLocalMessage(msgType)) return null;
-  const snapshotProto = proto.snapshot;
-  const snapshot: Snapshot | undefined = snapshotProto == null ? undefined : {
-    data: copy(snapshotProto.data),
-    metadata: {
-      confState: newConfState({
-        voters: [...(snapshotProto.metadata?.confState?.voters ?? [])],
-        learners: [...(snapshotProto.metadata?.confState?.learners ?? [])],
-      }),
-      index: snapshotProto.metadata?.index ?? 0n,
-      term: snapshotProto.metadata?.term ?? 0n,
-    },
-  };
-  const entries: Entry[] = [];
-  for (const entry of proto.entries) {
-    if (entry.entryType !== eraftpb.EntryType.EntryNormal) return null; // no conf changes here
-    entries.push({
-      entryType: entry.entryType as number,
-      term: entry.term ?? 0n,
-      index: entry.index ?? 0n,
-      data: copy(entry.data),
-      context: copy(entry.context),
-    });
-  }
-  return newMessage({
-    msgType,
-    to: proto.to,
-    from: proto.from,
-    term: proto.term,
-    logTerm: proto.logTerm,
-    index: proto.index,
-    entries,
-    commit: proto.commit,
-    snapshot,
-    requestSnapshot: proto.requestSnapshot,
-    reject: proto.reject,
-    rejectHint: proto.rejectHint,
-    context: copy(proto.context),
-  });
+  const decoded = storeMessageFromProto(proto);
+  if (!decoded.ok) return null;
+  const message = decoded.value;
+  if (message.entries.some((entry) => entry.entryType !== EntryType.EntryNormal)) return null;
+  return message;
 }
 
 /** `BatchRaftMessage` bytes of encoded `RaftMessage`s. */
