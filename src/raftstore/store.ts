@@ -66,7 +66,13 @@ import type { RaftEnvelope, Transport } from "./transport.ts";
 
 type InboxItem =
   | { kind: "message"; envelope: RaftEnvelope }
-  | { kind: "propose"; regionId: bigint; cmd: RaftCmd; cb: ProposalCallback }
+  | {
+    kind: "propose";
+    regionId: bigint;
+    cmd: RaftCmd;
+    cb: ProposalCallback;
+    encoded: Uint8Array | undefined;
+  }
   | { kind: "read"; regionId: bigint; cb: ReadCallback }
   | { kind: "transferLeader"; regionId: bigint; peerId: bigint };
 
@@ -281,11 +287,15 @@ export class Store {
     this.#inbox.push({ kind: "message", envelope });
   }
 
-  /** Proposes `cmd` to region `regionId`; `cb` is called once, with the result. */
-  propose(regionId: bigint, cmd: RaftCmd, cb: ProposalCallback): void {
+  /**
+   * Proposes `cmd` to region `regionId`; `cb` is called once, with the result. `encoded`: the
+   * command's bytes from a caller that checked its write requests against the region at the
+   * header's epoch (the write path, which encodes them at once so that it need not copy them).
+   */
+  propose(regionId: bigint, cmd: RaftCmd, cb: ProposalCallback, encoded?: Uint8Array): void {
     const refused = this.refuse(regionId);
     if (refused !== null) return cb({ ok: false, error: refused });
-    this.#inbox.push({ kind: "propose", regionId, cmd, cb });
+    this.#inbox.push({ kind: "propose", regionId, cmd, cb, encoded });
   }
 
   /** A linearizable read of region `regionId`; `cb` is called once. */
@@ -450,7 +460,7 @@ export class Store {
       } else if (peer === undefined) {
         item.cb({ ok: false, error: { code: "RegionNotFound", regionId: item.regionId } });
       } else if (item.kind === "propose") {
-        peer.propose(item.cmd, item.cb);
+        peer.propose(item.cmd, item.cb, item.encoded);
       } else {
         peer.read(item.cb);
       }

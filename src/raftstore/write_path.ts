@@ -4,8 +4,9 @@
  * committed entry is applied — after the round's synced write made it durable in the log.
  *
  * How it keeps the contract:
- * 1. Copy on call: keys and values are copied into the command before `write` returns (the
- *    proposal waits in the store's inbox until the next round, and a caller may reuse a buffer).
+ * 1. Copy on call: the command is encoded before `write` returns (its bytes are the proposal's
+ *    own copy; it waits in the store's inbox until the next round, and a caller may reuse a
+ *    buffer). The peer does not read the command's requests again.
  * 2. Atomic: one write is one entry; apply writes an entry's requests in one batch.
  * 3. Settles when applied: the proposal's callback is called at apply (or with its failure).
  *    A region error (`NotLeader`, `EpochNotMatch`, `ServerIsBusy`, `StaleCommand`…) rejects
@@ -23,7 +24,7 @@ import type { Modification } from "../storage/modification.ts";
 import type { RegionMeta } from "../storage/region_range.ts";
 import type { WriteOptions, WritePath } from "../storage/write_path.ts";
 import { modificationToRaftRequest } from "../storage/raft_cmd.ts";
-import type { RaftCmd } from "./command.ts";
+import { encodeCommand, type RaftCmd } from "./command.ts";
 import { RegionWriteError } from "./errors.ts";
 import type { Store } from "./store.ts";
 
@@ -58,27 +59,18 @@ export class RaftWritePath implements WritePath {
         peer: peer === undefined ? null : { ...peer.meta },
         regionEpoch: { confVer: region.confVer, version: region.version },
       },
-      requests: modifications.map((m) => modificationToRaftRequest(copyOf(m))),
+      requests: modifications.map(modificationToRaftRequest),
     };
+    // Encoded now, while the caller's buffers hold what it wrote (contract 1): the bytes are the
+    // proposal's own copy. The keys were checked against `region` above.
+    const encoded = encodeCommand(cmd);
     return new Promise<void>((resolve, reject) => {
       this.#store.propose(region.id, cmd, (result) => {
         release?.();
         if (result.ok) resolve();
         else reject(new RegionWriteError(result.error));
-      });
+      }, encoded);
       this.#kick();
     });
-  }
-}
-
-/** `m` with its own copies of every key and value. */
-function copyOf(m: Modification): Modification {
-  switch (m.type) {
-    case "put":
-      return { ...m, key: m.key.slice(), value: m.value.slice() };
-    case "delete":
-      return { ...m, key: m.key.slice() };
-    case "deleteRange":
-      return { ...m, startKey: m.startKey.slice(), endKey: m.endKey.slice() };
   }
 }
