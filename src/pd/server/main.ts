@@ -318,7 +318,16 @@ async function main(args: string[]): Promise<number> {
     console.error(`basalt-pd: ${error.message}\n(see --help)`);
     return 2;
   }
-  const log = new Logger({ level: config.log.level, file: config.log.file });
+  let log: Logger;
+  try {
+    log = new Logger({ level: config.log.level, file: config.log.file });
+  } catch (error) {
+    // A log file in a directory that does not exist, or cannot be written: said in one line.
+    console.error(
+      `basalt-pd: cannot open the log file ${config.log.file}: ${(error as Error).message}`,
+    );
+    return 2;
+  }
   try {
     await serve(config, log);
     return 0;
