@@ -96,13 +96,13 @@ Deno.test("deno.json: -A only in tasks that install packages; ctl reads the stor
     tasks: Record<string, string>;
   };
   // setup.ts installs librocksdb (and bench's db_bench); tests also spawn processes and install.
-  const mayInstall = new Set(["setup", "serve", "pd", "test", "bench", "fuzz"]);
+  const mayInstall = new Set(["setup", "serve", "pd", "cluster", "test", "bench", "fuzz"]);
   for (const [name, command] of Object.entries(tasks)) {
     for (const step of command.split("&&").map((part) => part.trim())) {
       if (!/(^| )-A( |$)/.test(step)) continue;
       assert.ok(mayInstall.has(name), `task ${name} runs with -A: ${step}`);
-      if (name === "serve") {
-        assert.match(step, /scripts\/setup\.ts/, "serve's -A is its setup step");
+      if (name === "serve" || name === "pd" || name === "cluster") {
+        assert.match(step, /scripts\/setup\.ts/, `${name}'s -A is its setup step`);
       }
     }
   }
