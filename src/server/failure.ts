@@ -4,7 +4,7 @@
  */
 import type { metapb } from "../../proto/mod.ts";
 import { describeRegionError, type RegionError } from "../raftstore/errors.ts";
-import type { RegionMeta } from "../raftstore/local_state.ts";
+import { regionToProto } from "../raftstore/local_state.ts";
 import { SERVER_IS_BUSY_BACKOFF_MS } from "../constants.ts";
 
 /** A failure a TiKV client answers by refreshing its region cache and retrying. */
@@ -96,17 +96,6 @@ export function describeFailure(failure: Failure): string {
   }
 }
 
-/** `region` in kvproto's shape. */
-export function regionMetaToProto(region: RegionMeta): metapb.Region.$Properties {
-  return {
-    id: region.id,
-    startKey: region.startKey,
-    endKey: region.endKey,
-    regionEpoch: { ...region.regionEpoch },
-    peers: region.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
-  };
-}
-
 /** A raftstore region error as the failure a request answers with (kvproto's mapping). */
 export function failureOfRegionError(error: RegionError): Failure {
   const reason = describeRegionError(error);
@@ -120,7 +109,7 @@ export function failureOfRegionError(error: RegionError): Failure {
           : { id: error.leader.id, storeId: error.leader.storeId, role: error.leader.role },
       };
     case "EpochNotMatch":
-      return { code: "EpochNotMatch", currentRegion: regionMetaToProto(error.currentRegion) };
+      return { code: "EpochNotMatch", currentRegion: regionToProto(error.currentRegion) };
     case "RegionNotFound":
       return { code: "RegionNotFound", regionId: error.regionId };
     case "KeyNotInRegion":

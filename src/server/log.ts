@@ -145,3 +145,19 @@ export class Logger {
     this.#file = null;
   }
 }
+
+/**
+ * A process's logger, or null after saying in one line (`name: …` on standard error) why its
+ * log file cannot be opened (a missing directory, no permission): the process then exits 2.
+ */
+export function openProcessLog(
+  name: string,
+  options: { level: LogLevel; file: string },
+): Logger | null {
+  try {
+    return new Logger(options);
+  } catch (error) {
+    console.error(`${name}: cannot open the log file ${options.file}: ${(error as Error).message}`);
+    return null;
+  }
+}

@@ -34,7 +34,7 @@ import { DiskGuard } from "./disk_guard.ts";
 import { grpcEdgeSettings, startGrpcServer } from "./grpc_server.ts";
 import { descriptorBudget } from "./listener.ts";
 import { raiseOpenFileLimit } from "../../ffi/rlimit.ts";
-import { Logger } from "./log.ts";
+import { Logger, openProcessLog } from "./log.ts";
 import { RequestMetrics } from "./metrics.ts";
 import {
   type DrainableStream,
@@ -315,16 +315,8 @@ async function main(args: string[]): Promise<number> {
     console.error(`basalt: ${error.message}\n(see --help)`);
     return 2;
   }
-  let log: Logger;
-  try {
-    log = new Logger({ level: config.log.level, file: config.log.file });
-  } catch (error) {
-    // A log file in a directory that does not exist, or cannot be written: said in one line.
-    console.error(
-      `basalt: cannot open the log file ${config.log.file}: ${(error as Error).message}`,
-    );
-    return 2;
-  }
+  const log = openProcessLog("basalt", { level: config.log.level, file: config.log.file });
+  if (log === null) return 2;
   try {
     const outcome = await serve(config, log);
     if (outcome !== "closed") {

@@ -133,6 +133,34 @@ export function failStream(
   call.emit("error", Object.assign(new Error(details), { code, details }));
 }
 
+/**
+ * The checks every request of a stream passes once decoded: this member serves (else
+ * UNAVAILABLE "not leader") and the request names this cluster (else FAILED_PRECONDITION). When
+ * one fails, the stream is failed with it and the outcome counted under `rpc`; returns whether
+ * the request may go on.
+ */
+export function admitStreamRequest(
+  deps: PdServiceDeps,
+  call: grpc.ServerDuplexStream<Buffer, Buffer>,
+  rpc: string,
+  header: pdpb.RequestHeader.$Properties | null | undefined,
+): boolean {
+  const refused = notServingStatus(deps);
+  if (refused !== null) {
+    deps.metrics?.request(rpc, "not_leader");
+    failStream(call, refused.code, refused.details);
+    return false;
+  }
+  const clusterId = header?.clusterId ?? 0n;
+  if (clusterId !== deps.driver.clusterId) {
+    deps.metrics?.request(rpc, "cluster_mismatch");
+    const status = clusterMismatch(deps, clusterId);
+    failStream(call, status.code, status.details);
+    return false;
+  }
+  return true;
+}
+
 /** Whether a server stream can still be written. */
 export function streamOpen(call: grpc.ServerDuplexStream<Buffer, Buffer>): boolean {
   return !call.writableEnded && !call.destroyed;

@@ -19,7 +19,7 @@ import { PdError } from "../errors.ts";
 import type { HeartbeatInstruction } from "../operator.ts";
 import { instructionToProto, MalformedRequest, regionHeartbeatFromProto } from "./convert.ts";
 import {
-  clusterMismatch,
+  admitStreamRequest,
   type DrainableStream,
   errorHeader,
   failStream,
@@ -94,17 +94,7 @@ async function handle(
     const details = `malformed RegionHeartbeatRequest: ${(error as Error).message}`;
     return failStream(call, grpc.status.INVALID_ARGUMENT, details);
   }
-  const refused = notServingStatus(deps);
-  if (refused !== null) {
-    deps.metrics?.request("RegionHeartbeat", "not_leader");
-    return failStream(call, refused.code, refused.details);
-  }
-  const clusterId = request.header?.clusterId ?? 0n;
-  if (clusterId !== deps.driver.clusterId) {
-    deps.metrics?.request("RegionHeartbeat", "cluster_mismatch");
-    const status = clusterMismatch(deps, clusterId);
-    return failStream(call, status.code, status.details);
-  }
+  if (!admitStreamRequest(deps, call, "RegionHeartbeat", request.header)) return;
   if (heartbeat.leader !== null) deps.heartbeatStreams?.bind(heartbeat.leader.storeId, call);
   const answer = deps.driver.regionHeartbeat(heartbeat);
   const lost = await persisted(deps);

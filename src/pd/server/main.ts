@@ -39,7 +39,7 @@ import {
 } from "../../security/tls.ts";
 import { ConfigError, defaultConfig, splitAddr } from "../../server/config.ts";
 import { type GrpcEdgeSettings, type GrpcServer, startGrpcEdge } from "../../server/grpc_server.ts";
-import { Logger } from "../../server/log.ts";
+import { Logger, openProcessLog } from "../../server/log.ts";
 import { networkMetrics, serveStatus } from "../../server/status_server.ts";
 import { TSO_TICK_INTERVAL_MS } from "../../tso/mod.ts";
 import { SeededRandom } from "../../util/random.ts";
@@ -318,16 +318,8 @@ async function main(args: string[]): Promise<number> {
     console.error(`basalt-pd: ${error.message}\n(see --help)`);
     return 2;
   }
-  let log: Logger;
-  try {
-    log = new Logger({ level: config.log.level, file: config.log.file });
-  } catch (error) {
-    // A log file in a directory that does not exist, or cannot be written: said in one line.
-    console.error(
-      `basalt-pd: cannot open the log file ${config.log.file}: ${(error as Error).message}`,
-    );
-    return 2;
-  }
+  const log = openProcessLog("basalt-pd", { level: config.log.level, file: config.log.file });
+  if (log === null) return 2;
   try {
     await serve(config, log);
     return 0;

@@ -17,10 +17,9 @@ import * as grpc from "@grpc/grpc-js";
 import { pdpb } from "../../../proto/mod.ts";
 import { PdError } from "../errors.ts";
 import {
-  clusterMismatch,
+  admitStreamRequest,
   type DrainableStream,
   failStream,
-  notServingStatus,
   okHeader,
   type PdServiceDeps,
   persisted,
@@ -42,17 +41,7 @@ async function answer(
     const details = `malformed TsoRequest: ${(error as Error).message}`;
     return failStream(call, grpc.status.INVALID_ARGUMENT, details);
   }
-  const refused = notServingStatus(deps);
-  if (refused !== null) {
-    deps.metrics?.request("Tso", "not_leader");
-    return failStream(call, refused.code, refused.details);
-  }
-  const clusterId = request.header?.clusterId ?? 0n;
-  if (clusterId !== deps.driver.clusterId) {
-    deps.metrics?.request("Tso", "cluster_mismatch");
-    const status = clusterMismatch(deps, clusterId);
-    return failStream(call, status.code, status.details);
-  }
+  if (!admitStreamRequest(deps, call, "Tso", request.header)) return;
   if (request.count === 0) {
     deps.metrics?.request("Tso", "failed");
     const details = "generate timestamp failed, tso count should be positive";
