@@ -158,6 +158,9 @@ export class Store {
     const forget = store.engine.newWriteBatch();
     for (const state of scanRegionStates(store.engine)) {
       if (state.state === PeerState.Tombstone) continue;
+      // Another group's region, or an uninitialized replica no group was given (it is recreated
+      // when a leader's message comes: `maybeCreatePeer`). Forgetting it here could tombstone a
+      // replica another group runs.
       if (options.regionIds !== undefined && !options.regionIds.has(state.region.id)) continue;
       if (state.region.peers.length === 0) {
         // Forgotten, but as a Tombstone at the epoch it carried (a Tombstone it replaced), so
@@ -523,14 +526,21 @@ export class Store {
       return undefined;
     }
     const existing = readRegionState(this.engine, envelope.regionId);
+    // Besides a Tombstone, the engine may hold an uninitialized replica's records that no peer
+    // runs: one a store with a region filter (a worker) does not load nor forget at start (see
+    // `start`), e.g. after a restart or a worker's replacement. It is recreated like an absent one.
+    const leftover = existing !== null && existing.state !== PeerState.Tombstone;
     if (existing !== null) {
       assert(
-        existing.state === PeerState.Tombstone,
-        `region ${envelope.regionId}: a record without a peer`,
+        existing.state === PeerState.Tombstone || existing.region.peers.length === 0,
+        `region ${envelope.regionId}: an initialized replica's records without its peer`,
       );
-      if (envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer) return undefined;
+      if (
+        !leftover && envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer
+      ) return undefined;
     }
     const batch = this.engine.newWriteBatch();
+    if (leftover) deleteReplicaRecords(batch, envelope.regionId);
     writeRegionState(batch, {
       state: PeerState.Normal,
       region: {

@@ -4,9 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { metapb } from "../../proto/mod.ts";
-import { MessageType } from "../raft/mod.ts";
+import { MessageType, newMessage } from "../raft/mod.ts";
+import { MemoryEngine } from "../engine/memory_engine.ts";
+import { SeededRandom } from "../util/random.ts";
+import { Store } from "./store.ts";
+import { writeRegionState } from "./region_state.ts";
 import { writeCommand } from "./command.ts";
-import { type RegionMeta } from "./local_state.ts";
+import { PeerState, type RegionMeta } from "./local_state.ts";
 import type { PeerTestingBugs } from "./peer_config.ts";
 import { Cluster, FIRST_REGION_ID, type GetResult, put, replacer } from "./testing/cluster.ts";
 import { dropWhen, isolate, isType, partition } from "./testing/memory_transport.ts";
@@ -244,4 +248,43 @@ Deno.test("a leader cut off from the others never serves a read older than a wri
 Deno.test("…and the same scenario shows a stale read when the lease check is planted away (seed 18)", async () => {
   const r = await readAtDeposedLeader({ readWithoutLease: true });
   assert.deepEqual(r.ok && r.value, "old");
+});
+
+Deno.test("an uninitialized replica's records no group loaded (a restart, a replaced worker) are recreated by a leader's message, not taken for a bug", async () => {
+  const engine = new MemoryEngine();
+  // What a store leaves after a leader's message created a replica that never got its snapshot.
+  const leftover = engine.newWriteBatch();
+  writeRegionState(leftover, {
+    state: PeerState.Normal,
+    region: {
+      id: 7n,
+      startKey: new Uint8Array(0),
+      endKey: new Uint8Array(0),
+      regionEpoch: { confVer: 0n, version: 0n },
+      peers: [],
+    },
+  });
+  engine.write(leftover);
+  leftover.destroy();
+  // A worker's store: its group was given no region (the routing table holds none for it).
+  const store = Store.start({
+    storeId: 2n,
+    engine,
+    transport: { send: () => {} },
+    random: { nextInt: (n) => new SeededRandom(7).int(n) },
+    regionIds: new Set(),
+  });
+  store.receive({
+    regionId: 7n,
+    fromPeer: { id: 10n, storeId: 1n, role: metapb.PeerRole.Voter },
+    toPeer: { id: 11n, storeId: 2n, role: metapb.PeerRole.Learner },
+    regionEpoch: { confVer: 2n, version: 1n },
+    startKey: new Uint8Array(0),
+    endKey: new Uint8Array(0),
+    message: newMessage({ msgType: MessageType.MsgHeartbeat, from: 10n, to: 11n, term: 6n }),
+    isTombstone: false,
+  });
+  await store.round();
+  assert.equal(store.peer(7n)?.meta.id, 11n);
+  assert.equal(store.stats.peersCreated, 1);
 });
