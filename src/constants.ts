@@ -436,6 +436,12 @@ export const SERVER_IS_BUSY_BACKOFF_MS = 20;
 
 /** Wait before asking PD again for a new leader's max-ts timestamp after a failure. */
 export const MAX_TS_SYNC_RETRY_MS = 500;
+
+/** Most sibling regions an EpochNotMatch names besides the current one (TiKV: 10 in all). */
+export const EPOCH_NOT_MATCH_MAX_SIBLINGS = 9;
+
+/** How long a client backs off when a split found no ids from PD (answered ServerIsBusy). */
+export const SPLIT_IDS_RETRY_MS = 200;
 /** The shortest Raft tick a store accepts (`[raftstore] raft-base-tick-interval`). */
 export const RAFTSTORE_MIN_TICK_MS = 10;
 
@@ -573,4 +579,81 @@ assertConstant(
 assertConstant(
   SNAPSHOT_GENERATED_MAX_AGE_MS > SNAPSHOT_SEND_TIMEOUT_MS,
   "a generated snapshot outlives any stream sending it",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Region split (src/raftstore/split_check.ts; the `[coprocessor]` keys of src/server/config.ts).
+
+/** Default `[coprocessor] region-split-size`: the size of the pieces a split cuts (TiKV: 96MiB). */
+export const DEFAULT_REGION_SPLIT_SIZE_BYTES = 96 * 1024 * 1024;
+/** Default `region-max-size`: a region larger than this is split (TiKV: 1.5 × split size). */
+export const DEFAULT_REGION_MAX_SIZE_BYTES = DEFAULT_REGION_SPLIT_SIZE_BYTES / 2 * 3;
+/** Default `region-split-keys`: keys per piece when a region splits by keys (TiKV: 960000). */
+export const DEFAULT_REGION_SPLIT_KEYS = 960_000;
+/** Default `region-max-keys`: a region with more keys than this is split (TiKV: 1.5 × split keys). */
+export const DEFAULT_REGION_MAX_KEYS = DEFAULT_REGION_SPLIT_KEYS / 2 * 3;
+/** Default `[raftstore] split-region-check-tick-interval` (TiKV: 10s). */
+export const DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS = 10_000;
+/**
+ * Most split keys one split check produces (TiKV's `batch-split-limit`, 10): a larger region
+ * is split in several rounds, so one check's scan stays near (this + 1) × region-max-size.
+ */
+export const SPLIT_CHECK_MAX_SPLIT_KEYS = 10;
+/**
+ * Most bytes (keys + values of the data column families) one split check reads; a larger region
+ * is reported as seen so far (its size a lower bound). A backstop: with the defaults the
+ * split-key bound ends a check first (asserted below).
+ */
+export const SPLIT_CHECK_SCAN_MAX_BYTES = 2 * 1024 * 1024 * 1024;
+/** Most entries (keys of the data column families) one split check reads; see the bytes bound. */
+export const SPLIT_CHECK_SCAN_MAX_KEYS = 16 * 1024 * 1024;
+/**
+ * Most split keys one manual split (the SplitRegion RPC, ctl) may name: each new region needs
+ * ids from one AskBatchSplit, so at most PD_SPLIT_MAX_COUNT.
+ */
+export const SPLIT_REGION_MAX_KEYS = PD_SPLIT_MAX_COUNT;
+
+assertConstant(
+  DEFAULT_REGION_SPLIT_SIZE_BYTES <= DEFAULT_REGION_MAX_SIZE_BYTES &&
+    DEFAULT_REGION_SPLIT_KEYS <= DEFAULT_REGION_MAX_KEYS,
+  "a region splits into pieces no larger than the size that makes it split",
+);
+assertConstant(
+  (SPLIT_CHECK_MAX_SPLIT_KEYS + 1) * DEFAULT_REGION_MAX_SIZE_BYTES <= SPLIT_CHECK_SCAN_MAX_BYTES &&
+    (SPLIT_CHECK_MAX_SPLIT_KEYS + 1) * DEFAULT_REGION_MAX_KEYS <= SPLIT_CHECK_SCAN_MAX_KEYS,
+  "with the default sizes a split check ends at its split-key bound before its scan bound",
+);
+assertConstant(
+  SPLIT_CHECK_MAX_SPLIT_KEYS >= 1 && SPLIT_CHECK_MAX_SPLIT_KEYS <= SPLIT_REGION_MAX_KEYS &&
+    SPLIT_REGION_MAX_KEYS <= PD_SPLIT_MAX_COUNT,
+  "the split keys of one check or one manual split get their ids from one AskBatchSplit",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Raft commands (src/raftstore/cmd_codec.ts).
+
+/**
+ * Largest encoded `raft_cmdpb.RaftCmdRequest`. It travels as a log entry's `data`, a
+ * length-delimited field, and protobufjs reads no length of 2^31 or more: a larger command could
+ * be proposed but never decoded again. The encoder asserts it (a write this large is a bug
+ * upstream: gRPC requests are bounded far below it).
+ */
+export const RAFT_COMMAND_MAX_BYTES = 2 ** 31 - 1;
+
+/**
+ * Encoded write commands share slabs of this size (as protobufjs's writer and Node's
+ * `Buffer.allocUnsafe` do, 8 KiB): a `new Uint8Array` costs ~0.3–1.7 µs in Deno, a view of a
+ * slab ~25 ns (src/raftstore/cmd_codec_bench.ts). A held command keeps its slab alive.
+ */
+export const RAFT_COMMAND_SLAB_BYTES = 8 * 1024;
+/** Largest command encoded into a shared slab; a larger one gets an array of its own. */
+export const RAFT_COMMAND_SLAB_MAX_COMMAND_BYTES = RAFT_COMMAND_SLAB_BYTES / 2;
+
+assertConstant(
+  MAX_ENTRY_BYTES + MAX_KEY_BYTES <= RAFT_COMMAND_MAX_BYTES,
+  "one API entry fits one Raft command",
+);
+assertConstant(
+  RAFT_COMMAND_SLAB_MAX_COMMAND_BYTES <= RAFT_COMMAND_SLAB_BYTES,
+  "a command that goes into a slab fits an empty one",
 );

@@ -42,11 +42,14 @@ import {
   epochIsStale,
   type Modification,
   type RaftCmd,
+  regionsAfterSplit,
+  type SplitSpec,
   writeModifications,
 } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { type PeerMeta, PeerState, type RegionMeta, regionToProto } from "./local_state.ts";
-import type { PeerStorage } from "./peer_storage.ts";
+import { type PeerStorage, writeSplitPeerState } from "./peer_storage.ts";
+import { clearRegionData } from "./snapshot.ts";
 
 /** What a command did: its responses, or the error that refused it. */
 export type CmdResult =
@@ -76,6 +79,11 @@ export interface ApplyOutcome {
   removedPeers: PeerMeta[];
   /** This replica applied its own removal: it is Tombstone and must be destroyed. */
   removedSelf: boolean;
+  /**
+   * New regions a split made whose replicas here are to run (created, or replacing an
+   * uninitialized one): the store opens them once the batch is written.
+   */
+  splitRegions: RegionMeta[];
 }
 
 /** Applies `entries` (consecutive, committed) of the peer over `storage` into `batch`. */
@@ -89,6 +97,7 @@ export function applyEntries(
     regionChanged: false,
     removedPeers: [],
     removedSelf: false,
+    splitRegions: [],
   };
   let last = storage.appliedIndex();
   for (const e of entries) {
@@ -132,6 +141,9 @@ function applyEntry(
   const admin = cmd.adminRequest;
   if (admin !== null && admin !== undefined) {
     if (admin.cmdType === raft_cmdpb.AdminCmdType.CompactLog) return applyCompactLog(ctx, e, cmd);
+    if (admin.cmdType === raft_cmdpb.AdminCmdType.BatchSplit) {
+      return applyBatchSplit(ctx, e, cmd, outcome);
+    }
     return invalid(
       region,
       `admin command ${raft_cmdpb.AdminCmdType[admin.cmdType ?? 0]} in a normal entry`,
@@ -213,6 +225,59 @@ function applyCompactLog(
   });
   storage.compact(batch, compactIndex);
   return response;
+}
+
+/** The split specs of a BatchSplit command as kvproto carries them. */
+export function splitSpecsOf(cmd: RaftCmd): { splits: SplitSpec[]; rightDerive: boolean } {
+  const req = cmd.adminRequest?.splits;
+  return {
+    splits: (req?.requests ?? []).map((r) => ({
+      splitKey: r.splitKey ?? new Uint8Array(),
+      newRegionId: r.newRegionId ?? 0n,
+      newPeerIds: r.newPeerIds ?? [],
+    })),
+    rightDerive: req?.rightDerive ?? false,
+  };
+}
+
+/**
+ * BatchSplit (TiKV's `exec_batch_split`): the parent takes its new range and epoch, and every
+ * new region its records on this store (`writeSplitPeerState`), in the batch that records the
+ * entry applied — so a crash leaves the split whole or not begun. The data stays where it is:
+ * a region is a key range over the one engine. A split that cannot be made (keys outside the
+ * region or out of order, ids missing) is refused and changes nothing; the leader checks the
+ * same before proposing, so this happens only to a command built wrong.
+ */
+function applyBatchSplit(
+  ctx: { storage: PeerStorage; batch: WriteBatch },
+  e: Entry,
+  cmd: RaftCmd,
+  outcome: ApplyOutcome,
+): CmdResult {
+  const { storage, batch } = ctx;
+  const region = storage.regionState().region;
+  const { splits, rightDerive } = splitSpecsOf(cmd);
+  const made = regionsAfterSplit(region, splits, rightDerive);
+  if ("problem" in made) return invalid(region, `BatchSplit: ${made.problem}`);
+  for (const [i, next] of made.regions.entries()) {
+    if (i === made.derived) {
+      storage.setRegionState(batch, { state: PeerState.Normal, region: next });
+      continue;
+    }
+    const written = writeSplitPeerState(storage.engine, batch, next);
+    if (written === "created") outcome.splitRegions.push(next);
+    else if (written === "tombstone") clearRegionData(storage.engine, batch, next);
+  }
+  outcome.regionChanged = true;
+  return {
+    ok: true,
+    index: e.index,
+    responses: [],
+    adminResponse: {
+      cmdType: raft_cmdpb.AdminCmdType.BatchSplit,
+      splits: { regions: made.regions.map(regionToProto) },
+    },
+  };
 }
 
 /** The region after one single-step change, as src/raft's `applyConfChangeToConfState` does it. */

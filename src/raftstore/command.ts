@@ -226,3 +226,98 @@ export function changePeerCommand(
     },
   };
 }
+
+/** One new region of a split: where it starts, its id, and one new peer id per parent peer. */
+export interface SplitSpec {
+  splitKey: Uint8Array;
+  newRegionId: bigint;
+  /** In the order of the parent region's `peers`. */
+  newPeerIds: bigint[];
+}
+
+/**
+ * A BatchSplit admin command proposed through `through` (TiKV's `AdminCmdType.BatchSplit`):
+ * the region is cut at every split key (ascending). With `rightDerive` the parent keeps the
+ * rightmost part and the new regions take the parts before it, in order; without, the parent
+ * keeps the leftmost part.
+ */
+export function batchSplitCommand(
+  through: { region(): RegionMeta; meta: PeerMeta },
+  splits: readonly SplitSpec[],
+  rightDerive: boolean,
+): RaftCmd {
+  return {
+    header: commandHeader(through.region(), through.meta),
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.BatchSplit,
+      splits: {
+        requests: splits.map((s) => ({
+          splitKey: s.splitKey,
+          newRegionId: s.newRegionId,
+          newPeerIds: s.newPeerIds,
+        })),
+        rightDerive,
+      },
+    },
+  };
+}
+
+/**
+ * The regions a BatchSplit of `region` makes, in key order (the parent, with its new range,
+ * among them), or why the split cannot be made: split keys strictly ascending and strictly
+ * inside the region, one id per new region and one new peer id per peer, no id reused. The
+ * version goes up by the number of new regions (TiKV's `exec_batch_split`); conf_ver stays.
+ */
+export function regionsAfterSplit(
+  region: RegionMeta,
+  splits: readonly SplitSpec[],
+  rightDerive: boolean,
+): { regions: RegionMeta[]; derived: number } | { problem: string } {
+  if (splits.length === 0) return { problem: "a split with no split keys" };
+  let previous = region.startKey;
+  const ids = new Set<bigint>([region.id, ...region.peers.map((p) => p.id)]);
+  for (const [i, s] of splits.entries()) {
+    if (compareBytes(s.splitKey, previous) <= 0) {
+      return { problem: `split key ${i} is not after the region's start or the key before it` };
+    }
+    if (region.endKey.length > 0 && compareBytes(s.splitKey, region.endKey) >= 0) {
+      return { problem: `split key ${i} is not before the region's end` };
+    }
+    previous = s.splitKey;
+    if (s.newPeerIds.length !== region.peers.length) {
+      return {
+        problem:
+          `split ${i} names ${s.newPeerIds.length} peer ids for ${region.peers.length} peers`,
+      };
+    }
+    for (const id of [s.newRegionId, ...s.newPeerIds]) {
+      if (id === 0n || ids.has(id)) return { problem: `split ${i} reuses or omits an id (${id})` };
+      ids.add(id);
+    }
+  }
+  const version = region.regionEpoch.version + BigInt(splits.length);
+  const bounds = [region.startKey, ...splits.map((s) => s.splitKey), region.endKey];
+  const derived = rightDerive ? splits.length : 0;
+  const regions: RegionMeta[] = [];
+  let next = 0;
+  for (let i = 0; i < bounds.length - 1; i++) {
+    const range = { startKey: bounds[i]!, endKey: bounds[i + 1]! };
+    const regionEpoch = { confVer: region.regionEpoch.confVer, version };
+    if (i === derived) {
+      regions.push({ ...region, ...range, regionEpoch });
+      continue;
+    }
+    const s = splits[next++]!;
+    regions.push({
+      id: s.newRegionId,
+      ...range,
+      regionEpoch,
+      peers: region.peers.map((p, j) => ({
+        id: s.newPeerIds[j]!,
+        storeId: p.storeId,
+        role: p.role,
+      })),
+    });
+  }
+  return { regions, derived };
+}

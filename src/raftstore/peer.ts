@@ -47,7 +47,13 @@ import {
   type Ready,
   StateRole,
 } from "../raft/mod.ts";
-import { type AppliedEntry, applyEntries, type ApplyOutcome, type CmdResult } from "./apply.ts";
+import {
+  type AppliedEntry,
+  applyEntries,
+  type ApplyOutcome,
+  type CmdResult,
+  splitSpecsOf,
+} from "./apply.ts";
 import {
   checkEpoch,
   checkWriteRequests,
@@ -55,6 +61,7 @@ import {
   decodeCommand,
   encodeCommand,
   type RaftCmd,
+  regionsAfterSplit,
 } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
@@ -323,7 +330,11 @@ export class Peer {
         adminResponse: { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: {} },
       });
     }
-    if (
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.BatchSplit) {
+      const { splits, rightDerive } = splitSpecsOf(cmd);
+      const made = regionsAfterSplit(this.region(), splits, rightDerive);
+      if ("problem" in made) return cb({ ok: false, error: this.invalid(made.problem) });
+    } else if (
       admin !== null && admin !== undefined && admin.cmdType !== raft_cmdpb.AdminCmdType.CompactLog
     ) {
       const name = raft_cmdpb.AdminCmdType[admin.cmdType ?? 0];

@@ -95,6 +95,7 @@ import {
   type RaftApplyState,
   type RaftLocalState,
   type RegionLocalState,
+  type RegionMeta,
 } from "./local_state.ts";
 import { LOCAL_CF, readRegionState, writeRegionState } from "./region_state.ts";
 import { clearRegionData, decodeRegionSnapshot, encodeRegionSnapshot } from "./snapshot.ts";
@@ -169,6 +170,45 @@ export function writeInitialPeerState(batch: WriteBatch, region: RegionLocalStat
   writeRegionState(batch, region);
   batch.put(LOCAL_CF, raftStateKey(region.region.id), encodeRaftLocalState(raft));
   batch.put(LOCAL_CF, applyStateKey(region.region.id), encodeRaftApplyState(apply));
+}
+
+/**
+ * Writes the records of a new region that a split made, on this store (TiKV's apply of
+ * BatchSplit), into the split's apply batch. What the engine already holds for that region id
+ * decides:
+ * - nothing: the records of a new replica (`writeInitialPeerState`) — "created";
+ * - a Tombstone: this store's replica of the new region was made elsewhere first and removed
+ *   since; it stays removed, and the data of its range, which nobody here owns, is cleared by
+ *   the caller — "tombstone";
+ * - an uninitialized replica (made by a message, no snapshot yet): replaced by the split's,
+ *   keeping its hard state's term and vote when newer than the initial ones, so that it never
+ *   votes twice in a term — "created";
+ * - an initialized replica (it got a snapshot of the new region first): kept — "kept".
+ */
+export function writeSplitPeerState(
+  engine: Readable,
+  batch: WriteBatch,
+  region: RegionMeta,
+): "created" | "kept" | "tombstone" {
+  const existing = readRegionState(engine, region.id);
+  if (existing?.state === PeerState.Tombstone) return "tombstone";
+  if (existing !== null && existing.region.peers.length > 0) return "kept";
+  writeInitialPeerState(batch, { state: PeerState.Normal, region });
+  const raftBytes = existing === null ? null : engine.get(LOCAL_CF, raftStateKey(region.id));
+  if (raftBytes !== null) {
+    const old = decodeRaftLocalState(raftBytes, {
+      regionId: region.id,
+      key: raftStateKey(region.id),
+    });
+    const log = raftLogRange(region.id);
+    batch.deleteRange(LOCAL_CF, log.start, log.end);
+    if (old.hardState.term > RAFT_INIT_LOG_TERM) {
+      const { raft } = initialStates({ state: PeerState.Normal, region });
+      const hardState = { ...raft.hardState, term: old.hardState.term, vote: old.hardState.vote };
+      batch.put(LOCAL_CF, raftStateKey(region.id), encodeRaftLocalState({ ...raft, hardState }));
+    }
+  }
+  return "created";
 }
 
 /**
@@ -307,6 +347,11 @@ export class PeerStorage implements Storage {
 
   // -------------------------------------------------------------------------------------------
   // What the peer knows of itself.
+
+  /** The engine the records are read from (for apply's reads of other regions' records). */
+  get engine(): Readable {
+    return this.#engine;
+  }
 
   /** The region's local state (range, epoch, peers, peer state). Do not mutate it. */
   regionState(): RegionLocalState {

@@ -22,6 +22,7 @@ const PURE_MODULES = [
   "peer_storage.ts",
   "region_state.ts",
   "snapshot.ts",
+  "split_check.ts",
   "store.ts",
   "transport.ts",
   "write_path.ts",

@@ -22,8 +22,9 @@
  *
  * Message checks (TiKV's store worker, simplified):
  * - a message for a region this store does not host creates an uninitialized replica, if it
- *   comes from a leader (MsgAppend, MsgHeartbeat, MsgSnapshot) and the region is not Tombstone
- *   here with an epoch at least as new as the message's;
+ *   comes from a leader (MsgAppend, MsgHeartbeat, MsgSnapshot), the region is not Tombstone
+ *   here with an epoch at least as new as the message's, and no initialized replica here holds
+ *   keys of the message's range (that region is one a split here will make);
  * - a message for a newer peer id than the local replica's means the local one was removed
  *   and the region re-added here: the local replica is destroyed and the new one created;
  * - a vote request from a peer that is not in the local region and carries an older conf_ver
@@ -63,6 +64,7 @@ import { type PeerConfig, peerConfig } from "./peer_config.ts";
 import { writeInitialPeerState } from "./peer_storage.ts";
 import { LOCAL_CF, readRegionState, scanRegionStates, writeRegionState } from "./region_state.ts";
 import type { RaftEnvelope, Transport } from "./transport.ts";
+import { compareBytes } from "../util/bytes.ts";
 
 type InboxItem =
   | { kind: "message"; envelope: RaftEnvelope }
@@ -406,6 +408,7 @@ export class Store {
         peer.finishReady(ready, outcome);
         this.tellRemoved(peer, outcome);
         if (outcome.removedSelf) removed.push(peer);
+        if (outcome.splitRegions.length > 0) this.openSplitPeers(peer, outcome.splitRegions);
       });
       if (removed.length > 0) await this.destroyPeers(removed);
       return true;
@@ -436,6 +439,50 @@ export class Store {
       });
       this.#transport.send(peer.envelope(gone, heartbeat, true));
     }
+  }
+
+  /**
+   * Runs this store's replicas of the new regions a split of `parent` made (their records are
+   * in the batch just written). An uninitialized replica of one, made by a message, gives way:
+   * its records were replaced by the split's. The parent's leader's replicas campaign at once,
+   * so that the new regions have leaders without an election timeout; the others wait for
+   * theirs — a replica whose parent applied the split ahead of the parent's leader must not
+   * start a rival election for keys the leader may still serve under its lease (TiKV does the
+   * same).
+   */
+  private openSplitPeers(parent: Peer, regions: readonly RegionMeta[]): void {
+    for (const region of regions) {
+      const existing = this.#peers.get(region.id);
+      if (existing !== undefined) {
+        assert(!existing.isInitialized(), `region ${region.id}: split over an initialized replica`);
+        existing.failAll({
+          proposals: { code: "RegionNotFound", regionId: region.id },
+          reads: { code: "RegionNotFound", regionId: region.id },
+        });
+        this.#peers.delete(region.id);
+      }
+      const peer = Peer.open(this.peerOptions(region.id), this.#random);
+      this.#peers.set(region.id, peer);
+      this.stats.peersCreated++;
+      if (parent.isLeader()) peer.campaign();
+    }
+  }
+
+  /**
+   * Whether an initialized replica here holds keys of [startKey, endKey): a message for a region
+   * this store does not host, whose range overlaps one it does, is for a region that a split of
+   * the local one will make here (or that a stale local replica still covers) — never a reason
+   * to create a replica (TiKV's overlap check).
+   */
+  private overlapsLocalRegion(startKey: Uint8Array, endKey: Uint8Array): boolean {
+    for (const peer of this.#peers.values()) {
+      if (!peer.isInitialized()) continue;
+      const r = peer.region();
+      const startsBeforeEnd = endKey.length === 0 || compareBytes(r.startKey, endKey) < 0;
+      const endsAfterStart = r.endKey.length === 0 || compareBytes(startKey, r.endKey) < 0;
+      if (startsBeforeEnd && endsAfterStart) return true;
+    }
+    return false;
   }
 
   private async destroyPeers(peers: Peer[]): Promise<void> {
@@ -525,6 +572,7 @@ export class Store {
     ) {
       return undefined;
     }
+    if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) return undefined;
     const existing = readRegionState(this.engine, envelope.regionId);
     // Besides a Tombstone, the engine may hold an uninitialized replica's records that no peer
     // runs: one a store with a region filter (a worker) does not load nor forget at start (see

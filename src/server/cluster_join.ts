@@ -31,7 +31,8 @@ import { Buffer } from "node:buffer";
 import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
 import { metapb, pdpb } from "../../proto/mod.ts";
 import { ConfChangeType } from "../raft/mod.ts";
-import type { RegionOperator } from "./worker_raftstore.ts";
+import type { RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
+import { type RegionMeta, regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { PdClient } from "../client/pd_client.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
 import {
@@ -282,6 +283,34 @@ export class ClusterMember {
       response: pdpb.GetGCSafePointResponse,
     }, {});
     return response.safePoint ?? 0n;
+  }
+
+  /** PD's AskBatchSplit: ids for `count` new regions of a split of `region`. */
+  async askBatchSplit(region: RegionMeta, count: number): Promise<SplitSpecIds[]> {
+    const response = await this.#calls.unary("AskBatchSplit", {
+      request: pdpb.AskBatchSplitRequest,
+      response: pdpb.AskBatchSplitResponse,
+    }, { region: metaToProto(region), splitCount: count });
+    const ids = (response.ids ?? []).map((id) => ({
+      newRegionId: id.newRegionId ?? 0n,
+      newPeerIds: id.newPeerIds ?? [],
+    }));
+    if (ids.length !== count) {
+      throw new PdJoinError("UNKNOWN", `AskBatchSplit answered ${ids.length} ids for ${count}`);
+    }
+    return ids;
+  }
+
+  /** PD's ReportBatchSplit: the regions a split made (logged, not retried, when it fails). */
+  reportBatchSplit(regions: RegionMeta[]): void {
+    this.#calls.unary("ReportBatchSplit", {
+      request: pdpb.ReportBatchSplitRequest,
+      response: pdpb.ReportBatchSplitResponse,
+    }, { regions: regions.map(metaToProto) }).catch((error: unknown) => {
+      this.#log.warn("PD's ReportBatchSplit failed (the regions' heartbeats tell it anyway)", {
+        error: (error as Error).message,
+      });
+    });
   }
 
   /** A fresh timestamp from PD's TSO (a new leader's max-ts sync). */

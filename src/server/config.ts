@@ -9,12 +9,17 @@ import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { securityProblem } from "../security/settings.ts";
 import {
+  DEFAULT_REGION_SPLIT_KEYS,
+  DEFAULT_REGION_SPLIT_SIZE_BYTES,
+  DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
   RAFT_LOG_GC_COUNT_LIMIT,
   RAFT_LOG_GC_SIZE_LIMIT_BYTES,
   RAFTSTORE_ELECTION_TIMEOUT_TICKS,
   RAFTSTORE_HEARTBEAT_INTERVAL_TICKS,
   RAFTSTORE_MIN_TICK_MS,
   RAFTSTORE_TICK_MS,
+  SPLIT_CHECK_SCAN_MAX_BYTES,
+  SPLIT_CHECK_SCAN_MAX_KEYS,
 } from "../constants.ts";
 
 /** Log levels, most verbose first. */
@@ -85,6 +90,22 @@ export interface ServerConfig {
     raftLogGcCountLimit: number;
     /** Bytes appended to a region's log before the leader compacts it. */
     raftLogGcSizeLimitBytes: number;
+    /**
+     * How often a leader checks whether its region should split (TiKV's
+     * `split-region-check-tick-interval`); 0 = never (no automatic split).
+     */
+    splitRegionCheckTickIntervalMs: number;
+  };
+  /** TiKV's `[coprocessor]`: when a region splits and into what (`src/raftstore/split_check.ts`). */
+  coprocessor: {
+    /** Size of the pieces a split cuts a region into (`region-split-size`). */
+    regionSplitSizeBytes: number;
+    /** A region larger than this splits (`region-max-size`); null: 1.5 × region-split-size. */
+    regionMaxSizeBytes: number | null;
+    /** Keys per piece when a region splits by keys (`region-split-keys`). */
+    regionSplitKeys: number;
+    /** A region with more keys than this splits (`region-max-keys`); null: 1.5 × region-split-keys. */
+    regionMaxKeys: number | null;
   };
   gc: {
     /** How often the store looks for a newer GC safe point (and then collects garbage). */
@@ -152,6 +173,13 @@ export function defaultConfig(): ServerConfig {
       raftElectionTimeoutTicks: RAFTSTORE_ELECTION_TIMEOUT_TICKS,
       raftLogGcCountLimit: RAFT_LOG_GC_COUNT_LIMIT,
       raftLogGcSizeLimitBytes: RAFT_LOG_GC_SIZE_LIMIT_BYTES,
+      splitRegionCheckTickIntervalMs: DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
+    },
+    coprocessor: {
+      regionSplitSizeBytes: DEFAULT_REGION_SPLIT_SIZE_BYTES,
+      regionMaxSizeBytes: null,
+      regionSplitKeys: DEFAULT_REGION_SPLIT_KEYS,
+      regionMaxKeys: null,
     },
     gc: { pollSafePointIntervalMs: 10_000 },
     rocksdb: {
@@ -208,6 +236,13 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "raft-election-timeout-ticks": ["raftElectionTimeoutTicks", "positive"],
     "raft-log-gc-count-limit": ["raftLogGcCountLimit", "positive"],
     "raft-log-gc-size-limit": ["raftLogGcSizeLimitBytes", "size"],
+    "split-region-check-tick-interval": ["splitRegionCheckTickIntervalMs", "duration"],
+  },
+  coprocessor: {
+    "region-split-size": ["regionSplitSizeBytes", "size"],
+    "region-max-size": ["regionMaxSizeBytes", "size"],
+    "region-split-keys": ["regionSplitKeys", "positive"],
+    "region-max-keys": ["regionMaxKeys", "positive"],
   },
   gc: { "poll-safe-point-interval": ["pollSafePointIntervalMs", "duration"] },
   rocksdb: {
@@ -467,6 +502,72 @@ function clusteredProblem(config: ServerConfig): ConfigError | null {
   return null;
 }
 
+/** The `[coprocessor]` split thresholds with the unset maxima derived (TiKV: 1.5 × split). */
+export interface SplitThresholds {
+  regionSplitSizeBytes: number;
+  regionMaxSizeBytes: number;
+  regionSplitKeys: number;
+  regionMaxKeys: number;
+}
+
+/** `coprocessor`'s thresholds, each unset maximum 1.5 × its split value (TiKV's `/ 2 * 3`). */
+export function splitThresholds(coprocessor: ServerConfig["coprocessor"]): SplitThresholds {
+  const { regionSplitSizeBytes, regionSplitKeys } = coprocessor;
+  return {
+    regionSplitSizeBytes,
+    regionMaxSizeBytes: coprocessor.regionMaxSizeBytes ??
+      Math.floor(regionSplitSizeBytes / 2) * 3,
+    regionSplitKeys,
+    regionMaxKeys: coprocessor.regionMaxKeys ?? Math.floor(regionSplitKeys / 2) * 3,
+  };
+}
+
+/**
+ * Each maximum is at least its split value (TiKV's check), and at most what one split check
+ * reads (`SPLIT_CHECK_SCAN_MAX_*`): a region past its maximum is then always seen to be.
+ */
+function splitProblem(config: ServerConfig): ConfigError | null {
+  const limits = splitThresholds(config.coprocessor);
+  const problem = maxProblem("size", {
+    max: limits.regionMaxSizeBytes,
+    split: limits.regionSplitSizeBytes,
+    scanMax: SPLIT_CHECK_SCAN_MAX_BYTES,
+  }) ?? maxProblem("keys", {
+    max: limits.regionMaxKeys,
+    split: limits.regionSplitKeys,
+    scanMax: SPLIT_CHECK_SCAN_MAX_KEYS,
+  });
+  if (problem !== null) return problem;
+  const { splitRegionCheckTickIntervalMs, raftBaseTickIntervalMs } = config.raftstore;
+  if (
+    splitRegionCheckTickIntervalMs !== 0 && splitRegionCheckTickIntervalMs < raftBaseTickIntervalMs
+  ) {
+    return new ConfigError(
+      "raftstore.split-region-check-tick-interval",
+      `must be 0 (never) or at least raft-base-tick-interval (${raftBaseTickIntervalMs}ms)`,
+    );
+  }
+  return null;
+}
+
+/** `region-max-<measure>` against `region-split-<measure>` and the split check's scan bound. */
+function maxProblem(
+  measure: "size" | "keys",
+  values: { max: number; split: number; scanMax: number },
+): ConfigError | null {
+  const key = `coprocessor.region-max-${measure}`;
+  if (values.max < values.split) {
+    return new ConfigError(key, `${values.max} is below region-split-${measure} (${values.split})`);
+  }
+  if (values.max > values.scanMax) {
+    return new ConfigError(
+      key,
+      `${values.max} is above ${values.scanMax}, the most one split check reads`,
+    );
+  }
+  return null;
+}
+
 /** The result of reading the command line: a configuration, or a request for help. */
 export type CommandLine =
   | { help: true }
@@ -518,6 +619,8 @@ export function loadConfig(args: string[]): CommandLine {
       `must be below raft-election-timeout-ticks (${raftstore.raftElectionTimeoutTicks})`,
     );
   }
+  const splitConfigProblem = splitProblem(config);
+  if (splitConfigProblem !== null) throw splitConfigProblem;
   const configPath = typeof values.config === "string" ? values.config : undefined;
   return { help: false, config, configPath };
 }

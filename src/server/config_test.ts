@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { applyToml, ConfigError, defaultConfig, loadConfig } from "./config.ts";
+import {
+  applyToml,
+  ConfigError,
+  defaultConfig,
+  loadConfig,
+  splitThresholds,
+  usage,
+} from "./config.ts";
+import {
+  DEFAULT_REGION_MAX_KEYS,
+  DEFAULT_REGION_MAX_SIZE_BYTES,
+  SPLIT_CHECK_SCAN_MAX_BYTES,
+} from "../constants.ts";
 
 Deno.test("loadConfig() with no flags gives TiKV's default addresses and ./data", () => {
   const result = loadConfig([]);
@@ -33,7 +45,7 @@ Deno.test("applyToml() refuses unknown sections, unknown keys and bad values by 
       () => applyToml(defaultConfig(), doc),
       (e: ConfigError) => pattern.test(e.message),
     );
-  refused({ coprocessor: {} }, /coprocessor: unknown section/);
+  refused({ readpool: {} }, /readpool: unknown section/);
   refused(
     { raftstore: { "store-pool-size": 0 } },
     /raftstore\.store-pool-size: expected a positive integer/,
@@ -182,6 +194,7 @@ Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and ref
     raftElectionTimeoutTicks: 12,
     raftLogGcCountLimit: 20,
     raftLogGcSizeLimitBytes: 1024 * 1024,
+    splitRegionCheckTickIntervalMs: 10_000,
   });
   for (
     const [toml, key] of [
@@ -204,4 +217,133 @@ Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and ref
       await Deno.remove(file);
     }
   }
+});
+
+/** Refused by `loadConfig` from a file holding `toml`, with the error's key. */
+async function refusedKey(toml: string): Promise<string> {
+  const file = await Deno.makeTempFile({ suffix: ".toml" });
+  try {
+    await Deno.writeTextFile(file, toml);
+    try {
+      loadConfig(["--config", file]);
+    } catch (error) {
+      if (error instanceof ConfigError) return `${error.key}: ${error.reason}`;
+      throw error;
+    }
+    return "accepted";
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+Deno.test("[coprocessor] split thresholds default to TiKV's (96MiB, 1.5x; 960000 keys, 1.5x) and are read in TiKV's spelling", () => {
+  const defaults = loadConfig([]);
+  assert.ok(!defaults.help);
+  assert.deepEqual(defaults.config.coprocessor, {
+    regionSplitSizeBytes: 96 * 1024 * 1024,
+    regionMaxSizeBytes: null,
+    regionSplitKeys: 960_000,
+    regionMaxKeys: null,
+  });
+  assert.deepEqual(splitThresholds(defaults.config.coprocessor), {
+    regionSplitSizeBytes: 96 * 1024 * 1024,
+    regionMaxSizeBytes: DEFAULT_REGION_MAX_SIZE_BYTES,
+    regionSplitKeys: 960_000,
+    regionMaxKeys: DEFAULT_REGION_MAX_KEYS,
+  });
+  assert.equal(DEFAULT_REGION_MAX_SIZE_BYTES, 144 * 1024 * 1024);
+  assert.equal(DEFAULT_REGION_MAX_KEYS, 1_440_000);
+  assert.equal(defaults.config.raftstore.splitRegionCheckTickIntervalMs, 10_000);
+  const config = defaultConfig();
+  applyToml(config, {
+    coprocessor: {
+      "region-split-size": "8MiB",
+      "region-max-size": "10MiB",
+      "region-split-keys": 100,
+      "region-max-keys": 200,
+    },
+    raftstore: { "split-region-check-tick-interval": "1s" },
+  });
+  assert.deepEqual(config.coprocessor, {
+    regionSplitSizeBytes: 8 * 1024 * 1024,
+    regionMaxSizeBytes: 10 * 1024 * 1024,
+    regionSplitKeys: 100,
+    regionMaxKeys: 200,
+  });
+  assert.equal(config.raftstore.splitRegionCheckTickIntervalMs, 1000);
+  // An unset maximum follows its split value, as TiKV derives it.
+  const derived = defaultConfig();
+  applyToml(derived, { coprocessor: { "region-split-size": "10MiB", "region-split-keys": 11 } });
+  assert.deepEqual(splitThresholds(derived.coprocessor), {
+    regionSplitSizeBytes: 10 * 1024 * 1024,
+    regionMaxSizeBytes: 15 * 1024 * 1024,
+    regionSplitKeys: 11,
+    regionMaxKeys: 15,
+  });
+  assert.match(usage(), /\[coprocessor\] region-split-size, region-max-size, region-split-keys/);
+});
+
+Deno.test("[coprocessor] refuses malformed thresholds, a maximum below its split value or above what a check reads; the check interval is 0 or at least a tick", async () => {
+  const refused = (doc: Record<string, unknown>, pattern: RegExp) =>
+    assert.throws(
+      () => applyToml(defaultConfig(), doc),
+      (e: ConfigError) => pattern.test(e.message),
+    );
+  refused(
+    { coprocessor: { "region-split-size": 0 } },
+    /coprocessor\.region-split-size: expected a positive size/,
+  );
+  refused(
+    { coprocessor: { "region-max-size": "big" } },
+    /coprocessor\.region-max-size: expected a positive size/,
+  );
+  refused(
+    { coprocessor: { "region-split-keys": 0 } },
+    /coprocessor\.region-split-keys: expected a positive integer/,
+  );
+  refused(
+    { coprocessor: { "region-max-keys": 1.5 } },
+    /coprocessor\.region-max-keys: expected a positive integer/,
+  );
+  refused(
+    { coprocessor: { "region-split-count": 1 } },
+    /coprocessor\.region-split-count: unknown key/,
+  );
+  refused(
+    { raftstore: { "split-region-check-tick-interval": "often" } },
+    /raftstore\.split-region-check-tick-interval: expected a duration/,
+  );
+  assert.equal(
+    await refusedKey('[coprocessor]\nregion-split-size = "10MiB"\nregion-max-size = "9MiB"\n'),
+    `coprocessor.region-max-size: ${9 * 1024 * 1024} is below region-split-size (${
+      10 * 1024 * 1024
+    })`,
+  );
+  // The derived maximum of a large split size is held to the scan bound too.
+  assert.equal(
+    await refusedKey(`[coprocessor]\nregion-split-size = ${SPLIT_CHECK_SCAN_MAX_BYTES}\n`),
+    `coprocessor.region-max-size: ${
+      SPLIT_CHECK_SCAN_MAX_BYTES / 2 * 3
+    } is above ${SPLIT_CHECK_SCAN_MAX_BYTES}, the most one split check reads`,
+  );
+  assert.equal(
+    await refusedKey("[coprocessor]\nregion-split-keys = 100\nregion-max-keys = 99\n"),
+    "coprocessor.region-max-keys: 99 is below region-split-keys (100)",
+  );
+  assert.equal(
+    await refusedKey("[coprocessor]\nregion-max-keys = 20000000\n"),
+    "coprocessor.region-max-keys: 20000000 is above 16777216, the most one split check reads",
+  );
+  assert.equal(
+    await refusedKey('[raftstore]\nsplit-region-check-tick-interval = "50ms"\n'),
+    "raftstore.split-region-check-tick-interval: must be 0 (never) or at least raft-base-tick-interval (100ms)",
+  );
+  assert.equal(
+    await refusedKey('[raftstore]\nsplit-region-check-tick-interval = "0"\n'),
+    "accepted",
+  );
+  assert.equal(
+    await refusedKey('[coprocessor]\nregion-split-size = "1MiB"\nregion-max-size = "1MiB"\n'),
+    "accepted",
+  );
 });

@@ -10,7 +10,12 @@ import { SERVER_IS_BUSY_BACKOFF_MS } from "../constants.ts";
 /** A failure a TiKV client answers by refreshing its region cache and retrying. */
 export type RegionFailure =
   | { code: "RegionNotFound"; regionId: bigint }
-  | { code: "EpochNotMatch"; currentRegion: metapb.Region.$Properties }
+  | {
+    code: "EpochNotMatch";
+    currentRegion: metapb.Region.$Properties;
+    /** Regions a split of it made that this store serves (TiKV's sibling regions), if any. */
+    siblings?: metapb.Region.$Properties[];
+  }
   | { code: "StoreNotMatch"; requestStoreId: bigint; actualStoreId: bigint }
   | {
     code: "KeyNotInRegion";

@@ -45,7 +45,8 @@ import {
 } from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
 import { applyingRegionIds, bootstrapRegions, recordedRegions } from "./store_regions.ts";
-import { STANDALONE, standaloneRegion } from "./region.ts";
+import { regionToProto, STANDALONE, standaloneRegion } from "./region.ts";
+import { regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
 
@@ -176,7 +177,26 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     sendRaft: outbound === null
       ? undefined
       : (envelopes) => envelopes.forEach((envelope) => outbound.send(envelope)),
+    // Split ids from PD, or from the embedded PD (which then hears of the regions made).
+    askSplitIds: member !== null
+      ? (region, count) => member.askBatchSplit(region, count)
+      : (region, count) => Promise.resolve(pd!.askBatchSplit(metaToProto(region), count)),
+    onSplit: member !== null ? (regions) => member.reportBatchSplit(regions) : undefined,
   });
+  if (pd !== null) {
+    // The embedded PD follows the regions (a split makes new ones) as PD follows a cluster's.
+    workers.onRegionsChanged((changed) => {
+      const refused = pd.heartbeatRegions(
+        changed.filter((region) => region.leading ?? true).map((region) => ({
+          region: regionToProto(region),
+          term: region.term ?? 1n,
+        })),
+      );
+      for (const reason of refused) {
+        log.warn("the embedded PD refused a region heartbeat", { reason });
+      }
+    });
+  }
   // Clustered only: a standalone store has no peers, and must not create replicas for messages.
   const deliver = (envelopes: RaftEnvelope[]) => workers.deliverRaft(envelopes);
   const raft = member === null ? null : raftService({ deliver, log });

@@ -7,7 +7,8 @@
  * compared (conf_ver changes with membership, which does not move keys).
  */
 import type { kvrpcpb, metapb } from "../../proto/mod.ts";
-import { compareBytes } from "../util/bytes.ts";
+import { bytesEqual, compareBytes } from "../util/bytes.ts";
+import { EPOCH_NOT_MATCH_MAX_SIBLINGS } from "../constants.ts";
 import type { RegionFailure } from "./failure.ts";
 
 /** Identifiers of the standalone store and its region. */
@@ -80,8 +81,13 @@ export function checkContext(
   if (context.peer != null && storeId !== region.storeId) {
     return { code: "StoreNotMatch", requestStoreId: storeId, actualStoreId: region.storeId };
   }
-  if ((context.regionEpoch?.version ?? 0n) !== region.version) {
-    return { code: "EpochNotMatch", currentRegion: regionToProto(region) };
+  const requested = context.regionEpoch?.version ?? 0n;
+  if (requested !== region.version) {
+    return {
+      code: "EpochNotMatch",
+      currentRegion: regionToProto(region),
+      siblings: siblingsOf(regions, region, requested).map(regionToProto),
+    };
   }
   for (const key of request.keys) {
     if (!regionContains(region, key)) {
@@ -95,4 +101,41 @@ export function checkContext(
     }
   }
   return region;
+}
+
+/**
+ * The regions around `region` that splits since epoch version `requested` may have made, for an
+ * EpochNotMatch (TiKV's `collect_sibling_region`): a client holding the old, wider range learns
+ * where its keys went in one answer. Walks adjacent served regions on both sides, as many as
+ * the version moved (a split of n keys adds n), at most EPOCH_NOT_MATCH_MAX_SIBLINGS; an extra
+ * region is harmless (the client takes what is newer than its cache).
+ */
+export function siblingsOf(
+  regions: ReadonlyMap<bigint, Region>,
+  region: Region,
+  requested: bigint,
+): Region[] {
+  if (requested >= region.version) return [];
+  const moved = region.version - requested;
+  const wanted = moved < BigInt(EPOCH_NOT_MATCH_MAX_SIBLINGS)
+    ? Number(moved)
+    : EPOCH_NOT_MATCH_MAX_SIBLINGS;
+  const out: Region[] = [];
+  const step = (edge: Uint8Array, next: (r: Region) => boolean): Region | undefined => {
+    if (edge.length === 0) return undefined;
+    for (const r of regions.values()) if (next(r)) return r;
+    return undefined;
+  };
+  for (const side of ["left", "right"] as const) {
+    let at = region;
+    for (let i = 0; i < wanted && out.length < EPOCH_NOT_MATCH_MAX_SIBLINGS; i++) {
+      const found = side === "left"
+        ? step(at.startKey, (r) => r.endKey.length > 0 && bytesEqual(r.endKey, at.startKey))
+        : step(at.endKey, (r) => bytesEqual(r.startKey, at.endKey));
+      if (found === undefined) break;
+      out.push(found);
+      at = found;
+    }
+  }
+  return out;
 }

@@ -39,7 +39,7 @@ import { runCommand } from "./respond.ts";
 import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
 import { runGc } from "./txn/gc.ts";
-import { WorkerRaftstore } from "./worker_raftstore.ts";
+import { type SplitSpecIds, WorkerRaftstore } from "./worker_raftstore.ts";
 import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
 import { batchFieldOf } from "./wire.ts";
 import {
@@ -100,6 +100,13 @@ function start(settings: WorkerSettings): void {
     requestMaxTs: settings.syncMaxTs
       ? (regionId, term) => post({ kind: "needMaxTs", regionId, term })
       : undefined,
+    askSplitIds: (region, count) =>
+      new Promise((resolve, reject) => {
+        const requestId = nextSplitIdsRequest++;
+        splitIdsWaiting.set(requestId, { resolve, reject });
+        post({ kind: "askSplitIds", requestId, region, count });
+      }),
+    onSplit: (made) => post({ kind: "regionsSplit", regions: made }),
   });
   regions = raftstore.regions;
   const writes = raftstore.writes;
@@ -108,6 +115,7 @@ function start(settings: WorkerSettings): void {
     raw: newRawStore(engine, { syncLog: settings.syncLog, writes }),
     txn: newTxnStore(engine, { syncLog: settings.syncLog, latestTs: settings.latestTs, writes }),
     gate: raftstore.gate,
+    split: (region, keys) => raftstore!.split(region, keys),
     maxTsSynced: raftstore.maxTsSynced,
   };
   if (settings.ttlCheckPollIntervalMs > 0) {
@@ -122,6 +130,13 @@ function start(settings: WorkerSettings): void {
   }
   post({ kind: "ready" });
 }
+
+/** Splits waiting for ids from the main thread ("askSplitIds"), by request id. */
+const splitIdsWaiting = new Map<
+  number,
+  { resolve: (ids: SplitSpecIds[]) => void; reject: (error: Error) => void }
+>();
+let nextSplitIdsRequest = 1;
 
 /** Per served region, how many of its commands (and GC or sweep steps) run now. */
 const busyRegions = new Map<bigint, number>();
@@ -670,6 +685,13 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         log.info("PD operator", { region: message.regionId, outcome });
       });
       return;
+    case "splitIds": {
+      const waiting = splitIdsWaiting.get(message.requestId);
+      splitIdsWaiting.delete(message.requestId);
+      if (message.ids !== null) waiting?.resolve(message.ids);
+      else waiting?.reject(new Error(message.error));
+      return;
+    }
     case "stop":
       // Without "stopped" the main thread leaves the database to its WAL: the safe side.
       stop().catch((error) => log.error("region worker stop failed", { error: describe(error) }));

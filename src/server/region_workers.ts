@@ -26,7 +26,9 @@ import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import { migrateLegacyTtlIndex } from "./raw/ttl_index.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import type { RaftstoreSettings, RegionOperator } from "./worker_raftstore.ts";
+import type { RaftstoreSettings, RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
+import type { RegionMeta } from "../raftstore/local_state.ts";
+import { compareBytes } from "../util/bytes.ts";
 import { type Region, STANDALONE, standaloneRegion } from "./region.ts";
 import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
 import type { BatchFrame } from "./wire.ts";
@@ -142,6 +144,13 @@ export interface RegionWorkerOptions {
   sendRaft?: (envelopes: RaftEnvelope[]) => void;
   /** Test-only worker behaviour (`WorkerTestHooks`). */
   testHooks?: WorkerTestHooks;
+  /**
+   * Ids for the new regions of a split (PD's AskBatchSplit, or the embedded PD's); without it
+   * the workers refuse splits.
+   */
+  askSplitIds?: (region: RegionMeta, count: number) => Promise<SplitSpecIds[]>;
+  /** A split proposed by a leader here applied (PD's ReportBatchSplit). */
+  onSplit?: (regions: RegionMeta[]) => void;
 }
 
 /** A region and the worker serving it (the status server's `/regions`). */
@@ -273,6 +282,11 @@ export class RegionWorkers {
     for (const envelope of envelopes) {
       let group = this.#table.groupOf(envelope.regionId);
       if (group === undefined) {
+        // A region whose range a region here covers is one a split here will make: its
+        // messages go to that region's worker, which drops them until the split applies.
+        group = this.#groupCovering(envelope.startKey, envelope.endKey);
+      }
+      if (group === undefined) {
         const placed = this.#table.add(envelope.regionId);
         if (typeof placed !== "number") continue;
         group = placed;
@@ -284,6 +298,20 @@ export class RegionWorkers {
     for (const [group, list] of perGroup) {
       this.#post(this.#slots[group]!, { kind: "raft", envelopes: list });
     }
+  }
+
+  /**
+   * The worker of a region served here whose range meets [startKey, endKey), if any: a linear
+   * walk, taken only for messages of regions this store does not serve.
+   */
+  #groupCovering(startKey: Uint8Array, endKey: Uint8Array): number | undefined {
+    for (const region of this.#regions.values()) {
+      const startsBeforeEnd = endKey.length === 0 || compareBytes(region.startKey, endKey) < 0;
+      const endsAfterStart = region.endKey.length === 0 ||
+        compareBytes(startKey, region.endKey) < 0;
+      if (startsBeforeEnd && endsAfterStart) return this.#table.groupOf(region.id);
+    }
+    return undefined;
   }
 
   /**
@@ -467,8 +495,34 @@ export class RegionWorkers {
       case "needMaxTs":
         this.#syncMaxTs(slot, message.regionId, message.term);
         return;
+      case "askSplitIds": {
+        const ask = this.#options.askSplitIds;
+        const answer = (ids: SplitSpecIds[] | null, error: string) => {
+          if (!this.#stopping) {
+            this.#post(slot, { kind: "splitIds", requestId: message.requestId, ids, error });
+          }
+        };
+        if (ask === undefined) answer(null, "this store cannot split regions");
+        else {
+          ask(message.region, message.count).then(
+            (ids) => answer(ids, ""),
+            (error: unknown) =>
+              answer(null, error instanceof Error ? error.message : String(error)),
+          );
+        }
+        return;
+      }
+      case "regionsSplit":
+        this.#options.onSplit?.(message.regions);
+        return;
       case "regionsChanged":
-        for (const region of message.changed) this.#regions.set(region.id, region);
+        for (const region of message.changed) {
+          this.#regions.set(region.id, region);
+          // A region a split made here runs in its parent's worker.
+          if (this.#table.groupOf(region.id) === undefined) {
+            this.#table.add(region.id, { group: slot.groupId });
+          }
+        }
         if (message.changed.length > 0) this.#regionsChanged?.(message.changed);
         for (const regionId of message.removed) {
           // A replica removed from its region (destroyed): no worker serves it any more.

@@ -12,6 +12,7 @@ import {
   RAW_MAX_RANGES,
   REQUEST_MAX_BYTES,
   REQUEST_MAX_ITEMS,
+  SPLIT_REGION_MAX_KEYS,
 } from "../constants.ts";
 import { ASYNC_COMMIT_MAX_SECONDARIES } from "../mvcc/mod.ts";
 import type { AnyCommand } from "./command.ts";
@@ -60,6 +61,7 @@ export const REQUEST_LISTS: Readonly<Record<string, readonly ListLimit[]>> = {
   KvResolveLock: [numbers("txnInfos"), keys(REQUEST_MAX_ITEMS)],
   KvPessimisticLock: [{ field: "mutations", maxItems: REQUEST_MAX_ITEMS, bytesOf: pairBytes }],
   KVPessimisticRollback: [keys(REQUEST_MAX_ITEMS)],
+  SplitRegion: [{ field: "splitKeys", maxItems: SPLIT_REGION_MAX_KEYS, bytesOf: keyBytes }],
 };
 
 /** The lists of every request's `Context` (transaction ids a read may pass or read through). */

@@ -34,7 +34,10 @@ export function regionErrorOf(failure: RegionFailure): errorpb.Error.$Properties
     case "RegionNotFound":
       return { message, regionNotFound: { regionId: failure.regionId } };
     case "EpochNotMatch":
-      return { message, epochNotMatch: { currentRegions: [failure.currentRegion] } };
+      return {
+        message,
+        epochNotMatch: { currentRegions: [failure.currentRegion, ...(failure.siblings ?? [])] },
+      };
     case "StoreNotMatch":
       return {
         message,

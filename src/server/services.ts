@@ -6,6 +6,7 @@ import type { RawStore } from "./raw/store.ts";
 import type { Failure } from "./failure.ts";
 import type { Region } from "./region.ts";
 import type { TxnStore } from "./txn/store.ts";
+import type { SplitOutcome } from "./worker_raftstore.ts";
 
 export interface StoreServices {
   /** Regions served by this worker, by id. */
@@ -23,4 +24,9 @@ export interface StoreServices {
    * became leader (TiKV's max-ts sync): async-commit and 1PC prewrites wait. Absent: synced.
    */
   maxTsSynced?: (regionId: bigint) => boolean;
+  /**
+   * Splits `region` at `splitKeys` (data keys, ascending) through its leader here: the regions
+   * made, in key order, or why not. Absent: this store does not split.
+   */
+  split?: (region: Region, splitKeys: readonly Uint8Array[]) => Promise<SplitOutcome>;
 }

@@ -26,7 +26,8 @@ import type { LogLevel } from "./config.ts";
 import type { LogFields } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import type { RaftstoreSettings, RegionOperator } from "./worker_raftstore.ts";
+import type { RaftstoreSettings, RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
+import type { RegionMeta } from "../raftstore/local_state.ts";
 import type { Region } from "./region.ts";
 
 /** Start-up settings of one worker. */
@@ -112,6 +113,8 @@ export type ToWorker =
   | { kind: "maxTs"; regionId: bigint; term: bigint; ts: bigint }
   /** A PD operator for a region this worker serves (carried out if its peer leads). */
   | { kind: "operator"; regionId: bigint; operator: RegionOperator }
+  /** The answer to "askSplitIds" `requestId`: the ids, or why there are none. */
+  | { kind: "splitIds"; requestId: number; ids: SplitSpecIds[] | null; error: string }
   | { kind: "stop" };
 
 /** Why a request got no response message. */
@@ -131,6 +134,10 @@ export type FromWorker =
   | { kind: "raft"; envelopes: RaftEnvelope[] }
   /** A region's peer here became leader in `term`: its max_ts needs a PD timestamp. */
   | { kind: "needMaxTs"; regionId: bigint; term: bigint }
+  /** Ids for `count` new regions of a split of `region` (answered by "splitIds"). */
+  | { kind: "askSplitIds"; requestId: number; region: RegionMeta; count: number }
+  /** A split proposed by this store's leader applied: the regions it made, in key order. */
+  | { kind: "regionsSplit"; regions: RegionMeta[] }
   /** Regions that appeared or changed here (epoch, peers), and regions that went. */
   | { kind: "regionsChanged"; changed: Region[]; removed: bigint[] }
   | { kind: "stopped" };

@@ -16,14 +16,16 @@
  */
 
 import type { KvEngine } from "../engine/types.ts";
-import { RAFTSTORE_TICK_MS } from "../constants.ts";
+import { RAFTSTORE_TICK_MS, SPLIT_IDS_RETRY_MS } from "../constants.ts";
 import { StoreDriver } from "../raftstore/worker/driver.ts";
 import type { Peer } from "../raftstore/peer.ts";
 import type { RegionMeta } from "../raftstore/local_state.ts";
 import { Store } from "../raftstore/store.ts";
 import type { RaftEnvelope, Transport } from "../raftstore/transport.ts";
 import { RaftWritePath } from "../raftstore/write_path.ts";
-import { changePeerCommand } from "../raftstore/command.ts";
+import { batchSplitCommand, changePeerCommand, regionsAfterSplit } from "../raftstore/command.ts";
+import type { CmdResult } from "../raftstore/apply.ts";
+import { regionFromProto } from "../raftstore/local_state.ts";
 import { describeRegionError } from "../raftstore/errors.ts";
 import type { ConfChangeType } from "../raft/mod.ts";
 import type { metapb } from "../../proto/mod.ts";
@@ -73,7 +75,25 @@ export interface WorkerRaftstoreOptions {
   requestMaxTs?: (regionId: bigint, term: bigint) => void;
   /** A region appeared, changed or went (after a round, or an open or close). */
   onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
+  /**
+   * Ids for `count` new regions of a split of `region` (PD's AskBatchSplit, or the embedded
+   * PD's); splits are refused when absent.
+   */
+  askSplitIds?: (region: RegionMeta, count: number) => Promise<SplitSpecIds[]>;
+  /** A split this store's leader proposed applied: the regions it made (PD's ReportBatchSplit). */
+  onSplit?: (regions: RegionMeta[]) => void;
+  /** TiKV's `right-derive-when-split`: the parent keeps the rightmost part (default true). */
+  rightDeriveWhenSplit?: boolean;
 }
+
+/** The ids of one new region of a split (pdpb.SplitID). */
+export interface SplitSpecIds {
+  newRegionId: bigint;
+  newPeerIds: bigint[];
+}
+
+/** What a split answers: the regions it made, in key order, or why it was not made. */
+export type SplitOutcome = { regions: RegionMeta[] } | { failure: Failure };
 
 /** The `Region` a command checks requests against, for this store's peer of `region`. */
 export function regionOfPeer(region: RegionMeta, peer: { id: bigint; storeId: bigint }): Region {
@@ -125,8 +145,15 @@ export class WorkerRaftstore {
   /** Regions led here whose max_ts awaits a PD timestamp, with the term they were led in. */
   readonly #unsynced = new Map<bigint, bigint>();
 
+  readonly #askSplitIds: WorkerRaftstoreOptions["askSplitIds"];
+  readonly #onSplit: WorkerRaftstoreOptions["onSplit"];
+  readonly #rightDerive: boolean;
+
   constructor(options: WorkerRaftstoreOptions) {
     this.#onRegionsChanged = options.onRegionsChanged;
+    this.#askSplitIds = options.askSplitIds;
+    this.#onSplit = options.onSplit;
+    this.#rightDerive = options.rightDeriveWhenSplit ?? true;
     this.#requestMaxTs = options.requestMaxTs;
     const settings = options.settings;
     this.store = Store.start({
@@ -225,6 +252,79 @@ export class WorkerRaftstore {
       done(result.ok ? "applied" : describeRegionError(result.error));
     });
     this.driver.kick();
+  }
+
+  /**
+   * Splits region `region.id` at `splitKeys` (data keys, ascending) if this store's peer leads
+   * it under `region`'s epoch: ids from `askSplitIds`, then a BatchSplit through the log.
+   * The keys are checked before ids are asked for, and again by the leader and at apply.
+   */
+  async split(region: Region, splitKeys: readonly Uint8Array[]): Promise<SplitOutcome> {
+    const ask = this.#askSplitIds;
+    if (ask === undefined) {
+      return { failure: { code: "InvalidArgument", message: "this store cannot split regions" } };
+    }
+    const check = (): { failure: Failure } | { peer: Peer; meta: RegionMeta } => {
+      const peer = this.store.peer(region.id);
+      if (peer === undefined) {
+        return { failure: failureOfRegionError({ code: "RegionNotFound", regionId: region.id }) };
+      }
+      if (!peer.isLeader()) {
+        return {
+          failure: failureOfRegionError({
+            code: "NotLeader",
+            regionId: region.id,
+            leader: peer.leader(),
+          }),
+        };
+      }
+      const meta = peer.region();
+      if (
+        meta.regionEpoch.version !== region.version || meta.regionEpoch.confVer !== region.confVer
+      ) {
+        return {
+          failure: failureOfRegionError({
+            code: "EpochNotMatch",
+            regionId: region.id,
+            currentRegion: meta,
+            atApply: false,
+          }),
+        };
+      }
+      return { peer, meta };
+    };
+    const first = check();
+    if ("failure" in first) return first;
+    // Distinct placeholder ids: only the keys are checked here.
+    let placeholder = 1n << 62n;
+    const trial = splitKeys.map((splitKey) => ({
+      splitKey,
+      newRegionId: placeholder++,
+      newPeerIds: first.meta.peers.map(() => placeholder++),
+    }));
+    const problem = regionsAfterSplit(first.meta, trial, false);
+    if ("problem" in problem) {
+      return { failure: { code: "InvalidArgument", message: `split: ${problem.problem}` } };
+    }
+    let ids: SplitSpecIds[];
+    try {
+      ids = await ask(first.meta, splitKeys.length);
+    } catch (error) {
+      const reason = `no ids for the split from PD: ${(error as Error).message}`;
+      return { failure: { code: "ServerIsBusy", reason, backoffMs: SPLIT_IDS_RETRY_MS } };
+    }
+    const again = check();
+    if ("failure" in again) return again;
+    const splits = splitKeys.map((splitKey, i) => ({ splitKey, ...ids[i]! }));
+    const cmd = batchSplitCommand(again.peer, splits, this.#rightDerive);
+    const result = await new Promise<CmdResult>((resolve) => {
+      this.store.propose(region.id, cmd, resolve);
+      this.driver.kick();
+    });
+    if (!result.ok) return { failure: failureOfRegionError(result.error) };
+    const regions = (result.adminResponse?.splits?.regions ?? []).map(regionFromProto);
+    this.#onSplit?.(regions);
+    return { regions };
   }
 
   /** See `StoreServices.maxTsSynced`. */

@@ -20,7 +20,14 @@ import { ConfChangeType, type RandomSource } from "../../raft/mod.ts";
 import { utf8 } from "../../util/bytes.ts";
 import { SeededRandom } from "../../util/random.ts";
 import type { CmdResult } from "../apply.ts";
-import { changePeerCommand, type Modification, type RaftCmd, writeCommand } from "../command.ts";
+import {
+  batchSplitCommand,
+  changePeerCommand,
+  keyInRegion,
+  type Modification,
+  type RaftCmd,
+  writeCommand,
+} from "../command.ts";
 import type { RegionError } from "../errors.ts";
 import type { PeerMeta, RegionMeta } from "../local_state.ts";
 import type { Peer, ReadResult } from "../peer.ts";
@@ -296,9 +303,46 @@ export class Cluster {
     return handle;
   }
 
-  /** A put of `key` = `value` (CF default) through the current leader, once. */
+  /**
+   * The region holding `key` as the live stores know it: of the initialized replicas whose
+   * range holds the key, the one with the newest epoch version.
+   */
+  regionOfKey(key: string): bigint {
+    const k = utf8(key);
+    let best: RegionMeta | undefined;
+    for (const store of this.#stores.values()) {
+      for (const peer of store.peers()) {
+        if (!peer.isInitialized()) continue;
+        const r = peer.region();
+        if (!keyInRegion(k, r)) continue;
+        if (best === undefined || r.regionEpoch.version > best.regionEpoch.version) best = r;
+      }
+    }
+    return best?.id ?? FIRST_REGION_ID;
+  }
+
+  /**
+   * A BatchSplit of the region holding `keys[0]` at `keys` (ascending), through its leader,
+   * with fresh ids; waits for the answer.
+   */
+  async split(
+    keys: string[],
+    options: { rightDerive?: boolean; maxTicks?: number } = {},
+  ): Promise<CmdResult> {
+    const maxTicks = options.maxTicks ?? DEFAULT_DEADLINE_TICKS;
+    const leader = await this.waitLeader(this.regionOfKey(keys[0]!), maxTicks);
+    const splits = keys.map((key) => ({
+      splitKey: utf8(key),
+      newRegionId: this.allocPeerId(),
+      newPeerIds: leader.region().peers.map(() => this.allocPeerId()),
+    }));
+    const cmd = batchSplitCommand(leader, splits, options.rightDerive ?? false);
+    return await this.propose(leader.meta.storeId, cmd, maxTicks);
+  }
+
+  /** A put of `key` = `value` (CF default) through the current leader of its region, once. */
   async put(key: string, value: string, maxTicks = DEFAULT_DEADLINE_TICKS): Promise<CmdResult> {
-    const leader = await this.waitLeader(FIRST_REGION_ID, maxTicks);
+    const leader = await this.waitLeader(this.regionOfKey(key), maxTicks);
     const cmd = writeCommand(leader.region(), leader.meta, [put(key, value)]);
     return await this.propose(leader.meta.storeId, cmd, maxTicks);
   }
@@ -321,8 +365,9 @@ export class Cluster {
 
   /** A read of `key` through the current leader, waiting for the answer. */
   async get(key: string, maxTicks = DEFAULT_DEADLINE_TICKS): Promise<GetResult> {
-    const leader = await this.waitLeader(FIRST_REGION_ID, maxTicks);
-    const handle = this.startGet(leader.meta.storeId, key);
+    const regionId = this.regionOfKey(key);
+    const leader = await this.waitLeader(regionId, maxTicks);
+    const handle = this.startGet(leader.meta.storeId, key, regionId);
     await this.waitUntil(`an answer to get ${key}`, () => handle.result !== undefined, maxTicks);
     return handle.result!;
   }

@@ -25,6 +25,10 @@
  * @module
  */
 import { PlacementDriver } from "../../pd/placement_driver.ts";
+import type { SplitId } from "../../pd/cluster.ts";
+import { PdError } from "../../pd/errors.ts";
+import { regionFromProto } from "../../pd/server/convert.ts";
+import type { metapb } from "../../../proto/mod.ts";
 import { PD_KEYS } from "../../pd/storage.ts";
 import type { RegionMeta } from "../../pd/types.ts";
 import { type Clock, TSO_TICK_INTERVAL_MS, type WarnLog } from "../../tso/mod.ts";
@@ -78,6 +82,15 @@ export interface StandalonePd {
   safePoint: { readonly value: bigint };
   /** Registers the store as `view` describes it (PutStore when its addresses changed). */
   register(view: PdView): void;
+  /** Ids for `count` new regions of a split of `region` (PD's AskBatchSplit); throws if refused. */
+  askBatchSplit(region: metapb.Region.$Properties, count: number): SplitId[];
+  /**
+   * Region heartbeats from the store's leaders (a split made or changed them), so that the
+   * embedded PD answers GetRegion and ScanRegions as the regions are. Refusals are returned.
+   */
+  heartbeatRegions(
+    regions: readonly { region: metapb.Region.$Properties; term: bigint }[],
+  ): string[];
   close(): void;
 }
 
@@ -193,6 +206,24 @@ export function openStandalonePd(dataDir: string, options: StandalonePdOptions =
       const refused = driver.putStore({ ...view.store, id: STANDALONE.storeId });
       if (refused !== null) throw new Error(`standalone store cannot register: ${refused}`);
       registered = key;
+    },
+    askBatchSplit(region, count) {
+      const ids = driver.askBatchSplit({ region: regionFromProto(region), splitCount: count });
+      if (ids instanceof PdError) {
+        throw new Error(`the embedded PD refused the split: ${ids.message}`);
+      }
+      return ids;
+    },
+    heartbeatRegions(regions) {
+      const refusals: string[] = [];
+      for (const { region, term } of regions) {
+        const meta = regionFromProto(region);
+        const leader = meta.peers.find((p) => p.storeId === STANDALONE.storeId);
+        if (leader === undefined) continue;
+        const answer = driver.regionHeartbeat({ region: meta, leader, term });
+        if (answer instanceof PdError) refusals.push(`region ${meta.id}: ${answer.message}`);
+      }
+      return refusals;
     },
     close() {
       if (timer !== null) clearInterval(timer);
