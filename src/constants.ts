@@ -612,6 +612,8 @@ export const SPLIT_CHECK_SCAN_MAX_KEYS = 16 * 1024 * 1024;
  * ids from one AskBatchSplit, so at most PD_SPLIT_MAX_COUNT.
  */
 export const SPLIT_REGION_MAX_KEYS = PD_SPLIT_MAX_COUNT;
+/** Entries a split check reads before letting its worker serve requests and rounds again. */
+export const SPLIT_CHECK_SLICE_ENTRIES = 4096;
 
 assertConstant(
   DEFAULT_REGION_SPLIT_SIZE_BYTES <= DEFAULT_REGION_MAX_SIZE_BYTES &&

@@ -1,7 +1,8 @@
 /**
  * Back-off between retries, as TiKV's `Backoffer`: each kind of trouble has its own schedule
  * (first sleep, cap), sleeps double per attempt of that kind with "equal jitter" (half fixed,
- * half random), and the whole call shares one deadline and one attempt budget. A sleep that
+ * half random), and the whole call shares one deadline; each request of it has an attempt
+ * budget (`fork`). A sleep that
  * would cross the deadline is shortened to leave room for a last attempt; when no time is left,
  * or the budget is spent, `backoff` throws the error that caused it (wrapped as
  * `DeadlineExceededError` when time ran out) instead of sleeping.
@@ -47,6 +48,22 @@ export class Backoffer {
     this.deadlineMs = deadlineMs;
     this.#environment = options.environment ?? REAL_ENVIRONMENT;
     this.#maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS_PER_REQUEST;
+  }
+
+  /**
+   * A backoffer for one request of this call (one region's part of a batch, one page of a
+   * scan): the same deadline and clock, starting from this one's attempts, then counting its
+   * own. A call over many regions gives each request its own attempt budget — a scan over 500
+   * regions whose leaders all moved meets 500 NotLeaders, none of them a reason to give up —
+   * while a request regrouped after a region error carries on from its parent's count.
+   */
+  fork(): Backoffer {
+    const child = new Backoffer(this.deadlineMs, {
+      environment: this.#environment,
+      maxAttempts: this.#maxAttempts,
+    });
+    child.#attempts = this.#attempts;
+    return child;
   }
 
   /** Retries so far. */

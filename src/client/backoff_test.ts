@@ -71,3 +71,21 @@ Deno.test("the attempt budget surfaces the last error itself", async () => {
   const last = cause();
   await assert.rejects(backoffer.backoff("regionMiss", last), (error) => error === last);
 });
+
+Deno.test("fork: a request's own attempt budget, from its parent's count, with the call's deadline", async () => {
+  const environment = fakeEnvironment(0);
+  const call = new Backoffer(1_000_000, { environment, maxAttempts: 3 });
+  const first = call.fork();
+  const second = call.fork();
+  await first.retryNow(cause());
+  await first.retryNow(cause());
+  await assert.rejects(first.retryNow(cause()), /store down/, "the third attempt is over budget");
+  await second.retryNow(cause()); // unaffected by its sibling
+  assert.equal(call.attempts, 0);
+  assert.equal(second.deadlineMs, call.deadlineMs);
+  // A regrouped part carries its parent's count on.
+  const part = second.fork();
+  assert.equal(part.attempts, 1);
+  await part.retryNow(cause());
+  await assert.rejects(part.retryNow(cause()), /store down/);
+});

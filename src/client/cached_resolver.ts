@@ -7,15 +7,19 @@
  * | NotLeader with a leader among peers  | points the region at the new leader                  |
  * | NotLeader without one                | forgets the region (reloaded on next use)            |
  * | EpochNotMatch with current regions   | replaces the stale entries with the current regions  |
+ * |                                      | (a region cached at the same epoch keeps its leader) |
+ * | EpochNotMatch, the store behind      | forgets the region, but does not take the store's    |
+ * |                                      | older view of it (the source is asked again)         |
  * | StoreNotMatch                        | forgets the region and the store's address           |
  * | RegionNotFound, KeyNotInRegion, other| forgets the region                                   |
  * | ServerIsBusy, StaleCommand, …        | nothing: the same place is right, only later         |
  */
 import type { errorpb } from "../../proto/mod.ts";
-import { toHex } from "../util/bytes.ts";
+import { bytesEqual, toHex } from "../util/bytes.ts";
 import { RegionError } from "./errors.ts";
-import { regionFromProto, type RegionInfo } from "./region.ts";
+import { epochBehind, regionFromProto, type RegionInfo } from "./region.ts";
 import { RegionCache } from "./region_cache.ts";
+import { REGION_CACHE_TTL_MS } from "./constants.ts";
 import type { LookupOptions, RegionResolver } from "./region_resolver.ts";
 
 /** Where a resolver loads what its cache misses. */
@@ -53,9 +57,14 @@ export class CachedRegionResolver implements RegionResolver {
   readonly #source: RegionSource;
   readonly #storeAddresses = new Map<bigint, string>();
 
+  /**
+   * A resolver loading from `source`; its cache (`options.cache`) defaults to one whose entries
+   * unused for `REGION_CACHE_TTL_MS` are loaded again.
+   */
   constructor(source: RegionSource, options: { cache?: RegionCache } = {}) {
     this.#source = source;
-    this.cache = options.cache ?? new RegionCache();
+    this.cache = options.cache ??
+      new RegionCache({ ttl: { ttlMs: REGION_CACHE_TTL_MS, nowMs: () => Date.now() } });
   }
 
   async locateKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo> {
@@ -107,10 +116,15 @@ export class CachedRegionResolver implements RegionResolver {
     if (error.epochNotMatch != null) {
       const current = error.epochNotMatch.currentRegions ?? [];
       this.cache.remove(region.id);
+      // A store behind the client (it has not applied the split the client knows of) must
+      // not roll the cache back to its view; the region is asked of the source again.
+      if (current.some((proto) => epochBehind(proto, region))) return;
       for (const proto of current) {
-        // The store that answered holds these regions' peers; prefer it as the leader guess.
+        // The store that answered holds these regions' peers; prefer it as the leader guess —
+        // unless the cache holds the region at this very epoch, with a leader it learned.
         const fresh = regionFromProto(proto, { preferStoreId: region.leader.storeId });
-        if (fresh !== null) this.cache.insert(fresh);
+        if (fresh === null || sameEpoch(this.cache.get(fresh.id), fresh)) continue;
+        this.cache.insert(fresh);
       }
       return;
     }
@@ -136,6 +150,13 @@ export class CachedRegionResolver implements RegionResolver {
     this.cache.clear();
     this.#source.close();
   }
+}
+
+/** Whether `cached` is `fresh` at the same epoch and range (nothing new to learn of it). */
+function sameEpoch(cached: RegionInfo | null, fresh: RegionInfo): boolean {
+  return cached !== null && cached.epoch.version === fresh.epoch.version &&
+    cached.epoch.confVer === fresh.epoch.confVer && bytesEqual(cached.startKey, fresh.startKey) &&
+    bytesEqual(cached.endKey, fresh.endKey);
 }
 
 /** A lookup found no region: retriable, as PD may learn of it shortly. */

@@ -38,7 +38,10 @@ export const RECONNECT_MAX_BACKOFF_MS = 1_000;
 
 /** Default deadline of one client call, retries included. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
-/** Most attempts of one request to one region before its last error is surfaced. */
+/**
+ * Most attempts of one request to one region (regrouped parts of it included) before its last
+ * error is surfaced; each region request of a multi-region call has its own (`Backoffer.fork`).
+ */
 export const MAX_ATTEMPTS_PER_REQUEST = 64;
 /** Most keys in one raw batch request to one region (the server accepts up to 65 536). */
 export const RAW_BATCH_MAX_KEYS = 4096;
@@ -46,6 +49,12 @@ export const RAW_BATCH_MAX_KEYS = 4096;
 export const RAW_BATCH_PUT_MAX_BYTES = 4 * 1024 * 1024;
 /** Most pairs asked of one RawScan request (the server clamps to 65 536). */
 export const RAW_SCAN_MAX_LIMIT = 65_536;
+/**
+ * Most split keys in one SplitRegion request: a request of N keys makes N new regions, and
+ * PD hands out the ids of at most 1024 new regions per AskBatchSplit (the server's
+ * `PD_SPLIT_MAX_COUNT`).
+ */
+export const SPLIT_REGION_MAX_KEYS = 1024;
 /** Most regions one batch call sends to at once. */
 export const MAX_CONCURRENT_REGION_REQUESTS = 16;
 
@@ -70,6 +79,12 @@ export const BACKOFF_SCHEDULES = {
 
 /** Most regions held in the client's region cache; the oldest entries are dropped beyond it. */
 export const REGION_CACHE_MAX_REGIONS = 1 << 20;
+/**
+ * An entry of the region cache unused this long is loaded from PD again at its next use
+ * (client-go's `region-cache-ttl`, 600 s): a region nobody sent to met no region error that
+ * would have kept it right.
+ */
+export const REGION_CACHE_TTL_MS = 600_000;
 /** Regions asked per ScanRegions call when the cache is warmed for a range. */
 export const PD_SCAN_REGIONS_LIMIT = 128;
 /** Deadline of one call to PD. */

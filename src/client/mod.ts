@@ -6,7 +6,9 @@
  * - `StoreConnection` / `ConnectionPool` (`transport.ts`): batched BatchCommands streams and unary
  *   calls to a store, `send(cmd, request)` for any command — the base of every client.
  * - `RegionResolver` (`region_resolver.ts`) with `StandaloneResolver` and `PdResolver`; the
- *   `RegionCache`; `RegionRequestSender` (region errors, retries) and `Backoffer`.
+ *   `RegionCache` (with a TTL); `RegionRequestSender` (region errors, retries) and `Backoffer`.
+ * - `splitRegions` (`split_regions.ts`): SplitRegion by key, behind `RawKV.splitRegions` and
+ *   `TxnKV.splitRegions`.
  * - Errors (`errors.ts`): every failure is a `ClientError` with a stable `code`.
  *
  * @module
@@ -36,7 +38,7 @@ export {
   regionFromProto,
   type RegionInfo,
 } from "./region.ts";
-export { RegionCache } from "./region_cache.ts";
+export { RegionCache, type RegionCacheTtl } from "./region_cache.ts";
 export {
   RegionRequestSender,
   type RegionSendOptions,
@@ -44,7 +46,12 @@ export {
   RETRY,
 } from "./region_request.ts";
 export type { LookupOptions, RegionResolver } from "./region_resolver.ts";
-export { standaloneRegion, StandaloneResolver } from "./standalone_resolver.ts";
+export { splitRegions, type SplitRegionsOptions } from "./split_regions.ts";
+export {
+  type StandaloneOptions,
+  standaloneRegion,
+  StandaloneResolver,
+} from "./standalone_resolver.ts";
 export {
   ConnectionPool,
   type SendOptions,

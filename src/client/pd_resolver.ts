@@ -14,6 +14,7 @@ import { PdError } from "./errors.ts";
 import { PdClient, type PdRegion } from "./pd_client.ts";
 import type { TlsIdentity } from "../security/tls.ts";
 import { regionFromProto, type RegionInfo } from "./region.ts";
+import type { RegionCache } from "./region_cache.ts";
 import type { LookupOptions } from "./region_resolver.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -22,7 +23,8 @@ function infoOf(route: PdRegion | null): RegionInfo | null {
   return route === null ? null : regionFromProto(route.region, { leader: route.leader });
 }
 
-class PdSource implements RegionSource {
+/** Regions and stores from PD (`pdpb.PD`): a `RegionSource` for a cached resolver. */
+export class PdRegionSource implements RegionSource {
   constructor(readonly pd: PdClient) {}
 
   async regionByKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo | null> {
@@ -75,8 +77,9 @@ export class PdResolver extends CachedRegionResolver {
   /** The PD client, shared with whoever needs PD for more (e.g. timestamps). */
   readonly pd: PdClient;
 
-  constructor(pd: PdClient) {
-    super(new PdSource(pd));
+  /** A resolver over `pd`; `options.cache` replaces the default cache (TTL `REGION_CACHE_TTL_MS`). */
+  constructor(pd: PdClient, options: { cache?: RegionCache } = {}) {
+    super(new PdRegionSource(pd), options);
     this.pd = pd;
   }
 

@@ -1,7 +1,7 @@
 /**
  * `RawKV`: the raw (non-transactional) key-value client, with the API of TiKV's raw clients —
  * get, put (with TTL), delete, their batch forms, scan and reverse scan, delete range,
- * compare-and-swap, key TTL and checksum — over the kvproto protocol only.
+ * compare-and-swap, key TTL and checksum, and region splits — over the kvproto protocol only.
  *
  * - Routing: every key goes to the region holding it (a `RegionResolver`: a standalone store,
  *   or PD). Batch calls group their keys by region and send one request per region (split
@@ -43,6 +43,7 @@ import type { RegionInfo } from "./region.ts";
 import { type RequestBody, RETRY } from "./region_request.ts";
 import type { RegionResolver } from "./region_resolver.ts";
 import { chunkByCount, chunkBySize, RegionRpc } from "./region_rpc.ts";
+import { splitRegions } from "./split_regions.ts";
 import { StandaloneResolver } from "./standalone_resolver.ts";
 import { ConnectionPool, type TransportOptions } from "./transport.ts";
 
@@ -184,7 +185,10 @@ export class RawKV {
         timeoutMs: options.timeoutMs,
         tls: options.transport?.tls,
       })
-      : new StandaloneResolver(options.host);
+      : new StandaloneResolver(options.host, {
+        timeoutMs: options.timeoutMs,
+        tls: options.transport?.tls,
+      });
     return new RawKV(resolver, options);
   }
 
@@ -298,14 +302,14 @@ export class RawKV {
       pageSize: this.#scanPageSize,
       backoffer: this.#backoffer(options),
     };
-    return await this.#rpc.scanForward(range, async (region, { cursor, ask }) => {
+    return await this.#rpc.scanForward(range, async (region, { cursor, ask, backoffer }) => {
       const response = await this.#rpc.sendToRegion("RawScan", region, {
         startKey: cursor,
         endKey: minEnd(end, region.endKey),
         limit: ask,
         keyOnly: options.keyOnly ?? false,
         cf: this.#cfOf(options),
-      }, { backoffer: range.backoffer, idempotent: true });
+      }, { backoffer, idempotent: true });
       if (response === RETRY) return RETRY;
       throwIfRefused("RawScan", response);
       const pairs = response.kvs.map(pairOf);
@@ -325,10 +329,11 @@ export class RawKV {
   ): Promise<KvPair[]> {
     const limit = scanLimit(options);
     const start = bytesOf(startKey);
-    const backoffer = this.#backoffer(options);
+    const callBackoffer = this.#backoffer(options);
     const pairs: KvPair[] = [];
     let upper = endKey == null ? EMPTY : bytesOf(endKey);
     if (upper.length > 0 && compareBytes(start, upper) >= 0) return pairs;
+    let backoffer = callBackoffer.fork(); // one per page (see `Backoffer.fork`)
     while (pairs.length < limit) {
       const region = await this.#rpc.sender.locate(
         () => this.#resolver.locateEndKey(upper, backoffer),
@@ -345,6 +350,7 @@ export class RawKV {
         reverse: true,
       }, { backoffer, idempotent: true });
       if (response === RETRY) continue;
+      backoffer = callBackoffer.fork();
       throwIfRefused("RawScan", response);
       for (const kv of response.kvs) pairs.push(pairOf(kv));
       if (response.kvs.length === ask) {
@@ -433,6 +439,18 @@ export class RawKV {
     return total;
   }
 
+  /**
+   * Splits the regions holding `keys` at them (SplitRegion with `is_raw_kv`), each region's
+   * keys in one request to its leader; keys that already start a region are left out. Resolves
+   * with the regions the splits made, in key order (see `split_regions.ts`).
+   */
+  async splitRegions(keys: readonly Bytes[], options: CallOptions = {}): Promise<RegionInfo[]> {
+    return await splitRegions(this.#rpc, keys.map(bytesOf), {
+      isRawKv: true,
+      backoffer: this.#backoffer(options),
+    });
+  }
+
   /** Closes every connection; pending calls reject with `ClientClosedError`. */
   close(): void {
     this.#pool.close();
@@ -478,24 +496,25 @@ export class RawKV {
       collect?: (response: ResponseOf<C>) => void;
     },
   ): Promise<void> {
-    const backoffer = this.#backoffer(how.options);
     const keyOf = how.keyOf ?? ((item: T) => item as unknown as Uint8Array);
-    const sendGroups = async (pending: readonly T[]): Promise<void> => {
-      const groups = await this.#rpc.groupByRegion(pending, keyOf, backoffer);
+    // Each chunk is a request with its own attempt budget; its regrouped parts carry it on.
+    const sendGroups = async (pending: readonly T[], parent: Backoffer): Promise<void> => {
+      const groups = await this.#rpc.groupByRegion(pending, keyOf, parent);
       const tasks = groups.flatMap(({ region, items }) =>
         how.chunk(items).map((part) => ({ region, part }))
       );
       await runEagerly(tasks, MAX_CONCURRENT_REGION_REQUESTS, async ({ region, part }) => {
+        const backoffer = parent.fork();
         const response = await this.#rpc.sendToRegion(cmd, region, how.body(part), {
           backoffer,
           idempotent: true,
         });
-        if (response === RETRY) return sendGroups(part);
+        if (response === RETRY) return sendGroups(part, backoffer);
         throwIfRefused(cmd, response);
         how.collect?.(response);
       });
     };
-    if (items.length > 0) await sendGroups(items);
+    if (items.length > 0) await sendGroups(items, this.#backoffer(how.options));
   }
 
   /** Sends `cmd` to each region piece of [start, end), in key order. */
@@ -505,7 +524,8 @@ export class RawKV {
     body: (region: RegionInfo) => RequestBody<C>,
     collect?: (response: ResponseOf<C>) => void,
   ): Promise<void> {
-    const backoffer = this.#backoffer(range.options);
+    const callBackoffer = this.#backoffer(range.options);
+    let backoffer = callBackoffer.fork(); // one per region (see `Backoffer.fork`)
     let cursor = range.start;
     for (;;) {
       const region = await this.#rpc.locate(cursor, backoffer);
@@ -514,6 +534,7 @@ export class RawKV {
         idempotent: true,
       });
       if (response === RETRY) continue;
+      backoffer = callBackoffer.fork();
       throwIfRefused(cmd, response);
       collect?.(response);
       if (reachesEnd(region, range.end)) return;

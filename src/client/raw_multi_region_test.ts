@@ -7,9 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../util/bytes.ts";
+import { MAX_ATTEMPTS_PER_REQUEST } from "./constants.ts";
 import { RegionError, UnavailableError } from "./errors.ts";
+import { PdClient } from "./pd_client.ts";
 import { PdResolver } from "./pd_resolver.ts";
 import { RawKV } from "./raw.ts";
+import { RegionCache } from "./region_cache.ts";
 import { FakeCluster, fakePairChecksum } from "./testing/fake_cluster.ts";
 
 const TEST = { sanitizeOps: false, sanitizeResources: false };
@@ -224,4 +227,159 @@ Deno.test({
       await assert.rejects(resolver.storeAddress(9n, deadline), /PD error UNKNOWN: no store/);
       assert.equal(resolver.pd.clusterId, 4242n);
     }),
+});
+
+Deno.test({
+  name: "multi-region: RegionNotFound drops the region and reloads it from PD, then succeeds",
+  ...TEST,
+  fn: () =>
+    withCluster({ stores: 1 }, async (cluster, client) => {
+      await client.put("m", "1");
+      cluster.faults.push({
+        cmd: "RawGet",
+        times: 1,
+        regionError: { message: "region not found", regionNotFound: { regionId: 2n } },
+      });
+      const pdBefore = cluster.pdServed.filter((name) => name === "GetRegion").length;
+      assert.equal(text(await client.get("m")), "1");
+      assert.equal(cluster.served.filter((r) => r.cmd === "RawGet").length, 2);
+      const pdAfter = cluster.pdServed.filter((name) => name === "GetRegion").length;
+      assert.equal(pdAfter, pdBefore + 1, "the region was asked of PD again");
+    }),
+});
+
+Deno.test({
+  name: "multi-region: StoreNotMatch reloads the store's address and the region from PD",
+  ...TEST,
+  fn: () =>
+    withCluster({ stores: 1 }, async (cluster, client) => {
+      await client.put("m", "1");
+      cluster.faults.push({
+        cmd: "RawGet",
+        times: 1,
+        regionError: {
+          message: "store not match",
+          storeNotMatch: { requestStoreId: 1n, actualStoreId: 7n },
+        },
+      });
+      const count = (name: string) => cluster.pdServed.filter((n) => n === name).length;
+      const before = { region: count("GetRegion"), store: count("GetStore") };
+      assert.equal(text(await client.get("m")), "1");
+      assert.equal(count("GetRegion"), before.region + 1);
+      assert.equal(count("GetStore"), before.store + 1);
+    }),
+});
+
+Deno.test({
+  name:
+    "multi-region: EpochNotMatch from a store behind the client is not adopted; PD is asked again",
+  ...TEST,
+  fn: () =>
+    withCluster({ stores: 1 }, async (cluster, client, resolver) => {
+      cluster.split("k"); // region 2 is [g, k) at version 2
+      await client.put("h", "1");
+      const cached = resolver.cache.locate(utf8("h"))!;
+      assert.equal(cached.epoch.version, 2n);
+      // A store that has not applied the split yet reports region 2 as it was (version 1).
+      const old = { ...cluster.regionProto(cluster.regions.get(2n)!) };
+      old.regionEpoch = { confVer: 1n, version: 1n };
+      old.endKey = utf8("p");
+      cluster.faults.push({
+        cmd: "RawGet",
+        times: 1,
+        regionError: { message: "epoch not match", epochNotMatch: { currentRegions: [old] } },
+      });
+      const before = cluster.served.length;
+      const pdBefore = cluster.pdServed.filter((name) => name === "GetRegion").length;
+      assert.equal(text(await client.get("h")), "1");
+      assert.equal(cluster.pdServed.filter((name) => name === "GetRegion").length, pdBefore + 1);
+      const versions = cluster.served.slice(before).map((r) =>
+        r.request.context.regionEpoch.version
+      );
+      assert.deepEqual(versions, [2n, 2n], "the retry went with the newer epoch, not the store's");
+      assert.equal(resolver.cache.locate(utf8("h"))?.epoch.version, 2n, "not replaced by older");
+      assert.equal(fromUtf8(resolver.cache.locate(utf8("h"))!.endKey), "k");
+    }),
+});
+
+Deno.test({
+  name: "multi-region: requests to several regions of one store share BatchCommands messages",
+  ...TEST,
+  fn: () =>
+    withCluster({ stores: 1 }, async (cluster, client) => {
+      await client.batchPut(letters.map((k) => ({ key: k, value: k })));
+      const stats = client.connections.get(cluster.addresses.get(1n)!).stats();
+      const before = { ...stats };
+      const values = await Promise.all(letters.map((k) => client.get(k)));
+      assert.deepEqual(values.map(text), letters);
+      const after = client.connections.get(cluster.addresses.get(1n)!).stats();
+      const requests = after.batchedRequestsSent - before.batchedRequestsSent;
+      const messages = after.messagesSent - before.messagesSent;
+      assert.equal(requests, letters.length, "every get rode a stream");
+      assert.ok(messages < requests, `${requests} gets of 3 regions in ${messages} messages`);
+      const regions = new Set(
+        cluster.served.filter((r) => r.cmd === "RawGet").map((r) => r.regionId),
+      );
+      assert.equal(regions.size, 3);
+    }),
+});
+
+Deno.test({
+  name: "multi-region: each region request has its own attempt budget (more regions than attempts)",
+  ...TEST,
+  fn: async () => {
+    // 2 × MAX_ATTEMPTS_PER_REQUEST regions, each of whose leaders moves: a call over all of
+    // them meets one NotLeader per region, more than one request's budget, and succeeds.
+    const count = 2 * MAX_ATTEMPTS_PER_REQUEST;
+    const keys = Array.from({ length: count }, (_, i) => `k${String(i).padStart(4, "0")}`);
+    const cluster = await FakeCluster.start({ stores: 2, splitKeys: keys });
+    const client = new RawKV(await PdResolver.connect([cluster.pdAddress]), { timeoutMs: 10_000 });
+    const moveEveryLeader = () => {
+      for (const region of cluster.regions.values()) {
+        cluster.transferLeader(region.id, region.leaderStoreId === 1n ? 2n : 1n);
+      }
+    };
+    try {
+      await client.batchPut(keys.map((key) => ({ key, value: key })));
+      moveEveryLeader();
+      assert.equal((await client.scan("k", "l", { limit: 10_000 })).length, count);
+      moveEveryLeader();
+      assert.equal((await client.batchGet(keys)).length, count);
+      moveEveryLeader();
+      assert.equal((await client.reverseScan("k", "l", { limit: 10_000 })).length, count);
+      moveEveryLeader();
+      assert.equal((await client.checksum("k", "l")).totalKvs, BigInt(count));
+      const notLeader = cluster.served.filter((r) => r.refusedWith === "notLeader").length;
+      assert.ok(notLeader >= 4 * count, `${notLeader} NotLeader answers`);
+    } finally {
+      client.close();
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "multi-region: a cached region unused for the cache's TTL is loaded from PD again",
+  ...TEST,
+  fn: async () => {
+    const cluster = await FakeCluster.start({ stores: 1, splitKeys: ["g", "p"] });
+    let nowMs = 0;
+    const cache = new RegionCache({ ttl: { ttlMs: 1_000, nowMs: () => nowMs } });
+    const resolver = new PdResolver(await PdClient.connect([cluster.pdAddress]), { cache });
+    const client = new RawKV(resolver, { timeoutMs: 5000 });
+    const regionLookups = () => cluster.pdServed.filter((name) => name === "GetRegion").length;
+    try {
+      await client.put("m", "1");
+      assert.equal(regionLookups(), 1);
+      nowMs += 1_000;
+      assert.equal(text(await client.get("m")), "1");
+      assert.equal(regionLookups(), 1, "within the TTL: from the cache (and the TTL restarts)");
+      nowMs += 1_001;
+      assert.equal(text(await client.get("m")), "1");
+      assert.equal(regionLookups(), 2, "past the TTL: asked of PD again");
+    } finally {
+      client.close();
+      await cluster.stop();
+    }
+  },
 });

@@ -87,6 +87,19 @@ export function regionContainsEndKey(region: RegionInfo, key: Uint8Array): boole
   return region.endKey.length === 0 || compareBytes(key, region.endKey) <= 0;
 }
 
+/**
+ * Whether `current` (a region as a store reported it, e.g. in EpochNotMatch's current regions)
+ * is the same region as `region` at an older epoch: the store lags behind what the client
+ * already knows (it has not applied the split or conf change yet), so its view must not replace
+ * the client's (client-go: "region epoch is ahead of tikv").
+ */
+export function epochBehind(current: metapb.Region.$Properties, region: RegionInfo): boolean {
+  if ((current.id ?? 0n) !== region.id) return false;
+  const epoch = current.regionEpoch;
+  return (epoch?.version ?? 0n) < region.epoch.version ||
+    (epoch?.confVer ?? 0n) < region.epoch.confVer;
+}
+
 /** A short description for errors and logs. */
 export function describeRegion(region: RegionInfo): string {
   return `region ${region.id} (epoch ${region.epoch.confVer}/${region.epoch.version}, ` +

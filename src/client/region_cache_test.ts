@@ -129,3 +129,22 @@ Deno.test("random inserts keep the cache equal to a brute-force model of disjoin
     }
   }
 });
+
+Deno.test("with a TTL, an entry unused for longer than it is a miss; each hit restarts it", () => {
+  let nowMs = 1_000;
+  const cache = new RegionCache({ ttl: { ttlMs: 100, nowMs: () => nowMs } });
+  cache.insert(region(1, "", "m"));
+  cache.insert(region(2, "m", ""));
+  nowMs += 100;
+  assert.equal(idAt(cache, "a"), 1n, "exactly the TTL is still valid");
+  nowMs += 60;
+  assert.equal(idAt(cache, "a"), 1n, "the hit at +100 restarted it");
+  assert.equal(idBelow(cache, ""), null, "region 2, unused for 160 ms, expired");
+  assert.equal(cache.get(2n), null);
+  assert.equal(cache.size, 1, "the expired entry was dropped");
+  nowMs += 101;
+  assert.equal(cache.get(1n), null);
+  assert.equal(cache.size, 0);
+  cache.insert(region(1, "", "m"));
+  assert.equal(idAt(cache, "a"), 1n, "inserting again starts a fresh TTL");
+});

@@ -8,6 +8,7 @@
  * | NotLeader naming a known leader           | leader updated                | none (retry now)  |
  * | NotLeader without one                     | region dropped                | notLeader         |
  * | EpochNotMatch with current regions        | replaced by them              | none (retry now)  |
+ * | EpochNotMatch from a store behind us      | dropped, not replaced by it   | regionMiss        |
  * | ServerIsBusy                              | kept                          | serverBusy (hint) |
  * | other typed region errors                 | see `cached_resolver.ts`      | regionMiss        |
  * | a region error with only a message        | region dropped                | surfaced at once  |
@@ -25,7 +26,7 @@ import type { errorpb } from "../../proto/mod.ts";
 import type { Backoffer } from "./backoff.ts";
 import type { CommandName, RequestOf, ResponseOf } from "./commands.ts";
 import { ClientError, RegionError, UnavailableError } from "./errors.ts";
-import { contextOf, type RegionInfo } from "./region.ts";
+import { contextOf, epochBehind, type RegionInfo } from "./region.ts";
 import type { RegionResolver } from "./region_resolver.ts";
 import type { ConnectionPool } from "./transport.ts";
 
@@ -107,7 +108,8 @@ export class RegionRequestSender {
     }
     if (error.epochNotMatch != null) {
       const current = error.epochNotMatch.currentRegions ?? [];
-      return current.length > 0
+      const storeBehind = current.some((proto) => epochBehind(proto, region));
+      return current.length > 0 && !storeBehind
         ? backoffer.retryNow(cause)
         : backoffer.backoff("regionMiss", cause);
     }

@@ -128,7 +128,9 @@ export class RegionRpc {
 
   /**
    * Runs `send` for every chunk of `items` per region, at most `concurrency` at once; a
-   * chunk for which `send` returns RETRY is regrouped and sent again. Rejects with the first
+   * chunk for which `send` returns RETRY is regrouped and sent again. Each chunk gets its own
+   * backoffer (`Backoffer.fork`: the call's deadline, its own attempt budget, carried over to
+   * its regrouped parts), which `send` should use for its requests. Rejects with the first
    * failure (the others still settle).
    */
   async forEachRegionBatch<T>(
@@ -138,7 +140,11 @@ export class RegionRpc {
       chunk: (items: T[]) => T[][];
       backoffer: Backoffer;
       concurrency: number;
-      send: (region: RegionInfo, items: T[]) => Promise<void | typeof RETRY>;
+      send: (
+        region: RegionInfo,
+        items: T[],
+        backoffer: Backoffer,
+      ) => Promise<void | typeof RETRY>;
     },
   ): Promise<void> {
     const groups = await this.groupByRegion(items, how.keyOf, how.backoffer);
@@ -146,8 +152,9 @@ export class RegionRpc {
       how.chunk(items).map((part) => ({ region, part }))
     );
     await runLimited(tasks, how.concurrency, async ({ region, part }) => {
-      const outcome = await how.send(region, part);
-      if (outcome === RETRY) await this.forEachRegionBatch(part, how);
+      const backoffer = how.backoffer.fork();
+      const outcome = await how.send(region, part, backoffer);
+      if (outcome === RETRY) await this.forEachRegionBatch(part, { ...how, backoffer });
     });
   }
 
@@ -155,10 +162,12 @@ export class RegionRpc {
    * The pairs of [start, end) (empty end: unbounded), smallest key first, at most `limit`,
    * read region by region. `page` asks the region for at most `ask` pairs in [cursor, end):
    * `at.end` is the smaller of the scan's end and the first request key after the region, so
-   * the page reads only the region's keys (empty: unbounded). RETRY locates again. A full page
-   * goes on after its last key, a short one at the next region; whether the region reaches the
-   * scan's end is decided on data keys, so a region bound that no request key encodes to
-   * (a raw split key inside the transactional key space) is never decoded.
+   * the page reads only the region's keys (empty: unbounded). RETRY locates again. Each page
+   * has its own backoffer (`at.backoffer`, a fork of the scan's: the scan's deadline, the
+   * page's attempt budget). A full page goes on after its last key, a short one at the next
+   * region; whether the region reaches the scan's end is decided on data keys, so a region
+   * bound that no request key encodes to (a raw split key inside the transactional key space)
+   * is never decoded.
    */
   async scanForward<P>(
     range: {
@@ -170,7 +179,7 @@ export class RegionRpc {
     },
     page: (
       region: RegionInfo,
-      at: { cursor: Uint8Array; ask: number; end: Uint8Array },
+      at: { cursor: Uint8Array; ask: number; end: Uint8Array; backoffer: Backoffer },
     ) => Promise<ScanPage<P> | typeof RETRY>,
   ): Promise<P[]> {
     const { end, limit } = range;
@@ -178,13 +187,15 @@ export class RegionRpc {
     let cursor = range.start;
     if (end.length > 0 && compareBytes(cursor, end) >= 0) return pairs;
     const endDataKey = end.length === 0 ? end : this.keySpace.regionKey(end);
+    let backoffer = range.backoffer.fork();
     while (pairs.length < limit) {
-      const region = await this.locate(cursor, range.backoffer);
+      const region = await this.locate(cursor, backoffer);
       const ask = Math.min(limit - pairs.length, range.pageSize);
       const after = this.keyAfterRegion(region);
       const pageEnd = after === null ? end : minEnd(end, after);
-      const answer = await page(region, { cursor, ask, end: pageEnd });
+      const answer = await page(region, { cursor, ask, end: pageEnd, backoffer });
       if (answer === RETRY) continue;
+      backoffer = range.backoffer.fork(); // the next page is another request
       pairs.push(...answer.pairs);
       if (answer.count === ask) {
         cursor = successor(answer.lastKey); // the region may hold more

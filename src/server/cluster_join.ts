@@ -464,6 +464,8 @@ export class ClusterMember {
         region: regionToProto(region),
         leader: { id: region.peerId, storeId: region.storeId },
         term: region.term ?? 1n,
+        approximateSize: BigInt(region.approximateSizeBytes ?? 0),
+        approximateKeys: BigInt(region.approximateKeys ?? 0),
         pendingPeers: (region.peers ?? [])
           .filter((p) => region.pendingPeerIds?.includes(p.id) ?? false)
           .map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),

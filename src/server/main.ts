@@ -27,7 +27,14 @@ import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
 import { SnapshotRoutingTransport, SnapshotSender } from "./raft_transport/snapshot_sender.ts";
 import { snapshotService } from "./raft_transport/snapshot_service.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
+import {
+  ConfigError,
+  loadConfig,
+  type ServerConfig,
+  splitAddr,
+  splitThresholds,
+  usage,
+} from "./config.ts";
 import { type ClusterMember, joinCluster } from "./cluster_join.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
 import { DiskGuard } from "./disk_guard.ts";
@@ -171,6 +178,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       electionTimeoutTicks: config.raftstore.raftElectionTimeoutTicks,
       raftLogGcCountLimit: config.raftstore.raftLogGcCountLimit,
       raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
+      splitCheckIntervalMs: config.raftstore.splitRegionCheckTickIntervalMs,
+      split: splitThresholds(config.coprocessor),
     },
     fetchTs: member === null ? undefined : () => member.fetchTimestamp(),
     snapshotDir,

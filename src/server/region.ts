@@ -32,6 +32,9 @@ export interface Region {
   term?: bigint;
   /** Led here: the peers that need a snapshot before they can follow (PD's pending peers). */
   pendingPeerIds?: readonly bigint[];
+  /** What the last split check saw (data bytes and entries), for PD's heartbeats. */
+  approximateSizeBytes?: number;
+  approximateKeys?: number;
 }
 
 /** The one region of a standalone store. */

@@ -16,7 +16,18 @@
  */
 
 import type { KvEngine } from "../engine/types.ts";
-import { RAFTSTORE_TICK_MS, SPLIT_IDS_RETRY_MS } from "../constants.ts";
+import {
+  DEFAULT_REGION_MAX_KEYS,
+  DEFAULT_REGION_MAX_SIZE_BYTES,
+  DEFAULT_REGION_SPLIT_KEYS,
+  DEFAULT_REGION_SPLIT_SIZE_BYTES,
+  DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
+  RAFTSTORE_TICK_MS,
+  SPLIT_CHECK_SLICE_ENTRIES,
+  SPLIT_IDS_RETRY_MS,
+} from "../constants.ts";
+import { type SplitCheckResult, SplitCheckScan } from "../raftstore/split_check.ts";
+import type { SplitThresholds } from "./config.ts";
 import { StoreDriver } from "../raftstore/worker/driver.ts";
 import type { Peer } from "../raftstore/peer.ts";
 import type { RegionMeta } from "../raftstore/local_state.ts";
@@ -50,6 +61,10 @@ export interface RaftstoreSettings {
   electionTimeoutTicks: number;
   raftLogGcCountLimit: number;
   raftLogGcSizeLimitBytes: number;
+  /** `split-region-check-tick-interval`: how often led regions are checked; 0: never. */
+  splitCheckIntervalMs?: number;
+  /** `[coprocessor]` split thresholds (`splitThresholds`); TiKV's defaults when absent. */
+  split?: SplitThresholds;
 }
 
 /** What the worker hands the raftstore. */
@@ -84,7 +99,17 @@ export interface WorkerRaftstoreOptions {
   onSplit?: (regions: RegionMeta[]) => void;
   /** TiKV's `right-derive-when-split`: the parent keeps the rightmost part (default true). */
   rightDeriveWhenSplit?: boolean;
+  /** Where the raftstore says what it did that an operator may want to know. */
+  log?: (message: string, fields: Record<string, string>) => void;
 }
+
+/** TiKV's default split thresholds (`[coprocessor]`). */
+const DEFAULT_SPLIT_THRESHOLDS: SplitThresholds = {
+  regionSplitSizeBytes: DEFAULT_REGION_SPLIT_SIZE_BYTES,
+  regionMaxSizeBytes: DEFAULT_REGION_MAX_SIZE_BYTES,
+  regionSplitKeys: DEFAULT_REGION_SPLIT_KEYS,
+  regionMaxKeys: DEFAULT_REGION_MAX_KEYS,
+};
 
 /** The ids of one new region of a split (pdpb.SplitID). */
 export interface SplitSpecIds {
@@ -145,6 +170,14 @@ export class WorkerRaftstore {
   /** Regions led here whose max_ts awaits a PD timestamp, with the term they were led in. */
   readonly #unsynced = new Map<bigint, bigint>();
 
+  readonly #splitThresholds: SplitThresholds;
+  #splitTimer: ReturnType<typeof setInterval> | undefined;
+  #checkingSplits = false;
+  #stopped = false;
+  /** Per region, the applied index its last split check saw (unchanged: not checked again). */
+  readonly #checkedAt = new Map<bigint, bigint>();
+  readonly #sizes = new Map<bigint, { sizeBytes: number; keys: number }>();
+  readonly #log: WorkerRaftstoreOptions["log"];
   readonly #askSplitIds: WorkerRaftstoreOptions["askSplitIds"];
   readonly #onSplit: WorkerRaftstoreOptions["onSplit"];
   readonly #rightDerive: boolean;
@@ -154,6 +187,15 @@ export class WorkerRaftstore {
     this.#askSplitIds = options.askSplitIds;
     this.#onSplit = options.onSplit;
     this.#rightDerive = options.rightDeriveWhenSplit ?? true;
+    this.#log = options.log;
+    this.#splitThresholds = options.settings?.split ?? DEFAULT_SPLIT_THRESHOLDS;
+    const splitCheckMs = options.settings?.splitCheckIntervalMs ??
+      DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS;
+    if (splitCheckMs > 0 && this.#askSplitIds !== undefined) {
+      this.#splitTimer = setInterval(() => {
+        this.checkSplits().catch((error) => options.onBug(error));
+      }, splitCheckMs);
+    }
     this.#requestMaxTs = options.requestMaxTs;
     const settings = options.settings;
     this.store = Store.start({
@@ -327,6 +369,76 @@ export class WorkerRaftstore {
     return { regions };
   }
 
+  /**
+   * One split check (`split_check.ts`) of every region led here whose applied index moved since
+   * its last check: each scan runs in slices between rounds, and a region past its maximum size
+   * or key count is split where the check says. The sizes seen are kept for PD's heartbeats.
+   */
+  async checkSplits(): Promise<void> {
+    if (this.#checkingSplits) return;
+    this.#checkingSplits = true;
+    try {
+      for (const region of [...this.regions.values()]) {
+        const peer = this.store.peer(region.id);
+        if (peer === undefined || !peer.isLeader()) continue;
+        const applied = peer.appliedIndex();
+        if (this.#checkedAt.get(region.id) === applied) continue;
+        this.#checkedAt.set(region.id, applied);
+        const result = await this.#scanForSplit(region);
+        if (result === null) continue;
+        const size = { sizeBytes: result.approximateSizeBytes, keys: result.approximateKeys };
+        this.#sizes.set(region.id, size);
+        const served = this.regions.get(region.id);
+        if (served !== undefined) {
+          const sized = {
+            ...served,
+            approximateSizeBytes: size.sizeBytes,
+            approximateKeys: size.keys,
+          };
+          this.regions.set(region.id, sized);
+          this.#onRegionsChanged?.([sized], []);
+        }
+        if (result.splitKeys.length === 0) continue;
+        const outcome = await this.split(region, result.splitKeys);
+        if ("failure" in outcome) {
+          this.#log?.("split check: the split was not made", {
+            region: String(region.id),
+            failure: outcome.failure.code,
+          });
+        }
+      }
+    } finally {
+      this.#checkingSplits = false;
+    }
+  }
+
+  /** The approximate size and key count the last split check saw of `regionId`, if any. */
+  approximateSize(regionId: bigint): { sizeBytes: number; keys: number } | undefined {
+    return this.#sizes.get(regionId);
+  }
+
+  async #scanForSplit(region: Region): Promise<SplitCheckResult | null> {
+    const t = this.#splitThresholds;
+    const snapshot = this.store.engine.snapshot();
+    try {
+      using scan = new SplitCheckScan(snapshot, region, {
+        splitSizeBytes: t.regionSplitSizeBytes,
+        maxSizeBytes: t.regionMaxSizeBytes,
+        splitKeys: t.regionSplitKeys,
+        maxKeys: t.regionMaxKeys,
+      });
+      for (;;) {
+        const result = scan.run(SPLIT_CHECK_SLICE_ENTRIES);
+        if (result !== null) return result;
+        // Between slices the worker serves its requests and rounds.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (this.#stopped || !this.regions.has(region.id)) return null;
+      }
+    } finally {
+      snapshot.release();
+    }
+  }
+
   /** See `StoreServices.maxTsSynced`. */
   readonly maxTsSynced = (regionId: bigint): boolean => !this.#unsynced.has(regionId);
 
@@ -346,6 +458,8 @@ export class WorkerRaftstore {
 
   /** Stops ticking, waits for the round in flight, fails what is owed. */
   stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#splitTimer);
     return this.driver.stop();
   }
 
@@ -377,7 +491,15 @@ export class WorkerRaftstore {
       }
       if (!leading) this.#unsynced.delete(peer.regionId);
       this.#seen.set(peer.regionId, { meta, leading, term, pending });
-      const region = { ...regionOfPeer(meta, ownPeer(peer)), leading, term, pendingPeerIds };
+      const size = this.#sizes.get(peer.regionId);
+      const region = {
+        ...regionOfPeer(meta, ownPeer(peer)),
+        leading,
+        term,
+        pendingPeerIds,
+        approximateSizeBytes: size?.sizeBytes,
+        approximateKeys: size?.keys,
+      };
       this.regions.set(peer.regionId, region);
       changed.push(region);
     }

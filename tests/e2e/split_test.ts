@@ -17,6 +17,7 @@ import {
   indexOf,
   REPLICATION_FAILOVER_MS,
   REPLICATION_THREE_VOTERS_TIMEOUT_MS,
+  startWriters,
   withReplicatedCluster,
 } from "./replication_lib.ts";
 
@@ -160,5 +161,42 @@ Deno.test({
       assert.ok(written, "the right region took a write after its leader's store was killed");
       assert.equal(text(await client.get("qqq")), "v-qqq");
       assert.equal(text(await client.get("aaa")), "v-aaa");
+    }),
+});
+
+Deno.test({
+  name:
+    "cluster split checker: under live raw writes a region past region-max-keys splits by itself, again and again; no write fails and every acknowledged key reads back",
+  ...E2E,
+  fn: () =>
+    withReplicatedCluster({
+      config: [
+        "[coprocessor]",
+        "region-split-keys = 200",
+        "[raftstore]",
+        'split-region-check-tick-interval = "500ms"',
+        "",
+      ].join("\n"),
+    }, async ({ pd, client }) => {
+      const writers = startWriters(client, { prefix: "live-", count: 4 });
+      let regions = 0;
+      try {
+        await waitFor("the split checker to make at least four regions", async () => {
+          const empty = new Uint8Array(0);
+          regions = (await pd.scanRegions({ startKey: empty, endKey: empty, limit: 1000 })).length;
+          return regions >= 4;
+        }, REPLICATION_THREE_VOTERS_TIMEOUT_MS * 2);
+      } finally {
+        await writers.stop();
+      }
+      assert.equal(writers.failures(), 0, `a write failed: ${writers.lastError()}`);
+      const acknowledged = new Set(writers.acknowledged);
+      assert.ok(acknowledged.size >= 600, `only ${acknowledged.size} writes`);
+      const found = new Set(
+        (await client.scan("live-", "live.", { limit: 100_000 })).map((p) => text(p.key)),
+      );
+      const missing = [...acknowledged].filter((key) => !found.has(key));
+      assert.deepEqual(missing.slice(0, 5), [], `${missing.length} acknowledged keys missing`);
+      console.log(`split checker: ${regions} regions, ${acknowledged.size} writes, none failed`);
     }),
 });

@@ -10,13 +10,17 @@
  * that the real standalone server cannot make yet. Tests can also inject region errors and
  * gRPC failures, and read the log of requests each store served.
  *
- * It also answers the transactional reads and two-phase commit (KvGet, KvBatchGet, KvScan,
- * KvPrewrite, KvCommit, KvBatchRollback) over a separate small MVCC store, checking their keys
+ * It also answers the transactional commands (reads, two-phase commit with async commit and
+ * 1PC, lock resolution; `fake_txn.ts`) over a separate small MVCC store, checking their keys
  * as a TiKV store does in API V1: a transactional key is in a region when its memcomparable
  * encoding is (region bounds are data keys), and a scan reads only its region's keys.
  *
- * Not a model of TiKV's storage: no TTL expiry, one column family, checksums by FNV-1a, no
- * lock resolution commands, no conflict checks beyond "locked" and "newer write".
+ * Splits: `split`/`splitRegion` (or a client's SplitRegion request, raw or transactional keys)
+ * cut a region at keys as TiKV's batch split does — the left part keeps the id, each other part
+ * gets a new id, all parts get the version `old + number of keys`, the leader stays on its
+ * store — so a request carrying the old epoch meets EpochNotMatch with the current regions.
+ *
+ * Not a model of TiKV's storage: no TTL expiry, one column family, checksums by FNV-1a.
  */
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
@@ -24,6 +28,10 @@ import { type errorpb, kvrpcpb, type metapb, pdpb, tikvpb } from "../../../proto
 import { encodeKey } from "../../codec/key.ts";
 import { compareBytes } from "../../util/bytes.ts";
 import { bytesMethod } from "../../util/grpc_bytes.ts";
+import { composeTimestamp, type TimestampOracle } from "../tso.ts";
+import { fromLatin1, latin1, newFakeTxnStore, runTxn, TXN_COMMANDS } from "./fake_txn.ts";
+
+export type { FakeTxnStore } from "./fake_txn.ts";
 
 /** A region of the fake cluster. */
 export interface FakeRegion {
@@ -43,6 +51,11 @@ export interface ServedRequest {
   /** The keys of the request (batch commands), or its start key. */
   keys: Uint8Array[];
   via: "batch" | "unary";
+  /** The region error it was answered with (its errorpb field, e.g. "epochNotMatch"), or null. */
+  refusedWith: string | null;
+  /** The decoded request, read by field name (e.g. `tryOnePc`). */
+  // deno-lint-ignore no-explicit-any
+  request: any;
 }
 
 /** An injected fault: a region error or a gRPC status instead of the answer. */
@@ -63,8 +76,6 @@ const EMPTY = new Uint8Array(0);
 // deno-lint-ignore no-explicit-any
 type AnyRequest = any;
 
-const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
-const fromLatin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 /** FNV-1a 64 over key then value: the fake's per-pair checksum, XOR-ed across pairs. */
 export function fakePairChecksum(key: Uint8Array, value: Uint8Array): bigint {
   let hash = 0xcbf29ce484222325n;
@@ -83,9 +94,11 @@ function inRegion(region: FakeRegion, key: Uint8Array): boolean {
 export class FakeCluster {
   readonly data = new Map<string, { value: Uint8Array; ttl: bigint }>();
   /** The transactional store: versions and locks by user key (latin1). */
-  readonly txn: FakeTxnStore = { versions: new Map(), locks: new Map() };
+  readonly txn = newFakeTxnStore();
   readonly regions = new Map<bigint, FakeRegion>();
   readonly served: ServedRequest[] = [];
+  /** The PD methods answered, in order (e.g. "GetRegion"). */
+  readonly pdServed: string[] = [];
   readonly faults: Fault[] = [];
   readonly addresses = new Map<bigint, string>();
   readonly #servers: grpc.Server[] = [];
@@ -95,10 +108,11 @@ export class FakeCluster {
 
   /**
    * Starts `stores` stores with regions split at `splitKeys` (text, or any bytes: e.g. an
-   * encoded transactional key), every leader on store 1.
+   * encoded transactional key), every leader on store 1. Store 1 serves PD unless `pd` is
+   * false (then `pdAddress` answers UNIMPLEMENTED, as a store without PD does).
    */
   static async start(
-    options: { stores: number; splitKeys: (string | Uint8Array)[] },
+    options: { stores: number; splitKeys: (string | Uint8Array)[]; pd?: boolean },
   ): Promise<FakeCluster> {
     const cluster = new FakeCluster();
     const bytes = (key: string | Uint8Array) =>
@@ -114,7 +128,9 @@ export class FakeCluster {
         leaderStoreId: 1n,
       });
     }
-    for (let s = 1; s <= options.stores; s++) await cluster.#startStore(BigInt(s));
+    for (let s = 1; s <= options.stores; s++) {
+      await cluster.#startStore(BigInt(s), { pd: s === 1 && (options.pd ?? true) });
+    }
     return cluster;
   }
 
@@ -128,15 +144,52 @@ export class FakeCluster {
     return [...this.regions.values()].find((region) => inRegion(region, key))!;
   }
 
-  /** Splits the region holding `splitKey` at it: the left half keeps the id, both get a new version. */
-  split(splitKey: string): FakeRegion {
-    const key = new TextEncoder().encode(splitKey);
-    const left = this.regionOf(key);
-    const version = left.version + 1n;
-    const right: FakeRegion = { ...left, id: this.#nextRegionId++, startKey: key, version };
-    this.regions.set(left.id, { ...left, endKey: key, version });
-    this.regions.set(right.id, right);
-    return right;
+  /**
+   * Splits the region holding `splitKey` at it (text, or any bytes): the left half keeps the
+   * id, both get a new version. Returns the right half.
+   */
+  split(splitKey: string | Uint8Array): FakeRegion {
+    const key = typeof splitKey === "string" ? new TextEncoder().encode(splitKey) : splitKey;
+    const parts = this.splitRegion(this.regionOf(key).id, [key]);
+    return parts[1]!;
+  }
+
+  /**
+   * Splits the region holding `key` at it unless it is already a region's start; returns
+   * whether it split.
+   */
+  trySplit(key: Uint8Array): boolean {
+    const region = this.regionOf(key);
+    if (compareBytes(region.startKey, key) === 0) return false;
+    this.splitRegion(region.id, [key]);
+    return true;
+  }
+
+  /**
+   * TiKV's batch split of region `regionId` at `keys` (sorted here; each inside the region and
+   * not its start key): the parts in key order, the first keeping the id, all at version
+   * `old + keys.length`, their leader where the region's was.
+   */
+  splitRegion(regionId: bigint, keys: readonly Uint8Array[]): FakeRegion[] {
+    const region = this.regions.get(regionId);
+    if (region === undefined) throw new Error(`fake cluster: no region ${regionId}`);
+    const sorted = [...keys].sort(compareBytes);
+    for (const [i, key] of sorted.entries()) {
+      const inside = inRegion(region, key) && compareBytes(key, region.startKey) > 0;
+      if (!inside || (i > 0 && compareBytes(sorted[i - 1]!, key) === 0)) {
+        throw new Error(`fake cluster: cannot split region ${regionId} at ${key}`);
+      }
+    }
+    const version = region.version + BigInt(sorted.length);
+    const bounds = [region.startKey, ...sorted, region.endKey];
+    const parts: FakeRegion[] = [];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const id = i === 0 ? region.id : this.#nextRegionId++;
+      const part = { ...region, id, startKey: bounds[i]!, endKey: bounds[i + 1]!, version };
+      this.regions.set(id, part);
+      parts.push(part);
+    }
+    return parts;
   }
 
   /** Moves the leader of `regionId` to `storeId`. */
@@ -175,7 +228,7 @@ export class FakeCluster {
     return { id: region.id * 100n + region.leaderStoreId, storeId: region.leaderStoreId };
   }
 
-  async #startStore(storeId: bigint): Promise<void> {
+  async #startStore(storeId: bigint, options: { pd: boolean }): Promise<void> {
     const server = new grpc.Server();
     const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
@@ -212,7 +265,7 @@ export class FakeCluster {
       call.on("error", () => {});
     };
     server.addService(definition, handlers);
-    if (storeId === 1n) this.#addPd(server);
+    if (options.pd) this.#addPd(server);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(
         "127.0.0.1:0",
@@ -239,12 +292,33 @@ export class FakeCluster {
     fault?: Fault,
   ): object {
     const context = request.context ?? {};
-    const keys: Uint8Array[] = request.keys ??
+    const keys: Uint8Array[] = request.keys ?? request.splitKeys ??
       request.pairs?.map((p: { key: Uint8Array }) => p.key) ??
       request.mutations?.map((m: { key: Uint8Array }) => m.key) ??
-      [request.key ?? request.startKey ?? request.ranges?.[0]?.startKey ?? EMPTY];
+      [
+        request.primaryKey ?? request.primaryLock ?? request.key ?? request.startKey ??
+          request.ranges?.[0]?.startKey ?? EMPTY,
+      ];
     const regionId = context.regionId ?? 0n;
-    this.served.push({ storeId, cmd, regionId, keys, via });
+    const served: ServedRequest = { storeId, cmd, regionId, keys, via, request, refusedWith: null };
+    this.served.push(served);
+    const answer = this.#check(storeId, { cmd, request, keys, regionId }, fault);
+    const regionError = (answer as { regionError?: Record<string, unknown> }).regionError;
+    if (regionError !== undefined) {
+      served.refusedWith = Object.keys(regionError).find((field) => field !== "message") ??
+        "message";
+    }
+    return answer;
+  }
+
+  /** The answer to a request: a region error, or what the command returns. */
+  #check(
+    storeId: bigint,
+    on: { cmd: string; request: AnyRequest; keys: Uint8Array[]; regionId: bigint },
+    fault?: Fault,
+  ): object {
+    const { cmd, request, keys, regionId } = on;
+    const context = request.context ?? {};
     if (fault?.regionError !== undefined) return { regionError: fault.regionError };
     const region = this.regions.get(regionId);
     if (region === undefined) {
@@ -270,8 +344,12 @@ export class FakeCluster {
       const checked = cmd === "Scan" ? [request.startKey ?? EMPTY] : keys;
       const outside = checked.map(encodeKey).find((key) => !inRegion(region, key));
       if (outside !== undefined) return keyNotInRegion(region, outside);
-      return runTxn(this.txn, cmd, { request, region });
+      return runTxn(this.txn, cmd, {
+        request,
+        inRegion: (key) => inRegion(region, encodeKey(key)),
+      });
     }
+    if (cmd === "SplitRegion") return this.#splitByRequest(region, request, keys);
     const outside = this.#outsideRegion(region, cmd, request, keys);
     if (outside !== null) {
       return {
@@ -287,6 +365,18 @@ export class FakeCluster {
       };
     }
     return runRaw(this.data, cmd, request);
+  }
+
+  /** SplitRegion: raw keys as they are, transactional keys by their encoding (API V1). */
+  #splitByRequest(region: FakeRegion, request: AnyRequest, keys: Uint8Array[]): object {
+    const splitKeys = request.isRawKv ? keys : keys.map(encodeKey);
+    const outside = splitKeys.find((key) => !inRegion(region, key));
+    if (outside !== undefined) return keyNotInRegion(region, outside);
+    if (splitKeys.some((key) => compareBytes(key, region.startKey) === 0)) {
+      return { regionError: { message: "invalid split key: the region's start key" } };
+    }
+    const parts = this.splitRegion(region.id, splitKeys);
+    return { regions: parts.map((part) => this.regionProto(part)) };
   }
 
   #outsideRegion(
@@ -388,6 +478,7 @@ export class FakeCluster {
             details: "mismatch cluster id",
           });
         }
+        this.pdServed.push(name);
         const response = handle(request as never);
         callback(null, Buffer.from(responseCodec.encode(response as never).finish()));
       };
@@ -410,151 +501,6 @@ function keyNotInRegion(region: FakeRegion, key: Uint8Array): object {
   };
 }
 
-/** One committed version of a transactional key (a null value is a delete). */
-interface FakeVersion {
-  startTs: bigint;
-  commitTs: bigint;
-  value: Uint8Array | null;
-}
-
-/** A prewrite lock of a transactional key. */
-interface FakeLock {
-  primary: Uint8Array;
-  startTs: bigint;
-  ttl: bigint;
-  op: kvrpcpb.Op;
-  value: Uint8Array;
-}
-
-/** The fake's transactional data, by user key as latin1 text. */
-export interface FakeTxnStore {
-  versions: Map<string, FakeVersion[]>;
-  locks: Map<string, FakeLock>;
-}
-
-/** The transactional commands the fake answers (BatchCommands names). */
-const TXN_COMMANDS = new Set(["Get", "BatchGet", "Scan", "Prewrite", "Commit", "BatchRollback"]);
-
-/** A read at `version`: the locked error, or the newest value committed at or below it. */
-function readAt(
-  store: FakeTxnStore,
-  key: string,
-  version: bigint,
-): { error: object } | { value: Uint8Array | null } {
-  const lock = store.locks.get(key);
-  if (lock !== undefined && lock.startTs <= version && lock.op !== kvrpcpb.Op.Lock) {
-    return {
-      error: {
-        locked: {
-          primaryLock: lock.primary,
-          lockVersion: lock.startTs,
-          key: fromLatin1(key),
-          lockTtl: lock.ttl,
-          lockType: lock.op,
-        },
-      },
-    };
-  }
-  const visible = (store.versions.get(key) ?? []).filter((v) => v.commitTs <= version);
-  const newest = visible.sort((a, b) => Number(b.commitTs - a.commitTs))[0];
-  return { value: newest?.value ?? null };
-}
-
-/** Runs a transactional command on the fake's MVCC store (the region check has passed). */
-function runTxn(
-  store: FakeTxnStore,
-  cmd: string,
-  on: { request: AnyRequest; region: FakeRegion },
-): object {
-  const r = on.request;
-  switch (cmd) {
-    case "Get": {
-      const read = readAt(store, latin1(r.key), r.version);
-      if ("error" in read) return read;
-      return read.value === null ? { notFound: true } : { value: read.value };
-    }
-    case "BatchGet": {
-      const pairs = [];
-      for (const key of r.keys as Uint8Array[]) {
-        const read = readAt(store, latin1(key), r.version);
-        if ("error" in read) pairs.push({ key, error: read.error });
-        else if (read.value !== null) pairs.push({ key, value: read.value });
-      }
-      return { pairs };
-    }
-    case "Scan": {
-      const low = latin1(r.startKey);
-      const high = latin1(r.endKey);
-      const keys = [...new Set([...store.versions.keys(), ...store.locks.keys()])]
-        .filter((key) => key >= low && (r.endKey.length === 0 || key < high))
-        .filter((key) => inRegion(on.region, encodeKey(fromLatin1(key))))
-        .sort();
-      const pairs = [];
-      for (const key of keys) {
-        if (pairs.length >= r.limit) break;
-        const read = readAt(store, key, r.version);
-        if ("error" in read) pairs.push({ key: fromLatin1(key), error: read.error });
-        else if (read.value !== null) {
-          pairs.push({ key: fromLatin1(key), value: r.keyOnly ? EMPTY : read.value });
-        }
-      }
-      return { pairs };
-    }
-    case "Prewrite": {
-      const errors = [];
-      for (const mutation of r.mutations as kvrpcpb.Mutation[]) {
-        const key = latin1(mutation.key);
-        const lock = store.locks.get(key);
-        if (lock !== undefined && lock.startTs !== r.startVersion) {
-          errors.push((readAt(store, key, lock.startTs) as { error: object }).error);
-          continue;
-        }
-        const newer = (store.versions.get(key) ?? []).find((v) => v.commitTs >= r.startVersion);
-        if (newer !== undefined) {
-          errors.push({
-            conflict: { startTs: r.startVersion, conflictTs: newer.startTs, key: mutation.key },
-          });
-          continue;
-        }
-        store.locks.set(key, {
-          primary: r.primaryLock,
-          startTs: r.startVersion,
-          ttl: r.lockTtl,
-          op: mutation.op,
-          value: mutation.value,
-        });
-      }
-      return { errors };
-    }
-    case "Commit": {
-      for (const keyBytes of r.keys as Uint8Array[]) {
-        const key = latin1(keyBytes);
-        const lock = store.locks.get(key);
-        if (lock === undefined || lock.startTs !== r.startVersion) {
-          const done = (store.versions.get(key) ?? []).some((v) => v.startTs === r.startVersion);
-          if (done) continue;
-          return { error: { txnLockNotFound: { key: keyBytes } } };
-        }
-        store.locks.delete(key);
-        if (lock.op === kvrpcpb.Op.Lock) continue;
-        const value = lock.op === kvrpcpb.Op.Del ? null : lock.value;
-        const versions = store.versions.get(key) ?? [];
-        versions.push({ startTs: lock.startTs, commitTs: r.commitVersion, value });
-        store.versions.set(key, versions);
-      }
-      return {};
-    }
-    case "BatchRollback": {
-      for (const keyBytes of r.keys as Uint8Array[]) {
-        const key = latin1(keyBytes);
-        if (store.locks.get(key)?.startTs === r.startVersion) store.locks.delete(key);
-      }
-      return {};
-    }
-  }
-  return { regionError: { message: `${cmd} is not served by the fake` } };
-}
-
 const k = kvrpcpb;
 const RAW_UNARY: Record<
   string,
@@ -574,6 +520,7 @@ const RAW_UNARY: Record<
   RawGetKeyTTL: { request: k.RawGetKeyTTLRequest, response: k.RawGetKeyTTLResponse },
   RawCompareAndSwap: { request: k.RawCASRequest, response: k.RawCASResponse },
   RawChecksum: { request: k.RawChecksumRequest, response: k.RawChecksumResponse },
+  SplitRegion: { request: k.SplitRegionRequest, response: k.SplitRegionResponse },
 };
 
 type Data = Map<string, { value: Uint8Array; ttl: bigint }>;
@@ -654,4 +601,20 @@ function runRaw(data: Data, cmd: string, r: AnyRequest): object {
     }
   }
   return { regionError: { message: `${cmd} is not served by the fake` } };
+}
+
+/**
+ * Timestamps for tests against the fake cluster (which has no TSO): the wall clock's ms as the
+ * physical part, strictly increasing, so lock TTLs expire in real time.
+ */
+export class FakeTso implements TimestampOracle {
+  #last = 0n;
+
+  getTimestamp(): Promise<bigint> {
+    const now = composeTimestamp(Date.now());
+    this.#last = now > this.#last ? now : this.#last + 1n;
+    return Promise.resolve(this.#last);
+  }
+
+  close(): void {}
 }

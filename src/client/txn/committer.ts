@@ -9,9 +9,10 @@
  *    fails the commit, and every key is rolled back (BatchRollback) before the error is thrown.
  *    `min_commit_ts = max(start_ts, for_update_ts) + 1`, so readers may push it.
  * 2. Commit ts:
- *    - 1PC (`try_one_pc`, only when everything fits one request): the store commits in the
- *      prewrite itself and answers `one_pc_commit_ts`; 0 means it fell back to locks and the
- *      commit goes on as below.
+ *    - 1PC (`try_one_pc`, only when everything fits one request to one region): the store
+ *      commits in the prewrite itself and answers `one_pc_commit_ts`; 0 means it fell back to
+ *      locks and the commit goes on as below. A region error that regroups the mutations into
+ *      several requests (a split) drops `try_one_pc` from them: that is such a fallback.
  *    - Async commit (`use_async_commit`; the primary's request lists every secondary key and
  *      all requests carry `max_commit_ts` = now + safe window): once every prewrite succeeded
  *      the transaction IS committed, at the largest `min_commit_ts` answered. Any answer of 0
@@ -225,17 +226,24 @@ export class Committer {
       chunk: chunkMutations,
       backoffer: this.#backoffer,
       concurrency: TXN_MAX_CONCURRENT_BATCHES,
-      send: (region, batch) => this.#prewriteBatch(region, batch, { useAsync, secondaries }),
+      send: (region, batch, backoffer) =>
+        this.#prewriteBatch(region, batch, { useAsync, secondaries, backoffer }),
     });
   }
 
   async #prewriteBatch(
     region: RegionInfo,
     batch: BufferedMutation[],
-    how: { useAsync: boolean; secondaries: Uint8Array[] },
+    how: { useAsync: boolean; secondaries: Uint8Array[]; backoffer: Backoffer },
   ): Promise<void | typeof RETRY> {
     const plan = this.#plan;
     const isPrimary = batch.some((mutation) => bytesEqual(mutation.key, plan.primary));
+    // 1PC commits what one request carries, so it is asked only of a request carrying every
+    // mutation: once a split made the one region two, the regrouped batches are prewritten
+    // without it (each region committing its part on its own would not be atomic), the store
+    // answers one_pc_commit_ts 0, and the commit goes on as async commit or 2PC (client-go:
+    // "doActionOnMutations will unset useOnePC if the mutations is splitted").
+    const onePc = this.#mode === "1pc" && batch.length === plan.mutations.length;
     const pessimistic = plan.pessimistic;
     const body = {
       mutations: batch.map((m) => ({ op: OPS[m.op], key: m.key, value: m.value })),
@@ -254,16 +262,17 @@ export class Committer {
       minCommitTs: this.#minCommitTs,
       useAsyncCommit: how.useAsync,
       secondaries: how.useAsync && isPrimary ? how.secondaries : [],
-      tryOnePc: this.#mode === "1pc",
+      tryOnePc: onePc,
       maxCommitTs: this.#maxCommitTs,
     };
-    const lockBackoff = new LockBackoff(this.#backoffer, {
+    const { backoffer } = how;
+    const lockBackoff = new LockBackoff(backoffer, {
       baseMs: LOCK_BACKOFF_BASE_MS,
       capMs: LOCK_BACKOFF_CAP_MS,
     });
     for (;;) {
       const response = await this.#context.rpc.sendToRegion("Prewrite", region, body, {
-        backoffer: this.#backoffer,
+        backoffer,
         idempotent: true,
       });
       if (response === RETRY) return RETRY;
@@ -279,7 +288,7 @@ export class Committer {
       }
       const result = await this.#context.resolver.resolveLocks(locks, {
         callerStartTs: 0n,
-        backoffer: this.#backoffer,
+        backoffer,
       });
       if (result.msBeforeExpired > 0) {
         await lockBackoff.wait(result.msBeforeExpired, `the locks met by txn ${plan.startTs}`);
@@ -365,14 +374,14 @@ export class Committer {
     );
     await this.#context.rpc.forEachKeyBatch(keys, {
       backoffer,
-      send: async (region, part) => {
+      send: async (region, part, requestBackoffer) => {
         const response = await this.#context.rpc.sendToRegion("Commit", region, {
           startVersion: plan.startTs,
           keys: part,
           commitVersion: commitTs,
           primaryKey: plan.primary,
           commitRole: how.primary ? kvrpcpb.CommitRole.Primary : kvrpcpb.CommitRole.Secondary,
-        }, { backoffer, idempotent: true });
+        }, { backoffer: requestBackoffer, idempotent: true });
         if (response === RETRY) return RETRY;
         if (response.error == null) return;
         if (response.error.commitTsExpired != null) {
@@ -391,11 +400,11 @@ export class Committer {
     try {
       await this.#context.rpc.forEachKeyBatch(plan.mutations.map((m) => m.key), {
         backoffer,
-        send: async (region, part) => {
+        send: async (region, part, requestBackoffer) => {
           const response = await this.#context.rpc.sendToRegion("BatchRollback", region, {
             startVersion: plan.startTs,
             keys: part,
-          }, { backoffer, idempotent: true });
+          }, { backoffer: requestBackoffer, idempotent: true });
           if (response === RETRY) return RETRY;
         },
       });

@@ -240,12 +240,12 @@ export class LockResolver {
       chunk: (keys) => [keys],
       backoffer,
       concurrency: 16,
-      send: async (region, keys) => {
+      send: async (region, keys, requestBackoffer) => {
         this.stats.checkSecondaryLocks++;
         const response = await this.rpc.sendToRegion("CheckSecondaryLocks", region, {
           keys,
           startVersion: lock.lockTs,
-        }, { backoffer, idempotent: true });
+        }, { backoffer: requestBackoffer, idempotent: true });
         if (response === RETRY) return RETRY;
         if (response.error != null) throw txnErrorOf(response.error, lock.lockTs);
         if (response.commitTs > 0n) committedAt = response.commitTs;
@@ -281,8 +281,12 @@ export class LockResolver {
       chunk: (part) => [part],
       backoffer,
       concurrency: 16,
-      send: (region, part) =>
-        this.#resolveKeys(region, part, { lockTs: lock.lockTs, status, backoffer }),
+      send: (region, part, requestBackoffer) =>
+        this.#resolveKeys(region, part, {
+          lockTs: lock.lockTs,
+          status,
+          backoffer: requestBackoffer,
+        }),
     });
   }
 

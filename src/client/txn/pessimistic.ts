@@ -132,8 +132,15 @@ async function lockOnce(
     if (group.length === 0) continue;
     await context.rpc.forEachKeyBatch(group, {
       backoffer: how.backoffer,
-      send: (region, part) =>
-        lockBatch(context, state, { ...how, region, keys: part, values, isFirstLock }),
+      send: (region, part, backoffer) =>
+        lockBatch(context, state, {
+          ...how,
+          backoffer,
+          region,
+          keys: part,
+          values,
+          isFirstLock,
+        }),
     });
   }
   return values;
@@ -230,12 +237,12 @@ export async function releaseLocks(
   try {
     await context.rpc.forEachKeyBatch(how.keys, {
       backoffer,
-      send: async (region, part) => {
+      send: async (region, part, requestBackoffer) => {
         const response = await context.rpc.sendToRegion("PessimisticRollback", region, {
           startVersion: state.startTs,
           forUpdateTs: how.forUpdateTs,
           keys: part,
-        }, { backoffer, idempotent: true });
+        }, { backoffer: requestBackoffer, idempotent: true });
         if (response === RETRY) return RETRY;
       },
     });

@@ -93,14 +93,18 @@ export class TxnRpc extends RegionRpc {
 
   /**
    * Runs `send` for every batch of at most `TXN_BATCH_MAX_KEYS` keys of one region,
-   * `TXN_MAX_CONCURRENT_BATCHES` at once; a batch for which `send` returns RETRY is regrouped
-   * (see `forEachRegionBatch`).
+   * `TXN_MAX_CONCURRENT_BATCHES` at once, each with its own backoffer; a batch for which
+   * `send` returns RETRY is regrouped (see `forEachRegionBatch`).
    */
   forEachKeyBatch(
     keys: readonly Uint8Array[],
     how: {
       backoffer: Backoffer;
-      send: (region: RegionInfo, keys: Uint8Array[]) => Promise<void | typeof RETRY>;
+      send: (
+        region: RegionInfo,
+        keys: Uint8Array[],
+        backoffer: Backoffer,
+      ) => Promise<void | typeof RETRY>;
     },
   ): Promise<void> {
     return this.forEachRegionBatch(keys, {

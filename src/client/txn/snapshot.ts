@@ -91,12 +91,12 @@ export class Snapshot {
         chunk: (part) => chunkByCount(part, BATCH_GET_MAX_KEYS),
         backoffer,
         concurrency: 16,
-        send: async (region, part) => {
+        send: async (region, part, requestBackoffer) => {
           const response = await this.context.rpc.sendToRegion(
             "BatchGet",
             region,
             this.#withBypass({ keys: part, version: this.readTs }),
-            { backoffer, idempotent: true },
+            { backoffer: requestBackoffer, idempotent: true },
           );
           if (response === RETRY) return RETRY;
           if (response.error != null) {
@@ -134,13 +134,13 @@ export class Snapshot {
     let round = 0;
     return await this.context.rpc.scanForward(
       { start, end, limit, pageSize: SCAN_BATCH_SIZE, backoffer },
-      async (region, { cursor, ask, end: pageEnd }) => {
+      async (region, { cursor, ask, end: pageEnd, backoffer: pageBackoffer }) => {
         const page = await this.#scanPage(region, {
           cursor,
           end: pageEnd,
           ask,
           options,
-          backoffer,
+          backoffer: pageBackoffer,
         });
         if (page === RETRY || !("lock" in page)) return page;
         await this.#resolve([page.lock], { backoffer, lockBackoff, round: round++ });

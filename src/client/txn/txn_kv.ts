@@ -2,8 +2,8 @@
  * `TxnKV`: the transactional client (TiKV's `TransactionClient`): transactions with snapshot
  * isolation over Percolator, speaking only kvproto — KvGet/KvScan/KvBatchGet reads,
  * KvPrewrite/KvCommit two-phase commit (with async commit and 1PC), pessimistic locks, lock
- * resolution (KvCheckTxnStatus, KvCheckSecondaryLocks, KvResolveLock), heartbeats — with
- * timestamps from PD's TSO stream, batched (`../tso.ts`).
+ * resolution (KvCheckTxnStatus, KvCheckSecondaryLocks, KvResolveLock), heartbeats, region
+ * splits (`splitRegions`) — with timestamps from PD's TSO stream, batched (`../tso.ts`).
  *
  * - `begin()` takes a start ts from the TSO and returns a `Transaction`.
  * - `withRetry(fn)` runs `fn` in a fresh transaction and commits it, again with a new start ts
@@ -23,6 +23,8 @@
  * ```
  */
 import { PdResolver } from "../pd_resolver.ts";
+import type { RegionInfo } from "../region.ts";
+import { splitRegions } from "../split_regions.ts";
 import type { RegionResolver } from "../region_resolver.ts";
 import { StandaloneResolver } from "../standalone_resolver.ts";
 import type { TransportOptions } from "../transport.ts";
@@ -68,6 +70,8 @@ export interface RetryOptions extends TransactionOptions {
   /** Called before each retry with the error that caused it. */
   onRetry?: (error: TxnError, attempt: number) => void;
 }
+
+const bytesOf = (key: Bytes) => typeof key === "string" ? utf8(key) : key;
 
 /** Most time `close` waits for background commits, ms. */
 const CLOSE_WAIT_MS = 5_000;
@@ -118,7 +122,11 @@ export class TxnKV {
       timeoutMs: options.timeoutMs,
       tls: options.transport?.tls,
     });
-    return new TxnKV(new StandaloneResolver(options.host), tso, options);
+    const resolver = new StandaloneResolver(options.host, {
+      timeoutMs: options.timeoutMs,
+      tls: options.transport?.tls,
+    });
+    return new TxnKV(resolver, tso, options);
   }
 
   /** A fresh timestamp from the TSO. */
@@ -168,7 +176,7 @@ export class TxnKV {
    * store's `MvccInfo` with `lock` (or null), `writes` newest first and `values`.
    */
   async mvccGetByKey(key: Bytes): Promise<kvrpcpb.MvccInfo.$Properties> {
-    const bytes = typeof key === "string" ? utf8(key) : key;
+    const bytes = bytesOf(key);
     const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
     const response = await this.#context.rpc.sendToKey("MvccGetByKey", bytes, () => ({
       key: bytes,
@@ -184,7 +192,8 @@ export class TxnKV {
   async mvccGetByStartTs(
     startTs: bigint,
   ): Promise<{ key: Uint8Array; info: kvrpcpb.MvccInfo.$Properties } | null> {
-    const backoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
+    const callBackoffer = this.#context.rpc.backoffer(this.#context.timeoutMs);
+    let backoffer = callBackoffer.fork(); // one per region (see `Backoffer.fork`)
     let cursor: Uint8Array = new Uint8Array(0);
     for (;;) {
       const region = await this.#context.rpc.locate(cursor, backoffer);
@@ -192,6 +201,7 @@ export class TxnKV {
         startTs,
       }, { backoffer, idempotent: true });
       if (response === RETRY) continue;
+      backoffer = callBackoffer.fork();
       if (response.error) throw new ServerError(`MvccGetByStartTs: ${response.error}`);
       if (response.info != null && response.key.length > 0) {
         return { key: response.key, info: response.info };
@@ -200,6 +210,19 @@ export class TxnKV {
       if (next === null) return null;
       cursor = next;
     }
+  }
+
+  /**
+   * Splits the regions holding the transactional keys `keys` at them (SplitRegion without
+   * `is_raw_kv`: the user keys go as they are and the store encodes them), each region's keys
+   * in one request to its leader; keys that already start a region are left out. Resolves with
+   * the regions the splits made, in key order (see `../split_regions.ts`).
+   */
+  async splitRegions(keys: readonly Bytes[]): Promise<RegionInfo[]> {
+    return await splitRegions(this.#context.rpc, keys.map(bytesOf), {
+      isRawKv: false,
+      backoffer: this.#context.rpc.backoffer(this.#context.timeoutMs),
+    });
   }
 
   /** Background commits still running. */
