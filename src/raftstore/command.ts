@@ -22,6 +22,7 @@ import type { Modification } from "../storage/modification.ts";
 import { modificationToRaftRequest, raftRequestToModification } from "../storage/raft_cmd.ts";
 import { DATA_KEYS_END, regionContainsKey } from "../storage/region_range.ts";
 import { compareBytes, successor } from "../util/bytes.ts";
+import { decodeCommandFast } from "./cmd_codec.ts";
 import type { RegionError } from "./errors.ts";
 import { LOCAL_PREFIX, REGION_META_KIND, STORE_IDENT_KIND } from "./keys.ts";
 import type { PeerMeta, RegionEpoch, RegionMeta } from "./local_state.ts";
@@ -73,7 +74,7 @@ export function encodeCommand(cmd: RaftCmd): Uint8Array {
  */
 export function decodeCommand(data: Uint8Array): RaftCmd {
   try {
-    return raft_cmdpb.RaftCmdRequest.decode(data);
+    return decodeCommandFast(data);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     assert(false, `a log entry's data is not a RaftCmdRequest: ${message}`);

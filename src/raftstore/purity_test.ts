@@ -11,6 +11,7 @@ import { assertPure, IMPURE_CALLS, modulesIn, NODE_IMPORT } from "../util/purity
 
 const PURE_MODULES = [
   "apply.ts",
+  "cmd_codec.ts",
   "command.ts",
   "entry_cache.ts",
   "errors.ts",

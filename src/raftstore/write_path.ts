@@ -23,8 +23,8 @@ import { admitWrite } from "../storage/mod.ts";
 import type { Modification } from "../storage/modification.ts";
 import type { RegionMeta } from "../storage/region_range.ts";
 import type { WriteOptions, WritePath } from "../storage/write_path.ts";
-import { modificationToRaftRequest } from "../storage/raft_cmd.ts";
-import { encodeCommand, type RaftCmd } from "./command.ts";
+import { encodeWriteCommand } from "./cmd_codec.ts";
+import type { RaftCmd } from "./command.ts";
 import { RegionWriteError } from "./errors.ts";
 import type { Store } from "./store.ts";
 
@@ -53,17 +53,16 @@ export class RaftWritePath implements WritePath {
     const admitted = admitWrite(region, modifications, release, this.#refusal);
     if (typeof admitted !== "number") return admitted;
     const peer = this.#store.peer(region.id);
-    const cmd: RaftCmd = {
-      header: {
-        regionId: region.id,
-        peer: peer === undefined ? null : { ...peer.meta },
-        regionEpoch: { confVer: region.confVer, version: region.version },
-      },
-      requests: modifications.map(modificationToRaftRequest),
+    const header = {
+      regionId: region.id,
+      peer: peer === undefined ? null : { ...peer.meta },
+      regionEpoch: { confVer: region.confVer, version: region.version },
     };
     // Encoded now, while the caller's buffers hold what it wrote (contract 1): the bytes are the
-    // proposal's own copy. The keys were checked against `region` above.
-    const encoded = encodeCommand(cmd);
+    // proposal's own copy. The keys were checked against `region` above, so the peer reads only
+    // the header (and no request objects are built: cmd_codec.ts writes the modifications).
+    const encoded = encodeWriteCommand(header, modifications);
+    const cmd: RaftCmd = { header };
     return new Promise<void>((resolve, reject) => {
       this.#store.propose(region.id, cmd, (result) => {
         release?.();

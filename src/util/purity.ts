@@ -34,11 +34,14 @@ export const NODE_IMPORT = /from "node:/;
 
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
-/** The production modules of a folder: its `.ts` files but the `_test.ts` ones, by name. */
+/** The production modules of a folder: its `.ts` files but `_test.ts` and `_bench.ts`, by name. */
 export function modulesIn(dir: URL): URL[] {
   const names: string[] = [];
   for (const entry of Deno.readDirSync(dir)) {
-    if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+    if (
+      entry.isFile && entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts") &&
+      !entry.name.endsWith("_bench.ts")
+    ) {
       names.push(entry.name);
     }
   }
