@@ -15,7 +15,8 @@
  * | store unreachable, stream broken          | store and its regions dropped | storeUnavailable  |
  *
  * A failed send that may have reached the store (`UnavailableError.sent`) is retried only for
- * idempotent requests; otherwise its error is surfaced, since the outcome is unknown. A region
+ * idempotent requests; otherwise its error is surfaced, since the outcome is unknown. Either
+ * way the caller's `onUnknownOutcome` hears of it (a transaction's commit needs to). A region
  * error carrying only a message is not something a retry fixes (Basalt answers unsupported
  * commands this way), so it is surfaced as a `RegionError`.
  *
@@ -25,10 +26,21 @@
 import type { errorpb } from "../../proto/mod.ts";
 import type { Backoffer } from "./backoff.ts";
 import type { CommandName, RequestOf, ResponseOf } from "./commands.ts";
-import { ClientError, RegionError, UnavailableError } from "./errors.ts";
+import { ClientError, DeadlineExceededError, RegionError, UnavailableError } from "./errors.ts";
 import { contextOf, epochBehind, type RegionInfo } from "./region.ts";
 import type { RegionResolver } from "./region_resolver.ts";
 import type { ConnectionPool } from "./transport.ts";
+
+/**
+ * Whether a failed send may have been applied: a broken stream after the request was written,
+ * or a deadline that passed while it was pending (the transport's deadline error may also be
+ * of a request still queued; counted as unknown, since telling them apart is not worth a
+ * wrong "not applied").
+ */
+function outcomeUnknown(error: unknown): error is ClientError {
+  return (error instanceof UnavailableError && error.sent) ||
+    error instanceof DeadlineExceededError;
+}
 
 /** The caller must locate again and retry. */
 export const RETRY = Symbol("retry");
@@ -41,6 +53,13 @@ export interface RegionSendOptions {
   backoffer: Backoffer;
   /** Whether repeating the request after an unknown outcome is harmless. */
   idempotent: boolean;
+  /**
+   * Told of a send whose outcome is unknown — the request may have reached the store, but no
+   * answer came (a stream broken after writing it, a deadline with the request pending) —
+   * before the failure is retried or surfaced. A request that may decide a transaction needs
+   * to know even when a retry then fails otherwise (client-go's `GetRPCError`).
+   */
+  onUnknownOutcome?: (error: ClientError) => void;
 }
 
 /** Sends requests to regions through a resolver and a connection pool. */
@@ -75,13 +94,16 @@ export class RegionRequestSender {
     const { backoffer } = options;
     const storeId = region.leader.storeId;
     let response: ResponseOf<C>;
+    let sending = false;
     try {
       const address = await this.resolver.storeAddress(storeId, backoffer);
       const request = { ...body, context: contextOf(region) } as RequestOf<C>;
+      sending = true;
       response = await this.pool.get(address).send(cmd, request, {
         deadlineMs: backoffer.deadlineMs,
       });
     } catch (error) {
+      if (sending && outcomeUnknown(error)) options.onUnknownOutcome?.(error);
       if (!(error instanceof UnavailableError)) throw error;
       if (error.sent && !options.idempotent) throw error;
       this.resolver.invalidateStore(storeId);

@@ -20,7 +20,12 @@ import type { CommandName, ResponseOf } from "./commands.ts";
 import { assert } from "../util/assert.ts";
 import { minEnd, reachesEnd, successor } from "./keys.ts";
 import type { RegionInfo } from "./region.ts";
-import { RegionRequestSender, type RequestBody, RETRY } from "./region_request.ts";
+import {
+  RegionRequestSender,
+  type RegionSendOptions,
+  type RequestBody,
+  RETRY,
+} from "./region_request.ts";
 import type { RegionResolver } from "./region_resolver.ts";
 import type { ConnectionPool } from "./transport.ts";
 
@@ -91,7 +96,7 @@ export class RegionRpc {
     cmd: C,
     region: RegionInfo,
     body: RequestBody<C>,
-    options: { backoffer: Backoffer; idempotent: boolean },
+    options: RegionSendOptions,
   ): Promise<ResponseOf<C> | typeof RETRY> {
     return this.sender.send(cmd, region, body, options);
   }

@@ -23,6 +23,9 @@
  *    `destroy(null)`, on the next macrotask rather than inside nghttp2's receive callback.
  * Sessions whose peer never sent GOAWAY are untouched: server-initiated `close()`
  * (`tryShutdown`, max connection age) still sends GOAWAY, which was measured safe.
+ * Client sessions get the same patch: a client (a store's Raft or PD connection) whose server
+ * shuts down receives the server's GOAWAY and would answer it with its own — seen as the same
+ * nghttp2 abort in a store stopping after its peers (`deno task cluster`'s Ctrl+C).
  *
  * Invariants: the patch is installed at most once per process; it changes nothing before a
  * session has seen the peer's GOAWAY; it never throws out of nghttp2's callbacks.
@@ -57,8 +60,9 @@ const lingerTimer = Symbol("basalt.goawayLingerTimer");
 const installed = Symbol.for("basalt.goawayGuardInstalled");
 
 /**
- * Installs the guard on every `node:http2` server session of this process (grpc-js creates its
- * sessions through `node:http2`, so a `grpc.Server` is covered whatever way it binds). Call it
+ * Installs the guard on every `node:http2` session of this process, server and client (grpc-js
+ * creates its sessions through `node:http2`, so a `grpc.Server` and a `grpc.Client` are
+ * covered whatever way they connect). Call it
  * once at startup, before the server accepts connections; later calls do nothing (the first
  * call's options stay).
  *
@@ -75,16 +79,23 @@ export function installGoawayGuard(options: GoawayGuardOptions = {}): void {
       `Cannot install the GOAWAY guard: lingerMs must be a positive integer, not ${lingerMs}`,
     );
   }
-  const sessionClass = (http2 as unknown as { ServerHttp2Session?: { prototype: object } })
-    .ServerHttp2Session;
-  if (sessionClass === undefined) {
-    throw new Error("Cannot install the GOAWAY guard: node:http2 exports no ServerHttp2Session");
+  const classes = http2 as unknown as Record<string, { prototype: object } | undefined>;
+  for (const name of ["ServerHttp2Session", "ClientHttp2Session"] as const) {
+    const sessionClass = classes[name];
+    if (sessionClass === undefined) {
+      throw new Error(`Cannot install the GOAWAY guard: node:http2 exports no ${name}`);
+    }
+    guardPrototype(name, sessionClass.prototype as GuardedSession, lingerMs);
   }
-  const proto = sessionClass.prototype as GuardedSession & { [installed]?: boolean };
-  if (proto[installed]) return;
-  for (const name of ["emit", "close", "destroy"] as const) {
-    if (typeof proto[name] !== "function") {
-      throw new Error(`Cannot install the GOAWAY guard: ServerHttp2Session has no ${name}()`);
+}
+
+/** The guard on one session class's prototype (see the module header), once. */
+function guardPrototype(name: string, target: GuardedSession, lingerMs: number): void {
+  const proto = target as GuardedSession & { [installed]?: boolean };
+  if (Object.hasOwn(proto, installed)) return;
+  for (const method of ["emit", "close", "destroy"] as const) {
+    if (typeof proto[method] !== "function") {
+      throw new Error(`Cannot install the GOAWAY guard: ${name} has no ${method}()`);
     }
   }
   const { emit, close, destroy } = proto;

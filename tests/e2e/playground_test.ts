@@ -29,7 +29,12 @@ function freePorts(count: number): number {
   throw new Error(`no ${count} free consecutive ports`);
 }
 
-async function startPlayground(dir: string, base: number) {
+async function startPlayground(
+  dir: string,
+  base: number,
+  ports: { stores: number; status: number } = { stores: base + 3, status: base + 6 },
+  extra: string[] = [],
+) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -45,9 +50,10 @@ async function startPlayground(dir: string, base: number) {
       "--pd-port",
       String(base),
       "--store-port",
-      String(base + 3),
+      String(ports.stores),
       "--status-port",
-      String(base + 6),
+      String(ports.status),
+      ...extra,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -149,3 +155,35 @@ function freePortsAt(base: number, count: number): boolean {
     for (const listener of held) listener.close();
   }
 }
+
+Deno.test({
+  name:
+    "deno task cluster --pd 3: three PD members replicate, the stores and ctl know all three, SIGINT stops everything",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "basalt_playground_pd3_" });
+    // PD members on base, base + 10, base + 20 (client, peer, status each); stores after.
+    const base = freePorts(40);
+    const pds = [0, 10, 20].map((offset) => `127.0.0.1:${base + offset}`).join(",");
+    let failed = true;
+    try {
+      const playground = await startPlayground(dir, base, {
+        stores: base + 30,
+        status: base + 35,
+      }, ["--pd", "3"]);
+      assert.match(playground.output(), new RegExp(`pd ${pds.replaceAll(".", "\\.")}, 3 stores`));
+      const put = await ctl(["--pd", pds, "raw", "put", "replicated-pd", "yes"]);
+      assert.equal(put.code, 0, put.stderr);
+      const members = await ctl(["--pd", pds, "member", "list"]);
+      assert.equal(members.code, 0, members.stderr);
+      assert.equal(members.stdout.match(/^pd[123] /gm)?.length, 3, members.stdout);
+      assert.equal(await playground.interrupt(), 0, "SIGINT ends the playground with status 0");
+      assert.equal(freePortsAt(base, 40), true, "the playground's ports are free after it stopped");
+      failed = false;
+    } finally {
+      if (failed) console.error(`playground test: kept ${dir}`);
+      else await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -8,7 +8,9 @@
  * → NotLeader naming the leader, a key (or range) outside the region → KeyNotInRegion — so the
  * client's region cache, regrouping and retries can be tested against splits and leader moves
  * that the real standalone server cannot make yet. Tests can also inject region errors and
- * gRPC failures, and read the log of requests each store served.
+ * gRPC failures, lose the answer to a request the store applied (the stream is ended without
+ * it, as when the connection drops after the write), and read the log of requests each store
+ * served.
  *
  * It also answers the transactional commands (reads, two-phase commit with async commit and
  * 1PC, lock resolution; `fake_txn.ts`) over a separate small MVCC store, checking their keys
@@ -58,7 +60,7 @@ export interface ServedRequest {
   request: any;
 }
 
-/** An injected fault: a region error or a gRPC status instead of the answer. */
+/** An injected fault: a region error, a gRPC status, or no answer instead of the answer. */
 export interface Fault {
   /** Which requests it hits. */
   cmd: string;
@@ -67,6 +69,13 @@ export interface Fault {
   regionError?: errorpb.Error.$Properties;
   /** Fail the unary call with this gRPC status code (e.g. 14, UNAVAILABLE). */
   grpcStatus?: number;
+  /**
+   * BatchCommands: run the request, then end the stream without answering its batch (the
+   * client sees the stream ended after its request was written: outcome unknown).
+   */
+  loseAnswer?: boolean;
+  /** Called after each request whose answer it lost was applied. */
+  onAnswerLost?: () => void;
 }
 
 export const FAKE_CLUSTER_ID = 4242n;
@@ -251,12 +260,22 @@ export class FakeCluster {
     handlers.BatchCommands = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       call.on("data", (bytes: Buffer) => {
         const batch = tikvpb.BatchCommandsRequest.decode(bytes);
+        let answerLost = false;
         const responses = batch.requests.map((request) => {
           const cmd = request.cmd!;
           const body = (request as unknown as Record<string, unknown>)[cmd];
           const fault = this.#takeFault(cmd);
-          return { [cmd]: this.#answer(storeId, cmd, body, "batch", fault) };
+          const answer = this.#answer(storeId, cmd, body, "batch", fault);
+          if (fault?.loseAnswer) {
+            answerLost = true;
+            fault.onAnswerLost?.();
+          }
+          return { [cmd]: answer };
         });
+        if (answerLost) {
+          call.end(); // applied, and the connection went before the answer
+          return;
+        }
         call.write(Buffer.from(
           tikvpb.BatchCommandsResponse.encode({ responses, requestIds: batch.requestIds }).finish(),
         ));

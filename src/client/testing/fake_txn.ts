@@ -6,7 +6,9 @@
  * here.
  *
  * What it keeps of TiKV's rules:
- * - A prewrite is all or nothing per request: with any key error, nothing is written.
+ * - A prewrite is all or nothing per request: with any key error, nothing is written. A
+ *   prewrite meeting its own transaction's commit record (a repeat after the transaction
+ *   committed) succeeds with that commit ts and writes nothing (`check_committed_record_on_err`).
  * - `try_one_pc` commits the request's keys at once (`one_pc_commit_ts`); `use_async_commit`
  *   locks carry `min_commit_ts` and (the primary's) the secondaries, and the answer carries the
  *   largest `min_commit_ts`. Both are above every read ts seen (`maxReadTs`), as TiKV's max_ts.
@@ -287,6 +289,14 @@ function prewriteError(
 
 function prewrite(store: FakeTxnStore, r: AnyRequest): object {
   const mutations = r.mutations as kvrpcpb.Mutation[];
+  const committed = mutations.map((m) => committedVersion(store, latin1(m.key), r.startVersion))
+    .find((version) => version !== undefined);
+  if (committed !== undefined) {
+    return {
+      minCommitTs: r.useAsyncCommit ? committed.commitTs : 0n,
+      onePcCommitTs: r.tryOnePc ? committed.commitTs : 0n,
+    };
+  }
   const errors = mutations.map((m) => prewriteError(store, r, m)).filter((e) => e !== null);
   if (errors.length > 0) return { errors }; // all or nothing, as TiKV's prewrite
   const asyncOrOnePc = r.useAsyncCommit || r.tryOnePc;

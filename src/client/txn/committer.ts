@@ -6,8 +6,9 @@
  *    batches in parallel. The primary is the first key (client-go: the first mutation; in a
  *    pessimistic transaction, the first key locked). A lock in the way is resolved
  *    (caller_start_ts 0: a writer never pushes) and the batch sent again; any other key error
- *    fails the commit, and every key is rolled back (BatchRollback) before the error is thrown.
- *    `min_commit_ts = max(start_ts, for_update_ts) + 1`, so readers may push it.
+ *    fails the commit, and every key is rolled back (BatchRollback) before the error is thrown
+ *    — unless the transaction may have committed (below). `min_commit_ts = max(start_ts,
+ *    for_update_ts) + 1`, so readers may push it.
  * 2. Commit ts:
  *    - 1PC (`try_one_pc`, only when everything fits one request to one region): the store
  *      commits in the prewrite itself and answers `one_pc_commit_ts`; 0 means it fell back to
@@ -25,12 +26,39 @@
  *    awaited with `awaitSecondaries`). Failures there are harmless: readers resolve the
  *    remaining locks through the primary.
  *
+ * Lost answers (client-go's `undeterminedErr`). Some requests decide the transaction by
+ * themselves: the primary's KvCommit in 2PC, every prewrite with async commit (once all are
+ * in, a reader's CheckSecondaryLocks commits the transaction), the prewrite with 1PC. When
+ * such a request was sent and no answer came (a stream broken after it was written, a
+ * deadline with it pending: `RegionSendOptions.onUnknownOutcome`), it may have been applied.
+ * What may follow:
+ * - Sending the same request again, to the region's leader as now located. The store answers a
+ *   repeat as it answered the first: our own lock is "already prewritten" (the lock's
+ *   min_commit_ts), our own commit record makes a prewrite succeed with its commit ts (TiKV
+ *   `check_committed_record_on_err`) and a commit succeed. So the answer to a repeat is the
+ *   truth, and a commit that gets one goes on as if nothing was lost. Repeats carry
+ *   `is_retry_request`: without it the store skips the newer-version check of a pessimistic
+ *   transaction's unlocked keys, and a repeat meeting its own commit would write again.
+ * - A region error answer says that attempt was not applied (an earlier one still may have
+ *   been). The keys are regrouped and sent again. With async commit each key's lock is the same
+ *   whatever batch carries it (the primary's lists every secondary), so that is still a repeat.
+ *   A 1PC request regrouped into several is not: the parts go without `try_one_pc`, and a store
+ *   that committed the whole request would answer them as a fallback to 2PC; so after an
+ *   unknown 1PC outcome a regrouping ends the commit as undetermined.
+ * - When the commit then fails anyway (retries spent, deadline, any error), nobody knows
+ *   whether the transaction committed: commit() rejects with `CommitUndeterminedError` and
+ *   sends no rollback, which could undo a committed transaction. The locks it may have left
+ *   are resolved by readers as any others. (As client-go, even a key error of another batch
+ *   counts; it may be our own commit met by a repeat.)
+ * A prewrite that cannot commit by itself (2PC) has no such case: until the primary's commit,
+ * a rollback is always safe.
+ *
  * `hooks` let tests stop the client at a phase boundary, as a crashed client would stop.
  */
 import { kvrpcpb } from "../../../proto/mod.ts";
 import { bytesEqual } from "../../util/bytes.ts";
 import type { Backoffer } from "../backoff.ts";
-import { ClientError, DeadlineExceededError, UnavailableError } from "../errors.ts";
+import { ClientError } from "../errors.ts";
 import type { RegionInfo } from "../region.ts";
 import { composeTimestamp, physicalOf, type TimestampOracle } from "../tso.ts";
 import type { BufferedMutation, MutationOp } from "./buffer.ts";
@@ -52,7 +80,7 @@ import type { Heartbeat } from "./heartbeat.ts";
 import { type LockInfo, lockOfKeyError, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import type { LockResolver } from "./lock_resolver.ts";
-import { chunkBySize, RETRY, type TxnRpc } from "./rpc.ts";
+import { chunkBySize, RETRY, type TxnRpc, withContextExtras } from "./rpc.ts";
 
 /** How a transaction committed. */
 export type CommitMode = "2pc" | "async" | "1pc";
@@ -135,6 +163,17 @@ export class Committer {
   #asyncFellBack = false;
   #onePcCommitTs = 0n;
   #onePcFellBack = false;
+  /**
+   * The first unknown outcome of a prewrite that may commit the transaction by itself (async
+   * commit or 1PC); null while every such send was answered. See "Lost answers".
+   */
+  #prewriteUnknown: ClientError | null = null;
+  /** Whether a 1PC prewrite's outcome was unknown (no regrouping without 1PC then). */
+  #onePcUnknown = false;
+  /** Whether any prewrite was sent again: every later one carries `is_retry_request`. */
+  #prewriteResent = false;
+  /** The first unknown outcome of the primary's commit (2PC). */
+  #primaryCommitUnknown: ClientError | null = null;
 
   constructor(context: CommitterContext, plan: CommitPlan) {
     if (plan.mutations.length === 0) throw new Error("Committer: nothing to commit");
@@ -179,6 +218,8 @@ export class Committer {
       await this.#prewrite(useAsync);
     } catch (error) {
       plan.heartbeat?.stop();
+      // The transaction may be committed: a rollback could undo it ("Lost answers").
+      if (this.#prewriteUnknown !== null) throw this.#prewriteUndetermined(error);
       await this.#rollbackAll();
       throw error;
     }
@@ -244,6 +285,13 @@ export class Committer {
     // answers one_pc_commit_ts 0, and the commit goes on as async commit or 2PC (client-go:
     // "doActionOnMutations will unset useOnePC if the mutations is splitted").
     const onePc = this.#mode === "1pc" && batch.length === plan.mutations.length;
+    if (this.#mode === "1pc" && !onePc && this.#onePcUnknown) {
+      // The lost 1PC request may have committed every key: parts of it without 1PC would be
+      // answered as a fallback to 2PC ("Lost answers").
+      throw this.#undeterminedPrewrite("its keys are now in several regions");
+    }
+    // This request alone may commit the transaction: its lost answer leaves it undetermined.
+    const decides = onePc || how.useAsync;
     const pessimistic = plan.pessimistic;
     const body = {
       mutations: batch.map((m) => ({ op: OPS[m.op], key: m.key, value: m.value })),
@@ -271,11 +319,24 @@ export class Committer {
       capMs: LOCK_BACKOFF_CAP_MS,
     });
     for (;;) {
-      const response = await this.#context.rpc.sendToRegion("Prewrite", region, body, {
+      // A repeat of the same prewrite is safe ("Lost answers"); it says it is one.
+      const request = this.#prewriteResent
+        ? withContextExtras({ ...body }, { isRetryRequest: true })
+        : body;
+      const response = await this.#context.rpc.sendToRegion("Prewrite", region, request, {
         backoffer,
         idempotent: true,
+        onUnknownOutcome: decides
+          ? (error) => {
+            this.#prewriteUnknown ??= error;
+            this.#onePcUnknown ||= onePc;
+          }
+          : undefined,
       });
-      if (response === RETRY) return RETRY;
+      if (response === RETRY) {
+        this.#prewriteResent = true;
+        return RETRY;
+      }
       if (response.errors.length === 0) {
         this.#notePrewrite(response, how.useAsync);
         return;
@@ -293,7 +354,26 @@ export class Committer {
       if (result.msBeforeExpired > 0) {
         await lockBackoff.wait(result.msBeforeExpired, `the locks met by txn ${plan.startTs}`);
       }
+      this.#prewriteResent = true;
     }
+  }
+
+  /** What a prewrite failure after an unknown outcome means for the caller. */
+  #prewriteUndetermined(error: unknown): unknown {
+    if (error instanceof CommitUndeterminedError) return error;
+    // Anything else is a bug, thrown as it is (still with no rollback).
+    if (!(error instanceof ClientError) && !(error instanceof TxnError)) return error;
+    return this.#undeterminedPrewrite(error.message, error);
+  }
+
+  #undeterminedPrewrite(then: string, cause?: unknown): CommitUndeterminedError {
+    const unknown = this.#prewriteUnknown;
+    if (unknown === null) throw new Error("Committer: undetermined without a lost answer");
+    const kind = this.#onePcUnknown ? "a 1PC" : "an async-commit";
+    return new CommitUndeterminedError(this.#plan.startTs, "prewrite", {
+      reason: `${kind} prewrite was sent and its answer lost (${unknown.message}); then: ${then}`,
+      cause,
+    });
   }
 
   #notePrewrite(response: kvrpcpb.PrewriteResponse, useAsync: boolean): void {
@@ -321,10 +401,14 @@ export class Committer {
       }
       const primaryOnly = plan.mutations.filter((m) => bytesEqual(m.key, plan.primary));
       let expired = false;
+      // A lost answer of an earlier commit ts was settled by the answer to its repeat
+      // (CommitTsExpired: not applied, or a repeat meeting the commit record would succeed).
+      this.#primaryCommitUnknown = null;
       try {
         await this.#commitKeys(primaryOnly.map((m) => m.key), commitTs, {
           primary: true,
           onExpired: () => expired = true,
+          onUnknownOutcome: (error) => this.#primaryCommitUnknown ??= error,
         });
       } catch (error) {
         throw this.#primaryCommitFailure(error);
@@ -336,15 +420,22 @@ export class Committer {
     }
   }
 
-  /** What a failed primary commit means for the caller. */
+  /**
+   * What a failed primary commit means for the caller. A key error is the store's answer to
+   * the last send, a repeat of any lost one (a commit record makes a repeat succeed), so it
+   * stands. Any other failure after a send with no answer leaves the transaction undetermined;
+   * one where every send was answered (region errors until the deadline) did not commit it.
+   */
   #primaryCommitFailure(error: unknown): unknown {
-    if (error instanceof TxnError) return error;
-    if (
-      (error instanceof UnavailableError && error.sent) || error instanceof DeadlineExceededError
-    ) {
-      return new CommitUndeterminedError(this.#plan.startTs, { cause: error });
+    const unknown = this.#primaryCommitUnknown;
+    if (error instanceof TxnError || unknown === null || !(error instanceof ClientError)) {
+      return error;
     }
-    return error;
+    return new CommitUndeterminedError(this.#plan.startTs, "primaryCommit", {
+      reason: `the commit of its primary key was sent and its answer lost (${unknown.message}); ` +
+        `then: ${error.message}`,
+      cause: error,
+    });
   }
 
   /** Commits every key but the primary (and the primary too for async commit). */
@@ -366,7 +457,11 @@ export class Committer {
   async #commitKeys(
     keys: Uint8Array[],
     commitTs: bigint,
-    how: { primary: boolean; onExpired: () => void },
+    how: {
+      primary: boolean;
+      onExpired: () => void;
+      onUnknownOutcome?: (error: ClientError) => void;
+    },
   ): Promise<void> {
     const plan = this.#plan;
     const backoffer = how.primary ? this.#backoffer : this.#context.rpc.backoffer(
@@ -381,7 +476,11 @@ export class Committer {
           commitVersion: commitTs,
           primaryKey: plan.primary,
           commitRole: how.primary ? kvrpcpb.CommitRole.Primary : kvrpcpb.CommitRole.Secondary,
-        }, { backoffer: requestBackoffer, idempotent: true });
+        }, {
+          backoffer: requestBackoffer,
+          idempotent: true,
+          onUnknownOutcome: how.onUnknownOutcome,
+        });
         if (response === RETRY) return RETRY;
         if (response.error == null) return;
         if (response.error.commitTsExpired != null) {

@@ -11,7 +11,7 @@
  * | `LockWaitTimeoutError`     | a pessimistic lock was not granted within the wait timeout    | yes       |
  * | `KeyAlreadyExistsError`    | `insert` of a key that has a value                            | no        |
  * | `AssertionFailedError`     | a mutation's existence assertion did not hold                 | no        |
- * | `CommitUndeterminedError`  | the primary's commit was sent but its answer was lost         | no        |
+ * | `CommitUndeterminedError`  | a request that may have committed it got no answer (below)    | no        |
  * | `TxnStateError`            | the transaction was used after commit or rollback             | no        |
  * | `KeyErrorUnknown`          | any other per-key error (`abort`, `retryable` strings, …)     | as stated |
  *
@@ -118,16 +118,29 @@ export class AssertionFailedError extends TxnError {
 }
 
 /**
- * The primary's commit request may have reached the store but its answer was lost: the
- * transaction may or may not have committed. Reading the primary key later tells.
+ * A request that decides the transaction may have been applied, but its answer never came
+ * (client-go's `ErrResultUndetermined`): the transaction may or may not have committed, and
+ * no rollback was sent for it. `phase` says which request:
+ *
+ * - `"primaryCommit"` — 2PC: the KvCommit of the primary key.
+ * - `"prewrite"` — async commit or 1PC: a prewrite (with async commit, every prewrite
+ *   succeeding commits the transaction; with 1PC, the prewrite commits it).
+ *
+ * Its locks are resolved by readers as any others (an async-commit transaction's through
+ * CheckSecondaryLocks); reading one of its keys later tells how it ended. Running it again
+ * could write twice, so this error is not retriable.
  */
 export class CommitUndeterminedError extends TxnError {
-  constructor(readonly startTs: bigint, options?: { cause?: unknown }) {
+  constructor(
+    readonly startTs: bigint,
+    readonly phase: "prewrite" | "primaryCommit",
+    options: { reason: string; cause?: unknown },
+  ) {
     super(
       "CommitUndetermined",
-      `transaction ${startTs}: the commit of its primary key is undetermined`,
+      `transaction ${startTs} may or may not have committed: ${options.reason}`,
       false,
-      options,
+      { cause: options.cause },
     );
   }
 }

@@ -25,15 +25,20 @@ export { chunkByCount, chunkBySize, RETRY };
 
 /**
  * Fields a request adds to its region's `Context`: the locks a read may ignore
- * (`resolved_locks`) or read through (`committed_locks`). The region request sender builds
- * the Context from the region alone, so they travel beside the body under this symbol (object
- * spread copies symbol keys; protobuf encoding ignores them) and `TxnConnectionPool` merges
- * them in just before sending.
+ * (`resolved_locks`) or read through (`committed_locks`), and `is_retry_request` on a request
+ * sent again (a re-sent prewrite: the store then re-checks keys it would otherwise skip, so a
+ * retry that meets its own commit cannot write a second version). The region request sender
+ * builds the Context from the region alone, so they travel beside the body under this symbol
+ * (object spread copies symbol keys; protobuf encoding ignores them) and `TxnConnectionPool`
+ * merges them in just before sending.
  */
 export const CONTEXT_EXTRAS = Symbol("basalt.contextExtras");
 
 /** What `CONTEXT_EXTRAS` may carry. */
-export type ContextExtras = Pick<kvrpcpb.Context.$Properties, "resolvedLocks" | "committedLocks">;
+export type ContextExtras = Pick<
+  kvrpcpb.Context.$Properties,
+  "resolvedLocks" | "committedLocks" | "isRetryRequest"
+>;
 
 /** `body` with context extras attached (see `CONTEXT_EXTRAS`). */
 export function withContextExtras<T extends object>(body: T, extras: ContextExtras): T {
