@@ -340,7 +340,7 @@ function printIssueTable(verdicts: readonly Verdict[], note: string): void {
 }
 
 /** The 1-minute load average, as a note on how busy the shared machine was. */
-function loadAverage(): string {
+export function loadAverage(): string {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   } catch {

@@ -19,6 +19,13 @@
  *                                             flight, --seconds per cell (default 5) over --num
  *                                             keys (default 20 000); standalone puts through
  *                                             the log vs the tree before it (ad2d13b)
+ *   deno task bench --only ycsb-cluster --seconds 3
+ *                                             YCSB A–F through TxnKV and RawKV on 1 PD + 3
+ *                                             stores split (by the split checker) into ≥ 64
+ *                                             regions, beside a standalone store, --seconds
+ *                                             per cell (default 5) over --num records per key
+ *                                             space (default 5 000); a split under load; the
+ *                                             failed operations (about 3–4 min at --seconds 3)
  */
 import { parseArgs } from "node:util";
 import { benchCluster } from "./cluster_bench.ts";
@@ -28,8 +35,18 @@ import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
 import { benchTxnLarge } from "./txn_large_bench.ts";
 import { benchYcsb } from "./ycsb_bench.ts";
+import { benchYcsbCluster } from "./ycsb_cluster_bench.ts";
 
-const SECTIONS = ["engine", "raft", "server", "ycsb", "txn-large", "pd", "cluster"] as const;
+const SECTIONS = [
+  "engine",
+  "raft",
+  "server",
+  "ycsb",
+  "txn-large",
+  "pd",
+  "cluster",
+  "ycsb-cluster",
+] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
 /** Keys of the large transaction when `--num` is not given (issue #9: 100k-key commit). */
@@ -38,6 +55,8 @@ const TXN_LARGE_DEFAULT_NUM = 100_000;
 const PD_DEFAULT_NUM = 100_000;
 /** Keys loaded into the cluster when `--num` is not given. */
 const CLUSTER_DEFAULT_NUM = 20_000;
+/** YCSB records per key space on the cluster and the standalone store without `--num`. */
+const YCSB_CLUSTER_DEFAULT_NUM = 5_000;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -55,7 +74,9 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "Usage: deno task bench [--only engine,raft,server,ycsb,txn-large,pd,cluster] [--repeat N] [--num N] [--reads N] [--sync-writes N] [--seconds S]",
+    `Usage: deno task bench [--only ${
+      SECTIONS.join(",")
+    }] [--repeat N] [--num N] [--reads N] [--sync-writes N] [--seconds S]`,
   );
   Deno.exit(0);
 }
@@ -97,5 +118,11 @@ if (only.has("cluster")) {
     keys: numGiven ? Number(values.num) : CLUSTER_DEFAULT_NUM,
     cellSeconds: Number(values.seconds),
     repeat: Number(values.repeat),
+  });
+}
+if (only.has("ycsb-cluster")) {
+  await benchYcsbCluster({
+    records: numGiven ? Number(values.num) : YCSB_CLUSTER_DEFAULT_NUM,
+    seconds: Number(values.seconds),
   });
 }

@@ -42,11 +42,12 @@ export function quantile(sorted: Float64Array, q: number): number {
 
 /**
  * Runs `operation(i)` for i = 0, 1, … with `inFlight` outstanding at a time. `operation`
- * resolves to null on success or an error description.
+ * resolves to null on success or an error description. The loop also ends once `until`, if
+ * given, returns true (checked before each request).
  */
 export async function runClosedLoop(
   operation: (i: number) => Promise<string | null>,
-  options: { ops: number; inFlight: number; maxMs: number },
+  options: { ops: number; inFlight: number; maxMs: number; until?: () => boolean },
 ): Promise<LoadResult> {
   const latencies = new Float64Array(options.ops);
   let next = 0;
@@ -56,7 +57,7 @@ export async function runClosedLoop(
   const startMs = performance.now();
   const stopAtMs = startMs + options.maxMs;
   const worker = async () => {
-    while (next < options.ops && performance.now() < stopAtMs) {
+    while (next < options.ops && performance.now() < stopAtMs && !options.until?.()) {
       const i = next++;
       const sentMs = performance.now();
       let error: string | null;

@@ -55,7 +55,7 @@ const RETRY_ATTEMPTS = 20;
 const describe = (error: unknown) => error instanceof Error ? error.message : String(error);
 
 /** YCSB's operations over RawKV. */
-function rawStore(client: RawKV, end: Uint8Array): YcsbStore {
+export function rawStore(client: RawKV, end: Uint8Array): YcsbStore {
   return {
     read: async (key) => (await client.get(key), null),
     update: async (key, value) => (await client.put(key, value), null),
@@ -70,7 +70,7 @@ function rawStore(client: RawKV, end: Uint8Array): YcsbStore {
 }
 
 /** YCSB's operations as transactions of a TxnKV. */
-function txnStore(client: TxnKV, end: Uint8Array, options: TransactionOptions): YcsbStore {
+export function txnStore(client: TxnKV, end: Uint8Array, options: TransactionOptions): YcsbStore {
   const retry = { ...options, attempts: RETRY_ATTEMPTS };
   return {
     read: async (key) => {
@@ -106,7 +106,7 @@ function txnStore(client: TxnKV, end: Uint8Array, options: TransactionOptions): 
 }
 
 /** Guards a store so a rejection becomes an error description (counted, not fatal). */
-function guarded(store: YcsbStore): YcsbStore {
+export function guarded(store: YcsbStore): YcsbStore {
   const wrap =
     <A extends unknown[]>(call: (...args: A) => Promise<string | null>) => (...args: A) =>
       call(...args).catch(describe);

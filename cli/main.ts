@@ -10,6 +10,7 @@
  *   --status ADDR        a summary of the store's status server (`status.ts`)
  * PD commands talk to a PD (`pd.ts`):
  *   --pd ADDR member list | store list|show ID|delete ID | region list|show ID|key KEY
+ *   --pd ADDR (or --host ADDR) region split KEY [KEY…] [--raw]   (`region_split.ts`)
  *   --pd ADDR operator list|show REGION|add transfer-leader|add-peer|remove-peer REGION STORE
  *   --pd ADDR scheduler list | tso
  * Offline commands work on a stopped store's data directory (`offline.ts`):
@@ -21,6 +22,7 @@ import { CtlError } from "./ctl_error.ts";
 import { OFFLINE_COMMANDS, runOffline } from "./offline.ts";
 import { runRaw } from "./online.ts";
 import { PD_GROUPS, runPd } from "./pd.ts";
+import { runRegionSplit } from "./region_split.ts";
 import { runMvcc, runTxn } from "./txn.ts";
 import { fetchStatus, renderStatus } from "./status.ts";
 import { loadTlsIdentity, type TlsIdentity } from "../src/security/tls.ts";
@@ -57,6 +59,11 @@ PD commands (a PD process; the reads also work on a store's PD face):
                                    regions in key order (default limit: 100)
   --pd ADDR region show ID         one region: range, epoch, peers, leader
   --pd ADDR region key KEY         the region holding KEY
+  --pd ADDR region split KEY [KEY…] [--raw]
+                                   split the regions holding the keys at them and show
+                                   the regions made; transactional keys (the store
+                                   encodes them), raw keys with --raw; --host ADDR
+                                   splits a standalone store's regions
   --pd ADDR operator list          the running operators
   --pd ADDR operator show REGION   the region's current or last operator (GetOperator)
   --pd ADDR operator add transfer-leader|add-peer|remove-peer REGION STORE
@@ -76,6 +83,7 @@ Options:
   --data-dir DIR                   the store's data directory (holds db/)
   --cf CF                          column family: default, write or lock
   --hex                            keys and values in hex, in and out
+  --raw                            region split: the keys are raw keys
   --timeout MS                     deadline of an online command (default 10000)
   --ca-path FILE --cert-path FILE --key-path FILE
                                    mutual TLS (PEM): the CA that signed the store's
@@ -119,6 +127,7 @@ async function run(args: string[]): Promise<void> {
       reverse: { type: "boolean", default: false },
       "key-only": { type: "boolean", default: false },
       hex: { type: "boolean", default: false },
+      raw: { type: "boolean", default: false },
       timeout: { type: "string", default: String(DEFAULT_TIMEOUT_MS) },
       json: { type: "boolean", default: false },
       "ca-path": { type: "string", default: "" },
@@ -148,6 +157,19 @@ async function run(args: string[]): Promise<void> {
       ttl: values.ttl,
       reverse: values.reverse!,
       keyOnly: values["key-only"]!,
+      hex: values.hex!,
+      json,
+      timeoutMs,
+      tls,
+    });
+  }
+  if (command === "region" && positionals[1] === "split") {
+    return await runRegionSplit(positionals.slice(2), {
+      host: values.host,
+      pd: values.pd,
+      raw: values.raw!,
+      limit,
+      keyOnly: false,
       hex: values.hex!,
       json,
       timeoutMs,

@@ -39,7 +39,8 @@ const RAW_COMMANDS: Record<string, SubcommandSpec> = {
   checksum: { min: 0, max: 2, usage: "raw checksum [START END]" },
 };
 
-async function connect(options: OnlineOptions): Promise<RawKV> {
+/** A `RawKV` of `--pd` or `--host`; an unreachable store or PD is a one-line `CtlError`. */
+export async function connect(options: OnlineOptions): Promise<RawKV> {
   const { timeoutMs } = options;
   const transport = { tls: options.tls };
   if (options.pd !== undefined) {

@@ -169,7 +169,11 @@ function peerText(peer: metapb.Peer.$Properties): string {
   return `${peer.id}@store${peer.storeId}${role}`;
 }
 
-function regionJson(route: PdRegion, options: ClientCommandOptions): Record<string, unknown> {
+/** A region and its leader as `--json` shows them. */
+export function regionJson(
+  route: PdRegion,
+  options: ClientCommandOptions,
+): Record<string, unknown> {
   const { region, leader } = route;
   return {
     id: String(region.id ?? 0n),
@@ -188,7 +192,8 @@ function regionJson(route: PdRegion, options: ClientCommandOptions): Record<stri
   };
 }
 
-function regionText(route: PdRegion, options: ClientCommandOptions): string {
+/** A region and its leader as one human line (`region list`). */
+export function regionText(route: PdRegion, options: ClientCommandOptions): string {
   const { region, leader } = route;
   const key = (bytes: Uint8Array | null | undefined, empty: string) =>
     bytes == null || bytes.length === 0 ? empty : JSON.stringify(humanBytes(bytes, options));

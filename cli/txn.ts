@@ -41,7 +41,8 @@ const TXN_COMMANDS: Record<string, SubcommandSpec> = {
 /** Longest value shown in full by `mvcc` (human output); longer ones are cut. */
 const MVCC_VALUE_PREVIEW_BYTES = 64;
 
-async function connect(options: TxnCommandOptions): Promise<TxnKV> {
+/** A `TxnKV` of `--pd` or `--host`; an unreachable store or PD is a one-line `CtlError`. */
+export async function connect(options: TxnCommandOptions): Promise<TxnKV> {
   const { timeoutMs } = options;
   if (options.pd === undefined && options.host === undefined) {
     throw new CtlError("transactional commands need --host ADDR (a store) or --pd ADDR");

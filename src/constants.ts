@@ -614,6 +614,11 @@ export const SPLIT_CHECK_SCAN_MAX_KEYS = 16 * 1024 * 1024;
 export const SPLIT_REGION_MAX_KEYS = PD_SPLIT_MAX_COUNT;
 /** Entries a split check reads before letting its worker serve requests and rounds again. */
 export const SPLIT_CHECK_SLICE_ENTRIES = 4096;
+/**
+ * How often `basalt-ctl region split` asks PD whether it knows the regions a split made (their
+ * epoch and leader), until the command's `--timeout` (cli/region_split.ts).
+ */
+export const CTL_SPLIT_REPORT_POLL_MS = 100;
 
 assertConstant(
   DEFAULT_REGION_SPLIT_SIZE_BYTES <= DEFAULT_REGION_MAX_SIZE_BYTES &&
