@@ -100,19 +100,20 @@ export class PdCluster {
   readonly storage: PdStorage;
   readonly clock: Clock;
   readonly config: ScheduleConfig;
-  readonly clusterId: bigint;
   readonly ids: IdAllocator;
   readonly regions = new RegionTree();
   readonly #stores = new Map<bigint, StoreInfo>();
   readonly #maxStores: number;
   readonly #maxRegions: number;
   #bootstrapped: boolean;
+  /** Set once at open; changed only by `adopt` (see `adoption.ts`), before any bootstrap. */
+  #clusterId: bigint;
 
   private constructor(options: PdClusterOptions, clusterId: bigint, bootstrapped: boolean) {
     this.storage = options.storage;
     this.clock = options.clock;
     this.config = scheduleConfig(options.config);
-    this.clusterId = clusterId;
+    this.#clusterId = clusterId;
     this.#bootstrapped = bootstrapped;
     this.#maxStores = options.maxStores ?? PD_STORES_MAX;
     this.#maxRegions = options.maxRegions ?? PD_REGIONS_MAX;
@@ -146,6 +147,11 @@ export class PdCluster {
       cluster.regions.put(emptyInfo(decodeRegion(key, text)));
     }
     return cluster;
+  }
+
+  /** The cluster id every request must name. */
+  get clusterId(): bigint {
+    return this.#clusterId;
   }
 
   /** `null` when `clusterId` is this cluster's; else the refusal PD gives. */
@@ -196,12 +202,46 @@ export class PdCluster {
       return invalid(`invalid peer store id ${peer.storeId} != ${store.id} for bootstrap`);
     }
     if (peer.id === 0n) return invalid("invalid zero peer id");
+    this.#bootstrapWith({ store, region, extra: [] });
+    return null;
+  }
+
+  /**
+   * Bootstraps the cluster as the standalone store's cluster it adopts (`adoption.ts`, which
+   * checked the request and that this PD is neither bootstrapped nor has handed out ids): the
+   * cluster id becomes `clusterId` and the id allocator continues above `idBound`, written in
+   * the bootstrap's one batch, so a crash leaves either the fresh PD or the adopted cluster.
+   * `region` is one of the store's regions (any range); the others come by heartbeats.
+   */
+  adopt(
+    request: { clusterId: bigint; store: StorePut; region: RegionMeta; idBound: bigint },
+  ): void {
+    assert(!this.#bootstrapped && !this.ids.issuedAny, "only a fresh PD adopts a cluster", {
+      clusterId: this.#clusterId,
+    });
+    const end = request.idBound > this.ids.lastId ? request.idBound : this.ids.lastId;
+    this.#bootstrapWith({
+      store: request.store,
+      region: request.region,
+      extra: [putU64(PD_KEYS.clusterId, request.clusterId), putU64(PD_KEYS.allocId, end)],
+      clusterId: request.clusterId,
+    });
+    this.#clusterId = request.clusterId;
+    this.ids.resumeAbove(end);
+  }
+
+  /** Writes the cluster meta, the first store and region (and `extra`) as one batch. */
+  #bootstrapWith(
+    parts: { store: StorePut; region: RegionMeta; extra: PdWrite[]; clusterId?: bigint },
+  ): void {
+    const { store, region } = parts;
     const meta = newStoreMeta(store, this.clock.nowMs());
     const clusterMeta = JSON.stringify({
-      id: this.clusterId.toString(),
+      id: (parts.clusterId ?? this.#clusterId).toString(),
       maxPeerCount: this.config.maxReplicas,
     });
     this.storage.write([
+      ...parts.extra,
       { kind: "put", key: PD_KEYS.cluster, value: clusterMeta },
       { kind: "put", key: storeKey(meta.id), value: encodeStore(meta) },
       { kind: "put", key: regionKey(region.id), value: encodeRegion(region) },
@@ -209,7 +249,6 @@ export class PdCluster {
     this.#bootstrapped = true;
     this.#stores.set(meta.id, { meta, stats: null, lastHeartbeatMs: this.clock.nowMs() });
     this.regions.put(emptyInfo(region));
-    return null;
   }
 
   // ---------------------------------------------------------------------------------------

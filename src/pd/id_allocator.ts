@@ -28,14 +28,17 @@ export interface IdAllocatorOptions {
 export class IdAllocator {
   readonly #storage: PdStorage;
   readonly #step: bigint;
+  /** Where a never-used allocator begins: the saved end, or the reserved ids. */
+  readonly #reserved: bigint;
   #lastId: bigint;
   #end: bigint;
 
-  private constructor(storage: PdStorage, step: bigint, start: bigint) {
+  private constructor(storage: PdStorage, step: bigint, start: { at: bigint; reserved: bigint }) {
     this.#storage = storage;
     this.#step = step;
-    this.#lastId = start;
-    this.#end = start;
+    this.#reserved = start.reserved;
+    this.#lastId = start.at;
+    this.#end = start.at;
   }
 
   /** Begins at the saved window end (or past the reserved ids); saves a window on first use. */
@@ -44,7 +47,29 @@ export class IdAllocator {
     if (step < 1n) throw new RangeError(`id step must be positive: ${step}`);
     const loaded = loadU64(options.storage, PD_KEYS.allocId) ?? 0n;
     const reserved = options.reservedThrough ?? 0n;
-    return new IdAllocator(options.storage, step, loaded > reserved ? loaded : reserved);
+    return new IdAllocator(options.storage, step, {
+      at: loaded > reserved ? loaded : reserved,
+      reserved,
+    });
+  }
+
+  /**
+   * Whether any id was ever handed out from this storage (a saved window, or one in memory):
+   * a PD that has handed out ids may have a store about to bootstrap it.
+   */
+  get issuedAny(): boolean {
+    return this.#end > this.#reserved;
+  }
+
+  /**
+   * Continues above `end` after the caller wrote `alloc_id` = `end` in a batch of its own (a PD
+   * adopting a standalone store's cluster writes it with the cluster's records: every id the
+   * standalone store handed out is at most `end`). The next id is `end + 1`.
+   */
+  resumeAbove(end: bigint): void {
+    assert(end >= this.#end, `the id window end only grows: ${this.#end} to ${end}`);
+    this.#lastId = end;
+    this.#end = end;
   }
 
   /** The largest id handed out so far (or the starting point). */

@@ -20,6 +20,7 @@ import {
   type ValueStore,
   type WarnLog,
 } from "../tso/mod.ts";
+import { adoptStandalone, type StandaloneAdoption } from "./adoption.ts";
 import { PdCluster, type RegionHeartbeat, type SplitId, type StorePut } from "./cluster.ts";
 import type { ScheduleConfig } from "./config.ts";
 import { type RoundParts, type RoundResult, runScheduleRound } from "./coordinator.ts";
@@ -141,6 +142,14 @@ export class PlacementDriver {
 
   bootstrap(request: { store: StorePut | null; region: RegionMeta | null }): PdError | null {
     return this.cluster.bootstrap(request);
+  }
+
+  /**
+   * Basalt's AdoptStandalone: a fresh PD becomes a standalone store's cluster (its id, store,
+   * a region, TSO and id bounds; `adoption.ts`). `null` when adopted, now or before.
+   */
+  adoptStandalone(request: StandaloneAdoption): PdError | null {
+    return adoptStandalone(this, request);
   }
 
   isBootstrapped(): boolean {

@@ -4,8 +4,10 @@
  * Joining, before the engine opens (`joinCluster`):
  * 1. Connect to PD (GetMembers) and learn the cluster id.
  * 2. The data directory's identity (`data_dir.ts`): an empty directory gets a store id from PD
- *    (AllocID) and records it with the cluster id; a directory of another cluster, or of a
- *    standalone store, is refused.
+ *    (AllocID) and records it with the cluster id; a directory of another cluster is refused.
+ *    A standalone store's directory is first adopted by PD, which must be fresh
+ *    (`standalone_adoption.ts`): PD takes its cluster id, store, regions, timestamps and ids,
+ *    and the directory becomes this cluster's; the PD client then reconnects under that id.
  * 3. The regions this store holds, from `<data-dir>/regions.json` (`RegionsFile`). A cluster
  *    PD has not bootstrapped is bootstrapped with this store and a first region over every key
  *    (AllocID for its region and peer ids). The region is written down as `prepared` before
@@ -34,6 +36,7 @@ import { ConfChangeType } from "../raft/mod.ts";
 import type { RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
 import { type RegionMeta, regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { PdClient } from "../client/pd_client.ts";
+import { PdError as PdAnswerError } from "../client/errors.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
 import {
   JOIN_PD_CALL_TIMEOUT_MS,
@@ -47,6 +50,13 @@ import { DataDirError, prepareClusterDataDir } from "./data_dir.ts";
 import type { Logger } from "./log.ts";
 import { STANDALONE_REPORTED_VERSION } from "./pd/view.ts";
 import { type Region, regionToProto } from "./region.ts";
+import type { RegionMeta as RegionMetaOfPd } from "../pd/types.ts";
+import {
+  type AdoptionCalls,
+  adoptStandaloneDataDir,
+  readStandaloneState,
+  type StandaloneState,
+} from "./standalone_adoption.ts";
 
 const REGIONS_FILE = "regions.json";
 
@@ -145,6 +155,43 @@ class PdStoreCalls {
     const id = response.id ?? 0n;
     if (id === 0n) throw new PdJoinError("UNKNOWN", "AllocID answered id 0");
     return id;
+  }
+
+  /**
+   * `basalt.PdAdmin/<method>` with a JSON object (Basalt's own calls, `src/pd/server/admin.ts`):
+   * the answer, or PD's `{ error }` answer's message as `refused`.
+   */
+  async admin(
+    method: string,
+    body: Record<string, unknown>,
+  ): Promise<{ answer: Record<string, unknown> } | { refused: string }> {
+    await this.ready();
+    return await new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest<Uint8Array, Uint8Array>(
+        `/basalt.PdAdmin/${method}`,
+        (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+        (buffer) => new Uint8Array(buffer),
+        new TextEncoder().encode(JSON.stringify(body)),
+        { deadline: Date.now() + JOIN_PD_CALL_TIMEOUT_MS },
+        (error, bytes) => {
+          if (error) {
+            if (error.code === grpc.status.UNAVAILABLE) this.pd.leaderLost();
+            return reject(new Error(`PD ${method} at ${this.#address}: ${error.message}`));
+          }
+          let answer: Record<string, unknown> & { error?: { type?: string; message?: string } };
+          try {
+            answer = JSON.parse(new TextDecoder().decode(bytes!));
+          } catch {
+            return reject(new Error(`PD ${method} at ${this.#address}: the answer is not JSON`));
+          }
+          const failure = answer?.error;
+          if (failure != null) {
+            return resolve({ refused: `${failure.type ?? "UNKNOWN"}: ${failure.message ?? ""}` });
+          }
+          resolve({ answer });
+        },
+      );
+    });
   }
 
   async isBootstrapped(): Promise<boolean> {
@@ -502,12 +549,26 @@ export async function joinCluster(
 ): Promise<ClusterMember> {
   const { log } = options;
   const dataDir = config.storage.dataDir;
-  const pd = await PdClient.connect(config.pd.endpoints, {
-    tls: options.tls,
-    timeoutMs: JOIN_PD_CALL_TIMEOUT_MS,
-  });
-  const calls = new PdStoreCalls(pd);
+  const connect = () =>
+    PdClient.connect(config.pd.endpoints, { tls: options.tls, timeoutMs: JOIN_PD_CALL_TIMEOUT_MS });
+  let pd = await connect();
+  let calls = new PdStoreCalls(pd);
+  const advertised = {
+    addr: config.server.advertiseAddr || config.server.addr,
+    statusAddr: config.server.advertiseStatusAddr || config.server.statusAddr,
+  };
   try {
+    const standalone = readStandaloneState(dataDir);
+    if (standalone !== null) {
+      await adoptDataDir(calls, { dataDir, state: standalone, advertised, log });
+      if (pd.clusterId !== standalone.clusterId) {
+        // PD answers under the adopted cluster id from now on: learn it again.
+        calls.close();
+        pd.close();
+        pd = await connect();
+        calls = new PdStoreCalls(pd);
+      }
+    }
     const { identity, dbPath, created } = await prepareClusterDataDir(dataDir, {
       clusterId: pd.clusterId,
       allocStoreId: () => calls.allocId(),
@@ -523,10 +584,7 @@ export async function joinCluster(
     const regions = await settleRegions(calls, {
       dataDir,
       storeId,
-      store: storeMeta(storeId, {
-        addr: config.server.advertiseAddr || config.server.addr,
-        statusAddr: config.server.advertiseStatusAddr || config.server.statusAddr,
-      }),
+      store: storeMeta(storeId, advertised),
       log,
     });
     const tso = new TsoClient(pd);
@@ -546,6 +604,67 @@ export async function joinCluster(
     pd.close();
     throw error;
   }
+}
+
+/** Has PD adopt the standalone store's cluster and marks the data directory (see the module). */
+async function adoptDataDir(
+  calls: PdStoreCalls,
+  options: {
+    dataDir: string;
+    state: StandaloneState;
+    advertised: { addr: string; statusAddr: string };
+    log: Logger;
+  },
+): Promise<void> {
+  const { dataDir, state, advertised } = options;
+  await adoptStandaloneDataDir(dataDir, {
+    state,
+    calls: adoptionCalls(calls),
+    store: {
+      id: state.storeId,
+      address: advertised.addr,
+      statusAddress: advertised.statusAddr,
+      version: STANDALONE_REPORTED_VERSION,
+    },
+    log: options.log,
+    recordFirstRegion: (region) =>
+      writeRegionsFile(dataDir, "bootstrapped", [regionOfMeta(region, state.storeId)]),
+  });
+}
+
+/** PD's calls a standalone store's adoption makes (`standalone_adoption.ts`). */
+function adoptionCalls(calls: PdStoreCalls): AdoptionCalls {
+  return {
+    clusterId: calls.pd.clusterId,
+    address: calls.pd.address,
+    isBootstrapped: () => calls.isBootstrapped(),
+    storeKnown: async (storeId) => {
+      try {
+        await calls.pd.getStore(storeId, { deadlineMs: Date.now() + JOIN_PD_CALL_TIMEOUT_MS });
+        return true;
+      } catch (error) {
+        if (error instanceof PdAnswerError) return false; // PD answered: no such store
+        throw error;
+      }
+    },
+    adopt: async (request) => {
+      const result = await calls.admin("AdoptStandalone", request);
+      return "refused" in result ? result.refused : null;
+    },
+  };
+}
+
+/** The store's own region of a region PD's way (one peer, this store's). */
+function regionOfMeta(region: RegionMetaOfPd, storeId: bigint): Region {
+  return {
+    id: region.id,
+    startKey: region.startKey,
+    endKey: region.endKey,
+    confVer: region.regionEpoch.confVer,
+    version: region.regionEpoch.version,
+    peerId: region.peers.find((peer) => peer.storeId === storeId)!.id,
+    storeId,
+  };
 }
 
 /** The regions the store serves, after bootstrapping the cluster if it falls to this store. */

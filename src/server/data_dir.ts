@@ -7,8 +7,10 @@
  * `<data-dir>/regions.json` (`cluster_join.ts`).
  * A directory that is non-empty and has no identity file is refused: it belongs to someone else.
  * A clustered store's identity names its cluster: the directory serves that cluster only, and
- * never a standalone store; a standalone store's directory is not (yet) converted into a
- * cluster member.
+ * never a standalone store. A standalone store's directory becomes a clustered one when the
+ * store starts with `--pd` and a fresh PD adopts its cluster (`standalone_adoption.ts`): the
+ * identity then gains the cluster id (the standalone one, which PD took) and `adoptedAt`, and
+ * from then on the directory is a clustered store's like any other (`pd/` stays, unread).
  */
 
 /** The identity file's content. */
@@ -19,6 +21,8 @@ export interface DataDirIdentity {
   createdAt: string;
   /** The PD cluster id (decimal) of a clustered store; absent on a standalone store. */
   clusterId?: string;
+  /** When a PD adopted this standalone store's cluster (`standalone_adoption.ts`). */
+  adoptedAt?: string;
 }
 
 const IDENTITY_FILE = "basalt.json";
@@ -53,6 +57,33 @@ function readIdentity(path: string): DataDirIdentity {
     throw new DataDirError(path, `${IDENTITY_FILE} is not a Basalt store identity (version 1)`);
   }
   return identity as DataDirIdentity;
+}
+
+/** The identity of the data directory at `path`; `null` when it has none (or does not exist). */
+export function readDataDirIdentity(path: string): DataDirIdentity | null {
+  const names = listNames(path);
+  if (names === null || !names.includes(IDENTITY_FILE)) return null;
+  return readIdentity(path);
+}
+
+/**
+ * Marks a standalone store's directory as a store of PD cluster `clusterId`, once PD adopted its
+ * cluster: the identity is replaced atomically, keeping the store id. From then on a start
+ * without `--pd` is refused, and one with `--pd` is an ordinary clustered start.
+ */
+export function markAdopted(path: string, options: { clusterId: bigint; now: Date }): void {
+  const identity = readIdentity(path);
+  if (identity.clusterId !== undefined && identity.clusterId !== String(options.clusterId)) {
+    throw new DataDirError(
+      path,
+      `belongs to PD cluster ${identity.clusterId}, not to cluster ${options.clusterId}`,
+    );
+  }
+  writeIdentity(path, {
+    ...identity,
+    clusterId: String(options.clusterId),
+    adoptedAt: identity.adoptedAt ?? options.now.toISOString(),
+  });
 }
 
 /**
@@ -105,7 +136,7 @@ function writeIdentity(path: string, identity: DataDirIdentity): void {
  * Prepares `path` for a store of PD cluster `clusterId`: on an empty (or missing) directory,
  * `allocStoreId` gives the store its id and the identity is written with the cluster id; a
  * directory that has an identity must name the same cluster. Refused: another cluster's
- * directory, a standalone store's (converting one is not supported yet), a foreign one.
+ * directory, a standalone store's (`joinCluster` has PD adopt it first), a foreign one.
  */
 export async function prepareClusterDataDir(
   path: string,
@@ -120,7 +151,7 @@ export async function prepareClusterDataDir(
         path,
         `belongs to standalone store ${identity.storeId}${
           names.includes("pd") ? " (it has pd/, the embedded PD)" : ""
-        }; joining PD with it (--pd) is not supported yet: start it without --pd, or use an empty data directory`,
+        }, which no PD has adopted yet`,
       );
     }
     if (identity.clusterId !== String(options.clusterId)) {

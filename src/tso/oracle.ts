@@ -231,6 +231,19 @@ export class TimestampOracle {
     else if (this.#logical > TSO_MAX_LOGICAL / 2) this.#moveTo(this.#physicalMs + 1);
   }
 
+  /**
+   * Moves the physical part up to `physicalMs` when it is below (a PD adopting a standalone
+   * store's cluster, whose timestamps all lie below that millisecond: `src/pd/adoption.ts`), so
+   * every timestamp issued afterwards is above `physicalMs << 18`. Saves a new window first
+   * when needed; throws `TsoError` past `TSO_MAX_PHYSICAL_MS`, and what the store throws.
+   */
+  advanceTo(physicalMs: number): void {
+    assert(Number.isSafeInteger(physicalMs) && physicalMs >= 0, "a physical ms to advance to", {
+      physicalMs,
+    });
+    if (physicalMs > this.#physicalMs) this.#moveTo(physicalMs);
+  }
+
   /** Moves the physical part up to `targetMs`, saving a new window first when it is close. */
   #moveTo(targetMs: number): void {
     assert(targetMs > this.#physicalMs, "the physical part only moves up", {

@@ -223,12 +223,18 @@ Deno.test({
       const standaloneLog = await refusedStart(second.dataDir, []);
       assert.match(standaloneLog, /start it with --pd/);
 
-      // A standalone store's data directory (it has pd/) is not converted into a member.
+      // A standalone store's data directory joins only a fresh PD (standalone_to_cluster_test.ts):
+      // this one runs a cluster already.
       const standalone = await startServer();
       parts.dirs.push(standalone.dataDir.replace(/\/data$/, ""));
       assert.equal(await standalone.stop(), 0);
       const convertLog = await refusedStart(standalone.dataDir, joinArgs(pd));
-      assert.match(convertLog, /standalone store 1 \(it has pd\/.*not supported yet/);
+      assert.match(
+        convertLog,
+        new RegExp(
+          `standalone store 1 of cluster \\d+ cannot join PD at \\S+: PD already runs cluster ${rpc.clusterId} \\(bootstrapped\\)`,
+        ),
+      );
     } finally {
       rpc.close();
       other.close();

@@ -13,6 +13,10 @@
  * | `ListOperators` | `{}`                                      | `{ operators: [...] }`        |
  * | `AddOperator`   | `{ action, regionId, storeId }`           | `{ operator }`                |
  * | `ListSchedulers`| `{}`                                      | `{ schedulers: [...] }`       |
+ * | `AdoptStandalone`| a standalone store's cluster (`adoption_wire.ts`) | `{ clusterId }`     |
+ *
+ * `AdoptStandalone` is the store's call, not ctl's: a store that ran standalone asks a fresh PD
+ * to become its cluster (`src/pd/adoption.ts`).
  *
  * @module
  */
@@ -22,6 +26,8 @@ import { bytesMethod } from "../../util/grpc_bytes.ts";
 import { PD_ERROR_TYPES, PdError } from "../errors.ts";
 import { describeStep, type Operator } from "../operator.ts";
 import type { AdminOperatorRequest } from "../placement_driver.ts";
+import type { StandaloneAdoption } from "../adoption.ts";
+import { adoptionFromJson, AdoptionJsonError } from "./adoption_wire.ts";
 import type { PdServiceDeps } from "./dependencies.ts";
 import { notLeaderStatus, notServingStatus, persisted } from "./dependencies.ts";
 
@@ -108,6 +114,28 @@ const METHODS: Record<string, (deps: PdServiceDeps, request: Json) => Json> = {
   },
   ListSchedulers(deps) {
     return { schedulers: deps.driver.schedulers() };
+  },
+  AdoptStandalone(deps, request) {
+    let adoption: StandaloneAdoption;
+    try {
+      adoption = adoptionFromJson(request);
+    } catch (error) {
+      if (error instanceof AdoptionJsonError) throw new BadRequest(error.message);
+      throw error;
+    }
+    const refused = deps.driver.adoptStandalone(adoption);
+    if (refused !== null) {
+      deps.log.warn("refused to adopt a standalone cluster", { error: refused.message });
+      return failure(refused);
+    }
+    deps.log.info("adopted a standalone store's cluster", {
+      clusterId: String(adoption.clusterId),
+      storeId: String(adoption.store.id),
+      regionId: String(adoption.region.id),
+      tsoBoundMs: String(adoption.tsoBoundMs),
+      idBound: String(adoption.idBound),
+    });
+    return { clusterId: String(deps.driver.clusterId) };
   },
 };
 
