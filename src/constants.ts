@@ -612,6 +612,11 @@ export const SPLIT_CHECK_SCAN_MAX_KEYS = 16 * 1024 * 1024;
  * ids from one AskBatchSplit, so at most PD_SPLIT_MAX_COUNT.
  */
 export const SPLIT_REGION_MAX_KEYS = PD_SPLIT_MAX_COUNT;
+/**
+ * Most vote requests a store keeps for regions a split has not made here yet (replayed when it
+ * does; TiKV keeps such messages too): the oldest go first past it.
+ */
+export const RAFTSTORE_SPLIT_PENDING_MAX = 256;
 /** Entries a split check reads before letting its worker serve requests and rounds again. */
 export const SPLIT_CHECK_SLICE_ENTRIES = 4096;
 /**
@@ -663,4 +668,22 @@ assertConstant(
 assertConstant(
   RAFT_COMMAND_SLAB_MAX_COMMAND_BYTES <= RAFT_COMMAND_SLAB_BYTES,
   "a command that goes into a slab fits an empty one",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Hibernation of idle regions (src/raftstore/hibernate.ts; `[raftstore] hibernate-regions`).
+
+/** Default of `[raftstore] hibernate-regions` (TiKV's default too): quiet regions stop ticking. */
+export const DEFAULT_HIBERNATE_REGIONS = true;
+/**
+ * Election timeouts between a store's leader checks: every this many, a store wakes one of its
+ * sleeping followers per store that leads some of them, and that follower asks its leader to
+ * answer (src/raftstore/hibernate.ts). It bounds how long a leader that died while its regions
+ * slept goes unnoticed; each check costs one region's wake-up per leading store.
+ */
+export const HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS = 5;
+
+assertConstant(
+  HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS >= 1,
+  "a store checks the leaders of its sleeping followers at some interval",
 );

@@ -125,6 +125,12 @@ export interface RaftConfig {
   checkQuorum?: boolean;
   /** Run a pre-vote round (thesis §9.6) before bumping the term. */
   preVote?: boolean;
+  /**
+   * The group is new (a region a split just made): no leader of it can have been heard, so the
+   * node starts out of any leader's lease and grants votes at once (a restarted node, by
+   * default, refuses them for one election timeout; see the constructor).
+   */
+  newGroup?: boolean;
   /** Safe (heartbeat round) or LeaseBased reads. LeaseBased requires checkQuorum. */
   readOnlyOption?: ReadOnlyOption;
   /** Safety margin of the leader lease, in ticks. */
@@ -214,6 +220,7 @@ export class Raft {
       readOnlyOption: ReadOnlyOption.Safe,
       leaseMarginTicks: DEFAULT_LEASE_MARGIN_TICKS,
       disableProposalForwarding: false,
+      newGroup: false,
       ...config,
     };
     assert(
@@ -232,7 +239,9 @@ export class Raft {
     }
     // A restarted node may have acknowledged a leader's heartbeat just before crashing; it must
     // keep refusing votes for one election timeout, or that leader's lease would be unsound.
-    this.leaderContactElapsed = this.term > 0n ? 0 : this.cfg.electionTimeoutTicks;
+    this.leaderContactElapsed = this.term > 0n && config.newGroup !== true
+      ? 0
+      : this.cfg.electionTimeoutTicks;
     if (config.applied !== undefined && config.applied > 0n) this.log.appliedTo(config.applied);
     this.becomeFollower(this.term, NONE);
   }

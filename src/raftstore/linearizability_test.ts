@@ -241,7 +241,7 @@ async function runWorkload(
   return { history, faults, acknowledgedWrites, reads };
 }
 
-/** Seeds of the sweep; 102 and 122 also catch planted bugs below. */
+/** Seeds of the sweep; 102 also catches a planted bug below. */
 const SEEDS = [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 122];
 
 for (const seed of SEEDS) {
@@ -272,11 +272,12 @@ Deno.test("a workload run is a pure function of its seed", async () => {
 // believed (STYLE.md, sim/bugs_test.ts). Seeds found by sweeping with each bug on (again after
 // log compaction became bounded by the count limit and promotions wait for a caught-up learner):
 // serveReadsOnFollowers fails most of 101..140; readWithoutLease 24 of 101..340 (133, 151, 155,
-// 157, …); ackOverwrittenProposals 7 of 101..340 (101, 122, 151, 163, 195, 266, 304).
+// 157, …); ackOverwrittenProposals 7 of 101..340 (101, 122, 151, 163, 195, 266, 304), and with
+// hibernation on (hibernate.ts, the default since) 2 of them (293, 304).
 const PLANTED: [keyof PeerTestingBugs, number][] = [
   ["serveReadsOnFollowers", 102],
   ["readWithoutLease", 133],
-  ["ackOverwrittenProposals", 122],
+  ["ackOverwrittenProposals", 304],
 ];
 
 for (const [bug, seed] of PLANTED) {

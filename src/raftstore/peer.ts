@@ -41,6 +41,7 @@ import {
   type Message,
   MessageType,
   NONE,
+  ProgressState,
   type RandomSource,
   RawNode,
   ReadOnlyOption,
@@ -67,6 +68,7 @@ import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
 import { type PeerMeta, PeerState, type RegionMeta } from "./local_state.ts";
 import type { PeerConfig } from "./peer_config.ts";
+import { followerQuietTicks, leaderQuietTicks } from "./hibernate.ts";
 import { PeerStorage } from "./peer_storage.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { LOCAL_CF } from "./region_state.ts";
@@ -130,9 +132,25 @@ export class Peer {
   #logSizeBytes = 0;
   #logSizeSince = 0n;
   #destroyed = false;
+  // Hibernation (hibernate.ts): whether the store stopped ticking this peer, and what decides it.
+  #asleep = false;
+  #quietTicks = 0;
+  #quietSinceTick = 0;
+  #quietLastIndex = -1n;
+  #heardLeaderSinceWake = false;
+  #probedSinceWake = false;
+  #leaderStoreId: bigint | undefined = undefined;
+  /** The lease counts only heartbeats sent after this Raft tick (the peer slept then), or -1. */
+  #leaseFloorTick = -1;
 
   private constructor(
-    opts: { engine: KvEngine; storage: PeerStorage; meta: PeerMeta; config: PeerConfig },
+    opts: {
+      engine: KvEngine;
+      storage: PeerStorage;
+      meta: PeerMeta;
+      config: PeerConfig;
+      newGroup?: boolean;
+    },
     random: RandomSource,
   ) {
     this.#engine = opts.engine;
@@ -149,6 +167,7 @@ export class Peer {
       applied: opts.storage.appliedIndex(),
       checkQuorum: true,
       preVote: true,
+      newGroup: opts.newGroup,
       // ReadIndex confirms leadership with a heartbeat round; lease reads are the peer's own
       // decision (`raft.leaseValid()`), taken before asking for a ReadIndex.
       readOnlyOption: ReadOnlyOption.Safe,
@@ -170,6 +189,8 @@ export class Peer {
       config: PeerConfig;
       /** Where SST snapshots are made and installed from; inline snapshots when absent. */
       snapshots?: SnapshotManager;
+      /** A region a split just made here: no leader of it was heard (src/raft's `newGroup`). */
+      newGroup?: boolean;
     },
     random: RandomSource,
   ): Peer {
@@ -189,7 +210,10 @@ export class Peer {
       opts.peerId === undefined || opts.peerId === meta.id,
       `region ${opts.regionId}: store ${opts.storeId} holds peer ${meta.id}, not ${opts.peerId}`,
     );
-    return new Peer({ engine: opts.engine, storage, meta, config: opts.config }, random);
+    return new Peer(
+      { engine: opts.engine, storage, meta, config: opts.config, newGroup: opts.newGroup },
+      random,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -279,6 +303,133 @@ export class Peer {
     this.retryWaitingVoter();
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Hibernation: the protocol and its safety argument are in hibernate.ts's header.
+
+  /** True while the store does not tick this peer. */
+  get asleep(): boolean {
+    return this.#asleep;
+  }
+
+  /** The store of the leader this peer last followed (what the store's leader check probes). */
+  lastLeaderStoreId(): bigint | undefined {
+    return this.#leaderStoreId;
+  }
+
+  /**
+   * An input reached the peer. `resetsQuiet`: false for a follower's acknowledgement, which
+   * does not keep a leader awake. Returns true if the peer was asleep; a follower that wakes
+   * gets a fresh election timer (time asleep counts for nothing) and must hear from its leader
+   * again before it sleeps (`quietAfterTick` asks the leader to speak).
+   */
+  wake(resetsQuiet: boolean): boolean {
+    const wasAsleep = this.#asleep;
+    this.#asleep = false;
+    if (resetsQuiet || !this.isLeader()) this.#quietTicks = 0;
+    if (!wasAsleep) return false;
+    this.#heardLeaderSinceWake = false;
+    this.#probedSinceWake = false;
+    const raft = this.raw.raft;
+    if (raft.state === StateRole.Follower) raft.becomeFollower(raft.term, raft.lead);
+    return true;
+  }
+
+  /**
+   * After a tick: true once the peer has been quiet long enough to sleep. A woken follower that
+   * has not heard from its leader asks it for a ReadIndex once, which wakes the leader, whose
+   * answer is a heartbeat round.
+   */
+  quietAfterTick(): boolean {
+    if (!this.#config.hibernateRegions || this.#destroyed || !this.isInitialized()) return false;
+    const raft = this.raw.raft;
+    const leader = this.leader();
+    if (raft.state === StateRole.Follower && leader !== undefined) {
+      this.#leaderStoreId = leader.storeId;
+      if (!this.#heardLeaderSinceWake && !this.#probedSinceWake) {
+        this.#probedSinceWake = true;
+        this.raw.readIndex(new TextEncoder().encode(`wake:${this.meta.id}:${++this.#readSeq}`));
+      }
+    }
+    const leading = this.isLeader();
+    if (!(leading ? this.leaderQuiet() : this.followerQuiet())) {
+      this.#quietTicks = 0;
+      return false;
+    }
+    if (this.#quietTicks === 0) this.#quietSinceTick = raft.ticks();
+    this.#quietTicks++;
+    if (!leading) return this.#quietTicks >= followerQuietTicks(this.#config);
+    return this.#quietTicks >= leaderQuietTicks(this.#config) &&
+      this.followersAckedSince(this.#quietSinceTick);
+  }
+
+  /** Stops the peer's clock (the store stops ticking it); its lease is void from now on. */
+  sleep(): void {
+    assert(!this.#asleep, `peer ${this.meta.id}: asleep twice`);
+    assert(!this.raw.hasReady(), `peer ${this.meta.id}: sleeps with a Ready`);
+    this.#asleep = true;
+    this.#leaseFloorTick = this.raw.raft.ticks();
+  }
+
+  /** A follower with nothing to do that heard from its leader since it woke. */
+  private followerQuiet(): boolean {
+    const raft = this.raw.raft;
+    const log = raft.log;
+    return raft.state === StateRole.Follower && this.#leaderStoreId !== undefined &&
+      raft.lead !== NONE && this.#heardLeaderSinceWake && log.lastTerm() === raft.term &&
+      log.committed === log.lastIndex() && this.storage.appliedIndex() === log.committed &&
+      this.#proposals.length === 0 && this.#reads.size === 0;
+  }
+
+  /**
+   * A leader with nothing in flight: its log unchanged since the last tick, all of it of its
+   * term, committed and applied, every other peer matched to its end with no snapshot or
+   * transfer under way, no proposal, read, held ChangePeer, CompactLog or conf change waiting.
+   */
+  private leaderQuiet(): boolean {
+    const raft = this.raw.raft;
+    const log = raft.log;
+    const last = log.lastIndex();
+    if (last !== this.#quietLastIndex) {
+      this.#quietLastIndex = last;
+      return false;
+    }
+    if (
+      raft.leadTransferee !== NONE || this.#proposals.length > 0 || this.#reads.size > 0 ||
+      this.#waitingVoter !== null || this.#compactInFlight !== 0n ||
+      this.#pendingConfIndex > log.applied
+    ) return false;
+    if (log.committed !== last || this.storage.appliedIndex() !== last) return false;
+    if (log.lastTerm() !== raft.term) return false;
+    for (const [id, pr] of raft.tracker.progress) {
+      if (id === this.meta.id) continue;
+      if (pr.match !== last || pr.state !== ProgressState.Replicate || pr.pendingSnapshot !== 0n) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Every other peer acknowledged a heartbeat sent at or after Raft tick `tick`. */
+  private followersAckedSince(tick: number): boolean {
+    for (const [id, pr] of this.raw.raft.tracker.progress) {
+      if (id !== this.meta.id && pr.ackedHeartbeatSentTick < tick) return false;
+    }
+    return true;
+  }
+
+  /**
+   * A leader's clock stands still while it sleeps, so a heartbeat acknowledged before it slept
+   * proves nothing about now: the lease counts only heartbeats sent after it woke (one tick
+   * after, since the clock did not move while it slept).
+   */
+  private leaseOutlivesSleep(): boolean {
+    if (this.#config.testingBugs?.leaseSurvivesSleep === true) return true;
+    if (this.#asleep) return false;
+    if (this.#leaseFloorTick < 0) return true;
+    const raft = this.raw.raft;
+    return raft.tracker.quorumAckedHeartbeatTick(this.meta.id, raft.ticks()) > this.#leaseFloorTick;
+  }
+
   /** A message from another peer of the region. */
   step(envelope: RaftEnvelope): void {
     assert(
@@ -297,6 +448,11 @@ export class Peer {
     }
     if (t === MessageType.MsgSnapshot && !this.snapshotIncludesSelf(envelope.message)) return;
     this.raw.step(envelope.message);
+    const fromLeader = t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
+      t === MessageType.MsgSnapshot;
+    if (fromLeader && this.raw.raft.lead === envelope.fromPeer.id) {
+      this.#heardLeaderSinceWake = true;
+    }
   }
 
   /**
@@ -553,7 +709,8 @@ export class Peer {
   leaseReadable(): boolean {
     if (this.#destroyed || !this.isLeader()) return false;
     const raft = this.raw.raft;
-    return raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed;
+    return raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed &&
+      this.leaseOutlivesSleep();
   }
 
   private readPermission(viaLease: boolean): ReadResult {

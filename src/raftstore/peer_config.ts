@@ -6,6 +6,7 @@
  */
 
 import {
+  DEFAULT_HIBERNATE_REGIONS,
   RAFT_LOG_GC_CHECK_TICKS,
   RAFT_LOG_GC_COUNT_LIMIT,
   RAFT_LOG_GC_SIZE_LIMIT_BYTES,
@@ -30,6 +31,8 @@ export interface PeerTestingBugs {
   readWithoutLease?: boolean;
   /** A proposal whose entry was overwritten by another term's is answered as applied. */
   ackOverwrittenProposals?: boolean;
+  /** A leader's lease survives its sleep (hibernate.ts): heartbeats acknowledged before count. */
+  leaseSurvivesSleep?: boolean;
 }
 
 /** Settings of every peer of a store. */
@@ -49,6 +52,8 @@ export interface PeerConfig {
   readIndexTimeoutTicks: number;
   /** Largest region snapshot sent in one message. */
   snapshotMaxBytes: number;
+  /** Quiet regions stop being ticked until an input wakes them (`hibernate.ts`). */
+  hibernateRegions: boolean;
   /** Test-only bugs (see `PeerTestingBugs`). */
   testingBugs?: PeerTestingBugs;
 }
@@ -65,6 +70,7 @@ export const DEFAULT_PEER_CONFIG: Readonly<PeerConfig> = {
   maxPendingReads: RAFTSTORE_MAX_PENDING_READS,
   readIndexTimeoutTicks: RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
   snapshotMaxBytes: RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
+  hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
 };
 
 /** The defaults with `overrides` applied, checked. */

@@ -15,6 +15,7 @@ const PURE_MODULES = [
   "command.ts",
   "entry_cache.ts",
   "errors.ts",
+  "hibernate.ts",
   "keys.ts",
   "local_state.ts",
   "log_writer.ts",

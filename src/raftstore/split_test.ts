@@ -11,9 +11,10 @@ import { raft_cmdpb } from "../../proto/mod.ts";
 import { utf8 } from "../util/bytes.ts";
 import { writeCommand } from "./command.ts";
 import { PeerState } from "./local_state.ts";
+import { peerConfig } from "./peer_config.ts";
 import { readRegionState } from "./region_state.ts";
 import { Cluster, FIRST_REGION_ID, put, replacer } from "./testing/cluster.ts";
-import { dropWhen } from "./testing/memory_transport.ts";
+import { delayWhen, dropWhen } from "./testing/memory_transport.ts";
 
 const show = (value: unknown) => JSON.stringify(value, replacer);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -175,4 +176,49 @@ Deno.test("a split key outside the region, or not ascending, is refused by the l
   }
   assert.equal(c.store(1n).peer(FIRST_REGION_ID)!.region().regionEpoch.version, 2n);
   assert.equal(c.store(1n).peers().length, 2);
+});
+
+Deno.test("the new region's first leader is elected within a few ticks of the split, not an election timeout: vote requests that came before a store applied the split are kept and replayed (seed 61)", async () => {
+  const c = await Cluster.start({ storeCount: 3, seed: 61 });
+  const electionTimeout = peerConfig().electionTimeoutTicks;
+  const result = await c.split(["m"]);
+  assert.ok(result.ok, show(result));
+  const right = result.ok ? result.adminResponse!.splits!.regions![1]!.id! : 0n;
+  let ticks = 0;
+  while (c.leader(right) === undefined && ticks < 3 * electionTimeout) {
+    await c.tick();
+    ticks++;
+  }
+  assert.ok(c.leader(right) !== undefined, "the new region has a leader");
+  assert.ok(
+    ticks < electionTimeout / 2,
+    `elected after ${ticks} ticks; an election timeout is ${electionTimeout}`,
+  );
+});
+
+Deno.test("a vote request that reaches a store before the split it is for is kept and replayed when the split applies there: the new region elects without an election timeout (seed 67)", async () => {
+  const c = await Cluster.start({ storeCount: 3, seed: 67 });
+  const electionTimeout = peerConfig().electionTimeoutTicks;
+  const leader = await c.waitLeader();
+  // The parent's messages to the followers come late: the new region's vote requests, sent once
+  // the leader applied the split, reach them before they learn that the split committed.
+  c.transport.addFilter(
+    delayWhen(
+      6,
+      (e) => e.regionId === FIRST_REGION_ID && e.toPeer.storeId !== leader.meta.storeId,
+    ),
+  );
+  const result = await c.split(["m"]);
+  assert.ok(result.ok, show(result));
+  const right = result.ok ? result.adminResponse!.splits!.regions![1]!.id! : 0n;
+  let ticks = 0;
+  while (c.leader(right) === undefined && ticks < 3 * electionTimeout) {
+    await c.tick();
+    ticks++;
+  }
+  assert.ok(c.leader(right) !== undefined, "the new region has a leader");
+  assert.ok(
+    ticks < electionTimeout / 2,
+    `elected after ${ticks} ticks; an election timeout is ${electionTimeout}`,
+  );
 });

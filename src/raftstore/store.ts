@@ -41,7 +41,7 @@
  * @module
  */
 
-import { RAFTSTORE_MAX_INBOX } from "../constants.ts";
+import { RAFTSTORE_MAX_INBOX, RAFTSTORE_SPLIT_PENDING_MAX } from "../constants.ts";
 import type { KvEngine, WriteBatch } from "../engine/types.ts";
 import {
   assert,
@@ -59,6 +59,7 @@ import { metapb } from "../../proto/mod.ts";
 import { PeerState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { persistReadies } from "./log_writer.ts";
+import { type HibernationStats, isAcknowledgement, PeerRegistry } from "./hibernate.ts";
 import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
 import { type PeerConfig, peerConfig } from "./peer_config.ts";
 import { writeInitialPeerState } from "./peer_storage.ts";
@@ -113,8 +114,11 @@ export class Store {
   readonly #transport: Transport;
   readonly #random: RandomSource;
   readonly #config: PeerConfig;
-  readonly #peers = new Map<bigint, Peer>();
+  /** Every peer, and which are awake (hibernate.ts): ticks and rounds visit only those. */
+  readonly #peers: PeerRegistry;
   #inbox: InboxItem[] = [];
+  /** Vote requests for regions a split here has not made yet (at most RAFTSTORE_SPLIT_PENDING_MAX). */
+  #splitPending: RaftEnvelope[] = [];
   #inRound = false;
   #stopped = false;
   readonly stats: StoreStats = {
@@ -131,6 +135,7 @@ export class Store {
     this.#transport = options.transport;
     this.#random = options.random;
     this.#config = peerConfig(options.config);
+    this.#peers = new PeerRegistry(this.#config);
     this.#snapshots = options.snapshots;
   }
 
@@ -245,15 +250,16 @@ export class Store {
     for (const peer of this.#peers.values()) {
       const voters = peer.region().peers.filter((p) => p.role !== metapb.PeerRole.Learner);
       if (voters.length === 1 && voters[0]!.id === peer.meta.id && !peer.isLeader()) {
+        this.#peers.wake(peer);
         peer.campaign();
       }
     }
   }
 
-  /** Whether a round has work: inputs waiting, or a peer with a Ready. */
+  /** Whether a round has work: inputs waiting, or an awake peer with a Ready. */
   hasWork(): boolean {
     if (this.#inbox.length > 0) return true;
-    for (const peer of this.#peers.values()) {
+    for (const peer of this.#peers.awake) {
       if (peer.raw.hasReady()) return true;
     }
     return false;
@@ -277,10 +283,23 @@ export class Store {
   // -------------------------------------------------------------------------------------------
   // Inputs.
 
-  /** One tick for every peer. */
+  /** One tick for every awake peer; quiet ones go to sleep (hibernate.ts). */
   tick(): void {
     if (this.#stopped) return;
-    for (const peer of this.#peers.values()) peer.tick();
+    this.#peers.tick();
+  }
+
+  /** Hibernation counters, and how many peers are awake and asleep now. */
+  hibernation(): HibernationStats & { awake: number; asleep: number } {
+    return { ...this.#peers.stats, awake: this.#peers.awake.size, asleep: this.#peers.asleepCount };
+  }
+
+  /**
+   * The peers that got an input, a Ready or joined, and the regions whose peer left, since the
+   * last call: what a mirror of the peers' state needs to look at after a round.
+   */
+  takeTouched(): { peers: Peer[]; droppedRegionIds: bigint[] } {
+    return this.#peers.takeTouched();
   }
 
   /** A Raft envelope from another store (the transport calls this). */
@@ -365,11 +384,14 @@ export class Store {
       }
       await this.takeInbox();
       const readies: { peer: Peer; ready: Ready }[] = [];
-      for (const peer of this.#peers.values()) {
+      for (const peer of this.#peers.awake) {
         const ready = peer.takeReady();
-        if (ready !== undefined) readies.push({ peer, ready });
+        if (ready === undefined) continue;
+        readies.push({ peer, ready });
+        this.#peers.noteReady(peer, ready);
       }
       if (readies.length === 0) return false;
+      this.#peers.inFlight = new Set(readies.map((r) => r.peer));
       this.stats.rounds++;
       // Duty 1, and duty 3 in the same atomic write unless a snapshot is installed (its files
       // are ingested between the two): see log_writer.ts.
@@ -413,6 +435,7 @@ export class Store {
       if (removed.length > 0) await this.destroyPeers(removed);
       return true;
     } finally {
+      this.#peers.inFlight = new Set();
       this.#inRound = false;
     }
   }
@@ -461,10 +484,17 @@ export class Store {
         });
         this.#peers.delete(region.id);
       }
-      const peer = Peer.open(this.peerOptions(region.id), this.#random);
+      const peer = Peer.open({ ...this.peerOptions(region.id), newGroup: true }, this.#random);
       this.#peers.set(region.id, peer);
       this.stats.peersCreated++;
       if (parent.isLeader()) peer.campaign();
+      // Vote requests that came before the split (see `maybeCreatePeer`).
+      const waiting = this.#splitPending.filter((e) => e.regionId === region.id);
+      if (waiting.length === 0) continue;
+      this.#splitPending = this.#splitPending.filter((e) => e.regionId !== region.id);
+      for (const envelope of waiting) {
+        if (envelope.toPeer.id === peer.meta.id) peer.step(envelope);
+      }
     }
   }
 
@@ -505,6 +535,7 @@ export class Store {
         continue;
       }
       const peer = this.#peers.get(item.regionId);
+      if (peer !== undefined) this.#peers.wake(peer);
       if (item.kind === "transferLeader") {
         peer?.transferLeader(item.peerId);
       } else if (peer === undefined) {
@@ -556,6 +587,7 @@ export class Store {
       this.#transport.send(peer.envelope(envelope.fromPeer, gc, true));
       return;
     }
+    this.#peers.wake(peer, !isAcknowledgement(envelope));
     peer.step(envelope);
   }
 
@@ -567,12 +599,21 @@ export class Store {
   private maybeCreatePeer(envelope: RaftEnvelope): Peer | undefined {
     const t = envelope.message.msgType;
     if (envelope.isTombstone) return undefined;
+    if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) {
+      // Most likely the new region of a split not applied here yet, whose leader-to-be
+      // campaigns at once: its vote requests wait for the split (`openSplitPeers`), so that the
+      // region need not wait an election timeout for its first leader.
+      if (t === MessageType.MsgRequestPreVote || t === MessageType.MsgRequestVote) {
+        if (this.#splitPending.length >= RAFTSTORE_SPLIT_PENDING_MAX) this.#splitPending.shift();
+        this.#splitPending.push(envelope);
+      }
+      return undefined;
+    }
     if (
       t !== MessageType.MsgAppend && t !== MessageType.MsgHeartbeat && t !== MessageType.MsgSnapshot
     ) {
       return undefined;
     }
-    if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) return undefined;
     const existing = readRegionState(this.engine, envelope.regionId);
     // Besides a Tombstone, the engine may hold an uninitialized replica's records that no peer
     // runs: one a store with a region filter (a worker) does not load nor forget at start (see

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { securityProblem } from "../security/settings.ts";
 import {
+  DEFAULT_HIBERNATE_REGIONS,
   DEFAULT_REGION_SPLIT_KEYS,
   DEFAULT_REGION_SPLIT_SIZE_BYTES,
   DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
@@ -95,6 +96,11 @@ export interface ServerConfig {
      * `split-region-check-tick-interval`); 0 = never (no automatic split).
      */
     splitRegionCheckTickIntervalMs: number;
+    /**
+     * Quiet regions stop ticking and heartbeating until traffic wakes them (TiKV's
+     * `hibernate-regions`; src/raftstore/hibernate.ts).
+     */
+    hibernateRegions: boolean;
   };
   /** TiKV's `[coprocessor]`: when a region splits and into what (`src/raftstore/split_check.ts`). */
   coprocessor: {
@@ -174,6 +180,7 @@ export function defaultConfig(): ServerConfig {
       raftLogGcCountLimit: RAFT_LOG_GC_COUNT_LIMIT,
       raftLogGcSizeLimitBytes: RAFT_LOG_GC_SIZE_LIMIT_BYTES,
       splitRegionCheckTickIntervalMs: DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
+      hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
     },
     coprocessor: {
       regionSplitSizeBytes: DEFAULT_REGION_SPLIT_SIZE_BYTES,
@@ -237,6 +244,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "raft-log-gc-count-limit": ["raftLogGcCountLimit", "positive"],
     "raft-log-gc-size-limit": ["raftLogGcSizeLimitBytes", "size"],
     "split-region-check-tick-interval": ["splitRegionCheckTickIntervalMs", "duration"],
+    "hibernate-regions": ["hibernateRegions", "bool"],
   },
   coprocessor: {
     "region-split-size": ["regionSplitSizeBytes", "size"],

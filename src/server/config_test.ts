@@ -195,6 +195,7 @@ Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and ref
     raftLogGcCountLimit: 20,
     raftLogGcSizeLimitBytes: 1024 * 1024,
     splitRegionCheckTickIntervalMs: 10_000,
+    hibernateRegions: true,
   });
   for (
     const [toml, key] of [
@@ -345,5 +346,16 @@ Deno.test("[coprocessor] refuses malformed thresholds, a maximum below its split
   assert.equal(
     await refusedKey('[coprocessor]\nregion-split-size = "1MiB"\nregion-max-size = "1MiB"\n'),
     "accepted",
+  );
+});
+
+Deno.test("[raftstore] hibernate-regions is on by default, as in TiKV, and takes a boolean", () => {
+  assert.equal(defaultConfig().raftstore.hibernateRegions, true);
+  const config = defaultConfig();
+  applyToml(config, { raftstore: { "hibernate-regions": false } });
+  assert.equal(config.raftstore.hibernateRegions, false);
+  assert.throws(
+    () => applyToml(defaultConfig(), { raftstore: { "hibernate-regions": "no" } }),
+    /raftstore\.hibernate-regions/,
   );
 });

@@ -179,6 +179,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       raftLogGcCountLimit: config.raftstore.raftLogGcCountLimit,
       raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
       splitCheckIntervalMs: config.raftstore.splitRegionCheckTickIntervalMs,
+      hibernateRegions: config.raftstore.hibernateRegions,
       split: splitThresholds(config.coprocessor),
     },
     fetchTs: member === null ? undefined : () => member.fetchTimestamp(),

@@ -17,6 +17,7 @@
 
 import type { KvEngine } from "../engine/types.ts";
 import {
+  DEFAULT_HIBERNATE_REGIONS,
   DEFAULT_REGION_MAX_KEYS,
   DEFAULT_REGION_MAX_SIZE_BYTES,
   DEFAULT_REGION_SPLIT_KEYS,
@@ -65,6 +66,8 @@ export interface RaftstoreSettings {
   splitCheckIntervalMs?: number;
   /** `[coprocessor]` split thresholds (`splitThresholds`); TiKV's defaults when absent. */
   split?: SplitThresholds;
+  /** `hibernate-regions`: quiet regions stop ticking (src/raftstore/hibernate.ts); default on. */
+  hibernateRegions?: boolean;
 }
 
 /** What the worker hands the raftstore. */
@@ -213,12 +216,13 @@ export class WorkerRaftstore {
         // A ReadIndex waits at least one election timeout (the rule peer_config checks).
         readIndexTimeoutTicks: 2 * settings.electionTimeoutTicks,
         raftLogGcCheckTicks: settings.electionTimeoutTicks,
+        hibernateRegions: settings.hibernateRegions ?? DEFAULT_HIBERNATE_REGIONS,
       },
     });
     this.driver = new StoreDriver(this.store, {
       tickMs: settings?.tickMs ?? RAFTSTORE_TICK_MS,
       onBug: options.onBug,
-      afterRound: () => this.#mirror(),
+      afterRound: () => this.#mirror(this.store.takeTouched()),
     });
     this.writes = new RaftWritePath(this.store, () => this.driver.kick(), options.refusal);
     // A lone voter (a standalone store's region) need not wait an election timeout.
@@ -469,48 +473,70 @@ export class WorkerRaftstore {
     this.#seen.delete(regionId);
   }
 
-  /** Mirrors the store's peers into `regions` (module header). */
-  #mirror(): void {
+  /**
+   * Mirrors the store's peers into `regions` (module header): after a round, only the peers
+   * the store says were touched and the regions it dropped (`Store.takeTouched`), so that the
+   * work follows the awake peers, not all of them; every peer when `touched` is absent.
+   */
+  #mirror(touched?: { peers: Peer[]; droppedRegionIds: bigint[] }): void {
     const changed: Region[] = [];
-    const live = new Set<bigint>();
-    for (const peer of this.store.peers()) {
-      if (this.#closing.has(peer.regionId) || !peer.isInitialized()) continue;
-      live.add(peer.regionId);
-      const meta = peer.region();
-      const leading = peer.isLeader();
-      const term = peer.raw.raft.term;
-      const pendingPeerIds = leading ? peer.pendingPeers().map((p) => p.id) : [];
-      const pending = pendingPeerIds.join(",");
-      const seen = this.#seen.get(peer.regionId);
-      if (
-        seen?.meta === meta && seen.leading === leading && seen.term === term &&
-        seen.pending === pending
-      ) continue;
-      if (leading && (seen?.leading !== true || seen.term !== term)) {
-        this.#ledAnew(peer.regionId, term);
-      }
-      if (!leading) this.#unsynced.delete(peer.regionId);
-      this.#seen.set(peer.regionId, { meta, leading, term, pending });
-      const size = this.#sizes.get(peer.regionId);
-      const region = {
-        ...regionOfPeer(meta, ownPeer(peer)),
-        leading,
-        term,
-        pendingPeerIds,
-        approximateSizeBytes: size?.sizeBytes,
-        approximateKeys: size?.keys,
-      };
-      this.regions.set(peer.regionId, region);
-      changed.push(region);
-    }
     const removed: bigint[] = [];
-    for (const id of this.regions.keys()) {
-      if (live.has(id)) continue;
-      this.regions.delete(id);
-      this.#seen.delete(id);
-      removed.push(id);
+    const live = new Set<bigint>();
+    for (const peer of touched?.peers ?? this.store.peers()) {
+      if (this.store.peer(peer.regionId) !== peer) continue; // replaced or gone: see below
+      if (this.#closing.has(peer.regionId) || !peer.isInitialized()) {
+        if (touched !== undefined) this.#unmirror(peer.regionId, removed);
+        continue;
+      }
+      live.add(peer.regionId);
+      const region = this.#mirrorPeer(peer);
+      if (region !== null) changed.push(region);
+    }
+    if (touched === undefined) {
+      for (const id of [...this.regions.keys()]) if (!live.has(id)) this.#unmirror(id, removed);
+    } else {
+      for (const id of touched.droppedRegionIds) {
+        const peer = this.store.peer(id);
+        if (peer === undefined || !peer.isInitialized()) this.#unmirror(id, removed);
+      }
     }
     if (changed.length > 0 || removed.length > 0) this.#onRegionsChanged?.(changed, removed);
+  }
+
+  #unmirror(regionId: bigint, removed: bigint[]): void {
+    if (!this.regions.delete(regionId)) return;
+    this.#seen.delete(regionId);
+    removed.push(regionId);
+  }
+
+  /** `peer`'s `Region`, refreshed in `regions` if it changed (else null). */
+  #mirrorPeer(peer: Peer): Region | null {
+    const meta = peer.region();
+    const leading = peer.isLeader();
+    const term = peer.raw.raft.term;
+    const pendingPeerIds = leading ? peer.pendingPeers().map((p) => p.id) : [];
+    const pending = pendingPeerIds.join(",");
+    const seen = this.#seen.get(peer.regionId);
+    if (
+      seen?.meta === meta && seen.leading === leading && seen.term === term &&
+      seen.pending === pending
+    ) return null;
+    if (leading && (seen?.leading !== true || seen.term !== term)) {
+      this.#ledAnew(peer.regionId, term);
+    }
+    if (!leading) this.#unsynced.delete(peer.regionId);
+    this.#seen.set(peer.regionId, { meta, leading, term, pending });
+    const size = this.#sizes.get(peer.regionId);
+    const region = {
+      ...regionOfPeer(meta, ownPeer(peer)),
+      leading,
+      term,
+      pendingPeerIds,
+      approximateSizeBytes: size?.sizeBytes,
+      approximateKeys: size?.keys,
+    };
+    this.regions.set(peer.regionId, region);
+    return region;
   }
 }
 
