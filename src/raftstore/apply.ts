@@ -36,6 +36,7 @@ import {
 } from "../raft/mod.ts";
 import { compareBytes } from "../util/bytes.ts";
 import {
+  adjacent,
   checkEpoch,
   decodeCommand,
   deleteRangeEnd,
@@ -47,7 +48,16 @@ import {
   writeModifications,
 } from "./command.ts";
 import type { RegionError } from "./errors.ts";
-import { type PeerMeta, PeerState, type RegionMeta, regionToProto } from "./local_state.ts";
+import {
+  type MergeState,
+  type PeerMeta,
+  PeerState,
+  regionFromProto,
+  type RegionMeta,
+  regionToProto,
+} from "./local_state.ts";
+import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
+import { LOCAL_CF } from "./region_state.ts";
 import { type PeerStorage, writeSplitPeerState } from "./peer_storage.ts";
 import { clearRegionData } from "./snapshot.ts";
 
@@ -84,11 +94,28 @@ export interface ApplyOutcome {
    * uninitialized one): the store opens them once the batch is written.
    */
   splitRegions: RegionMeta[];
+  /** This replica applied PrepareMerge: the merge it began (the store proposes CommitMerge). */
+  mergeStarted?: MergeState;
+  /** This replica applied RollbackMerge: the merge is off, the region serves again. */
+  mergeRolledBack?: boolean;
+  /**
+   * Source regions this target replica merged (CommitMerge): their replicas here are Tombstone
+   * in the batch, their data now the target's; the store drops their peers once it is written.
+   */
+  mergedSources: bigint[];
+}
+
+/**
+ * What apply may ask of the store about another region's replica here: the source of a
+ * CommitMerge, which is brought up to the PrepareMerge entry in the same batch.
+ */
+export interface ApplyNeighbours {
+  replicaOf(regionId: bigint): { storage: PeerStorage; selfPeerId: bigint } | undefined;
 }
 
 /** Applies `entries` (consecutive, committed) of the peer over `storage` into `batch`. */
 export function applyEntries(
-  ctx: { storage: PeerStorage; batch: WriteBatch; selfPeerId: bigint },
+  ctx: ApplyContext,
   entries: readonly Entry[],
 ): ApplyOutcome {
   const { storage, batch } = ctx;
@@ -98,6 +125,7 @@ export function applyEntries(
     removedPeers: [],
     removedSelf: false,
     splitRegions: [],
+    mergedSources: [],
   };
   let last = storage.appliedIndex();
   for (const e of entries) {
@@ -110,17 +138,22 @@ export function applyEntries(
   }
   if (last > storage.appliedIndex()) {
     const commit = storage.raftState().hardState.commit;
+    // A CommitMerge's catch-up applies entries this replica's log lacks: the commit's term is
+    // then the carried entry's.
+    const carried = entries.length > 0 && entries[entries.length - 1]!.index === commit
+      ? entries[entries.length - 1]!.term
+      : undefined;
     storage.setApplyState(batch, {
       appliedIndex: last,
       commitIndex: commit,
-      commitTerm: storage.term(commit),
+      commitTerm: carried ?? storage.term(commit),
     });
   }
   return outcome;
 }
 
 function applyEntry(
-  ctx: { storage: PeerStorage; batch: WriteBatch; selfPeerId: bigint },
+  ctx: ApplyContext,
   e: Entry,
   outcome: ApplyOutcome,
 ): CmdResult | undefined {
@@ -143,6 +176,15 @@ function applyEntry(
     if (admin.cmdType === raft_cmdpb.AdminCmdType.CompactLog) return applyCompactLog(ctx, e, cmd);
     if (admin.cmdType === raft_cmdpb.AdminCmdType.BatchSplit) {
       return applyBatchSplit(ctx, e, cmd, outcome);
+    }
+    if (admin.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
+      return applyPrepareMerge(ctx, e, cmd, outcome);
+    }
+    if (admin.cmdType === raft_cmdpb.AdminCmdType.CommitMerge) {
+      return applyCommitMerge(ctx, e, cmd, outcome);
+    }
+    if (admin.cmdType === raft_cmdpb.AdminCmdType.RollbackMerge) {
+      return applyRollbackMerge(ctx, e, cmd, outcome);
     }
     return invalid(
       region,
@@ -225,6 +267,168 @@ function applyCompactLog(
   });
   storage.compact(batch, compactIndex);
   return response;
+}
+
+/** What apply works on: the peer's storage, the round's batch, and the store's other replicas. */
+export interface ApplyContext {
+  storage: PeerStorage;
+  batch: WriteBatch;
+  selfPeerId: bigint;
+  neighbours?: ApplyNeighbours;
+}
+
+function adminOk(
+  e: Entry,
+  adminResponse: raft_cmdpb.AdminResponse.$Properties,
+): CmdResult {
+  return { ok: true, index: e.index, responses: [], adminResponse };
+}
+
+/**
+ * PrepareMerge (TiKV's `exec_prepare_merge`): the source region's epoch moves (version and
+ * conf_ver up by one: no request of before can apply, no membership change can begin) and it is
+ * Merging, recording the merge (target, min index, this entry's index). From here the region
+ * takes no proposal but RollbackMerge and serves no read (peer.ts), until CommitMerge on the
+ * target ends it or RollbackMerge undoes it.
+ */
+function applyPrepareMerge(
+  ctx: ApplyContext,
+  e: Entry,
+  cmd: RaftCmd,
+  outcome: ApplyOutcome,
+): CmdResult {
+  const { storage, batch } = ctx;
+  const state = storage.regionState();
+  const region = state.region;
+  const req = cmd.adminRequest!.prepareMerge;
+  if (state.state === PeerState.Merging) return invalid(region, "PrepareMerge: already merging");
+  if (req?.target == null) return invalid(region, "PrepareMerge names no target");
+  const target = regionFromProto(req.target);
+  if (!adjacent(region, target) && !adjacent(target, region)) {
+    return invalid(region, `PrepareMerge: region ${target.id} is not adjacent`);
+  }
+  const mergeState: MergeState = { minIndex: req.minIndex ?? 0n, target, commit: e.index };
+  storage.setRegionState(batch, {
+    state: PeerState.Merging,
+    region: {
+      ...region,
+      regionEpoch: {
+        version: region.regionEpoch.version + 1n,
+        confVer: region.regionEpoch.confVer + 1n,
+      },
+    },
+    mergeState,
+  });
+  outcome.regionChanged = true;
+  outcome.mergeStarted = mergeState;
+  return adminOk(e, { cmdType: raft_cmdpb.AdminCmdType.PrepareMerge, prepareMerge: {} });
+}
+
+/**
+ * RollbackMerge (TiKV's `exec_rollback_merge`): the source is Normal again, its version up by
+ * one more (requests made while it was Merging stay stale). Only the merge PrepareMerge at
+ * `commit` began is rolled back.
+ */
+function applyRollbackMerge(
+  ctx: ApplyContext,
+  e: Entry,
+  cmd: RaftCmd,
+  outcome: ApplyOutcome,
+): CmdResult {
+  const { storage, batch } = ctx;
+  const state = storage.regionState();
+  const commit = cmd.adminRequest!.rollbackMerge?.commit ?? 0n;
+  if (state.state !== PeerState.Merging || state.mergeState?.commit !== commit) {
+    return invalid(state.region, `RollbackMerge of ${commit}: no such merge under way`);
+  }
+  const region = state.region;
+  storage.setRegionState(batch, {
+    state: PeerState.Normal,
+    region: {
+      ...region,
+      regionEpoch: { ...region.regionEpoch, version: region.regionEpoch.version + 1n },
+    },
+  });
+  outcome.regionChanged = true;
+  outcome.mergeRolledBack = true;
+  return adminOk(e, { cmdType: raft_cmdpb.AdminCmdType.RollbackMerge, rollbackMerge: {} });
+}
+
+/**
+ * CommitMerge (TiKV's `exec_commit_merge`), on the target: the source replica on this store is
+ * first brought up to its PrepareMerge entry — its own log up to the merge's min index (its
+ * entries there match the leader's), then the entries the command carries — in this same batch;
+ * then the target takes the source's range (version = the larger of the two, plus one) and the
+ * source's replica becomes Tombstone, its log and Raft states deleted and its data left in place:
+ * it is the target's now. The decision depends only on the target's log and state, so every
+ * replica of the target takes the same one; the source's replica must run in this store (the
+ * caller guarantees it: a merge's regions share their stores, and a store runs both in one group).
+ */
+function applyCommitMerge(
+  ctx: ApplyContext,
+  e: Entry,
+  cmd: RaftCmd,
+  outcome: ApplyOutcome,
+): CmdResult {
+  const { storage, batch } = ctx;
+  const region = storage.regionState().region;
+  const req = cmd.adminRequest!.commitMerge;
+  if (req?.source == null) return invalid(region, "CommitMerge names no source");
+  const source = regionFromProto(req.source);
+  const commit = req.commit ?? 0n;
+  const left = adjacent(source, region);
+  if (!left && !adjacent(region, source)) {
+    return invalid(region, `CommitMerge: region ${source.id} is not adjacent`);
+  }
+  const replica = ctx.neighbours?.replicaOf(source.id);
+  assert(
+    replica !== undefined,
+    `region ${region.id}: CommitMerge of region ${source.id}, whose replica is not in this store`,
+  );
+  const carried = (req.entries ?? []).map((m) => ({
+    entryType: (m.entryType ?? 0) as EntryType,
+    term: m.term ?? 0n,
+    index: m.index ?? 0n,
+    data: m.data ?? new Uint8Array(),
+    context: m.context ?? new Uint8Array(),
+  }));
+  const minIndex = carried.length > 0 ? carried[0]!.index - 1n : commit;
+  const src = replica.storage;
+  const applied = src.appliedIndex();
+  if (applied < commit) {
+    const own = applied < minIndex ? src.entries({ lo: applied + 1n, hi: minIndex + 1n }) : [];
+    const rest = carried.filter((c) => c.index > applied && c.index <= commit);
+    src.commitForMergeCatchUp(commit);
+    applyEntries({ storage: src, batch, selfPeerId: replica.selfPeerId }, [...own, ...rest]);
+  }
+  const merging = src.regionState();
+  assert(
+    merging.state === PeerState.Merging && merging.mergeState?.commit === commit,
+    `region ${region.id}: CommitMerge of region ${source.id} at ${commit}, which is not merging ` +
+      `there (state ${PeerState[merging.state]}, merge at ${merging.mergeState?.commit})`,
+  );
+  const sourceRegion = merging.region;
+  const version =
+    (sourceRegion.regionEpoch.version > region.regionEpoch.version
+      ? sourceRegion.regionEpoch.version
+      : region.regionEpoch.version) + 1n;
+  storage.setRegionState(batch, {
+    state: PeerState.Normal,
+    region: {
+      ...region,
+      startKey: left ? sourceRegion.startKey : region.startKey,
+      endKey: left ? region.endKey : sourceRegion.endKey,
+      regionEpoch: { ...region.regionEpoch, version },
+    },
+  });
+  src.setRegionState(batch, { state: PeerState.Tombstone, region: sourceRegion });
+  const log = raftLogRange(source.id);
+  batch.deleteRange(LOCAL_CF, log.start, log.end);
+  batch.delete(LOCAL_CF, raftStateKey(source.id));
+  batch.delete(LOCAL_CF, applyStateKey(source.id));
+  outcome.regionChanged = true;
+  outcome.mergedSources.push(source.id);
+  return adminOk(e, { cmdType: raft_cmdpb.AdminCmdType.CommitMerge, commitMerge: {} });
 }
 
 /** The split specs of a BatchSplit command as kvproto carries them. */

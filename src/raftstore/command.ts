@@ -9,15 +9,18 @@
  * bounds are data keys (src/storage/region_range.ts); CF `raft` belongs to no region.
  *
  * Epoch rules (TiKV's `AdminCmdEpochState`): normal writes check the epoch's `version` (splits
- * and merges change which keys a region holds); ChangePeer checks `confVer`; TransferLeader both;
- * CompactLog neither (it is about this replica's log, not the region's keys or members).
+ * and merges change which keys a region holds); ChangePeer checks `confVer`; RollbackMerge
+ * `version`; TransferLeader, BatchSplit, PrepareMerge and CommitMerge both (TiKV's CommitMerge
+ * checks only `version`; both here, so that the target's members cannot change under a merge
+ * whose source was aligned with them); CompactLog neither (it is about this replica's log, not
+ * the region's keys or members).
  *
  * @module
  */
 
 import { raft_cmdpb } from "../../proto/mod.ts";
 import type { ColumnFamily } from "../engine/types.ts";
-import { assert, type ConfChangeType } from "../raft/mod.ts";
+import { assert, type ConfChangeType, type Entry } from "../raft/mod.ts";
 import type { Modification } from "../storage/modification.ts";
 import { modificationToRaftRequest, raftRequestToModification } from "../storage/raft_cmd.ts";
 import { DATA_KEYS_END, regionContainsKey } from "../storage/region_range.ts";
@@ -25,7 +28,7 @@ import { compareBytes, successor } from "../util/bytes.ts";
 import { decodeCommandFast } from "./cmd_codec.ts";
 import type { RegionError } from "./errors.ts";
 import { LOCAL_PREFIX, REGION_META_KIND, STORE_IDENT_KIND } from "./keys.ts";
-import type { PeerMeta, RegionEpoch, RegionMeta } from "./local_state.ts";
+import { type PeerMeta, type RegionEpoch, type RegionMeta, regionToProto } from "./local_state.ts";
 
 /** A decoded command: kvproto's shape as protobufjs hands it out. */
 export type RaftCmd = raft_cmdpb.RaftCmdRequest.$Properties;
@@ -96,6 +99,8 @@ export function epochCheckOf(cmd: RaftCmd): EpochCheck {
       return { version: false, confVer: false };
     case raft_cmdpb.AdminCmdType.ChangePeer:
       return { version: false, confVer: true };
+    case raft_cmdpb.AdminCmdType.RollbackMerge:
+      return { version: true, confVer: false };
     default:
       return { version: true, confVer: true };
   }
@@ -321,4 +326,75 @@ export function regionsAfterSplit(
     });
   }
   return { regions, derived };
+}
+
+/**
+ * PrepareMerge (the first step of merging `through`'s region into `target`, TiKV's protocol):
+ * `minIndex` is the lowest log index every peer of the source holds, so that CommitMerge can
+ * carry the entries after it to a replica that has not applied them.
+ */
+export function prepareMergeCommand(
+  through: { region(): RegionMeta; meta: PeerMeta },
+  merge: { minIndex: bigint; target: RegionMeta },
+): RaftCmd {
+  return {
+    header: commandHeader(through.region(), through.meta),
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.PrepareMerge,
+      prepareMerge: { minIndex: merge.minIndex, target: regionToProto(merge.target) },
+    },
+  };
+}
+
+/**
+ * CommitMerge, proposed to the target through `through`: the source as PrepareMerge left it,
+ * the PrepareMerge's index, and the source's entries after its `minIndex` up to that index.
+ */
+export function commitMergeCommand(
+  through: { region(): RegionMeta; meta: PeerMeta },
+  merge: { source: RegionMeta; commit: bigint; entries: readonly Entry[] },
+): RaftCmd {
+  return {
+    header: commandHeader(through.region(), through.meta),
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.CommitMerge,
+      commitMerge: {
+        source: regionToProto(merge.source),
+        commit: merge.commit,
+        entries: merge.entries.map((e) => ({
+          entryType: e.entryType as number,
+          term: e.term,
+          index: e.index,
+          data: e.data,
+          context: e.context,
+        })),
+      },
+    },
+  };
+}
+
+/** RollbackMerge: the source gives up the merge PrepareMerge at `commit` began. */
+export function rollbackMergeCommand(
+  through: { region(): RegionMeta; meta: PeerMeta },
+  commit: bigint,
+): RaftCmd {
+  return {
+    header: commandHeader(through.region(), through.meta),
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.RollbackMerge,
+      rollbackMerge: { commit },
+    },
+  };
+}
+
+/** Whether `a` ends where `b` starts (an empty end is +infinity, which starts nothing). */
+export function adjacent(a: { endKey: Uint8Array }, b: { startKey: Uint8Array }): boolean {
+  return a.endKey.length > 0 && compareBytes(a.endKey, b.startKey) === 0;
+}
+
+/** Whether two regions have their peers on the same stores (a merge's precondition). */
+export function sameStores(a: RegionMeta, b: RegionMeta): boolean {
+  const stores = (r: RegionMeta) =>
+    r.peers.map((p) => p.storeId).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)).join(",");
+  return stores(a) === stores(b);
 }

@@ -78,10 +78,21 @@ export interface RegionMeta {
   peers: PeerMeta[];
 }
 
-/** raft_serverpb.RegionLocalState, without the merge fields (not used yet). */
+/** raft_serverpb.MergeState: a source region between PrepareMerge and CommitMerge/Rollback. */
+export interface MergeState {
+  /** The lowest index every peer of the source held when PrepareMerge was proposed. */
+  minIndex: bigint;
+  /** The region the source merges into, as the source's leader saw it. */
+  target: RegionMeta;
+  /** The index of the PrepareMerge entry. */
+  commit: bigint;
+}
+
+/** raft_serverpb.RegionLocalState (merge_state only while the state is Merging). */
 export interface RegionLocalState {
   state: PeerState;
   region: RegionMeta;
+  mergeState?: MergeState;
 }
 
 /** raft_serverpb.StoreIdent: which cluster and store this data directory belongs to. */
@@ -218,6 +229,9 @@ function regionProblem(region: RegionMeta, regionId: bigint | null): string | nu
 
 function regionLocalStateProblem(s: RegionLocalState, regionId: bigint | null): string | null {
   if (PeerState[s.state] === undefined) return `unknown peer state ${s.state}`;
+  if ((s.state === PeerState.Merging) !== (s.mergeState !== undefined)) {
+    return "a merge state goes with the Merging state, and only with it";
+  }
   return regionProblem(s.region, regionId);
 }
 
@@ -251,8 +265,15 @@ export function regionFromProto(m: metapb.Region.$Properties): RegionMeta {
 export function encodeRegionLocalState(s: RegionLocalState): Uint8Array {
   const problem = regionLocalStateProblem(s, null);
   assert(problem === null, `encodeRegionLocalState: ${problem}`);
-  return raft_serverpb.RegionLocalState.encode({ state: s.state, region: regionToProto(s.region) })
-    .finish();
+  return raft_serverpb.RegionLocalState.encode({
+    state: s.state,
+    region: regionToProto(s.region),
+    mergeState: s.mergeState === undefined ? undefined : {
+      minIndex: s.mergeState.minIndex,
+      target: regionToProto(s.mergeState.target),
+      commit: s.mergeState.commit,
+    },
+  }).finish();
 }
 
 /** A RegionLocalState read from `source`; it must name region `source.regionId`. */
@@ -263,7 +284,17 @@ export function decodeRegionLocalState(
   return decodeWith(source, "RegionLocalState", () => {
     const m = raft_serverpb.RegionLocalState.decode(bytes);
     if (m.region === null || m.region === undefined) throw new Error("no region");
-    return { state: m.state, region: regionFromProto(m.region) };
+    const merge = m.mergeState;
+    if (merge?.target == null) return { state: m.state, region: regionFromProto(m.region) };
+    return {
+      state: m.state,
+      region: regionFromProto(m.region),
+      mergeState: {
+        minIndex: merge.minIndex ?? 0n,
+        target: regionFromProto(merge.target),
+        commit: merge.commit ?? 0n,
+      },
+    };
   }, (s) => regionLocalStateProblem(s, source.regionId));
 }
 

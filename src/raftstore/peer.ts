@@ -51,11 +51,13 @@ import {
 import {
   type AppliedEntry,
   applyEntries,
+  type ApplyNeighbours,
   type ApplyOutcome,
   type CmdResult,
   splitSpecsOf,
 } from "./apply.ts";
 import {
+  adjacent,
   checkEpoch,
   checkWriteRequests,
   commandHeader,
@@ -63,10 +65,17 @@ import {
   encodeCommand,
   type RaftCmd,
   regionsAfterSplit,
+  sameStores,
 } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
-import { type PeerMeta, PeerState, type RegionMeta } from "./local_state.ts";
+import {
+  type MergeState,
+  type PeerMeta,
+  PeerState,
+  regionFromProto,
+  type RegionMeta,
+} from "./local_state.ts";
 import type { PeerConfig } from "./peer_config.ts";
 import { followerQuietTicks, leaderQuietTicks } from "./hibernate.ts";
 import { PeerStorage } from "./peer_storage.ts";
@@ -474,6 +483,13 @@ export class Peer {
     const error = this.checkProposal(cmd);
     if (error !== null) return cb({ ok: false, error });
     const admin = cmd.adminRequest;
+    if (this.isMerging() && admin?.cmdType !== raft_cmdpb.AdminCmdType.RollbackMerge) {
+      return cb({ ok: false, error: this.merging() });
+    }
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
+      const problem = this.prepareMergeProblem(cmd);
+      if (problem !== null) return cb({ ok: false, error: this.invalid(problem) });
+    }
     if (admin?.cmdType === raft_cmdpb.AdminCmdType.ChangePeer) {
       return this.proposeChangePeer(cmd, cb);
     }
@@ -486,7 +502,12 @@ export class Peer {
         adminResponse: { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: {} },
       });
     }
-    if (admin?.cmdType === raft_cmdpb.AdminCmdType.BatchSplit) {
+    const merge = admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge ||
+      admin?.cmdType === raft_cmdpb.AdminCmdType.CommitMerge ||
+      admin?.cmdType === raft_cmdpb.AdminCmdType.RollbackMerge;
+    if (merge) {
+      // Checked above (PrepareMerge) or by the epoch (CommitMerge, RollbackMerge).
+    } else if (admin?.cmdType === raft_cmdpb.AdminCmdType.BatchSplit) {
       const { splits, rightDerive } = splitSpecsOf(cmd);
       const made = regionsAfterSplit(this.region(), splits, rightDerive);
       if ("problem" in made) return cb({ ok: false, error: this.invalid(made.problem) });
@@ -510,6 +531,59 @@ export class Peer {
       });
     }
     this.trackProposal(cb);
+  }
+
+  /** Whether this region is between PrepareMerge and CommitMerge or RollbackMerge. */
+  isMerging(): boolean {
+    return this.storage.regionState().state === PeerState.Merging;
+  }
+
+  /** The merge this region is in, if it is merging. */
+  mergeState(): MergeState | undefined {
+    return this.storage.regionState().mergeState;
+  }
+
+  private merging(): RegionError {
+    return { code: "ServerIsBusy", regionId: this.regionId, reason: "the region is merging" };
+  }
+
+  /**
+   * Why this leader may not propose PrepareMerge now (TiKV's `pre_propose_prepare_merge`), or
+   * null: everything in its log applied (no conf change or CompactLog can land after it), no
+   * conf change pending, every peer's log known to hold the entries up to the merge's min
+   * index — which this leader's log still holds after it (else a lagging replica could not be
+   * caught up) — and a target next to this region whose peers are on this region's stores.
+   */
+  private prepareMergeProblem(cmd: RaftCmd): string | null {
+    const req = cmd.adminRequest!.prepareMerge;
+    if (req?.target == null) return "PrepareMerge names no target";
+    const target = regionFromProto(req.target);
+    const region = this.region();
+    if (!adjacent(region, target) && !adjacent(target, region)) {
+      return `region ${target.id} is not next to region ${region.id}`;
+    }
+    if (!sameStores(region, target)) {
+      return `regions ${region.id} and ${target.id} are not on the same stores`;
+    }
+    const log = this.raw.raft.log;
+    if (log.applied < log.lastIndex()) return "entries are not applied yet";
+    if (this.#pendingConfIndex > log.applied) return "a membership change is pending";
+    if (this.pendingPeers().length > 0) return "a peer is waiting for a snapshot";
+    const min = this.mergeMinIndex();
+    if (min !== (req.minIndex ?? 0n)) return `the min index is ${min}, not ${req.minIndex}`;
+    if (min + 1n < this.storage.firstIndex()) {
+      return `a peer is behind the log's first index ${this.storage.firstIndex()}`;
+    }
+    return null;
+  }
+
+  /** The lowest index every peer's log is known to hold (the leader's progress of each). */
+  mergeMinIndex(): bigint {
+    let min = this.raw.raft.log.lastIndex();
+    for (const [id, pr] of this.raw.raft.tracker.progress) {
+      if (id !== this.meta.id && pr.match < min) min = pr.match;
+    }
+    return min;
   }
 
   private invalid(reason: string): RegionError {
@@ -679,6 +753,9 @@ export class Peer {
     if (this.#destroyed) {
       return cb({ ok: false, error: { code: "RegionNotFound", regionId: this.regionId } });
     }
+    // A merging source serves nothing: once the target took its range, a read here could miss
+    // writes the target accepted.
+    if (this.isMerging()) return cb({ ok: false, error: this.merging() });
     const bugs = this.#config.testingBugs ?? {};
     if (!this.isLeader()) {
       if (bugs.serveReadsOnFollowers === true) return cb(this.readPermission(true));
@@ -741,7 +818,8 @@ export class Peer {
    * count limit below the applied index (module header).
    */
   private maybeCompactLog(): void {
-    if (!this.isLeader()) return;
+    // A merging source keeps its log: CommitMerge carries entries after the merge's min index.
+    if (!this.isLeader() || this.isMerging()) return;
     const raft = this.raw.raft;
     const first = this.storage.firstIndex();
     const applied = raft.log.applied;
@@ -857,9 +935,9 @@ export class Peer {
   }
 
   /** Duty 3: the committed entries into the round's apply batch. */
-  apply(batch: WriteBatch, rd: Ready): ApplyOutcome {
+  apply(batch: WriteBatch, rd: Ready, neighbours?: ApplyNeighbours): ApplyOutcome {
     const outcome = applyEntries(
-      { storage: this.storage, batch, selfPeerId: this.meta.id },
+      { storage: this.storage, batch, selfPeerId: this.meta.id, neighbours },
       rd.committedEntries,
     );
     if (outcome.regionChanged) this.refreshPeerCache();

@@ -522,6 +522,19 @@ export class PeerStorage implements Storage {
    * Records how far apply has come (duty 3), in the apply batch that carries the effects of
    * the entries applied. The truncated state is changed only by `compact`.
    */
+  /**
+   * A source replica caught up by a CommitMerge (apply.ts): the entries up to `commit` are
+   * committed in the source's group (the PrepareMerge entry is at `commit`), though this replica
+   * may not have heard so; its in-memory commit index goes there so that they apply. Nothing is
+   * written: the replica's Raft state is deleted in the same batch.
+   */
+  commitForMergeCatchUp(commit: bigint): void {
+    const hs = this.#raftState.hardState;
+    if (commit > hs.commit) {
+      this.#raftState = { ...this.#raftState, hardState: { ...hs, commit } };
+    }
+  }
+
   setApplyState(
     batch: WriteBatch,
     state: { appliedIndex: bigint; commitIndex: bigint; commitTerm: bigint },

@@ -51,8 +51,8 @@ import {
   type Ready,
   SnapshotStatus,
 } from "../raft/mod.ts";
-import type { ApplyOutcome } from "./apply.ts";
-import type { RaftCmd } from "./command.ts";
+import type { ApplyNeighbours, ApplyOutcome } from "./apply.ts";
+import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { applyStateKey, raftLogRange, raftStateKey, regionStateKey } from "./keys.ts";
 import { metapb } from "../../proto/mod.ts";
@@ -178,6 +178,7 @@ export class Store {
       }
       const peer = Peer.open(store.peerOptions(state.region.id), store.#random);
       store.#peers.set(peer.regionId, peer);
+      if (peer.isMerging()) store.#merging.add(peer.regionId);
     }
     if (forget.count > 0) store.engine.write(forget);
     forget.destroy();
@@ -287,6 +288,9 @@ export class Store {
   tick(): void {
     if (this.#stopped) return;
     this.#peers.tick();
+    // Merges under way are pushed on every tick (a CommitMerge refused or lost is proposed
+    // again, a merge whose target moved on is rolled back).
+    for (const regionId of this.#merging) this.advanceMerge(regionId);
   }
 
   /** Hibernation counters, and how many peers are awake and asleep now. */
@@ -401,7 +405,7 @@ export class Store {
         readies,
         installs
           ? undefined
-          : (batch) => readies.map(({ peer, ready }) => peer.apply(batch, ready)),
+          : (batch) => readies.map(({ peer, ready }) => peer.apply(batch, ready, this.#neighbours)),
       );
       if (written.synced) this.stats.syncedWrites++;
       if (this.#stopped) return true; // Stopped (a crash) while the write ran: nothing more.
@@ -425,13 +429,20 @@ export class Store {
       const outcomes = written.applied ?? this.applyAll(readies);
       // Answers, duty 4, and removals.
       const removed: Peer[] = [];
+      const merged: bigint[] = [];
       readies.forEach(({ peer, ready }, i) => {
         const outcome = outcomes[i]!;
         peer.finishReady(ready, outcome);
         this.tellRemoved(peer, outcome);
         if (outcome.removedSelf) removed.push(peer);
         if (outcome.splitRegions.length > 0) this.openSplitPeers(peer, outcome.splitRegions);
+        merged.push(...outcome.mergedSources);
+        if (outcome.mergeStarted !== undefined) this.#merging.add(peer.regionId);
+        if (outcome.mergeRolledBack === true) this.#merging.delete(peer.regionId);
       });
+      // Sources a CommitMerge here merged: their records went in the batch; their peers go.
+      for (const regionId of merged) this.dropMergedSource(regionId);
+      for (const regionId of this.#merging) this.advanceMerge(regionId);
       if (removed.length > 0) await this.destroyPeers(removed);
       return true;
     } finally {
@@ -443,7 +454,7 @@ export class Store {
   private applyAll(readies: { peer: Peer; ready: Ready }[]): ApplyOutcome[] {
     const batch = this.engine.newWriteBatch();
     try {
-      const outcomes = readies.map(({ peer, ready }) => peer.apply(batch, ready));
+      const outcomes = readies.map(({ peer, ready }) => peer.apply(batch, ready, this.#neighbours));
       if (batch.count > 0) this.engine.write(batch);
       return outcomes;
     } finally {
@@ -496,6 +507,77 @@ export class Store {
         if (envelope.toPeer.id === peer.meta.id) peer.step(envelope);
       }
     }
+  }
+
+  /** Apply's view of the other replicas here (the source of a CommitMerge). */
+  readonly #neighbours: ApplyNeighbours = {
+    replicaOf: (regionId) => {
+      const peer = this.#peers.get(regionId);
+      return peer === undefined ? undefined : { storage: peer.storage, selfPeerId: peer.meta.id };
+    },
+  };
+
+  /** Source regions here that are Merging (PrepareMerge applied), by id. */
+  readonly #merging = new Set<bigint>();
+  /** Merges whose CommitMerge this store proposed and awaits, by source region id. */
+  readonly #commitsInFlight = new Set<bigint>();
+
+  /**
+   * Moves a merge on, from this store's side (TiKV's `on_check_merge`): if the target's replica
+   * here leads, it proposes CommitMerge under the target's epoch the merge began with, carrying
+   * the source's entries after the merge's min index; if this store's source replica leads and
+   * the target here has moved on (a split or a conf change since, and it did not take the
+   * source), the source proposes RollbackMerge.
+   */
+  private advanceMerge(regionId: bigint): void {
+    const source = this.#peers.get(regionId);
+    const merge = source?.mergeState();
+    if (source === undefined || merge === undefined) {
+      this.#merging.delete(regionId);
+      return;
+    }
+    const target = this.#peers.get(merge.target.id);
+    if (target === undefined || !target.isInitialized()) return;
+    const now = target.region().regionEpoch;
+    const moved = now.version !== merge.target.regionEpoch.version ||
+      now.confVer !== merge.target.regionEpoch.confVer;
+    if (moved) {
+      if (source.isLeader() && !this.#commitsInFlight.has(regionId)) {
+        this.#commitsInFlight.add(regionId);
+        this.propose(regionId, rollbackMergeCommand(source, merge.commit), () => {
+          this.#commitsInFlight.delete(regionId);
+        });
+      }
+      return;
+    }
+    if (!target.isLeader() || this.#commitsInFlight.has(regionId)) return;
+    let entries;
+    try {
+      entries = source.storage.entries({ lo: merge.minIndex + 1n, hi: merge.commit + 1n });
+    } catch {
+      return; // Compacted here: another store's target leader (or a rollback) ends it.
+    }
+    const through = { region: () => merge.target, meta: target.meta };
+    const cmd = commitMergeCommand(through, {
+      source: source.region(),
+      commit: merge.commit,
+      entries,
+    });
+    this.#commitsInFlight.add(regionId);
+    this.propose(target.regionId, cmd, () => this.#commitsInFlight.delete(regionId));
+  }
+
+  /** A source region merged here (its records are Tombstone in the batch just written). */
+  private dropMergedSource(regionId: bigint): void {
+    this.#merging.delete(regionId);
+    const peer = this.#peers.get(regionId);
+    if (peer === undefined) return;
+    peer.failAll({
+      proposals: { code: "RegionNotFound", regionId },
+      reads: { code: "RegionNotFound", regionId },
+    });
+    this.#peers.delete(regionId);
+    this.stats.peersDestroyed++;
   }
 
   /**

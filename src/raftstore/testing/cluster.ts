@@ -25,6 +25,7 @@ import {
   changePeerCommand,
   keyInRegion,
   type Modification,
+  prepareMergeCommand,
   type RaftCmd,
   writeCommand,
 } from "../command.ts";
@@ -337,6 +338,24 @@ export class Cluster {
       newPeerIds: leader.region().peers.map(() => this.allocPeerId()),
     }));
     const cmd = batchSplitCommand(leader, splits, options.rightDerive ?? false);
+    return await this.propose(leader.meta.storeId, cmd, maxTicks);
+  }
+
+  /**
+   * PrepareMerge of the region holding `sourceKey` into the region holding `targetKey` (or into
+   * `targetKey` as given, an old view of it included), through the source's leader; waits for
+   * the answer (the rest of the merge follows on its own).
+   */
+  async prepareMerge(
+    sourceKey: string,
+    targetKey: string | RegionMeta,
+    maxTicks = DEFAULT_DEADLINE_TICKS,
+  ): Promise<CmdResult> {
+    const leader = await this.waitLeader(this.regionOfKey(sourceKey), maxTicks);
+    const target = typeof targetKey !== "string"
+      ? targetKey
+      : this.peers(this.regionOfKey(targetKey)).find((p) => p.isInitialized())!.region();
+    const cmd = prepareMergeCommand(leader, { minIndex: leader.mergeMinIndex(), target });
     return await this.propose(leader.meta.storeId, cmd, maxTicks);
   }
 

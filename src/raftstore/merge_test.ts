@@ -1,0 +1,149 @@
+/**
+ * Region merge at the raftstore level over the harness (issue #12 item 2, TiKV's protocol):
+ * PrepareMerge on the source, CommitMerge on the target (proposed by the store where the
+ * target leads, carrying the source's entries after the merge's min index), the source's
+ * replicas Tombstone with their data kept as the target's, RollbackMerge when the target moved
+ * on, a lagging source replica caught up by the entries CommitMerge carries, and the merged
+ * region surviving restarts.
+ */
+import assert from "node:assert/strict";
+import { writeCommand } from "./command.ts";
+import { PeerState } from "./local_state.ts";
+import { readRegionState } from "./region_state.ts";
+import { Cluster, FIRST_REGION_ID, put, replacer } from "./testing/cluster.ts";
+import { dropWhen } from "./testing/memory_transport.ts";
+
+const show = (value: unknown) => JSON.stringify(value, replacer);
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** Three stores, one region split at m: [, m) is FIRST_REGION_ID, [m, ) the returned id. */
+async function splitCluster(seed: number): Promise<{ c: Cluster; right: bigint }> {
+  const c = await Cluster.start({ storeCount: 3, seed });
+  for (const k of ["a", "f", "p", "x"]) await c.mustPut(k, `v-${k}`);
+  const result = await c.split(["m"]);
+  assert.ok(result.ok, show(result));
+  const right = result.ok ? result.adminResponse!.splits!.regions![1]!.id! : 0n;
+  await c.waitLeader(right);
+  return { c, right };
+}
+
+Deno.test("a merge of [m, +inf) into [, m): the target covers every key on every store, the source is Tombstone with its data kept, and writes to the merged range apply (seed 71)", async () => {
+  const { c, right } = await splitCluster(71);
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  await c.waitUntil(
+    "every store merged",
+    () =>
+      c.storeIds.every((s) =>
+        c.store(s).peer(right) === undefined &&
+        c.store(s).peer(FIRST_REGION_ID)?.region().endKey.length === 0
+      ),
+  );
+  for (const s of c.storeIds) {
+    const target = c.store(s).peer(FIRST_REGION_ID)!.region();
+    assert.equal(text(target.startKey), "");
+    assert.equal(target.regionEpoch.version, 4n, "max(3 after prepare, 2) + 1");
+    assert.equal(readRegionState(c.engine(s), right)?.state, PeerState.Tombstone);
+    assert.equal(c.valueOn(s, "p"), "v-p", "the source's data is the target's now");
+  }
+  assert.equal(c.regionOfKey("x"), FIRST_REGION_ID);
+  for (const k of ["a", "f", "p", "x"]) {
+    const got = await c.get(k);
+    assert.ok(got.ok && got.value === `v-${k}`, `${k}: ${show(got)}`);
+  }
+  await c.mustPut("q", "after-merge");
+  for (const s of c.storeIds) {
+    await c.waitUntil(`store ${s} applied the write`, () => c.valueOn(s, "q") === "after-merge");
+  }
+  // The merged region is what every store rebuilds after a restart.
+  for (const s of c.storeIds) c.crash(s);
+  for (const s of c.storeIds) c.restart(s);
+  await c.waitLeader(FIRST_REGION_ID);
+  const got = await c.get("x");
+  assert.ok(got.ok && got.value === "v-x", show(got));
+  assert.ok(c.storeIds.every((s) => c.store(s).peer(right) === undefined));
+});
+
+Deno.test("a merging source refuses writes and reads (ServerIsBusy) until the merge ends; a write proposed under the epoch before PrepareMerge is refused (seed 73)", async () => {
+  const { c, right } = await splitCluster(73);
+  const leader = await c.waitLeader(right);
+  const before = leader.region();
+  // The target's group cannot commit anything: CommitMerge waits, the source stays Merging.
+  const block = c.transport.addFilter(
+    dropWhen("target messages", (e) => e.regionId === FIRST_REGION_ID),
+  );
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  const source = c.store(leader.meta.storeId).peer(right)!;
+  assert.ok(source.isMerging());
+  const write = await c.propose(
+    leader.meta.storeId,
+    writeCommand(source.region(), source.meta, [put("p", "during")]),
+  );
+  assert.ok(!write.ok && write.error.code === "ServerIsBusy", show(write));
+  const read = await c.get("p");
+  assert.ok(!read.ok && read.error.code === "ServerIsBusy", show(read));
+  const stale = await c.propose(
+    leader.meta.storeId,
+    writeCommand(before, leader.meta, [put("p", "stale")]),
+  );
+  assert.ok(!stale.ok && stale.error.code !== "StaleCommand", show(stale));
+  c.transport.removeFilter(block);
+  await c.waitUntil(
+    "the merge ended",
+    () => c.storeIds.every((s) => c.store(s).peer(right) === undefined),
+  );
+  for (const s of c.storeIds) assert.equal(c.valueOn(s, "p"), "v-p");
+});
+
+Deno.test("a source replica cut off while the source prepares is caught up by the entries CommitMerge carries: its store has every write of the source (seed 79)", async () => {
+  const { c, right } = await splitCluster(79);
+  const leader = await c.waitLeader(right);
+  const lagging = c.storeIds.find((s) => s !== leader.meta.storeId)!;
+  // The lagging store hears nothing of the source region: its writes and its PrepareMerge.
+  const cut = c.transport.addFilter(
+    dropWhen(
+      "source messages to the lagging store",
+      (e) => e.regionId === right && e.toPeer.storeId === lagging,
+    ),
+  );
+  await c.mustPut("r", "late-write");
+  // PrepareMerge needs every peer's log known: the lagging one's match is behind its last
+  // write, but PrepareMerge's min index is that match, so the leader can still prepare.
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  await c.waitUntil(
+    "the target merged on the lagging store",
+    () =>
+      c.store(lagging).peer(right) === undefined &&
+      c.store(lagging).peer(FIRST_REGION_ID)?.region().endKey.length === 0,
+  );
+  c.transport.removeFilter(cut);
+  assert.equal(c.valueOn(lagging, "r"), "late-write", "caught up through CommitMerge's entries");
+  assert.equal(readRegionState(c.engine(lagging), right)?.state, PeerState.Tombstone);
+});
+
+Deno.test("a merge whose target split after the source's leader last saw it is rolled back: the source serves again with a newer version, and the target is untouched (seed 83)", async () => {
+  const { c, right } = await splitCluster(83);
+  const seen = c.peers(FIRST_REGION_ID).find((p) => p.isInitialized())!.region();
+  // The target splits; the merge is then prepared against the target as it was before.
+  const split = await c.split(["c"]);
+  assert.ok(split.ok, show(split));
+  const prepared = await c.prepareMerge("p", seen);
+  assert.ok(prepared.ok, show(prepared));
+  await c.waitUntil("the source is Normal again on every store", () =>
+    c.storeIds.every((s) => {
+      const p = c.store(s).peer(right);
+      return p !== undefined && !p.isMerging();
+    }));
+  for (const s of c.storeIds) {
+    const source = c.store(s).peer(right)!.region();
+    assert.equal(source.regionEpoch.version, 4n, "2, +1 at PrepareMerge, +1 at RollbackMerge");
+    // The split left the target [, c) (the harness splits without right-derive).
+    assert.equal(text(c.store(s).peer(FIRST_REGION_ID)!.region().endKey), "c");
+  }
+  await c.mustPut("q", "after-rollback");
+  assert.equal(c.regionOfKey("q"), right);
+  const got = await c.get("p");
+  assert.ok(got.ok && got.value === "v-p", show(got));
+});
