@@ -168,6 +168,33 @@ export const DEFAULT_PD_SCHEDULE_INTERVAL_MS = 1_000;
 export const PD_ADMIN_REQUEST_MAX_BYTES = 64 * 1024;
 /** Most region heartbeat streams the PD process keeps for pushing operators (one per store). */
 export const PD_HEARTBEAT_STREAMS_MAX = PD_STORES_MAX;
+/** Default `max-merge-region-size` (MiB): a region at most this big may merge; 0 disables merge. */
+export const DEFAULT_PD_MAX_MERGE_REGION_SIZE_MB = 20;
+/** Default `max-merge-region-keys`: a region with at most this many keys may merge. */
+export const DEFAULT_PD_MAX_MERGE_REGION_KEYS = 200_000;
+/**
+ * Default `split-merge-interval`: a region split (AskBatchSplit or ReportBatchSplit named it) less
+ * than this long ago is not merged, nor is anything in the first such span after PD starts.
+ */
+export const DEFAULT_PD_SPLIT_MERGE_INTERVAL_MS = 60 * 60 * 1000;
+/** Default `merge-schedule-limit`: merge operators in flight (each merge is two); 0 disables. */
+export const DEFAULT_PD_MERGE_SCHEDULE_LIMIT = 8;
+/** Default `enable-one-way-merge`: when on, a region merges only into the next one. */
+export const DEFAULT_PD_ENABLE_ONE_WAY_MERGE = false;
+/**
+ * A merge step (PrepareMerge, the target catching up, CommitMerge) times out after this: PD's
+ * ten fast steps.
+ */
+export const PD_OPERATOR_MERGE_STEP_TIMEOUT_MS = 10 * PD_OPERATOR_FAST_STEP_TIMEOUT_MS;
+/** Most recent splits PD remembers for `split-merge-interval`; past it the oldest are forgotten. */
+export const PD_SPLIT_RECORDS_MAX = 64 * 1024;
+/**
+ * A merge target larger than max(this, PD_MERGE_TARGET_MAX_SIZE_FACTOR × region-max-size) MiB is
+ * left alone (PD's `maxTargetRegionSize`).
+ */
+export const PD_MERGE_TARGET_MAX_SIZE_MB = 500;
+/** See `PD_MERGE_TARGET_MAX_SIZE_MB` (PD's `maxTargetRegionFactor`). */
+export const PD_MERGE_TARGET_MAX_SIZE_FACTOR = 4;
 
 assertConstant(
   PD_STORE_DISCONNECTED_MS < DEFAULT_PD_MAX_STORE_DOWN_TIME_MS,
@@ -184,6 +211,11 @@ assertConstant(
 assertConstant(
   PD_SPLIT_MAX_COUNT * (PD_REGION_MAX_PEERS + 1) <= PD_ID_ALLOC_MAX_COUNT,
   "one AskBatchSplit's ids must fit one id allocation",
+);
+assertConstant(
+  PD_OPERATOR_SLOW_STEP_TIMEOUT_MS <= PD_OPERATOR_MERGE_STEP_TIMEOUT_MS &&
+    PD_SPLIT_RECORDS_MAX >= 1,
+  "a merge step may take at least as long as a snapshot; some splits are remembered",
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import { PdError } from "./errors.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { decodeRegion, decodeStore, encodeRegion, encodeStore } from "./records.ts";
 import { RegionTree } from "./region_tree.ts";
+import { SplitRecords } from "./split_records.ts";
 import { type ScheduleConfig, scheduleConfig } from "./config.ts";
 import {
   loadU64,
@@ -102,6 +103,10 @@ export class PdCluster {
   readonly config: ScheduleConfig;
   readonly ids: IdAllocator;
   readonly regions = new RegionTree();
+  /** Regions PD saw split lately, for `split-merge-interval` (`split_records.ts`). */
+  readonly recentSplits = new SplitRecords();
+  /** The clock's reading when this cluster was opened: no merge in the first split-merge-interval. */
+  readonly openedAtMs: number;
   readonly #stores = new Map<bigint, StoreInfo>();
   readonly #maxStores: number;
   readonly #maxRegions: number;
@@ -113,6 +118,7 @@ export class PdCluster {
     this.storage = options.storage;
     this.clock = options.clock;
     this.config = scheduleConfig(options.config);
+    this.openedAtMs = options.clock.nowMs();
     this.#clusterId = clusterId;
     this.#bootstrapped = bootstrapped;
     this.#maxStores = options.maxStores ?? PD_STORES_MAX;
@@ -529,12 +535,14 @@ export class PdCluster {
       out.push({ newRegionId, newPeerIds: region.peers.map(() => next++) });
     }
     assert(next === last + 1n, `split ids ${next - 1n} and ${last} disagree`);
+    this.#recordSplit([region.id, ...out.map((split) => split.newRegionId)]);
     return out;
   }
 
   /**
    * PD's ReportBatchSplit: checks that the reported regions are adjacent, in order. Like PD it
-   * changes nothing: the regions' own heartbeats bring their new shapes.
+   * changes no region: their own heartbeats bring their new shapes. It records the split, so
+   * that none of them merges within `split-merge-interval`.
    */
   reportBatchSplit(regions: readonly RegionMeta[]): PdError | null {
     if (regions.length < 2) {
@@ -550,7 +558,13 @@ export class PdCluster {
         );
       }
     }
+    this.#recordSplit(regions.map((region) => region.id));
     return null;
+  }
+
+  #recordSplit(regionIds: bigint[]): void {
+    const at = { nowMs: this.clock.nowMs(), intervalMs: this.config.splitMergeIntervalMs };
+    this.recentSplits.record(regionIds, at);
   }
 }
 

@@ -7,7 +7,9 @@
  * 1. Timeouts (`OperatorController.checkTimeouts`).
  * 2. The store checker: an Offline store holding no replica becomes Tombstone.
  * 3. The replica checker over every region, in key order.
- * 4. Balance-leader, then balance-region, each until it proposes nothing or has no room.
+ * 4. The merge checker over every region, in key order (a region that became a merge's target
+ *    or has an operator is passed over).
+ * 5. Balance-leader, then balance-region, each until it proposes nothing or has no room.
  *
  * Up → Disconnected → Down is not a step: it is read from the time of each store's last
  * heartbeat whenever a store is weighed (`PdCluster.liveness`).
@@ -17,6 +19,7 @@
 import { balanceLeader } from "./balance_leader.ts";
 import { balanceRegion } from "./balance_region.ts";
 import type { PdCluster } from "./cluster.ts";
+import { checkMerge } from "./merge_checker.ts";
 import type { Operator } from "./operator.ts";
 import type { OperatorController, OperatorRequest } from "./operator_controller.ts";
 import { checkReplicas } from "./replica_checker.ts";
@@ -36,6 +39,7 @@ export interface RoundResult {
 /** Which parts of a round run (all by default); tests run one at a time. */
 export interface RoundParts {
   replica?: boolean;
+  merge?: boolean;
   balanceLeader?: boolean;
   balanceRegion?: boolean;
 }
@@ -45,7 +49,13 @@ export function runScheduleRound(
   pd: { cluster: PdCluster; controller: OperatorController },
   round: { nowMs: number; random: RandomSource; parts?: RoundParts },
 ): RoundResult {
-  const parts = { replica: true, balanceLeader: true, balanceRegion: true, ...round.parts };
+  const parts = {
+    replica: true,
+    merge: true,
+    balanceLeader: true,
+    balanceRegion: true,
+    ...round.parts,
+  };
   const timedOut = pd.controller.checkTimeouts(round.nowMs);
   const buried = buryDrainedStores(pd.cluster);
   const added: Operator[] = [];
@@ -59,6 +69,15 @@ export function runScheduleRound(
   if (parts.replica) {
     const ctx = scheduleContext(pd, round);
     for (const region of pd.cluster.regions.all()) offer(checkReplicas(ctx, region));
+  }
+  if (parts.merge) {
+    const ctx = scheduleContext(pd, round);
+    for (const region of pd.cluster.regions.all()) {
+      const proposal = checkMerge(ctx, region);
+      if (typeof proposal === "string") continue;
+      const result = pd.controller.addMerge(proposal, round.nowMs);
+      if (typeof result !== "string") added.push(...result);
+    }
   }
   if (parts.balanceLeader) {
     repeatWhileAdded(

@@ -34,6 +34,7 @@ export {
   type PdErrorTypeName,
 } from "./errors.ts";
 export { IdAllocator, type IdAllocatorOptions } from "./id_allocator.ts";
+export { checkMerge } from "./merge_checker.ts";
 export {
   type ConfChangeType,
   describeOperator,
@@ -44,7 +45,7 @@ export {
   type OperatorStatus,
   type OpStep,
 } from "./operator.ts";
-export { OperatorController } from "./operator_controller.ts";
+export { type MergeRequest, OperatorController } from "./operator_controller.ts";
 export {
   type MemberStatus,
   type MemberTransport,
@@ -64,5 +65,6 @@ export {
   type ServiceSafePoint,
 } from "./safe_point.ts";
 export { SimCluster } from "./sim_cluster.ts";
+export { SplitRecords } from "./split_records.ts";
 export { PD_KEYS, type PdStorage, type PdWrite } from "./storage.ts";
 export type * from "./types.ts";

@@ -8,6 +8,12 @@
  * learner, which catches up by snapshot, then promoted to voter; a voter is removed by itself.
  * A leader is never removed: a transfer goes first.
  *
+ * A merge (PD's `CreateMergeRegionOperator`) is two operators: the source's, whose last step
+ * tells its leader to merge into the target (TiKV's PrepareMerge, then CommitMerge on the
+ * target or RollbackMerge), and the target's, one passive step that tells its leader nothing
+ * and keeps other operators off it. The target's finishes when a heartbeat of the target covers
+ * both ranges at a higher version; the source's ends with it (its region is gone by then).
+ *
  * @module
  */
 import {
@@ -15,20 +21,31 @@ import {
   PD_OPERATOR_SLOW_STEP_TIMEOUT_MS,
 } from "../constants.ts";
 import { assert } from "../util/assert.ts";
-import type { Peer, RegionEpoch, RegionInfo } from "./types.ts";
+import { compareBytes } from "../util/bytes.ts";
+import type { Peer, RegionEpoch, RegionInfo, RegionMeta } from "./types.ts";
 
 /** One step of an operator. */
 export type OpStep =
   | { type: "AddLearner"; storeId: bigint; peerId: bigint }
   | { type: "PromoteLearner"; storeId: bigint; peerId: bigint }
   | { type: "RemovePeer"; storeId: bigint; peerId: bigint }
-  | { type: "TransferLeader"; fromStoreId: bigint; toStoreId: bigint };
+  | { type: "TransferLeader"; fromStoreId: bigint; toStoreId: bigint }
+  | {
+    type: "MergeRegion";
+    /** The source and the target as PD knew them when it planned the merge. */
+    source: RegionMeta;
+    target: RegionMeta;
+    /** The target's half: nothing to carry out; it keeps other operators off the target. */
+    passive: boolean;
+    /** How long the step may take (the passive half: as long as all of the source's steps). */
+    timeoutMs: number;
+  };
 
 /**
  * Which schedule limit an operator counts against: `replica` (repairs, first in line), `region`
- * (balance moves) or `leader` (balance transfers).
+ * (balance moves), `leader` (balance transfers) or `merge` (both halves of a merge).
  */
-export type OperatorKind = "replica" | "region" | "leader";
+export type OperatorKind = "replica" | "region" | "leader" | "merge";
 
 /** `pdpb.OperatorStatus` names. */
 export type OperatorStatus = "RUNNING" | "SUCCESS" | "TIMEOUT" | "CANCEL" | "REPLACE";
@@ -52,14 +69,16 @@ export interface Operator {
   /** Why it ended, when it did not succeed. */
   reason: string;
   finishedAtMs: number | null;
+  /** A merge's other region, whose operator ends with this one; `null` for any other operator. */
+  mergePartner: bigint | null;
 }
 
 /** `eraftpb.ConfChangeType` names used by `pdpb.ChangePeer`. */
 export type ConfChangeType = "AddNode" | "RemoveNode" | "AddLearnerNode";
 
 /**
- * A `pdpb.RegionHeartbeatResponse` as a plain value: at most one of `changePeer` and
- * `transferLeader` is set; the edge encodes it.
+ * A `pdpb.RegionHeartbeatResponse` as a plain value: at most one of `changePeer`,
+ * `transferLeader` and `merge` is set; the edge encodes it.
  */
 export interface HeartbeatInstruction {
   regionId: bigint;
@@ -67,6 +86,8 @@ export interface HeartbeatInstruction {
   targetPeer: Peer;
   changePeer?: { peer: Peer; changeType: ConfChangeType };
   transferLeader?: { peer: Peer; peers: Peer[] };
+  /** `pdpb.Merge`: merge this region into `target` (as PD knew it when it planned the merge). */
+  merge?: { target: RegionMeta };
 }
 
 function peerOn(region: RegionInfo, storeId: bigint): Peer | undefined {
@@ -75,7 +96,34 @@ function peerOn(region: RegionInfo, storeId: bigint): Peer | undefined {
 
 /** Whether a step changes the region's membership (and so bumps its `confVer` by one). */
 export function changesConf(step: OpStep): boolean {
-  return step.type !== "TransferLeader";
+  return step.type !== "TransferLeader" && step.type !== "MergeRegion";
+}
+
+/** The range [startKey, endKey) of two adjacent regions together (an empty end is +infinity). */
+export function mergedRange(
+  a: RegionMeta,
+  b: RegionMeta,
+): { startKey: Uint8Array; endKey: Uint8Array } {
+  const [first, second] = compareBytes(a.startKey, b.startKey) <= 0 ? [a, b] : [b, a];
+  return { startKey: first.startKey, endKey: second.endKey };
+}
+
+/**
+ * Whether `region` shows the merge done: it is the target, at a higher version, and its range
+ * covers both the source's and its own old one (TiKV's CommitMerge).
+ */
+export function mergeCommitted(step: OpStep & { type: "MergeRegion" }, region: RegionInfo) {
+  const meta = region.meta;
+  if (meta.id !== step.target.id) return false;
+  if (meta.regionEpoch.version <= step.target.regionEpoch.version) return false;
+  const merged = mergedRange(step.source, step.target);
+  if (compareBytes(meta.startKey, merged.startKey) > 0) return false;
+  if (meta.endKey.length === 0) return true;
+  return merged.endKey.length > 0 && compareBytes(meta.endKey, merged.endKey) >= 0;
+}
+
+function storeIdsOf(meta: RegionMeta): string {
+  return meta.peers.map((peer) => peer.storeId).sort((a, b) => (a < b ? -1 : 1)).join(",");
 }
 
 /** Whether the region, as this heartbeat shows it, has carried out `step` (PD's `IsFinish`). */
@@ -92,6 +140,9 @@ export function stepFinished(step: OpStep, region: RegionInfo): boolean {
       return peerOn(region, step.storeId) === undefined;
     case "TransferLeader":
       return region.leader?.storeId === step.toStoreId;
+    case "MergeRegion":
+      // The source's region is gone once merged: its half ends with the target's.
+      return step.passive && mergeCommitted(step, region);
   }
 }
 
@@ -123,19 +174,27 @@ export function stepBlocked(step: OpStep, region: RegionInfo): string | null {
         ? `no voter on store ${step.toStoreId} to take leadership`
         : null;
     }
+    case "MergeRegion": {
+      // TiKV merges only replicas on the same stores (they share each store's engine).
+      if (step.passive || storeIdsOf(region.meta) === storeIdsOf(step.target)) return null;
+      return `its peers are on stores ${storeIdsOf(region.meta)}, region ${step.target.id}'s ` +
+        `on stores ${storeIdsOf(step.target)}`;
+    }
   }
 }
 
 /** How long `step` may take before its operator times out. */
 export function stepTimeoutMs(step: OpStep): number {
-  // Adding a learner waits for a snapshot of the whole region; the rest are one Raft round.
+  // Adding a learner waits for a snapshot of the whole region; a merge waits for the target to
+  // catch up with the source's log; the rest are one Raft round.
+  if (step.type === "MergeRegion") return step.timeoutMs;
   return step.type === "AddLearner"
     ? PD_OPERATOR_SLOW_STEP_TIMEOUT_MS
     : PD_OPERATOR_FAST_STEP_TIMEOUT_MS;
 }
 
-/** What the leader is told to do for `step` (the answer to its heartbeat). */
-export function stepInstruction(step: OpStep, region: RegionInfo): HeartbeatInstruction {
+/** What the leader is told to do for `step` (the answer to its heartbeat); `null`: nothing. */
+export function stepInstruction(step: OpStep, region: RegionInfo): HeartbeatInstruction | null {
   assert(region.leader !== null, `region ${region.meta.id} has no leader to instruct`);
   const base = {
     regionId: region.meta.id,
@@ -174,6 +233,12 @@ export function stepInstruction(step: OpStep, region: RegionInfo): HeartbeatInst
       assert(peer !== undefined, `no peer on store ${step.toStoreId} to transfer leader to`);
       return { ...base, transferLeader: { peer, peers: [] } };
     }
+    case "MergeRegion":
+      assert(step.source.id === region.meta.id || step.passive, "a merge told to its target", {
+        regionId: region.meta.id,
+        sourceId: step.source.id,
+      });
+      return step.passive ? null : { ...base, merge: { target: step.target } };
   }
 }
 
@@ -188,6 +253,9 @@ export function describeStep(step: OpStep): string {
       return `remove peer ${step.peerId} on store ${step.storeId}`;
     case "TransferLeader":
       return `transfer leader from store ${step.fromStoreId} to store ${step.toStoreId}`;
+    case "MergeRegion":
+      return `merge region ${step.source.id} into region ${step.target.id}` +
+        (step.passive ? " (passive)" : "");
   }
 }
 

@@ -3,16 +3,22 @@
  * what each region's heartbeat is answered with.
  *
  * Rules:
- * 1. At most one operator per region. A replica repair replaces a balance operator on the
- *    same region (the old one ends REPLACE); anything else waits for the running one to end.
+ * 1. At most one operator per region. A replica repair replaces a balance or merge operator on
+ *    the same region (the old one ends REPLACE); anything else waits for the running one to end.
  * 2. Limits in flight: per kind (`leaderScheduleLimit`, `regionScheduleLimit`,
- *    `replicaScheduleLimit`) and per store (`storeOperatorLimit` operators that add or remove
- *    a peer there). An operator over a limit is not added.
+ *    `replicaScheduleLimit`, `mergeScheduleLimit`) and per store (`storeOperatorLimit`
+ *    operators that add or remove a peer there). An operator over a limit is not added. A merge
+ *    is added while fewer than `mergeScheduleLimit` merge operators run, both halves at once
+ *    (PD's count: each merge is two operators).
  * 3. A step running longer than `stepTimeoutMs` ends its operator TIMEOUT. A region whose epoch
  *    moved in a way the operator's finished steps do not explain (a split or merge, or more
  *    membership changes than it made), or whose next step can no longer be done, ends it
- *    CANCEL (PD's `checkStaleOperator`).
- * 4. Finished operators stay visible to GetOperator for `PD_OPERATOR_RECORD_TTL_MS`, at most
+ *    CANCEL (PD's `checkStaleOperator`). A merge's source may show PrepareMerge (version and
+ *    conf_ver one up each) while its merge step runs; a further version (RollbackMerge) or any
+ *    change of its range ends it CANCEL.
+ * 4. The two halves of a merge end together: the target's SUCCESS ends the source's SUCCESS
+ *    (its region is gone), any other end of either ends the other CANCEL.
+ * 5. Finished operators stay visible to GetOperator for `PD_OPERATOR_RECORD_TTL_MS`, at most
  *    `PD_OPERATOR_RECORDS_MAX` of them (the oldest go first).
  *
  * Operators live in memory only, as in PD: after a restart the schedulers make them again.
@@ -21,6 +27,7 @@
  */
 import { PD_OPERATOR_RECORD_TTL_MS, PD_OPERATOR_RECORDS_MAX } from "../constants.ts";
 import { assert } from "../util/assert.ts";
+import { bytesEqual } from "../util/bytes.ts";
 import type { ScheduleConfig } from "./config.ts";
 import {
   changesConf,
@@ -42,6 +49,15 @@ export interface OperatorRequest {
   desc: string;
   kind: OperatorKind;
   steps: OpStep[];
+}
+
+/**
+ * What `addMerge` is given: the source's operator (ending with its active `MergeRegion` step)
+ * and the target region; the target's passive half is made from them.
+ */
+export interface MergeRequest {
+  source: OperatorRequest;
+  target: RegionInfo;
 }
 
 /** How a store's counts will change once the running operators finish. */
@@ -99,6 +115,7 @@ export class OperatorController {
   #limitOf(kind: OperatorKind): number {
     if (kind === "leader") return this.#config.leaderScheduleLimit;
     if (kind === "region") return this.#config.regionScheduleLimit;
+    if (kind === "merge") return this.#config.mergeScheduleLimit;
     return this.#config.replicaScheduleLimit;
   }
 
@@ -118,17 +135,68 @@ export class OperatorController {
 
   /** Adds an operator if rules 1 and 2 allow; returns it, or why not. */
   add(request: OperatorRequest, nowMs: number): Operator | string {
+    assert(request.kind !== "merge", "a merge is added with addMerge, both halves at once");
+    const refused = this.#refusal(request);
+    return refused ?? this.#start(request, { nowMs, mergePartner: null });
+  }
+
+  /**
+   * Adds both halves of a merge if rules 1 and 2 allow: the source's operator and the target's
+   * passive one; returns them, or why not.
+   */
+  addMerge(request: MergeRequest, nowMs: number): [Operator, Operator] | string {
+    const { source, target } = request;
+    const sourceId = source.region.meta.id;
+    const targetId = target.meta.id;
+    const last = source.steps[source.steps.length - 1];
+    assert(
+      source.kind === "merge" && last?.type === "MergeRegion" && !last.passive &&
+        last.source.id === sourceId && last.target.id === targetId,
+      "a merge's source operator ends with its active merge step",
+      { sourceId, targetId },
+    );
+    const refused = this.#refusal(source);
+    if (refused !== null) return refused;
+    if (this.#running.has(targetId)) return `region ${targetId}: it already has an operator`;
+    const passive: OpStep = {
+      ...last,
+      passive: true,
+      timeoutMs: source.steps.reduce((sum, step) => sum + stepTimeoutMs(step), 0),
+    };
+    const targetRequest = {
+      region: target,
+      desc: source.desc,
+      kind: source.kind,
+      steps: [passive],
+    };
+    return [
+      this.#start(source, { nowMs, mergePartner: targetId }),
+      this.#start(targetRequest, { nowMs, mergePartner: sourceId }),
+    ];
+  }
+
+  /** Why rules 1 and 2 refuse `request`, or `null`. */
+  #refusal(request: OperatorRequest): string | null {
     const regionId = request.region.meta.id;
     assert(request.steps.length > 0, `an operator on region ${regionId} needs steps`);
     if (!this.hasRoom(request.kind, regionId)) {
       return `region ${regionId}: no room for a ${request.kind} operator`;
     }
     for (const step of request.steps) {
-      const storeId = step.type === "TransferLeader" ? null : step.storeId;
-      if (step.type !== "PromoteLearner" && storeId !== null && !this.storeHasRoom(storeId)) {
-        return `store ${storeId} has no room for an operator`;
+      if (step.type !== "AddLearner" && step.type !== "RemovePeer") continue;
+      if (!this.storeHasRoom(step.storeId)) {
+        return `store ${step.storeId} has no room for an operator`;
       }
     }
+    return null;
+  }
+
+  #start(
+    request: OperatorRequest,
+    at: { nowMs: number; mergePartner: bigint | null },
+  ): Operator {
+    const { nowMs } = at;
+    const regionId = request.region.meta.id;
     const op: Operator = {
       id: this.#nextId++,
       regionId,
@@ -142,6 +210,7 @@ export class OperatorController {
       status: "RUNNING",
       reason: "",
       finishedAtMs: null,
+      mergePartner: at.mergePartner,
     };
     const replaced = this.#running.get(regionId);
     if (replaced !== undefined) this.#finish(replaced, "REPLACE", `replaced by ${op.desc}`, nowMs);
@@ -185,7 +254,10 @@ export class OperatorController {
 
   /** Ends every operator whose current step has run too long (rule 3); returns them. */
   checkTimeouts(nowMs: number): Operator[] {
-    return [...this.#running.values()].filter((op) => this.#timedOut(op, nowMs));
+    // A merge half that times out cancels its partner (rule 4), which is then skipped here.
+    return [...this.#running.values()].filter((op) =>
+      op.status === "RUNNING" && this.#timedOut(op, nowMs)
+    );
   }
 
   #timedOut(op: Operator, nowMs: number): boolean {
@@ -197,15 +269,30 @@ export class OperatorController {
 
   #staleness(op: Operator, region: RegionInfo): string | null {
     const now = region.meta.regionEpoch;
-    if (now.version !== op.regionEpoch.version) {
-      return `region version moved from ${op.regionEpoch.version} to ${now.version}`;
+    const current = op.steps[op.currentStep]!;
+    // A source that carried out PrepareMerge shows version and conf_ver one up each (TiKV);
+    // RollbackMerge moves its version once more, which ends the operator.
+    const merging = current.type === "MergeRegion" && !current.passive;
+    const prepared = merging && now.version === op.regionEpoch.version + 1n;
+    if (now.version !== op.regionEpoch.version && !prepared) {
+      const rolledBack = merging && now.version > op.regionEpoch.version + 1n
+        ? " (the merge was rolled back or the region changed)"
+        : "";
+      return `region version moved from ${op.regionEpoch.version} to ${now.version}${rolledBack}`;
+    }
+    if (
+      merging &&
+      (!bytesEqual(region.meta.startKey, current.source.startKey) ||
+        !bytesEqual(region.meta.endKey, current.source.endKey))
+    ) {
+      return `region ${region.meta.id}'s range changed while it was to merge`;
     }
     // Its conf changes the region shows: the finished steps', and the current step's once in
     // force though unfinished (a learner added and still waiting for its snapshot: pending).
-    const current = op.steps[op.currentStep]!;
     const inForce = current.type === "AddLearner" &&
       region.meta.peers.some((p) => p.id === current.peerId);
-    const made = op.steps.slice(0, op.currentStep).filter(changesConf).length + (inForce ? 1 : 0);
+    const made = op.steps.slice(0, op.currentStep).filter(changesConf).length +
+      (inForce || prepared ? 1 : 0);
     if (now.confVer - op.regionEpoch.confVer > BigInt(made)) {
       return `stale operator: conf_ver moved from ${op.regionEpoch.confVer} to ${now.confVer}` +
         ` after ${made} of its changes`;
@@ -225,6 +312,24 @@ export class OperatorController {
     this.#records.set(op.regionId, op);
     while (this.#records.size > PD_OPERATOR_RECORDS_MAX) {
       this.#records.delete(this.#records.keys().next().value!);
+    }
+    this.#finishPartner(op, nowMs);
+  }
+
+  /** Rule 4: a merge's other half ends with this one. */
+  #finishPartner(op: Operator, nowMs: number): void {
+    if (op.mergePartner === null) return;
+    const partner = this.#running.get(op.mergePartner);
+    if (partner === undefined || partner.mergePartner !== op.regionId) return;
+    if (op.status === "SUCCESS") {
+      this.#finish(partner, "SUCCESS", "", nowMs);
+    } else {
+      this.#finish(
+        partner,
+        "CANCEL",
+        `region ${op.regionId}'s half of the merge ended ${op.status}`,
+        nowMs,
+      );
     }
   }
 
@@ -258,6 +363,10 @@ export class OperatorController {
         } else if (step.type === "TransferLeader") {
           of(step.fromStoreId).leaderCount--;
           of(step.toStoreId).leaderCount++;
+        } else if (step.type === "MergeRegion" && step.passive) {
+          // A merge leaves one region where there were two, on each of the target's stores;
+          // the size stays (the source's moves into the target).
+          for (const peer of step.target.peers) of(peer.storeId).regionCount--;
         }
       }
     }

@@ -58,6 +58,7 @@ export interface AdminOperatorRequest {
 /** The parts of a scheduling round (`coordinator.ts`), by PD's scheduler and checker names. */
 const SCHEDULER_NAMES = [
   "replica-checker",
+  "merge-checker",
   "balance-leader-scheduler",
   "balance-region-scheduler",
 ] as const;

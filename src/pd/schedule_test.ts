@@ -5,15 +5,21 @@
  * regenerates the expected outputs (review the diff).
  *
  * Commands:
- * - `cluster [max-replicas=N] [store-down=SECONDS]`: a new bootstrapped cluster on store 1.
+ * - `cluster [max-replicas=N] [store-down=SECONDS] [max-merge-size=MiB] [max-merge-keys=N]
+ *   [split-merge=SECONDS] [merge-limit=N] [one-way]`: a new bootstrapped cluster on store 1.
  * - `store ID…`: PutStore and a first heartbeat for each.
- * - `region ID peers=(S,…) leader=S [size=MiB]`, `regions FIRST..LAST peers=(S,…)
- *   leaders=(S,…) [size=MiB]` (leaders taken in turn): regions with their first heartbeat.
+ * - `region ID peers=(S,…) leader=S [size=MiB] [keys=N]`, `regions FIRST..LAST peers=(S,…)
+ *   leaders=(S,…) [size=MiB] [keys=N]` (leaders taken in turn): regions with their first
+ *   heartbeat; region N covers keys [rN, rN+1), so regions with consecutive ids are adjacent.
+ * - `split REGION`: the region splits in two (AskBatchSplit, ReportBatchSplit, heartbeats).
+ * - `merge-fails on|off`: stores roll merges back instead of committing them.
+ * - `merge-check REGION`: what the merge checker proposes for the region, or why nothing.
+ * - `tree`: the regions PD knows, in key order.
  * - `tick SECONDS`: the clock moves; `kill S`: store S sends nothing more;
  *   `heartbeat`: every live store heartbeats.
  * - `delete-store S`: `ctl store delete S`.
- * - `schedule [only=replica|leader|region]`: one round; prints the operators added, timed out
- *   and the stores buried.
+ * - `schedule [only=replica|merge|leader|region]`: one round; prints the operators added, timed
+ *   out and the stores buried.
  * - `step [times=N]`: leaders carry out their instructions and heartbeat, N times.
  * - `operators`, `stores`, `operator REGION`: what PD holds.
  * - `settle [rounds=N]`: heartbeat, schedule, step, until nothing runs and nothing is added.
@@ -23,7 +29,9 @@ import { SeededRandom } from "../util/random.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
 import { EngineStorage } from "./engine_storage.ts";
 import { PdError } from "./errors.ts";
-import { describeOperator } from "./operator.ts";
+import type { ScheduleConfig } from "./config.ts";
+import { checkMerge } from "./merge_checker.ts";
+import { describeOperator, describeStep } from "./operator.ts";
 import { PlacementDriver } from "./placement_driver.ts";
 import { scheduleContext } from "./schedule_context.ts";
 import { SimCluster } from "./sim_cluster.ts";
@@ -53,7 +61,7 @@ export class ScheduleEnv {
     this.reset({});
   }
 
-  reset(config: { maxReplicas?: number; maxStoreDownTimeMs?: number }): void {
+  reset(config: Partial<ScheduleConfig>): void {
     this.nowMs = START_MS;
     const storage = new EngineStorage({ engine: new MemoryEngine() });
     this.pd = PlacementDriver.open({
@@ -84,6 +92,11 @@ export class ScheduleEnv {
         this.reset({
           maxReplicas: num(c, "max-replicas", 3),
           maxStoreDownTimeMs: num(c, "store-down", 60) * 1000,
+          maxMergeRegionSizeMb: num(c, "max-merge-size", 20),
+          maxMergeRegionKeys: num(c, "max-merge-keys", 200_000),
+          splitMergeIntervalMs: num(c, "split-merge", 3600) * 1000,
+          mergeScheduleLimit: num(c, "merge-limit", 8),
+          enableOneWayMerge: arg(c, "one-way") !== undefined,
         });
         return "ok";
       case "store":
@@ -116,6 +129,17 @@ export class ScheduleEnv {
         return this.describeStores();
       case "settle":
         return this.#settle(num(c, "rounds", 100));
+      case "split": {
+        const made = this.sim.split(BigInt(c.args[0]!.key));
+        return made instanceof PdError ? made.toString() : `region ${made} split off`;
+      }
+      case "merge-fails":
+        this.sim.failMerges = c.args[0]!.key === "on";
+        return "ok";
+      case "merge-check":
+        return this.#mergeCheck(BigInt(c.args[0]!.key));
+      case "tree":
+        return this.#tree();
       default:
         throw new Error(`unknown command ${c.command}`);
     }
@@ -143,6 +167,7 @@ export class ScheduleEnv {
         storeIds,
         leaderStoreId: leaders[(id - first) % leaders.length]!,
         sizeMb: num(c, "size", 96),
+        keys: num(c, "keys", 0),
       });
       if (refused !== null) return refused.toString();
     }
@@ -152,6 +177,7 @@ export class ScheduleEnv {
   #schedule(only: string | undefined): string {
     const parts = only === undefined ? undefined : {
       replica: only === "replica",
+      merge: only === "merge",
       balanceLeader: only === "leader",
       balanceRegion: only === "region",
     };
@@ -183,6 +209,27 @@ export class ScheduleEnv {
       }
     }
     return `not settled after ${maxRounds} rounds\n${this.describeStores()}`;
+  }
+
+  #mergeCheck(regionId: bigint): string {
+    const region = this.pd.cluster.regions.getById(regionId);
+    if (region === null) return `no region ${regionId}`;
+    const ctx = scheduleContext(this.pd, { nowMs: this.nowMs, random: new SeededRandom(0) });
+    const proposal = checkMerge(ctx, region);
+    if (typeof proposal === "string") return proposal;
+    return proposal.source.steps.map(describeStep).join(", ");
+  }
+
+  #tree(): string {
+    const text = (key: Uint8Array, empty: string) =>
+      key.length === 0 ? empty : new TextDecoder().decode(key);
+    return this.pd.cluster.regions.all().map((region) => {
+      const { startKey, endKey, regionEpoch } = region.meta;
+      const stores = region.meta.peers.map((peer) => peer.storeId).join(",");
+      return `region ${region.meta.id} [${text(startKey, "''")}, ${text(endKey, "+inf")}) ` +
+        `version=${regionEpoch.version} conf_ver=${regionEpoch.confVer} stores=(${stores}) ` +
+        `size=${region.approximateSizeBytes / (1024n * 1024n)}MiB keys=${region.approximateKeys}`;
+    }).join("\n");
   }
 
   describeStores(): string {

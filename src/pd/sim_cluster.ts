@@ -1,8 +1,9 @@
 /**
  * A simulated cluster of stores that obey PD, pure, for tests and the simulator: each region's
  * leader carries out the instruction PD gave it in its last heartbeat answer (a conf change
- * bumps `confVer`, a transfer moves the leader and bumps the term) and heartbeats again; dead
- * stores send nothing, and a region whose leader died elects another live voter.
+ * bumps `confVer`, a transfer moves the leader and bumps the term, a merge folds the source into
+ * the target as TiKV's CommitMerge does, or rolls back when `failMerges` is set) and heartbeats
+ * again; dead stores send nothing, and a region whose leader died elects another live voter.
  *
  * It models only what the schedulers need to be checked end to end: membership, leaders,
  * sizes and liveness, not data or Raft messages.
@@ -11,7 +12,7 @@
  */
 import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
-import type { HeartbeatInstruction } from "./operator.ts";
+import { type HeartbeatInstruction, mergedRange } from "./operator.ts";
 import type { PlacementDriver } from "./placement_driver.ts";
 import type { Peer, RegionMeta } from "./types.ts";
 
@@ -21,6 +22,7 @@ interface SimRegion {
   leaderStoreId: bigint;
   term: bigint;
   sizeBytes: bigint;
+  keys: bigint;
   /** The answer to its last heartbeat, carried out on the next `step`. */
   instruction: HeartbeatInstruction | null;
 }
@@ -35,6 +37,8 @@ function keyOf(n: number): Uint8Array {
 export class SimCluster {
   readonly regions = new Map<bigint, SimRegion>();
   readonly dead = new Set<bigint>();
+  /** When set, a merge is rolled back (TiKV's RollbackMerge) instead of committed. */
+  failMerges = false;
 
   constructor(readonly pd: PlacementDriver) {}
 
@@ -43,7 +47,13 @@ export class SimCluster {
    * `id * 100 + store`), led from `leaderStoreId`, and sends its first heartbeat.
    */
   addRegion(
-    region: { id: bigint; storeIds: bigint[]; leaderStoreId: bigint; sizeMb: number },
+    region: {
+      id: bigint;
+      storeIds: bigint[];
+      leaderStoreId: bigint;
+      sizeMb: number;
+      keys?: number;
+    },
   ): PdError | null {
     const n = Number(region.id);
     const meta: RegionMeta = {
@@ -63,10 +73,48 @@ export class SimCluster {
       leaderStoreId: region.leaderStoreId,
       term: 1n,
       sizeBytes: BigInt(region.sizeMb) * MIB,
+      keys: BigInt(region.keys ?? 0),
       instruction: null,
     };
     this.regions.set(region.id, sim);
     return this.#heartbeat(sim);
+  }
+
+  /**
+   * Splits region `regionId` in two as TiKV does (right-derive: the region keeps the right
+   * half, a new one takes the left): ids from AskBatchSplit, both versions one up, the size and
+   * keys halved, the split reported and both regions heartbeat. Returns the new region's id.
+   */
+  split(regionId: bigint): bigint | PdError {
+    const region = this.regions.get(regionId);
+    assert(region !== undefined, `no region ${regionId} to split`);
+    const ids = this.pd.askBatchSplit({ region: region.meta, splitCount: 1 });
+    if (ids instanceof PdError) return ids;
+    const { newRegionId, newPeerIds } = ids[0]!;
+    const meta = region.meta;
+    const splitKey = new Uint8Array([...meta.startKey, 0x6d]); // "m": between start and end
+    const regionEpoch = { ...meta.regionEpoch, version: meta.regionEpoch.version + 1n };
+    const left: SimRegion = {
+      ...region,
+      meta: {
+        id: newRegionId,
+        startKey: meta.startKey,
+        endKey: splitKey,
+        regionEpoch,
+        peers: meta.peers.map((peer, i) => ({ ...peer, id: newPeerIds[i]! })),
+      },
+      sizeBytes: region.sizeBytes / 2n,
+      keys: region.keys / 2n,
+      instruction: null,
+    };
+    region.meta = { ...meta, startKey: splitKey, regionEpoch };
+    region.sizeBytes -= left.sizeBytes;
+    region.keys -= left.keys;
+    region.instruction = null;
+    this.regions.set(newRegionId, left);
+    const refused = this.pd.reportBatchSplit([left.meta, region.meta]) ??
+      this.#heartbeat(left) ?? this.#heartbeat(region);
+    return refused ?? newRegionId;
   }
 
   /** Every live store heartbeats, reporting its replica count. */
@@ -104,6 +152,7 @@ export class SimCluster {
       if (this.dead.has(region.leaderStoreId)) continue;
       const done = region.instruction === null ? null : this.#apply(region, region.instruction);
       if (done !== null) lines.push(`region ${region.meta.id}: ${done}`);
+      if (!this.regions.has(region.meta.id)) continue; // merged away
       const refused = this.#heartbeat(region);
       if (refused !== null) {
         lines.push(`region ${region.meta.id}: heartbeat refused: ${refused.message}`);
@@ -132,6 +181,7 @@ export class SimCluster {
       region.term++;
       return `leader to store ${target}`;
     }
+    if (instruction.merge !== undefined) return this.#merge(region, instruction.merge.target.id);
     const change = instruction.changePeer;
     if (change === undefined) return null;
     const peer: Peer = change.peer;
@@ -148,6 +198,44 @@ export class SimCluster {
     return `${change.changeType} peer ${peer.id} on store ${peer.storeId}`;
   }
 
+  /**
+   * TiKV's merge, at once: PrepareMerge on the source (version and conf_ver one up), then
+   * CommitMerge on the target (its range grows over the source's, its version above both) and
+   * the source is gone; or, with `failMerges`, RollbackMerge (the source's version one up more).
+   */
+  #merge(source: SimRegion, targetId: bigint): string {
+    const target = this.regions.get(targetId);
+    const stores = (r: SimRegion) => r.meta.peers.map((p) => p.storeId).sort().join(",");
+    if (target === undefined || stores(target) !== stores(source)) {
+      return `merge into region ${targetId} refused`;
+    }
+    const epoch = source.meta.regionEpoch;
+    source.meta = {
+      ...source.meta,
+      regionEpoch: { confVer: epoch.confVer + 1n, version: epoch.version + 1n },
+    };
+    if (this.failMerges) {
+      const prepared = source.meta.regionEpoch;
+      source.meta = {
+        ...source.meta,
+        regionEpoch: { ...prepared, version: prepared.version + 1n },
+      };
+      return `merge into region ${targetId} rolled back`;
+    }
+    const sourceVersion = source.meta.regionEpoch.version;
+    const targetVersion = target.meta.regionEpoch.version;
+    const version = (sourceVersion > targetVersion ? sourceVersion : targetVersion) + 1n;
+    target.meta = {
+      ...target.meta,
+      ...mergedRange(source.meta, target.meta),
+      regionEpoch: { ...target.meta.regionEpoch, version },
+    };
+    target.sizeBytes += source.sizeBytes;
+    target.keys += source.keys;
+    this.regions.delete(source.meta.id);
+    return `merged into region ${targetId}`;
+  }
+
   #heartbeat(region: SimRegion): PdError | null {
     const leader = region.meta.peers.find((peer) => peer.storeId === region.leaderStoreId);
     assert(leader !== undefined, `region ${region.meta.id} has no peer on its leader's store`);
@@ -159,6 +247,7 @@ export class SimCluster {
         .filter((peer) => this.dead.has(peer.storeId))
         .map((peer) => ({ peer, downSeconds: 60n })),
       approximateSize: region.sizeBytes,
+      approximateKeys: region.keys,
     });
     if (answer instanceof PdError) return answer;
     region.instruction = answer;

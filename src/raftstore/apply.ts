@@ -103,6 +103,12 @@ export interface ApplyOutcome {
    * in the batch, their data now the target's; the store drops their peers once it is written.
    */
   mergedSources: bigint[];
+  /**
+   * Apply stopped before the entry at `index`: a CommitMerge whose source replica on this store
+   * does not run in this store (another group of the store has it). Nothing from that entry on
+   * was applied; it applies once the source's replica runs here (the store asks for it).
+   */
+  blocked?: { index: bigint; sourceRegionId: bigint };
 }
 
 /**
@@ -133,6 +139,10 @@ export function applyEntries(
     assert(e.index === last + 1n, `region ${storage.regionId}: apply ${e.index} after ${last}`);
     last = e.index;
     const result = applyEntry(ctx, e, outcome);
+    if (outcome.blocked !== undefined) {
+      last = e.index - 1n; // Not applied: it and what follows wait (see `blocked`).
+      break;
+    }
     if (result !== undefined) outcome.applied.push({ index: e.index, term: e.term, result });
     if (outcome.removedSelf) break; // Nothing applies to a replica after its removal.
   }
@@ -361,15 +371,16 @@ function applyRollbackMerge(
  * then the target takes the source's range (version = the larger of the two, plus one) and the
  * source's replica becomes Tombstone, its log and Raft states deleted and its data left in place:
  * it is the target's now. The decision depends only on the target's log and state, so every
- * replica of the target takes the same one; the source's replica must run in this store (the
- * caller guarantees it: a merge's regions share their stores, and a store runs both in one group).
+ * replica of the target takes the same one. The source's replica must run in this store: when
+ * another group of the store runs it, apply stops before this entry (`ApplyOutcome.blocked`)
+ * until it is moved here.
  */
 function applyCommitMerge(
   ctx: ApplyContext,
   e: Entry,
   cmd: RaftCmd,
   outcome: ApplyOutcome,
-): CmdResult {
+): CmdResult | undefined {
   const { storage, batch } = ctx;
   const region = storage.regionState().region;
   const req = cmd.adminRequest!.commitMerge;
@@ -381,10 +392,12 @@ function applyCommitMerge(
     return invalid(region, `CommitMerge: region ${source.id} is not adjacent`);
   }
   const replica = ctx.neighbours?.replicaOf(source.id);
-  assert(
-    replica !== undefined,
-    `region ${region.id}: CommitMerge of region ${source.id}, whose replica is not in this store`,
-  );
+  if (replica === undefined) {
+    // Its records are on this store's engine (a merge's regions share their stores) but another
+    // group runs it: wait until it runs here.
+    outcome.blocked = { index: e.index, sourceRegionId: source.id };
+    return undefined;
+  }
   const carried = (req.entries ?? []).map((m) => ({
     entryType: (m.entryType ?? 0) as EntryType,
     term: m.term ?? 0n,

@@ -147,3 +147,46 @@ Deno.test("a merge whose target split after the source's leader last saw it is r
   const got = await c.get("p");
   assert.ok(got.ok && got.value === "v-p", show(got));
 });
+
+Deno.test("a CommitMerge whose source replica runs in another group of the store waits (nothing applied from it on) until that replica is opened here, then merges (seed 89)", async () => {
+  const { c, right } = await splitCluster(89);
+  await c.waitLeader(FIRST_REGION_ID);
+  const sourceLeader = await c.waitLeader(right);
+  const targetLeader = c.leader(FIRST_REGION_ID)!;
+  const other =
+    c.storeIds.find((s) => s !== sourceLeader.meta.storeId && s !== targetLeader.meta.storeId) ??
+      c.storeIds.find((s) => s !== targetLeader.meta.storeId)!;
+  // On `other`, the source's replica leaves this store's group (as if another worker ran it).
+  const store = c.store(other);
+  if (store.peer(right)?.isLeader()) {
+    const to = c.peers(right).find((p) => p.meta.storeId !== other)!;
+    await c.transferLeader(to.meta.id);
+  }
+  store.closePeer(right);
+  // Its messages go to the other group, not to this store's (the harness has one group a store).
+  const elsewhere = c.transport.addFilter(
+    dropWhen(
+      "the source's messages to its other group",
+      (e) => e.regionId === right && e.toPeer.storeId === other,
+    ),
+  );
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  await c.waitUntil(
+    "the other stores merged",
+    () => c.storeIds.filter((s) => s !== other).every((s) => c.store(s).peer(right) === undefined),
+  );
+  await c.tick(5);
+  const waiting = store.peer(FIRST_REGION_ID)!;
+  assert.equal(waiting.applyBlockedOn, right, "the target's apply waits for the source");
+  assert.equal(text(waiting.region().endKey), "m", "nothing applied from the CommitMerge on");
+  assert.ok(store.openPeer(right), "the source's replica runs here again");
+  c.transport.removeFilter(elsewhere);
+  await c.waitUntil(
+    "the waiting store merged",
+    () =>
+      store.peer(right) === undefined && store.peer(FIRST_REGION_ID)!.region().endKey.length === 0,
+  );
+  assert.equal(c.valueOn(other, "x"), "v-x");
+  assert.equal(readRegionState(c.engine(other), right)?.state, PeerState.Tombstone);
+});

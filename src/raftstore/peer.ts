@@ -533,6 +533,21 @@ export class Peer {
     this.trackProposal(cb);
   }
 
+  /**
+   * The source region whose replica a CommitMerge waits for (`ApplyOutcome.blocked`), or
+   * undefined: while set, the store collects no Ready of this peer until that replica runs.
+   */
+  get applyBlockedOn(): bigint | undefined {
+    return this.#applyBlockedOn;
+  }
+
+  /** The awaited source replica runs in this store now: apply goes on. */
+  unblockApply(): void {
+    this.#applyBlockedOn = undefined;
+  }
+
+  #applyBlockedOn: bigint | undefined = undefined;
+
   /** Whether this region is between PrepareMerge and CommitMerge or RollbackMerge. */
   isMerging(): boolean {
     return this.storage.regionState().state === PeerState.Merging;
@@ -940,6 +955,12 @@ export class Peer {
       { storage: this.storage, batch, selfPeerId: this.meta.id, neighbours },
       rd.committedEntries,
     );
+    if (outcome.blocked !== undefined) {
+      // Raft hears of the entries applied only (`advance`); the rest come again once unblocked.
+      const at = outcome.blocked.index;
+      rd.committedEntries = rd.committedEntries.filter((e) => e.index < at);
+      this.#applyBlockedOn = outcome.blocked.sourceRegionId;
+    }
     if (outcome.regionChanged) this.refreshPeerCache();
     return outcome;
   }

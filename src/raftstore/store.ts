@@ -105,6 +105,11 @@ export interface StoreOptions {
    * `<data-dir>/snap/`); inline snapshots (one message) when absent.
    */
   snapshots?: SnapshotManager;
+  /**
+   * A CommitMerge here waits for the replica of region `regionId`, which another group of this
+   * store runs: asks for it to be moved into this one (called again every tick until it is).
+   */
+  needRegion?: (regionId: bigint) => void;
 }
 
 /** One store's peers, driven in rounds. */
@@ -137,7 +142,10 @@ export class Store {
     this.#config = peerConfig(options.config);
     this.#peers = new PeerRegistry(this.#config);
     this.#snapshots = options.snapshots;
+    this.#needRegion = options.needRegion;
   }
+
+  readonly #needRegion: ((regionId: bigint) => void) | undefined;
 
   readonly #snapshots: SnapshotManager | undefined;
   /** Whether the installs a crash left half done were finished (the first round does it). */
@@ -261,9 +269,24 @@ export class Store {
   hasWork(): boolean {
     if (this.#inbox.length > 0) return true;
     for (const peer of this.#peers.awake) {
+      if (this.applyWaits(peer)) continue;
       if (peer.raw.hasReady()) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether `peer`'s apply waits for a merge source's replica that does not run here yet (its
+   * Ready is not collected meanwhile); clears the wait once the replica runs here.
+   */
+  private applyWaits(peer: Peer): boolean {
+    const source = peer.applyBlockedOn;
+    if (source === undefined) return false;
+    if (this.#peers.get(source)?.isInitialized() === true) {
+      peer.unblockApply();
+      return false;
+    }
+    return true;
   }
 
   /** Whether a round runs now. */
@@ -291,6 +314,9 @@ export class Store {
     // Merges under way are pushed on every tick (a CommitMerge refused or lost is proposed
     // again, a merge whose target moved on is rolled back).
     for (const regionId of this.#merging) this.advanceMerge(regionId);
+    for (const peer of this.#peers.awake) {
+      if (this.applyWaits(peer)) this.#needRegion?.(peer.applyBlockedOn!);
+    }
   }
 
   /** Hibernation counters, and how many peers are awake and asleep now. */
@@ -389,6 +415,7 @@ export class Store {
       await this.takeInbox();
       const readies: { peer: Peer; ready: Ready }[] = [];
       for (const peer of this.#peers.awake) {
+        if (this.applyWaits(peer)) continue;
         const ready = peer.takeReady();
         if (ready === undefined) continue;
         readies.push({ peer, ready });
@@ -437,6 +464,7 @@ export class Store {
         if (outcome.removedSelf) removed.push(peer);
         if (outcome.splitRegions.length > 0) this.openSplitPeers(peer, outcome.splitRegions);
         merged.push(...outcome.mergedSources);
+        if (outcome.blocked !== undefined) this.#needRegion?.(outcome.blocked.sourceRegionId);
         if (outcome.mergeStarted !== undefined) this.#merging.add(peer.regionId);
         if (outcome.mergeRolledBack === true) this.#merging.delete(peer.regionId);
       });

@@ -34,7 +34,11 @@ import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
 import { metapb, pdpb } from "../../proto/mod.ts";
 import { ConfChangeType } from "../raft/mod.ts";
 import type { RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
-import { type RegionMeta, regionToProto as metaToProto } from "../raftstore/local_state.ts";
+import {
+  regionFromProto as metaFromProto,
+  type RegionMeta,
+  regionToProto as metaToProto,
+} from "../raftstore/local_state.ts";
 import { PdClient } from "../client/pd_client.ts";
 import { PdError as PdAnswerError } from "../client/errors.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
@@ -731,7 +735,7 @@ async function settleRegions(
 }
 
 /** The operator a RegionHeartbeatResponse carries that a store carries out, or null. */
-function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | null {
+export function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | null {
   const change = response.changePeer;
   if (change?.peer != null) {
     const changeType = (change.changeType ?? 0) as number as ConfChangeType;
@@ -751,5 +755,8 @@ function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | nu
   }
   const transfer = response.transferLeader;
   if (transfer?.peer != null) return { transferLeader: { peerId: transfer.peer.id ?? 0n } };
+  if (response.merge?.target != null) {
+    return { merge: { target: metaFromProto(response.merge.target) } };
+  }
   return null;
 }

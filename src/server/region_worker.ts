@@ -107,6 +107,7 @@ function start(settings: WorkerSettings): void {
         post({ kind: "askSplitIds", requestId, region, count });
       }),
     onSplit: (made) => post({ kind: "regionsSplit", regions: made }),
+    needRegion: (regionId) => post({ kind: "needRegion", regionId }),
     log: (message, fields) => log.info(message, fields),
   });
   regions = raftstore.regions;

@@ -515,6 +515,22 @@ export class RegionWorkers {
       case "regionsSplit":
         this.#options.onSplit?.(message.regions);
         return;
+      case "needRegion": {
+        // A CommitMerge in this worker waits for the source region another worker runs.
+        const from = this.#table.groupOf(message.regionId);
+        if (from === undefined || from === slot.groupId || this.#moving.has(message.regionId)) {
+          return;
+        }
+        this.moveRegion(message.regionId, slot.groupId).then((moved) => {
+          if ("code" in moved) {
+            this.#options.log.warn("a merge's source region could not be moved", {
+              region: String(message.regionId),
+              code: moved.code,
+            });
+          }
+        });
+        return;
+      }
       case "regionsChanged":
         for (const region of message.changed) {
           this.#regions.set(region.id, region);

@@ -136,6 +136,8 @@ export type FromWorker =
   | { kind: "needMaxTs"; regionId: bigint; term: bigint }
   /** Ids for `count` new regions of a split of `region` (answered by "splitIds"). */
   | { kind: "askSplitIds"; requestId: number; region: RegionMeta; count: number }
+  /** A merge in this worker waits for region `regionId` (another worker runs it): move it here. */
+  | { kind: "needRegion"; regionId: bigint }
   /** A split proposed by this store's leader applied: the regions it made, in key order. */
   | { kind: "regionsSplit"; regions: RegionMeta[] }
   /** Regions that appeared or changed here (epoch, peers), and regions that went. */

@@ -35,7 +35,12 @@ import type { RegionMeta } from "../raftstore/local_state.ts";
 import { Store } from "../raftstore/store.ts";
 import type { RaftEnvelope, Transport } from "../raftstore/transport.ts";
 import { RaftWritePath } from "../raftstore/write_path.ts";
-import { batchSplitCommand, changePeerCommand, regionsAfterSplit } from "../raftstore/command.ts";
+import {
+  batchSplitCommand,
+  changePeerCommand,
+  prepareMergeCommand,
+  regionsAfterSplit,
+} from "../raftstore/command.ts";
 import type { CmdResult } from "../raftstore/apply.ts";
 import { regionFromProto } from "../raftstore/local_state.ts";
 import { describeRegionError } from "../raftstore/errors.ts";
@@ -53,6 +58,8 @@ export interface RegionOperator {
     peer: { id: bigint; storeId: bigint; role: metapb.PeerRole };
   };
   transferLeader?: { peerId: bigint };
+  /** `pdpb.Merge`: merge this region into `target` (PrepareMerge; the target as PD knows it). */
+  merge?: { target: RegionMeta };
 }
 
 /** `[raftstore]` settings a worker's peers and driver take. */
@@ -93,6 +100,8 @@ export interface WorkerRaftstoreOptions {
   requestMaxTs?: (regionId: bigint, term: bigint) => void;
   /** A region appeared, changed or went (after a round, or an open or close). */
   onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
+  /** A merge here waits for region `regionId`, which another worker runs: move it here. */
+  needRegion?: (regionId: bigint) => void;
   /**
    * Ids for `count` new regions of a split of `region` (PD's AskBatchSplit, or the embedded
    * PD's); splits are refused when absent.
@@ -208,6 +217,7 @@ export class WorkerRaftstore {
       random: { nextInt: (n) => Math.floor(Math.random() * n) },
       regionIds: options.regionIds,
       snapshots: options.snapshots,
+      needRegion: options.needRegion,
       config: settings === undefined ? undefined : {
         heartbeatIntervalTicks: settings.heartbeatTicks,
         electionTimeoutTicks: settings.electionTimeoutTicks,
@@ -289,6 +299,18 @@ export class WorkerRaftstore {
       this.driver.kick();
       return done("transfer started");
     }
+    if (op.merge !== undefined) {
+      const cmd = prepareMergeCommand(peer, {
+        minIndex: peer.mergeMinIndex(),
+        target: op.merge.target,
+      });
+      this.store.propose(regionId, cmd, (result) => {
+        done(result.ok ? "merge prepared" : describeRegionError(result.error));
+      });
+      this.driver.kick();
+      return;
+    }
+    if (op.changePeer === undefined) return done("no operator step");
     const change = op.changePeer!;
     const cmd = changePeerCommand(peer, {
       changeType: change.changeType,

@@ -13,6 +13,7 @@
  * | `--status-addr` / `status-addr`         | Basalt's: `/health`, `/metrics` (PD serves them on the client URL; grpc-js cannot share its port) |
  * | `--log-file`, `--log-level` / `[log] level`, `[log.file] filename` | as PD's         |
  * | `[schedule]` `max-store-down-time`, `leader-schedule-limit`, `region-schedule-limit`, `replica-schedule-limit`, `max-snapshot-count`… | PD's; see `SCHEDULE_KEYS` |
+ * | `[schedule]` `max-merge-region-size` (MiB), `max-merge-region-keys`, `split-merge-interval`, `merge-schedule-limit`, `enable-one-way-merge` | PD's region merge (`src/pd/merge_checker.ts`); a size or limit of 0 turns merge off |
  * | `[replication] max-replicas`            | voters per region                               |
  * | `--cacert`, `--cert`, `--key` / `[security]` `cacert-path` (or the store's `ca-path`), `cert-path`, `key-path` | mutual TLS on the client and status ports, as PD's; all three or none |
  * | `[security] cert-allowed-cn`            | common names a client certificate may have (empty: any the CA signed) |
@@ -93,22 +94,49 @@ function positive(key: string, value: unknown): number {
   throw new ConfigError(key, "expected a positive integer");
 }
 
+function count(key: string, value: unknown): number {
+  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  throw new ConfigError(key, "expected a non-negative integer");
+}
+
+function boolean(key: string, value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  throw new ConfigError(key, "expected true or false");
+}
+
 function text(key: string, value: unknown): string {
   if (typeof value === "string") return value;
   throw new ConfigError(key, "expected a string");
 }
 
+/** How a `[schedule]` value is read. */
+const SCHEDULE_READERS = {
+  duration,
+  durationOrZero,
+  positive,
+  count,
+  boolean,
+} as const;
+
 /** `[schedule]` keys → `ScheduleConfig` fields, with how each is read. */
-const SCHEDULE_KEYS: Record<string, [keyof ScheduleConfig | "interval", "duration" | "positive"]> =
-  {
-    "max-store-down-time": ["maxStoreDownTimeMs", "duration"],
-    "leader-schedule-limit": ["leaderScheduleLimit", "positive"],
-    "region-schedule-limit": ["regionScheduleLimit", "positive"],
-    "replica-schedule-limit": ["replicaScheduleLimit", "positive"],
-    "store-limit": ["storeOperatorLimit", "positive"],
-    // Basalt's: the coordinator's round interval (PD's patrol and scheduler intervals).
-    "interval": ["interval", "duration"],
-  };
+const SCHEDULE_KEYS: Record<
+  string,
+  [keyof ScheduleConfig | "interval", keyof typeof SCHEDULE_READERS]
+> = {
+  "max-store-down-time": ["maxStoreDownTimeMs", "duration"],
+  "leader-schedule-limit": ["leaderScheduleLimit", "positive"],
+  "region-schedule-limit": ["regionScheduleLimit", "positive"],
+  "replica-schedule-limit": ["replicaScheduleLimit", "positive"],
+  "store-limit": ["storeOperatorLimit", "positive"],
+  // PD's region merge: sizes in MiB; 0 turns merge off, as a merge-schedule-limit of 0 does.
+  "max-merge-region-size": ["maxMergeRegionSizeMb", "count"],
+  "max-merge-region-keys": ["maxMergeRegionKeys", "count"],
+  "split-merge-interval": ["splitMergeIntervalMs", "durationOrZero"],
+  "merge-schedule-limit": ["mergeScheduleLimit", "count"],
+  "enable-one-way-merge": ["enableOneWayMerge", "boolean"],
+  // Basalt's: the coordinator's round interval (PD's patrol and scheduler intervals).
+  "interval": ["interval", "duration"],
+};
 
 /** A URL (`http://host:port`) or host:port as host:port; throws naming `key` otherwise. */
 export function hostPort(key: string, url: string): string {
@@ -231,9 +259,9 @@ function applySchedule(raw: Raw, value: unknown): void {
     const entry = SCHEDULE_KEYS[key];
     if (entry === undefined) throw new ConfigError(`schedule.${key}`, "unknown key");
     const name = `schedule.${key}`;
-    const read = entry[1] === "duration" ? duration(name, v) : positive(name, v);
-    if (entry[0] === "interval") raw.intervalMs = read;
-    else raw.schedule[entry[0]] = read;
+    const read = SCHEDULE_READERS[entry[1]](name, v);
+    if (entry[0] === "interval") raw.intervalMs = read as number;
+    else (raw.schedule as Record<string, number | boolean>)[entry[0]] = read;
   }
 }
 

@@ -238,3 +238,53 @@ Deno.test("permissions: the three TLS files are readable when [security] is set"
     "--allow-read=/d,/tls/ca.pem,/tls/pd.pem,/tls/pd.key",
   );
 });
+
+Deno.test("[schedule] merge keys: PD's names and defaults; 0 turns merge off; wrong types refused naming the key", () => {
+  const { config: defaults } = config([]);
+  assert.equal(defaults.schedule.maxMergeRegionSizeMb, 20);
+  assert.equal(defaults.schedule.maxMergeRegionKeys, 200_000);
+  assert.equal(defaults.schedule.splitMergeIntervalMs, 60 * 60 * 1000);
+  assert.equal(defaults.schedule.mergeScheduleLimit, 8);
+  assert.equal(defaults.schedule.enableOneWayMerge, false);
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/pd.toml`,
+      [
+        "[schedule]",
+        "max-merge-region-size = 54",
+        "max-merge-region-keys = 540000",
+        'split-merge-interval = "30m"',
+        "merge-schedule-limit = 2",
+        "enable-one-way-merge = true",
+      ].join("\n"),
+    );
+    const { config: c } = config(["--config", `${dir}/pd.toml`]);
+    assert.equal(c.schedule.maxMergeRegionSizeMb, 54);
+    assert.equal(c.schedule.maxMergeRegionKeys, 540_000);
+    assert.equal(c.schedule.splitMergeIntervalMs, 30 * 60 * 1000);
+    assert.equal(c.schedule.mergeScheduleLimit, 2);
+    assert.equal(c.schedule.enableOneWayMerge, true);
+    Deno.writeTextFileSync(
+      `${dir}/off.toml`,
+      '[schedule]\nmax-merge-region-size = 0\nmerge-schedule-limit = 0\nsplit-merge-interval = "0s"\n',
+    );
+    const { config: off } = config(["--config", `${dir}/off.toml`]);
+    assert.equal(off.schedule.maxMergeRegionSizeMb, 0);
+    assert.equal(off.schedule.mergeScheduleLimit, 0);
+    assert.equal(off.schedule.splitMergeIntervalMs, 0);
+    const refused: [string, string][] = [
+      ["max-merge-region-size = -1", "schedule.max-merge-region-size"],
+      ['max-merge-region-keys = "many"', "schedule.max-merge-region-keys"],
+      ["split-merge-interval = 10", "schedule.split-merge-interval"],
+      ["merge-schedule-limit = 1.5", "schedule.merge-schedule-limit"],
+      ['enable-one-way-merge = "yes"', "schedule.enable-one-way-merge"],
+    ];
+    for (const [line, key] of refused) {
+      Deno.writeTextFileSync(`${dir}/bad.toml`, `[schedule]\n${line}\n`);
+      assert.equal(refusedKey(["--config", `${dir}/bad.toml`]), key, line);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

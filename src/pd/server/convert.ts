@@ -186,6 +186,9 @@ export function instructionToProto(
       peers: instruction.transferLeader.peers.map(peerToProto),
     };
   }
+  if (instruction.merge !== undefined) {
+    response.merge = { target: regionToProto(instruction.merge.target) };
+  }
   return response;
 }
 
