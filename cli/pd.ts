@@ -15,6 +15,7 @@
  * not serve. Human output by default, one JSON object with `--json`.
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../src/util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { metapb, pdpb } from "../proto/mod.ts";
 import { PdClient, type PdRegion } from "../src/client/pd_client.ts";
@@ -62,7 +63,7 @@ class PdCtl {
   readonly #raw: grpc.Client;
 
   private constructor(readonly pd: PdClient, readonly timeoutMs: number) {
-    this.#raw = new grpc.Client(pd.address, pd.credentials);
+    this.#raw = newGrpcClient(pd.address, pd.credentials);
   }
 
   static async connect(options: ClientCommandOptions): Promise<PdCtl> {

@@ -15,6 +15,7 @@
  * - An error in a response header is a `PdError` naming PD's `ErrorType`.
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { type metapb, pdpb } from "../../proto/mod.ts";
 import { PD_ELECTION_POLL_MS, PD_REQUEST_TIMEOUT_MS } from "./constants.ts";
@@ -289,7 +290,7 @@ export class PdClient {
     if (this.#address === address && this.#client !== null) return;
     if (this.#client !== null) closeGrpcClient(this.#client);
     this.#address = address;
-    this.#client = new grpc.Client(address, this.credentials, CHANNEL_OPTIONS);
+    this.#client = newGrpcClient(address, this.credentials, CHANNEL_OPTIONS);
   }
 
   async #call<Req extends { header?: unknown }, Res extends HasHeader>(

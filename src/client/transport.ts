@@ -24,6 +24,7 @@
  * ```
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import {
   type BatchingOptions,
@@ -171,7 +172,7 @@ export class StoreConnection {
     this.#options = resolveOptions(options);
     this.#batchCommands = this.#options.batchCommands;
     const credentials = channelCredentials(options.tls ?? null);
-    this.#client = new grpc.Client(address, credentials, CHANNEL_OPTIONS);
+    this.#client = newGrpcClient(address, credentials, CHANNEL_OPTIONS);
     const owner: BatchStreamOwner = {
       address,
       stats: this.#stats,

@@ -21,6 +21,7 @@
  * ```
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { pdpb } from "../../proto/mod.ts";
 import { Backoffer } from "./backoff.ts";
@@ -195,7 +196,7 @@ export class TsoClient implements TimestampOracle {
     const address = this.#pd.address;
     if (this.#client === null || this.#clientAddress !== address) {
       if (this.#client !== null) closeGrpcClient(this.#client);
-      this.#client = new grpc.Client(address, this.#pd.credentials, CHANNEL_OPTIONS);
+      this.#client = newGrpcClient(address, this.#pd.credentials, CHANNEL_OPTIONS);
       this.#clientAddress = address;
     }
     const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(

@@ -29,6 +29,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
 import { metapb, pdpb } from "../../proto/mod.ts";
@@ -104,7 +105,7 @@ class PdStoreCalls {
 
   constructor(readonly pd: PdClient) {
     this.#address = pd.address;
-    this.#client = new grpc.Client(pd.address, pd.credentials);
+    this.#client = newGrpcClient(pd.address, pd.credentials);
   }
 
   /** Finds PD's leader again if a failure asked for it, and talks to it from now on. */
@@ -113,7 +114,7 @@ class PdStoreCalls {
     if (this.pd.address === this.#address) return;
     this.#client.close();
     this.#address = this.pd.address;
-    this.#client = new grpc.Client(this.#address, this.pd.credentials);
+    this.#client = newGrpcClient(this.#address, this.pd.credentials);
   }
 
   header(): pdpb.RequestHeader.$Properties {

@@ -25,7 +25,7 @@ import { defaultConfig, type ServerConfig, splitAddr } from "./config.ts";
 import { FlowRegistry } from "./flow_control.ts";
 import { ConnectionListener } from "./listener.ts";
 import { installHttp2PeerGuard } from "./http2_peer_guard.ts";
-import { installGoawayGuard } from "./goaway_guard.ts";
+import { installGoawayGuard } from "../util/goaway_guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestMetrics } from "./metrics.ts";
 import type { RegionWorkers } from "./region_workers.ts";

@@ -20,7 +20,7 @@
  * peer that closed it expects none — and that stream's coming "error" is heard and dropped.
  *
  * Invariants: installed at most once per process; every other event, and every "stream" event
- * of an open stream, passes unchanged; it composes with `goaway_guard.ts` (each wraps the emit
+ * of an open stream, passes unchanged; it composes with `src/util/goaway_guard.ts` (each wraps the emit
  * it finds). Checked by `tests/e2e/fuzz_test.ts` (raw frames at a real store).
  */
 import * as http2 from "node:http2";

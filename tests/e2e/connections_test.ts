@@ -204,7 +204,7 @@ Deno.test({
  * invalid pointer", exit 134 (denoland/deno#36788 is the same crash seen from the client side).
  * grpc-js's `client.close()` sends that GOAWAY, so today a store is killed by its clients
  * closing gracefully — reproduced here with a bare grpc-js echo server too, not only Basalt's.
- * The server survives it through src/server/goaway_guard.ts (it never answers a client's GOAWAY
+ * The server survives it through src/util/goaway_guard.ts (it never answers a client's GOAWAY
  * with its own, the path that triggers the fault); this test checks that end to end.
  */
 Deno.test({

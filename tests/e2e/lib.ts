@@ -14,6 +14,7 @@
  *   stops before it could use a permission.
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../../src/util/grpc_client.ts";
 import { tikvpb } from "../../proto/mod.ts";
 import { storeRunArgs } from "../../scripts/serve.ts";
 import { ConfigError } from "../../src/server/config.ts";
@@ -292,7 +293,7 @@ export class TikvClient {
 
   /** A client of the store at `addr`, in plain text unless `credentials` say otherwise. */
   constructor(addr: string, credentials = grpc.credentials.createInsecure()) {
-    this.#client = new grpc.Client(addr, credentials, {
+    this.#client = newGrpcClient(addr, credentials, {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       "grpc.max_send_message_length": 64 * 1024 * 1024,
     });

@@ -6,6 +6,7 @@
  * Every wait has a deadline (`lib.ts`'s ready and stop timeouts, `PD_CALL_TIMEOUT_MS`).
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../../src/util/grpc_client.ts";
 import { pdpb } from "../../proto/mod.ts";
 import { pdRunArgs } from "../../scripts/pd.ts";
 import { testProcess } from "./lib.ts";
@@ -113,7 +114,7 @@ export class PdRpc {
   clusterId = 0n;
 
   constructor(readonly addr: string) {
-    this.#client = new grpc.Client(addr, grpc.credentials.createInsecure());
+    this.#client = newGrpcClient(addr, grpc.credentials.createInsecure());
   }
 
   /** Learns the cluster id (GetMembers). */

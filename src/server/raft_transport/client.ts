@@ -38,6 +38,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import {
   GRPC_MAX_MESSAGE_BYTES,
@@ -309,7 +310,7 @@ class StoreLink {
   }
 
   private newChannel(target: string): grpc.Client {
-    return new grpc.Client(
+    return newGrpcClient(
       target,
       this.context.options.credentials ?? grpc.credentials.createInsecure(),
       {

@@ -18,6 +18,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { newGrpcClient } from "../../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { raft_serverpb } from "../../../proto/mod.ts";
 import {
@@ -149,7 +150,7 @@ export class SnapshotSender {
     }));
     const deadline = Date.now() + this.limits.sendTimeoutMs;
     const address = await this.resolve(envelope.toPeer.storeId);
-    const channel = new grpc.Client(
+    const channel = newGrpcClient(
       address,
       this.options.credentials ?? grpc.credentials.createInsecure(),
       {
