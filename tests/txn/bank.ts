@@ -13,20 +13,26 @@
  * `BANK_TXNS=n` (default 400) and `BANK_CLIENTS=n` (default 6) make longer runs.
  */
 import assert from "node:assert/strict";
-import { type CommitHooks, type Transaction, TxnError, TxnKV } from "../../src/client/txn/mod.ts";
+import {
+  type CommitHooks,
+  CommitUndeterminedError,
+  type Transaction,
+  TxnError,
+  TxnKV,
+} from "../../src/client/txn/mod.ts";
 import type { KvPair } from "../../src/client/raw.ts";
 import { fromUtf8 } from "../../src/util/bytes.ts";
 import { SeededRandom } from "../../src/util/random.ts";
 
 const ACCOUNTS = 20;
-const INITIAL_BALANCE = 1_000;
+export const INITIAL_BALANCE = 1_000;
 const TOTAL = ACCOUNTS * INITIAL_BALANCE;
 const LOCK_TTL_MS = 300;
 const TXNS = Number(Deno.env.get("BANK_TXNS") ?? 400);
 const CLIENTS = Number(Deno.env.get("BANK_CLIENTS") ?? 6);
 
 const account = (i: number) => `acct/${String(i).padStart(2, "0")}`;
-const ALL = Array.from({ length: ACCOUNTS }, (_, i) => account(i));
+export const ALL = Array.from({ length: ACCOUNTS }, (_, i) => account(i));
 
 type Mode = "2pc" | "async" | "1pc" | "pessimistic";
 type Ending = "commit" | "abort" | "crashAfterPrewrite" | "crashAfterPrimary";
@@ -36,6 +42,8 @@ export interface Tally {
   aborted: number;
   crashed: number;
   conflicts: number;
+  /** Commits whose outcome the client could not know (an answer lost, then a failure). */
+  undetermined: number;
   checks: number;
 }
 
@@ -76,8 +84,8 @@ async function readPair(txn: Transaction, from: string, to: string): Promise<[nu
   return [balanceOf(byKey.get(from) ?? null, from), balanceOf(byKey.get(to) ?? null, to)];
 }
 
-/** One transfer; counts its outcome. */
-async function transfer(client: TxnKV, random: SeededRandom, tally: Tally): Promise<void> {
+/** One transfer; counts its outcome (also used by the chaos suite, tests/chaos/). */
+export async function transfer(client: TxnKV, random: SeededRandom, tally: Tally): Promise<void> {
   const mode = random.pick(MODES);
   const from = account(random.int(ACCOUNTS));
   let to = account(random.int(ACCOUNTS - 1));
@@ -107,13 +115,15 @@ async function transfer(client: TxnKV, random: SeededRandom, tally: Tally): Prom
     else tally.committed++;
   } catch (error) {
     await txn.rollback();
+    // Committed or not, a transfer keeps the total: the checks below judge the outcome.
+    if (error instanceof CommitUndeterminedError) return void tally.undetermined++;
     if (!(error instanceof TxnError) || !error.retriable) throw error;
     tally.conflicts++;
   }
 }
 
 /** A snapshot of every account must hold the total. */
-async function checkTotal(client: TxnKV, viaScan: boolean): Promise<void> {
+export async function checkTotal(client: TxnKV, viaScan: boolean): Promise<void> {
   const txn = await client.begin();
   const pairs: KvPair[] = viaScan ? await txn.scan("acct/", "acct0") : await txn.batchGet(ALL);
   await txn.rollback();
@@ -134,7 +144,14 @@ export interface BankRun {
  * snapshot whose total is off, an unreadable account, or a lock left at the end.
  */
 export async function runBank(run: BankRun, seed: number): Promise<Tally> {
-  const tally: Tally = { committed: 0, aborted: 0, crashed: 0, conflicts: 0, checks: 0 };
+  const tally: Tally = {
+    committed: 0,
+    aborted: 0,
+    crashed: 0,
+    conflicts: 0,
+    undetermined: 0,
+    checks: 0,
+  };
   const clients = await Promise.all(Array.from({ length: CLIENTS + 1 }, () => run.connect()));
   const checker = clients[CLIENTS]!;
   try {
