@@ -55,7 +55,10 @@ export class Backoffer {
    * scan): the same deadline and clock, starting from this one's attempts, then counting its
    * own. A call over many regions gives each request its own attempt budget — a scan over 500
    * regions whose leaders all moved meets 500 NotLeaders, none of them a reason to give up —
-   * while a request regrouped after a region error carries on from its parent's count.
+   * while a request regrouped after a region error carries on from its parent's count — and
+   * from its parent's place in each kind's schedule: a request sent again to a dead leader's
+   * store is regrouped after every attempt, and with its sleeps starting over at the base each
+   * time it would spend its whole budget in a few seconds, before a new leader is elected.
    */
   fork(): Backoffer {
     const child = new Backoffer(this.deadlineMs, {
@@ -63,6 +66,7 @@ export class Backoffer {
       maxAttempts: this.#maxAttempts,
     });
     child.#attempts = this.#attempts;
+    for (const [kind, count] of this.#attemptsByKind) child.#attemptsByKind.set(kind, count);
     return child;
   }
 

@@ -89,3 +89,19 @@ Deno.test("fork: a request's own attempt budget, from its parent's count, with t
   await part.retryNow(cause());
   await assert.rejects(part.retryNow(cause()), /store down/);
 });
+
+Deno.test("fork: a regrouped part carries on its parent's back-off schedule (sleeps keep doubling)", async () => {
+  const environment = fakeEnvironment(1 - Number.EPSILON);
+  const call = new Backoffer(1_000_000, { environment });
+  // A request to a dead store, regrouped (forked from the last part) after every attempt.
+  let part = call.fork();
+  for (let i = 0; i < 5; i++) {
+    await part.backoff("storeUnavailable", cause());
+    part = part.fork();
+  }
+  const { baseMs, capMs } = BACKOFF_SCHEDULES.storeUnavailable;
+  assert.deepEqual(environment.slept, [0, 1, 2, 3, 4].map((n) => Math.min(capMs, baseMs * 2 ** n)));
+  // A sibling request of the call starts its schedule afresh.
+  await call.fork().backoff("storeUnavailable", cause());
+  assert.equal(environment.slept.at(-1), baseMs);
+});

@@ -11,8 +11,13 @@
  *   cache learns from them (see `region_request.ts`), until the call's deadline (`timeoutMs`,
  *   default 20 s) or its attempt budget runs out. A batch part that hit a region error is
  *   regrouped, since its keys may now span several regions.
- * - Compare-and-swap is not idempotent: after a failure that may have reached the store it is
- *   not repeated, and the `UnavailableError` (`sent: true`) says the outcome is unknown.
+ * - Writes are sent at most once per attempt that may have reached a store: put, delete, their
+ *   batch forms, delete-range and compare-and-swap are not repeated after a failure whose
+ *   outcome is unknown (a connection broken after sending, a deadline), and the
+ *   `UnavailableError` (`sent: true`) says so. Repeating one could apply it twice around another
+ *   client's write of the same key (found by the chaos suite: a put re-sent after its leader's
+ *   store was killed overwrote a later acknowledged put), which no linearizable register allows.
+ *   Region errors say a write was not applied, and are retried. Reads are retried in every case.
  * - Errors are `ClientError`s (see `errors.ts`); a request the store refuses (e.g. a key over
  *   the size limit) rejects with `ServerError` carrying the store's message.
  * - Keys and values are bytes; a string is taken as UTF-8. Returned bytes may be views into a
@@ -213,6 +218,7 @@ export class RawKV {
     const found = new Map<string, Uint8Array>();
     await this.#onKeys("RawBatchGet", unique, {
       options,
+      idempotent: true,
       chunk: (part) => chunkByCount(part, RAW_BATCH_MAX_KEYS),
       body: (part) => ({ keys: part, cf: this.#cfOf(options) }),
       collect: (response) => {
@@ -238,7 +244,7 @@ export class RawKV {
       cf: this.#cfOf(options),
       ttl: ttlOf(options.ttlSeconds),
     };
-    await this.#onKey("RawPut", bytes, body, { options, idempotent: true });
+    await this.#onKey("RawPut", bytes, body, { options, idempotent: false });
   }
 
   /**
@@ -257,6 +263,7 @@ export class RawKV {
     const withTtl = entries.some((entry) => entry.ttl > 0n);
     await this.#onKeys("RawBatchPut", entries, {
       options,
+      idempotent: false,
       keyOf: (entry) => entry.key,
       chunk: chunkPairs,
       body: (part) => ({
@@ -272,7 +279,7 @@ export class RawKV {
     const bytes = bytesOf(key);
     await this.#onKey("RawDelete", bytes, { key: bytes, cf: this.#cfOf(options) }, {
       options,
-      idempotent: true,
+      idempotent: false,
     });
   }
 
@@ -280,6 +287,7 @@ export class RawKV {
   async batchDelete(keys: readonly Bytes[], options: CallOptions = {}): Promise<void> {
     await this.#onKeys("RawBatchDelete", uniqueKeys(keys.map(bytesOf)), {
       options,
+      idempotent: false,
       chunk: (part) => chunkByCount(part, RAW_BATCH_MAX_KEYS),
       body: (part) => ({ keys: part, cf: this.#cfOf(options) }),
     });
@@ -370,11 +378,15 @@ export class RawKV {
     if (end.length > 0 && compareBytes(start, end) > 0) {
       throw new InvalidArgumentError("deleteRange: startKey is after endKey");
     }
-    await this.#walkRange("RawDeleteRange", { start, end, options }, (region) => ({
-      startKey: compareBytes(region.startKey, start) > 0 ? region.startKey : start,
-      endKey: minEnd(end, region.endKey),
-      cf: this.#cfOf(options),
-    }));
+    await this.#walkRange(
+      "RawDeleteRange",
+      { start, end, options, idempotent: false },
+      (region) => ({
+        startKey: compareBytes(region.startKey, start) > 0 ? region.startKey : start,
+        endKey: minEnd(end, region.endKey),
+        cf: this.#cfOf(options),
+      }),
+    );
   }
 
   /**
@@ -426,7 +438,7 @@ export class RawKV {
     const start = bytesOf(startKey);
     const end = bytesOf(endKey);
     const total: Checksum = { checksum: 0n, totalKvs: 0n, totalBytes: 0n };
-    await this.#walkRange("RawChecksum", { start, end, options }, (region) => ({
+    await this.#walkRange("RawChecksum", { start, end, options, idempotent: true }, (region) => ({
       ranges: [{
         startKey: compareBytes(region.startKey, start) > 0 ? region.startKey : start,
         endKey: minEnd(end, region.endKey),
@@ -494,6 +506,8 @@ export class RawKV {
       chunk: (items: T[]) => T[][];
       body: (items: T[]) => RequestBody<C>;
       collect?: (response: ResponseOf<C>) => void;
+      /** A read (repeated after an unknown outcome); a write is not (module header). */
+      idempotent: boolean;
     },
   ): Promise<void> {
     const keyOf = how.keyOf ?? ((item: T) => item as unknown as Uint8Array);
@@ -507,7 +521,7 @@ export class RawKV {
         const backoffer = parent.fork();
         const response = await this.#rpc.sendToRegion(cmd, region, how.body(part), {
           backoffer,
-          idempotent: true,
+          idempotent: how.idempotent,
         });
         if (response === RETRY) return sendGroups(part, backoffer);
         throwIfRefused(cmd, response);
@@ -520,7 +534,7 @@ export class RawKV {
   /** Sends `cmd` to each region piece of [start, end), in key order. */
   async #walkRange<C extends CommandName>(
     cmd: C,
-    range: { start: Uint8Array; end: Uint8Array; options: CallOptions },
+    range: { start: Uint8Array; end: Uint8Array; options: CallOptions; idempotent: boolean },
     body: (region: RegionInfo) => RequestBody<C>,
     collect?: (response: ResponseOf<C>) => void,
   ): Promise<void> {
@@ -531,7 +545,7 @@ export class RawKV {
       const region = await this.#rpc.locate(cursor, backoffer);
       const response = await this.#rpc.sendToRegion(cmd, region, body(region), {
         backoffer,
-        idempotent: true,
+        idempotent: range.idempotent,
       });
       if (response === RETRY) continue;
       backoffer = callBackoffer.fork();

@@ -3,7 +3,7 @@
  * cache corrected by the store's region errors, and deadlines when the store is gone.
  */
 import assert from "node:assert/strict";
-import { DeadlineExceededError } from "../../src/client/errors.ts";
+import { DeadlineExceededError, UnavailableError } from "../../src/client/errors.ts";
 import { RawKV } from "../../src/client/raw.ts";
 import { standaloneRegion, StandaloneResolver } from "../../src/client/standalone_resolver.ts";
 import { fromUtf8 } from "../../src/util/bytes.ts";
@@ -29,11 +29,20 @@ Deno.test({
     const client = await RawKV.connect({ host: server.grpcAddr, timeoutMs: 30_000 });
     try {
       const acknowledged: string[] = [];
+      // A put in flight when the store died has an unknown outcome: it is not re-sent (a write
+      // is sent at most once, see src/client/raw.ts) and its error says so.
+      const unknown: string[] = [];
       let running = true;
       const writers = Array.from({ length: 4 }, async (_, w) => {
         for (let i = 0; running; i++) {
           const key = `w${w}-${i}`;
-          await client.put(key, `value-${key}`);
+          try {
+            await client.put(key, `value-${key}`);
+          } catch (error) {
+            if (!(error instanceof UnavailableError) || !error.sent) throw error;
+            unknown.push(key);
+            continue;
+          }
           acknowledged.push(key);
         }
       });
@@ -45,7 +54,8 @@ Deno.test({
       await server.restart();
       await until("writes after the restart", () => acknowledged.length >= beforeKill + 20);
       running = false;
-      await Promise.all(writers); // none of them failed
+      await Promise.all(writers); // none failed but for an unknown outcome at the kill
+      assert.ok(unknown.length <= 8, `${unknown.length} puts of unknown outcome: ${unknown}`);
       assert.ok(beforeKill > 0, "writes before the kill");
       assert.ok(acknowledged.length > beforeKill, "writes after the restart");
       const stored = await client.batchGet(acknowledged);
