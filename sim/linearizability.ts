@@ -11,16 +11,30 @@
  * Operations that never returned (a client timed out) get return time +∞: they may take effect
  * at any point after their call, or never, which for a register is the same as at the end.
  *
+ * A compare-and-swap (`cas`) whose outcome is known either swapped (the key held `expected`)
+ * or was refused and saw `previous` (the key held something else); one whose outcome is
+ * unknown swaps if the key holds `expected` where it is placed, and placed last it changes
+ * nothing.
+ *
  * @module
  */
 
 /** One client operation on a register key. */
 export interface KvOperation {
   clientId: number;
-  kind: "put" | "get";
+  kind: "put" | "get" | "cas";
   key: string;
-  /** For put: the value written. For get: the value read (undefined = key absent). */
+  /**
+   * For put: the value written. For get: the value read (undefined = key absent). For cas: the
+   * value written when it swaps.
+   */
   value: string | undefined;
+  /** For cas: the value the key must hold for the swap (undefined = absent). */
+  expected?: string | undefined;
+  /** For cas: whether it swapped; undefined when the outcome is unknown (`ret` = ∞). */
+  swapped?: boolean;
+  /** For a refused cas: the value the store reported instead (undefined = absent). */
+  previous?: string | undefined;
   /** Logical time of the call. */
   call: number;
   /** Logical time of the return; `Infinity` if the outcome is unknown. */
@@ -74,7 +88,7 @@ export function checkLinearizable(history: readonly KvOperation[]): Linearizabil
 function explainViolation(ops: KvOperation[]): string {
   const times = ops.filter((o) => o.ret !== Infinity).map((o) => o.ret).sort((a, b) => a - b);
   const cut = (t: number): KvOperation[] =>
-    ops.filter((o) => o.call <= t && (o.ret <= t || o.kind === "put"))
+    ops.filter((o) => o.call <= t && (o.ret <= t || o.kind !== "get"))
       .map((o) => (o.ret <= t ? o : { ...o, ret: Infinity }));
   let lo = 0;
   let hi = times.length - 1;
@@ -96,9 +110,18 @@ function explainViolation(ops: KvOperation[]): string {
 function describeOps(ops: KvOperation[]): string {
   return [...ops].sort((a, b) => a.call - b.call).map((o) => {
     const ret = o.ret === Infinity ? "∞" : String(o.ret);
-    const what = o.kind === "put" ? `put(${o.value})` : `get() -> ${o.value ?? "<absent>"}`;
+    const what = o.kind === "put"
+      ? `put(${o.value})`
+      : o.kind === "get"
+      ? `get() -> ${o.value ?? "<absent>"}`
+      : `cas(${o.expected ?? "<absent>"} -> ${o.value}) ${casOutcome(o)}`;
     return `  client ${o.clientId}: [${o.call}, ${ret}] ${o.key} ${what}`;
   }).join("\n");
+}
+
+function casOutcome(o: KvOperation): string {
+  if (o.swapped === undefined) return "unknown";
+  return o.swapped ? "swapped" : `refused, saw ${o.previous ?? "<absent>"}`;
 }
 
 function buildList(ops: KvOperation[]): ListEntry {
@@ -160,12 +183,21 @@ function unlift(call: ListEntry): void {
   if (call.next) call.next.prev = call;
 }
 
-/** The register model: a put always succeeds; a get must return the current value. */
+/**
+ * The register model: a put always succeeds; a get must return the current value; a cas
+ * swaps when the current value is the expected one (see the module header).
+ */
 function step(
   state: string | undefined,
   op: KvOperation,
 ): { ok: boolean; state: string | undefined } {
   if (op.kind === "put") return { ok: true, state: op.value };
+  if (op.kind === "cas") {
+    const matches = state === op.expected;
+    if (op.swapped === undefined) return { ok: true, state: matches ? op.value : state };
+    if (op.swapped) return { ok: matches, state: op.value };
+    return { ok: !matches && state === op.previous, state };
+  }
   return { ok: op.value === state, state };
 }
 
