@@ -95,8 +95,9 @@ Deno.test("deno.json: -A only in tasks that install packages; ctl reads the stor
   const { tasks } = JSON.parse(await Deno.readTextFile(new URL("deno.json", REPO))) as {
     tasks: Record<string, string>;
   };
-  // setup.ts installs librocksdb (and bench's db_bench); tests also spawn processes and install.
-  const mayInstall = new Set(["setup", "serve", "pd", "cluster", "test", "bench", "fuzz"]);
+  // setup.ts installs librocksdb (and bench's db_bench); tests, the fuzzer and the chaos suite
+  // also spawn stores and PD members through the e2e harness, as the tests do.
+  const mayInstall = new Set(["setup", "serve", "pd", "cluster", "test", "bench", "fuzz", "chaos"]);
   for (const [name, command] of Object.entries(tasks)) {
     for (const step of command.split("&&").map((part) => part.trim())) {
       if (!/(^| )-A( |$)/.test(step)) continue;
