@@ -26,10 +26,15 @@
  *                                             per cell (default 5) over --num records per key
  *                                             space (default 5 000); a split under load; the
  *                                             failed operations (about 3–4 min at --seconds 3)
+ *   deno task bench --only idle --num 3000    idle regions on 1 PD + 3 store processes: --num
+ *                                             regions (default 10 000) made by SplitRegion,
+ *                                             each store's and PD's CPU over --seconds (default
+ *                                             20) of quiet, hibernate-regions on vs off
  */
 import { parseArgs } from "node:util";
 import { benchCluster } from "./cluster_bench.ts";
 import { benchEngine } from "./engine_bench.ts";
+import { benchIdleCluster } from "./idle_cluster_bench.ts";
 import { benchPd } from "./pd_bench.ts";
 import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
@@ -46,6 +51,7 @@ const SECTIONS = [
   "pd",
   "cluster",
   "ycsb-cluster",
+  "idle",
 ] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
@@ -57,6 +63,10 @@ const PD_DEFAULT_NUM = 100_000;
 const CLUSTER_DEFAULT_NUM = 20_000;
 /** YCSB records per key space on the cluster and the standalone store without `--num`. */
 const YCSB_CLUSTER_DEFAULT_NUM = 5_000;
+/** Idle regions without `--num` (issue #12 item 3: 10,000 idle regions on three stores). */
+const IDLE_DEFAULT_NUM = 10_000;
+/** Seconds of idle CPU measured without `--seconds`. */
+const IDLE_DEFAULT_SECONDS = 20;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -105,6 +115,7 @@ if (only.has("server")) {
   await benchServer({ num: Number(values.num), repeat: Number(values.repeat) });
 }
 const numGiven = Deno.args.some((arg) => arg === "--num" || arg.startsWith("--num="));
+const secondsGiven = Deno.args.some((arg) => arg === "--seconds" || arg.startsWith("--seconds="));
 if (only.has("ycsb")) {
   const num = numGiven ? Number(values.num) : YCSB_DEFAULT_NUM;
   await benchYcsb({ records: num, operations: num });
@@ -124,5 +135,11 @@ if (only.has("ycsb-cluster")) {
   await benchYcsbCluster({
     records: numGiven ? Number(values.num) : YCSB_CLUSTER_DEFAULT_NUM,
     seconds: Number(values.seconds),
+  });
+}
+if (only.has("idle")) {
+  await benchIdleCluster({
+    regions: numGiven ? Number(values.num) : IDLE_DEFAULT_NUM,
+    seconds: secondsGiven ? Number(values.seconds) : IDLE_DEFAULT_SECONDS,
   });
 }
