@@ -56,9 +56,7 @@ import {
   type RegionMeta,
   regionToProto,
 } from "./local_state.ts";
-import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
-import { LOCAL_CF } from "./region_state.ts";
-import { type PeerStorage, writeSplitPeerState } from "./peer_storage.ts";
+import { deleteRaftRecords, type PeerStorage, writeSplitPeerState } from "./peer_storage.ts";
 import { clearRegionData } from "./snapshot.ts";
 
 /** What a command did: its responses, or the error that refused it. */
@@ -251,12 +249,7 @@ function applyCompactLog(
   const region = storage.regionState().region;
   const req = cmd.adminRequest!.compactLog;
   const compactIndex = req?.compactIndex ?? 0n;
-  const response: CmdResult = {
-    ok: true,
-    index: e.index,
-    responses: [],
-    adminResponse: { cmdType: raft_cmdpb.AdminCmdType.CompactLog, compactLog: {} },
-  };
+  const response = adminOk(e, { cmdType: raft_cmdpb.AdminCmdType.CompactLog, compactLog: {} });
   if (compactIndex < storage.firstIndex()) return response; // Compacted already.
   if (compactIndex >= e.index) {
     return invalid(region, `CompactLog to ${compactIndex} at entry ${e.index}: not applied yet`);
@@ -435,10 +428,7 @@ function applyCommitMerge(
     },
   });
   src.setRegionState(batch, { state: PeerState.Tombstone, region: sourceRegion });
-  const log = raftLogRange(source.id);
-  batch.deleteRange(LOCAL_CF, log.start, log.end);
-  batch.delete(LOCAL_CF, raftStateKey(source.id));
-  batch.delete(LOCAL_CF, applyStateKey(source.id));
+  deleteRaftRecords(batch, source.id);
   outcome.regionChanged = true;
   outcome.mergedSources.push(source.id);
   return adminOk(e, { cmdType: raft_cmdpb.AdminCmdType.CommitMerge, commitMerge: {} });
@@ -486,15 +476,10 @@ function applyBatchSplit(
     else if (written === "tombstone") clearRegionData(storage.engine, batch, next);
   }
   outcome.regionChanged = true;
-  return {
-    ok: true,
-    index: e.index,
-    responses: [],
-    adminResponse: {
-      cmdType: raft_cmdpb.AdminCmdType.BatchSplit,
-      splits: { regions: made.regions.map(regionToProto) },
-    },
-  };
+  return adminOk(e, {
+    cmdType: raft_cmdpb.AdminCmdType.BatchSplit,
+    splits: { regions: made.regions.map(regionToProto) },
+  });
 }
 
 /** The region after one single-step change, as src/raft's `applyConfChangeToConfState` does it. */
@@ -562,13 +547,8 @@ function applyChangePeer(
     const old = region.peers.find((p) => p.id === peer.id);
     if (old !== undefined) outcome.removedPeers.push(old);
   }
-  return {
-    ok: true,
-    index: e.index,
-    responses: [],
-    adminResponse: {
-      cmdType: raft_cmdpb.AdminCmdType.ChangePeer,
-      changePeer: { region: regionToProto(next) },
-    },
-  };
+  return adminOk(e, {
+    cmdType: raft_cmdpb.AdminCmdType.ChangePeer,
+    changePeer: { region: regionToProto(next) },
+  });
 }

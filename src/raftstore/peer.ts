@@ -68,7 +68,6 @@ import {
   sameStores,
 } from "./command.ts";
 import type { RegionError } from "./errors.ts";
-import { applyStateKey, raftLogRange, raftStateKey } from "./keys.ts";
 import {
   type MergeState,
   type PeerMeta,
@@ -78,9 +77,8 @@ import {
 } from "./local_state.ts";
 import type { PeerConfig } from "./peer_config.ts";
 import { followerQuietTicks, leaderQuietTicks } from "./hibernate.ts";
-import { PeerStorage } from "./peer_storage.ts";
+import { deleteRaftRecords, PeerStorage } from "./peer_storage.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
-import { LOCAL_CF } from "./region_state.ts";
 import { clearRegionData } from "./snapshot.ts";
 import type { RaftEnvelope } from "./transport.ts";
 
@@ -1027,10 +1025,7 @@ export class Peer {
     this.#destroyed = true;
     const region = this.region();
     if (this.isInitialized()) clearRegionData(this.#engine, batch, region);
-    const log = raftLogRange(this.regionId);
-    batch.deleteRange(LOCAL_CF, log.start, log.end);
-    batch.delete(LOCAL_CF, raftStateKey(this.regionId));
-    batch.delete(LOCAL_CF, applyStateKey(this.regionId));
+    deleteRaftRecords(batch, this.regionId);
     this.storage.setRegionState(batch, { state: PeerState.Tombstone, region });
     this.failAll({
       proposals: this.stale("the peer was removed"),

@@ -173,6 +173,17 @@ export function writeInitialPeerState(batch: WriteBatch, region: RegionLocalStat
 }
 
 /**
+ * Deletes a replica's log, RaftLocalState and RaftApplyState, into `batch` (its RegionLocalState
+ * is the caller's: kept as a Tombstone, or deleted).
+ */
+export function deleteRaftRecords(batch: WriteBatch, regionId: bigint): void {
+  const log = raftLogRange(regionId);
+  batch.deleteRange(LOCAL_CF, log.start, log.end);
+  batch.delete(LOCAL_CF, raftStateKey(regionId));
+  batch.delete(LOCAL_CF, applyStateKey(regionId));
+}
+
+/**
  * Writes the records of a new region that a split made, on this store (TiKV's apply of
  * BatchSplit), into the split's apply batch. What the engine already holds for that region id
  * decides:

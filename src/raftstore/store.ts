@@ -54,7 +54,7 @@ import {
 import type { ApplyNeighbours, ApplyOutcome } from "./apply.ts";
 import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./command.ts";
 import type { RegionError } from "./errors.ts";
-import { applyStateKey, raftLogRange, raftStateKey, regionStateKey } from "./keys.ts";
+import { regionStateKey } from "./keys.ts";
 import { metapb } from "../../proto/mod.ts";
 import { PeerState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
@@ -62,7 +62,7 @@ import { persistReadies } from "./log_writer.ts";
 import { type HibernationStats, isAcknowledgement, PeerRegistry } from "./hibernate.ts";
 import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
 import { type PeerConfig, peerConfig } from "./peer_config.ts";
-import { writeInitialPeerState } from "./peer_storage.ts";
+import { deleteRaftRecords, writeInitialPeerState } from "./peer_storage.ts";
 import { LOCAL_CF, readRegionState, scanRegionStates, writeRegionState } from "./region_state.ts";
 import type { RaftEnvelope, Transport } from "./transport.ts";
 import { compareBytes } from "../util/bytes.ts";
@@ -762,9 +762,6 @@ export class Store {
 
 /** Deletes every record of a replica (log, raft, apply and region state). */
 function deleteReplicaRecords(batch: WriteBatch, regionId: bigint): void {
-  const log = raftLogRange(regionId);
-  batch.deleteRange(LOCAL_CF, log.start, log.end);
-  batch.delete(LOCAL_CF, raftStateKey(regionId));
-  batch.delete(LOCAL_CF, applyStateKey(regionId));
+  deleteRaftRecords(batch, regionId);
   batch.delete(LOCAL_CF, regionStateKey(regionId));
 }

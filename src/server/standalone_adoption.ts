@@ -47,7 +47,8 @@ import { DataDirError, markAdopted, readDataDirIdentity } from "./data_dir.ts";
 import type { Logger } from "./log.ts";
 import { loadClusterIdentity } from "./pd/cluster_identity.ts";
 import { VALUE_FILES } from "./pd/file_storage.ts";
-import { STANDALONE, standaloneRegion } from "./region.ts";
+import { standaloneRegionMeta } from "./pd/standalone.ts";
+import { STANDALONE } from "./region.ts";
 
 /** What a standalone data directory says PD must take over (regions aside). */
 export interface StandaloneState {
@@ -169,28 +170,17 @@ function standaloneRegionOf(
  */
 export function readStandaloneRegions(dataDir: string, storeId: bigint): RegionMeta[] {
   const dbPath = `${dataDir}/db`;
-  if (!exists(dbPath)) return [standaloneMeta()];
+  if (!exists(dbPath)) return [standaloneRegionMeta()];
   const engine = RocksDbEngine.open(dbPath, { createIfMissing: false });
   try {
     const regions = scanRegionStates(engine)
       .filter((state) => state.state !== PeerState.Tombstone)
       .map((state) => standaloneRegionOf(dataDir, state.region, storeId));
-    if (regions.length === 0) return [standaloneMeta()];
+    if (regions.length === 0) return [standaloneRegionMeta()];
     return regions.sort((a, b) => compareBytes(a.startKey, b.startKey));
   } finally {
     engine.close();
   }
-}
-
-function standaloneMeta(): RegionMeta {
-  const region = standaloneRegion();
-  return {
-    id: region.id,
-    startKey: region.startKey,
-    endKey: region.endKey,
-    regionEpoch: { confVer: region.confVer, version: region.version },
-    peers: [{ id: region.peerId, storeId: region.storeId, role: "Voter" }],
-  };
 }
 
 /** The message of a refusal: both cluster ids, where PD is, and that nothing changed. */

@@ -120,7 +120,7 @@ function ensureDirectory(dataDir: string, dir: string): void {
 }
 
 /** The standalone region (1, every key, peer 2 on store 1) as the core's value. */
-function standaloneRegionMeta(): RegionMeta {
+export function standaloneRegionMeta(): RegionMeta {
   const region = standaloneRegion();
   return {
     id: region.id,
