@@ -14,7 +14,7 @@
  *   harness's, not PD's store id (`storeId(i)` reads that from the store's `basalt.json`).
  * - Store I listens on, and advertises, one fixed loopback port for its whole life, so a
  *   restarted store is found where PD and its peers knew it. The store publishes its address to
- *   PD before it listens, so the port is picked before the start (`reserveStorePort`), below
+ *   PD before it listens, so the port is picked before the start (`freeLoopbackPort`), below
  *   the kernel's ephemeral range: no outgoing connection takes it while the store is down.
  * - Every ordered pair (A, B) of stores has a proxy `proxy(A, B)` targeting B's address, and
  *   A's dial map (`BASALT_TEST_DIAL_MAP_FILE`, JSON `{"<B's address>": "<proxy(A, B)>"}`)
@@ -28,59 +28,18 @@
  * - Every wait is bounded: starts and stops by `lib.ts`'s timeouts, `waitFor` by its deadline;
  *   `stop()` stops everything it started even after failures.
  */
-import { type ExtraGrants, startServer, type TestServer } from "./lib.ts";
+import { type ExtraGrants, freeLoopbackPort, startServer, type TestServer } from "./lib.ts";
 import { LinkProxy } from "./link_proxy.ts";
 import { startPd, type TestPd } from "./pd_lib.ts";
 
 /** The most stores a cluster may have (it runs N × (N − 1) proxies). */
 export const CLUSTER_MAX_STORES = 9;
-/** The lowest port `reserveStorePort` picks; the highest is below the ephemeral range. */
-export const CLUSTER_STORE_PORT_MIN = 21_000;
-/** Random ports `reserveStorePort` tries before it gives up. */
-export const CLUSTER_PORT_PICK_ATTEMPTS = 200;
 /** How long `waitFor` waits by default. */
 export const CLUSTER_WAIT_TIMEOUT_MS = 15_000;
 /** How often `waitFor` checks. */
 export const CLUSTER_POLL_INTERVAL_MS = 100;
 /** The environment variable naming a store's dial-map file (read by the store's dialer). */
 export const DIAL_MAP_ENV = "BASALT_TEST_DIAL_MAP_FILE";
-
-/** Ports this process has reserved for stores (so two clusters in one test never share one). */
-const reservedPorts = new Set<number>();
-
-/** The first port of the kernel's ephemeral range (Linux; 32768 when unreadable). */
-function ephemeralPortMin(): number {
-  try {
-    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
-    const low = Number(text.trim().split(/\s+/)[0]);
-    if (Number.isInteger(low) && low > CLUSTER_STORE_PORT_MIN + 1000) return low;
-  } catch { /* not Linux, or not readable */ }
-  return 32_768;
-}
-
-/**
- * A loopback port for a store, free when returned (bound and released), below the ephemeral
- * range and not reserved before by this process. Another process could still bind it before
- * the store does; the store then fails to start, naming the address.
- */
-export function reserveStorePort(): number {
-  const high = ephemeralPortMin();
-  for (let attempt = 0; attempt < CLUSTER_PORT_PICK_ATTEMPTS; attempt++) {
-    const port = CLUSTER_STORE_PORT_MIN +
-      Math.floor(Math.random() * (high - CLUSTER_STORE_PORT_MIN));
-    if (reservedPorts.has(port)) continue;
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-    } catch {
-      continue; // In use.
-    }
-    reservedPorts.add(port);
-    return port;
-  }
-  throw new Error(
-    `no free loopback port in ${CLUSTER_STORE_PORT_MIN}..${high} after ${CLUSTER_PORT_PICK_ATTEMPTS} tries`,
-  );
-}
 
 /**
  * The command every process of a cluster runs under: `setpriv --pdeathsig KILL`, so the kernel
@@ -191,7 +150,7 @@ export class Cluster {
         );
       } else {
         const names = ["pd1", "pd2", "pd3"];
-        const ports = names.map(() => [reserveStorePort(), reserveStorePort()] as const);
+        const ports = names.map(() => [freeLoopbackPort(), freeLoopbackPort()] as const);
         const initial = names.map((name, i) => `${name}=http://127.0.0.1:${ports[i]![1]}`);
         await Promise.all(names.map(async (name, i) => {
           started[i] = await startPd({
@@ -304,7 +263,7 @@ export class Cluster {
     }
     const index = this.#stores.length;
     const store: ClusterStore = {
-      addr: `127.0.0.1:${reserveStorePort()}`,
+      addr: `127.0.0.1:${freeLoopbackPort()}`,
       dataDir: `${this.root}/store${index}`,
       dialMapPath: `${this.root}/store${index}.dial_map.json`,
       server: null,

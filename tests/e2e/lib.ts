@@ -23,12 +23,47 @@ const MAIN = new URL("../../src/server/main.ts", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 20_000;
 
-/** A free TCP port on 127.0.0.1, learned by binding port 0 (free when returned, not reserved). */
+/** The lowest port `freeLoopbackPort` picks; the highest is below the kernel's ephemeral range. */
+export const LOOPBACK_PORT_MIN = 21_000;
+/** Random ports `freeLoopbackPort` tries before it gives up. */
+export const LOOPBACK_PORT_PICK_ATTEMPTS = 200;
+
+/** Ports this process has handed out (so two servers of one test run never get the same one). */
+const reservedPorts = new Set<number>();
+
+/** The first port of the kernel's ephemeral range (Linux; 32768 when unreadable). */
+function ephemeralPortMin(): number {
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const low = Number(text.trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > LOOPBACK_PORT_MIN + 1000) return low;
+  } catch { /* not Linux, or not readable */ }
+  return 32_768;
+}
+
+/**
+ * A TCP port on 127.0.0.1 for a test that must know a port before it starts something (a PD
+ * member's peer URL, a store's fixed address): free when returned (bound and released), below
+ * the kernel's ephemeral range — so no server binding port 0 and no outgoing connection can take
+ * it in between, which is how a port learned by binding port 0 got lost to a concurrent test —
+ * and never handed out twice by this process.
+ */
 export function freeLoopbackPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  const high = ephemeralPortMin();
+  for (let attempt = 0; attempt < LOOPBACK_PORT_PICK_ATTEMPTS; attempt++) {
+    const port = LOOPBACK_PORT_MIN + Math.floor(Math.random() * (high - LOOPBACK_PORT_MIN));
+    if (reservedPorts.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      continue; // In use.
+    }
+    reservedPorts.add(port);
+    return port;
+  }
+  throw new Error(
+    `no free loopback port in ${LOOPBACK_PORT_MIN}..${high} after ${LOOPBACK_PORT_PICK_ATTEMPTS} tries`,
+  );
 }
 
 /** A running (or stopped) store process. */
