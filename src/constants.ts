@@ -719,3 +719,41 @@ assertConstant(
   HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS >= 1,
   "a store checks the leaders of its sleeping followers at some interval",
 );
+
+// ---------------------------------------------------------------------------------------------
+// PD scheduling at scale (issue #11): a round costs a bounded amount, not limit × regions.
+
+/**
+ * Most regions of one role on one store a balance scheduler weighs per step: a store with more
+ * is sampled at random, this many draws (PD's schedulers likewise pick random regions from a
+ * store's leader or follower sub-tree and retry a bounded number of times).
+ */
+export const PD_SCHEDULE_SAMPLE_REGIONS = 128;
+/**
+ * The replica and merge checkers' patrol: each round checks ceil(regions / this) regions from a
+ * cursor that moves on through the key space, so every region is checked within this many
+ * rounds (PD's `patrolRegionPartition` over its 10 ms patrol ticks).
+ */
+export const PD_PATROL_ROUNDS_PER_PASS = 16;
+/** The least regions the patrol checks per round: a cluster this small is checked whole. */
+export const PD_PATROL_REGIONS_MIN = 1024;
+/** The most regions the patrol checks per round (PD's `MaxPatrolScanRegionLimit`). */
+export const PD_PATROL_REGIONS_MAX = 8192;
+/**
+ * Most regions waiting for an immediate check because a heartbeat changed something the
+ * checkers weigh (PD's pending-processed regions); past it, new ones wait for the patrol.
+ */
+export const PD_SUSPECT_REGIONS_MAX = 16 * 1024;
+/** Most waiting regions (above) one round checks (PD's `suspectRegionLimit`). */
+export const PD_SUSPECT_REGIONS_PER_ROUND = 1024;
+/** Most regions per Down or Offline store one round checks for replicas to replace. */
+export const PD_PATROL_STORE_REGIONS_PER_ROUND = 256;
+
+assertConstant(
+  PD_PATROL_REGIONS_MIN <= PD_PATROL_REGIONS_MAX && PD_PATROL_ROUNDS_PER_PASS >= 1,
+  "the patrol's per-round bounds are ordered",
+);
+assertConstant(
+  PD_SUSPECT_REGIONS_PER_ROUND <= PD_SUSPECT_REGIONS_MAX,
+  "a round drains at most the waiting regions",
+);

@@ -10,7 +10,9 @@
  * difference, which the one just made cannot create.
  *
  * Eligible stores are Up and heard from (a leader must answer); regions must be healthy and
- * have no operator running.
+ * have no operator running. The regions weighed are the source's leaders from the per-store
+ * index, all of them or bounded random draws on a store with many (`pickOn`), from the source's
+ * leaders or the target's followers, whichever are fewer.
  *
  * @module
  */
@@ -18,10 +20,11 @@ import type { OperatorRequest } from "./operator_controller.ts";
 import {
   canReceive,
   isHealthy,
+  pickOn,
   type ScheduleContext,
-  shuffled,
   type StoreView,
 } from "./schedule_context.ts";
+import type { RegionInfo } from "./types.ts";
 
 /** The least difference in leaders between source and target worth a transfer. */
 export const LEADER_BALANCE_MIN_DIFFERENCE = 2;
@@ -43,19 +46,31 @@ export function balanceLeader(ctx: ScheduleContext): OperatorRequest | null {
   return null;
 }
 
+/**
+ * A transfer from `source` to `target` of a region `source` leads and `target` holds a voter of,
+ * uniformly chosen among those that qualify (or among those drawn, on large stores), or `null`.
+ */
 function transferBetween(
   ctx: ScheduleContext,
   source: StoreView,
   target: StoreView,
 ): OperatorRequest | null {
-  const regions = (ctx.regionsOn.get(source.id) ?? []).filter((region) =>
+  const accept = (region: RegionInfo) =>
     region.leader?.storeId === source.id && isHealthy(region) &&
     region.meta.peers.some((peer) => peer.storeId === target.id && peer.role === "Voter") &&
     ctx.controller.hasRoom("leader", region.meta.id) &&
-    ctx.controller.get(region.meta.id, ctx.nowMs)?.status !== "RUNNING"
-  );
-  const region = shuffled(regions, ctx.random)[0];
-  if (region === undefined) return null;
+    ctx.controller.get(region.meta.id, ctx.nowMs)?.status !== "RUNNING";
+  // Draw from the smaller side: the source's leaders, or the target's followers (PD's
+  // transfer-leader-out and -in). A target holding few of the source's regions (a new store)
+  // is then settled in a few draws instead of a full sample of misses.
+  const index = ctx.cluster.regions.byStore;
+  const led = index.get(source.id)?.leaders.size ?? 0;
+  const followed = index.get(target.id)?.followers.size ?? 0;
+  const side = followed < led
+    ? { storeId: target.id, role: "follower" as const }
+    : { storeId: source.id, role: "leader" as const };
+  const region = pickOn(ctx, { ...side, accept });
+  if (region === null) return null;
   return {
     region,
     desc: "balance-leader",

@@ -14,7 +14,9 @@
  * Sources and targets are Up and heard from; a region moves only when it is healthy, has all
  * its voters and no operator running, and the target does not hold it. Followers are preferred
  * over leaders (no transfer needed), larger regions over smaller ones (fewer moves, and small
- * regions are not shuffled about); ties are broken at random.
+ * regions are not shuffled about); ties are broken at random. The regions weighed come from the
+ * per-store index: all of the source's, or a bounded random sample of its followers and of its
+ * leaders on a store with many (`candidatesOn`; PD draws random follower, then leader regions).
  *
  * @module
  */
@@ -22,6 +24,7 @@ import { PdError } from "./errors.ts";
 import { movePeerSteps } from "./operator.ts";
 import { type OperatorRequest, regionSizeMb } from "./operator_controller.ts";
 import {
+  candidatesOn,
   canReceive,
   isHealthy,
   type ScheduleContext,
@@ -38,7 +41,12 @@ export function balanceRegion(ctx: ScheduleContext): OperatorRequest | null {
     a.regionSizeMb !== b.regionSizeMb ? a.regionSizeMb - b.regionSizeMb : (a.id < b.id ? -1 : 1);
   const ascending = [...stores].sort(byScore);
   const descending = [...ascending].reverse();
+  const lowest = ascending[0];
   for (const source of descending) {
+    // A source that could give no region (each counts at least 1 MiB, so it must lead the
+    // lowest score by 2) or has no room is passed over before its regions are drawn.
+    if (lowest === undefined || source.regionSizeMb - lowest.regionSizeMb < 2) break;
+    if (!ctx.controller.storeHasRoom(source.id)) continue;
     const candidates = movableRegions(ctx, source);
     for (const region of candidates) {
       const size = regionSizeMb(region);
@@ -57,9 +65,10 @@ export function balanceRegion(ctx: ScheduleContext): OperatorRequest | null {
 
 /** Regions on `source` that may move, followers first, each group in random order. */
 function movableRegions(ctx: ScheduleContext, source: StoreView): RegionInfo[] {
-  const movable = (ctx.regionsOn.get(source.id) ?? []).filter((region) =>
-    isHealthy(region) && votersOf(region).length === ctx.config.maxReplicas &&
-    region.meta.peers.length === votersOf(region).length &&
+  const held = candidatesOn(ctx, { storeId: source.id, roles: ["follower", "leader"] });
+  const movable = held.filter((region) =>
+    isHealthy(region) && region.meta.peers.length === ctx.config.maxReplicas &&
+    votersOf(region).length === ctx.config.maxReplicas &&
     ctx.controller.hasRoom("region", region.meta.id) &&
     ctx.controller.get(region.meta.id, ctx.nowMs)?.status !== "RUNNING"
   );
@@ -67,7 +76,10 @@ function movableRegions(ctx: ScheduleContext, source: StoreView): RegionInfo[] {
   // that still narrows the spread, so the spread closes in few moves and small regions are
   // not shuffled around to even out the last megabytes.
   const bySize = (regions: RegionInfo[]) =>
-    shuffled(regions, ctx.random).sort((a, b) => regionSizeMb(b) - regionSizeMb(a));
+    shuffled(regions, ctx.random)
+      .map((region) => ({ region, sizeMb: regionSizeMb(region) }))
+      .sort((a, b) => b.sizeMb - a.sizeMb)
+      .map((sized) => sized.region);
   const followers = movable.filter((region) => region.leader?.storeId !== source.id);
   const leaders = movable.filter((region) => region.leader?.storeId === source.id);
   return [...bySize(followers), ...bySize(leaders)];

@@ -27,7 +27,9 @@ import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { decodeRegion, decodeStore, encodeRegion, encodeStore } from "./records.ts";
+import { RegionPatrol } from "./region_patrol.ts";
 import { RegionTree } from "./region_tree.ts";
+import { regionSizeMb } from "./store_regions.ts";
 import { SplitRecords } from "./split_records.ts";
 import { type ScheduleConfig, scheduleConfig } from "./config.ts";
 import {
@@ -105,6 +107,8 @@ export class PdCluster {
   readonly regions = new RegionTree();
   /** Regions PD saw split lately, for `split-merge-interval` (`split_records.ts`). */
   readonly recentSplits = new SplitRecords();
+  /** The checkers' patrol cursor and the regions heartbeats marked for a check (`region_patrol.ts`). */
+  readonly patrol = new RegionPatrol();
   /** The clock's reading when this cluster was opened: no merge in the first split-merge-interval. */
   readonly openedAtMs: number;
   readonly #stores = new Map<bigint, StoreInfo>();
@@ -391,11 +395,7 @@ export class PdCluster {
 
   /** Replicas (peers of any role) the region tree places on `storeId`. */
   regionCountOn(storeId: bigint): number {
-    let count = 0;
-    for (const region of this.regions.all()) {
-      if (region.meta.peers.some((peer) => peer.storeId === storeId)) count++;
-    }
-    return count;
+    return this.regions.byStore.regionCount(storeId);
   }
 
   #setStoreState(store: StoreInfo, state: "Offline" | "Tombstone"): void {
@@ -451,8 +451,24 @@ export class PdCluster {
       approximateSizeBytes: heartbeat.approximateSize ?? 0n,
       approximateKeys: heartbeat.approximateKeys ?? 0n,
     };
-    this.#putRegion(info, origin === null || metaChanged(origin.meta, meta));
+    const metaNew = origin === null || metaChanged(origin.meta, meta);
+    this.#putRegion(info, metaNew);
+    if (metaNew || this.#checkersCare(origin!, info)) this.patrol.markSuspect(meta.id);
     return info;
+  }
+
+  /**
+   * Whether a heartbeat that kept the region's meta changed what the replica or merge checker
+   * weighs: its leader, its down or pending peers, or it became small enough to merge.
+   */
+  #checkersCare(before: RegionInfo, after: RegionInfo): boolean {
+    const small = (region: RegionInfo) =>
+      regionSizeMb(region) <= this.config.maxMergeRegionSizeMb &&
+      region.approximateKeys <= BigInt(this.config.maxMergeRegionKeys);
+    return before.leader?.storeId !== after.leader?.storeId ||
+      before.downPeers.length !== after.downPeers.length ||
+      before.pendingPeers.length !== after.pendingPeers.length ||
+      (small(after) && !small(before));
   }
 
   /** StaleRegion when `meta` (at `term`) is older than what PD knows; else `null`. */

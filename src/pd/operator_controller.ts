@@ -41,6 +41,7 @@ import {
   stepInstruction,
   stepTimeoutMs,
 } from "./operator.ts";
+import { regionSizeMb } from "./store_regions.ts";
 import type { RegionInfo } from "./types.ts";
 
 /** What `add` is given: the steps and where they come from. */
@@ -67,10 +68,7 @@ export interface StoreInfluence {
   leaderCount: number;
 }
 
-/** A region's size as the balance schedulers count it: whole MiB, at least 1. */
-export function regionSizeMb(region: RegionInfo): number {
-  return Math.max(1, Number(region.approximateSizeBytes / (1024n * 1024n)));
-}
+export { regionSizeMb };
 
 function storesTouched(op: Operator): bigint[] {
   const stores = new Set<bigint>();
@@ -88,6 +86,13 @@ export class OperatorController {
   readonly #records = new Map<bigint, Operator>();
   /** Region sizes when each operator was added, for influence. */
   readonly #sizes = new Map<number, number>();
+  /**
+   * Running operators by kind, and by store they add or remove a peer on: the limits are
+   * asked once per candidate region, so they are counted as operators start and end rather
+   * than by a walk of every running operator each time.
+   */
+  readonly #runningByKind = new Map<OperatorKind, number>();
+  readonly #runningOnStore = new Map<bigint, number>();
   #nextId = 1;
 
   constructor(config: ScheduleConfig) {
@@ -107,9 +112,7 @@ export class OperatorController {
 
   /** How many running operators count against `kind`'s limit. */
   countOf(kind: OperatorKind): number {
-    let count = 0;
-    for (const op of this.#running.values()) if (op.kind === kind) count++;
-    return count;
+    return this.#runningByKind.get(kind) ?? 0;
   }
 
   #limitOf(kind: OperatorKind): number {
@@ -121,9 +124,20 @@ export class OperatorController {
 
   /** Whether one more operator adding or removing a peer on `storeId` fits its limit. */
   storeHasRoom(storeId: bigint): boolean {
-    let count = 0;
-    for (const op of this.#running.values()) if (storesTouched(op).includes(storeId)) count++;
-    return count < this.#config.storeOperatorLimit;
+    return (this.#runningOnStore.get(storeId) ?? 0) < this.#config.storeOperatorLimit;
+  }
+
+  /** Counts `op` in (`delta` 1) or out (-1) of the running counts by kind and by store. */
+  #count(op: Operator, delta: 1 | -1): void {
+    const byKind = (this.#runningByKind.get(op.kind) ?? 0) + delta;
+    assert(byKind >= 0, `more ${op.kind} operators ended than started`, { op: op.id });
+    this.#runningByKind.set(op.kind, byKind);
+    for (const storeId of storesTouched(op)) {
+      const onStore = (this.#runningOnStore.get(storeId) ?? 0) + delta;
+      assert(onStore >= 0, `more operators on store ${storeId} ended than started`);
+      if (onStore === 0) this.#runningOnStore.delete(storeId);
+      else this.#runningOnStore.set(storeId, onStore);
+    }
   }
 
   /** Whether an operator of `kind` could be added on `regionId` now (rules 1 and 2). */
@@ -215,6 +229,7 @@ export class OperatorController {
     const replaced = this.#running.get(regionId);
     if (replaced !== undefined) this.#finish(replaced, "REPLACE", `replaced by ${op.desc}`, nowMs);
     this.#running.set(regionId, op);
+    this.#count(op, 1);
     this.#sizes.set(op.id, regionSizeMb(request.region));
     return op;
   }
@@ -307,6 +322,7 @@ export class OperatorController {
     op.reason = reason;
     op.finishedAtMs = nowMs;
     this.#running.delete(op.regionId);
+    this.#count(op, -1);
     this.#sizes.delete(op.id);
     this.#records.delete(op.regionId);
     this.#records.set(op.regionId, op);

@@ -10,10 +10,14 @@
  * The ordered list is a sorted array with binary search: lookups are O(log n), a put or remove
  * O(n) for the splice, which is fine up to `PD_REGIONS_MAX` regions (a memmove of a few MB).
  *
+ * `byStore` (`store_regions.ts`) indexes the same regions by store and role; `put` and `remove`,
+ * the only ways a region enters or leaves the tree, update it with the version they replace.
+ *
  * @module
  */
 import { bytesEqual, compareBytes } from "../util/bytes.ts";
 import { assert } from "../util/assert.ts";
+import { StoreRegionIndex } from "./store_regions.ts";
 import type { RegionInfo } from "./types.ts";
 
 /** Whether `key` lies in [startKey, endKey) (an empty end is +infinity). */
@@ -40,6 +44,8 @@ export class RegionTree {
   readonly #byId = new Map<bigint, RegionInfo>();
   /** Ordered by `meta.startKey`; ranges disjoint. */
   readonly #ordered: RegionInfo[] = [];
+  /** The regions on each store, by role; kept by `put` and `remove`. */
+  readonly byStore = new StoreRegionIndex();
 
   get size(): number {
     return this.#byId.size;
@@ -135,6 +141,7 @@ export class RegionTree {
       );
       this.#ordered[index] = region;
       this.#byId.set(region.meta.id, region);
+      this.byStore.update(old, region);
       return [];
     }
     this.remove(region.meta.id);
@@ -143,6 +150,7 @@ export class RegionTree {
     const index = this.#floorIndex(region.meta.startKey) + 1;
     this.#ordered.splice(index, 0, region);
     this.#byId.set(region.meta.id, region);
+    this.byStore.update(null, region);
     this.#checkNeighbours(index);
     return removed;
   }
@@ -155,6 +163,7 @@ export class RegionTree {
     const index = this.#floorIndex(region.meta.startKey);
     assert(this.#ordered[index] === region, `region ${id} missing from the ordered list`);
     this.#ordered.splice(index, 1);
+    this.byStore.update(region, null);
     return true;
   }
 

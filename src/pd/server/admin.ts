@@ -82,9 +82,7 @@ const METHODS: Record<string, (deps: PdServiceDeps, request: Json) => Json> = {
         nodeState: store.meta.nodeState,
         liveness: deps.driver.cluster.liveness(store, nowMs),
         regionCount: deps.driver.cluster.regionCountOn(store.meta.id),
-        leaderCount:
-          deps.driver.cluster.regions.all().filter((r) => r.leader?.storeId === store.meta.id)
-            .length,
+        leaderCount: deps.driver.cluster.regions.byStore.get(store.meta.id)?.leaders.size ?? 0,
         capacity: store.stats?.capacity.toString() ?? null,
         available: store.stats?.available.toString() ?? null,
         lastHeartbeatMsAgo: nowMs - store.lastHeartbeatMs,
