@@ -4,6 +4,7 @@
  *   deno task sim --seed 7 --steps 20000      one seed, verbose
  *   deno task sim --seeds 1000 [--steps N]    a sweep of seeds 1..1000; failures print traces
  *   deno task sim --seeds 200 --bug doubleVote   a sweep with a deliberate bug (test-only flag)
+ *   deno task sim -- --cluster --seeds 500      the whole-cluster simulator (sim/cluster/sweep.ts)
  *
  * Exit status 1 if any seed fails.
  *
@@ -12,6 +13,7 @@
 
 import { parseArgs } from "node:util";
 import type { RaftTestingBugs } from "../src/raft/mod.ts";
+import { clusterMain } from "./cluster/sweep.ts";
 import { formatResult, runSimulation } from "./simulation.ts";
 
 const BUGS: Record<string, RaftTestingBugs> = {
@@ -22,9 +24,10 @@ const BUGS: Record<string, RaftTestingBugs> = {
   probeNeverResumes: { probeNeverResumes: true },
 };
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
-    args: Deno.args,
+    // `deno task sim -- --cluster …` hands the "--" on: skip it.
+    args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
     options: {
       seed: { type: "string" },
       seeds: { type: "string" },
@@ -32,8 +35,20 @@ function main(): number {
       steps: { type: "string", default: "20000" },
       bug: { type: "string" },
       verbose: { type: "boolean", default: false },
+      cluster: { type: "boolean", default: false },
+      ticks: { type: "string" },
     },
   });
+  if (values.cluster) {
+    return await clusterMain({
+      seed: values.seed === undefined ? undefined : Number(values.seed),
+      seeds: values.seeds === undefined ? undefined : Number(values.seeds),
+      from: Number(values.from),
+      faultTicks: values.ticks === undefined ? undefined : Number(values.ticks),
+      bug: values.bug,
+      verbose: values.verbose,
+    });
+  }
   const steps = Number(values.steps);
   const bugs = values.bug === undefined ? undefined : BUGS[values.bug];
   if (values.bug !== undefined && bugs === undefined) {
@@ -74,4 +89,4 @@ function main(): number {
   return failed.length === 0 ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(main());
+if (import.meta.main) Deno.exit(await main());

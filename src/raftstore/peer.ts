@@ -178,6 +178,7 @@ export class Peer {
       // ReadIndex confirms leadership with a heartbeat round; lease reads are the peer's own
       // decision (`raft.leaseValid()`), taken before asking for a ReadIndex.
       readOnlyOption: ReadOnlyOption.Safe,
+      testingBugs: opts.config.testingBugs?.raft,
     });
     this.refreshPeerCache();
   }
@@ -950,7 +951,13 @@ export class Peer {
   /** Duty 3: the committed entries into the round's apply batch. */
   apply(batch: WriteBatch, rd: Ready, neighbours?: ApplyNeighbours): ApplyOutcome {
     const outcome = applyEntries(
-      { storage: this.storage, batch, selfPeerId: this.meta.id, neighbours },
+      {
+        storage: this.storage,
+        batch,
+        selfPeerId: this.meta.id,
+        neighbours,
+        testingBugs: this.#config.testingBugs,
+      },
       rd.committedEntries,
     );
     if (outcome.blocked !== undefined) {

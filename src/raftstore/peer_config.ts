@@ -18,7 +18,7 @@ import {
   RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
   RAFTSTORE_VOTER_CATCH_UP_WAIT_TICKS,
 } from "../constants.ts";
-import { assert } from "../raft/mod.ts";
+import { assert, type RaftTestingBugs } from "../raft/mod.ts";
 
 /**
  * Deliberate bugs, so that tests can show their checkers catch them (as src/raft's
@@ -33,6 +33,10 @@ export interface PeerTestingBugs {
   ackOverwrittenProposals?: boolean;
   /** A leader's lease survives its sleep (hibernate.ts): heartbeats acknowledged before count. */
   leaseSurvivesSleep?: boolean;
+  /** Apply skips the epoch check of normal writes (apply.ts): a stale write applies anyway. */
+  skipEpochCheckAtApply?: boolean;
+  /** src/raft's deliberate bugs, handed to every peer's RawNode (sim/cluster's teeth). */
+  raft?: RaftTestingBugs;
 }
 
 /** Settings of every peer of a store. */

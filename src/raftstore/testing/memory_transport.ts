@@ -15,8 +15,11 @@ import { MessageType } from "../../raft/mod.ts";
 import type { SeededRandom } from "../../util/random.ts";
 import type { RaftEnvelope, Transport } from "../transport.ts";
 
-/** What a filter does with one envelope. */
-export type FilterVerdict = "deliver" | "drop" | { delayRounds: number };
+/**
+ * What a filter does with one envelope. "duplicate" delivers a copy at once and lets the
+ * original go on through the remaining filters (a network that repeats a packet).
+ */
+export type FilterVerdict = "deliver" | "drop" | "duplicate" | { delayRounds: number };
 
 /** A message filter. */
 export interface Filter {
@@ -42,6 +45,8 @@ export class MemoryTransport implements Transport {
   #delayed: { dueRound: number; envelope: RaftEnvelope }[] = [];
   #round = 0;
   readonly stats: TransportStats = { sent: 0, delivered: 0, dropped: 0, delayed: 0 };
+  /** Copies delivered by "duplicate" verdicts (apart from `stats`, which tests compare whole). */
+  duplicatedCount = 0;
 
   /** Store `storeId` receives through `receive` (replacing an earlier registration). */
   register(storeId: bigint, receive: (envelope: RaftEnvelope) => void): void {
@@ -59,6 +64,11 @@ export class MemoryTransport implements Transport {
     for (const filter of this.#filters) {
       const verdict = filter.decide(envelope);
       if (verdict === "deliver") continue;
+      if (verdict === "duplicate") {
+        this.duplicatedCount++;
+        this.deliver(structuredClone(envelope));
+        continue;
+      }
       if (verdict === "drop" || this.#delayed.length >= MAX_DELAYED_ENVELOPES) {
         this.stats.dropped++;
         return;

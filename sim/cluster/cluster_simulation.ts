@@ -1,0 +1,361 @@
+/**
+ * The whole-cluster simulator (issue #13 items 1–2, first slice): the real raftstore — `Store`s
+ * over crashable memory engines, joined by the harness's memory transport
+ * (src/raftstore/testing/cluster.ts) — with a fault schedule, admin actions and a register
+ * workload, all in one isolate on the harness's logical clock (ticks, and rounds within them),
+ * every choice drawn from one seeded random source. A run is a pure function of its seed: the
+ * same seed gives the same history, byte for byte (`Trace.digest()` covers every line).
+ *
+ * A run:
+ *  1. Settings from the seed (settings.ts); a cluster of `voters` stores plus an empty spare,
+ *     the first region on the voters.
+ *  2. Fault phase (FAULT_PHASE_TICKS): a rough network (loss, duplication, delay/reordering);
+ *     cuts (partitions, an isolated store, one-way cuts, flapping links); crashes (kill -9 or
+ *     power loss) and restarts; maybe one store lost for good; admin actions and repair
+ *     (scheduler.ts); the register workload (register_workload.ts).
+ *  3. Faults stop: links heal, crashed stores restart. Liveness: a put of every register key
+ *     (retried) must be acknowledged within LIVENESS_BOUND_TICKS, while repair goes on.
+ *  4. Drain: no new operations; every waiting one answered or given up.
+ *  5. Checks: Raft safety per region after every round of the run (raft_safety.ts), replica
+ *     consistency once replicas caught up, linearizability of the history.
+ *
+ * A store's failed assertion (an exception out of a round) ends the run as a failure, with the
+ * seed and the trace.
+ *
+ * @module
+ */
+
+import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
+import { Cluster } from "../../src/raftstore/testing/cluster.ts";
+import type { Filter } from "../../src/raftstore/testing/memory_transport.ts";
+import { SeededRandom } from "../../src/util/random.ts";
+import { Trace } from "../trace.ts";
+import { randomCut, roughNetwork } from "./network_faults.ts";
+import { checkReplicaConsistency, RegionSafetyChecker } from "./raft_safety.ts";
+import { regionMap } from "./region_map.ts";
+import { RegisterWorkload, type WorkloadStats } from "./register_workload.ts";
+import { Scheduler, type SchedulerStats } from "./scheduler.ts";
+import {
+  chooseSettings,
+  type ClusterSimSettings,
+  describeSettings,
+  FAULT_PHASE_TICKS,
+} from "./settings.ts";
+
+/** Ticks after faults stop within which a put of every key must be acknowledged. */
+export const LIVENESS_BOUND_TICKS = 400;
+/** Ticks the drain waits for answers before giving up on the rest. */
+const DRAIN_TICKS = 2 * 25;
+/** Ticks given to lagging replicas to catch up before the consistency check. */
+const CATCH_UP_TICKS = 60;
+/** Most rounds per tick (clients act between rounds); at least one. */
+const MAX_ROUNDS_PER_TICK = 4;
+/** Trace lines kept for a failure report. */
+const TRACE_TAIL_LINES = 300;
+
+/** Options of one run. */
+export interface ClusterSimOptions {
+  seed: number;
+  /** Ticks of the fault phase (default FAULT_PHASE_TICKS). */
+  faultTicks?: number;
+  /** Deliberate store bugs (test-only). */
+  bugs?: PeerTestingBugs;
+  /** Keep every trace line (the determinism test) instead of the last few hundred. */
+  keepFullTrace?: boolean;
+}
+
+/** Which checker failed. */
+export type ClusterFailureKind =
+  | "raft safety"
+  | "replica consistency"
+  | "linearizability"
+  | "liveness"
+  | "assertion";
+
+/** The outcome of one run. */
+export interface ClusterSimResult {
+  seed: number;
+  ok: boolean;
+  failure?: { kind: ClusterFailureKind; message: string };
+  settings: ClusterSimSettings;
+  faults: string[];
+  digest: string;
+  trace: string[];
+  ticks: number;
+  stats: WorkloadStats & SchedulerStats & {
+    regionsAtEnd: number;
+    leaderTerms: number;
+    entriesCompared: number;
+    messages: { sent: number; dropped: number; duplicated: number; delayed: number };
+  };
+}
+
+class Failure extends Error {
+  constructor(readonly kind: ClusterFailureKind, message: string) {
+    super(message);
+  }
+}
+
+/** Runs one seed (module header). */
+export async function runClusterSimulation(options: ClusterSimOptions): Promise<ClusterSimResult> {
+  const run = new Run(options);
+  let failure: ClusterSimResult["failure"];
+  try {
+    await run.execute();
+  } catch (error) {
+    failure = error instanceof Failure
+      ? { kind: error.kind, message: error.message }
+      : { kind: "assertion", message: describeThrown(error) };
+    run.trace.add(`FAILED (${failure.kind}): ${failure.message}`);
+  }
+  return run.result(failure);
+}
+
+class Run {
+  readonly trace: Trace;
+  readonly faults: string[] = [];
+  readonly safety = new RegionSafetyChecker();
+  readonly settings: ClusterSimSettings;
+  readonly faultTicks: number;
+  // Set up by `execute` (the cluster's first region needs an async bootstrap).
+  c!: Cluster;
+  workload!: RegisterWorkload;
+  scheduler!: Scheduler;
+  #down: { id: bigint; until: number } | undefined;
+  #cut: { filter: Filter; until: number } | undefined;
+  #rough: Filter | undefined;
+
+  constructor(readonly options: ClusterSimOptions) {
+    this.trace = new Trace(TRACE_TAIL_LINES, options.keepFullTrace === true);
+    this.faultTicks = options.faultTicks ?? FAULT_PHASE_TICKS;
+    // The settings come from a source of their own, so that a setting's range can change
+    // without moving every other choice of the run.
+    this.settings = chooseSettings(new SeededRandom(options.seed ^ 0x5e771));
+  }
+
+  private log(line: string): void {
+    this.trace.add(`t${this.c?.ticks ?? 0}.${this.c?.rounds ?? 0} ${line}`);
+  }
+
+  private fault(line: string): void {
+    this.faults.push(`t${this.c.ticks} ${line}`);
+    this.log(`FAULT ${line}`);
+  }
+
+  async execute(): Promise<void> {
+    const s = this.settings;
+    this.trace.add(`seed ${this.options.seed}: ${describeSettings(s)}`);
+    this.c = await Cluster.start({
+      storeCount: s.voters + 1,
+      seed: this.options.seed,
+      initialStores: Array.from({ length: s.voters }, (_, i) => BigInt(i + 1)),
+      config: {
+        raftLogGcCountLimit: s.raftLogGcCountLimit,
+        raftLogGcCheckTicks: 3,
+        hibernateRegions: s.hibernateRegions,
+        testingBugs: this.options.bugs,
+      },
+    });
+    const log = (line: string) => this.log(line);
+    this.workload = new RegisterWorkload(this.c, this.c.random, log);
+    this.scheduler = new Scheduler(this.c, this.c.random, { voters: s.voters, trace: log });
+    if (s.dropRate > 0 || s.duplicateRate > 0 || s.maxDelayRounds > 0) {
+      this.#rough = this.c.transport.addFilter(roughNetwork(this.c.random, s));
+      this.fault(this.#rough.name);
+    }
+    for (let t = 0; t < this.faultTicks; t++) {
+      this.injectFaults();
+      this.scheduler.step({ chance: s.adminPerTick });
+      await this.tick();
+    }
+    this.stopFaults();
+    await this.liveness();
+    await this.drain();
+    this.checkConsistency();
+    const verdict = this.workload.check();
+    if (!verdict.ok) {
+      throw new Failure(
+        "linearizability",
+        `key ${verdict.key} not linearizable\n${verdict.explanation}`,
+      );
+    }
+  }
+
+  /** One tick of every store, then 1..MAX_ROUNDS_PER_TICK rounds with the clients between. */
+  private async tick(opts: { clients: boolean } = { clients: true }): Promise<void> {
+    this.c.tickStores();
+    const rounds = 1 + this.c.random.int(MAX_ROUNDS_PER_TICK);
+    for (let r = 0; r < rounds; r++) {
+      if (opts.clients) this.workload.step();
+      await this.c.round();
+      for (const line of this.safety.observe(this.c)) this.log(line);
+      if (this.safety.violation !== undefined) {
+        throw new Failure("raft safety", this.safety.violation);
+      }
+    }
+  }
+
+  private injectFaults(): void {
+    const { c, settings: s } = this;
+    const random = c.random;
+    if (this.#down !== undefined && c.ticks >= this.#down.until) {
+      c.restart(this.#down.id);
+      this.fault(`restart store ${this.#down.id}`);
+      this.#down = undefined;
+    }
+    if (this.#cut !== undefined && c.ticks >= this.#cut.until) {
+      c.transport.removeFilter(this.#cut.filter);
+      this.fault(`heal ${this.#cut.filter.name}`);
+      this.#cut = undefined;
+    }
+    if (s.loseStoreAtTick === c.ticks && this.scheduler.lostStore === undefined) {
+      const candidates = c.storeIds.filter((id) => id !== this.#down?.id && c.isUp(id));
+      const id = random.pick(candidates);
+      c.crash(id, { powerLoss: true });
+      this.scheduler.lostStore = id;
+      this.fault(`store ${id} lost for good (repair must follow)`);
+    }
+    if (this.#down === undefined && random.chance(s.crashPerTick)) {
+      const up = c.storeIds.filter((id) => c.isUp(id));
+      const leaders = regionMap(c).map((r) => c.leader(r.id)?.meta.storeId).filter((id) =>
+        id !== undefined
+      );
+      const id = leaders.length > 0 && random.chance(0.5) ? random.pick(leaders) : random.pick(up);
+      const powerLoss = random.chance(s.powerLossShare);
+      c.crash(id, { powerLoss });
+      this.#down = { id, until: c.ticks + 5 + random.int(40) };
+      this.fault(`crash store ${id} (${powerLoss ? "power loss" : "process crash"})`);
+    }
+    if (this.#cut === undefined && random.chance(s.cutPerTick)) {
+      const leaderStore = c.leader(random.pick(regionMap(c)).id)?.meta.storeId;
+      const filter = randomCut(random, {
+        storeIds: c.storeIds,
+        leaderStore,
+        round: () => c.rounds,
+      });
+      c.transport.addFilter(filter);
+      this.#cut = { filter, until: c.ticks + 5 + random.int(60) };
+      this.fault(filter.name);
+    }
+  }
+
+  private stopFaults(): void {
+    const c = this.c;
+    c.transport.clearFilters();
+    this.#cut = undefined;
+    this.#rough = undefined;
+    if (this.#down !== undefined) {
+      c.restart(this.#down.id);
+      this.#down = undefined;
+    }
+    this.fault("faults stop: links healed, network calm, crashed stores restarted");
+  }
+
+  private async liveness(): Promise<void> {
+    this.workload.startProbes();
+    const start = this.c.ticks;
+    while (!this.workload.probesDone()) {
+      if (this.c.ticks - start > LIVENESS_BOUND_TICKS) {
+        throw new Failure(
+          "liveness",
+          `no put of every key acknowledged within ${LIVENESS_BOUND_TICKS} ticks after faults stopped`,
+        );
+      }
+      this.scheduler.step(undefined);
+      await this.tick();
+    }
+    this.log(`liveness: every key written ${this.c.ticks - start} ticks after faults stopped`);
+  }
+
+  private async drain(): Promise<void> {
+    this.workload.stopIssuing();
+    for (let t = 0; t < DRAIN_TICKS && this.workload.pendingCount() > 0; t++) {
+      this.scheduler.step(undefined);
+      await this.tick();
+    }
+    this.workload.giveUpAll();
+    for (let t = 0; t < CATCH_UP_TICKS; t++) {
+      this.scheduler.step(undefined);
+      await this.tick({ clients: false });
+    }
+  }
+
+  private checkConsistency(): void {
+    const problem = checkReplicaConsistency(this.c);
+    if (problem !== undefined) throw new Failure("replica consistency", problem);
+  }
+
+  result(failure: ClusterSimResult["failure"]): ClusterSimResult {
+    const c = this.c as Cluster | undefined;
+    const w = this.workload?.stats;
+    const sch = this.scheduler?.stats;
+    const t = c?.transport.stats;
+    return {
+      seed: this.options.seed,
+      ok: failure === undefined,
+      failure,
+      settings: this.settings,
+      faults: this.faults,
+      digest: this.trace.digest(),
+      trace: this.trace.tail(),
+      ticks: c?.ticks ?? 0,
+      stats: {
+        calls: w?.calls ?? 0,
+        acknowledgedWrites: w?.acknowledgedWrites ?? 0,
+        reads: w?.reads ?? 0,
+        casSwapped: w?.casSwapped ?? 0,
+        casRefused: w?.casRefused ?? 0,
+        unknown: w?.unknown ?? 0,
+        splits: sch?.splits ?? 0,
+        merges: sch?.merges ?? 0,
+        confChanges: sch?.confChanges ?? 0,
+        transfers: sch?.transfers ?? 0,
+        refused: sch?.refused ?? 0,
+        regionsAtEnd: c === undefined ? 0 : regionMap(c).length,
+        leaderTerms: this.safety.stats.leaderTerms,
+        entriesCompared: this.safety.stats.entriesCompared,
+        messages: {
+          sent: t?.sent ?? 0,
+          dropped: t?.dropped ?? 0,
+          duplicated: c?.transport.duplicatedCount ?? 0,
+          delayed: t?.delayed ?? 0,
+        },
+      },
+    };
+  }
+}
+
+/** A thrown error with the top of its stack (where in the store it fired). */
+function describeThrown(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const frames = (error.stack ?? "").split("\n").filter((l) => l.trim().startsWith("at ")).slice(
+    0,
+    8,
+  );
+  return [error.message, ...frames.map((f) => `    ${f.trim()}`)].join("\n");
+}
+
+/** A one-paragraph report of a run; on failure the fault list, the trace tail and the command. */
+export function formatClusterResult(r: ClusterSimResult, opts: { verbose?: boolean } = {}): string {
+  const s = r.stats;
+  const lines = [
+    `cluster seed ${r.seed}: ${r.ok ? "ok" : `FAILED (${r.failure!.kind})`} — ${r.ticks} ticks, ` +
+    `${s.calls} ops (${s.acknowledgedWrites} writes acked, ${s.reads} reads, cas ${s.casSwapped} swapped/` +
+    `${s.casRefused} refused, ${s.unknown} unknown), ${s.splits} splits, ${s.merges} merges, ` +
+    `${s.confChanges} conf changes, ${s.transfers} transfers, ${s.regionsAtEnd} regions at end, ` +
+    `${s.leaderTerms} leader terms, ${s.entriesCompared} applied entries compared, ` +
+    `${s.messages.sent} messages (${s.messages.dropped} dropped, ${s.messages.duplicated} duplicated, ` +
+    `${s.messages.delayed} delayed), history ${r.digest}`,
+    `  settings: ${describeSettings(r.settings)}`,
+    `  faults injected (${r.faults.length}):`,
+    ...(opts.verbose || !r.ok
+      ? r.faults.map((f) => `    ${f}`)
+      : [`    ${r.faults.slice(0, 4).join("; ")}${r.faults.length > 4 ? "; …" : ""}`]),
+  ];
+  if (!r.ok) {
+    lines.push(`  failure: ${r.failure!.message}`);
+    lines.push(`  last ${r.trace.length} trace lines:`, ...r.trace.map((l) => `    ${l}`));
+    lines.push(`  reproduce: deno task sim --cluster --seed ${r.seed}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,141 @@
+/**
+ * The whole-cluster simulator: a run is a pure function of its seed; the fixed seeds pass every
+ * checker under faults and admin actions; liveness follows once faults stop; and each checker
+ * has teeth — a deliberate store bug (`PeerTestingBugs`, test-only) is caught at the seed named
+ * here, which passes with the bug off. Seeds come from `deno task sim -- --cluster --seeds 60
+ * --bug <name>` (the first failing seed of each sweep; see sim/README.md for the counts).
+ */
+
+import assert from "node:assert/strict";
+import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
+import {
+  type ClusterFailureKind,
+  formatClusterResult,
+  runClusterSimulation,
+} from "./cluster_simulation.ts";
+
+/** Seeds `deno task test` runs; long sweeps are `deno task sim -- --cluster --seeds N`. */
+const FIXED_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
+
+Deno.test("cluster simulator: the same seed gives the same history, byte for byte", async () => {
+  const a = await runClusterSimulation({ seed: 5, faultTicks: 200, keepFullTrace: true });
+  const b = await runClusterSimulation({ seed: 5, faultTicks: 200, keepFullTrace: true });
+  assert.equal(a.digest, b.digest);
+  assert.equal(a.trace.join("\n"), b.trace.join("\n"));
+  assert.deepEqual(a.faults, b.faults);
+  assert.ok(a.trace.length > 500, `a real history, not an empty one (${a.trace.length} lines)`);
+  const c = await runClusterSimulation({ seed: 6, faultTicks: 200 });
+  assert.notEqual(c.digest, a.digest, "a different seed gives a different history");
+});
+
+Deno.test("cluster simulator: Raft safety per region, replica consistency and linearizability hold on the fixed seeds under faults, splits, merges and conf changes", async () => {
+  const failures: string[] = [];
+  const totals = { faults: 0, writes: 0, cas: 0, splits: 0, merges: 0, confChanges: 0 };
+  for (const seed of FIXED_SEEDS) {
+    const r = await runClusterSimulation({ seed });
+    if (!r.ok) failures.push(formatClusterResult(r));
+    totals.faults += r.faults.length;
+    totals.writes += r.stats.acknowledgedWrites;
+    totals.cas += r.stats.casSwapped + r.stats.casRefused;
+    totals.splits += r.stats.splits;
+    totals.merges += r.stats.merges;
+    totals.confChanges += r.stats.confChanges;
+  }
+  assert.deepEqual(failures, []);
+  const n = FIXED_SEEDS.length;
+  assert.ok(totals.faults > n * 5, `faults were injected (${totals.faults})`);
+  assert.ok(totals.writes > n * 100, `clients made progress (${totals.writes} writes)`);
+  assert.ok(totals.cas > n * 50, `CAS ran (${totals.cas})`);
+  assert.ok(
+    totals.splits > n && totals.merges > n / 2 && totals.confChanges > n * 3,
+    `admin actions ran: ${JSON.stringify(totals)}`,
+  );
+});
+
+Deno.test("cluster simulator: after faults stop, a put of every key is acknowledged within the bound, and a lost store is repaired", async () => {
+  // Seed 15 loses a store for good during the run (settings.ts); repair must move its replicas.
+  const r = await runClusterSimulation({ seed: 15, keepFullTrace: true });
+  assert.ok(r.ok, formatClusterResult(r));
+  assert.ok(r.trace.some((l) => l.includes("liveness: every key written")), "liveness line");
+  const lost = r.faults.find((f) => f.includes("lost for good"));
+  assert.ok(lost !== undefined, `seed 15 loses a store: ${r.faults.join("; ")}`);
+  const store = lost.match(/store (\d+) lost/)![1];
+  assert.ok(
+    r.trace.some((l) => new RegExp(`RemoveNode peer \\d+ on store ${store}: ok`).test(l)),
+    `a replica on the lost store ${store} was removed by conf change`,
+  );
+});
+
+interface Teeth {
+  bug: string;
+  bugs: PeerTestingBugs;
+  seed: number;
+  kind: ClusterFailureKind;
+  message: RegExp;
+}
+
+const TEETH: Teeth[] = [
+  {
+    bug: "Raft thesis §6.4.1: a lease read without the lease (readWithoutLease)",
+    bugs: { readWithoutLease: true },
+    seed: 3,
+    kind: "linearizability",
+    message: /not linearizable/,
+  },
+  {
+    bug:
+      "an epoch check skipped at apply (skipEpochCheckAtApply): a write after PrepareMerge applies on the source and is lost by the merge",
+    bugs: { skipEpochCheckAtApply: true },
+    seed: 4,
+    kind: "linearizability",
+    message: /not linearizable/,
+  },
+  {
+    bug:
+      "Raft §5.2: a node voting twice in a term (src/raft doubleVote, through PeerTestingBugs.raft)",
+    bugs: { raft: { doubleVote: true } },
+    seed: 3,
+    kind: "raft safety",
+    message: /Election Safety/,
+  },
+];
+
+for (const t of TEETH) {
+  Deno.test(`cluster simulator catches ${t.bug} (seed ${t.seed})`, async () => {
+    const buggy = await runClusterSimulation({ seed: t.seed, bugs: t.bugs });
+    assert.equal(buggy.ok, false, `seed ${t.seed} should fail with ${JSON.stringify(t.bugs)}`);
+    assert.equal(buggy.failure!.kind, t.kind, formatClusterResult(buggy));
+    assert.match(buggy.failure!.message, t.message);
+    const clean = await runClusterSimulation({ seed: t.seed });
+    assert.ok(clean.ok, formatClusterResult(clean));
+  });
+}
+
+/**
+ * Store bugs the simulator found (assertions in src/raftstore; see sim/README.md). Ignored until
+ * fixed: each then becomes a regression test.
+ */
+const FOUND: { seed: number; what: string }[] = [
+  {
+    seed: 52,
+    what: "a heartbeat's commit 49 reaches a replica with an empty log (raft_log commitTo)",
+  },
+  {
+    seed: 78,
+    what:
+      "CommitMerge's catch-up applies a source CompactLog whose commit term is not in the lagging source's log",
+  },
+  { seed: 97, what: "an initialized replica's records without its peer (store maybeCreatePeer)" },
+  { seed: 114, what: "CommitMerge of a source that is not merging on this store (state Normal)" },
+];
+
+for (const f of FOUND) {
+  Deno.test({
+    name: `cluster simulator: seed ${f.seed} passes (found: ${f.what})`,
+    ignore: true,
+    fn: async () => {
+      const r = await runClusterSimulation({ seed: f.seed });
+      assert.ok(r.ok, formatClusterResult(r));
+    },
+  });
+}

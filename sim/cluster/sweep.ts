@@ -1,0 +1,74 @@
+/**
+ * `deno task sim -- --cluster …`: one seed of the whole-cluster simulator, verbose, or a sweep
+ * of seeds, with a deliberate store bug switched on if asked (test-only flags).
+ *
+ *   deno task sim -- --cluster --seed 7                 one seed: settings, faults, result
+ *   deno task sim -- --cluster --seeds 500 [--from N]   seeds N..N+499; failures print traces
+ *   deno task sim -- --cluster --seeds 100 --bug skipEpochCheckAtApply
+ *
+ * @module
+ */
+
+import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
+import { formatClusterResult, runClusterSimulation } from "./cluster_simulation.ts";
+
+/** The deliberate bugs a sweep can switch on, by name. */
+export const CLUSTER_BUGS: Record<string, PeerTestingBugs> = {
+  readWithoutLease: { readWithoutLease: true },
+  serveReadsOnFollowers: { serveReadsOnFollowers: true },
+  skipEpochCheckAtApply: { skipEpochCheckAtApply: true },
+  ackOverwrittenProposals: { ackOverwrittenProposals: true },
+  raftDoubleVote: { raft: { doubleVote: true } },
+  raftCommitPreviousTerm: { raft: { commitPreviousTermByCount: true } },
+};
+
+/** What the command line asked for. */
+export interface SweepArgs {
+  seed?: number;
+  seeds?: number;
+  from: number;
+  faultTicks?: number;
+  bug?: string;
+  verbose: boolean;
+}
+
+/** Runs what `args` asks; returns the exit status (1 if any seed failed, 2 on bad arguments). */
+export async function clusterMain(args: SweepArgs): Promise<number> {
+  const bugs = args.bug === undefined ? undefined : CLUSTER_BUGS[args.bug];
+  if (args.bug !== undefined && bugs === undefined) {
+    console.error(`unknown --bug ${args.bug}; one of ${Object.keys(CLUSTER_BUGS).join(", ")}`);
+    return 2;
+  }
+  if (args.seeds === undefined) {
+    const r = await runClusterSimulation({
+      seed: args.seed ?? 1,
+      bugs,
+      faultTicks: args.faultTicks,
+    });
+    console.log(formatClusterResult(r, { verbose: true }));
+    return r.ok ? 0 : 1;
+  }
+  const failed: number[] = [];
+  const started = performance.now();
+  let ops = 0;
+  for (let seed = args.from; seed < args.from + args.seeds; seed++) {
+    const r = await runClusterSimulation({ seed, bugs, faultTicks: args.faultTicks });
+    ops += r.stats.calls;
+    if (!r.ok) {
+      failed.push(seed);
+      console.log(formatClusterResult(r));
+    } else if (args.verbose) {
+      console.log(formatClusterResult(r));
+    }
+  }
+  const secs = (performance.now() - started) / 1000;
+  console.log(
+    `cluster: swept seeds ${args.from}..${args.from + args.seeds - 1}` +
+      `${args.bug === undefined ? "" : ` with bug ${args.bug}`}: ${
+        args.seeds - failed.length
+      } ok, ` +
+      `${failed.length} failed${failed.length > 0 ? ` [${failed.join(", ")}]` : ""} in ` +
+      `${secs.toFixed(1)}s (${ops} client ops)`,
+  );
+  return failed.length === 0 ? 0 : 1;
+}
