@@ -10,13 +10,19 @@
  *   cell overwrites or reads keys of that space in a scattered order, through BatchCommands
  *   (`src/client/transport.ts`), at 1, 16, 64 and 256 in flight, for `cellSeconds` each.
  *   CPU per operation is read from /proc for the leader, the two followers and this process.
+ * - The race against etcd (issue #13 item 4, `etcd_race.ts`): when the system's etcd runs, a
+ *   3-member etcd cluster on loopback (fsync on) is started beside Basalt's, loaded and warmed
+ *   up the same way, and driven through `etcdserverpb.KV` (Put; Range, linearizable) at its
+ *   leader with the same keys, values, in-flight counts and cell duration; its cells alternate
+ *   with Basalt's. Without etcd the race is skipped, saying why.
  * - Standalone: raw puts on the store of the tree before the log (the "direct path") and of this
  *   tree, same run, alternating (`cluster_standalone.ts`).
  * - Every figure is the median over `repeat` runs. A cell with failed requests is reported with
  *   its count and first error and misses its target.
  *
  * Targets: 3-replica durable puts ≥ 20k/s at 256 in flight, gets ≥ 50k/s at 256, p99 < 50 ms at
- * 64 in flight; standalone puts through the log ≥ 0.8× the direct path.
+ * 64 in flight; standalone puts through the log ≥ 0.8× the direct path. Against etcd, at 64 in
+ * flight: puts ≥ 5× etcd's with a p99 no worse than etcd's, linearizable gets ≥ 5× etcd's.
  */
 import { PdClient } from "../src/client/pd_client.ts";
 import { StoreConnection } from "../src/client/transport.ts";
@@ -31,6 +37,16 @@ import {
   type StandaloneResult,
   waitForRegionTarget,
 } from "./cluster_standalone.ts";
+import { type EtcdCluster, etcdVersion, startEtcdCluster } from "./etcd_cluster.ts";
+import {
+  type Contender,
+  ETCD_CLIENT_CHANNELS,
+  ETCD_MEMBERS,
+  etcdContender,
+  type Op,
+  printRace,
+  printRaceTargets,
+} from "./etcd_race.ts";
 import { median, printTable } from "./report.ts";
 import { operation } from "./server_bench.ts";
 import { runClosedLoop } from "./server_load.ts";
@@ -73,8 +89,6 @@ export const CLUSTER_TARGETS = {
   p99MsAt64: 50,
   logOverDirectAtLeast: 0.8,
 } as const;
-
-type Op = "put" | "get";
 
 /** The figures of one cell over its runs (medians; errors summed). */
 export interface Summary {
@@ -169,10 +183,18 @@ function indexOfAddress(cluster: Cluster, address: string): number {
   throw new Error(`PD names leader address ${address}, which is none of the cluster's stores`);
 }
 
-interface ClusterResult {
-  cells: Map<string, MeasuredCell[]>;
+/** One contender's figures: its load, and every run of each cell. */
+interface ContenderResult {
+  name: string;
+  address: string;
   load: MeasuredCell;
-  leaderAddress: string;
+  cells: Map<string, MeasuredCell[]>;
+}
+
+interface ClusterResult {
+  basalt: ContenderResult;
+  /** etcd's figures, or why the race was not run. */
+  etcd: ContenderResult | { skipped: string };
 }
 
 const cellName = (op: Op, inFlight: number) => `${op} ${inFlight}`;
@@ -190,61 +212,139 @@ async function leaderTarget(cluster: Cluster): Promise<RegionTarget> {
   }
 }
 
-/** Loads the keys, then runs the grid `repeat` times against the leader. */
-async function runClusterCells(
+/** Basalt's region 1 leader as a contender: raw puts and gets through BatchCommands. */
+async function basaltContender(
   cluster: Cluster,
-  options: ClusterBenchOptions,
-  value: Uint8Array,
-): Promise<ClusterResult> {
+  options: { keys: number; value: Uint8Array },
+): Promise<Contender> {
   const target = await leaderTarget(cluster);
-  const pids = storePids(cluster, indexOfAddress(cluster, target.address));
   const connection = new StoreConnection(target.address);
-  const loop = (op: Op, inFlight: number, limits: { ops: number; maxMs: number }) =>
-    measureCell(pids, () =>
-      runClosedLoop(
-        operation(connection, { op, keySpace: options.keys, value, context: target.context }),
-        { ...limits, inFlight },
-      ));
-  try {
-    console.log(
-      `cluster: region 1 has ${STORES} voters, leader at ${target.address}; ` +
-        `loading ${fmt(options.keys)} keys…`,
+  return {
+    name: "Basalt",
+    address: target.address,
+    pids: storePids(cluster, indexOfAddress(cluster, target.address)),
+    operation: (op) =>
+      operation(connection, {
+        op,
+        keySpace: options.keys,
+        value: options.value,
+        context: target.context,
+      }),
+    close: () => connection.close(),
+  };
+}
+
+const opsOf = (ms: number) => Math.ceil((CELL_MAX_OPS_PER_SECOND * ms) / 1000);
+
+/** A closed loop of `op` on `contender`, its CPU accounted. */
+function runCell(
+  contender: Contender,
+  op: Op,
+  limits: { inFlight: number; ops: number; maxMs: number },
+): Promise<MeasuredCell> {
+  return measureCell(contender.pids, () => runClosedLoop(contender.operation(op), limits));
+}
+
+/** Loads the key space into `contender`, then warms it up; returns the load's figures. */
+async function loadAndWarm(
+  contender: Contender,
+  options: ClusterBenchOptions,
+): Promise<MeasuredCell> {
+  console.log(
+    `cluster: ${contender.name} at ${contender.address}: loading ${fmt(options.keys)} keys…`,
+  );
+  const load = await runCell(contender, "put", {
+    inFlight: LOAD_IN_FLIGHT,
+    ops: options.keys,
+    maxMs: LOAD_MAX_MS,
+  });
+  if (load.errors > 0 || load.ops < options.keys) {
+    throw new Error(
+      `cluster: the load of ${contender.name} wrote ${load.ops - load.errors} of ` +
+        `${options.keys} keys; first error: ${load.firstError ?? "none (it ran out of time)"}`,
     );
-    const load = await loop("put", LOAD_IN_FLIGHT, { ops: options.keys, maxMs: LOAD_MAX_MS });
-    if (load.errors > 0 || load.ops < options.keys) {
-      throw new Error(
-        `cluster: the load wrote ${load.ops - load.errors} of ${options.keys} keys; ` +
-          `first error: ${load.firstError ?? "none (it ran out of time)"}`,
-      );
-    }
-    const cellMs = options.cellSeconds * 1000;
-    const opsOf = (ms: number) => Math.ceil((CELL_MAX_OPS_PER_SECOND * ms) / 1000);
-    const ops = opsOf(cellMs);
-    await loop("put", LOAD_IN_FLIGHT, {
-      ops: opsOf(CLUSTER_WARMUP_PUTS_MS),
-      maxMs: CLUSTER_WARMUP_PUTS_MS,
-    });
-    await loop("get", LOAD_IN_FLIGHT, {
-      ops: opsOf(CLUSTER_WARMUP_GETS_MS),
-      maxMs: CLUSTER_WARMUP_GETS_MS,
-    });
-    const cells = new Map<string, MeasuredCell[]>();
-    for (let run = 0; run < options.repeat; run++) {
-      for (const op of ["put", "get"] as const) {
-        for (const inFlight of IN_FLIGHT) {
-          const cell = await loop(op, inFlight, { ops, maxMs: cellMs });
+  }
+  for (
+    const [op, ms] of [["put", CLUSTER_WARMUP_PUTS_MS], ["get", CLUSTER_WARMUP_GETS_MS]] as const
+  ) {
+    await runCell(contender, op, { inFlight: LOAD_IN_FLIGHT, ops: opsOf(ms), maxMs: ms });
+  }
+  return load;
+}
+
+/**
+ * Runs the grid `repeat` times, each cell on every contender in turn; which goes first swaps
+ * every cell, so a burst of load from other processes falls on each in turn.
+ */
+async function runGrid(
+  contenders: readonly Contender[],
+  options: ClusterBenchOptions,
+): Promise<Map<string, MeasuredCell[]>[]> {
+  const cellMs = options.cellSeconds * 1000;
+  const results = contenders.map(() => new Map<string, MeasuredCell[]>());
+  let turn = 0;
+  for (let run = 0; run < options.repeat; run++) {
+    for (const op of ["put", "get"] as const) {
+      for (const inFlight of IN_FLIGHT) {
+        const order = contenders.map((_, k) => k);
+        if (turn++ % 2 === 1) order.reverse();
+        for (const k of order) {
+          const cell = await runCell(contenders[k]!, op, {
+            inFlight,
+            ops: opsOf(cellMs),
+            maxMs: cellMs,
+          });
+          const cells = results[k]!;
           const name = cellName(op, inFlight);
           cells.set(name, [...(cells.get(name) ?? []), cell]);
         }
       }
     }
-    return { cells, load, leaderAddress: target.address };
+  }
+  return results;
+}
+
+/**
+ * Loads and warms Basalt's cluster and, when given, etcd's; then runs the grid on both,
+ * alternating. `etcd` is the running etcd cluster or why there is none.
+ */
+async function runClusterCells(
+  cluster: Cluster,
+  etcd: EtcdCluster | { skipped: string },
+  options: ClusterBenchOptions & { value: Uint8Array },
+): Promise<ClusterResult> {
+  const contenders: Contender[] = [];
+  try {
+    contenders.push(await basaltContender(cluster, options));
+    console.log(`cluster: region 1 has ${STORES} voters, leader at ${contenders[0]!.address}`);
+    if (!("skipped" in etcd)) {
+      contenders.push(await etcdContender(etcd, { ...options, channels: ETCD_CLIENT_CHANNELS }));
+    }
+    const loads: MeasuredCell[] = [];
+    for (const contender of contenders) loads.push(await loadAndWarm(contender, options));
+    const cells = await runGrid(contenders, options);
+    const resultOf = (k: number): ContenderResult => ({
+      name: contenders[k]!.name,
+      address: contenders[k]!.address,
+      load: loads[k]!,
+      cells: cells[k]!,
+    });
+    if (!("skipped" in etcd)) {
+      const leader = etcd.members[await etcd.leader()]!;
+      if (leader.clientAddress !== contenders[1]!.address) {
+        console.log(`cluster: etcd's leader moved to ${leader.name} during the grid`);
+      }
+    }
+    return {
+      basalt: resultOf(0),
+      etcd: "skipped" in etcd ? etcd : resultOf(1),
+    };
   } finally {
-    connection.close();
+    for (const contender of contenders) contender.close();
   }
 }
 
-function reportCluster(result: ClusterResult, options: ClusterBenchOptions): Verdict[] {
+function reportCluster(result: ContenderResult, options: ClusterBenchOptions): Verdict[] {
   const verdicts: Verdict[] = [];
   const lines: string[][] = [];
   for (const op of ["put", "get"] as const) {
@@ -268,7 +368,7 @@ function reportCluster(result: ClusterResult, options: ClusterBenchOptions): Ver
     }
   }
   printTable(
-    `cluster: 3 stores, raw KV through BatchCommands to the leader (${result.leaderAddress}), ` +
+    `cluster: 3 stores, raw KV through BatchCommands to the leader (${result.address}), ` +
       `16 B keys, 100 B values, sync-log on; median of ${options.repeat} × ` +
       `${options.cellSeconds} s per cell over ${fmt(options.keys)} keys, after the load ` +
       `(${fmt(result.load.opsPerSecond)} puts/s) and a warm-up of ` +
@@ -348,8 +448,19 @@ export function loadAverage(): string {
   }
 }
 
-/** Runs the cluster benchmark and prints its tables. */
-export async function benchCluster(options: ClusterBenchOptions): Promise<void> {
+/** Starts etcd's cluster, or says why there is none (the race is then skipped). */
+async function startEtcd(): Promise<EtcdCluster | { skipped: string }> {
+  const found = etcdVersion();
+  if ("missing" in found) return { skipped: found.missing };
+  console.log(`cluster: starting etcd ${found.version}, ${ETCD_MEMBERS} members on loopback…`);
+  try {
+    return await startEtcdCluster({ members: ETCD_MEMBERS });
+  } catch (error) {
+    return { skipped: `etcd did not start: ${(error as Error).message}` };
+  }
+}
+
+function checkOptions(options: ClusterBenchOptions): void {
   if (!Number.isInteger(options.keys) || options.keys < CLUSTER_BENCH_MIN_KEYS) {
     throw new RangeError(`cluster bench: --num must be an integer ≥ ${CLUSTER_BENCH_MIN_KEYS}`);
   }
@@ -359,19 +470,49 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<void> 
   if (!Number.isInteger(options.repeat) || options.repeat < 1) {
     throw new RangeError("cluster bench: --repeat must be an integer ≥ 1");
   }
+}
+
+/** Prints the race's tables (or why it was skipped); returns its verdicts. */
+function reportRace(result: ClusterResult, options: ClusterBenchOptions): Verdict[] {
+  const etcd = result.etcd;
+  if ("skipped" in etcd) {
+    console.log(`\ncluster: the race against etcd skipped: ${etcd.skipped}`);
+    return [];
+  }
+  const sides = { basalt: result.basalt, etcd };
+  return printRace(
+    (side, op, inFlight) => summarize(sides[side].cells.get(cellName(op, inFlight))!),
+    {
+      inFlight: IN_FLIGHT,
+      title: `Basalt (3 stores, BatchCommands to ${result.basalt.address}, 1 connection) vs ` +
+        `etcd (${ETCD_MEMBERS} members, fsync on, unary calls to the leader ` +
+        `${etcd.address} over ${ETCD_CLIENT_CHANNELS} connections), 16 B keys, 100 B values; ` +
+        `median of ${options.repeat} × ${options.cellSeconds} s per cell, alternating; ` +
+        `loads ${fmt(result.basalt.load.opsPerSecond)} / ${fmt(etcd.load.opsPerSecond)} puts/s`,
+    },
+  );
+}
+
+/** Runs the cluster benchmark and prints its tables. */
+export async function benchCluster(options: ClusterBenchOptions): Promise<void> {
+  checkOptions(options);
   const value = new Uint8Array(VALUE_BYTES).map((_, i) => (i * 31 + 7) & 0xff);
   const loadBefore = loadAverage();
   console.log(`cluster: starting 1 PD + ${STORES} stores (load average ${loadBefore})…`);
   const cluster = await startCluster({ stores: STORES, proxies: false });
+  let etcd: EtcdCluster | { skipped: string } = { skipped: "not started" };
   let result: ClusterResult;
   let passed = false;
   try {
-    result = await runClusterCells(cluster, options, value);
+    etcd = await startEtcd();
+    result = await runClusterCells(cluster, etcd, { ...options, value });
     passed = true;
   } finally {
+    if (!("skipped" in etcd)) await etcd.stop();
     await cluster.stop({ keepLogs: !passed });
   }
-  const verdicts = reportCluster(result, options);
+  const verdicts = reportCluster(result.basalt, options);
+  const raceVerdicts = reportRace(result, options);
 
   const repoRoot = new URL("..", import.meta.url).pathname;
   const standalone = await benchStandaloneLog({
@@ -387,11 +528,10 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<void> 
   } else {
     verdicts.push(...reportStandalone(standalone, options));
   }
-  printIssueTable(
-    verdicts,
-    `${navigator.hardwareConcurrency} cores, median of ${options.repeat} × ` +
-      `${options.cellSeconds} s per cell, load average ${loadBefore} before → ${loadAverage()} after`,
-  );
+  const note = `${navigator.hardwareConcurrency} cores, median of ${options.repeat} × ` +
+    `${options.cellSeconds} s per cell, load average ${loadBefore} before → ${loadAverage()} after`;
+  printIssueTable(verdicts, note);
+  if (raceVerdicts.length > 0) printRaceTargets(raceVerdicts, note);
 }
 
 if (import.meta.main) {

@@ -17,8 +17,10 @@
  *                                             1 PD + 3 stores: raw puts/gets through
  *                                             BatchCommands to the leader at 1/16/64/256 in
  *                                             flight, --seconds per cell (default 5) over --num
- *                                             keys (default 20 000); standalone puts through
- *                                             the log vs the tree before it (ad2d13b)
+ *                                             keys (default 20 000), raced against a
+ *                                             3-member etcd when etcd is installed; standalone
+ *                                             puts through the log vs the tree before it
+ *                                             (ad2d13b)
  *   deno task bench --only ycsb-cluster --seconds 3
  *                                             YCSB A–F through TxnKV and RawKV on 1 PD + 3
  *                                             stores split (by the split checker) into ≥ 64

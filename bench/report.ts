@@ -83,3 +83,13 @@ export async function runMeasured(
   const rss = /PEAK_RSS_KB=(\d+)/.exec(stderr);
   return { stdout, peakRssBytes: rss ? Number(rss[1]) * 1024 : NaN };
 }
+
+/** `value` with thousands separators and exactly `digits` decimals, or "n/a" if not finite. */
+export function formatFigure(value: number, digits = 0): string {
+  return Number.isFinite(value)
+    ? value.toLocaleString("en-US", {
+      maximumFractionDigits: digits,
+      minimumFractionDigits: digits,
+    })
+    : "n/a";
+}

@@ -38,6 +38,7 @@ import { startServer, type TestServer } from "../tests/e2e/lib.ts";
 import { loadAverage } from "./cluster_bench.ts";
 import { waitForRegionTarget } from "./cluster_standalone.ts";
 import { cpuSecondsOf, findProcessByArgument } from "./server_process.ts";
+import { TIKV_RAW_YCSB_A } from "./etcd_race.ts";
 import { printTable } from "./report.ts";
 import { type LoadResult, quantile, runClosedLoop } from "./server_load.ts";
 import { guarded, rawStore, txnStore } from "./ycsb_bench.ts";
@@ -607,6 +608,19 @@ function printRows(rows: readonly Row[], regions: number, options: YcsbClusterOp
   }
 }
 
+/** Workload A through RawKV on the cluster, beside TiKV's published figure (issue #13 item 4). */
+function printYcsbABesideTikv(rows: readonly Row[]): void {
+  const row = rows.find((r) => r.workload === "A" && r.client === "raw");
+  const updateShare = WORKLOADS.find((w) => w.name === "A")?.mix.update ?? 0;
+  if (row === undefined) return;
+  console.log(
+    `\nYCSB-A through RawKV on the 3-replica cluster: ${fmt(row.cluster.opsPerSecond)} ops/s, ` +
+      `${fmt(row.cluster.opsPerSecond * updateShare)} of them updates ` +
+      `(${navigator.hardwareConcurrency} shared cores); TiKV's published RawKV YCSB-A: ` +
+      `${fmt(TIKV_RAW_YCSB_A.updatesPerSecond)} updates/s on ${TIKV_RAW_YCSB_A.hardware}`,
+  );
+}
+
 function printSplit(split: SplitFigures): void {
   const parts = split.served.map((s) => {
     const refusals = [...s.refusals].map(([kind, n]) => `${n} ${kind}`).join(", ");
@@ -769,6 +783,7 @@ export async function benchYcsbCluster(options: YcsbClusterOptions): Promise<voi
     const split = await splitUnderLoad(targets.cluster, { pd, value, options });
     const census = await regionCensus(pd);
     printRows(rows, regions, options);
+    printYcsbABesideTikv(rows);
     printSplit(split);
     const failed = rows.reduce((sum, row) => sum + row.cluster.errors + row.standalone.errors, 0);
     console.log(

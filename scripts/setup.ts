@@ -2,7 +2,7 @@
  * First-run set-up, called by `deno task serve|test|bench` before anything else: makes sure the
  * RocksDB shared library is there, installing it where this process may (root with apt-get),
  * and otherwise stops with one line naming the command to run. With `--bench` it also makes
- * sure the peers the benchmarks compare against are there (db_bench, redis-server); with
+ * sure the peers the benchmarks compare against are there (db_bench, redis-server, etcd); with
  * `--test`, the tools some tests use (openssl makes the TLS tests' certificates, prlimit runs a
  * store under a small descriptor limit). A tool that cannot be had leaves its tests skipped,
  * each saying why.
@@ -15,6 +15,7 @@ const BENCH_PACKAGES: Record<string, string> = {
   db_bench: "rocksdb-tools",
   "redis-server": "redis-server",
   "redis-benchmark": "redis-tools",
+  etcd: "etcd-server",
 };
 
 /** Debian packages some tests need, by the command each provides. */
