@@ -139,6 +139,8 @@ export function handleStatusRequest(sources: StatusSources, request: Request): R
         regions: sources.regions().map(({ region, worker }) => ({
           ...regionToProto(region),
           worker,
+          leading: region.leading,
+          term: region.term,
         })),
       });
     default:
