@@ -22,6 +22,8 @@ const BENCH_PACKAGES: Record<string, string> = {
 const TEST_PACKAGES: Record<string, string> = {
   openssl: "openssl",
   prlimit: "util-linux",
+  "redis-cli": "redis-tools",
+  "redis-server": "redis-server",
 };
 
 /** Whether `command` is on PATH. */

@@ -721,6 +721,69 @@ assertConstant(
 );
 
 // ---------------------------------------------------------------------------------------------
+// Redis gateway (src/gateway/redis/).
+
+/**
+ * Largest bulk string the gateway reads or stores (Redis's `proto-max-bulk-len`, 512 MB there):
+ * a value and its key must fit one API entry (MAX_ENTRY_BYTES). A longer bulk header is answered
+ * `-ERR Protocol error: invalid bulk length` and the connection is closed, as Redis does; APPEND
+ * and SETRANGE past it answer `-ERR string exceeds maximum allowed size (proto-max-bulk-len)`.
+ */
+export const REDIS_PROTO_MAX_BULK_BYTES = 4 * 1024 * 1024;
+/**
+ * Most bytes a connection's unparsed input may hold (Redis's `client-query-buffer-limit`, 1 GB
+ * there): a connection past it is closed.
+ */
+export const REDIS_QUERY_BUFFER_MAX_BYTES = 64 * 1024 * 1024;
+/** Most arguments of one command (a larger `*N` header is a protocol error). */
+export const REDIS_MULTIBULK_MAX_ARGS = 1024 * 1024;
+/** Longest inline command, and longest `*N` / `$N` header line (Redis's PROTO_INLINE_MAX_SIZE). */
+export const REDIS_INLINE_MAX_BYTES = 64 * 1024;
+/**
+ * Longest Redis key: the gateway's key prefix and hash-field framing must still fit the API's
+ * MAX_KEY_BYTES (a hash field key holds key and field together, see REDIS_MAX_FIELD_BYTES).
+ */
+export const REDIS_MAX_KEY_BYTES = 4 * 1024;
+/** Longest hash field name. */
+export const REDIS_MAX_FIELD_BYTES = MAX_KEY_BYTES - REDIS_MAX_KEY_BYTES - 64;
+/** Most commands (from every connection) executed in one Basalt transaction. */
+export const REDIS_BATCH_MAX_COMMANDS = 1024;
+/** Most attempts of one batch whose commit meets a retriable conflict. */
+export const REDIS_BATCH_MAX_ATTEMPTS = 16;
+/** Most commands a connection may queue between MULTI and EXEC. */
+export const REDIS_MULTI_MAX_COMMANDS = 16 * 1024;
+/** Most keys a connection may WATCH at once. */
+export const REDIS_WATCH_MAX_KEYS = 1024;
+/** Most open connections; one more is told `-ERR max number of clients reached` and closed. */
+export const REDIS_MAX_CLIENTS = 10_000;
+/** Most SCAN/HSCAN cursors remembered (oldest dropped first; a dropped one is refused). */
+export const REDIS_SCAN_CURSORS_MAX = 16 * 1024;
+/** Most keys one SCAN/HSCAN call examines (COUNT is clamped to it). */
+export const REDIS_SCAN_MAX_COUNT = 10_000;
+/** Most keys KEYS returns; a larger answer is refused (use SCAN). */
+export const REDIS_KEYS_MAX_KEYS = 1024 * 1024;
+/** Keys read per page when the gateway walks the keyspace (KEYS, DBSIZE, FLUSHDB, HGETALL). */
+export const REDIS_SCAN_PAGE_KEYS = 1024;
+/** Most expired keys deleted by one round of the background reclaimer (one transaction). */
+export const REDIS_RECLAIM_BATCH_KEYS = 256;
+/** Interval between rounds of the background reclaimer (Redis's active expiry runs at 10 Hz). */
+export const REDIS_RECLAIM_INTERVAL_MS = 100;
+
+assertConstant(
+  REDIS_MAX_KEY_BYTES + REDIS_MAX_FIELD_BYTES + 64 <= MAX_KEY_BYTES,
+  "a Redis hash field's storage key fits the API's key limit",
+);
+assertConstant(
+  REDIS_PROTO_MAX_BULK_BYTES + MAX_KEY_BYTES + 64 <= MAX_ENTRY_BYTES,
+  "a Redis value and its storage key fit one API entry",
+);
+assertConstant(REDIS_SCAN_PAGE_KEYS <= REDIS_SCAN_MAX_COUNT, "a page fits a scan");
+assertConstant(
+  2 * REDIS_PROTO_MAX_BULK_BYTES + REDIS_INLINE_MAX_BYTES <= REDIS_QUERY_BUFFER_MAX_BYTES,
+  "a connection's input holds at least a command with two maximal bulk strings",
+);
+
+// ---------------------------------------------------------------------------------------------
 // PD scheduling at scale (issue #11): a round costs a bounded amount, not limit × regions.
 
 /**

@@ -83,7 +83,8 @@ export function serverPermissionFlags(facts: PermissionFacts): string[] {
   const { config } = facts;
   const root = facts.codeRoot.replace(/\/$/, "");
   return processPermissionFlags({
-    listen: [config.server.addr, config.server.statusAddr],
+    listen: [config.server.addr, config.server.statusAddr, config.server.redisAddr]
+      .filter((addr) => addr !== ""),
     dial: config.pd.endpoints,
     dialAny: config.pd.endpoints.length > 0,
     dataDir: config.storage.dataDir,

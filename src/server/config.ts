@@ -56,6 +56,8 @@ export interface ServerConfig {
     advertiseAddr: string;
     /** The status address published to PD (TiKV's `advertise-status-addr`); empty = `status-addr`. */
     advertiseStatusAddr: string;
+    /** Listen address of the Redis gateway run inside the store (src/gateway/redis/); empty = none. */
+    redisAddr: string;
   };
   /**
    * PD: with endpoints, the store is a client of that PD cluster (a clustered store); with none,
@@ -164,6 +166,7 @@ export function defaultConfig(): ServerConfig {
       connectionIdleTimeoutMs: 10 * 60 * 1000,
       advertiseAddr: "",
       advertiseStatusAddr: "",
+      redisAddr: "",
     },
     pd: { endpoints: [] },
     storage: {
@@ -214,6 +217,7 @@ type Kind =
   | "path"
   | "names"
   | "advertise"
+  | "addrOrEmpty"
   | "endpoints";
 
 /** Every key the TOML file may hold: section → key → [field, kind]. */
@@ -228,6 +232,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "connection-idle-timeout": ["connectionIdleTimeoutMs", "duration"],
     "advertise-addr": ["advertiseAddr", "advertise"],
     "advertise-status-addr": ["advertiseStatusAddr", "advertise"],
+    "redis-addr": ["redisAddr", "addrOrEmpty"],
   },
   pd: { "endpoints": ["endpoints", "endpoints"] },
   storage: {
@@ -356,6 +361,11 @@ function convert(key: string, kind: Kind, value: unknown): unknown {
       }
       return value;
     }
+    case "addrOrEmpty": {
+      if (typeof value !== "string") return refuse("expected a string host:port (empty = none)");
+      const problem = value === "" ? null : addrProblem(value);
+      return problem === null ? value : refuse(problem);
+    }
     case "endpoints":
       return parseEndpoints(key, value);
   }
@@ -470,6 +480,11 @@ const FLAGS = {
     type: "string",
     key: "server.advertise-status-addr",
     help: "status address published to PD (default: --status-addr)",
+  },
+  "redis-addr": {
+    type: "string",
+    key: "server.redis-addr",
+    help: "also serve Redis (src/gateway/redis/) on this address (default: no)",
   },
   "config": { type: "string", key: "", help: "TOML configuration file; flags override it" },
   "log-level": { type: "string", key: "log.level", help: "debug, info, warn or error (info)" },

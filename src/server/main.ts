@@ -56,6 +56,8 @@ import { regionToProto, STANDALONE, standaloneRegion } from "./region.ts";
 import { regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
+import { TxnKV } from "../client/mod.ts";
+import { RedisGateway } from "../gateway/redis/mod.ts";
 
 function standaloneDbPath(config: ServerConfig): string {
   return prepareDataDir(config.storage.dataDir, {
@@ -290,6 +292,11 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     );
     workers.onRegionsChanged((changed) => member.heartbeatRegions(changed));
   }
+  // `--redis-addr`: the Redis gateway, a client of this store (or of PD, when clustered).
+  const redis = config.server.redisAddr === "" ? null : await startRedisGateway(config, {
+    storeAddr: `${grpcHost}:${grpcServer.port}`,
+    log,
+  });
   // The handlers are in place before the ready line: a signal sent as soon as it is read must
   // find them (without one, SIGTERM's default action ends the process with 143).
   const stopSignal = new Promise<string>((resolve) => {
@@ -298,7 +305,8 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     }
   });
   console.log(
-    `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}`,
+    `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}` +
+      (redis === null ? "" : ` redis ${redis.addr}`),
   );
   log.info("store started", { dataDir: config.storage.dataDir, pid: Deno.pid });
 
@@ -306,6 +314,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   stopping = true;
   log.info("stopping", { signal, inFlight: metrics.inFlight });
   clearInterval(gcPoll);
+  await redis?.close();
   member?.stop();
   diskGuard.stop();
   const outcome = await shutDown({
@@ -329,6 +338,26 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   });
   log.info("stopped", { engine: outcome });
   return outcome;
+}
+
+/** Starts the Redis gateway of `--redis-addr` over the TxnKV client of this store or its PD. */
+async function startRedisGateway(
+  config: ServerConfig,
+  parts: { storeAddr: string; log: Logger },
+): Promise<RedisGateway> {
+  const kv = config.pd.endpoints.length === 0
+    ? await TxnKV.connect({ host: parts.storeAddr })
+    : await TxnKV.connect({ pd: config.pd.endpoints });
+  const { host, port } = splitAddr(config.server.redisAddr);
+  const gateway = await RedisGateway.start({
+    hostname: host,
+    port,
+    kv,
+    ownsClient: true,
+    onError: (error) => parts.log.warn("redis gateway", { error: String(error) }),
+  });
+  parts.log.info("redis gateway started", { addr: gateway.addr });
+  return gateway;
 }
 
 async function main(args: string[]): Promise<number> {
