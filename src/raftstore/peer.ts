@@ -588,7 +588,7 @@ export class Peer {
     if (min + 1n < this.storage.firstIndex()) {
       return `a peer is behind the log's first index ${this.storage.firstIndex()}`;
     }
-    return null;
+    return mergeGapProblem(log.slice({ lo: min + 1n, hi: log.lastIndex() + 1n }));
   }
 
   /** The lowest index every peer's log is known to hold (the leader's progress of each). */
@@ -1052,4 +1052,27 @@ export class Peer {
     this.#reads.clear();
     for (const r of reads) r.cb({ ok: false, error: errors.reads });
   }
+}
+
+/**
+ * Why the entries a CommitMerge would carry to the source's lagging replicas (those after the
+ * merge's min index) cannot be carried, or null. A replica caught up by a CommitMerge applies
+ * them in the target's apply, where only plain writes may be replayed: a split there would make
+ * regions no peer of that store runs, a membership change or a log compaction would change the
+ * source replica under the merge (TiKV refuses such a gap the same way, "log gap contains admin
+ * request"). Leadership transfers and a new leader's empty entry are harmless.
+ */
+function mergeGapProblem(entries: readonly Entry[]): string | null {
+  for (const e of entries) {
+    if (e.entryType === EntryType.EntryConfChange || e.entryType === EntryType.EntryConfChangeV2) {
+      return `the log after the merge's min index holds a membership change (index ${e.index})`;
+    }
+    if (e.data.length === 0) continue;
+    const admin = decodeCommand(e.data).adminRequest;
+    if (admin === null || admin === undefined) continue;
+    if (admin.cmdType === raft_cmdpb.AdminCmdType.TransferLeader) continue;
+    const name = raft_cmdpb.AdminCmdType[admin.cmdType ?? 0];
+    return `the log after the merge's min index holds an admin command ${name} (index ${e.index})`;
+  }
+  return null;
 }
