@@ -737,6 +737,12 @@ export class Store {
       if (
         !leftover && envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer
       ) return undefined;
+      // A message to the removed replica itself, or to an older one of this store, is stale even
+      // when its epoch is newer than the Tombstone's: a replica removed before it applied its
+      // own addition records the epoch before it (TiKV drops these the same way). Recreated, it
+      // would take the leader's commit index of the replica that was (sim --cluster seed 52).
+      const removed = existing.region.peers.find((p) => p.storeId === this.storeId);
+      if (!leftover && removed !== undefined && envelope.toPeer.id <= removed.id) return undefined;
     }
     const batch = this.engine.newWriteBatch();
     if (leftover) deleteReplicaRecords(batch, envelope.regionId);

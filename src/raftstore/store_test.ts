@@ -295,3 +295,60 @@ Deno.test("an uninitialized replica's records no group loaded (a restart, a repl
   assert.equal(store.peer(7n)?.meta.id, 11n);
   assert.equal(store.stats.peersCreated, 1);
 });
+
+Deno.test("a message to a removed replica, or an older one of this store, creates nothing even with an epoch newer than its Tombstone's; a newer replica id is created (sim --cluster seed 52)", async () => {
+  const engine = new MemoryEngine();
+  // A replica removed before it applied its own addition: its Tombstone keeps conf_ver 5, while
+  // the leader's messages to it, delayed in the network, carry conf_ver 6 and commit 49.
+  const tombstone = engine.newWriteBatch();
+  writeRegionState(tombstone, {
+    state: PeerState.Tombstone,
+    region: {
+      id: 7n,
+      startKey: new Uint8Array(0),
+      endKey: new Uint8Array(0),
+      regionEpoch: { confVer: 5n, version: 1n },
+      peers: [
+        { id: 10n, storeId: 1n, role: metapb.PeerRole.Voter },
+        { id: 23n, storeId: 2n, role: metapb.PeerRole.Voter },
+      ],
+    },
+  });
+  engine.write(tombstone);
+  tombstone.destroy();
+  const store = Store.start({
+    storeId: 2n,
+    engine,
+    transport: { send: () => {} },
+    random: { nextInt: (n) => new SeededRandom(7).int(n) },
+  });
+  const heartbeat = (to: bigint) => ({
+    regionId: 7n,
+    fromPeer: { id: 10n, storeId: 1n, role: metapb.PeerRole.Voter },
+    toPeer: { id: to, storeId: 2n, role: metapb.PeerRole.Voter },
+    regionEpoch: { confVer: 6n, version: 1n },
+    startKey: new Uint8Array(0),
+    endKey: new Uint8Array(0),
+    message: newMessage({
+      msgType: MessageType.MsgHeartbeat,
+      from: 10n,
+      to,
+      term: 7n,
+      commit: 49n,
+    }),
+    isTombstone: false,
+  });
+  for (const stale of [23n, 22n]) {
+    store.receive(heartbeat(stale));
+    await store.round();
+    assert.equal(store.peer(7n), undefined, `a heartbeat to peer ${stale} made a replica`);
+  }
+  assert.equal(store.stats.peersCreated, 0);
+  // The region added back here under a new id: that replica is made (and waits for its data).
+  store.receive({
+    ...heartbeat(24n),
+    message: newMessage({ msgType: MessageType.MsgHeartbeat, from: 10n, to: 24n, term: 7n }),
+  });
+  await store.round();
+  assert.equal(store.peer(7n)?.meta.id, 24n);
+});
