@@ -25,12 +25,13 @@
  *    and how far each store's leader count moved.
  *
  * Not idle by design: each store sends PD a region heartbeat for every region it leads every
- * REGION_HEARTBEAT_INTERVAL_MS, hibernating or not, and PD handles them; both are in the figures.
+ * `pd-heartbeat-tick-interval` (60 s by default), hibernating or not, and PD handles them; both are
+ * in the figures.
  */
 import { PdClient } from "../src/client/pd_client.ts";
 import { PdResolver } from "../src/client/pd_resolver.ts";
 import { RawKV } from "../src/client/raw.ts";
-import { REGION_HEARTBEAT_INTERVAL_MS, SPLIT_REGION_MAX_KEYS } from "../src/constants.ts";
+import { DEFAULT_REGION_HEARTBEAT_INTERVAL_MS, SPLIT_REGION_MAX_KEYS } from "../src/constants.ts";
 import { utf8 } from "../src/util/bytes.ts";
 import { type Cluster, startCluster } from "../tests/e2e/cluster.ts";
 import { PdRpc } from "../tests/e2e/pd_lib.ts";
@@ -395,7 +396,7 @@ function report(runs: readonly IdleRun[], options: IdleClusterOptions): void {
   printTable(
     `idle: ${options.regions} idle regions on ${STORES} store processes, CPU over ` +
       `${options.seconds} s after ${IDLE_SETTLE_MS / 1000} s of quiet (region heartbeats every ` +
-      `${REGION_HEARTBEAT_INTERVAL_MS / 1000} s included)`,
+      `${DEFAULT_REGION_HEARTBEAT_INTERVAL_MS / 1000} s included)`,
     [
       "hibernate",
       "% of a core per store (1/2/3)",

@@ -448,13 +448,22 @@ assertConstant(WRITE_GROUPS_IN_FLIGHT_MAX >= 1, "at least one write group may be
 
 /** Period of a clustered store's StoreHeartbeat (TiKV's `pd-store-heartbeat-tick-interval`). */
 export const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
-/** Period of a clustered store's region heartbeats (every held region, on one stream). */
-export const REGION_HEARTBEAT_INTERVAL_MS = 10_000;
+/**
+ * Default period of a clustered store's periodic region heartbeats (every region it leads, on one
+ * stream; `[raftstore] pd-heartbeat-tick-interval`, TiKV's 60 s). A region that changes (a new
+ * leader, a split, a conf change, new sizes) is reported at once besides, so the period only
+ * bounds how stale PD's view of a quiet region may be: at 10,000 regions a store sends 10,000
+ * heartbeats per period.
+ */
+export const DEFAULT_REGION_HEARTBEAT_INTERVAL_MS = 60_000;
+/** The shortest `pd-heartbeat-tick-interval` a store accepts. */
+export const MIN_REGION_HEARTBEAT_INTERVAL_MS = 1_000;
 /** How long each start-up call to PD (AllocID, Bootstrap, PutStore…) may take. */
 export const JOIN_PD_CALL_TIMEOUT_MS = 10_000;
 
 assertConstant(
-  STORE_HEARTBEAT_INTERVAL_MS >= 1000 && REGION_HEARTBEAT_INTERVAL_MS >= 1000,
+  STORE_HEARTBEAT_INTERVAL_MS >= 1000 &&
+    DEFAULT_REGION_HEARTBEAT_INTERVAL_MS >= MIN_REGION_HEARTBEAT_INTERVAL_MS,
   "heartbeats are at most one a second",
 );
 
@@ -748,6 +757,22 @@ export const REDIS_MAX_KEY_BYTES = 4 * 1024;
 export const REDIS_MAX_FIELD_BYTES = MAX_KEY_BYTES - REDIS_MAX_KEY_BYTES - 64;
 /** Most commands (from every connection) executed in one Basalt transaction. */
 export const REDIS_BATCH_MAX_COMMANDS = 1024;
+/**
+ * Most bytes of arguments (plus REDIS_BATCH_KEY_OVERHEAD_BYTES per key) one batch gathers: a
+ * batch this size writes less than the client's 1PC limit (ONE_PC_MAX_BYTES, 16 KiB), so it
+ * commits in one request when its keys share a region. A larger batch falls back to 2PC, whose
+ * secondary locks readers of the next batches then meet (measured: SET at pipeline 16 fell from
+ * ~3k/s to 0.5k/s with 100-byte values and 800-command batches). One job larger than this still
+ * runs, alone.
+ */
+export const REDIS_BATCH_MAX_BYTES = 12 * 1024;
+/** What a batch's byte estimate adds per key: storage prefix, record header, expiry entry. */
+export const REDIS_BATCH_KEY_OVERHEAD_BYTES = 48;
+/**
+ * Most batches of one gateway running at once (each one transaction; running batches touch
+ * disjoint keys, see `job_order.ts`).
+ */
+export const REDIS_BATCHES_IN_FLIGHT_MAX = 8;
 /** Most attempts of one batch whose commit meets a retriable conflict. */
 export const REDIS_BATCH_MAX_ATTEMPTS = 16;
 /** Most commands a connection may queue between MULTI and EXEC. */
@@ -819,4 +844,87 @@ assertConstant(
 assertConstant(
   PD_SUSPECT_REGIONS_PER_ROUND <= PD_SUSPECT_REGIONS_MAX,
   "a round drains at most the waiting regions",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Write-path stage timings (src/raftstore/worker/stage_clock.ts; off unless BASALT_PUT_STAGES=1)
+
+/** How often a thread whose stage clock is on logs its cumulative figures. */
+export const STAGE_CLOCK_DUMP_INTERVAL_MS = 1_000;
+/** How often a thread whose stage clock is on checks how late its timers fire (loop lag). */
+export const STAGE_CLOCK_LAG_PROBE_MS = 20;
+/** Histogram buckets per stage: bucket i holds durations up to 10 µs × 2^(i/2) (~100 s at 46). */
+export const STAGE_CLOCK_BUCKETS = 48;
+/**
+ * Most send times a stage clock keeps waiting for their answer (an append for its ack, a
+ * proposal for its log write); past it the oldest is forgotten (its stage goes unmeasured).
+ */
+export const STAGE_CLOCK_MARKS_MAX = 4096;
+
+assertConstant(STAGE_CLOCK_BUCKETS >= 2 && STAGE_CLOCK_MARKS_MAX >= 1, "stage clock bounds");
+
+// ---------------------------------------------------------------------------------------------
+// Key-value API of the embedded store and the HTTP gateway (src/embedded/, src/gateway/http/).
+
+/** Longest user key: the key-value prefix (4 bytes) must still fit the API's MAX_KEY_BYTES. */
+export const KV_MAX_KEY_BYTES = 4 * 1024;
+/** Largest user value: with its 9-byte header and its key it fits one API entry. */
+export const KV_MAX_VALUE_BYTES = 4 * 1024 * 1024;
+/** Longest TTL (ten years): its expiry time stays an exact integer of milliseconds. */
+export const KV_MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+/** Pairs a scan returns when it names no limit. */
+export const KV_SCAN_DEFAULT_LIMIT = 100;
+/** Most pairs one scan (one HTTP page) returns; a larger `limit` is refused. */
+export const KV_SCAN_MAX_LIMIT = 1000;
+/** Pairs read from the store per request of a scan (expired ones are read and skipped). */
+export const KV_SCAN_PAGE_KEYS = 256;
+/**
+ * Most stored pairs one forward scan examines, expired ones included: past it the page ends
+ * early with a cursor, so a range full of expired pairs cannot hold a call for long.
+ */
+export const KV_SCAN_MAX_EXAMINED = 16 * 1024;
+/**
+ * Most stored pairs a reverse scan walks (the transactional client scans forward only, so a
+ * reverse page is the tail of a forward walk of its range); a larger range is refused with
+ * RangeTooLarge, naming this bound.
+ */
+export const KV_REVERSE_SCAN_MAX_EXAMINED = 100_000;
+/** Most value bytes one scan returns; past it the page ends early with a cursor. */
+export const KV_SCAN_MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+/** Attempts of a transaction that meets write conflicts (embedded `transaction`, HTTP /v1/txn). */
+export const KV_TXN_MAX_ATTEMPTS = 8;
+/** Interval between rounds of the expired-pair reclaimer, ms. */
+export const KV_RECLAIM_INTERVAL_MS = 1_000;
+/** Stored pairs one reclaimer round examines (it patrols the key space from a cursor). */
+export const KV_RECLAIM_BATCH_KEYS = 256;
+/** Largest HTTP request body; a larger one is answered 413 with a JSON error. */
+export const HTTP_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Longest an HTTP request body may take to arrive once its handler reads it (then 408), ms. */
+export const HTTP_BODY_READ_TIMEOUT_MS = 30_000;
+/** Most operations (reads, puts, deletes, compares) in one POST /v1/txn. */
+export const HTTP_TXN_MAX_OPS = 1024;
+/** Most time an HTTP request waits for the store (retries included), ms. */
+export const HTTP_REQUEST_TIMEOUT_MS = 20_000;
+
+assertConstant(
+  KV_MAX_KEY_BYTES + 4 <= MAX_KEY_BYTES,
+  "a key-value key with its prefix is an API key",
+);
+assertConstant(
+  KV_MAX_VALUE_BYTES + 9 + MAX_KEY_BYTES <= MAX_ENTRY_BYTES,
+  "a key-value value with its header and key fits one API entry",
+);
+assertConstant(
+  KV_SCAN_DEFAULT_LIMIT <= KV_SCAN_MAX_LIMIT && KV_SCAN_MAX_LIMIT <= KV_SCAN_MAX_EXAMINED &&
+    KV_SCAN_MAX_EXAMINED <= KV_REVERSE_SCAN_MAX_EXAMINED,
+  "scan limits are ordered",
+);
+assertConstant(
+  Math.ceil(KV_MAX_VALUE_BYTES / 3) * 4 + Math.ceil(KV_MAX_KEY_BYTES / 3) * 4 + 1024 <=
+    HTTP_MAX_BODY_BYTES,
+  "an HTTP body holds the largest key and value in base64",
+);
+assertConstant(
+  KV_MAX_VALUE_BYTES <= KV_SCAN_MAX_ANSWER_BYTES,
+  "a scan page holds at least the largest value",
 );

@@ -18,7 +18,7 @@
  *
  * Once the servers listen (`ClusterMember.start`): PutStore with the advertised addresses and
  * version, then StoreHeartbeat every STORE_HEARTBEAT_INTERVAL_MS and, every
- * REGION_HEARTBEAT_INTERVAL_MS, a RegionHeartbeat for each held region on one stream, this
+ * `pd-heartbeat-tick-interval` (DEFAULT_REGION_HEARTBEAT_INTERVAL_MS), a RegionHeartbeat for each held region on one stream, this
  * store as leader (no Raft yet: writes go through the store's write path). Operators PD sends
  * back are logged at debug and not carried out.
  *
@@ -44,8 +44,8 @@ import { PdClient } from "../client/pd_client.ts";
 import { PdError as PdAnswerError } from "../client/errors.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
 import {
+  DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
   JOIN_PD_CALL_TIMEOUT_MS,
-  REGION_HEARTBEAT_INTERVAL_MS,
   STORE_HEARTBEAT_INTERVAL_MS,
 } from "../constants.ts";
 import type { TlsIdentity } from "../security/tls.ts";
@@ -395,6 +395,7 @@ export class ClusterMember {
     addrs: { addr: string; statusAddr: string },
     regions: () => Region[],
     onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {},
+    options: { regionHeartbeatIntervalMs?: number } = {},
   ): Promise<void> {
     this.#onOperator = onOperator;
     this.#regions = regions;
@@ -413,7 +414,10 @@ export class ClusterMember {
     storeBeat();
     regionBeat();
     this.#storeTimer = setInterval(storeBeat, STORE_HEARTBEAT_INTERVAL_MS);
-    this.#regionTimer = setInterval(regionBeat, REGION_HEARTBEAT_INTERVAL_MS);
+    this.#regionTimer = setInterval(
+      regionBeat,
+      options.regionHeartbeatIntervalMs ?? DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
+    );
   }
 
   async #storeHeartbeat(regionCount: number): Promise<void> {

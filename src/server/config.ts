@@ -10,9 +10,11 @@ import { parse as parseToml } from "smol-toml";
 import { securityProblem } from "../security/settings.ts";
 import {
   DEFAULT_HIBERNATE_REGIONS,
+  DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
   DEFAULT_REGION_SPLIT_KEYS,
   DEFAULT_REGION_SPLIT_SIZE_BYTES,
   DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
+  MIN_REGION_HEARTBEAT_INTERVAL_MS,
   RAFT_LOG_GC_COUNT_LIMIT,
   RAFT_LOG_GC_SIZE_LIMIT_BYTES,
   RAFTSTORE_ELECTION_TIMEOUT_TICKS,
@@ -103,6 +105,11 @@ export interface ServerConfig {
      * `hibernate-regions`; src/raftstore/hibernate.ts).
      */
     hibernateRegions: boolean;
+    /**
+     * Period of the heartbeats a clustered store sends PD for every region it leads (TiKV's
+     * `pd-heartbeat-tick-interval`); changed regions are reported at once besides.
+     */
+    pdHeartbeatTickIntervalMs: number;
   };
   /** TiKV's `[coprocessor]`: when a region splits and into what (`src/raftstore/split_check.ts`). */
   coprocessor: {
@@ -184,6 +191,7 @@ export function defaultConfig(): ServerConfig {
       raftLogGcSizeLimitBytes: RAFT_LOG_GC_SIZE_LIMIT_BYTES,
       splitRegionCheckTickIntervalMs: DEFAULT_SPLIT_REGION_CHECK_INTERVAL_MS,
       hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
+      pdHeartbeatTickIntervalMs: DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
     },
     coprocessor: {
       regionSplitSizeBytes: DEFAULT_REGION_SPLIT_SIZE_BYTES,
@@ -250,6 +258,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "raft-log-gc-size-limit": ["raftLogGcSizeLimitBytes", "size"],
     "split-region-check-tick-interval": ["splitRegionCheckTickIntervalMs", "duration"],
     "hibernate-regions": ["hibernateRegions", "bool"],
+    "pd-heartbeat-tick-interval": ["pdHeartbeatTickIntervalMs", "duration"],
   },
   coprocessor: {
     "region-split-size": ["regionSplitSizeBytes", "size"],
@@ -562,6 +571,12 @@ function splitProblem(config: ServerConfig): ConfigError | null {
   });
   if (problem !== null) return problem;
   const { splitRegionCheckTickIntervalMs, raftBaseTickIntervalMs } = config.raftstore;
+  if (config.raftstore.pdHeartbeatTickIntervalMs < MIN_REGION_HEARTBEAT_INTERVAL_MS) {
+    return new ConfigError(
+      "raftstore.pd-heartbeat-tick-interval",
+      `must be at least ${MIN_REGION_HEARTBEAT_INTERVAL_MS}ms`,
+    );
+  }
   if (
     splitRegionCheckTickIntervalMs !== 0 && splitRegionCheckTickIntervalMs < raftBaseTickIntervalMs
   ) {

@@ -196,6 +196,7 @@ Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and ref
     raftLogGcSizeLimitBytes: 1024 * 1024,
     splitRegionCheckTickIntervalMs: 10_000,
     hibernateRegions: true,
+    pdHeartbeatTickIntervalMs: 60_000,
   });
   for (
     const [toml, key] of [
@@ -357,5 +358,16 @@ Deno.test("[raftstore] hibernate-regions is on by default, as in TiKV, and takes
   assert.throws(
     () => applyToml(defaultConfig(), { raftstore: { "hibernate-regions": "no" } }),
     /raftstore\.hibernate-regions/,
+  );
+});
+
+Deno.test("[raftstore] pd-heartbeat-tick-interval is 60 s by default, as in TiKV, and at least 1 s", async () => {
+  assert.equal(defaultConfig().raftstore.pdHeartbeatTickIntervalMs, 60_000);
+  const config = defaultConfig();
+  applyToml(config, { raftstore: { "pd-heartbeat-tick-interval": "5s" } });
+  assert.equal(config.raftstore.pdHeartbeatTickIntervalMs, 5_000);
+  assert.equal(
+    await refusedKey('[raftstore]\npd-heartbeat-tick-interval = "500ms"\n'),
+    "raftstore.pd-heartbeat-tick-interval: must be at least 1000ms",
   );
 });

@@ -289,6 +289,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       (regionId, operator) => {
         workers.operator(regionId, operator);
       },
+      { regionHeartbeatIntervalMs: config.raftstore.pdHeartbeatTickIntervalMs },
     );
     workers.onRegionsChanged((changed) => member.heartbeatRegions(changed));
   }
