@@ -125,7 +125,8 @@ const FOUND: { seed: number; what: string; fixed?: true }[] = [
   {
     seed: 78,
     what:
-      "CommitMerge's catch-up applies a source CompactLog whose commit term is not in the lagging source's log",
+      "CommitMerge's catch-up applies a source CompactLog whose commit term is not in the lagging source's log (fixed: the catch-up's terms come from the entries handed over, and it compacts only the log it holds)",
+    fixed: true,
   },
   {
     seed: 97,
@@ -133,7 +134,12 @@ const FOUND: { seed: number; what: string; fixed?: true }[] = [
       "an initialized replica's records without its peer: a CommitMerge's catch-up applied a split of the source (fixed: PrepareMerge refuses a log gap holding an admin command)",
     fixed: true,
   },
-  { seed: 114, what: "CommitMerge of a source that is not merging on this store (state Normal)" },
+  {
+    seed: 114,
+    what:
+      "CommitMerge of a source that is not merging on this store (state Normal): a lagging source's catch-up met a CommitMerge of an earlier merge into the source, which found no replicas to merge, so the PrepareMerge never applied (fixed: PrepareMerge's log-gap check; the catch-up applies with the store's replicas and hands on what it merged or split)",
+    fixed: true,
+  },
 ];
 
 for (const f of FOUND) {

@@ -147,18 +147,23 @@ export function applyEntries(
   }
   if (last > storage.appliedIndex()) {
     const commit = storage.raftState().hardState.commit;
-    // A CommitMerge's catch-up applies entries this replica's log lacks: the commit's term is
-    // then the carried entry's.
-    const carried = entries.length > 0 && entries[entries.length - 1]!.index === commit
-      ? entries[entries.length - 1]!.term
-      : undefined;
     storage.setApplyState(batch, {
       appliedIndex: last,
       commitIndex: commit,
-      commitTerm: carried ?? storage.term(commit),
+      commitTerm: termAt(ctx, commit),
     });
   }
   return outcome;
+}
+
+/**
+ * The term of the entry at `index` (applied, or being applied): during a merge's catch-up the
+ * term the entry handed to apply carries — the source replica's log may not hold it (a carried
+ * entry, the PrepareMerge itself) or may hold another term there (an entry no leader committed,
+ * after the merge's min index) — else the log's.
+ */
+function termAt(ctx: ApplyContext, index: bigint): bigint {
+  return ctx.catchUp?.terms.get(index) ?? ctx.storage.term(index);
 }
 
 function applyEntry(
@@ -244,7 +249,7 @@ function applyWrites(
  * one the leader saw, is refused.
  */
 function applyCompactLog(
-  ctx: { storage: PeerStorage; batch: WriteBatch },
+  ctx: ApplyContext,
   e: Entry,
   cmd: RaftCmd,
 ): CmdResult {
@@ -257,7 +262,7 @@ function applyCompactLog(
   if (compactIndex >= e.index) {
     return invalid(region, `CompactLog to ${compactIndex} at entry ${e.index}: not applied yet`);
   }
-  if (storage.term(compactIndex) !== (req?.compactTerm ?? 0n)) {
+  if (termAt(ctx, compactIndex) !== (req?.compactTerm ?? 0n)) {
     return invalid(
       region,
       `CompactLog to ${compactIndex}: term ${req?.compactTerm} is not the entry's`,
@@ -269,9 +274,17 @@ function applyCompactLog(
   storage.setApplyState(batch, {
     appliedIndex: e.index - 1n,
     commitIndex: commit,
-    commitTerm: storage.term(commit),
+    commitTerm: termAt(ctx, commit),
   });
-  storage.compact(batch, compactIndex);
+  // A source replica caught up by a CommitMerge compacts only the part of its log that is the
+  // group's (its log is deleted in the same batch anyway, see `applyCommitMerge`).
+  const catchUp = ctx.catchUp;
+  storage.compact(
+    batch,
+    catchUp !== undefined && catchUp.ownLogThrough < compactIndex
+      ? catchUp.ownLogThrough
+      : compactIndex,
+  );
   return response;
 }
 
@@ -283,6 +296,25 @@ export interface ApplyContext {
   neighbours?: ApplyNeighbours;
   /** Test-only bugs (peer_config.ts): `skipEpochCheckAtApply` is read here. */
   testingBugs?: PeerTestingBugs;
+  /** Set when this is a merge source replica caught up by a CommitMerge (`applyCommitMerge`). */
+  catchUp?: MergeCatchUp;
+}
+
+/**
+ * A source replica brought up to its PrepareMerge entry by the target's CommitMerge (TiKV's
+ * catch-up, which appends the carried entries to the source's log and commits them): its commit
+ * index is the PrepareMerge's, beyond what its log may hold, so the terms apply needs come from
+ * the entries handed over, not from the log.
+ */
+export interface MergeCatchUp {
+  /** The term of every entry handed to apply, by index. */
+  terms: ReadonlyMap<bigint, bigint>;
+  /**
+   * The last index up to which this replica's own log is the group's (committed there): the
+   * larger of its applied index and the merge's min index. Beyond it the log may be shorter, or
+   * hold entries no leader committed.
+   */
+  ownLogThrough: bigint;
 }
 
 function adminOk(
@@ -409,8 +441,32 @@ function applyCommitMerge(
   if (applied < commit) {
     const own = applied < minIndex ? src.entries({ lo: applied + 1n, hi: minIndex + 1n }) : [];
     const rest = carried.filter((c) => c.index > applied && c.index <= commit);
+    const caughtUp = [...own, ...rest];
+    assert(
+      caughtUp.length > 0 && caughtUp[caughtUp.length - 1]!.index === commit,
+      `region ${region.id}: CommitMerge of region ${source.id} cannot bring its replica from ` +
+        `${applied} to ${commit} (own log through ${minIndex}, ${carried.length} carried)`,
+    );
     src.commitForMergeCatchUp(commit);
-    applyEntries({ storage: src, batch, selfPeerId: replica.selfPeerId }, [...own, ...rest]);
+    const catchUp: MergeCatchUp = {
+      terms: new Map(caughtUp.map((c) => [c.index, c.term])),
+      ownLogThrough: applied > minIndex ? applied : minIndex,
+    };
+    const nested = applyEntries(
+      { storage: src, batch, selfPeerId: replica.selfPeerId, catchUp, neighbours: ctx.neighbours },
+      caughtUp,
+    );
+    // What the source's own apply would have left the store to do: run the regions a split of
+    // the source made, drop the sources the source merged.
+    assert(
+      nested.blocked === undefined && !nested.removedSelf,
+      `region ${region.id}: CommitMerge of region ${source.id}: its catch-up ` +
+        (nested.blocked === undefined
+          ? "removed its replica here"
+          : `waits for region ${nested.blocked.sourceRegionId}, whose replica does not run here`),
+    );
+    outcome.splitRegions.push(...nested.splitRegions);
+    outcome.mergedSources.push(...nested.mergedSources);
   }
   const merging = src.regionState();
   assert(

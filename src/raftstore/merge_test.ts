@@ -7,18 +7,25 @@
  * region surviving restarts.
  */
 import assert from "node:assert/strict";
-import { writeCommand } from "./command.ts";
+import { raft_cmdpb } from "../../proto/mod.ts";
+import { decodeCommand, writeCommand } from "./command.ts";
 import { PeerState } from "./local_state.ts";
+import type { Peer } from "./peer.ts";
+import type { PeerConfig } from "./peer_config.ts";
 import { readRegionState } from "./region_state.ts";
 import { Cluster, FIRST_REGION_ID, put, replacer } from "./testing/cluster.ts";
 import { dropWhen } from "./testing/memory_transport.ts";
 
+const COMPACT_LOG = raft_cmdpb.AdminCmdType.CompactLog;
 const show = (value: unknown) => JSON.stringify(value, replacer);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Three stores, one region split at m: [, m) is FIRST_REGION_ID, [m, ) the returned id. */
-async function splitCluster(seed: number): Promise<{ c: Cluster; right: bigint }> {
-  const c = await Cluster.start({ storeCount: 3, seed });
+async function splitCluster(
+  seed: number,
+  config?: Partial<PeerConfig>,
+): Promise<{ c: Cluster; right: bigint }> {
+  const c = await Cluster.start({ storeCount: 3, seed, config });
   for (const k of ["a", "f", "p", "x"]) await c.mustPut(k, `v-${k}`);
   const result = await c.split(["m"]);
   assert.ok(result.ok, show(result));
@@ -189,4 +196,147 @@ Deno.test("a CommitMerge whose source replica runs in another group of the store
   );
   assert.equal(c.valueOn(other, "x"), "v-x");
   assert.equal(readRegionState(c.engine(other), right)?.state, PeerState.Tombstone);
+});
+
+/** The index of an admin command of `cmdType` in `peer`'s log beyond its applied index, if any. */
+function unappliedAdmin(
+  peer: Peer | undefined,
+  cmdType: raft_cmdpb.AdminCmdType,
+): bigint | undefined {
+  if (peer === undefined) return undefined;
+  const { storage } = peer;
+  const lo = storage.appliedIndex() + 1n;
+  if (lo > storage.lastIndex()) return undefined;
+  for (const e of storage.entries({ lo, hi: storage.lastIndex() + 1n })) {
+    if (e.data.length === 0) continue;
+    const admin = decodeCommand(e.data).adminRequest;
+    if (admin?.cmdType === cmdType) return e.index;
+  }
+  return undefined;
+}
+
+Deno.test("a lagging source replica whose log holds a CompactLog it has not applied is caught up by CommitMerge: the CompactLog applies with the terms of the entries handed over, not the log's (found by the cluster simulator, seed 78)", async () => {
+  const { c, right } = await splitCluster(97, { raftLogGcCountLimit: 6, raftLogGcCheckTicks: 1 });
+  const leader = await c.waitLeader(right);
+  const lagging = c.storeIds.find((s) => s !== leader.meta.storeId)!;
+  // The lagging store gets the source's entries up to a CompactLog, then nothing more: it never
+  // learns that the CompactLog committed, nor sees the PrepareMerge (the latch never opens).
+  let cut = false;
+  const filter = c.transport.addFilter(
+    dropWhen("the source's messages to the lagging store, once it holds a CompactLog", (e) => {
+      if (e.regionId !== right || e.toPeer.storeId !== lagging) return false;
+      cut ||= unappliedAdmin(c.store(lagging).peer(right), COMPACT_LOG) !== undefined;
+      return cut;
+    }),
+  );
+  for (let i = 0; i < 12 && !cut; i++) await c.mustPut("r", `w${i}`);
+  await c.waitUntil("the lagging store holds an unapplied CompactLog", () => cut);
+  const behind = c.store(lagging).peer(right)!.storage;
+  const compactAt = unappliedAdmin(c.store(lagging).peer(right), COMPACT_LOG)!;
+  assert.ok(behind.appliedIndex() < compactAt, "the CompactLog is not applied there");
+  const lastHeld = behind.lastIndex();
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  assert.ok(prepared.index > lastHeld, "the lagging replica's log lacks the PrepareMerge");
+  await c.waitUntil(
+    "the target merged on the lagging store",
+    () =>
+      c.store(lagging).peer(right) === undefined &&
+      c.store(lagging).peer(FIRST_REGION_ID)?.region().endKey.length === 0,
+  );
+  c.transport.removeFilter(filter);
+  assert.equal(readRegionState(c.engine(lagging), right)?.state, PeerState.Tombstone);
+  for (const s of c.storeIds) {
+    await c.waitUntil(`store ${s} holds every write`, () => c.valueOn(s, "r") !== undefined);
+  }
+  const last = c.valueOn(leader.meta.storeId, "r");
+  assert.equal(c.valueOn(lagging, "r"), last, "the lagging store applied the source's writes");
+});
+
+Deno.test("a source leader whose own replica of the target lags behind the merge's target waits for it, never rolls back: the target's leader elsewhere commits the merge, and the lagging store merges once it hears the target again (seed 101)", async () => {
+  // Source [, m) (FIRST_REGION_ID), target [m, +inf).
+  const { c, right } = await splitCluster(101);
+  const sourceLeader = await c.waitLeader(FIRST_REGION_ID);
+  const behind = sourceLeader.meta.storeId;
+  const targetLeader = await c.waitLeader(right);
+  if (targetLeader.meta.storeId === behind) {
+    const to = c.peers(right).find((p) => p.meta.storeId !== behind)!;
+    c.store(behind).transferLeader(right, to.meta.id);
+    await c.waitUntil("the target led elsewhere", () => c.leader(right)?.meta.id === to.meta.id);
+  }
+  // The source leader's store stops hearing the target: its target replica keeps the old epoch.
+  const cut = c.transport.addFilter(
+    dropWhen(
+      "the target's messages to the source leader's store",
+      (e) => e.regionId === right && e.toPeer.storeId === behind,
+    ),
+  );
+  const split = await c.split(["t"]);
+  assert.ok(split.ok, show(split));
+  const target = c.leader(right)!.region();
+  assert.equal(target.regionEpoch.version, 3n, "the target split: [m, t) now");
+  assert.equal(c.store(behind).peer(right)!.region().regionEpoch.version, 2n);
+  const prepared = await c.prepareMerge("a", target);
+  assert.ok(prepared.ok, show(prepared));
+  const others = c.storeIds.filter((s) => s !== behind);
+  await c.waitUntil(
+    "the other stores merged [, m) into [m, t)",
+    () =>
+      others.every((s) =>
+        c.store(s).peer(FIRST_REGION_ID) === undefined &&
+        c.store(s).peer(right)?.region().startKey.length === 0
+      ),
+  );
+  const waiting = c.store(behind).peer(FIRST_REGION_ID)!;
+  assert.ok(waiting.isMerging(), "the source here still waits for the merge, not rolled back");
+  c.transport.removeFilter(cut);
+  await c.waitUntil(
+    "the source leader's store merged too",
+    () =>
+      c.store(behind).peer(FIRST_REGION_ID) === undefined &&
+      c.store(behind).peer(right)?.region().startKey.length === 0,
+  );
+  for (const s of c.storeIds) {
+    assert.equal(readRegionState(c.engine(s), FIRST_REGION_ID)?.state, PeerState.Tombstone);
+    assert.equal(c.valueOn(s, "a"), "v-a");
+  }
+  const got = await c.get("f");
+  assert.ok(got.ok && got.value === "v-f", show(got));
+});
+
+Deno.test("a lagging source replica whose log holds a split it has not applied is caught up by CommitMerge: the region the split made runs on that store too (seed 103)", async () => {
+  const { c, right } = await splitCluster(103);
+  const leader = await c.waitLeader(right);
+  const lagging = c.storeIds.find((s) => s !== leader.meta.storeId)!;
+  const split = raft_cmdpb.AdminCmdType.BatchSplit;
+  // The lagging store gets the source's entries up to its split at t, then nothing more.
+  let cut = false;
+  const filter = c.transport.addFilter(
+    dropWhen("the source's messages to the lagging store, once it holds a split", (e) => {
+      if (e.regionId !== right || e.toPeer.storeId !== lagging) return false;
+      cut ||= unappliedAdmin(c.store(lagging).peer(right), split) !== undefined;
+      return cut;
+    }),
+  );
+  const splitResult = await c.split(["t"]);
+  assert.ok(splitResult.ok, show(splitResult));
+  const made = splitResult.ok ? splitResult.adminResponse!.splits!.regions![1]!.id! : 0n;
+  assert.ok(cut, "the lagging store holds the split, unapplied");
+  assert.equal(c.store(lagging).peer(made), undefined, "the split's region is not made there");
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  await c.waitUntil(
+    "[m, t) merged into [, m) on the lagging store",
+    () =>
+      c.store(lagging).peer(right) === undefined &&
+      text(c.store(lagging).peer(FIRST_REGION_ID)!.region().endKey) === "t",
+  );
+  assert.ok(c.store(lagging).peer(made)?.isInitialized(), "the split's region runs there");
+  c.transport.removeFilter(filter);
+  await c.mustPut("x", "after");
+  await c.waitUntil(
+    "the lagging store applied a write to [t, +inf)",
+    () => c.valueOn(lagging, "x") === "after",
+  );
+  for (const s of c.storeIds) assert.equal(c.valueOn(s, "p"), "v-p");
 });

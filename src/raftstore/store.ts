@@ -554,8 +554,9 @@ export class Store {
    * Moves a merge on, from this store's side (TiKV's `on_check_merge`): if the target's replica
    * here leads, it proposes CommitMerge under the target's epoch the merge began with, carrying
    * the source's entries after the merge's min index; if this store's source replica leads and
-   * the target here has moved on (a split or a conf change since, and it did not take the
-   * source), the source proposes RollbackMerge.
+   * the target here has moved on past the merge's target (`mergeCanNeverCommit`), the source
+   * proposes RollbackMerge. A target here that is behind the merge's target waits: its group may
+   * be committing the merge elsewhere.
    */
   private advanceMerge(regionId: bigint): void {
     const source = this.#peers.get(regionId);
@@ -567,9 +568,10 @@ export class Store {
     const target = this.#peers.get(merge.target.id);
     if (target === undefined || !target.isInitialized()) return;
     const now = target.region().regionEpoch;
-    const moved = now.version !== merge.target.regionEpoch.version ||
-      now.confVer !== merge.target.regionEpoch.confVer;
-    if (moved) {
+    const expected = merge.target.regionEpoch;
+    if (now.version < expected.version || now.confVer < expected.confVer) return; // Behind.
+    if (now.version !== expected.version || now.confVer !== expected.confVer) {
+      if (!mergeCanNeverCommit(target.region(), source.region())) return;
       if (source.isLeader() && !this.#commitsInFlight.has(regionId)) {
         this.#commitsInFlight.add(regionId);
         this.propose(regionId, rollbackMergeCommand(source, merge.commit), () => {
@@ -764,6 +766,27 @@ export class Store {
     this.stats.peersCreated++;
     return peer;
   }
+}
+
+/**
+ * Whether a merge can never commit, judged by the target's replica on the source leader's store
+ * (`target`, whose epoch is past the merge's target): RollbackMerge is safe only then (TiKV
+ * rolls back only when the target's epoch is newer than the merge's, never when it is older).
+ * The target's group applies every CommitMerge of the merge under the merge's target epoch, so
+ * an entry that moved the target past that epoch and was applied here before any CommitMerge
+ * makes every CommitMerge after it fail the epoch check on every replica; a CommitMerge before
+ * it would have merged the source here first (its replica would be gone). The one other way
+ * past the epoch is a snapshot of the target taken after the merge: that target holds the
+ * source's keys, and the merge committed — never roll back then. Not caught: a snapshot taken
+ * after the merge and a later split that gave the source's keys to another region (TiKV also
+ * waits until a majority of the source's replicas want the rollback; not done here yet).
+ */
+function mergeCanNeverCommit(target: RegionMeta, source: RegionMeta): boolean {
+  const startsBeforeEnd = target.endKey.length === 0 ||
+    compareBytes(source.startKey, target.endKey) < 0;
+  const endsAfterStart = source.endKey.length === 0 ||
+    compareBytes(target.startKey, source.endKey) < 0;
+  return !(startsBeforeEnd && endsAfterStart);
 }
 
 /** Deletes every record of a replica (log, raft, apply and region state). */
