@@ -12,6 +12,7 @@
  *   --pd ADDR member list | store list|show ID|delete ID | region list|show ID|key KEY
  *   --pd ADDR (or --host ADDR) region split KEY [KEY…] [--raw]   (`region_split.ts`)
  *   --pd ADDR operator list|show REGION|add transfer-leader|add-peer|remove-peer REGION STORE
+ *             |add merge-region SOURCE TARGET
  *   --pd ADDR scheduler list | tso
  * Offline commands work on a stopped store's data directory (`offline.ts`):
  *   --data-dir DIR size | scan [--cf CF] [--from KEY] [--limit N] | compact [--cf CF]
@@ -68,6 +69,8 @@ PD commands (a PD process; the reads also work on a store's PD face):
   --pd ADDR operator show REGION   the region's current or last operator (GetOperator)
   --pd ADDR operator add transfer-leader|add-peer|remove-peer REGION STORE
                                    ask PD to move a region's leader or replicas
+  --pd ADDR operator add merge-region SOURCE TARGET
+                                   ask PD to merge region SOURCE into its neighbour TARGET
   --pd ADDR scheduler list         the schedulers PD runs
   --pd ADDR tso                    a fresh timestamp and its physical time
 

@@ -6,6 +6,7 @@
  *   store list | show ID | delete ID
  *   region list [--limit N] | show ID | key KEY
  *   operator list | show REGION | add transfer-leader|add-peer|remove-peer REGION STORE
+ *            | add merge-region SOURCE TARGET
  *   scheduler list
  *   tso
  *
@@ -52,7 +53,8 @@ const SUBCOMMANDS: Record<string, Record<string, { min: number; max: number; usa
     add: {
       min: 3,
       max: 3,
-      usage: "operator add transfer-leader|add-peer|remove-peer REGION STORE",
+      usage:
+        "operator add transfer-leader|add-peer|remove-peer REGION STORE | merge-region SOURCE TARGET",
     },
   },
   scheduler: { list: { min: 0, max: 0, usage: "scheduler list" } },
@@ -374,17 +376,26 @@ async function operators(pd: PdCtl, command: Command): Promise<void> {
     };
     return print(options, `region ${json.regionId} ${json.desc} [${json.status}]`, json);
   }
-  const [action, region, store] = operands as [string, string, string];
-  if (!["transfer-leader", "add-peer", "remove-peer"].includes(action)) {
+  const [action, region, other] = operands as [string, string, string];
+  if (!["transfer-leader", "add-peer", "remove-peer", "merge-region"].includes(action)) {
     throw new CtlError(
-      `unknown operator "${action}"; one of transfer-leader, add-peer, remove-peer`,
+      `unknown operator "${action}"; one of transfer-leader, add-peer, remove-peer, merge-region`,
     );
   }
-  const answer = await pd.admin("AddOperator", {
-    action,
-    regionId: String(id(region, "region ID")),
-    storeId: String(id(store, "store ID")),
-  });
+  const answer = await pd.admin(
+    "AddOperator",
+    action === "merge-region"
+      ? {
+        action,
+        regionId: String(id(region, "source region ID")),
+        targetRegionId: String(id(other, "target region ID")),
+      }
+      : {
+        action,
+        regionId: String(id(region, "region ID")),
+        storeId: String(id(other, "store ID")),
+      },
+  );
   const op = answer.operator as Record<string, unknown>;
   print(options, `added: ${operatorLine(op)}`, { operator: op });
 }

@@ -3,7 +3,7 @@
  *
  * Starts 3 PD members and K stores (3–5, default 3) on loopback and runs the fault suite of
  * `tests/chaos/run.ts` for N seconds: a seeded nemesis (kill -9 and restart of a store or a PD
- * member, a paused store, a cut link, an isolated store, a leader transfer, a forced split, one
+ * member, a paused store, a cut link, an isolated store, a leader transfer, a forced split or merge, one
  * at a time) under a raw register workload checked for linearizability, an acknowledged-write
  * workload checked for losses, and the bank checked for its total. Prints the nemesis's
  * timeline, the counts and the verdicts. Exits 1 on a failing verdict or a harness failure

@@ -124,3 +124,85 @@ Deno.test("ScatterRegion: known regions are done, unknown ones named, one unknow
     /at most/,
   );
 });
+
+Deno.test("admin merge-region: neighbours with three voters each get both halves of a merge (the source's returned); a region that is no neighbour, itself, or unknown is refused by name", () => {
+  const clock = { ms: 1_700_000_000_000 };
+  const pd = PlacementDriver.open({
+    storage: new EngineStorage({ engine: new MemoryEngine() }),
+    clock: { nowMs: () => clock.ms },
+    random: new SeededRandom(5),
+  });
+  const voters = (ids: bigint[]) =>
+    ids.map((id, i) => ({ id, storeId: [1n, 4n, 6n][i]!, role: "Voter" as const }));
+  const key = (k: string) => new TextEncoder().encode(k);
+  const left: RegionMeta = {
+    id: 2n,
+    startKey: new Uint8Array(0),
+    endKey: key("m"),
+    regionEpoch: { confVer: 3n, version: 2n },
+    peers: voters([3n, 5n, 7n]),
+  };
+  const right: RegionMeta = {
+    id: 10n,
+    startKey: key("m"),
+    endKey: key("t"),
+    regionEpoch: { confVer: 3n, version: 2n },
+    peers: voters([11n, 12n, 13n]),
+  };
+  const last: RegionMeta = {
+    id: 20n,
+    startKey: key("t"),
+    endKey: new Uint8Array(0),
+    regionEpoch: { confVer: 3n, version: 2n },
+    peers: voters([21n, 22n, 23n]),
+  };
+  const first: RegionMeta = {
+    ...left,
+    endKey: new Uint8Array(0),
+    regionEpoch: { confVer: 1n, version: 1n },
+    peers: [left.peers[0]!],
+  };
+  assert.equal(pd.bootstrap({ store: { id: 1n, address: "s1" }, region: first }), null);
+  for (const [id, address] of [[4n, "s4"], [6n, "s6"]] as const) {
+    assert.equal(pd.putStore({ id, address }), null);
+  }
+  for (const region of [left, right, last]) {
+    assert.equal(pd.regionHeartbeat({ region, leader: region.peers[0]!, term: 1n }), null);
+  }
+  const stats = {
+    capacity: 1n << 40n,
+    available: 1n << 39n,
+    usedSize: 0n,
+    regionCount: 3,
+    sendingSnapCount: 0,
+    receivingSnapCount: 0,
+    isBusy: false,
+  };
+  for (const id of [1n, 4n, 6n]) assert.ok(!(pd.storeHeartbeat(id, stats) instanceof PdError));
+
+  assert.match(
+    refusal(pd.addOperator({ action: "merge-region", regionId: 2n, targetRegionId: 20n })),
+    /InvalidRequest: merge of region 2: regions 2 and 20 are not neighbours/,
+  );
+  assert.match(
+    refusal(pd.addOperator({ action: "merge-region", regionId: 2n, targetRegionId: 2n })),
+    /cannot merge into itself/,
+  );
+  assert.match(
+    refusal(pd.addOperator({ action: "merge-region", regionId: 2n, targetRegionId: 99n })),
+    /RegionNotFound: region 99 not found/,
+  );
+  const op = pd.addOperator({ action: "merge-region", regionId: 10n, targetRegionId: 2n });
+  assert.ok(!(op instanceof PdError), op instanceof PdError ? op.message : "");
+  assert.equal(op.regionId, 10n);
+  assert.equal(op.desc, "admin-merge-region");
+  assert.equal(op.steps.at(-1)?.type, "MergeRegion");
+  assert.deepEqual(pd.operators().map((o) => o.regionId).sort((a, b) => Number(a - b)), [2n, 10n]);
+  // The source's leader is told to merge into the target.
+  assert.equal(pd.instructionFor(10n)?.merge?.target.id, 2n);
+  // A region with an operator running takes no other.
+  assert.match(
+    refusal(pd.addOperator({ action: "merge-region", regionId: 20n, targetRegionId: 10n })),
+    /region 10 has an operator running/,
+  );
+});

@@ -56,13 +56,17 @@ function keysOf(region: RegionInfo): number {
 }
 
 /** Why `region` may not take part in a merge now (rule 2's checks common to both sides), or null. */
-function unsound(ctx: ScheduleContext, region: RegionInfo): string | null {
+function unsound(
+  ctx: ScheduleContext,
+  region: RegionInfo,
+  options: { ignoreRecentSplit?: boolean } = {},
+): string | null {
   const id = region.meta.id;
   if (ctx.controller.get(id, ctx.nowMs)?.status === "RUNNING") {
     return `region ${id} has an operator running`;
   }
   const at = { nowMs: ctx.nowMs, intervalMs: ctx.config.splitMergeIntervalMs };
-  if (ctx.cluster.recentSplits.recentlySplit(id, at)) {
+  if (options.ignoreRecentSplit !== true && ctx.cluster.recentSplits.recentlySplit(id, at)) {
     return `region ${id} split less than split-merge-interval ago`;
   }
   if (region.leader === null) return `region ${id} has no leader known yet`;
@@ -167,6 +171,41 @@ export function checkMerge(ctx: ScheduleContext, region: RegionInfo): MergeReque
     timeoutMs: PD_OPERATOR_MERGE_STEP_TIMEOUT_MS,
   });
   return { source: { region, desc: "merge-region", kind: "merge", steps }, target };
+}
+
+/**
+ * An operator's merge of `source` into `target` (PD's `operator add merge-region`): the regions
+ * must be neighbours, sound (as for the checker: a leader known, `max-replicas` voters, every
+ * store up, no operator running), and their replicas alignable; sizes, the split-merge interval
+ * and merge-schedule-limit's count are not weighed (an operator asked for by hand is meant).
+ */
+export function adminMerge(
+  ctx: ScheduleContext,
+  source: RegionInfo,
+  target: RegionInfo,
+): MergeRequest | string {
+  const s = source.meta;
+  const t = target.meta;
+  if (s.id === t.id) return `region ${s.id} cannot merge into itself`;
+  const sameKey = (a: Uint8Array, b: Uint8Array) =>
+    a.length === b.length && a.every((byte, i) => byte === b[i]);
+  const next = s.endKey.length > 0 && sameKey(s.endKey, t.startKey);
+  const prev = t.endKey.length > 0 && sameKey(t.endKey, s.startKey);
+  if (!next && !prev) return `regions ${s.id} and ${t.id} are not neighbours`;
+  for (const region of [source, target]) {
+    const problem = unsound(ctx, region, { ignoreRecentSplit: true });
+    if (problem !== null) return problem;
+  }
+  const steps = alignmentSteps(ctx, source, target);
+  if (typeof steps === "string") return steps;
+  steps.push({
+    type: "MergeRegion",
+    source: s,
+    target: t,
+    passive: false,
+    timeoutMs: PD_OPERATOR_MERGE_STEP_TIMEOUT_MS,
+  });
+  return { source: { region: source, desc: "admin-merge-region", kind: "merge", steps }, target };
 }
 
 /**

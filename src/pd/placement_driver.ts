@@ -33,7 +33,9 @@ import {
   type OpStep,
   removePeerSteps,
 } from "./operator.ts";
+import { adminMerge } from "./merge_checker.ts";
 import { OperatorController } from "./operator_controller.ts";
+import { scheduleContext } from "./schedule_context.ts";
 import { type MinServiceSafePoint, SafePoints } from "./safe_point.ts";
 import { PD_KEYS, type PdStorage } from "./storage.ts";
 import type {
@@ -49,11 +51,10 @@ import type {
 import { storageCell } from "./value_cell.ts";
 
 /** What `ctl operator add` asks for. */
-export interface AdminOperatorRequest {
-  action: "transfer-leader" | "add-peer" | "remove-peer";
-  regionId: bigint;
-  storeId: bigint;
-}
+export type AdminOperatorRequest =
+  | { action: "transfer-leader" | "add-peer" | "remove-peer"; regionId: bigint; storeId: bigint }
+  /** Merges region `regionId` into its neighbour `targetRegionId` (PD's `merge-region`). */
+  | { action: "merge-region"; regionId: bigint; targetRegionId: bigint };
 
 /** The parts of a scheduling round (`coordinator.ts`), by PD's scheduler and checker names. */
 const SCHEDULER_NAMES = [
@@ -298,6 +299,7 @@ export class PlacementDriver {
     if (region === null) {
       return new PdError("RegionNotFound", `region ${request.regionId} not found`);
     }
+    if (request.action === "merge-region") return this.#adminMerge(region, request.targetRegionId);
     const store = this.cluster.getStore(request.storeId);
     if (store instanceof PdError) return store;
     if (store.meta.state !== "Up") {
@@ -314,9 +316,23 @@ export class PlacementDriver {
     return typeof op === "string" ? new PdError("InvalidRequest", op) : op;
   }
 
+  /** Both halves of a merge asked for by hand; answers the source's. */
+  #adminMerge(source: RegionInfo, targetId: bigint): Operator | PdError {
+    const target = this.cluster.regions.getById(targetId);
+    if (target === null) return new PdError("RegionNotFound", `region ${targetId} not found`);
+    const nowMs = this.#clock.nowMs();
+    const ctx = scheduleContext(this, { nowMs, random: this.#random });
+    const request = adminMerge(ctx, source, target);
+    const invalid = (why: string) =>
+      new PdError("InvalidRequest", `merge of region ${source.meta.id}: ${why}`);
+    if (typeof request === "string") return invalid(request);
+    const ops = this.controller.addMerge(request, nowMs);
+    return typeof ops === "string" ? invalid(ops) : ops[0];
+  }
+
   #adminSteps(
     region: RegionInfo,
-    request: AdminOperatorRequest,
+    request: Extract<AdminOperatorRequest, { storeId: bigint }>,
   ): { kind: OperatorKind; steps: OpStep[] } | PdError {
     const { regionId, storeId, action } = request;
     const peer = region.meta.peers.find((p) => p.storeId === storeId);

@@ -40,7 +40,9 @@ export type Fault =
   | { kind: "cut-link"; a: number; b: number; holdMs: number }
   | { kind: "isolate-store"; store: number; holdMs: number }
   | { kind: "transfer-leader"; regionPick: number; store: number }
-  | { kind: "split"; key: string; transactional: boolean };
+  | { kind: "split"; key: string; transactional: boolean }
+  /** A region (picked as `regionPick` ∈ [0, 1) of PD's list) merged into its right neighbour. */
+  | { kind: "merge"; regionPick: number };
 
 /** A planned fault and the quiet time after it. */
 export interface PlannedFault {
@@ -65,6 +67,7 @@ const KINDS: readonly Fault["kind"][] = [
   "isolate-store",
   "transfer-leader",
   "split",
+  "merge",
 ];
 
 function drawFault(random: SeededRandom, shape: NemesisShape): Fault {
@@ -85,6 +88,8 @@ function drawFault(random: SeededRandom, shape: NemesisShape): Fault {
     }
     case "transfer-leader":
       return { kind, regionPick: random.next(), store };
+    case "merge":
+      return { kind, regionPick: random.next() };
     case "split": {
       const transactional = random.chance(0.3);
       const keys = transactional ? shape.txnSplitKeys : shape.rawSplitKeys;
@@ -122,6 +127,8 @@ export function describeFault(fault: Fault): string {
       return `transfer a region's leader to store ${fault.store}`;
     case "split":
       return `split at ${fault.transactional ? "txn" : "raw"} key ${fault.key}`;
+    case "merge":
+      return "merge a region into its right neighbour";
   }
 }
 
@@ -228,6 +235,8 @@ async function applyFault(
       return await transferLeader(context, fault, stamp);
     case "split":
       return await split(context, fault, stamp);
+    case "merge":
+      return await merge(context, fault, stamp);
   }
 }
 
@@ -276,11 +285,8 @@ async function addOperator(cluster: Cluster, request: Record<string, string>): P
   return last;
 }
 
-async function transferLeader(
-  context: NemesisContext,
-  fault: Extract<Fault, { kind: "transfer-leader" }>,
-  stamp: (line: string) => void,
-): Promise<boolean> {
+/** PD's regions, looking for its leader once if the first answer fails (see transferLeader). */
+async function pdRegions(context: NemesisContext) {
   const deadlineMs = Date.now() + CHAOS_PD_CALL_TIMEOUT_MS;
   const scan = () =>
     context.pd.scanRegions({
@@ -290,10 +296,49 @@ async function transferLeader(
     }, { deadlineMs });
   // A PdClient's own calls are not retried: one that reached a member no longer leading (it was
   // killed and restarted) marks the leader lost, and the second try looks for the leader first.
-  const regions = await scan().catch(async () => {
+  return await scan().catch(async () => {
     await context.pd.ensureLeader({ deadlineMs });
     return await scan();
   }).catch((error) => error as Error);
+}
+
+/**
+ * Asks PD to merge a region into its right neighbour (`merge-region`, as `ctl operator add`
+ * does); PD refusing it (an operator running, a replica not aligned, no leader known) is
+ * reported, not a failure of the run. The merge itself then runs under the other faults.
+ */
+async function merge(
+  context: NemesisContext,
+  fault: Extract<Fault, { kind: "merge" }>,
+  stamp: (line: string) => void,
+): Promise<boolean> {
+  const regions = await pdRegions(context);
+  if (regions instanceof Error || regions.length < 2) {
+    const why = regions instanceof Error ? regions.message.slice(0, 160) : "one region only";
+    stamp(`merge: skipped, ${why}`);
+    return false;
+  }
+  const pick = Math.floor(fault.regionPick * (regions.length - 1));
+  const source = regions[pick]!.region;
+  const target = regions[pick + 1]!.region;
+  const refused = await addOperator(context.cluster, {
+    action: "merge-region",
+    regionId: String(source.id),
+    targetRegionId: String(target.id),
+  });
+  stamp(
+    `merge region ${source.id} into region ${target.id}` +
+      (refused === "" ? "" : `: refused, ${refused.slice(0, 160)}`),
+  );
+  return refused === "";
+}
+
+async function transferLeader(
+  context: NemesisContext,
+  fault: Extract<Fault, { kind: "transfer-leader" }>,
+  stamp: (line: string) => void,
+): Promise<boolean> {
+  const regions = await pdRegions(context);
   if (regions instanceof Error || regions.length === 0) {
     const why = regions instanceof Error ? regions.message.slice(0, 160) : "PD listed no region";
     stamp(`transfer leader: skipped, ${why}`);

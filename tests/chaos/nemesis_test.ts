@@ -36,7 +36,7 @@ Deno.test("nemesis: every fault names existing stores and members, holds and qui
       assert.ok((fault.transactional ? ["t1"] : ["r1", "r2"]).includes(fault.key));
     }
   }
-  assert.equal(kinds.size, 7, `every kind of fault is drawn: ${[...kinds]}`);
+  assert.equal(kinds.size, 8, `every kind of fault is drawn: ${[...kinds]}`);
 });
 
 Deno.test("nemesis: a cluster the nemesis could take a quorum from is refused", () => {

@@ -11,7 +11,7 @@
  * | `ListStores`    | `{}`                                      | `{ stores: [...] }` with stats and liveness |
  * | `DeleteStore`   | `{ storeId }`                             | `{}`                          |
  * | `ListOperators` | `{}`                                      | `{ operators: [...] }`        |
- * | `AddOperator`   | `{ action, regionId, storeId }`           | `{ operator }`                |
+ * | `AddOperator`   | `{ action, regionId, storeId }` or `{ action: "merge-region", regionId, targetRegionId }` | `{ operator }` (a merge's: the source's) |
  * | `ListSchedulers`| `{}`                                      | `{ schedulers: [...] }`       |
  * | `AdoptStandalone`| a standalone store's cluster (`adoption_wire.ts`) | `{ clusterId }`     |
  *
@@ -37,6 +37,7 @@ const ACTIONS: readonly AdminOperatorRequest["action"][] = [
   "transfer-leader",
   "add-peer",
   "remove-peer",
+  "merge-region",
 ];
 
 class BadRequest extends Error {}
@@ -101,11 +102,16 @@ const METHODS: Record<string, (deps: PdServiceDeps, request: Json) => Json> = {
     if (typeof action !== "string" || !(ACTIONS as readonly string[]).includes(action)) {
       throw new BadRequest(`"action" must be one of ${ACTIONS.join(", ")}`);
     }
-    const op = deps.driver.addOperator({
-      action: action as AdminOperatorRequest["action"],
-      regionId: u64(request, "regionId"),
-      storeId: u64(request, "storeId"),
-    });
+    const regionId = u64(request, "regionId");
+    const op = deps.driver.addOperator(
+      action === "merge-region"
+        ? { action, regionId, targetRegionId: u64(request, "targetRegionId") }
+        : {
+          action: action as Exclude<AdminOperatorRequest["action"], "merge-region">,
+          regionId,
+          storeId: u64(request, "storeId"),
+        },
+    );
     if (op instanceof PdError) return failure(op);
     deps.heartbeatStreams?.push(deps, op.regionId);
     return { operator: operatorJson(op) };
