@@ -368,6 +368,15 @@ export const RAFTSTORE_MAX_PENDING_READS = 4096;
 export const RAFTSTORE_READ_INDEX_TIMEOUT_TICKS = 2 * RAFTSTORE_ELECTION_TIMEOUT_TICKS;
 /** Most messages and requests a store's inbox holds between rounds; more are dropped/refused. */
 export const RAFTSTORE_MAX_INBOX = 65_536;
+/**
+ * Most entry bytes (new entries to persist plus committed entries to apply) one round of a store
+ * takes from its peers' Readies: past it the round stops collecting, and the peers left wait for
+ * the next round, first in line. One Ready is always taken, whatever its size (each peer's
+ * committed entries per Ready are bounded by src/raft's `maxCommittedSizePerReadyBytes`). This
+ * bounds a store's unapplied bytes in memory and the size of a round's two writes however many
+ * regions fall behind at once.
+ */
+export const RAFTSTORE_ROUND_MAX_READY_BYTES = 32 * 1024 * 1024;
 /** The leader proposes CompactLog once this many applied entries sit in the log (TiKV's count limit). */
 export const RAFT_LOG_GC_COUNT_LIMIT = 1000;
 /** …or once the entries appended since the last compaction hold this many bytes. */

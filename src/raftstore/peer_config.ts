@@ -16,6 +16,7 @@ import {
   RAFTSTORE_MAX_PENDING_PROPOSALS,
   RAFTSTORE_MAX_PENDING_READS,
   RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
+  RAFTSTORE_ROUND_MAX_READY_BYTES,
   RAFTSTORE_VOTER_CATCH_UP_WAIT_TICKS,
 } from "../constants.ts";
 import { assert, type RaftTestingBugs } from "../raft/mod.ts";
@@ -58,6 +59,8 @@ export interface PeerConfig {
   snapshotMaxBytes: number;
   /** Quiet regions stop being ticked until an input wakes them (`hibernate.ts`). */
   hibernateRegions: boolean;
+  /** Most entry bytes a store's round takes from its peers' Readies (store.ts `round`). */
+  roundMaxReadyBytes: number;
   /** Test-only bugs (see `PeerTestingBugs`). */
   testingBugs?: PeerTestingBugs;
 }
@@ -75,6 +78,7 @@ export const DEFAULT_PEER_CONFIG: Readonly<PeerConfig> = {
   readIndexTimeoutTicks: RAFTSTORE_READ_INDEX_TIMEOUT_TICKS,
   snapshotMaxBytes: RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
   hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
+  roundMaxReadyBytes: RAFTSTORE_ROUND_MAX_READY_BYTES,
 };
 
 /** The defaults with `overrides` applied, checked. */
@@ -91,7 +95,8 @@ export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {
   );
   assert(
     config.maxPendingProposals >= 1 && config.maxPendingReads >= 1 &&
-      config.readIndexTimeoutTicks >= 1 && config.voterCatchUpWaitTicks >= 1,
+      config.readIndexTimeoutTicks >= 1 && config.voterCatchUpWaitTicks >= 1 &&
+      config.roundMaxReadyBytes >= 1,
     "peer config: queue limits must be positive",
   );
   return config;

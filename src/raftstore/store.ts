@@ -86,6 +86,8 @@ export interface StoreStats {
   messagesDropped: number;
   peersCreated: number;
   peersDestroyed: number;
+  /** Rounds that left Readies for the next round (`roundMaxReadyBytes`). */
+  roundsCut: number;
 }
 
 /** What a store is made of. */
@@ -124,6 +126,8 @@ export class Store {
   #inbox: InboxItem[] = [];
   /** Vote requests for regions a split here has not made yet (at most RAFTSTORE_SPLIT_PENDING_MAX). */
   #splitPending: RaftEnvelope[] = [];
+  /** Peers whose Ready the last round left for want of room (`roundMaxReadyBytes`): first next. */
+  #deferred: Peer[] = [];
   #inRound = false;
   #stopped = false;
   readonly stats: StoreStats = {
@@ -132,6 +136,7 @@ export class Store {
     messagesDropped: 0,
     peersCreated: 0,
     peersDestroyed: 0,
+    roundsCut: 0,
   };
 
   private constructor(options: StoreOptions) {
@@ -413,14 +418,7 @@ export class Store {
         await this.finishInstalls(this.#peers.values());
       }
       await this.takeInbox();
-      const readies: { peer: Peer; ready: Ready }[] = [];
-      for (const peer of this.#peers.awake) {
-        if (this.applyWaits(peer)) continue;
-        const ready = peer.takeReady();
-        if (ready === undefined) continue;
-        readies.push({ peer, ready });
-        this.#peers.noteReady(peer, ready);
-      }
+      const readies = this.collectReadies();
       if (readies.length === 0) return false;
       this.#peers.inFlight = new Set(readies.map((r) => r.peer));
       this.stats.rounds++;
@@ -477,6 +475,42 @@ export class Store {
       this.#peers.inFlight = new Set();
       this.#inRound = false;
     }
+  }
+
+  /**
+   * The round's Readies: the peers the last round deferred first, then every awake peer, until
+   * their entry bytes reach `roundMaxReadyBytes` (at least one Ready is taken); the peers with a
+   * Ready left over are deferred to the next round, which `hasWork` then asks for.
+   */
+  private collectReadies(): { peer: Peer; ready: Ready }[] {
+    const readies: { peer: Peer; ready: Ready }[] = [];
+    const budget = this.#config.roundMaxReadyBytes;
+    let bytes = 0;
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    const visited = deferred.length === 0 ? null : new Set<Peer>();
+    const visit = (peer: Peer) => {
+      if (visited !== null) {
+        if (visited.has(peer)) return;
+        visited.add(peer);
+      }
+      if (this.applyWaits(peer)) return;
+      if (bytes >= budget && readies.length > 0) {
+        if (peer.raw.hasReady()) this.#deferred.push(peer);
+        return;
+      }
+      const ready = peer.takeReady();
+      if (ready === undefined) return;
+      readies.push({ peer, ready });
+      this.#peers.noteReady(peer, ready);
+      bytes += readyEntryBytes(ready);
+    };
+    for (const peer of deferred) {
+      if (this.#peers.get(peer.regionId) === peer && this.#peers.awake.has(peer)) visit(peer);
+    }
+    for (const peer of this.#peers.awake) visit(peer);
+    if (this.#deferred.length > 0) this.stats.roundsCut++;
+    return readies;
   }
 
   private applyAll(readies: { peer: Peer; ready: Ready }[]): ApplyOutcome[] {
@@ -787,6 +821,14 @@ function mergeCanNeverCommit(target: RegionMeta, source: RegionMeta): boolean {
   const endsAfterStart = source.endKey.length === 0 ||
     compareBytes(target.startKey, source.endKey) < 0;
   return !(startsBeforeEnd && endsAfterStart);
+}
+
+/** The data bytes of a Ready's entries: those to persist and those to apply. */
+function readyEntryBytes(ready: Ready): number {
+  let bytes = 0;
+  for (const e of ready.entries) bytes += e.data.length;
+  for (const e of ready.committedEntries) bytes += e.data.length;
+  return bytes;
 }
 
 /** Deletes every record of a replica (log, raft, apply and region state). */

@@ -352,3 +352,28 @@ Deno.test("a message to a removed replica, or an older one of this store, create
   await store.round();
   assert.equal(store.peer(7n)?.meta.id, 24n);
 });
+
+Deno.test("a round takes Readies up to roundMaxReadyBytes and leaves the rest, first in line, to the next round: every write still applies on every store (seed 31)", async () => {
+  const c = await Cluster.start({ storeCount: 3, seed: 31, config: { roundMaxReadyBytes: 64 } });
+  await c.mustPut("a", "first");
+  const split = await c.split(["c", "e", "g"]);
+  assert.ok(split.ok, JSON.stringify(split, replacer));
+  for (const k of ["b", "d", "f", "h"]) await c.waitLeader(c.regionOfKey(k));
+  const cutBefore = c.storeIds.map((s) => c.store(s).stats.roundsCut);
+  // Four regions' writes of 200 bytes each, proposed together: no round may take two.
+  const value = "x".repeat(200);
+  const handles = ["b", "d", "f", "h"].map((k) => {
+    const leader = c.leader(c.regionOfKey(k))!;
+    const cmd = writeCommand(leader.region(), leader.meta, [put(k, `${k}:${value}`)]);
+    return c.startPropose(leader.meta.storeId, cmd);
+  });
+  await c.waitUntil("every write answered", () => handles.every((h) => h.result !== undefined));
+  assert.ok(handles.every((h) => h.result?.ok), JSON.stringify(handles, replacer));
+  const cut = c.storeIds.map((s, i) => c.store(s).stats.roundsCut - cutBefore[i]!);
+  assert.ok(cut.some((n) => n > 0), `some round was cut: ${cut}`);
+  for (const s of c.storeIds) {
+    for (const k of ["b", "d", "f", "h"]) {
+      await c.waitUntil(`store ${s} applied ${k}`, () => c.valueOn(s, k) === `${k}:${value}`);
+    }
+  }
+});
