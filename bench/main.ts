@@ -28,6 +28,12 @@
  *                                             per cell (default 5) over --num records per key
  *                                             space (default 5 000); a split under load; the
  *                                             failed operations (about 3–4 min at --seconds 3)
+ *   deno task bench --only put-breakdown --seconds 3
+ *                                             where a cluster put's time goes: 1 PD + 3
+ *                                             stores with stage clocks on, raw puts at 1/16/64
+ *                                             in flight, per stage (proposal, log write,
+ *                                             replication round trip, apply, hops), CPU and
+ *                                             fsyncs per put (bench/put_breakdown.ts)
  *   deno task bench --only idle --num 3000    idle regions on 1 PD + 3 store processes: --num
  *                                             regions (default 10 000) made by SplitRegion,
  *                                             each store's and PD's CPU over --seconds (default
@@ -38,6 +44,7 @@ import { benchCluster } from "./cluster_bench.ts";
 import { benchEngine } from "./engine_bench.ts";
 import { benchIdleCluster } from "./idle_cluster_bench.ts";
 import { benchPd } from "./pd_bench.ts";
+import { benchPutBreakdown } from "./put_breakdown.ts";
 import { benchRaft } from "./raft_bench.ts";
 import { benchServer } from "./server_bench.ts";
 import { benchTxnLarge } from "./txn_large_bench.ts";
@@ -54,6 +61,7 @@ const SECTIONS = [
   "cluster",
   "ycsb-cluster",
   "idle",
+  "put-breakdown",
 ] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
@@ -67,6 +75,12 @@ const CLUSTER_DEFAULT_NUM = 20_000;
 const YCSB_CLUSTER_DEFAULT_NUM = 5_000;
 /** Idle regions without `--num` (issue #12 item 3: 10,000 idle regions on three stores). */
 const IDLE_DEFAULT_NUM = 10_000;
+/** Keys the put breakdown loads without `--num`. */
+const PUT_BREAKDOWN_DEFAULT_NUM = 5_000;
+/** Seconds per put-breakdown cell without `--seconds`. */
+const PUT_BREAKDOWN_DEFAULT_SECONDS = 3;
+/** Seconds of puts at 256 in flight before the breakdown's cells. */
+const PUT_BREAKDOWN_WARMUP_SECONDS = 8;
 /** Seconds of idle CPU measured without `--seconds`. */
 const IDLE_DEFAULT_SECONDS = 20;
 
@@ -93,7 +107,8 @@ if (values.help) {
   Deno.exit(0);
 }
 
-const only = new Set(values.only?.split(",") ?? SECTIONS);
+// The put breakdown is a diagnosis, not a race: it runs when asked for.
+const only = new Set(values.only?.split(",") ?? SECTIONS.filter((s) => s !== "put-breakdown"));
 for (const name of only) {
   if (!(SECTIONS as readonly string[]).includes(name)) {
     console.error(`unknown section "${name}"; sections: ${SECTIONS.join(", ")}`);
@@ -143,5 +158,14 @@ if (only.has("idle")) {
   await benchIdleCluster({
     regions: numGiven ? Number(values.num) : IDLE_DEFAULT_NUM,
     seconds: secondsGiven ? Number(values.seconds) : IDLE_DEFAULT_SECONDS,
+  });
+}
+if (only.has("put-breakdown")) {
+  await benchPutBreakdown({
+    keys: numGiven ? Number(values.num) : PUT_BREAKDOWN_DEFAULT_NUM,
+    cellSeconds: secondsGiven ? Number(values.seconds) : PUT_BREAKDOWN_DEFAULT_SECONDS,
+    inFlight: [1, 16, 64],
+    repeat: Number(values.repeat),
+    warmupMs: PUT_BREAKDOWN_WARMUP_SECONDS * 1000,
   });
 }

@@ -29,6 +29,7 @@ import type { RaftEnvelope } from "../raftstore/transport.ts";
 import type { RaftstoreSettings, RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
 import type { RegionMeta } from "../raftstore/local_state.ts";
 import { compareBytes } from "../util/bytes.ts";
+import { stageClock, stageNow, stagesOn, startStageDump } from "../raftstore/worker/stage_clock.ts";
 import { type Region, STANDALONE, standaloneRegion } from "./region.ts";
 import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
 import type { BatchFrame } from "./wire.ts";
@@ -159,6 +160,21 @@ export interface ServedRegion {
   worker: number;
 }
 
+/** Stage names of the main thread (stage_clock.ts). */
+export const MAIN_STAGES = {
+  /** A BatchCommands message posted to its worker → its last answers back on this thread. */
+  workerBatch: "main.workerBatch",
+} as const;
+
+/** `deliver` timing its batch from now to its last part (stage clocks only). */
+function timedDelivery(deliver: (part: BatchPart) => void): (part: BatchPart) => void {
+  const start = stageNow();
+  return (part) => {
+    if (!part.ok || part.done) stageClock.record(MAIN_STAGES.workerBatch, stageNow() - start);
+    deliver(part);
+  };
+}
+
 /** The pool of region-group workers of one store. */
 export class RegionWorkers {
   readonly #slots: Slot[];
@@ -172,9 +188,14 @@ export class RegionWorkers {
   #nextId = 1;
   #stopping = false;
   readonly #layout = new LayoutWriter();
+  #stopStageDump: () => void = () => {};
 
   private constructor(options: RegionWorkerOptions) {
     this.#options = options;
+    this.#stopStageDump = startStageDump(
+      (message, fields) => options.log.info(message, fields),
+      `main of store ${options.storeId ?? STANDALONE.storeId}`,
+    );
     this.#shared = {
       engine: options.engine.share(),
       syncLog: options.syncLog,
@@ -619,7 +640,7 @@ export class RegionWorkers {
     const slot = this.#slots[group]!;
     if (this.#stopping) return deliver({ ok: false, code: "internal", details: STOPPING });
     const id = this.#nextBatchId();
-    slot.batches.set(id, deliver);
+    slot.batches.set(id, stagesOn ? timedDelivery(deliver) : deliver);
     this.#postBatches(slot, [{ id, submission }]);
   }
 
@@ -697,6 +718,7 @@ export class RegionWorkers {
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<WorkersStopResult> {
     this.#stopping = true;
+    this.#stopStageDump();
     // Moves in progress end: a drop not yet done fails, a load waits no longer.
     for (const slot of this.#slots) {
       for (const settle of [...slot.dropped.values()]) settle(false);

@@ -30,6 +30,14 @@ import {
 import { type SplitCheckResult, SplitCheckScan } from "../raftstore/split_check.ts";
 import type { SplitThresholds } from "./config.ts";
 import { StoreDriver } from "../raftstore/worker/driver.ts";
+import {
+  stageClock,
+  stageNow,
+  stagesOn,
+  startStageDump,
+  timedEngine,
+} from "../raftstore/worker/stage_clock.ts";
+import { MessageType } from "../raft/mod.ts";
 import type { Peer } from "../raftstore/peer.ts";
 import type { RegionMeta } from "../raftstore/local_state.ts";
 import { Store } from "../raftstore/store.ts";
@@ -146,12 +154,93 @@ export function regionOfPeer(region: RegionMeta, peer: { id: bigint; storeId: bi
   };
 }
 
+/** Stage names of a worker's raftstore (stage_clock.ts). */
+export const WORKER_STAGES = {
+  /** A write handed to the write path → settled (applied here, or failed). */
+  write: "worker.write",
+  /** Leader: an append with entries sent → its acknowledgement received (replication RTT). */
+  appendRtt: "leader.appendRtt",
+  /** Leader: the last acknowledgement received → a write settles (commit, apply, answer). */
+  ackToSettle: "leader.ackToSettle",
+  /** Follower: an append with entries received → its acknowledgement sent (incl. its fsync). */
+  appendToAck: "follower.appendToAck",
+} as const;
+
+/** The key matching an append (with entries up to `index`) with its acknowledgement. */
+function appendKey(side: "sent" | "received", envelope: RaftEnvelope, index: bigint): string {
+  const other = side === "sent" ? envelope.toPeer.id : envelope.fromPeer.id;
+  return `${side}/${envelope.regionId}/${other}/${index}`;
+}
+
+/** Last index of an append with entries, or -1n. */
+function appendedIndex(envelope: RaftEnvelope): bigint {
+  const message = envelope.message;
+  if (message.msgType !== MessageType.MsgAppend || message.entries.length === 0) return -1n;
+  return message.entries[message.entries.length - 1]!.index;
+}
+
+/** The index an acknowledgement of an append covers, or -1n. */
+function acknowledgedIndex(envelope: RaftEnvelope): bigint {
+  const message = envelope.message;
+  if (message.msgType !== MessageType.MsgAppendResponse || message.reject) return -1n;
+  return message.index;
+}
+
+/** State of the worker's stage clock (module-wide: one raftstore per worker). */
+const stageMarks = { lastAckAt: -1 };
+
+/** Stage clock hook for an envelope leaving this worker. */
+function timeSent(envelope: RaftEnvelope): void {
+  const now = stageNow();
+  const appended = appendedIndex(envelope);
+  if (appended >= 0n) stageClock.mark(appendKey("sent", envelope, appended), now);
+  const acknowledged = acknowledgedIndex(envelope);
+  if (acknowledged >= 0n) {
+    // Keyed by the peer it answers: the append it acknowledges came from that peer.
+    const key = `received/${envelope.regionId}/${envelope.toPeer.id}/${acknowledged}`;
+    stageClock.end(key, WORKER_STAGES.appendToAck, now);
+  }
+}
+
+/** Stage clock hook for an envelope reaching this worker. */
+function timeReceived(envelope: RaftEnvelope): void {
+  const now = stageNow();
+  const appended = appendedIndex(envelope);
+  if (appended >= 0n) stageClock.mark(appendKey("received", envelope, appended), now);
+  const acknowledged = acknowledgedIndex(envelope);
+  if (acknowledged >= 0n) {
+    const key = `sent/${envelope.regionId}/${envelope.fromPeer.id}/${acknowledged}`;
+    if (stageClock.end(key, WORKER_STAGES.appendRtt, now)) stageMarks.lastAckAt = now;
+  }
+}
+
+/** `writes` with each write timed (stage clocks only). */
+function timedWritePath(writes: WritePath): WritePath {
+  return {
+    write(region, modifications, options) {
+      const start = stageNow();
+      stageClock.proposed(start);
+      const settled = () => {
+        const now = stageNow();
+        stageClock.record(WORKER_STAGES.write, now - start);
+        if (stageMarks.lastAckAt >= start) {
+          stageClock.record(WORKER_STAGES.ackToSettle, now - stageMarks.lastAckAt);
+        }
+      };
+      const written = writes.write(region, modifications, options);
+      written.then(settled, settled);
+      return written;
+    },
+  };
+}
+
 /** Envelopes of one wave of microtasks, posted together. */
 class PostingTransport implements Transport {
   #queued: RaftEnvelope[] = [];
   constructor(readonly post: (envelopes: RaftEnvelope[]) => void) {}
 
   send(envelope: RaftEnvelope): void {
+    if (stagesOn) timeSent(envelope);
     if (this.#queued.length === 0) queueMicrotask(this.#flush);
     this.#queued.push(envelope);
   }
@@ -193,6 +282,7 @@ export class WorkerRaftstore {
   readonly #askSplitIds: WorkerRaftstoreOptions["askSplitIds"];
   readonly #onSplit: WorkerRaftstoreOptions["onSplit"];
   readonly #rightDerive: boolean;
+  readonly #stopStageDump: () => void;
 
   constructor(options: WorkerRaftstoreOptions) {
     this.#onRegionsChanged = options.onRegionsChanged;
@@ -212,7 +302,7 @@ export class WorkerRaftstore {
     const settings = options.settings;
     this.store = Store.start({
       storeId: options.storeId,
-      engine: options.engine,
+      engine: stagesOn ? timedEngine(options.engine) : options.engine,
       transport: new PostingTransport(options.send),
       random: { nextInt: (n) => Math.floor(Math.random() * n) },
       regionIds: options.regionIds,
@@ -234,7 +324,12 @@ export class WorkerRaftstore {
       onBug: options.onBug,
       afterRound: () => this.#mirror(this.store.takeTouched()),
     });
-    this.writes = new RaftWritePath(this.store, () => this.driver.kick(), options.refusal);
+    const writes = new RaftWritePath(this.store, () => this.driver.kick(), options.refusal);
+    this.writes = stagesOn ? timedWritePath(writes) : writes;
+    this.#stopStageDump = startStageDump(
+      (message, fields) => this.#log?.(message, fields),
+      `worker of store ${options.storeId}`,
+    );
     // A lone voter (a standalone store's region) need not wait an election timeout.
     this.store.campaignLoneVoters();
     this.#mirror();
@@ -257,6 +352,7 @@ export class WorkerRaftstore {
 
   /** Envelopes from other stores, for this worker's regions (or new ones it is to create). */
   receive(envelopes: readonly RaftEnvelope[]): void {
+    if (stagesOn) { for (const envelope of envelopes) timeReceived(envelope); }
     for (const envelope of envelopes) this.store.receive(envelope);
     this.driver.kick();
   }
@@ -486,6 +582,7 @@ export class WorkerRaftstore {
   stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#splitTimer);
+    this.#stopStageDump();
     return this.driver.stop();
   }
 

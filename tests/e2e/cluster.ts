@@ -279,7 +279,11 @@ export class Cluster {
     for (let i = 0; proxied && i < this.#stores.length; i++) await this.#writeDialMap(i);
     const extra = this.options.storeArgs;
     const args = typeof extra === "function" ? extra(index) : extra ?? [];
-    const grants: ExtraGrants = proxied ? { read: [store.dialMapPath], env: [DIAL_MAP_ENV] } : {};
+    // The store may read the variables the harness hands it (its narrow set lacks them).
+    const passed = Object.keys(this.options.env ?? {});
+    const grants: ExtraGrants = proxied
+      ? { read: [store.dialMapPath], env: [DIAL_MAP_ENV, ...passed] }
+      : { env: passed };
     const dialMapEnv: Record<string, string> = proxied ? { [DIAL_MAP_ENV]: store.dialMapPath } : {};
     store.server = await startServer({
       dataDir: store.dataDir,

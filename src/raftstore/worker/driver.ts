@@ -12,11 +12,25 @@
  * - `stop()` stops the ticks, waits for the round in flight, then stops the store (which fails
  *   what it still owes); nothing runs after it resolves.
  *
+ * With stage clocks on (`stage_clock.ts`, for bench/put_breakdown.ts) it also times how long a
+ * kick waits for its round and how long rounds take; off, that is one test of a constant.
+ *
  * @module
  */
 
 import { assert } from "../../util/assert.ts";
 import type { Store } from "../store.ts";
+import { stageClock, stageNow, stagesOn } from "./stage_clock.ts";
+
+/** Stage names of the driver (stage_clock.ts). */
+export const DRIVER_STAGES = {
+  /** A kick finding no round running → the round loop starts. */
+  kickToRound: "driver.kickToRound",
+  /** One round that did work, start to end (its synced write included). */
+  round: "driver.round",
+  /** A kick during a round → the next round of the loop starts (the input waited for it). */
+  kickDuringRoundToRound: "driver.kickDuringRoundToRound",
+} as const;
 
 /** What the driver needs of its surroundings. */
 export interface DriverOptions {
@@ -38,6 +52,10 @@ export class StoreDriver {
   #stopped = false;
   /** Work to do between rounds (opening and closing peers), run before the next round. */
   #between: (() => void)[] = [];
+  /** When the first kick since the loop last ended came (stage clocks only). */
+  #kickedAt = -1;
+  /** When the first kick during the round in flight came (stage clocks only). */
+  #kickedInRoundAt = -1;
 
   constructor(store: Store, options: DriverOptions) {
     assert(options.tickMs > 0, "a driver ticks at a positive interval", { tickMs: options.tickMs });
@@ -48,12 +66,20 @@ export class StoreDriver {
 
   /** Runs a round soon: call after handing the store an input. */
   kick(): void {
+    if (stagesOn && this.#running !== null && this.#kickedInRoundAt < 0) {
+      this.#kickedInRoundAt = stageNow();
+    }
     if (this.#stopped || this.#scheduled) return;
     this.#scheduled = true;
+    if (stagesOn && this.#running === null && this.#kickedAt < 0) this.#kickedAt = stageNow();
     // A microtask: the inputs of one wave of messages (a BatchCommands message) join one round.
     queueMicrotask(() => {
       this.#scheduled = false;
       if (this.#running !== null) return; // the loop in flight takes the new inputs
+      if (stagesOn && this.#kickedAt >= 0) {
+        stageClock.record(DRIVER_STAGES.kickToRound, stageNow() - this.#kickedAt);
+      }
+      this.#kickedAt = -1;
       // Set before the loop runs: a loop with nothing to do ends synchronously, and its
       // `finally` must see (and clear) this promise, not be overwritten by it afterwards.
       let done!: () => void;
@@ -86,13 +112,20 @@ export class StoreDriver {
         this.#between = [];
         for (const work of between) work();
         if (!this.store.hasWork()) return;
+        const start = stagesOn ? stageNow() : 0;
+        if (stagesOn && this.#kickedInRoundAt >= 0) {
+          stageClock.record(DRIVER_STAGES.kickDuringRoundToRound, start - this.#kickedInRoundAt);
+          this.#kickedInRoundAt = -1;
+        }
         const worked = await this.store.round();
+        if (worked && stagesOn) stageClock.record(DRIVER_STAGES.round, stageNow() - start);
         if (worked) this.#options.afterRound?.();
       }
     } catch (error) {
       this.#fail(error);
     } finally {
       this.#running = null;
+      this.#kickedInRoundAt = -1;
     }
     // Inputs that came after the last `hasWork` check found the loop still running: run again.
     if (!this.#stopped && this.store.hasWork()) this.kick();
