@@ -45,6 +45,7 @@ import { RAFTSTORE_MAX_INBOX, RAFTSTORE_SPLIT_PENDING_MAX } from "../constants.t
 import type { KvEngine, WriteBatch } from "../engine/types.ts";
 import {
   assert,
+  type Message,
   MessageType,
   newMessage,
   type RandomSource,
@@ -425,6 +426,12 @@ export class Store {
       // Duty 1, and duty 3 in the same atomic write unless a snapshot is installed (its files
       // are ingested between the two): see log_writer.ts.
       const installs = readies.some((r) => r.ready.snapshot !== undefined);
+      // A leader's appends leave before its own log write (Raft thesis §10.2.1): the leader
+      // counts an entry of its own only once it is durable here (a follower's answer is handled
+      // in a later round, after this round's write), so replication overlaps the local fsync
+      // instead of following it. Only appends, and only from a leader whose Ready changes no
+      // term or vote: votes, their answers and anything else wait for the write, as Raft says.
+      const early = this.sendAppendsEarly(readies);
       const written = await persistReadies(
         this.engine,
         readies,
@@ -441,6 +448,7 @@ export class Store {
       // Duty 2.
       for (const { peer, ready } of readies) {
         for (const envelope of peer.envelopes(ready)) {
+          if (early.has(envelope.message)) continue;
           this.#transport.send(envelope);
           // The snapshot left in one message: report it sent, so that the leader probes the
           // follower again and sends another if this one was lost (TiKV reports when a snapshot
@@ -475,6 +483,23 @@ export class Store {
       this.#peers.inFlight = new Set();
       this.#inRound = false;
     }
+  }
+
+  /** Sends the MsgAppends of leaders' Readies now (see `round`); answers the messages sent. */
+  private sendAppendsEarly(readies: { peer: Peer; ready: Ready }[]): Set<Message> {
+    const sent = new Set<Message>();
+    for (const { peer, ready } of readies) {
+      if (!peer.isLeader() || ready.snapshot !== undefined) continue;
+      const durable = peer.storage.raftState().hardState;
+      const hs = ready.hardState;
+      if (hs !== undefined && (hs.term !== durable.term || hs.vote !== durable.vote)) continue;
+      for (const envelope of peer.envelopes(ready)) {
+        if (envelope.message.msgType !== MessageType.MsgAppend) continue;
+        sent.add(envelope.message);
+        this.#transport.send(envelope);
+      }
+    }
+    return sent;
   }
 
   /**
