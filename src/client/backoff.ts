@@ -12,25 +12,17 @@ import {
   BACKOFF_SCHEDULES,
   MAX_ATTEMPTS_PER_REQUEST,
 } from "./constants.ts";
+import { type Clock, REAL_CLOCK } from "./clock.ts";
 import { type ClientError, DeadlineExceededError } from "./errors.ts";
 
 /** A kind of trouble with its own schedule. */
 export type BackoffKind = keyof typeof BACKOFF_SCHEDULES;
 
-/** What a backoffer needs from the outside world (injected in tests). */
-export interface BackoffEnvironment {
-  nowMs(): number;
-  sleep(ms: number): Promise<void>;
-  /** Uniform in [0, 1). */
-  random(): number;
-}
+/** What a backoffer needs from the outside world: a part of the client's `Clock`. */
+export type BackoffEnvironment = Pick<Clock, "nowMs" | "sleep" | "random">;
 
 /** The real clock, timers and `Math.random`. */
-export const REAL_ENVIRONMENT: BackoffEnvironment = {
-  nowMs: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  random: () => Math.random(),
-};
+export const REAL_ENVIRONMENT: BackoffEnvironment = REAL_CLOCK;
 
 /** The back-off state of one client call. */
 export class Backoffer {
@@ -68,6 +60,11 @@ export class Backoffer {
     child.#attempts = this.#attempts;
     for (const [kind, count] of this.#attemptsByKind) child.#attemptsByKind.set(kind, count);
     return child;
+  }
+
+  /** The clock and random source this backoffer sleeps by (a lock back-off sleeps by it too). */
+  get environment(): BackoffEnvironment {
+    return this.#environment;
   }
 
   /** Retries so far. */

@@ -18,6 +18,7 @@ import type { errorpb } from "../../proto/mod.ts";
 import { bytesEqual, toHex } from "../util/bytes.ts";
 import { RegionError } from "./errors.ts";
 import { epochBehind, regionFromProto, type RegionInfo } from "./region.ts";
+import { type Clock, REAL_CLOCK } from "./clock.ts";
 import { RegionCache } from "./region_cache.ts";
 import { REGION_CACHE_TTL_MS } from "./constants.ts";
 import type { LookupOptions, RegionResolver } from "./region_resolver.ts";
@@ -59,12 +60,14 @@ export class CachedRegionResolver implements RegionResolver {
 
   /**
    * A resolver loading from `source`; its cache (`options.cache`) defaults to one whose entries
-   * unused for `REGION_CACHE_TTL_MS` are loaded again.
+   * unused for `REGION_CACHE_TTL_MS` (by `options.clock`, the real one by default) are loaded
+   * again.
    */
-  constructor(source: RegionSource, options: { cache?: RegionCache } = {}) {
+  constructor(source: RegionSource, options: { cache?: RegionCache; clock?: Clock } = {}) {
     this.#source = source;
+    const clock = options.clock ?? REAL_CLOCK;
     this.cache = options.cache ??
-      new RegionCache({ ttl: { ttlMs: REGION_CACHE_TTL_MS, nowMs: () => Date.now() } });
+      new RegionCache({ ttl: { ttlMs: REGION_CACHE_TTL_MS, nowMs: () => clock.nowMs() } });
   }
 
   async locateKey(key: Uint8Array, options: LookupOptions): Promise<RegionInfo> {

@@ -15,6 +15,7 @@
  */
 export { Backoffer, type BackoffKind } from "./backoff.ts";
 export { CachedRegionResolver, type RegionSource } from "./cached_resolver.ts";
+export { type CancelTimer, type Clock, REAL_CLOCK } from "./clock.ts";
 export { type CommandName, COMMANDS, type RequestOf, type ResponseOf } from "./commands.ts";
 export * from "./errors.ts";
 export { PdClient, type PdRegion } from "./pd_client.ts";
@@ -56,6 +57,7 @@ export {
   ConnectionPool,
   type SendOptions,
   StoreConnection,
+  type StoreLink,
   type TransportOptions,
   type TransportStats,
 } from "./transport.ts";

@@ -16,6 +16,7 @@
  */
 import { compareBytes } from "../util/bytes.ts";
 import { Backoffer } from "./backoff.ts";
+import { type Clock, REAL_CLOCK } from "./clock.ts";
 import type { CommandName, ResponseOf } from "./commands.ts";
 import { assert } from "../util/assert.ts";
 import { minEnd, reachesEnd, successor } from "./keys.ts";
@@ -62,18 +63,22 @@ export interface ScanPage<P> {
 /** Region-aware request helpers of one client. */
 export class RegionRpc {
   readonly sender: RegionRequestSender;
+  /** The clock of every deadline, back-off and timer of this client (`REAL_CLOCK` by default). */
+  readonly clock: Clock;
 
   constructor(
     readonly resolver: RegionResolver,
     readonly pool: ConnectionPool,
     readonly keySpace: RegionKeySpace = RAW_KEY_SPACE,
+    options: { clock?: Clock } = {},
   ) {
     this.sender = new RegionRequestSender(resolver, pool);
+    this.clock = options.clock ?? REAL_CLOCK;
   }
 
-  /** A backoffer whose deadline is `timeoutMs` from now. */
+  /** A backoffer whose deadline is `timeoutMs` from now, sleeping by this client's clock. */
   backoffer(timeoutMs: number): Backoffer {
-    return new Backoffer(Date.now() + timeoutMs);
+    return new Backoffer(this.clock.nowMs() + timeoutMs, { environment: this.clock });
   }
 
   /** The region holding request key `key` (located by its data key). */

@@ -83,6 +83,29 @@ export interface TransportOptions {
   defaultTimeoutMs?: number;
   /** Mutual TLS to the stores (`loadTlsIdentity`); plain text when absent. */
   tls?: TlsIdentity | null;
+  /**
+   * Opens the link to the store at `address` instead of a gRPC `StoreConnection`: an in-process
+   * store speaks through the same command layer its gRPC handlers call (src/embedded/).
+   */
+  link?: (address: string) => StoreLink;
+}
+
+/**
+ * What the request layers use of a connection to one store: a gRPC `StoreConnection`, or an
+ * in-process store's link (src/embedded/in_process_link.ts). `send` rejects with a `ClientError`.
+ */
+export interface StoreLink {
+  readonly address: string;
+  /** Requests queued or awaiting an answer. */
+  readonly pending: number;
+  send<C extends CommandName>(
+    cmd: C,
+    request: RequestOf<C>,
+    options?: SendOptions,
+  ): Promise<ResponseOf<C>>;
+  /** Counters of what this link sent (a snapshot). */
+  stats(): TransportStats;
+  close(): void;
 }
 
 /** Per-request options of `send`. */
@@ -147,7 +170,7 @@ const fromBuffer = (buffer: Buffer) =>
   new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
 /** The connection to one store. */
-export class StoreConnection {
+export class StoreConnection implements StoreLink {
   readonly address: string;
   readonly #options: Resolved;
   readonly #client: grpc.Client;
@@ -385,7 +408,7 @@ export class StoreConnection {
 /** Connections to stores by address, created on first use and shared. */
 export class ConnectionPool {
   readonly #options: TransportOptions;
-  readonly #connections = new Map<string, StoreConnection>();
+  readonly #connections = new Map<string, StoreLink>();
   #closed = false;
 
   constructor(options: TransportOptions = {}) {
@@ -394,11 +417,11 @@ export class ConnectionPool {
   }
 
   /** The connection to `address`. */
-  get(address: string): StoreConnection {
+  get(address: string): StoreLink {
     if (this.#closed) throw new ClientClosedError("connection pool");
     let connection = this.#connections.get(address);
     if (connection === undefined) {
-      connection = new StoreConnection(address, this.#options);
+      connection = this.#options.link?.(address) ?? new StoreConnection(address, this.#options);
       this.#connections.set(address, connection);
     }
     return connection;

@@ -83,7 +83,12 @@ export function serverPermissionFlags(facts: PermissionFacts): string[] {
   const { config } = facts;
   const root = facts.codeRoot.replace(/\/$/, "");
   return processPermissionFlags({
-    listen: [config.server.addr, config.server.statusAddr, config.server.redisAddr]
+    listen: [
+      config.server.addr,
+      config.server.statusAddr,
+      config.server.redisAddr,
+      config.server.httpAddr,
+    ]
       .filter((addr) => addr !== ""),
     dial: config.pd.endpoints,
     dialAny: config.pd.endpoints.length > 0,

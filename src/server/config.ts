@@ -60,6 +60,8 @@ export interface ServerConfig {
     advertiseStatusAddr: string;
     /** Listen address of the Redis gateway run inside the store (src/gateway/redis/); empty = none. */
     redisAddr: string;
+    /** Listen address of the HTTP API run inside the store (src/gateway/http/); empty = none. */
+    httpAddr: string;
   };
   /**
    * PD: with endpoints, the store is a client of that PD cluster (a clustered store); with none,
@@ -174,6 +176,7 @@ export function defaultConfig(): ServerConfig {
       advertiseAddr: "",
       advertiseStatusAddr: "",
       redisAddr: "",
+      httpAddr: "",
     },
     pd: { endpoints: [] },
     storage: {
@@ -241,6 +244,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "advertise-addr": ["advertiseAddr", "advertise"],
     "advertise-status-addr": ["advertiseStatusAddr", "advertise"],
     "redis-addr": ["redisAddr", "addrOrEmpty"],
+    "http-addr": ["httpAddr", "addrOrEmpty"],
   },
   pd: { "endpoints": ["endpoints", "endpoints"] },
   storage: {
@@ -494,6 +498,11 @@ const FLAGS = {
     type: "string",
     key: "server.redis-addr",
     help: "also serve Redis (src/gateway/redis/) on this address (default: no)",
+  },
+  "http-addr": {
+    type: "string",
+    key: "server.http-addr",
+    help: "also serve the HTTP API (src/gateway/http/) on this address (default: no)",
   },
   "config": { type: "string", key: "", help: "TOML configuration file; flags override it" },
   "log-level": { type: "string", key: "log.level", help: "debug, info, warn or error (info)" },

@@ -58,6 +58,8 @@ import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
 import { TxnKV } from "../client/mod.ts";
 import { RedisGateway } from "../gateway/redis/mod.ts";
+import { Basalt } from "../embedded/basalt.ts";
+import { HttpGateway } from "../gateway/http/mod.ts";
 
 function standaloneDbPath(config: ServerConfig): string {
   return prepareDataDir(config.storage.dataDir, {
@@ -298,6 +300,11 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     storeAddr: `${grpcHost}:${grpcServer.port}`,
     log,
   });
+  // `--http-addr`: the HTTP API, likewise a client of this store (or of PD, when clustered).
+  const http = config.server.httpAddr === "" ? null : await startHttpGateway(config, {
+    storeAddr: `${grpcHost}:${grpcServer.port}`,
+    log,
+  });
   // The handlers are in place before the ready line: a signal sent as soon as it is read must
   // find them (without one, SIGTERM's default action ends the process with 143).
   const stopSignal = new Promise<string>((resolve) => {
@@ -307,7 +314,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   });
   console.log(
     `basalt ready: grpc ${grpcHost}:${grpcServer.port} status ${statusAddr.host}:${statusServer.port}` +
-      (redis === null ? "" : ` redis ${redis.addr}`),
+      (redis === null ? "" : ` redis ${redis.addr}`) + (http === null ? "" : ` http ${http.addr}`),
   );
   log.info("store started", { dataDir: config.storage.dataDir, pid: Deno.pid });
 
@@ -316,6 +323,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   log.info("stopping", { signal, inFlight: metrics.inFlight });
   clearInterval(gcPoll);
   await redis?.close();
+  await http?.close();
   member?.stop();
   diskGuard.stop();
   const outcome = await shutDown({
@@ -358,6 +366,26 @@ async function startRedisGateway(
     onError: (error) => parts.log.warn("redis gateway", { error: String(error) }),
   });
   parts.log.info("redis gateway started", { addr: gateway.addr });
+  return gateway;
+}
+
+/** Starts the HTTP API of `--http-addr` over a `Basalt` client of this store or its PD. */
+async function startHttpGateway(
+  config: ServerConfig,
+  parts: { storeAddr: string; log: Logger },
+): Promise<HttpGateway> {
+  const db = config.pd.endpoints.length === 0
+    ? await Basalt.connect({ host: parts.storeAddr })
+    : await Basalt.connect({ pd: config.pd.endpoints });
+  const { host, port } = splitAddr(config.server.httpAddr);
+  const gateway = await HttpGateway.start({
+    hostname: host,
+    port,
+    db,
+    ownsDb: true,
+    onError: (error) => parts.log.warn("http gateway", { error: String(error) }),
+  });
+  parts.log.info("http gateway started", { addr: gateway.addr });
   return gateway;
 }
 

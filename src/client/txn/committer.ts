@@ -210,7 +210,7 @@ export class Committer {
     const useAsync = this.#mode === "async" ||
       (this.#mode === "1pc" && plan.asyncCommit && plan.mutations.length <= ASYNC_COMMIT_MAX_KEYS);
     if (this.#mode !== "2pc") {
-      const nowMs = Math.max(Date.now(), physicalOf(plan.startTs));
+      const nowMs = Math.max(this.#context.rpc.clock.nowMs(), physicalOf(plan.startTs));
       this.#maxCommitTs = composeTimestamp(nowMs + ASYNC_COMMIT_SAFE_WINDOW_MS);
     }
     plan.heartbeat?.start();

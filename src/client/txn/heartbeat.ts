@@ -15,7 +15,7 @@ import type { TxnRpc } from "./rpc.ts";
 
 /** Heartbeats of one transaction's primary lock. */
 export class Heartbeat {
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #cancelTimer: (() => void) | null = null;
   #stopped = false;
   #beats = 0;
 
@@ -31,20 +31,20 @@ export class Heartbeat {
 
   /** Starts the timer (idempotent). */
   start(): void {
-    if (this.#timer !== null || this.#stopped) return;
+    if (this.#cancelTimer !== null || this.#stopped) return;
     this.#schedule();
   }
 
   /** Stops for good. */
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#cancelTimer?.();
+    this.#cancelTimer = null;
   }
 
   #schedule(): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
+    this.#cancelTimer = this.rpc.clock.setTimer(() => {
+      this.#cancelTimer = null;
       this.#beat().then((alive) => {
         if (alive && !this.#stopped) this.#schedule();
       });
@@ -54,7 +54,7 @@ export class Heartbeat {
   /** One TxnHeartBeat; false when the lock is gone or the call failed for good. */
   async #beat(): Promise<boolean> {
     if (this.#stopped) return false;
-    const elapsedMs = Math.max(0, Date.now() - physicalOf(this.txn.startTs));
+    const elapsedMs = Math.max(0, this.rpc.clock.nowMs() - physicalOf(this.txn.startTs));
     // A transaction left open forever must not hold its locks forever.
     if (elapsedMs > MAX_TXN_LIFETIME_MS) return false;
     const backoffer = this.rpc.backoffer(Math.min(this.txn.timeoutMs, this.txn.ttlMs));

@@ -27,7 +27,8 @@ export class LockBackoff {
    * the lock for the error thrown when the deadline leaves no room for another attempt.
    */
   async wait(msBeforeExpired: number, what: string): Promise<void> {
-    const remainingMs = this.backoffer.deadlineMs - Date.now();
+    const clock = this.backoffer.environment;
+    const remainingMs = this.backoffer.deadlineMs - clock.nowMs();
     if (remainingMs <= 1) {
       throw new DeadlineExceededError(
         `deadline exceeded after waiting ${this.#sleptMs} ms for ${what}`,
@@ -38,12 +39,12 @@ export class LockBackoff {
       this.schedule.baseMs * 2 ** Math.min(this.#rounds, 20),
     );
     this.#rounds++;
-    const jitteredMs = exponentialMs / 2 + Math.random() * exponentialMs / 2;
+    const jitteredMs = exponentialMs / 2 + clock.random() * exponentialMs / 2;
     const sleepMs = Math.max(
       1,
       Math.round(Math.min(jitteredMs, Math.max(1, msBeforeExpired), remainingMs - 1)),
     );
     this.#sleptMs += sleepMs;
-    await new Promise((resolve) => setTimeout(resolve, sleepMs));
+    await clock.sleep(sleepMs);
   }
 }

@@ -38,6 +38,7 @@ import {
 import { type LockInfo, lockOf, txnErrorOf } from "./key_errors.ts";
 import { LockBackoff } from "./lock_backoff.ts";
 import { RETRY, type TxnRpc } from "./rpc.ts";
+import type { Clock } from "../clock.ts";
 import { keyId } from "./buffer.ts";
 
 /** Transactions with fewer keys are resolved key by key (client-go `bigTxnThreshold`). */
@@ -84,6 +85,8 @@ class TxnNotFound extends Error {}
 interface CurrentTs {
   ts: bigint;
   fetchedAtMs: number;
+  /** The clock `fetchedAtMs` was read from (the client's). */
+  clock: Clock;
 }
 
 /** Resolves the locks met by requests of one `TxnKV`. */
@@ -346,7 +349,8 @@ export class LockResolver {
 
   async #currentTs(backoffer: Backoffer): Promise<CurrentTs> {
     const ts = await this.tso.getTimestamp({ deadlineMs: backoffer.deadlineMs });
-    return { ts, fetchedAtMs: Date.now() };
+    const clock = this.rpc.clock;
+    return { ts, fetchedAtMs: clock.nowMs(), clock };
   }
 }
 
@@ -360,6 +364,6 @@ function cacheable(status: TxnStatus): boolean {
 
 /** Ms until a lock of `lockTs` with `ttlMs` expires, as of `current` (negative: expired). */
 export function msLeft(lockTs: bigint, ttlMs: number, current: CurrentTs): number {
-  const nowMs = physicalOf(current.ts) + (Date.now() - current.fetchedAtMs);
+  const nowMs = physicalOf(current.ts) + (current.clock.nowMs() - current.fetchedAtMs);
   return physicalOf(lockTs) + ttlMs - nowMs;
 }

@@ -82,7 +82,7 @@ export async function acquirePessimisticLocks(
   options: LockKeysOptions,
 ): Promise<LockedValues> {
   const backoffer = context.rpc.backoffer(context.timeoutMs + options.lockWaitTimeoutMs);
-  const waitDeadlineMs = Date.now() + options.lockWaitTimeoutMs;
+  const waitDeadlineMs = context.rpc.clock.nowMs() + options.lockWaitTimeoutMs;
   const fresh = keys.filter((key) => !state.lockedKeys.has(keyId(key)));
   const newlyLocked: Uint8Array[] = [];
   for (let attempt = 0;; attempt++) {
@@ -165,7 +165,7 @@ async function lockBatch(
     capMs: LOCK_BACKOFF_CAP_MS,
   });
   for (;;) {
-    const leftMs = how.waitDeadlineMs - Date.now();
+    const leftMs = how.waitDeadlineMs - context.rpc.clock.nowMs();
     const response = await context.rpc.sendToRegion("PessimisticLock", how.region, {
       mutations: how.keys.map((key) => ({
         op: kvrpcpb.Op.PessimisticLock,
@@ -195,7 +195,7 @@ async function lockBatch(
       return;
     }
     const locks = lockErrors(response.errors, state.startTs);
-    if (Date.now() >= how.waitDeadlineMs) {
+    if (context.rpc.clock.nowMs() >= how.waitDeadlineMs) {
       const lock = locks[0]!;
       throw new LockWaitTimeoutError(lock.key, lock.lockTs, how.lockWaitTimeoutMs);
     }
@@ -203,7 +203,7 @@ async function lockBatch(
       callerStartTs: 0n,
       backoffer: how.backoffer,
     });
-    if (result.msBeforeExpired > 0 && how.waitDeadlineMs - Date.now() > 0) {
+    if (result.msBeforeExpired > 0 && how.waitDeadlineMs - context.rpc.clock.nowMs() > 0) {
       // The store already waited its slice; a short pause keeps a busy lock from being polled.
       await lockBackoff.wait(Math.min(result.msBeforeExpired, LOCK_BACKOFF_BASE_MS), "a lock");
     }

@@ -12,11 +12,12 @@ import type { RegionInfo } from "../region.ts";
 import { RETRY } from "../region_request.ts";
 import type { RegionResolver } from "../region_resolver.ts";
 import { TXN_KEY_SPACE } from "./region_keys.ts";
+import type { Clock } from "../clock.ts";
 import { chunkByCount, chunkBySize, RegionRpc } from "../region_rpc.ts";
 import {
   ConnectionPool,
   type SendOptions,
-  type StoreConnection,
+  type StoreLink,
   type TransportOptions,
 } from "../transport.ts";
 import { TXN_BATCH_MAX_KEYS, TXN_MAX_CONCURRENT_BATCHES } from "./constants.ts";
@@ -47,13 +48,13 @@ export function withContextExtras<T extends object>(body: T, extras: ContextExtr
 
 /** A connection pool whose connections merge `CONTEXT_EXTRAS` into the request's Context. */
 export class TxnConnectionPool extends ConnectionPool {
-  readonly #views = new WeakMap<StoreConnection, StoreConnection>();
+  readonly #views = new WeakMap<StoreLink, StoreLink>();
 
   constructor(options: TransportOptions = {}) {
     super(options);
   }
 
-  override get(address: string): StoreConnection {
+  override get(address: string): StoreLink {
     const connection = super.get(address);
     let view = this.#views.get(connection);
     if (view === undefined) {
@@ -65,7 +66,7 @@ export class TxnConnectionPool extends ConnectionPool {
 }
 
 /** A view of `connection` whose `send` merges context extras (other members pass through). */
-function contextMergingView(connection: StoreConnection): StoreConnection {
+function contextMergingView(connection: StoreLink): StoreLink {
   const send = <C extends CommandName>(
     cmd: C,
     request: RequestOf<C>,
@@ -92,8 +93,8 @@ function contextMergingView(connection: StoreConnection): StoreConnection {
  */
 export class TxnRpc extends RegionRpc {
   /** Helpers over `resolver`'s regions that route keys by their encoding (`TXN_KEY_SPACE`). */
-  constructor(resolver: RegionResolver, pool: ConnectionPool) {
-    super(resolver, pool, TXN_KEY_SPACE);
+  constructor(resolver: RegionResolver, pool: ConnectionPool, options: { clock?: Clock } = {}) {
+    super(resolver, pool, TXN_KEY_SPACE, options);
   }
 
   /**

@@ -22,6 +22,7 @@
  * await client.close();
  * ```
  */
+import { type Clock, REAL_CLOCK } from "../clock.ts";
 import { PdResolver } from "../pd_resolver.ts";
 import type { RegionInfo } from "../region.ts";
 import { splitRegions } from "../split_regions.ts";
@@ -58,6 +59,11 @@ export interface TxnKVOptions {
   transport?: TransportOptions;
   /** Defaults of every transaction (each `begin` may override them). */
   transaction?: TransactionOptions;
+  /**
+   * The clock of every deadline, back-off, heartbeat and retry pause (default `REAL_CLOCK`; a
+   * simulator passes its simulated one).
+   */
+  clock?: Clock;
 }
 
 /** Where `TxnKV.connect` finds the cluster: a standalone store (which serves PD too), or PD. */
@@ -84,6 +90,7 @@ export class TxnKV {
   readonly #context: TransactionContext;
   readonly #defaults: Required<TransactionOptions>;
   readonly #background = new Set<Promise<unknown>>();
+  readonly #clock: Clock;
   /** The lock resolver (its `stats` count the work it did). */
   readonly lockResolver: LockResolver;
 
@@ -94,7 +101,8 @@ export class TxnKV {
     this.#resolver = resolver;
     this.#tso = tso;
     this.#pool = new TxnConnectionPool(options.transport);
-    const rpc = new TxnRpc(resolver, this.#pool);
+    this.#clock = options.clock ?? REAL_CLOCK;
+    const rpc = new TxnRpc(resolver, this.#pool, { clock: this.#clock });
     this.lockResolver = new LockResolver(rpc, tso);
     this.#defaults = resolveTransactionOptions(options.transaction ?? {});
     this.#context = {
@@ -166,7 +174,7 @@ export class TxnKV {
         if (!(error instanceof TxnError) || !error.retriable || attempt >= attempts) throw error;
         options.onRetry?.(error, attempt);
         const capMs = Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, capMs / 2 + Math.random() * capMs / 2));
+        await this.#clock.sleep(capMs / 2 + this.#clock.random() * capMs / 2);
       }
     }
   }
@@ -237,10 +245,12 @@ export class TxnKV {
 
   /** Waits (at most 5 s) for background commits, then closes every connection. */
   async close(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS));
+    let cancel: (() => void) | undefined;
+    const timeout = new Promise<void>((resolve) =>
+      cancel = this.#clock.setTimer(resolve, CLOSE_WAIT_MS)
+    );
     await Promise.race([this.flush(), timeout]);
-    clearTimeout(timer);
+    cancel?.();
     this.#pool.close();
     this.#tso.close();
     this.#resolver.close();
