@@ -32,16 +32,21 @@ import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { PdError as PdCoreError } from "../pd/errors.ts";
 import type { RegionInfo as PdRegionInfo } from "../pd/types.ts";
 import { regionToProto as metaToProto } from "../raftstore/local_state.ts";
-import { defaultConfig, type LogLevel, splitThresholds } from "../server/config.ts";
+import { defaultConfig, type LogLevel } from "../server/config.ts";
 import { prepareDataDir } from "../server/data_dir.ts";
 import { descriptorBudget } from "../server/listener.ts";
 import { Logger } from "../server/log.ts";
 import { openStandalonePd, type StandalonePd } from "../server/pd/mod.ts";
-import { SnapshotDir } from "../server/raft_transport/snapshot_files.ts";
-import { regionToProto, STANDALONE, standaloneRegion } from "../server/region.ts";
+import { STANDALONE, standaloneRegion } from "../server/region.ts";
 import { RegionWorkers } from "../server/region_workers.ts";
 import { shutDown, type ShutdownOutcome } from "../server/shutdown.ts";
-import { applyingRegionIds, bootstrapRegions, recordedRegions } from "../server/store_regions.ts";
+import { bootstrapRegions, recordedRegions } from "../server/store_regions.ts";
+import {
+  followRegionsInEmbeddedPd,
+  openStoreEngine,
+  prepareSnapshotDir,
+  raftstoreSettings,
+} from "../server/store_parts.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { InProcessLink } from "./in_process_link.ts";
 
@@ -169,21 +174,17 @@ export class InProcessStore {
       storeId: Number(STANDALONE.storeId),
       now: new Date(),
     });
-    const engine = RocksDbEngine.open(dbPath, {
-      blockCacheBytes: config.rocksdb.blockCacheSizeBytes,
-      writeBufferBytes: config.rocksdb.writeBufferSizeBytes,
-      maxBackgroundJobs: config.rocksdb.maxBackgroundJobs,
-      compression: config.rocksdb.compression,
-      // The caller's process keeps its open-file limit: RocksDB takes the store's share of it.
-      maxOpenFiles: descriptorBudget(openFileLimit().soft, 1).rocksdbMaxOpenFiles,
-    });
+    // The caller's process keeps its open-file limit: RocksDB takes the store's share of it.
+    const engine = openStoreEngine(
+      config,
+      dbPath,
+      descriptorBudget(openFileLimit().soft, 1).rocksdbMaxOpenFiles,
+    );
     let pd: StandalonePd | null = null;
     try {
       pd = openStandalonePd(options.dataDir, { log });
       await bootstrapRegions(engine, [standaloneRegion()]);
-      const snapshotDir = `${options.dataDir}/snap`;
-      const applying = applyingRegionIds(engine);
-      new SnapshotDir(snapshotDir).cleanAtStart((key) => applying.has(key.regionId));
+      const snapshotDir = prepareSnapshotDir(options.dataDir, engine);
       const workers = await startWorkers({ options, config, engine, pd, log, snapshotDir });
       return new InProcessStore({ engine, pd, workers, log }, options.requestTimeoutMs);
     } catch (error) {
@@ -233,30 +234,10 @@ async function startWorkers(parts: {
     log,
     regions: recordedRegions(engine, STANDALONE.storeId),
     storeId: STANDALONE.storeId,
-    raftstore: {
-      tickMs: config.raftstore.raftBaseTickIntervalMs,
-      heartbeatTicks: config.raftstore.raftHeartbeatTicks,
-      electionTimeoutTicks: config.raftstore.raftElectionTimeoutTicks,
-      raftLogGcCountLimit: config.raftstore.raftLogGcCountLimit,
-      raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
-      splitCheckIntervalMs: config.raftstore.splitRegionCheckTickIntervalMs,
-      hibernateRegions: config.raftstore.hibernateRegions,
-      split: splitThresholds(config.coprocessor),
-    },
+    raftstore: raftstoreSettings(config),
     snapshotDir: parts.snapshotDir,
     askSplitIds: (region, count) => Promise.resolve(pd.askBatchSplit(metaToProto(region), count)),
   });
-  // The embedded PD follows the regions (a split makes new ones), as in the server.
-  workers.onRegionsChanged((changed) => {
-    const refused = pd.heartbeatRegions(
-      changed.filter((region) => region.leading ?? true).map((region) => ({
-        region: regionToProto(region),
-        term: region.term ?? 1n,
-      })),
-    );
-    for (const reason of refused) {
-      log.warn("the embedded PD refused a region heartbeat", { reason });
-    }
-  });
+  followRegionsInEmbeddedPd(workers, pd, log);
   return workers;
 }

@@ -27,14 +27,7 @@ import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
 import { SnapshotRoutingTransport, SnapshotSender } from "./raft_transport/snapshot_sender.ts";
 import { snapshotService } from "./raft_transport/snapshot_service.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
-import {
-  ConfigError,
-  loadConfig,
-  type ServerConfig,
-  splitAddr,
-  splitThresholds,
-  usage,
-} from "./config.ts";
+import { ConfigError, loadConfig, type ServerConfig, splitAddr, usage } from "./config.ts";
 import { type ClusterMember, joinCluster } from "./cluster_join.ts";
 import { DataDirError, prepareDataDir } from "./data_dir.ts";
 import { DiskGuard } from "./disk_guard.ts";
@@ -51,11 +44,17 @@ import {
   standaloneView,
 } from "./pd/mod.ts";
 import { RegionWorkers } from "./region_workers.ts";
-import { applyingRegionIds, bootstrapRegions, recordedRegions } from "./store_regions.ts";
-import { regionToProto, STANDALONE, standaloneRegion } from "./region.ts";
+import { bootstrapRegions, recordedRegions } from "./store_regions.ts";
+import { STANDALONE, standaloneRegion } from "./region.ts";
 import { regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { shutDown, type ShutdownOutcome } from "./shutdown.ts";
 import { startStatusServer } from "./status_server.ts";
+import {
+  followRegionsInEmbeddedPd,
+  openStoreEngine,
+  prepareSnapshotDir,
+  raftstoreSettings,
+} from "./store_parts.ts";
 import { TxnKV } from "../client/mod.ts";
 import { RedisGateway } from "../gateway/redis/mod.ts";
 import { Basalt } from "../embedded/basalt.ts";
@@ -66,16 +65,6 @@ function standaloneDbPath(config: ServerConfig): string {
     storeId: Number(STANDALONE.storeId),
     now: new Date(),
   }).dbPath;
-}
-
-function openEngine(config: ServerConfig, dbPath: string, maxOpenFiles: number): RocksDbEngine {
-  return RocksDbEngine.open(dbPath, {
-    blockCacheBytes: config.rocksdb.blockCacheSizeBytes,
-    writeBufferBytes: config.rocksdb.writeBufferSizeBytes,
-    maxBackgroundJobs: config.rocksdb.maxBackgroundJobs,
-    compression: config.rocksdb.compression,
-    maxOpenFiles,
-  });
 }
 
 /** Watches whether the engine can write (`/health`), with a reserve file in the data dir. */
@@ -119,7 +108,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   const member: ClusterMember | null = config.pd.endpoints.length === 0
     ? null
     : await joinCluster(config, { log, tls: identity });
-  const engine = openEngine(
+  const engine = openStoreEngine(
     config,
     member?.dbPath ?? standaloneDbPath(config),
     budget.rocksdbMaxOpenFiles,
@@ -134,11 +123,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   const storeId = member?.storeId ?? STANDALONE.storeId;
   const bootstrapped = await bootstrapRegions(engine, member?.regions ?? [standaloneRegion()]);
   if (bootstrapped > 0) log.info("recorded the store's first regions", { count: bootstrapped });
-  // Region snapshots as SST files under <data-dir>/snap: what a crash left is removed, but for
-  // the files of an install it interrupted (the first round finishes that install).
-  const snapshotDir = `${config.storage.dataDir}/snap`;
-  const applying = applyingRegionIds(engine);
-  new SnapshotDir(snapshotDir).cleanAtStart((key) => applying.has(key.regionId));
+  const snapshotDir = prepareSnapshotDir(config.storage.dataDir, engine);
   // Clustered: Raft messages to other stores over BatchRaft streams, addresses from PD; a
   // snapshot's files on a Snapshot stream of their own.
   const raftClient = member === null ? null : new RaftClient({
@@ -176,16 +161,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     log,
     regions: recordedRegions(engine, storeId),
     storeId,
-    raftstore: {
-      tickMs: config.raftstore.raftBaseTickIntervalMs,
-      heartbeatTicks: config.raftstore.raftHeartbeatTicks,
-      electionTimeoutTicks: config.raftstore.raftElectionTimeoutTicks,
-      raftLogGcCountLimit: config.raftstore.raftLogGcCountLimit,
-      raftLogGcSizeLimitBytes: config.raftstore.raftLogGcSizeLimitBytes,
-      splitCheckIntervalMs: config.raftstore.splitRegionCheckTickIntervalMs,
-      hibernateRegions: config.raftstore.hibernateRegions,
-      split: splitThresholds(config.coprocessor),
-    },
+    raftstore: raftstoreSettings(config),
     fetchTs: member === null ? undefined : () => member.fetchTimestamp(),
     snapshotDir,
     sendRaft: outbound === null
@@ -197,20 +173,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       : (region, count) => Promise.resolve(pd!.askBatchSplit(metaToProto(region), count)),
     onSplit: member !== null ? (regions) => member.reportBatchSplit(regions) : undefined,
   });
-  if (pd !== null) {
-    // The embedded PD follows the regions (a split makes new ones) as PD follows a cluster's.
-    workers.onRegionsChanged((changed) => {
-      const refused = pd.heartbeatRegions(
-        changed.filter((region) => region.leading ?? true).map((region) => ({
-          region: regionToProto(region),
-          term: region.term ?? 1n,
-        })),
-      );
-      for (const reason of refused) {
-        log.warn("the embedded PD refused a region heartbeat", { reason });
-      }
-    });
-  }
+  if (pd !== null) followRegionsInEmbeddedPd(workers, pd, log);
   // Clustered only: a standalone store has no peers, and must not create replicas for messages.
   const deliver = (envelopes: RaftEnvelope[]) => workers.deliverRaft(envelopes);
   const raft = member === null ? null : raftService({ deliver, log });
