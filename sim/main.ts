@@ -5,6 +5,7 @@
  *   deno task sim --seeds 1000 [--steps N]    a sweep of seeds 1..1000; failures print traces
  *   deno task sim --seeds 200 --bug doubleVote   a sweep with a deliberate bug (test-only flag)
  *   deno task sim -- --cluster --seeds 500      the whole-cluster simulator (sim/cluster/sweep.ts)
+ *   deno task sim -- --cluster --bank --seeds 100   … with the bank through the real client
  *
  * Exit status 1 if any seed fails.
  *
@@ -36,6 +37,7 @@ async function main(): Promise<number> {
       bug: { type: "string" },
       verbose: { type: "boolean", default: false },
       cluster: { type: "boolean", default: false },
+      bank: { type: "boolean", default: false },
       ticks: { type: "string" },
     },
   });
@@ -46,6 +48,7 @@ async function main(): Promise<number> {
       from: Number(values.from),
       faultTicks: values.ticks === undefined ? undefined : Number(values.ticks),
       bug: values.bug,
+      bank: values.bank,
       verbose: values.verbose,
     });
   }

@@ -19,6 +19,13 @@
  *  5. Checks: Raft safety per region after every round of the run (raft_safety.ts), replica
  *     consistency once replicas caught up, linearizability of the history.
  *
+ * With `bank`, the real transactional client runs too (bank_workload.ts): its accounts are set
+ * up before the fault phase, its transfers and snapshot reads run through it, and after the
+ * drain its final read, the transfer records and the lock CF of every replica are checked
+ * (snapshot isolation, no lost update, no lock left). Its clock (sim_clock.ts) is the harness's:
+ * `TICK_MS` a tick, `ROUND_MS` a round. It draws from a random source of its own, so the faults
+ * and admin actions of a seed are the same with and without it.
+ *
  * A store's failed assertion (an exception out of a round) ends the run as a failure, with the
  * seed and the trace.
  *
@@ -35,6 +42,11 @@ import { checkReplicaConsistency, RegionSafetyChecker } from "./raft_safety.ts";
 import { regionMap } from "./region_map.ts";
 import { RegisterWorkload, type WorkloadStats } from "./register_workload.ts";
 import { Scheduler, type SchedulerStats } from "./scheduler.ts";
+import { type BankStats, BankWorkload, lockedKeys } from "./bank_workload.ts";
+import { SimClock } from "./sim_clock.ts";
+import { SimLinks } from "./sim_link.ts";
+import { SimPdView, SimTso } from "./sim_pd.ts";
+import type { StoreGlueBugs } from "./sim_store_services.ts";
 import {
   chooseSettings,
   type ClusterSimSettings,
@@ -52,6 +64,16 @@ const CATCH_UP_TICKS = 60;
 const MAX_ROUNDS_PER_TICK = 4;
 /** Trace lines kept for a failure report. */
 const TRACE_TAIL_LINES = 300;
+/** Ticks the bank's set-up, its drain and its final read may each take. */
+const BANK_PHASE_MAX_TICKS = 400;
+/** Microtask turns given to the clients between two steps of a round (they run on promises). */
+const CLIENT_TURNS = 64;
+
+/** Deliberate bugs of the simulated PD and store glue that the bank must catch (test-only). */
+export interface BankBugs extends StoreGlueBugs {
+  /** The TSO now and then hands out a timestamp from the past (sim_pd.ts). */
+  tsoGoesBack?: boolean;
+}
 
 /** Options of one run. */
 export interface ClusterSimOptions {
@@ -62,6 +84,10 @@ export interface ClusterSimOptions {
   bugs?: PeerTestingBugs;
   /** Keep every trace line (the determinism test) instead of the last few hundred. */
   keepFullTrace?: boolean;
+  /** Run the bank through the real transactional client too (module header). */
+  bank?: boolean;
+  /** Deliberate bugs for the bank to catch (test-only; implies `bank`). */
+  bankBugs?: BankBugs;
 }
 
 /** Which checker failed. */
@@ -70,6 +96,9 @@ export type ClusterFailureKind =
   | "replica consistency"
   | "linearizability"
   | "liveness"
+  | "snapshot isolation"
+  | "lock left"
+  | "client bug"
   | "assertion";
 
 /** The outcome of one run. */
@@ -87,6 +116,7 @@ export interface ClusterSimResult {
     leaderTerms: number;
     entriesCompared: number;
     messages: { sent: number; dropped: number; duplicated: number; delayed: number };
+    bank?: BankStats;
   };
 }
 
@@ -124,6 +154,8 @@ class Run {
   #down: { id: bigint; until: number } | undefined;
   #cut: { filter: Filter; until: number } | undefined;
   #rough: Filter | undefined;
+  bank: { workload: BankWorkload; clock: SimClock; pd: SimPdView; links: SimLinks } | undefined;
+  #roundInTick = 0;
 
   constructor(readonly options: ClusterSimOptions) {
     this.trace = new Trace(TRACE_TAIL_LINES, options.keepFullTrace === true);
@@ -159,10 +191,19 @@ class Run {
     const log = (line: string) => this.log(line);
     this.workload = new RegisterWorkload(this.c, this.c.random, log);
     this.scheduler = new Scheduler(this.c, this.c.random, { voters: s.voters, trace: log });
+    if (this.options.bank === true || this.options.bankBugs !== undefined) await this.setUpBank();
     if (s.dropRate > 0 || s.duplicateRate > 0 || s.maxDelayRounds > 0) {
       this.#rough = this.c.transport.addFilter(roughNetwork(this.c.random, s));
       this.fault(this.#rough.name);
+      if (this.bank !== undefined) {
+        // A lost answer costs the client its whole call (it waits to the deadline): rarer.
+        this.bank.links.weather = {
+          answerLossRate: s.dropRate / 5,
+          maxDelayRounds: s.maxDelayRounds,
+        };
+      }
     }
+    this.bank?.workload.start();
     for (let t = 0; t < this.faultTicks; t++) {
       this.injectFaults();
       this.scheduler.step({ chance: s.adminPerTick });
@@ -171,6 +212,7 @@ class Run {
     this.stopFaults();
     await this.liveness();
     await this.drain();
+    await this.finishBank();
     this.checkConsistency();
     const verdict = this.workload.check();
     if (!verdict.ok) {
@@ -186,13 +228,109 @@ class Run {
     this.c.tickStores();
     const rounds = 1 + this.c.random.int(MAX_ROUNDS_PER_TICK);
     for (let r = 0; r < rounds; r++) {
+      await this.bankStep(r);
       if (opts.clients) this.workload.step();
       await this.c.round();
+      this.bank?.links.afterRound();
       for (const line of this.safety.observe(this.c)) this.log(line);
       if (this.safety.violation !== undefined) {
         throw new Failure("raft safety", this.safety.violation);
       }
     }
+  }
+
+  /**
+   * The real client's turn before a round: the clock moves to this round (timers fire), the
+   * clients run, PD's picture refreshes, and the requests sent reach their stores.
+   */
+  private async bankStep(roundInTick: number): Promise<void> {
+    const bank = this.bank;
+    if (bank === undefined) return;
+    bank.clock.advanceTo({ tick: this.c.ticks, round: roundInTick });
+    for (let i = 0; i < CLIENT_TURNS; i++) await null;
+    if (bank.links.bug !== undefined) {
+      throw new Failure("assertion", `a store command threw: ${describeThrown(bank.links.bug)}`);
+    }
+    if (bank.workload.violation !== undefined) {
+      throw new Failure("snapshot isolation", bank.workload.violation);
+    }
+    if (bank.workload.clientBug !== undefined) {
+      throw new Failure("client bug", bank.workload.clientBug);
+    }
+    bank.pd.refresh();
+    bank.links.deliver();
+  }
+
+  /** Sets up the bank's client and accounts (before the faults). */
+  private async setUpBank(): Promise<void> {
+    const seed = this.options.seed;
+    const clock = new SimClock(new SeededRandom(seed ^ 0xba4c));
+    clock.advanceTo({ tick: this.c.ticks, round: 0 });
+    const bugs = this.options.bankBugs;
+    const tso = new SimTso(
+      clock,
+      bugs?.tsoGoesBack === true
+        ? { goesBack: true, random: new SeededRandom(seed ^ 0x75b0) }
+        : undefined,
+    );
+    const pd = new SimPdView(this.c);
+    const links = new SimLinks(this.c, {
+      clock,
+      tso,
+      random: new SeededRandom(seed ^ 0x1197),
+      bugs,
+    });
+    const workload = new BankWorkload({
+      c: this.c,
+      clock,
+      links,
+      pd,
+      tso,
+      random: clock.source,
+      trace: (line) => this.log(line),
+    });
+    this.bank = { workload, clock, pd, links };
+    await this.until("the bank's accounts set up", workload.setUp());
+  }
+
+  /** Ticks (clients on) until `work` settles; a liveness failure after BANK_PHASE_MAX_TICKS. */
+  private async until<T>(what: string, work: Promise<T>): Promise<T> {
+    let outcome: { value: T } | { error: unknown } | undefined;
+    work.then((value) => (outcome = { value }), (error) => (outcome = { error }));
+    const start = this.c.ticks;
+    while (outcome === undefined) {
+      if (this.c.ticks - start > BANK_PHASE_MAX_TICKS) {
+        throw new Failure("liveness", `${what}: not done within ${BANK_PHASE_MAX_TICKS} ticks`);
+      }
+      this.scheduler.step(undefined);
+      await this.tick({ clients: false });
+    }
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
+  /** The bank's drain, final read and checks, then the lock CF of every replica. */
+  private async finishBank(): Promise<void> {
+    const bank = this.bank;
+    if (bank === undefined) return;
+    bank.workload.stopIssuing();
+    bank.links.weather = { answerLossRate: 0, maxDelayRounds: 0 };
+    const drained = new Promise<void>((resolve) => {
+      const poll = () => bank.workload.idle() ? resolve() : void bank.clock.setTimer(poll, 10);
+      poll();
+    });
+    await this.until("the bank's transfers finished", drained);
+    const problem = await this.until("the bank's final read", bank.workload.finalCheck());
+    if (problem !== undefined) throw new Failure("snapshot isolation", problem);
+    for (let t = 0; t < CATCH_UP_TICKS; t++) await this.tick({ clients: false });
+    const locks = lockedKeys(this.c);
+    if (locks.length > 0) {
+      throw new Failure(
+        "lock left",
+        `${locks.length} locks left after recovery: ${locks.slice(0, 5).join("; ")}`,
+      );
+    }
+    this.log(`bank: no lock left; ${bank.links.inFlight} requests in flight`);
   }
 
   private injectFaults(): void {
@@ -241,6 +379,7 @@ class Run {
 
   private stopFaults(): void {
     const c = this.c;
+    if (this.bank !== undefined) this.bank.links.weather = { answerLossRate: 0, maxDelayRounds: 0 };
     c.transport.clearFilters();
     this.#cut = undefined;
     this.#rough = undefined;
@@ -320,6 +459,7 @@ class Run {
           duplicated: c?.transport.duplicatedCount ?? 0,
           delayed: t?.delayed ?? 0,
         },
+        bank: this.bank === undefined ? undefined : { ...this.bank.workload.stats },
       },
     };
   }
@@ -346,6 +486,12 @@ export function formatClusterResult(r: ClusterSimResult, opts: { verbose?: boole
     `${s.leaderTerms} leader terms, ${s.entriesCompared} applied entries compared, ` +
     `${s.messages.sent} messages (${s.messages.dropped} dropped, ${s.messages.duplicated} duplicated, ` +
     `${s.messages.delayed} delayed), history ${r.digest}`,
+    ...(s.bank === undefined ? [] : [
+      `  bank: ${s.bank.transfers} transfers (${s.bank.committed} committed ${
+        JSON.stringify(s.bank.modes)
+      }, ${s.bank.failed} failed, ${s.bank.undetermined} undetermined), ` +
+      `${s.bank.snapshotsChecked} snapshots summed, ${s.bank.readsFailed} reads failed`,
+    ]),
     `  settings: ${describeSettings(r.settings)}`,
     `  faults injected (${r.faults.length}):`,
     ...(opts.verbose || !r.ok

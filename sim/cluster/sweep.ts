@@ -5,12 +5,20 @@
  *   deno task sim -- --cluster --seed 7                 one seed: settings, faults, result
  *   deno task sim -- --cluster --seeds 500 [--from N]   seeds N..N+499; failures print traces
  *   deno task sim -- --cluster --seeds 100 --bug skipEpochCheckAtApply
+ *   deno task sim -- --cluster --bank --seeds 100      the bank through the real client too
+ *   deno task sim -- --cluster --seeds 60 --bug tsoGoesBack   (a bank bug: implies --bank)
  *
  * @module
  */
 
 import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
-import { formatClusterResult, runClusterSimulation } from "./cluster_simulation.ts";
+import { type BankBugs, formatClusterResult, runClusterSimulation } from "./cluster_simulation.ts";
+
+/** Deliberate bugs of the simulated PD and store glue (they switch the bank on), by name. */
+export const BANK_BUGS: Record<string, BankBugs> = {
+  tsoGoesBack: { tsoGoesBack: true },
+  skipMaxTsSync: { skipMaxTsSync: true },
+};
 
 /** The deliberate bugs a sweep can switch on, by name. */
 export const CLUSTER_BUGS: Record<string, PeerTestingBugs> = {
@@ -29,20 +37,27 @@ export interface SweepArgs {
   from: number;
   faultTicks?: number;
   bug?: string;
+  /** Run the bank through the real client in every seed (`--bank`). */
+  bank?: boolean;
   verbose: boolean;
 }
 
 /** Runs what `args` asks; returns the exit status (1 if any seed failed, 2 on bad arguments). */
 export async function clusterMain(args: SweepArgs): Promise<number> {
   const bugs = args.bug === undefined ? undefined : CLUSTER_BUGS[args.bug];
-  if (args.bug !== undefined && bugs === undefined) {
-    console.error(`unknown --bug ${args.bug}; one of ${Object.keys(CLUSTER_BUGS).join(", ")}`);
+  const bankBugs = args.bug === undefined ? undefined : BANK_BUGS[args.bug];
+  if (args.bug !== undefined && bugs === undefined && bankBugs === undefined) {
+    const names = [...Object.keys(CLUSTER_BUGS), ...Object.keys(BANK_BUGS)];
+    console.error(`unknown --bug ${args.bug}; one of ${names.join(", ")}`);
     return 2;
   }
+  const bank = args.bank === true;
   if (args.seeds === undefined) {
     const r = await runClusterSimulation({
       seed: args.seed ?? 1,
       bugs,
+      bank,
+      bankBugs,
       faultTicks: args.faultTicks,
     });
     console.log(formatClusterResult(r, { verbose: true }));
@@ -52,7 +67,13 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
   const started = performance.now();
   let ops = 0;
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
-    const r = await runClusterSimulation({ seed, bugs, faultTicks: args.faultTicks });
+    const r = await runClusterSimulation({
+      seed,
+      bugs,
+      bank,
+      bankBugs,
+      faultTicks: args.faultTicks,
+    });
     ops += r.stats.calls;
     if (!r.ok) {
       failed.push(seed);

@@ -337,18 +337,8 @@ export class WorkerRaftstore {
   }
 
   /** See `StoreServices.gate`. */
-  readonly gate = (region: Region): Promise<Failure | null> | null => {
-    const peer = this.store.peer(region.id);
-    if (peer !== undefined && peer.leaseReadable()) return null;
-    return new Promise((resolve) => {
-      this.store.read(region.id, (result) => {
-        if (!result.ok) return resolve(failureOfRegionError(result.error));
-        result.snapshot.release();
-        resolve(null);
-      });
-      this.driver.kick();
-    });
-  };
+  readonly gate = (region: Region): Promise<Failure | null> | null =>
+    readGate(this.store, region.id, () => this.driver.kick());
 
   /** Envelopes from other stores, for this worker's regions (or new ones it is to create). */
   receive(envelopes: readonly RaftEnvelope[]): void {
@@ -662,4 +652,26 @@ export class WorkerRaftstore {
 /** The peer's own entry as the region lists it (its role may have changed since it opened). */
 function ownPeer(peer: Peer): { id: bigint; storeId: bigint } {
   return peer.region().peers.find((p) => p.id === peer.meta.id) ?? peer.meta;
+}
+
+/**
+ * The gate of a region's command (`StoreServices.gate`): null at once when the region's peer
+ * here holds its lease, else a ReadIndex round through the store (`started` runs once it is
+ * asked for, e.g. to start a round), resolving to null or the region error as a failure.
+ */
+export function readGate(
+  store: Store,
+  regionId: bigint,
+  started: () => void = () => {},
+): Promise<Failure | null> | null {
+  const peer = store.peer(regionId);
+  if (peer !== undefined && peer.leaseReadable()) return null;
+  return new Promise((resolve) => {
+    store.read(regionId, (result) => {
+      if (!result.ok) return resolve(failureOfRegionError(result.error));
+      result.snapshot.release();
+      resolve(null);
+    });
+    started();
+  });
 }

@@ -1,0 +1,114 @@
+/**
+ * The command layer of a real store over a harness `Store` (the part of
+ * src/server/region_worker.ts and worker_raftstore.ts that glues the two, redone for the
+ * simulator): the same `StoreServices` a region-group worker builds — the transactional and raw
+ * stores of src/server (latches, concurrency manager, lock manager) over the store's engine,
+ * every write through `RaftWritePath` (a proposal to the region's peer, settled at apply) — so
+ * a kvproto request runs through `runCommand` and the real command handlers, exactly as behind
+ * the gRPC edge. What differs is only what the worker's event loop did:
+ *
+ * - `regions` mirrors the store's initialized peers after every round (the worker's
+ *   `afterRound` mirror);
+ * - the gate lets a request run when the peer holds its lease, else after a ReadIndex round
+ *   (the worker's `gate`);
+ * - max_ts sync (TiKV's): a peer that became leader takes async-commit and 1PC prewrites only
+ *   after max_ts was raised to a PD timestamp, which arrives one round after it was asked for.
+ *   The test-only bug `skipMaxTsSync` leaves max_ts where it was.
+ *
+ * One instance per store incarnation: a crash throws it away (latches, memory locks, max_ts are
+ * memory), and a restart builds a new one whose max_ts starts at a fresh PD timestamp.
+ *
+ * @module
+ */
+
+import { RaftWritePath } from "../../src/raftstore/write_path.ts";
+import type { Store } from "../../src/raftstore/store.ts";
+import type { Failure } from "../../src/server/failure.ts";
+import { newRawStore } from "../../src/server/raw/store.ts";
+import type { Region } from "../../src/server/region.ts";
+import type { StoreServices } from "../../src/server/services.ts";
+import { newTxnStore } from "../../src/server/txn/store.ts";
+import { readGate, regionOfPeer } from "../../src/server/worker_raftstore.ts";
+import type { SimClock } from "./sim_clock.ts";
+import type { SimTso } from "./sim_pd.ts";
+
+/** Test-only bugs of the store glue. */
+export interface StoreGlueBugs {
+  /** A new leader takes async-commit and 1PC prewrites without raising max_ts first. */
+  skipMaxTsSync?: boolean;
+}
+
+/** `StoreServices` over one incarnation of a harness store (module header). */
+export class SimStoreServices {
+  readonly services: StoreServices;
+  readonly #regions = new Map<bigint, Region>();
+  /** Per region led here: the term it was seen led in. */
+  readonly #led = new Map<bigint, bigint>();
+  /** Regions led anew whose max_ts awaits a PD timestamp, with the term. */
+  readonly #unsynced = new Map<bigint, bigint>();
+
+  constructor(
+    readonly store: Store,
+    parts: { clock: SimClock; tso: SimTso; bugs?: StoreGlueBugs },
+  ) {
+    const writes = new RaftWritePath(store, () => {});
+    const engine = store.engine;
+    const skipSync = parts.bugs?.skipMaxTsSync === true;
+    this.services = {
+      regions: this.#regions,
+      raw: newRawStore(engine, { syncLog: true, writes }),
+      txn: newTxnStore(engine, {
+        syncLog: true,
+        latestTs: parts.tso.next(),
+        timer: parts.clock.lockWaitTimer(),
+        writes,
+      }),
+      gate: (region) => this.#gate(region),
+      maxTsSynced: skipSync ? undefined : (regionId) => !this.#unsynced.has(regionId),
+    };
+    this.mirror(parts.tso);
+  }
+
+  /**
+   * After a round: max_ts of regions led anew at the last mirror rises to a PD timestamp (the
+   * answer to the worker's "needMaxTs"), then `regions` follows the store's peers.
+   */
+  mirror(tso: SimTso): void {
+    for (const [regionId, term] of this.#unsynced) {
+      const peer = this.store.peer(regionId);
+      if (peer?.isLeader() !== true || peer.raw.raft.term !== term) continue;
+      this.services.txn.concurrency.updateMaxTs(tso.next());
+      this.#unsynced.delete(regionId);
+    }
+    const live = new Set<bigint>();
+    for (const peer of this.store.peers()) {
+      if (peer.destroyed || !peer.isInitialized()) continue;
+      live.add(peer.regionId);
+      const meta = peer.region();
+      const own = meta.peers.find((p) => p.id === peer.meta.id) ?? peer.meta;
+      const leading = peer.isLeader();
+      const term = peer.raw.raft.term;
+      if (leading && this.#led.get(peer.regionId) !== term) {
+        this.#led.set(peer.regionId, term);
+        this.#unsynced.set(peer.regionId, term);
+      }
+      if (!leading) {
+        this.#led.delete(peer.regionId);
+        this.#unsynced.delete(peer.regionId);
+      }
+      this.#regions.set(peer.regionId, { ...regionOfPeer(meta, own), leading, term });
+    }
+    for (const id of [...this.#regions.keys()]) {
+      if (!live.has(id)) {
+        this.#regions.delete(id);
+        this.#led.delete(id);
+        this.#unsynced.delete(id);
+      }
+    }
+  }
+
+  /** See `StoreServices.gate` (the worker's: the lease, else a ReadIndex round). */
+  #gate(region: Region): Promise<Failure | null> | null {
+    return readGate(this.store, region.id);
+  }
+}
