@@ -38,6 +38,13 @@
  *                                             regions (default 10 000) made by SplitRegion,
  *                                             each store's and PD's CPU over --seconds (default
  *                                             20) of quiet, hibernate-regions on vs off
+ *   deno task bench --only redis-gateway [--redis-cluster]
+ *                                             redis-benchmark SET/GET/INCR/MSET, -c 50, -P 1
+ *                                             and 16, against the Redis gateway in a
+ *                                             standalone store (and with --redis-cluster a
+ *                                             gateway over 1 PD + 3 stores) and redis-server;
+ *                                             --num requests per cell (default 20 000),
+ *                                             --repeat rounds (median)
  */
 import { parseArgs } from "node:util";
 import { benchCluster } from "./cluster_bench.ts";
@@ -46,6 +53,7 @@ import { benchIdleCluster } from "./idle_cluster_bench.ts";
 import { benchPd } from "./pd_bench.ts";
 import { benchPutBreakdown } from "./put_breakdown.ts";
 import { benchRaft } from "./raft_bench.ts";
+import { benchRedisGateway } from "./redis_gateway_bench.ts";
 import { benchServer } from "./server_bench.ts";
 import { benchTxnLarge } from "./txn_large_bench.ts";
 import { benchYcsb } from "./ycsb_bench.ts";
@@ -62,6 +70,7 @@ const SECTIONS = [
   "ycsb-cluster",
   "idle",
   "put-breakdown",
+  "redis-gateway",
 ] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
@@ -83,6 +92,8 @@ const PUT_BREAKDOWN_DEFAULT_SECONDS = 3;
 const PUT_BREAKDOWN_WARMUP_SECONDS = 8;
 /** Seconds of idle CPU measured without `--seconds`. */
 const IDLE_DEFAULT_SECONDS = 20;
+/** redis-benchmark requests per Redis gateway cell without `--num`. */
+const REDIS_GATEWAY_DEFAULT_NUM = 20_000;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -94,6 +105,7 @@ const { values } = parseArgs({
     reads: { type: "string", default: "300000" },
     "sync-writes": { type: "string", default: "5000" },
     seconds: { type: "string", default: "5" },
+    "redis-cluster": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -102,7 +114,7 @@ if (values.help) {
   console.log(
     `Usage: deno task bench [--only ${
       SECTIONS.join(",")
-    }] [--repeat N] [--num N] [--reads N] [--sync-writes N] [--seconds S]`,
+    }] [--repeat N] [--num N] [--reads N] [--sync-writes N] [--seconds S] [--redis-cluster]`,
   );
   Deno.exit(0);
 }
@@ -167,5 +179,12 @@ if (only.has("put-breakdown")) {
     inFlight: [1, 16, 64],
     repeat: Number(values.repeat),
     warmupMs: PUT_BREAKDOWN_WARMUP_SECONDS * 1000,
+  });
+}
+if (only.has("redis-gateway")) {
+  await benchRedisGateway({
+    num: numGiven ? Number(values.num) : REDIS_GATEWAY_DEFAULT_NUM,
+    repeat: Number(values.repeat),
+    cluster: values["redis-cluster"],
   });
 }

@@ -68,8 +68,18 @@ export function parseRedisBenchmarkCsv(
   return results;
 }
 
-/** Starts Redis, measures SET and GET with `ops` requests each and RSS after `num` keys. */
-export async function benchRedis(options: { num: number; ops: number }): Promise<RedisResult> {
+/** A running `redis-server` of the benchmarks (no persistence), on a free loopback port. */
+export interface RedisServer {
+  port: number;
+  pid: number;
+  /** `redis-cli -p PORT ...args`; resolves with its stdout. */
+  cli(...args: string[]): Promise<string>;
+  /** SIGKILL, wait, remove its directory. */
+  stop(): Promise<void>;
+}
+
+/** Starts Debian's `redis-server` and waits until it answers PING (bounded). */
+export async function startRedisServer(): Promise<RedisServer> {
   const port = freeLoopbackPort();
   const dir = await Deno.makeTempDir({ prefix: "basalt_bench_redis_" });
   const child = new Deno.Command("redis-server", {
@@ -80,15 +90,32 @@ export async function benchRedis(options: { num: number; ops: number }): Promise
   }).spawn();
   const cli = (...args: string[]) =>
     run("redis-cli", ["-h", "127.0.0.1", "-p", `${port}`, ...args]);
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  };
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while ((await cli("PING").catch(() => "")).trim() !== "PONG") {
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, pid: child.pid, cli, stop };
+}
+
+/** Starts Redis, measures SET and GET with `ops` requests each and RSS after `num` keys. */
+export async function benchRedis(options: { num: number; ops: number }): Promise<RedisResult> {
+  const redis = await startRedisServer();
+  const port = redis.port;
+  try {
     // `num` keys of 100-byte values, then RSS, as for Basalt.
-    await cli("DEBUG", "POPULATE", `${options.num}`, "key", "100");
-    const rssBytes = vmRssBytes(child.pid);
+    await redis.cli("DEBUG", "POPULATE", `${options.num}`, "key", "100");
+    const rssBytes = vmRssBytes(redis.pid);
     const csv = await run("redis-benchmark", [
       ...["-h", "127.0.0.1", "-p", `${port}`, "-P", "16", "-t", "set,get", "-d", "100"],
       ...["-n", `${options.ops}`, "-r", `${options.num}`, "--csv"],
@@ -107,8 +134,6 @@ export async function benchRedis(options: { num: number; ops: number }): Promise
       rssBytes,
     };
   } finally {
-    child.kill("SIGKILL");
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
+    await redis.stop();
   }
 }

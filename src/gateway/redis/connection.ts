@@ -21,7 +21,7 @@ import {
   text,
 } from "./command.ts";
 import { type Executor, type Job, runCommand } from "./executor.ts";
-import { bytesOfBinaryKey, recordKey } from "./layout.ts";
+import { bytesOfBinaryKey } from "./layout.ts";
 import {
   ErrorReply,
   OK,
@@ -138,12 +138,20 @@ function dataJob(
   const keys: Uint8Array[] = [];
   const storageKeys: Uint8Array[] = [];
   let needsTxn = false;
+  let global = false;
+  let argumentBytes = 0;
   for (const { spec, args } of commands) {
+    const named = keyArgs(spec, args);
     if (spec.kind === "data") needsTxn = true;
-    keys.push(...keyArgs(spec, args));
+    // A data command naming no key reads or writes any (KEYS, SCAN, FLUSHDB, INFO keyspace).
+    if (spec.kind === "data" && named.length === 0) global = true;
+    keys.push(...named);
     if (spec.prefetch !== undefined) storageKeys.push(...spec.prefetch(args));
+    // Only writes count towards a batch's bytes (its 1PC bound): reads add no mutation.
+    if (!spec.flags.includes("readonly")) { for (const arg of args) argumentBytes += arg.length; }
   }
-  return { session, needsTxn, keys, storageKeys, run };
+  const writes = commands.some(({ spec }) => !spec.flags.includes("readonly"));
+  return { session, needsTxn, keys, storageKeys, global, writes, argumentBytes, run };
 }
 
 /** Starts (or queues, or answers) one command; returns its reply to come. */
@@ -209,8 +217,10 @@ function dispatchExec(session: Session, deps: ConnectionDeps): Pending {
     );
   }
   const job = dataJob(session, queued, (ctx) => exec(ctx, queued));
-  // The watch checks read the watched records too: one request for all.
-  for (const key of session.watched.keys()) job.storageKeys.push(recordKey(bytesOfBinaryKey(key)));
+  // The watch checks read the watched records too (one request for all), and the EXEC is
+  // ordered after the other jobs on them. A WATCH still running is ahead of it anyway: both
+  // are ordered on the connection.
+  for (const key of session.watched.keys()) job.keys.push(bytesOfBinaryKey(key));
   job.needsTxn = true;
   return deps.executor.submit(job);
 }

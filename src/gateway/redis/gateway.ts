@@ -21,7 +21,7 @@ import { REDIS_MAX_CLIENTS, REDIS_RECLAIM_INTERVAL_MS } from "../../constants.ts
 import type { CommandContext } from "./command.ts";
 import { serveConnection } from "./connection.ts";
 import { Executor } from "./executor.ts";
-import { reclaimExpired } from "./reclaimer.ts";
+import { findExpired, reclaimExpired } from "./reclaimer.ts";
 import { Session } from "./session.ts";
 import { GatewayState } from "./state.ts";
 
@@ -49,7 +49,8 @@ export class RedisGateway {
   readonly #connections = new Set<Deno.Conn>();
   readonly #options: RedisGatewayOptions;
   #reclaimTimer: ReturnType<typeof setInterval> | undefined;
-  #reclaiming = false;
+  /** The running reclaimer round (close waits for it). */
+  #reclaiming: Promise<void> | null = null;
   #accepting: Promise<void>;
   #closed = false;
   #nextClientId = 1;
@@ -83,23 +84,29 @@ export class RedisGateway {
 
   /** Runs one reclaimer round now (tests); resolves with the keys it deleted. */
   async reclaimNow(): Promise<number> {
-    const session = new Session(0, "reclaimer");
+    const keys = await findExpired(this.state.kv, Date.now());
+    if (keys.length === 0) return 0;
+    const argumentBytes = keys.reduce((sum, key) => sum + key.length, 0);
     const reply = await this.#executor.submit({
-      session,
+      session: new Session(0, "reclaimer"),
       needsTxn: true,
-      keys: [],
+      keys,
       storageKeys: [],
-      run: (ctx: CommandContext) => reclaimExpired(ctx),
+      global: false,
+      writes: true,
+      argumentBytes,
+      run: (ctx: CommandContext) => reclaimExpired(ctx, keys),
     });
     return typeof reply === "number" ? reply : 0;
   }
 
   #reclaim(): void {
-    if (this.#reclaiming || this.#closed) return;
-    this.#reclaiming = true;
-    this.reclaimNow().catch((error) => this.#options.onError?.(error)).finally(() =>
-      this.#reclaiming = false
-    );
+    if (this.#reclaiming !== null || this.#closed) return;
+    this.#reclaiming = this.reclaimNow()
+      .then(() => {}, (error) => {
+        if (!this.#closed) this.#options.onError?.(error);
+      })
+      .finally(() => this.#reclaiming = null);
   }
 
   async #accept(): Promise<void> {
@@ -149,6 +156,7 @@ export class RedisGateway {
         conn.close();
       } catch { /* closed by its reader */ }
     }
+    await this.#reclaiming;
     await this.#executor.stop();
     if (this.#options.ownsClient ?? false) await this.#options.kv.close();
   }

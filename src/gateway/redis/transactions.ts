@@ -1,7 +1,7 @@
 /**
  * MULTI/EXEC/DISCARD/WATCH/UNWATCH. An EXEC runs its queued commands one after another inside
  * its batch's Basalt transaction, so they commit together or not at all, and no other command
- * runs between them (the executor is serial).
+ * on their keys runs between them (a batch running beside it touches other keys: job_order.ts).
  *
  * WATCH: a watched key that anyone changed after WATCH makes EXEC answer nil (a null array).
  * "After WATCH" is "committed after the ts of WATCH's batch" (its commit ts, or its start ts if
