@@ -2,7 +2,9 @@
  * `deno task bench --only redis-gateway` (issue #14 item 5): Debian's `redis-benchmark` against
  * the Redis gateway and against Debian's `redis-server`, in the same run, cells alternating.
  *
- * Targets: Redis (`startRedisServer`, no persistence, the peer of the server section); the
+ * Targets: Redis (`startRedisServer`, no persistence, the peer of the server section), and Redis
+ * with an append-only file fsynced before every answer (`appendfsync always`: the gateway's
+ * durability, whose every commit is an fsynced log write); the
  * gateway inside a standalone store (`serve --redis-addr`: a 1-replica Raft log with fsync);
  * with `--redis-cluster`, also a gateway process (`deno task redis`) over 1 PD + 3 stores
  * (3 replicas). Cells: SET, GET, INCR and MSET (10 keys) from 50 connections (`-c 50`), each
@@ -39,10 +41,11 @@ const TESTS = [
   { test: "mset", row: "MSET (10 keys)", share: 0.1 },
 ] as const;
 
-/** Something redis-benchmark can be pointed at. */
+/** Something redis-benchmark can be pointed at (a peer: a redis-server the gateways are weighed against). */
 interface Target {
   name: string;
   port: number;
+  peer?: true;
   stop(): Promise<void>;
 }
 
@@ -73,9 +76,10 @@ async function runCell(
   }
 }
 
-async function redisTarget(): Promise<Target> {
-  const redis = await startRedisServer();
-  return { name: "redis-server", port: redis.port, stop: redis.stop };
+async function redisTarget(durable: boolean): Promise<Target> {
+  const redis = await startRedisServer({ durable });
+  const name = durable ? "redis-server (fsync always)" : "redis-server";
+  return { name, port: redis.port, peer: true, stop: redis.stop };
 }
 
 async function standaloneTarget(): Promise<Target> {
@@ -159,7 +163,8 @@ export async function benchRedisGateway(
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    targets.push(await redisTarget());
+    targets.push(await redisTarget(false));
+    targets.push(await redisTarget(true));
     targets.push(await standaloneTarget());
     if (options.cluster) targets.push(await clusterTarget());
     // results[target][cell] = ops/s of each round.
@@ -194,18 +199,23 @@ function printResults(
   results: Map<string, number[]>[],
   options: { title: string },
 ): void {
-  const header = ["cell", "redis-server ops/s"];
-  for (const target of targets.slice(1)) header.push(`${target.name} ops/s`, "÷ redis");
+  const peers = targets.flatMap((target, i) => (target.peer === true ? [i] : []));
+  const header = ["cell", ...targets.map((target) => `${target.name} ops/s`)];
+  for (const target of targets) {
+    if (target.peer !== true) { for (const p of peers) header.push(`÷ ${targets[p]!.name}`); }
+  }
   const lines: string[][] = [];
   for (const cell of results[0]!.keys()) {
-    const peer = median(results[0]!.get(cell)!);
-    const line = [cell, format(peer)];
-    for (let i = 1; i < targets.length; i++) {
-      const ours = median(results[i]!.get(cell)!.filter((rps) => !Number.isNaN(rps)));
-      line.push(
-        format(ours),
-        Number.isFinite(ours / peer) ? `${(ours / peer).toFixed(3)}×` : "n/a",
-      );
+    const medians = results.map((byCell) =>
+      median(byCell.get(cell)!.filter((rps) => !Number.isNaN(rps)))
+    );
+    const line = [cell, ...medians.map(format)];
+    for (const [i, target] of targets.entries()) {
+      if (target.peer === true) continue;
+      for (const p of peers) {
+        const ratio = medians[i]! / medians[p]!;
+        line.push(Number.isFinite(ratio) ? `${ratio.toFixed(3)}×` : "n/a");
+      }
     }
     lines.push(line);
   }

@@ -78,12 +78,21 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts Debian's `redis-server` and waits until it answers PING (bounded). */
-export async function startRedisServer(): Promise<RedisServer> {
+/**
+ * Starts Debian's `redis-server` and waits until it answers PING (bounded): with no persistence,
+ * or with `durable`, an append-only file fsynced before every write is answered
+ * (`appendfsync always`: the durability of a store whose log is fsynced per write).
+ */
+export async function startRedisServer(
+  options: { durable?: boolean } = {},
+): Promise<RedisServer> {
   const port = freeLoopbackPort();
   const dir = await Deno.makeTempDir({ prefix: "basalt_bench_redis_" });
+  const persistence = options.durable === true
+    ? ["--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
   const child = new Deno.Command("redis-server", {
-    args: ["--port", `${port}`, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args: ["--port", `${port}`, "--bind", "127.0.0.1", "--save", "", ...persistence]
       .concat(["--dir", dir, "--enable-debug-command", "local", "--loglevel", "warning"]),
     stdout: "null",
     stderr: "null",
