@@ -11,8 +11,13 @@
  *   deno task bench --only txn-large          one transaction of --num keys (default 100 000)
  *                                             through the command layer: prewrite, commit,
  *                                             rollback, pessimistic lock and rollback, resolve
- *   deno task bench --only pd                 a PD process: TSO timestamps/s, region heartbeats/s
- *                                             for --num regions (default 100 000), its RSS
+ *   deno task bench --only pd                 one PD process, then 3 PD members (Raft,
+ *                                             driven at the leader), side by side with the
+ *                                             ratio 3÷1: TSO timestamps/s, one write's
+ *                                             durable path, region heartbeats/s for --num
+ *                                             regions (default 100 000; the 3-member load
+ *                                             of new regions takes minutes), RSS; and
+ *                                             in-process scheduling rounds at 10k regions
  *   deno task bench --only cluster --seconds 2
  *                                             1 PD + 3 stores: raw puts/gets through
  *                                             BatchCommands to the leader at 1/16/64/256 in
@@ -45,10 +50,25 @@
  *                                             gateway over 1 PD + 3 stores) and redis-server;
  *                                             --num requests per cell (default 20 000),
  *                                             --repeat rounds (median)
+ *   deno task bench --only http-gateway --seconds 3
+ *                                             wrk GET and PUT /v1/kv/{key} (100 B bodies) at
+ *                                             1/16/64 connections against a standalone store
+ *                                             (serve --http-addr), beside the same operation
+ *                                             through gRPC (Basalt.connect) at as many in
+ *                                             flight; --num keys (default 10 000), --seconds
+ *                                             per cell (default 3): about 45 s
+ *   deno task bench --only embedded --seconds 3
+ *                                             Basalt.open in this process: gets and puts of
+ *                                             100 B values, 1/16/64 concurrent promises, beside
+ *                                             the engine's readrandom and fillsync (RocksDB via
+ *                                             FFI) in the same run; --num keys (default
+ *                                             10 000), --seconds per cell (default 3): ~30 s
  */
 import { parseArgs } from "node:util";
 import { benchCluster } from "./cluster_bench.ts";
+import { benchEmbedded } from "./embedded_bench.ts";
 import { benchEngine } from "./engine_bench.ts";
+import { benchHttpGateway } from "./http_gateway_bench.ts";
 import { benchIdleCluster } from "./idle_cluster_bench.ts";
 import { benchPd } from "./pd_bench.ts";
 import { benchPutBreakdown } from "./put_breakdown.ts";
@@ -71,6 +91,8 @@ const SECTIONS = [
   "idle",
   "put-breakdown",
   "redis-gateway",
+  "http-gateway",
+  "embedded",
 ] as const;
 /** YCSB records and operations per workload when `--num` is not given. */
 const YCSB_DEFAULT_NUM = 10_000;
@@ -94,6 +116,12 @@ const PUT_BREAKDOWN_WARMUP_SECONDS = 8;
 const IDLE_DEFAULT_SECONDS = 20;
 /** redis-benchmark requests per Redis gateway cell without `--num`. */
 const REDIS_GATEWAY_DEFAULT_NUM = 20_000;
+/** Keys loaded for the HTTP gateway and embedded sections without `--num`. */
+const KV_API_DEFAULT_NUM = 10_000;
+/** Seconds per HTTP gateway or embedded cell without `--seconds` (12 cells: tens of seconds). */
+const KV_API_DEFAULT_SECONDS = 3;
+/** Connections (HTTP) and requests in flight (gRPC, embedded) of those sections' cells. */
+const KV_API_IN_FLIGHT = [1, 16, 64] as const;
 
 const { values } = parseArgs({
   // `deno task bench -- --only …` hands the "--" through; it separates nothing here.
@@ -186,5 +214,19 @@ if (only.has("redis-gateway")) {
     num: numGiven ? Number(values.num) : REDIS_GATEWAY_DEFAULT_NUM,
     repeat: Number(values.repeat),
     cluster: values["redis-cluster"],
+  });
+}
+if (only.has("http-gateway")) {
+  await benchHttpGateway({
+    keys: numGiven ? Number(values.num) : KV_API_DEFAULT_NUM,
+    cellSeconds: secondsGiven ? Number(values.seconds) : KV_API_DEFAULT_SECONDS,
+    connections: KV_API_IN_FLIGHT,
+  });
+}
+if (only.has("embedded")) {
+  await benchEmbedded({
+    keys: numGiven ? Number(values.num) : KV_API_DEFAULT_NUM,
+    cellSeconds: secondsGiven ? Number(values.seconds) : KV_API_DEFAULT_SECONDS,
+    inFlight: KV_API_IN_FLIGHT,
   });
 }

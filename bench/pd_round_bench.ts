@@ -13,6 +13,8 @@
  *                                                            3 and 5 stores, limits 4 and 64
  *   deno run -A bench/pd_round_bench.ts --regions 10000 --stores 3 --limit 64 --rounds 5
  *
+ * `deno task bench -- --only pd` prints the 10k-region cells (`benchPdRounds`).
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -21,6 +23,7 @@ import { EngineStorage } from "../src/pd/engine_storage.ts";
 import { PlacementDriver } from "../src/pd/placement_driver.ts";
 import { SimCluster } from "../src/pd/sim_cluster.ts";
 import { SeededRandom } from "../src/util/random.ts";
+import { printTable } from "./report.ts";
 
 const START_MS = 1_700_000_000_000;
 /** Region ids start here (below are the bootstrap region and the stores' ids). */
@@ -100,11 +103,49 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
-function row(cell: RoundCell): string {
+/** The cells of one row: regions, stores, limit, round p50 and max ms, operators added p50. */
+export function roundRow(cell: RoundCell): string[] {
   const ms = (value: number) => value.toFixed(value < 10 ? 2 : 0);
-  return `| ${cell.regions.toLocaleString("en-US")} | ${cell.stores} | ${cell.limit} | ` +
-    `${ms(median(cell.roundsMs))} | ${ms(Math.max(...cell.roundsMs))} | ` +
-    `${Math.round(median(cell.added))} |`;
+  return [
+    cell.regions.toLocaleString("en-US"),
+    String(cell.stores),
+    String(cell.limit),
+    ms(median(cell.roundsMs)),
+    ms(Math.max(...cell.roundsMs)),
+    String(Math.round(median(cell.added))),
+  ];
+}
+
+/** The table's header, in `roundRow`'s order. */
+export const ROUND_TABLE_HEADER = [
+  "regions",
+  "stores",
+  "limit",
+  "round p50 ms",
+  "round max ms",
+  "operators added p50",
+];
+
+/**
+ * Times the rounds of every (stores, limit) pair at `regions` regions and prints them as a
+ * `bench/report.ts` table (`deno task bench -- --only pd` runs 10k regions, about 5 s).
+ */
+export function benchPdRounds(
+  shape: { regions: number; stores: readonly number[]; limits: readonly number[]; rounds: number },
+): RoundCell[] {
+  const cells: RoundCell[] = [];
+  for (const stores of shape.stores) {
+    for (const limit of shape.limits) {
+      cells.push(measureRounds({ regions: shape.regions, stores, limit, rounds: shape.rounds }));
+    }
+  }
+  printTable(
+    `PD: one scheduling round in-process (scheduleRound(), ${shape.rounds} rounds after a ` +
+      "warm-up; every leader on store 1; limit = leader- and region-schedule-limit)",
+    ROUND_TABLE_HEADER,
+    cells.map(roundRow),
+  );
+  return cells;
 }
 
 if (import.meta.main) {
@@ -119,13 +160,13 @@ if (import.meta.main) {
   });
   const list = (given: string | undefined, fallback: number[]) =>
     given === undefined ? fallback : given.split(",").map(Number);
-  console.log("| regions | stores | limit | round p50 ms | round max ms | operators added p50 |");
-  console.log("|---|---|---|---|---|---|");
+  console.log(`| ${ROUND_TABLE_HEADER.join(" | ")} |`);
+  console.log(`|${ROUND_TABLE_HEADER.map(() => "---|").join("")}`);
   for (const regions of list(values.regions, [1_000, 10_000, 100_000])) {
     for (const stores of list(values.stores, [3, 5])) {
       for (const limit of list(values.limit, [4, 64])) {
         const cell = measureRounds({ regions, stores, limit, rounds: Number(values.rounds) });
-        console.log(row(cell));
+        console.log(`| ${roundRow(cell).join(" | ")} |`);
       }
     }
   }

@@ -16,6 +16,7 @@ const BENCH_PACKAGES: Record<string, string> = {
   "redis-server": "redis-server",
   "redis-benchmark": "redis-tools",
   etcd: "etcd-server",
+  wrk: "wrk",
 };
 
 /** Debian packages some tests need, by the command each provides. */

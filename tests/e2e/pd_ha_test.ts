@@ -14,7 +14,7 @@ import { pdpb } from "../../proto/mod.ts";
 import { PdClient } from "../../src/client/pd_client.ts";
 import { TsoClient } from "../../src/client/tso.ts";
 import { freeLoopbackPort } from "./lib.ts";
-import { PdRpc, startPd, type TestPd } from "./pd_lib.ts";
+import { PdRpc, pdServes, startPd, type TestPd } from "./pd_lib.ts";
 
 /** "A few seconds": the issue's bound on a failover, with room for a loaded 2-core machine. */
 const FAILOVER_MAX_MS = 10_000;
@@ -41,20 +41,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null>): Promise
 async function leaderOf(members: Map<string, TestPd>, except?: string): Promise<string> {
   return await waitFor(`a PD leader${except ? ` other than ${except}` : ""}`, async () => {
     for (const [name, pd] of members) {
-      if (name === except) continue;
-      const rpc = new PdRpc(pd.clientAddr);
-      try {
-        await rpc.connect();
-        const answer = await rpc.call<pdpb.IsBootstrappedResponse>("IsBootstrapped", {
-          request: pdpb.IsBootstrappedRequest,
-          response: pdpb.IsBootstrappedResponse,
-        }, {});
-        if (answer.header?.error == null) return name;
-      } catch {
-        /* a follower refuses; a dead member does not answer */
-      } finally {
-        rpc.close();
-      }
+      if (name !== except && await pdServes(pd)) return name;
     }
     return null;
   });

@@ -215,3 +215,20 @@ export class PdRpc {
     this.#client.close();
   }
 }
+
+/** Whether `pd` leads and serves: it answers IsBootstrapped without an error header. */
+export async function pdServes(pd: TestPd): Promise<boolean> {
+  const rpc = new PdRpc(pd.clientAddr);
+  try {
+    await rpc.connect();
+    const answer = await rpc.call<pdpb.IsBootstrappedResponse>("IsBootstrapped", {
+      request: pdpb.IsBootstrappedRequest,
+      response: pdpb.IsBootstrappedResponse,
+    }, {});
+    return answer.header?.error == null;
+  } catch {
+    return false; // a follower refuses with UNAVAILABLE "not leader"; a dead member does not answer
+  } finally {
+    rpc.close();
+  }
+}
