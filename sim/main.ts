@@ -38,6 +38,7 @@ async function main(): Promise<number> {
       verbose: { type: "boolean", default: false },
       cluster: { type: "boolean", default: false },
       bank: { type: "boolean", default: false },
+      pd: { type: "string" },
       ticks: { type: "string" },
     },
   });
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       faultTicks: values.ticks === undefined ? undefined : Number(values.ticks),
       bug: values.bug,
       bank: values.bank,
+      pd: values.pd,
       verbose: values.verbose,
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The bank through the real transactional client (issue #13 item 2): `BANK_ACCOUNTS` accounts
  * spread over the key space the scheduler splits, `TxnKV` (src/client) on the simulated clock
- * over `SimLinks`, `SimPdView` and `SimTso`, and these clients:
+ * over `SimLinks`, a region source (`SimPdView`, or the real PD's through src/client's
+ * `PdRegionSource`) and `SimTso`, and these clients:
  *
  * - transfer clients, one per commit mode — 2PC, async commit, 1PC (adjacent accounts, so the
  *   keys often share a region; the client falls back to 2PC when they do not) and one mixing
@@ -40,7 +41,8 @@ import type { SeededRandom } from "../../src/util/random.ts";
 import { regionMap } from "./region_map.ts";
 import type { SimClock } from "./sim_clock.ts";
 import type { SimLinks } from "./sim_link.ts";
-import type { SimPdView, SimTso } from "./sim_pd.ts";
+import type { RegionSource } from "../../src/client/cached_resolver.ts";
+import type { SimTso } from "./sim_pd.ts";
 
 /** The accounts: one key near each of several split letters (scheduler.ts splits at a..m). */
 export const BANK_ACCOUNTS = ["a1", "b2", "d3", "e4", "g5", "h6", "j7", "l8"];
@@ -103,7 +105,7 @@ export class BankWorkload {
       c: Cluster;
       clock: SimClock;
       links: SimLinks;
-      pd: SimPdView;
+      pd: RegionSource;
       tso: SimTso;
       random: SeededRandom;
       trace: (line: string) => void;

@@ -19,6 +19,14 @@
  *  5. Checks: Raft safety per region after every round of the run (raft_safety.ts), replica
  *     consistency once replicas caught up, linearizability of the history.
  *
+ * With the real PD (the seed's `realPd`, or `pd: "real"`), src/pd's `PlacementDriver` runs on the
+ * simulated clock (sim_placement_driver.ts): the stores heartbeat it and carry out its operators,
+ * it alone repairs and balances (the oracle scheduler only splits and asks PD for admin
+ * operators), its clock jumps forward now and then, and it serves the bank's client timestamps
+ * and regions. Then liveness also asks that every region be back at its voter count, on stores
+ * still alive, within REPAIR_BOUND_TICKS after faults stop (a store lost for good is repaired
+ * by PD's replica checker alone), and PD's TSO must never go back.
+ *
  * With `bank`, the real transactional client runs too (bank_workload.ts): its accounts are set
  * up before the fault phase, its transfers and snapshot reads run through it, and after the
  * drain its final read, the transfer records and the lock CF of every replica are checked
@@ -39,13 +47,24 @@ import { SeededRandom } from "../../src/util/random.ts";
 import { Trace } from "../trace.ts";
 import { randomCut, roughNetwork } from "./network_faults.ts";
 import { checkReplicaConsistency, RegionSafetyChecker } from "./raft_safety.ts";
-import { regionMap } from "./region_map.ts";
+import { describeRange, regionMap } from "./region_map.ts";
+import { metapb } from "../../proto/mod.ts";
 import { RegisterWorkload, type WorkloadStats } from "./register_workload.ts";
 import { Scheduler, type SchedulerStats } from "./scheduler.ts";
 import { type BankStats, BankWorkload, lockedKeys } from "./bank_workload.ts";
 import { SimClock } from "./sim_clock.ts";
 import { SimLinks } from "./sim_link.ts";
 import { SimPdView, SimTso } from "./sim_pd.ts";
+import {
+  PD_CLOCK_JUMP_PER_TICK,
+  PD_CLOCK_JUMPS_MS,
+  type SimPdStats,
+  SimPlacementDriver,
+} from "./sim_placement_driver.ts";
+import type { RegionSource } from "../../src/client/cached_resolver.ts";
+import type { PdClient } from "../../src/client/pd_client.ts";
+import { PdRegionSource } from "../../src/client/pd_resolver.ts";
+import { ROUND_MS, SIM_EPOCH_MS, TICK_MS } from "./sim_clock.ts";
 import type { StoreGlueBugs } from "./sim_store_services.ts";
 import {
   chooseSettings,
@@ -56,6 +75,12 @@ import {
 
 /** Ticks after faults stop within which a put of every key must be acknowledged. */
 export const LIVENESS_BOUND_TICKS = 400;
+/**
+ * With the real PD: ticks after faults stop within which every region must be back at its voter
+ * count on live stores — the lost store's silence reaching max-store-down-time (210 ticks, from
+ * at most 100 ticks before faults stop), then the repairs, a few regions at a time.
+ */
+export const REPAIR_BOUND_TICKS = 800;
 /** Ticks the drain waits for answers before giving up on the rest. */
 const DRAIN_TICKS = 2 * 25;
 /** Ticks given to lagging replicas to catch up before the consistency check. */
@@ -88,6 +113,8 @@ export interface ClusterSimOptions {
   bank?: boolean;
   /** Deliberate bugs for the bank to catch (test-only; implies `bank`). */
   bankBugs?: BankBugs;
+  /** Who repairs and balances: the real PD or the oracle (default: the seed's `realPd`). */
+  pd?: "real" | "oracle";
 }
 
 /** Which checker failed. */
@@ -99,6 +126,7 @@ export type ClusterFailureKind =
   | "snapshot isolation"
   | "lock left"
   | "client bug"
+  | "tso"
   | "assertion";
 
 /** The outcome of one run. */
@@ -117,6 +145,7 @@ export interface ClusterSimResult {
     entriesCompared: number;
     messages: { sent: number; dropped: number; duplicated: number; delayed: number };
     bank?: BankStats;
+    pd?: SimPdStats;
   };
 }
 
@@ -154,7 +183,13 @@ class Run {
   #down: { id: bigint; until: number } | undefined;
   #cut: { filter: Filter; until: number } | undefined;
   #rough: Filter | undefined;
-  bank: { workload: BankWorkload; clock: SimClock; pd: SimPdView; links: SimLinks } | undefined;
+  bank:
+    | { workload: BankWorkload; clock: SimClock; view: SimPdView | undefined; links: SimLinks }
+    | undefined;
+  /** The real PD, when this run has it. */
+  pd: SimPlacementDriver | undefined;
+  /** Draws PD's clock jumps (its own source: the fault schedule stays the oracle run's). */
+  readonly #pdJumps: SeededRandom;
   #roundInTick = 0;
 
   constructor(readonly options: ClusterSimOptions) {
@@ -163,6 +198,8 @@ class Run {
     // The settings come from a source of their own, so that a setting's range can change
     // without moving every other choice of the run.
     this.settings = chooseSettings(new SeededRandom(options.seed ^ 0x5e771));
+    if (options.pd !== undefined) this.settings.realPd = options.pd === "real";
+    this.#pdJumps = new SeededRandom(options.seed ^ 0x9d01);
   }
 
   private log(line: string): void {
@@ -189,8 +226,22 @@ class Run {
       },
     });
     const log = (line: string) => this.log(line);
+    if (s.realPd) {
+      this.pd = new SimPlacementDriver({
+        c: this.c,
+        random: new SeededRandom(this.options.seed ^ 0x9d00),
+        voters: s.voters,
+        simNowMs: () => SIM_EPOCH_MS + this.c.ticks * TICK_MS + this.#roundInTick * ROUND_MS,
+        mergeChecker: s.pdMergeChecker,
+        trace: log,
+      });
+    }
     this.workload = new RegisterWorkload(this.c, this.c.random, log);
-    this.scheduler = new Scheduler(this.c, this.c.random, { voters: s.voters, trace: log });
+    this.scheduler = new Scheduler(this.c, this.c.random, {
+      voters: s.voters,
+      trace: log,
+      pd: this.pd,
+    });
     if (this.options.bank === true || this.options.bankBugs !== undefined) await this.setUpBank();
     if (s.dropRate > 0 || s.duplicateRate > 0 || s.maxDelayRounds > 0) {
       this.#rough = this.c.transport.addFilter(roughNetwork(this.c.random, s));
@@ -226,8 +277,11 @@ class Run {
   /** One tick of every store, then 1..MAX_ROUNDS_PER_TICK rounds with the clients between. */
   private async tick(opts: { clients: boolean } = { clients: true }): Promise<void> {
     this.c.tickStores();
+    this.#roundInTick = 0;
+    this.pd?.step();
     const rounds = 1 + this.c.random.int(MAX_ROUNDS_PER_TICK);
     for (let r = 0; r < rounds; r++) {
+      this.#roundInTick = r;
       await this.bankStep(r);
       if (opts.clients) this.workload.step();
       await this.c.round();
@@ -236,6 +290,7 @@ class Run {
       if (this.safety.violation !== undefined) {
         throw new Failure("raft safety", this.safety.violation);
       }
+      if (this.pd?.tsoViolation !== undefined) throw new Failure("tso", this.pd.tsoViolation);
     }
   }
 
@@ -257,7 +312,7 @@ class Run {
     if (bank.workload.clientBug !== undefined) {
       throw new Failure("client bug", bank.workload.clientBug);
     }
-    bank.pd.refresh();
+    bank.view?.refresh();
     bank.links.deliver();
   }
 
@@ -267,13 +322,19 @@ class Run {
     const clock = new SimClock(new SeededRandom(seed ^ 0xba4c));
     clock.advanceTo({ tick: this.c.ticks, round: 0 });
     const bugs = this.options.bankBugs;
+    const pdCore = this.pd;
     const tso = new SimTso(
       clock,
       bugs?.tsoGoesBack === true
         ? { goesBack: true, random: new SeededRandom(seed ^ 0x75b0) }
         : undefined,
+      pdCore === undefined ? undefined : () => pdCore.timestamp(),
     );
-    const pd = new SimPdView(this.c);
+    // The real PD answers through src/client's own PdRegionSource, over the calls it makes of
+    // a PdClient (sim_placement_driver.ts); otherwise the picture of sim_pd.ts.
+    const view = pdCore === undefined ? new SimPdView(this.c) : undefined;
+    const pd: RegionSource = view ??
+      new PdRegionSource(pdCore!.client() as unknown as PdClient);
     const links = new SimLinks(this.c, {
       clock,
       tso,
@@ -289,7 +350,7 @@ class Run {
       random: clock.source,
       trace: (line) => this.log(line),
     });
-    this.bank = { workload, clock, pd, links };
+    this.bank = { workload, clock, view, links };
     await this.until("the bank's accounts set up", workload.setUp());
   }
 
@@ -336,6 +397,11 @@ class Run {
   private injectFaults(): void {
     const { c, settings: s } = this;
     const random = c.random;
+    if (this.pd !== undefined && this.#pdJumps.chance(PD_CLOCK_JUMP_PER_TICK)) {
+      const ms = this.#pdJumps.pick(PD_CLOCK_JUMPS_MS);
+      this.pd.jump(ms);
+      this.faults.push(`t${c.ticks} PD clock jumps ${ms} ms`);
+    }
     if (this.#down !== undefined && c.ticks >= this.#down.until) {
       c.restart(this.#down.id);
       this.fault(`restart store ${this.#down.id}`);
@@ -404,6 +470,43 @@ class Run {
       await this.tick();
     }
     this.log(`liveness: every key written ${this.c.ticks - start} ticks after faults stopped`);
+    if (this.pd === undefined) return;
+    for (let missing = this.unrepaired(); missing !== undefined; missing = this.unrepaired()) {
+      if (this.c.ticks - start > REPAIR_BOUND_TICKS) {
+        throw new Failure(
+          "liveness",
+          `PD did not repair every region within ${REPAIR_BOUND_TICKS} ticks after faults ` +
+            `stopped: ${missing}`,
+        );
+      }
+      this.scheduler.step(undefined);
+      await this.tick();
+    }
+    this.log(
+      `liveness: every region at ${this.settings.voters} voters on live stores ` +
+        `${this.c.ticks - start} ticks after faults stopped`,
+    );
+  }
+
+  /**
+   * The first region (as the stores hold it) not at its voter count on live stores — a learner,
+   * a voter missing or too many, one on a store down or lost — or `undefined` when none.
+   */
+  private unrepaired(): string | undefined {
+    for (const region of regionMap(this.c)) {
+      const voters = region.peers.filter((p) => p.role === metapb.PeerRole.Voter);
+      const dead = region.peers.filter((p) => !this.c.isUp(p.storeId));
+      if (
+        voters.length === this.settings.voters && region.peers.length === voters.length &&
+        dead.length === 0
+      ) continue;
+      const peers = region.peers.map((p) =>
+        `${p.id}@${p.storeId}${p.role === metapb.PeerRole.Voter ? "" : "(learner)"}`
+      );
+      return `region ${region.id} ${describeRange(region)} has peers ${peers.join(", ")}` +
+        (dead.length > 0 ? ` (stores ${dead.map((p) => p.storeId).join(", ")} down)` : "");
+    }
+    return undefined;
   }
 
   private async drain(): Promise<void> {
@@ -446,9 +549,9 @@ class Run {
         casRefused: w?.casRefused ?? 0,
         unknown: w?.unknown ?? 0,
         splits: sch?.splits ?? 0,
-        merges: sch?.merges ?? 0,
-        confChanges: sch?.confChanges ?? 0,
-        transfers: sch?.transfers ?? 0,
+        merges: (sch?.merges ?? 0) + (this.pd?.stats.merges ?? 0),
+        confChanges: (sch?.confChanges ?? 0) + (this.pd?.stats.confChanges ?? 0),
+        transfers: (sch?.transfers ?? 0) + (this.pd?.stats.transfers ?? 0),
         refused: sch?.refused ?? 0,
         regionsAtEnd: c === undefined ? 0 : regionMap(c).length,
         leaderTerms: this.safety.stats.leaderTerms,
@@ -460,6 +563,7 @@ class Run {
           delayed: t?.delayed ?? 0,
         },
         bank: this.bank === undefined ? undefined : { ...this.bank.workload.stats },
+        pd: this.pd === undefined ? undefined : { ...this.pd.stats },
       },
     };
   }
@@ -486,6 +590,12 @@ export function formatClusterResult(r: ClusterSimResult, opts: { verbose?: boole
     `${s.leaderTerms} leader terms, ${s.entriesCompared} applied entries compared, ` +
     `${s.messages.sent} messages (${s.messages.dropped} dropped, ${s.messages.duplicated} duplicated, ` +
     `${s.messages.delayed} delayed), history ${r.digest}`,
+    ...(s.pd === undefined ? [] : [
+      `  pd: ${s.pd.regionHeartbeats} region heartbeats (${s.pd.refusedHeartbeats} refused), ` +
+      `${s.pd.operatorsAdded} operators (${s.pd.operatorsTimedOut} timed out), ` +
+      `${s.pd.refusedSteps} steps refused by stores, ${s.pd.clockJumps} clock jumps, ` +
+      `${s.pd.timestamps} timestamps`,
+    ]),
     ...(s.bank === undefined ? [] : [
       `  bank: ${s.bank.transfers} transfers (${s.bank.committed} committed ${
         JSON.stringify(s.bank.modes)

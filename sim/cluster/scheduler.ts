@@ -7,6 +7,12 @@
  * remove a voter), a leader transfer. Every proposal goes through the region's current leader
  * with fresh ids; the answer (or its absence by a deadline) goes to the trace.
  *
+ * With the real PD (`pd`, sim_placement_driver.ts) this oracle neither repairs nor balances:
+ * PD's checkers and schedulers do. Its random actions then go to PD as an administrator's
+ * would (`ctl operator add` merge-region, add-peer, transfer-leader; PD's replica checker
+ * removes the replica an add-peer made one too many), and a split asks PD for its ids
+ * (AskBatchSplit) and reports what it made (ReportBatchSplit), as a store's split does.
+ *
  * @module
  */
 
@@ -22,12 +28,17 @@ import {
   sameStores,
 } from "../../src/raftstore/command.ts";
 import { describeRegionError } from "../../src/raftstore/errors.ts";
-import type { PeerMeta, RegionMeta } from "../../src/raftstore/local_state.ts";
+import {
+  type PeerMeta,
+  regionFromProto,
+  type RegionMeta,
+} from "../../src/raftstore/local_state.ts";
 import type { Peer } from "../../src/raftstore/peer.ts";
 import type { Cluster } from "../../src/raftstore/testing/cluster.ts";
 import { compareBytes, utf8 } from "../../src/util/bytes.ts";
 import type { SeededRandom } from "../../src/util/random.ts";
 import { describeRange, regionMap } from "./region_map.ts";
+import type { SimPlacementDriver } from "./sim_placement_driver.ts";
 
 /** Ticks an admin proposal may wait for its answer before the scheduler moves on. */
 export const ADMIN_DEADLINE_TICKS = 60;
@@ -58,6 +69,7 @@ export class Scheduler {
       kind: keyof SchedulerStats;
       handle: { result: CmdResult | undefined };
       until: number;
+      onOk?: (result: CmdResult & { ok: true }) => void;
     }
     | undefined;
   /** The store lost for good, if any: repair moves its replicas away. */
@@ -66,18 +78,25 @@ export class Scheduler {
   constructor(
     readonly c: Cluster,
     readonly random: SeededRandom,
-    readonly opts: { voters: number; trace: (line: string) => void },
+    readonly opts: {
+      voters: number;
+      trace: (line: string) => void;
+      /** The real PD: it repairs and balances; admin actions go through it. */
+      pd?: SimPlacementDriver;
+    },
   ) {}
 
   /** Once per tick: settles the action under way, or starts the next (random ones if asked). */
   step(randomActions: { chance: number } | undefined): void {
     if (this.#busy !== undefined) {
-      const { what, kind, handle, until } = this.#busy;
+      const { what, kind, handle, until, onOk } = this.#busy;
       const r = handle.result;
       if (r === undefined && this.c.ticks < until) return;
       this.#busy = undefined;
-      if (r?.ok === true) this.stats[kind]++;
-      else this.stats.refused++;
+      if (r?.ok === true) {
+        this.stats[kind]++;
+        onOk?.(r);
+      } else this.stats.refused++;
       this.opts.trace(
         `admin ${what}: ${
           r === undefined
@@ -90,8 +109,10 @@ export class Scheduler {
       return;
     }
     const regions = regionMap(this.c);
-    for (const region of regions) {
-      if (this.repair(region)) return;
+    if (this.opts.pd === undefined) {
+      for (const region of regions) {
+        if (this.repair(region)) return;
+      }
     }
     if (randomActions !== undefined && this.random.chance(randomActions.chance)) {
       this.randomAction(regions);
@@ -155,7 +176,12 @@ export class Scheduler {
 
   private start(
     leader: Peer,
-    action: { what: string; kind: keyof SchedulerStats; cmd: RaftCmd },
+    action: {
+      what: string;
+      kind: keyof SchedulerStats;
+      cmd: RaftCmd;
+      onOk?: (result: CmdResult & { ok: true }) => void;
+    },
   ): boolean {
     const handle = this.c.startPropose(leader.meta.storeId, action.cmd);
     this.#busy = {
@@ -163,6 +189,7 @@ export class Scheduler {
       kind: action.kind,
       handle,
       until: this.c.ticks + ADMIN_DEADLINE_TICKS,
+      onOk: action.onOk,
     };
     this.opts.trace(`admin start ${action.what} via store ${leader.meta.storeId}`);
     return true;
@@ -173,6 +200,7 @@ export class Scheduler {
     const leader = this.c.leader(region.id);
     if (leader === undefined) return;
     const roll = this.random.int(100);
+    if (this.opts.pd !== undefined) return this.pdAction(regions, leader, roll);
     if (roll < 40) this.split(leader);
     else if (roll < 65) this.merge(regions, leader);
     else if (roll < 85) {
@@ -193,16 +221,52 @@ export class Scheduler {
     }
   }
 
+  /** A random action asked of the real PD (or a split with its ids); see the module header. */
+  private pdAction(regions: RegionMeta[], leader: Peer, roll: number): void {
+    const pd = this.opts.pd!;
+    const regionId = leader.regionId;
+    if (roll < 40) return this.split(leader);
+    if (roll < 65) {
+      const i = regions.findIndex((r) => r.id === regionId);
+      const neighbours = [regions[i - 1], regions[i + 1]].filter((r) => r !== undefined);
+      if (neighbours.length === 0) return;
+      const target = this.random.pick(neighbours);
+      pd.addOperator({ action: "merge-region", regionId, targetRegionId: target.id });
+      return;
+    }
+    const view = leader.region();
+    if (roll < 85) {
+      const free = this.usableStores().filter((s) => !view.peers.some((p) => p.storeId === s));
+      if (free.length === 0) return;
+      pd.addOperator({ action: "add-peer", regionId, storeId: this.random.pick(free) });
+      return;
+    }
+    const voters = view.peers.filter((p) =>
+      p.id !== leader.meta.id && p.role === metapb.PeerRole.Voter && p.storeId !== this.lostStore
+    );
+    if (voters.length === 0) return;
+    const to = this.random.pick(voters);
+    pd.addOperator({ action: "transfer-leader", regionId, storeId: to.storeId });
+  }
+
   private split(leader: Peer): void {
     const view = leader.region();
     const key = this.random.pick(SPLIT_ALPHABET);
     const bytes = utf8(key);
     if (!keyInRegion(bytes, view) || compareBytes(bytes, view.startKey) === 0) return;
-    const spec = {
-      splitKey: bytes,
-      newRegionId: this.c.allocPeerId(),
-      newPeerIds: view.peers.map(() => this.c.allocPeerId()),
-    };
+    const pd = this.opts.pd;
+    const ids = pd === undefined
+      ? {
+        newRegionId: this.c.allocPeerId(),
+        newPeerIds: view.peers.map(() => this.c.allocPeerId()),
+      }
+      : pd.askSplitIds(view);
+    if (typeof ids === "string") {
+      this.stats.refused++;
+      this.opts.trace(`admin split region ${view.id}: no ids from PD (${ids})`);
+      return;
+    }
+    const spec = { splitKey: bytes, ...ids };
     const rightDerive = this.random.chance(0.5);
     this.start(leader, {
       what:
@@ -210,6 +274,10 @@ export class Scheduler {
         (rightDerive ? " (right derives)" : ""),
       kind: "splits",
       cmd: batchSplitCommand(leader, [spec], rightDerive),
+      onOk: pd === undefined ? undefined : (result) => {
+        const made = result.adminResponse?.splits?.regions ?? [];
+        pd.reportSplit(made.map(regionFromProto));
+      },
     });
   }
 

@@ -30,6 +30,13 @@ export interface ClusterSimSettings {
   /** Applied entries in a log before the leader compacts it (small: snapshots happen). */
   raftLogGcCountLimit: number;
   hibernateRegions: boolean;
+  /**
+   * Whether the real PD (sim_placement_driver.ts) repairs, balances and serves the client, its
+   * clock jumping now and then; otherwise the oracle scheduler and sim_pd.ts do.
+   */
+  realPd: boolean;
+  /** With the real PD: whether its merge checker merges (a short split-merge-interval). */
+  pdMergeChecker: boolean;
 }
 
 /** Ticks of the fault phase of a run (faults, admin actions and clients). */
@@ -49,6 +56,9 @@ export function chooseSettings(random: SeededRandom): ClusterSimSettings {
     loseStoreAtTick: random.chance(0.3) ? 50 + random.int(FAULT_PHASE_TICKS - 150) : undefined,
     raftLogGcCountLimit: random.pick([20, 60, 1000]),
     hibernateRegions: random.chance(0.5),
+    // Drawn last, so that every setting above is what it was before the real PD came.
+    realPd: random.chance(0.5),
+    pdMergeChecker: random.chance(0.5),
   };
 }
 
@@ -63,5 +73,6 @@ export function describeSettings(s: ClusterSimSettings): string {
     s.loseStoreAtTick === undefined ? "no store lost" : `a store lost at t${s.loseStoreAtTick}`,
     `log gc at ${s.raftLogGcCountLimit}`,
     `hibernate ${s.hibernateRegions ? "on" : "off"}`,
+    s.realPd ? `real PD (merge checker ${s.pdMergeChecker ? "on" : "off"})` : "oracle PD",
   ].join(", ");
 }

@@ -63,10 +63,21 @@ export class SimTso implements TimestampOracle {
   constructor(
     readonly clock: SimClock,
     readonly bug: { goesBack: boolean; random: SeededRandom } | undefined = undefined,
+    /** Where timestamps come from instead (the real PD's TSO, sim_placement_driver.ts). */
+    readonly source: (() => bigint) | undefined = undefined,
   ) {}
 
   /** The next timestamp, now (the stores' max_ts syncs take it synchronously). */
   next(): bigint {
+    const ts = this.source?.() ?? this.#local();
+    this.count++;
+    if (this.bug?.goesBack === true && this.bug.random.chance(TSO_BUG_CHANCE)) {
+      return ts - composeTimestamp(TSO_BUG_LAG_MS, 0);
+    }
+    return ts;
+  }
+
+  #local(): bigint {
     const nowMs = this.clock.nowMs();
     if (nowMs > this.#physicalMs) {
       this.#physicalMs = nowMs;
@@ -74,10 +85,6 @@ export class SimTso implements TimestampOracle {
     } else if (++this.#logical > MAX_LOGICAL) {
       this.#physicalMs++;
       this.#logical = 0;
-    }
-    this.count++;
-    if (this.bug?.goesBack === true && this.bug.random.chance(TSO_BUG_CHANCE)) {
-      return composeTimestamp(this.#physicalMs - TSO_BUG_LAG_MS, this.#logical);
     }
     return composeTimestamp(this.#physicalMs, this.#logical);
   }

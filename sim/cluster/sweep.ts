@@ -7,6 +7,7 @@
  *   deno task sim -- --cluster --seeds 100 --bug skipEpochCheckAtApply
  *   deno task sim -- --cluster --bank --seeds 100      the bank through the real client too
  *   deno task sim -- --cluster --seeds 60 --bug tsoGoesBack   (a bank bug: implies --bank)
+ *   deno task sim -- --cluster --seeds 100 --pd real  every seed with the real PD (or oracle)
  *
  * @module
  */
@@ -39,6 +40,8 @@ export interface SweepArgs {
   bug?: string;
   /** Run the bank through the real client in every seed (`--bank`). */
   bank?: boolean;
+  /** `real` or `oracle`: who repairs and balances in every seed (default: each seed's choice). */
+  pd?: string;
   verbose: boolean;
 }
 
@@ -52,6 +55,11 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
     return 2;
   }
   const bank = args.bank === true;
+  if (args.pd !== undefined && args.pd !== "real" && args.pd !== "oracle") {
+    console.error(`unknown --pd ${args.pd}; real or oracle`);
+    return 2;
+  }
+  const pd = args.pd as "real" | "oracle" | undefined;
   if (args.seeds === undefined) {
     const r = await runClusterSimulation({
       seed: args.seed ?? 1,
@@ -59,6 +67,7 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
       bank,
       bankBugs,
       faultTicks: args.faultTicks,
+      pd,
     });
     console.log(formatClusterResult(r, { verbose: true }));
     return r.ok ? 0 : 1;
@@ -66,6 +75,7 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
   const failed: number[] = [];
   const started = performance.now();
   let ops = 0;
+  let realPdSeeds = 0;
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
     const r = await runClusterSimulation({
       seed,
@@ -73,8 +83,10 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
       bank,
       bankBugs,
       faultTicks: args.faultTicks,
+      pd,
     });
     ops += r.stats.calls;
+    if (r.settings.realPd) realPdSeeds++;
     if (!r.ok) {
       failed.push(seed);
       console.log(formatClusterResult(r));
@@ -89,7 +101,7 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
         args.seeds - failed.length
       } ok, ` +
       `${failed.length} failed${failed.length > 0 ? ` [${failed.join(", ")}]` : ""} in ` +
-      `${secs.toFixed(1)}s (${ops} client ops)`,
+      `${secs.toFixed(1)}s (${ops} client ops; ${realPdSeeds} seeds with the real PD)`,
   );
   return failed.length === 0 ? 0 : 1;
 }
