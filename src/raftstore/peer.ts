@@ -485,6 +485,7 @@ export class Peer {
     if (this.isMerging() && admin?.cmdType !== raft_cmdpb.AdminCmdType.RollbackMerge) {
       return cb({ ok: false, error: this.merging() });
     }
+    if (this.prepareMergeFenced()) return cb({ ok: false, error: this.merging() });
     if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
       const problem = this.prepareMergeProblem(cmd);
       if (problem !== null) return cb({ ok: false, error: this.invalid(problem) });
@@ -529,8 +530,24 @@ export class Peer {
         error: this.dropped("Raft refused it (a transfer under way, or too much uncommitted)"),
       });
     }
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
+      this.#prepareMergeFence = this.raw.raft.log.lastIndex();
+    }
     this.trackProposal(cb);
   }
+
+  /**
+   * Whether a PrepareMerge this leader proposed is not applied yet (TiKV's prepare-merge fence):
+   * nothing more is proposed until it is — the entries after the merge's min index are what
+   * CommitMerge carries, and a CompactLog behind the PrepareMerge would truncate them on every
+   * replica, leaving the merge unable to commit or roll back (sim --cluster seed 3).
+   */
+  prepareMergeFenced(): boolean {
+    return this.#prepareMergeFence > this.raw.raft.log.applied;
+  }
+
+  /** The index of the PrepareMerge this leader proposed last (0: none since it led). */
+  #prepareMergeFence = 0n;
 
   /**
    * The source region whose replica a CommitMerge waits for (`ApplyOutcome.blocked`), or
@@ -833,7 +850,7 @@ export class Peer {
    */
   private maybeCompactLog(): void {
     // A merging source keeps its log: CommitMerge carries entries after the merge's min index.
-    if (!this.isLeader() || this.isMerging()) return;
+    if (!this.isLeader() || this.isMerging() || this.prepareMergeFenced()) return;
     const raft = this.raw.raft;
     const first = this.storage.firstIndex();
     const applied = raft.log.applied;
@@ -886,8 +903,11 @@ export class Peer {
       // Entries of earlier terms may hold conf changes this peer has not applied.
       this.#pendingConfIndex = this.raw.raft.log.lastIndex();
       this.#compactInFlight = 0n;
+      // …and a PrepareMerge of an earlier leader: fenced as if proposed here.
+      this.#prepareMergeFence = unappliedPrepareMerge(this.raw.raft.log);
       return;
     }
+    this.#prepareMergeFence = 0n;
     // Reads still waiting for their ReadIndex are lost with the leadership (Raft forgets them);
     // reads that have one stay valid and are served once applied.
     for (const [ctx, read] of this.#reads) {
@@ -1075,4 +1095,18 @@ function mergeGapProblem(entries: readonly Entry[]): string | null {
     return `the log after the merge's min index holds an admin command ${name} (index ${e.index})`;
   }
   return null;
+}
+
+/** The index of the last PrepareMerge among the log's unapplied entries, or 0. */
+function unappliedPrepareMerge(
+  log: { applied: bigint; lastIndex(): bigint; slice(r: { lo: bigint; hi: bigint }): Entry[] },
+): bigint {
+  let found = 0n;
+  if (log.lastIndex() <= log.applied) return found;
+  for (const e of log.slice({ lo: log.applied + 1n, hi: log.lastIndex() + 1n })) {
+    if (e.entryType !== EntryType.EntryNormal || e.data.length === 0) continue;
+    const admin = decodeCommand(e.data).adminRequest;
+    if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) found = e.index;
+  }
+  return found;
 }

@@ -56,7 +56,7 @@ import type { ApplyNeighbours, ApplyOutcome } from "./apply.ts";
 import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { regionStateKey } from "./keys.ts";
-import { metapb } from "../../proto/mod.ts";
+import { metapb, raft_cmdpb } from "../../proto/mod.ts";
 import { PeerState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { persistReadies } from "./log_writer.ts";
@@ -625,12 +625,18 @@ export class Store {
       return;
     }
     const target = this.#peers.get(merge.target.id);
-    if (target === undefined || !target.isInitialized()) return;
-    const now = target.region().regionEpoch;
+    // The target's replica here may be gone: a Tombstone (removed, or merged into another
+    // region) past the merge's target epoch can never take the source either (TiKV rolls back
+    // then too); one not past it, or none at all, is waited for.
+    const targetRegion = target?.isInitialized() === true
+      ? target.region()
+      : this.tombstoneOf(merge.target.id);
+    if (targetRegion === undefined) return;
+    const now = targetRegion.regionEpoch;
     const expected = merge.target.regionEpoch;
     if (now.version < expected.version || now.confVer < expected.confVer) return; // Behind.
     if (now.version !== expected.version || now.confVer !== expected.confVer) {
-      if (!mergeCanNeverCommit(target.region(), source.region())) return;
+      if (!mergeCanNeverCommit(targetRegion, source.region())) return;
       if (source.isLeader() && !this.#commitsInFlight.has(regionId)) {
         this.#commitsInFlight.add(regionId);
         this.propose(regionId, rollbackMergeCommand(source, merge.commit), () => {
@@ -639,7 +645,7 @@ export class Store {
       }
       return;
     }
-    if (!target.isLeader() || this.#commitsInFlight.has(regionId)) return;
+    if (target === undefined || !target.isLeader() || this.#commitsInFlight.has(regionId)) return;
     let entries;
     try {
       entries = source.storage.entries({ lo: merge.minIndex + 1n, hi: merge.commit + 1n });
@@ -654,6 +660,56 @@ export class Store {
     });
     this.#commitsInFlight.add(regionId);
     this.propose(target.regionId, cmd, () => this.#commitsInFlight.delete(regionId));
+  }
+
+  /** A GC message (a tombstone envelope with `region`'s epoch) to the sender of `envelope`. */
+  private tellStale(envelope: RaftEnvelope, region: RegionMeta): void {
+    const self = region.peers.find((p) => p.storeId === this.storeId) ?? envelope.toPeer;
+    this.#transport.send({
+      regionId: envelope.regionId,
+      fromPeer: self,
+      toPeer: envelope.fromPeer,
+      regionEpoch: { ...region.regionEpoch },
+      startKey: region.startKey,
+      endKey: region.endKey,
+      message: newMessage({
+        msgType: MessageType.MsgHeartbeat,
+        to: envelope.fromPeer.id,
+        from: self.id,
+      }),
+      isTombstone: true,
+    });
+  }
+
+  /**
+   * Why a PrepareMerge may not be proposed against its target as this store holds it: the
+   * target's replica here is missing or merging itself. A merging target refuses every proposal
+   * but its own rollback, so it could never take this merge's CommitMerge, and once it merged
+   * away nothing would end this one (sim --cluster seed 364). Null for other commands.
+   */
+  private mergeTargetProblem(cmd: RaftCmd): RegionError | null {
+    const admin = cmd.adminRequest;
+    if (admin?.cmdType !== raft_cmdpb.AdminCmdType.PrepareMerge) return null;
+    const targetId = admin.prepareMerge?.target?.id ?? 0n;
+    const target = this.#peers.get(targetId);
+    const regionId = cmd.header?.regionId ?? 0n;
+    if (target === undefined || !target.isInitialized()) {
+      return {
+        code: "InvalidCommand",
+        regionId,
+        reason: `the merge's target region ${targetId} has no replica on store ${this.storeId}`,
+      };
+    }
+    if (target.isMerging()) {
+      return { code: "ServerIsBusy", regionId, reason: `target region ${targetId} is merging` };
+    }
+    return null;
+  }
+
+  /** The region a Tombstone of this store records for `regionId`, if it is one. */
+  private tombstoneOf(regionId: bigint): RegionMeta | undefined {
+    const state = readRegionState(this.engine, regionId);
+    return state?.state === PeerState.Tombstone ? state.region : undefined;
   }
 
   /** A source region merged here (its records are Tombstone in the batch just written). */
@@ -712,7 +768,9 @@ export class Store {
       } else if (peer === undefined) {
         item.cb({ ok: false, error: { code: "RegionNotFound", regionId: item.regionId } });
       } else if (item.kind === "propose") {
-        peer.propose(item.cmd, item.cb, item.encoded);
+        const busy = this.mergeTargetProblem(item.cmd);
+        if (busy !== null) item.cb({ ok: false, error: busy });
+        else peer.propose(item.cmd, item.cb, item.encoded);
       } else {
         peer.read(item.cb);
       }
@@ -770,6 +828,21 @@ export class Store {
   private maybeCreatePeer(envelope: RaftEnvelope): Peer | undefined {
     const t = envelope.message.msgType;
     if (envelope.isTombstone) return undefined;
+    if (t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote) {
+      // A campaign of a replica this store's Tombstone shows was removed (its store is not among
+      // the region's peers as last seen here, and its epoch is older): told to go, or it would
+      // campaign for ever, and its range would keep a new replica of the keys from being made
+      // on its store. A replica whose store the region still lists may be a lagging member and
+      // is left alone (TiKV answers from the tombstone state with the same two checks).
+      const gone = this.tombstoneOf(envelope.regionId);
+      if (
+        gone !== undefined && epochIsStale(envelope.regionEpoch, gone.regionEpoch) &&
+        !gone.peers.some((p) => p.storeId === envelope.fromPeer.storeId)
+      ) {
+        this.tellStale(envelope, gone);
+        return undefined;
+      }
+    }
     if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) {
       // Most likely the new region of a split not applied here yet, whose leader-to-be
       // campaigns at once: its vote requests wait for the split (`openSplitPeers`), so that the
@@ -854,6 +927,14 @@ function readyEntryBytes(ready: Ready): number {
   for (const e of ready.entries) bytes += e.data.length;
   for (const e of ready.committedEntries) bytes += e.data.length;
   return bytes;
+}
+
+/** Whether epoch `a` is older than `b` in version or conf_ver (TiKV's `is_epoch_stale`). */
+function epochIsStale(
+  a: { version: bigint; confVer: bigint },
+  b: { version: bigint; confVer: bigint },
+): boolean {
+  return a.version < b.version || a.confVer < b.confVer;
 }
 
 /** Deletes every record of a replica (log, raft, apply and region state). */
