@@ -39,7 +39,7 @@ export const REPLICATION_THREE_VOTERS_TIMEOUT_MS = 30_000;
 /** How long writes may fail after a leader is lost (killed or cut off). */
 export const REPLICATION_FAILOVER_MS = 10_000;
 /** How long a leadership move (PD operator, new leader's first read) may take. */
-export const REPLICATION_LEADER_MOVE_TIMEOUT_MS = 20_000;
+export const REPLICATION_LEADER_MOVE_TIMEOUT_MS = 40_000;
 /** Deadline of one read sent to one store. */
 export const REPLICATION_READ_TIMEOUT_MS = 3_000;
 /** Most puts one writer makes (its loop ends earlier when stopped). */
