@@ -467,6 +467,15 @@ export const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_REGION_HEARTBEAT_INTERVAL_MS = 60_000;
 /** The shortest `pd-heartbeat-tick-interval` a store accepts. */
 export const MIN_REGION_HEARTBEAT_INTERVAL_MS = 1_000;
+/**
+ * A region PD sent an operator for is heartbeated this often (besides on every change) for
+ * REGION_OPERATOR_FOLLOW_UP_MS after: PD hands out an operator's next step, or the same step
+ * again when it did not take (a leader transfer the transferee was too far behind for), only
+ * in answer to a heartbeat, and the periodic ones come a minute apart.
+ */
+export const REGION_OPERATOR_HEARTBEAT_MS = 2_000;
+/** How long after PD's last operator for a region it is heartbeated every REGION_OPERATOR_HEARTBEAT_MS. */
+export const REGION_OPERATOR_FOLLOW_UP_MS = 60_000;
 /** How long each start-up call to PD (AllocID, Bootstrap, PutStore…) may take. */
 export const JOIN_PD_CALL_TIMEOUT_MS = 10_000;
 

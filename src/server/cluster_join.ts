@@ -46,6 +46,8 @@ import { composeTimestamp, TsoClient } from "../client/tso.ts";
 import {
   DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
   JOIN_PD_CALL_TIMEOUT_MS,
+  REGION_OPERATOR_FOLLOW_UP_MS,
+  REGION_OPERATOR_HEARTBEAT_MS,
   STORE_HEARTBEAT_INTERVAL_MS,
 } from "../constants.ts";
 import type { TlsIdentity } from "../security/tls.ts";
@@ -312,6 +314,9 @@ export class ClusterMember {
   #storeBeating = false;
   #stopped = false;
   #onOperator: (regionId: bigint, operator: RegionOperator) => void = () => {};
+  /** Regions PD sent an operator for, and until when they are followed up (ms since epoch). */
+  readonly #operatorRegions = new Map<bigint, number>();
+  #operatorTimer: ReturnType<typeof setInterval> | undefined;
   #regions: () => Region[] = () => [];
 
   constructor(
@@ -418,6 +423,10 @@ export class ClusterMember {
       regionBeat,
       options.regionHeartbeatIntervalMs ?? DEFAULT_REGION_HEARTBEAT_INTERVAL_MS,
     );
+    this.#operatorTimer = setInterval(
+      () => this.#followUpOperators(),
+      REGION_OPERATOR_HEARTBEAT_MS,
+    );
   }
 
   async #storeHeartbeat(regionCount: number): Promise<void> {
@@ -491,7 +500,9 @@ export class ClusterMember {
             }
             return;
           }
-          this.#onOperator(response.regionId ?? 0n, operator);
+          const regionId = response.regionId ?? 0n;
+          this.#operatorRegions.set(regionId, Date.now() + REGION_OPERATOR_FOLLOW_UP_MS);
+          this.#onOperator(regionId, operator);
         },
         onEnd: (status) => {
           if (this.#stream !== stream) return;
@@ -530,11 +541,23 @@ export class ClusterMember {
     }
   }
 
+  /** Heartbeats the regions PD sent an operator for lately (see REGION_OPERATOR_HEARTBEAT_MS). */
+  #followUpOperators(): void {
+    if (this.#operatorRegions.size === 0) return;
+    const now = Date.now();
+    for (const [regionId, until] of this.#operatorRegions) {
+      if (until <= now) this.#operatorRegions.delete(regionId);
+    }
+    const followed = this.#regions().filter((region) => this.#operatorRegions.has(region.id));
+    this.#regionHeartbeats(followed);
+  }
+
   /** Stops the heartbeats and closes the connections to PD. */
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#storeTimer);
     clearInterval(this.#regionTimer);
+    clearInterval(this.#operatorTimer);
     const stream = this.#stream;
     this.#stream = null;
     try {
