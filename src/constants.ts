@@ -473,9 +473,13 @@ export const MIN_REGION_HEARTBEAT_INTERVAL_MS = 1_000;
  * again when it did not take (a leader transfer the transferee was too far behind for), only
  * in answer to a heartbeat, and the periodic ones come a minute apart.
  */
-export const REGION_OPERATOR_HEARTBEAT_MS = 2_000;
-/** How long after PD's last operator for a region it is heartbeated every REGION_OPERATOR_HEARTBEAT_MS. */
-export const REGION_OPERATOR_FOLLOW_UP_MS = 60_000;
+export const REGION_OPERATOR_HEARTBEAT_MS = 5_000;
+/**
+ * How long after PD's last operator for a region it is heartbeated every
+ * REGION_OPERATOR_HEARTBEAT_MS: a few retries, short enough that balancing thousands of regions
+ * adds only a few hundred heartbeats a second.
+ */
+export const REGION_OPERATOR_FOLLOW_UP_MS = 20_000;
 /** How long each start-up call to PD (AllocID, Bootstrap, PutStore…) may take. */
 export const JOIN_PD_CALL_TIMEOUT_MS = 10_000;
 
