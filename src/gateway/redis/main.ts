@@ -2,62 +2,28 @@
  * `deno task redis -- --addr 127.0.0.1:6379 --pd ADDR[,ADDR…]`: a Redis gateway in its own
  * process, a client of the cluster behind PD (a standalone store serves PD too, so its gRPC
  * address works as `--pd`). Prints `basalt redis ready: H:P` once it listens; stops on
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM (`src/gateway/process.ts`).
  */
-import { parseArgs } from "node:util";
 import { TxnKV } from "../../client/mod.ts";
-import { addrProblem, splitAddr } from "../../server/config.ts";
+import { runGatewayProcess } from "../process.ts";
 import { RedisGateway } from "./gateway.ts";
 
-const USAGE = `Usage: deno task redis -- [--addr HOST:PORT] --pd ADDR[,ADDR…]
-
-  --addr   listen address of the gateway (127.0.0.1:6379; port 0 = any free port)
-  --pd     PD addresses, comma-separated (or a standalone store's gRPC address)
-  --help   print this help`;
-
-async function main(args: string[]): Promise<number> {
-  let values: { addr?: string; pd?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: args[0] === "--" ? args.slice(1) : args,
-      options: { addr: { type: "string" }, pd: { type: "string" }, help: { type: "boolean" } },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    console.error(`basalt redis: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  const addr = values.addr ?? "127.0.0.1:6379";
-  const pd = (values.pd ?? "").split(",").map((part) => part.trim()).filter((part) => part !== "");
-  const problem = addrProblem(addr) ?? (pd.length === 0 ? "--pd is required" : null) ??
-    pd.map(addrProblem).find((p) => p !== null) ?? null;
-  if (problem !== null) {
-    console.error(`basalt redis: ${problem}\n${USAGE}`);
-    return 2;
-  }
-  const kv = await TxnKV.connect({ pd });
-  const { host, port } = splitAddr(addr);
-  const gateway = await RedisGateway.start({
-    hostname: host,
-    port,
-    kv,
-    ownsClient: true,
-    onError: (error) => console.error(`basalt redis: ${(error as Error).message ?? error}`),
-  });
-  const stop = new Promise<string>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, () => resolve(signal));
-    }
-  });
-  console.log(`basalt redis ready: ${host}:${gateway.port}`);
-  await stop;
-  await gateway.close();
-  return 0;
+if (import.meta.main) {
+  Deno.exit(
+    await runGatewayProcess(Deno.args, {
+      name: "redis",
+      defaultAddr: "127.0.0.1:6379",
+      async start({ pd, host, port }) {
+        const kv = await TxnKV.connect({ pd });
+        const gateway = await RedisGateway.start({
+          hostname: host,
+          port,
+          kv,
+          ownsClient: true,
+          onError: (error) => console.error(`basalt redis: ${(error as Error).message ?? error}`),
+        });
+        return { readyAddr: `${host}:${gateway.port}`, close: () => gateway.close() };
+      },
+    }),
+  );
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));
