@@ -49,12 +49,10 @@ import type { Liveness, RegionInfo as PdRegionInfo } from "../../src/pd/types.ts
 import { changePeerCommand, prepareMergeCommand } from "../../src/raftstore/command.ts";
 import type { CmdResult } from "../../src/raftstore/apply.ts";
 import { describeRegionError } from "../../src/raftstore/errors.ts";
-import {
-  regionFromProto as storeRegionFromProto,
-  type RegionMeta,
-} from "../../src/raftstore/local_state.ts";
+import type { RegionMeta } from "../../src/raftstore/local_state.ts";
 import type { Peer } from "../../src/raftstore/peer.ts";
 import type { Cluster } from "../../src/raftstore/testing/cluster.ts";
+import { operatorOf } from "../../src/server/pd_operator.ts";
 import type { RegionOperator } from "../../src/server/worker_raftstore.ts";
 import { assert } from "../../src/util/assert.ts";
 import type { SeededRandom } from "../../src/util/random.ts";
@@ -401,36 +399,6 @@ export interface SimPdClient {
   ): Promise<PdRegion[]>;
   getStore(storeId: bigint): Promise<metapb.Store>;
   close(): void;
-}
-
-/**
- * The operator a RegionHeartbeatResponse carries that a store carries out, or null: the same
- * reading as src/server/cluster_join.ts's `operatorOf`, which cannot be imported here (its
- * module opens gRPC and FFI); keep the two alike.
- */
-export function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | null {
-  const change = response.changePeer;
-  if (change?.peer != null) {
-    const changeType = (change.changeType ?? 0) as number as ConfChangeType;
-    return {
-      changePeer: {
-        changeType,
-        peer: {
-          id: change.peer.id ?? 0n,
-          storeId: change.peer.storeId ?? 0n,
-          role: changeType === ConfChangeType.AddLearnerNode
-            ? metapb.PeerRole.Learner
-            : metapb.PeerRole.Voter,
-        },
-      },
-    };
-  }
-  const transfer = response.transferLeader;
-  if (transfer?.peer != null) return { transferLeader: { peerId: transfer.peer.id ?? 0n } };
-  if (response.merge?.target != null) {
-    return { merge: { target: storeRegionFromProto(response.merge.target) } };
-  }
-  return null;
 }
 
 function describeRegionOperator(op: RegionOperator): string {

@@ -32,14 +32,9 @@ import * as grpc from "@grpc/grpc-js";
 import { newGrpcClient } from "../util/grpc_client.ts";
 import { Buffer } from "node:buffer";
 import { availableBytes, capacityBytes } from "../../ffi/disk_space.ts";
-import { metapb, pdpb } from "../../proto/mod.ts";
-import { ConfChangeType } from "../raft/mod.ts";
+import { pdpb } from "../../proto/mod.ts";
 import type { RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
-import {
-  regionFromProto as metaFromProto,
-  type RegionMeta,
-  regionToProto as metaToProto,
-} from "../raftstore/local_state.ts";
+import { type RegionMeta, regionToProto as metaToProto } from "../raftstore/local_state.ts";
 import { PdClient } from "../client/pd_client.ts";
 import { PdError as PdAnswerError } from "../client/errors.ts";
 import { composeTimestamp, TsoClient } from "../client/tso.ts";
@@ -56,6 +51,7 @@ import type { ServerConfig } from "./config.ts";
 import { DataDirError, prepareClusterDataDir } from "./data_dir.ts";
 import type { Logger } from "./log.ts";
 import { STANDALONE_REPORTED_VERSION } from "./pd/view.ts";
+import { operatorOf } from "./pd_operator.ts";
 import { type Region, regionToProto } from "./region.ts";
 import type { RegionMeta as RegionMetaOfPd } from "../pd/types.ts";
 import {
@@ -760,31 +756,4 @@ async function settleRegions(
   }
   log.info("joined a bootstrapped cluster; holding no region", { storeId: String(storeId) });
   return [];
-}
-
-/** The operator a RegionHeartbeatResponse carries that a store carries out, or null. */
-export function operatorOf(response: pdpb.RegionHeartbeatResponse): RegionOperator | null {
-  const change = response.changePeer;
-  if (change?.peer != null) {
-    const changeType = (change.changeType ?? 0) as number as ConfChangeType;
-    return {
-      changePeer: {
-        changeType,
-        peer: {
-          id: change.peer.id ?? 0n,
-          storeId: change.peer.storeId ?? 0n,
-          // The role follows from the change (PD's peer may leave it unset).
-          role: changeType === ConfChangeType.AddLearnerNode
-            ? metapb.PeerRole.Learner
-            : metapb.PeerRole.Voter,
-        },
-      },
-    };
-  }
-  const transfer = response.transferLeader;
-  if (transfer?.peer != null) return { transferLeader: { peerId: transfer.peer.id ?? 0n } };
-  if (response.merge?.target != null) {
-    return { merge: { target: metaFromProto(response.merge.target) } };
-  }
-  return null;
 }

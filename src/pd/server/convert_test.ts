@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { pdpb } from "../../../proto/mod.ts";
-import { operatorOf } from "../../server/cluster_join.ts";
+import { operatorOf } from "../../server/pd_operator.ts";
 import type { HeartbeatInstruction } from "../operator.ts";
 import { instructionToProto } from "./convert.ts";
 
