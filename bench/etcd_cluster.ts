@@ -16,6 +16,7 @@
  *   kills the members and removes the root before the bench exits.
  */
 import { freeLoopbackPort } from "../tests/e2e/lib.ts";
+import { dieWithParent } from "../tests/e2e/cluster.ts";
 
 /** The server binary looked up on PATH. */
 export const ETCD_COMMAND = "etcd";
@@ -71,17 +72,6 @@ export function etcdVersion(): { version: string } | { missing: string } {
         "sudo apt-get install -y etcd-server",
     };
   }
-}
-
-/** `setpriv --pdeathsig KILL --` where setpriv exists (see the module comment). */
-function dieWithParent(): string[] {
-  for (const path of ["/usr/bin/setpriv", "/bin/setpriv"]) {
-    try {
-      Deno.statSync(path);
-      return [path, "--pdeathsig", "KILL", "--"];
-    } catch { /* not there */ }
-  }
-  return [];
 }
 
 interface Spawned {

@@ -47,7 +47,7 @@ export const DIAL_MAP_ENV = "BASALT_TEST_DIAL_MAP_FILE";
  * of leaving it running with its ports and data directory. Without setpriv, none (and a dead
  * test process leaves its cluster behind).
  */
-function dieWithParent(): string[] {
+export function dieWithParent(): string[] {
   for (const path of ["/usr/bin/setpriv", "/bin/setpriv"]) {
     try {
       Deno.statSync(path);
