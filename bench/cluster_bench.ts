@@ -199,7 +199,8 @@ interface ClusterResult {
 
 const cellName = (op: Op, inFlight: number) => `${op} ${inFlight}`;
 
-async function leaderTarget(cluster: Cluster): Promise<RegionTarget> {
+/** The first region of a 3-store cluster once it has three voters: its leader's address. */
+export async function leaderTarget(cluster: Cluster): Promise<RegionTarget> {
   const pd = await PdClient.connect([cluster.pdAddr]);
   try {
     return await waitForRegionTarget(pd, {

@@ -31,7 +31,6 @@
  *   deno task bench --only put-breakdown --seconds 3
  *   deno run -A bench/put_breakdown.ts --seconds 3 --in-flight 1,16,64 --repeat 1
  */
-import { PdClient } from "../src/client/pd_client.ts";
 import { StoreConnection } from "../src/client/transport.ts";
 import { STAGE_CLOCK_DUMP_INTERVAL_MS } from "../src/constants.ts";
 import {
@@ -42,8 +41,8 @@ import {
   type StageSnapshot,
 } from "../src/raftstore/worker/stage_clock.ts";
 import { type Cluster, startCluster } from "../tests/e2e/cluster.ts";
-import { loadAverage } from "./cluster_bench.ts";
-import { measureCell, type MeasuredCell, waitForRegionTarget } from "./cluster_standalone.ts";
+import { leaderTarget, loadAverage } from "./cluster_bench.ts";
+import { measureCell, type MeasuredCell } from "./cluster_standalone.ts";
 import { formatFigure as fmt, median, printTable } from "./report.ts";
 import { operation } from "./server_bench.ts";
 import { runClosedLoop } from "./server_load.ts";
@@ -67,7 +66,6 @@ const LOAD_IN_FLIGHT = 256;
 const WARMUP_IN_FLIGHT = 256;
 /** Longest the load may run. */
 const LOAD_MAX_MS = 300_000;
-const VOTERS_TIMEOUT_MS = 60_000;
 /** Sizes a cell's latency array. */
 const CELL_MAX_OPS_PER_SECOND = 100_000;
 /** The pause around a cell: every thread dumps at least once in it. */
@@ -226,19 +224,6 @@ function rowsOf(f: CellFigures): Row[] {
     row(f.followerMain, "loop.lag", "follower mains", "loop lag (20 ms timer)"),
     row(f.followerWorker, "loop.lag", "follower workers", "loop lag (20 ms timer)"),
   ];
-}
-
-async function leaderTarget(cluster: Cluster) {
-  const pd = await PdClient.connect([cluster.pdAddr]);
-  try {
-    return await waitForRegionTarget(pd, {
-      voters: STORES,
-      timeoutMs: VOTERS_TIMEOUT_MS,
-      addressOf: async (storeId) => (await pd.getStore(storeId)).address,
-    });
-  } finally {
-    pd.close();
-  }
 }
 
 function indexOfAddress(cluster: Cluster, address: string): number {
