@@ -27,6 +27,7 @@ import {
   type CommandName,
   COMMANDS,
   DeadlineExceededError,
+  noTransportStats,
   type RequestOf,
   type ResponseOf,
   type SendOptions,
@@ -222,13 +223,7 @@ class SimLink implements StoreLink {
   readonly #storeId: bigint;
   #pending = 0;
   #closed = false;
-  readonly #stats: TransportStats = {
-    messagesSent: 0,
-    batchedRequestsSent: 0,
-    unaryRequestsSent: 0,
-    streamsOpened: 0,
-    streamFailures: 0,
-  };
+  readonly #stats: TransportStats = noTransportStats();
 
   constructor(readonly address: string, readonly links: SimLinks) {
     this.#storeId = storeIdOfAddress(address);

@@ -63,6 +63,17 @@ export interface TransportStats {
   streamFailures: number;
 }
 
+/** The counters of a link that has sent nothing yet. */
+export function noTransportStats(): TransportStats {
+  return {
+    messagesSent: 0,
+    batchedRequestsSent: 0,
+    unaryRequestsSent: 0,
+    streamsOpened: 0,
+    streamFailures: 0,
+  };
+}
+
 /** What a stream needs from the connection that owns it. */
 export interface BatchStreamOwner {
   readonly address: string;

@@ -55,6 +55,7 @@ export {
 } from "./standalone_resolver.ts";
 export {
   ConnectionPool,
+  noTransportStats,
   type SendOptions,
   StoreConnection,
   type StoreLink,

@@ -30,6 +30,7 @@ import {
   type BatchingOptions,
   BatchStream,
   type BatchStreamOwner,
+  noTransportStats,
   type PendingRequest,
   settleReject,
   settleResolve,
@@ -64,7 +65,7 @@ import { channelCredentials, type TlsIdentity } from "../security/tls.ts";
 import { closeGrpcClient, destroyGrpcSessions } from "./grpc_close.ts";
 import { clientErrorOfGrpc } from "./grpc_errors.ts";
 
-export type { TransportStats } from "./batch_stream.ts";
+export { noTransportStats, type TransportStats } from "./batch_stream.ts";
 export type { CommandName, RequestOf, ResponseOf } from "./commands.ts";
 
 /** How a connection sends. Every field has a default. */
@@ -177,13 +178,7 @@ export class StoreConnection implements StoreLink {
   readonly #streams: BatchStream[] = [];
   readonly #deadlines = new DeadlineQueue<PendingRequest>();
   readonly #deadlineEntries = new Map<number, DeadlineEntry<PendingRequest>>();
-  readonly #stats: TransportStats = {
-    messagesSent: 0,
-    batchedRequestsSent: 0,
-    unaryRequestsSent: 0,
-    streamsOpened: 0,
-    streamFailures: 0,
-  };
+  readonly #stats: TransportStats = noTransportStats();
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #deadlineTimerAtMs = Infinity;
   #nextId = 1;

@@ -15,6 +15,7 @@ import {
   type CommandName,
   COMMANDS,
   DeadlineExceededError,
+  noTransportStats,
   type RequestOf,
   type ResponseOf,
   type SendOptions,
@@ -31,13 +32,7 @@ import { contextRegionId } from "../server/wire.ts";
 export class InProcessLink implements StoreLink {
   readonly #workers: RegionWorkers;
   readonly #defaultTimeoutMs: number;
-  readonly #stats: TransportStats = {
-    messagesSent: 0,
-    batchedRequestsSent: 0,
-    unaryRequestsSent: 0,
-    streamsOpened: 0,
-    streamFailures: 0,
-  };
+  readonly #stats: TransportStats = noTransportStats();
   #pending = 0;
   #closed = false;
   #drained: (() => void) | null = null;
