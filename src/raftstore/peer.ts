@@ -943,10 +943,14 @@ export class Peer {
     });
   }
 
-  /** Duty 2: the Ready's messages as envelopes (to peers whose store is known). */
-  envelopes(rd: Ready): RaftEnvelope[] {
+  /**
+   * Duty 2: the Ready's messages (those of type `only`, if given) as envelopes (to peers whose
+   * store is known).
+   */
+  envelopes(rd: Ready, only?: MessageType): RaftEnvelope[] {
     const out: RaftEnvelope[] = [];
     for (const m of rd.messages) {
+      if (only !== undefined && m.msgType !== only) continue;
       const to = this.#peerCache.get(m.to);
       if (to !== undefined) out.push(this.envelope(to, m, false));
     }

@@ -493,8 +493,7 @@ export class Store {
       const durable = peer.storage.raftState().hardState;
       const hs = ready.hardState;
       if (hs !== undefined && (hs.term !== durable.term || hs.vote !== durable.vote)) continue;
-      for (const envelope of peer.envelopes(ready)) {
-        if (envelope.message.msgType !== MessageType.MsgAppend) continue;
+      for (const envelope of peer.envelopes(ready, MessageType.MsgAppend)) {
         sent.add(envelope.message);
         this.#transport.send(envelope);
       }
