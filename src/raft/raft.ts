@@ -172,6 +172,12 @@ export class Raft {
   state: StateRole = StateRole.Follower;
   lead = NONE;
   leadTransferee = NONE;
+  /**
+   * The kind of the last campaign this node started as a candidate (not a pre-candidate):
+   * `Election` once a pre-vote was won (or without pre-vote), `Transfer` for a leadership
+   * transfer. What the store's hibernation reads to tell a leader found silent from a handover.
+   */
+  lastCampaign: CampaignType | undefined = undefined;
   readonly log: RaftLog;
   readonly tracker: ProgressTracker;
   /** Messages to send, drained by `RawNode.ready()`. */
@@ -723,6 +729,7 @@ export class Raft {
       term = this.term + 1n;
     } else {
       this.becomeCandidate();
+      this.lastCampaign = type;
       voteMsg = MessageType.MsgRequestVote;
       term = this.term;
     }

@@ -28,9 +28,20 @@
  *     answer is a heartbeat round. A follower does not sleep again before it hears its leader.
  *  5. Leader check: every `HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS` election timeouts a store
  *     wakes one sleeping follower per store that leads some of its sleeping followers (in turn),
- *     which probes as in 4. When any follower here whose leader was on store S starts a
- *     pre-vote campaign (its election timer fired: no word from S for a whole randomized
- *     election timeout while awake), the store wakes every sleeping follower led from S.
+ *     which probes as in 4. When any peer here whose leader was on store S wins a pre-vote and
+ *     campaigns (a quorum of its group has not heard from S for an election timeout while
+ *     awake), the store wakes every sleeping follower led from S.
+ *
+ *     Why a won pre-vote and not a started one: a follower's election timer also fires when
+ *     its leader is alive but late (a busy store, one cut link), and a store holds thousands of
+ *     followers led from each other store. Waking all of them on every such timer made a
+ *     loaded store's wake-ups feed themselves: thousands of probes and heartbeats slowed every
+ *     store, which fired more timers (10,000 idle regions stayed awake). A pre-vote is granted
+ *     only by peers that did not hear the leader for an election timeout, so one lone late
+ *     follower wakes no one else; a dead store costs one more pre-vote round. A store cascades
+ *     for S at most once a leader-check interval: followers woken by a cascade sleep again only
+ *     after hearing their leader on S, so a second cascade within the interval could only wake
+ *     followers that heard S alive since the first.
  *
  * Safety. Hibernation only withholds ticks; every message is still stepped into Raft, so Raft's
  * own safety (election safety, log matching, leader completeness) is untouched. What ticks guard
@@ -54,11 +65,13 @@
  * wakes it (4), and its probe wakes the leader. If the leader's store died while the group slept,
  * the leader check (5) wakes one follower led from that store within
  * `HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS` election timeouts; its probe goes unanswered, its
- * election timer fires after one randomized election timeout (at most two), it starts a pre-vote
- * and the store wakes every follower led from that store; each of those campaigns within another
- * randomized timeout, and their vote requests wake the region's peers on the other stores, which
- * grant once their own vote-refusal clocks have run an election timeout while awake. So a dead
- * leader is replaced within the check interval plus a few election timeouts
+ * election timer fires after one randomized election timeout (at most two), and its pre-vote
+ * wakes the region's peers on the other stores, which grant once their own vote-refusal clocks
+ * have run an election timeout while awake (the follower asks again at its next timeout). It
+ * campaigns, and its store wakes every follower led from the dead store; each of those
+ * campaigns within another randomized timeout or two, waking the region's other peers in turn
+ * (and a peer elsewhere that wins a pre-vote against the dead store cascades on its own store
+ * too). So a dead leader is replaced within the check interval plus a few election timeouts
  * (hibernate_test.ts measures it). A leader whose follower is down never sleeps (1), as in
  * TiKV; a restarted follower has no leader and campaigns, and its pre-vote wakes the leader,
  * which heartbeats.
@@ -70,7 +83,7 @@
  */
 
 import { HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS } from "../constants.ts";
-import { MessageType, type Ready, StateRole } from "../raft/mod.ts";
+import { CampaignType, MessageType, type Ready, StateRole } from "../raft/mod.ts";
 import { assert } from "../util/assert.ts";
 import type { Peer } from "./peer.ts";
 import type { PeerConfig } from "./peer_config.ts";
@@ -126,6 +139,8 @@ export class PeerRegistry extends Map<bigint, Peer> {
   readonly #indexedUnder = new Map<Peer, bigint>();
   /** Stores whose followers are all to be woken at the next tick (a campaign suspects them). */
   readonly #suspects = new Set<bigint>();
+  /** The store tick of the last cascade for each store (at most one a leader-check interval). */
+  readonly #cascadedAt = new Map<bigint, number>();
   #touched = new Set<Peer>();
   #dropped = new Set<bigint>();
   /** Peers whose Ready is in the round in flight: they do not sleep until it is done. */
@@ -181,10 +196,14 @@ export class PeerRegistry extends Map<bigint, Peer> {
     this.#inFlight = peers;
   }
 
-  /** A Ready taken from `peer`: a pre-vote campaign suspects its last leader's store (5). */
+  /**
+   * A Ready taken from `peer`: a campaign that won its pre-vote suspects its last leader's
+   * store (5). A transfer's campaign suspects no one.
+   */
   noteReady(peer: Peer, ready: Ready): void {
     this.#touched.add(peer);
-    if (ready.softState?.raftState !== StateRole.PreCandidate) return;
+    if (ready.softState?.raftState !== StateRole.Candidate) return;
+    if (peer.raw.raft.lastCampaign !== CampaignType.Election) return;
     const suspect = peer.lastLeaderStoreId();
     if (suspect !== undefined && this.#sleepingByLeaderStore.has(suspect)) {
       this.#suspects.add(suspect);
@@ -197,7 +216,13 @@ export class PeerRegistry extends Map<bigint, Peer> {
    */
   tick(): void {
     this.#storeTicks++;
-    for (const storeId of this.#suspects) this.#wakeAllLedFrom(storeId);
+    const checkTicks = HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS * this.config.electionTimeoutTicks;
+    for (const storeId of this.#suspects) {
+      const last = this.#cascadedAt.get(storeId);
+      if (last !== undefined && this.#storeTicks - last < checkTicks) continue;
+      this.#cascadedAt.set(storeId, this.#storeTicks);
+      this.#wakeAllLedFrom(storeId);
+    }
     this.#suspects.clear();
     const sleepers: Peer[] = [];
     for (const peer of this.awake) {
@@ -208,7 +233,6 @@ export class PeerRegistry extends Map<bigint, Peer> {
       }
     }
     for (const peer of sleepers) this.#sleep(peer);
-    const checkTicks = HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS * this.config.electionTimeoutTicks;
     if (this.#storeTicks % checkTicks === 0) this.#checkLeaders();
   }
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { writeCommand } from "./command.ts";
 import { Cluster, FIRST_REGION_ID, type GetResult, put, replacer } from "./testing/cluster.ts";
-import { isolate } from "./testing/memory_transport.ts";
+import { dropWhen, isolate } from "./testing/memory_transport.ts";
 import type { PeerConfig } from "./peer_config.ts";
 import { HIBERNATE_LEADER_CHECK_ELECTION_TIMEOUTS } from "../constants.ts";
 
@@ -263,4 +263,67 @@ Deno.test("a follower store restarted while its groups sleep rejoins, and the gr
     () => c.valueOn(follower.meta.storeId, "k") === "2",
   );
   await waitAsleep(c);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The cascade (hibernate.ts, 5): a won pre-vote against a store wakes every follower it led.
+
+/** Split keys of the cascade tests: 12 regions, all led from the first region's leader store. */
+const MANY_KEYS = ["b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+
+/** A cluster of 12 sleeping regions led from one store; returns it and that store. */
+async function manySleeping(seed: number): Promise<{ c: Cluster; regions: bigint[]; led: bigint }> {
+  const c = await start(seed);
+  assert.ok((await c.put("a", "1")).ok);
+  const split = await c.split(MANY_KEYS);
+  assert.ok(split.ok, show(split));
+  const regions = ["a", ...MANY_KEYS].map((k) => c.regionOfKey(k));
+  assert.equal(new Set(regions).size, MANY_KEYS.length + 1);
+  for (const id of regions) await waitAsleep(c, id);
+  const led = c.leader(regions[0])!.meta.storeId;
+  assert.ok(
+    regions.every((id) => c.leader(id)?.meta.storeId === led),
+    "a split's regions are led where their parent was",
+  );
+  return { c, regions, led };
+}
+
+Deno.test("a store that dies leading 12 sleeping regions is replaced in all of them within a leader check and eight election timeouts (the cascade; seeds 1–4)", async () => {
+  // Without the cascade each live store finds one region a leader check: 6 checks, 300 ticks.
+  const bound = CHECK_TICKS + 8 * ELECTION_TIMEOUT_TICKS;
+  for (let seed = 1; seed <= 4; seed++) {
+    const { c, regions, led } = await manySleeping(seed);
+    c.crash(led);
+    const crashedAt = c.ticks;
+    const ledElsewhere = () =>
+      regions.every((id) => {
+        const leader = c.leader(id);
+        return leader !== undefined && leader.meta.storeId !== led;
+      });
+    await c.waitUntil("every region led from a live store", ledElsewhere, 400);
+    const took = c.ticks - crashedAt;
+    assert.ok(took <= bound, `seed ${seed}: ${took} ticks to lead every region (bound ${bound})`);
+    const cascades = c.storeIds.filter((id) => c.isUp(id))
+      .reduce((n, id) => n + c.store(id).hibernation().cascades, 0);
+    assert.ok(cascades >= 1, `seed ${seed}: no cascade woke the followers`);
+  }
+});
+
+Deno.test("a store cut off from the leaders' store alone wakes none of its other sleeping followers: its pre-votes are refused while the third store hears the leader", async () => {
+  const { c, regions, led } = await manySleeping(5);
+  const cut = c.storeIds.find((id) => id !== led)!;
+  const between = (e: { fromPeer: { storeId: bigint }; toPeer: { storeId: bigint } }) =>
+    (e.fromPeer.storeId === cut && e.toPeer.storeId === led) ||
+    (e.fromPeer.storeId === led && e.toPeer.storeId === cut);
+  c.transport.addFilter(dropWhen(`cut ${cut}–${led}`, between));
+  const terms = regions.map((id) => c.leader(id)!.raw.raft.term);
+  const checks = 3;
+  await c.tick(checks * CHECK_TICKS);
+  const h = c.store(cut).hibernation();
+  assert.equal(h.cascades, 0, `store ${cut} woke every follower led from ${led}`);
+  // Only the followers its leader checks woke (one per check) are awake; the rest sleep.
+  const awake = regions.filter((id) => !c.store(cut).peer(id)!.asleep).length;
+  assert.ok(awake <= checks + 1, `${awake} of ${regions.length} followers on store ${cut} awake`);
+  // No election came of it.
+  assert.deepEqual(regions.map((id) => c.leader(id)?.raw.raft.term), terms);
 });
