@@ -157,8 +157,8 @@ for (const t of TEETH) {
 }
 
 /**
- * Store bugs the simulator found (assertions in src/raftstore; see sim/README.md). Ignored until
- * fixed: each then becomes a regression test.
+ * Store and PD bugs the simulator found (assertions in src/raftstore, liveness; see
+ * sim/README.md). Ignored until fixed: each then becomes a regression test.
  */
 const FOUND: { seed: number; what: string; fixed?: true; pd?: "real" }[] = [
   {
@@ -209,7 +209,15 @@ const FOUND: { seed: number; what: string; fixed?: true; pd?: "real" }[] = [
     seed: 199,
     pd: "real",
     what:
-      "PD's repair never ends: a region keeps a learner PD added on the spare store while a voter sits on the store lost for good (not diagnosed yet; also seeds 207, 244, 284)",
+      "PD's repair never ends: region 1000017's replace-down-replica operator added its learner on the spare store 4, then a split moved the region's version and the operator ended CANCEL (stale); the replica checker then looked for a store to hold a new replica in place of the voter on the lost store 2, found none (every live store held the region, the learner included) and proposed nothing, and never reached its rule that promotes a learner left behind — so the region kept the learner and the dead voter for good. Also seeds 244, 284 (fixed: a replica to replace whose region holds a caught-up learner on an Up store has that learner promoted in its place, then goes — PD runs its learner checker, which promotes every learner, before the replica checker)",
+    fixed: true,
+  },
+  {
+    seed: 207,
+    pd: "real",
+    what:
+      "a replica PD adds never appears: store 3 kept a replica of region 1000006 left behind by its merge into region 1 — it applied PrepareMerge (Merging), but store 3's replica of the target was removed and destroyed before it applied the CommitMerge — so it stayed Merging and campaigned for ever, its range refusing every new replica of the merged keys on store 3; the stores where the source merged answered nothing, their Tombstone listing store 3 (fixed: a merged source's Tombstone keeps its merge state; a store answers a campaign of a member of a region merged away there with a GC message naming the merge's target, and the replica goes once its store's replica of the target is past the merge or destroyed — TiKV's merge_target and need_gc_merge)",
+    fixed: true,
   },
 ];
 

@@ -37,7 +37,11 @@ import type { PdRegion } from "../../src/client/pd_client.ts";
 import { MemoryEngine } from "../../src/engine/memory_engine.ts";
 import { EngineStorage } from "../../src/pd/engine_storage.ts";
 import { PdError } from "../../src/pd/errors.ts";
-import { describeOperator, type HeartbeatInstruction } from "../../src/pd/operator.ts";
+import {
+  describeOperator,
+  type HeartbeatInstruction,
+  type Operator,
+} from "../../src/pd/operator.ts";
 import { type AdminOperatorRequest, PlacementDriver } from "../../src/pd/placement_driver.ts";
 import {
   instructionToProto,
@@ -243,12 +247,15 @@ export class SimPlacementDriver {
     const leader = meta.peers.find((p) => p.id === peer.meta.id);
     assert(leader !== undefined, "a leader is among its region's peers", { regionId: region.id });
     this.stats.regionHeartbeats++;
+    const op = this.pd.controller.get(region.id, this.nowMs());
+    const running = op?.status === "RUNNING" ? op : null;
     const answer = this.pd.regionHeartbeat({
       region: meta,
       leader,
       term: peer.raw.raft.term,
       pendingPeers: meta.peers.filter((p) => pending.includes(p.id)),
     });
+    this.#traceEnded(running);
     if (answer instanceof PdError) {
       this.stats.refusedHeartbeats++;
       this.#trace(
@@ -258,6 +265,16 @@ export class SimPlacementDriver {
       return;
     }
     if (answer !== null) this.#carryOut(peer, answer);
+  }
+
+  /**
+   * Traces how the operator that was running before a heartbeat ended, if the heartbeat ended
+   * it (success, or a cancel: a stale epoch, a step that can no longer be done), so a trace
+   * shows why a region's repair stopped.
+   */
+  #traceEnded(op: Operator | null): void {
+    if (op === null || op.status === "RUNNING") return;
+    this.#trace(`pd: operator ended: ${describeOperator(op)}`);
   }
 
   /**

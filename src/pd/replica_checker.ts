@@ -6,7 +6,12 @@
  *    the best store (add learner, promote), then the dead one removed. `replace-down-replica`.
  * 2. A replica on an Offline store (`ctl store delete`) is replaced the same way, so the store
  *    drains. `replace-offline-replica`. When the region has a voter to spare, or the replica
- *    is a learner, it is only removed. Rules 1 and 2 displace a balance operator.
+ *    is a learner, it is only removed. When the region already holds a caught-up learner on an
+ *    Up store (left by an operator a split, merge or timeout ended after its learner was
+ *    added), that learner is promoted in the broken voter's place and the broken one removed:
+ *    the best store is usually the one holding it, so a new replica could never be placed (PD
+ *    runs its learner checker, which promotes every learner, before the replica checker).
+ *    Rules 1 and 2 displace a balance operator.
  * 3. With no operator running on the region: a learner left behind (an operator that timed
  *    out) is promoted when voters are missing, else removed; too few voters get one more on
  *    the best store (`make-up-replica`); too many lose the worst (`remove-extra-replica`).
@@ -58,11 +63,32 @@ function replicaToReplace(ctx: ScheduleContext, region: RegionInfo): [Peer, stri
   return null;
 }
 
+/**
+ * A learner of `region` that can take a broken voter's place at once: on an Up store that is
+ * not Offline, and caught up (not pending a snapshot), so promoting it keeps a live quorum.
+ */
+function readyLearner(ctx: ScheduleContext, region: RegionInfo): Peer | null {
+  const pending = new Set(region.pendingPeers.map((peer) => peer.id));
+  const learner = region.meta.peers.find((peer) => {
+    const store = ctx.stores.get(peer.storeId);
+    return peer.role === "Learner" && !pending.has(peer.id) && store !== undefined &&
+      store.liveness === "Up" && store.info.meta.state === "Up";
+  });
+  return learner ?? null;
+}
+
 function replace(ctx: ScheduleContext, region: RegionInfo, peer: Peer, desc: string) {
   // With a voter to spare, the broken replica just goes (PD's `fixPeer`).
   if (peer.role === "Learner" || votersOf(region).length > ctx.config.maxReplicas) {
     const steps = removePeerSteps(region, peer.storeId);
     return steps === null ? null : { region, desc, kind: "replica" as const, steps };
+  }
+  const heir = readyLearner(ctx, region);
+  if (heir !== null) {
+    const removal = removePeerSteps(region, peer.storeId);
+    if (removal === null) return null;
+    const promote = { type: "PromoteLearner" as const, storeId: heir.storeId, peerId: heir.id };
+    return { region, desc, kind: "replica" as const, steps: [promote, ...removal] };
   }
   const target = bestTarget(ctx, region);
   if (target === null) return null;

@@ -488,7 +488,13 @@ function applyCommitMerge(
       regionEpoch: { ...region.regionEpoch, version },
     },
   });
-  src.setRegionState(batch, { state: PeerState.Tombstone, region: sourceRegion });
+  // The merge state stays in the source's Tombstone: a lagging replica of the source elsewhere
+  // learns from it where its range went (store.ts, TiKV's merge_target).
+  src.setRegionState(batch, {
+    state: PeerState.Tombstone,
+    region: sourceRegion,
+    mergeState: merging.mergeState,
+  });
   deleteRaftRecords(batch, source.id);
   outcome.regionChanged = true;
   outcome.mergedSources.push(source.id);

@@ -88,7 +88,11 @@ export interface MergeState {
   commit: bigint;
 }
 
-/** raft_serverpb.RegionLocalState (merge_state only while the state is Merging). */
+/**
+ * raft_serverpb.RegionLocalState. merge_state is set while the state is Merging, and kept in
+ * the Tombstone of a source merged away (as TiKV keeps it): its target tells a lagging replica
+ * of the source on another store where its range went (store.ts).
+ */
 export interface RegionLocalState {
   state: PeerState;
   region: RegionMeta;
@@ -229,8 +233,14 @@ function regionProblem(region: RegionMeta, regionId: bigint | null): string | nu
 
 function regionLocalStateProblem(s: RegionLocalState, regionId: bigint | null): string | null {
   if (PeerState[s.state] === undefined) return `unknown peer state ${s.state}`;
-  if ((s.state === PeerState.Merging) !== (s.mergeState !== undefined)) {
-    return "a merge state goes with the Merging state, and only with it";
+  if (s.state === PeerState.Merging && s.mergeState === undefined) {
+    return "a Merging region needs its merge state";
+  }
+  if (
+    s.mergeState !== undefined && s.state !== PeerState.Merging &&
+    s.state !== PeerState.Tombstone
+  ) {
+    return "a merge state goes with the Merging state, or the Tombstone of a merged source";
   }
   return regionProblem(s.region, regionId);
 }

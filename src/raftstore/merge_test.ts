@@ -7,13 +7,13 @@
  * region surviving restarts.
  */
 import assert from "node:assert/strict";
-import { raft_cmdpb } from "../../proto/mod.ts";
+import { metapb, raft_cmdpb } from "../../proto/mod.ts";
 import { decodeCommand, writeCommand } from "./command.ts";
 import { PeerState } from "./local_state.ts";
 import type { Peer } from "./peer.ts";
 import type { PeerConfig } from "./peer_config.ts";
 import { readRegionState } from "./region_state.ts";
-import { Cluster, FIRST_REGION_ID, put, replacer } from "./testing/cluster.ts";
+import { Cluster, ConfChangeType, FIRST_REGION_ID, put, replacer } from "./testing/cluster.ts";
 import { dropWhen } from "./testing/memory_transport.ts";
 
 const COMPACT_LOG = raft_cmdpb.AdminCmdType.CompactLog;
@@ -339,4 +339,56 @@ Deno.test("a lagging source replica whose log holds a split it has not applied i
     () => c.valueOn(lagging, "x") === "after",
   );
   for (const s of c.storeIds) assert.equal(c.valueOn(s, "p"), "v-p");
+});
+
+Deno.test("a source replica a merge left behind — Merging, its store's target replica removed before it heard the CommitMerge — goes once a merged store answers its campaign with the merge's target, so the target can be added back on that store (found by the cluster simulator, seed 207)", async () => {
+  // Target [, m) (FIRST_REGION_ID), source [m, +inf).
+  const { c, right } = await splitCluster(107);
+  const leaders = [await c.waitLeader(FIRST_REGION_ID), await c.waitLeader(right)];
+  const behind = c.storeIds.find((s) => leaders.every((l) => l.meta.storeId !== s))!;
+  const cut = c.transport.addFilter(
+    dropWhen(
+      "the target's messages to the store left behind",
+      (e) => e.regionId === FIRST_REGION_ID && e.toPeer.storeId === behind,
+    ),
+  );
+  const prepared = await c.prepareMerge("p", "a");
+  assert.ok(prepared.ok, show(prepared));
+  const others = c.storeIds.filter((s) => s !== behind);
+  await c.waitUntil(
+    "the other stores merged [m, +inf) into [, m)",
+    () =>
+      others.every((s) =>
+        c.store(s).peer(right) === undefined &&
+        c.store(s).peer(FIRST_REGION_ID)?.region().endKey.length === 0
+      ),
+  );
+  await c.waitUntil(
+    "the source replica left behind applied PrepareMerge",
+    () => c.store(behind).peer(right)?.isMerging() === true,
+  );
+  // The target's replica there is removed before it hears the CommitMerge: no replica on that
+  // store will ever apply it, so the source replica there stays Merging and campaigns.
+  const removed = await c.changePeer(
+    ConfChangeType.RemoveNode,
+    c.store(behind).peer(FIRST_REGION_ID)!.meta,
+  );
+  assert.ok(removed.ok, show(removed));
+  c.transport.removeFilter(cut);
+  await c.waitUntil(
+    "the source replica left behind went",
+    () => c.store(behind).peer(right) === undefined,
+  );
+  assert.equal(readRegionState(c.engine(behind), right)?.state, PeerState.Tombstone);
+  assert.equal(readRegionState(c.engine(behind), FIRST_REGION_ID)?.state, PeerState.Tombstone);
+  // Its range no longer blocks a new replica of the merged region there.
+  const learner = { id: c.allocPeerId(), storeId: behind, role: metapb.PeerRole.Learner };
+  const added = await c.changePeer(ConfChangeType.AddLearnerNode, learner);
+  assert.ok(added.ok, show(added));
+  await c.waitUntil(
+    "the merged region's new replica holds every key on the store left behind",
+    () =>
+      c.store(behind).peer(FIRST_REGION_ID)?.region().endKey.length === 0 &&
+      ["a", "f", "p", "x"].every((k) => c.valueOn(behind, k) === `v-${k}`),
+  );
 });

@@ -571,7 +571,8 @@ export class Peer {
 
   /** The merge this region is in, if it is merging. */
   mergeState(): MergeState | undefined {
-    return this.storage.regionState().mergeState;
+    const state = this.storage.regionState();
+    return state.state === PeerState.Merging ? state.mergeState : undefined;
   }
 
   private merging(): RegionError {
@@ -1047,15 +1048,18 @@ export class Peer {
   }
 
   /**
-   * Removes this replica: its log, raft and apply state, and its region's data, into `batch`,
-   * with RegionLocalState Tombstone kept so that it never comes back. Waiting proposals are
+   * Removes this replica: its log, raft and apply state, and its region's data (unless
+   * `keepData`: another replica here holds those keys now), into `batch`, with
+   * RegionLocalState Tombstone kept so that it never comes back. Waiting proposals are
    * answered StaleCommand (their outcome is unknown), reads RegionNotFound.
    */
-  destroy(batch: WriteBatch): void {
+  destroy(batch: WriteBatch, opts: { keepData?: boolean } = {}): void {
     assert(!this.#destroyed, `peer ${this.meta.id}: destroyed twice`);
     this.#destroyed = true;
     const region = this.region();
-    if (this.isInitialized()) clearRegionData(this.#engine, batch, region);
+    if (this.isInitialized() && opts.keepData !== true) {
+      clearRegionData(this.#engine, batch, region);
+    }
     deleteRaftRecords(batch, this.regionId);
     this.storage.setRegionState(batch, { state: PeerState.Tombstone, region });
     this.failAll({

@@ -32,7 +32,11 @@
  *   replica destroy itself (so a removed voter that never learnt of its removal goes away; a
  *   removed learner never campaigns, and is told only by the leader that applied its removal);
  * - a tombstone envelope destroys the local replica when it is for that replica and carries a
- *   newer conf_ver.
+ *   newer conf_ver;
+ * - a vote request from a member of a region that merged away here (its Tombstone keeps the
+ *   merge state) is answered with a tombstone envelope naming the merge's target; the replica
+ *   left behind by the merge goes once its own store's replica of the target is past the merge
+ *   (`mergedSourceGone`), else it stays for that replica's CommitMerge to catch it up.
  *
  * Uninitialized replicas (created by a message, no snapshot yet) are not kept across restarts:
  * their records become a Tombstone at the epoch they carried when the store starts (they carry
@@ -57,7 +61,7 @@ import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./comman
 import type { RegionError } from "./errors.ts";
 import { regionStateKey } from "./keys.ts";
 import { metapb, raft_cmdpb } from "../../proto/mod.ts";
-import { PeerState, type RegionMeta } from "./local_state.ts";
+import { PeerState, type RegionLocalState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { persistReadies } from "./log_writer.ts";
 import { type HibernationStats, isAcknowledgement, PeerRegistry } from "./hibernate.ts";
@@ -661,10 +665,14 @@ export class Store {
     this.propose(target.regionId, cmd, () => this.#commitsInFlight.delete(regionId));
   }
 
-  /** A GC message (a tombstone envelope with `region`'s epoch) to the sender of `envelope`. */
-  private tellStale(envelope: RaftEnvelope, region: RegionMeta): void {
+  /**
+   * A GC message (a tombstone envelope with `region`'s epoch) to the sender of `envelope`; with
+   * `mergeTarget` when `region` merged away (see `mergedSourceGone`).
+   */
+  private tellStale(envelope: RaftEnvelope, region: RegionMeta, mergeTarget?: RegionMeta): void {
     const self = region.peers.find((p) => p.storeId === this.storeId) ?? envelope.toPeer;
     this.#transport.send({
+      ...(mergeTarget === undefined ? {} : { mergeTarget }),
       regionId: envelope.regionId,
       fromPeer: self,
       toPeer: envelope.fromPeer,
@@ -707,8 +715,57 @@ export class Store {
 
   /** The region a Tombstone of this store records for `regionId`, if it is one. */
   private tombstoneOf(regionId: bigint): RegionMeta | undefined {
+    return this.tombstoneStateOf(regionId)?.region;
+  }
+
+  /** The Tombstone this store records for `regionId` (its merge state if it merged away). */
+  private tombstoneStateOf(regionId: bigint): RegionLocalState | undefined {
     const state = readRegionState(this.engine, regionId);
-    return state?.state === PeerState.Tombstone ? state.region : undefined;
+    return state?.state === PeerState.Tombstone ? state : undefined;
+  }
+
+  /**
+   * Whether a source replica here that a merge into `mergeTarget` left behind may go (TiKV's
+   * `need_gc_merge`): only when no replica of the target here can still apply the CommitMerge,
+   * which catches the source replica up from its own log. That is so when this store's replica
+   * of the target is past the merge's target version (it applied the CommitMerge, or took a
+   * snapshot from after it), or is a Tombstone past it, or a Tombstone of the very replica the
+   * merge counted on here or a later one (destroyed before it applied the CommitMerge; a new
+   * replica of the target here is added after the merge, and its snapshot comes from after
+   * it). A target replica here at the merge's version, or none yet, makes the source stay.
+   */
+  private mergedSourceGone(mergeTarget: RegionMeta): boolean {
+    const past = (region: RegionMeta) =>
+      region.regionEpoch.version > mergeTarget.regionEpoch.version;
+    const target = this.#peers.get(mergeTarget.id);
+    if (target?.isInitialized() === true) return past(target.region());
+    const tombstone = this.tombstoneOf(mergeTarget.id);
+    if (tombstone === undefined) return false;
+    const mine = (region: RegionMeta) => region.peers.find((p) => p.storeId === this.storeId);
+    const counted = mine(mergeTarget);
+    const destroyed = mine(tombstone);
+    return past(tombstone) ||
+      (counted !== undefined && destroyed !== undefined && destroyed.id >= counted.id);
+  }
+
+  /**
+   * Destroys a source replica a merge left behind (`mergedSourceGone`). Its keys are the
+   * target's now: if a replica here holds some of them (the target, grown by a snapshot over
+   * the source's range), the data stays.
+   */
+  private async destroyMergedSource(peer: Peer): Promise<void> {
+    const region = peer.region();
+    const shared = [...this.#peers.values()].some((other) =>
+      other !== peer && other.isInitialized() &&
+      rangesOverlap(other.region(), region)
+    );
+    const batch = this.engine.newWriteBatch();
+    peer.destroy(batch, { keepData: shared });
+    this.#peers.delete(peer.regionId);
+    this.#merging.delete(peer.regionId);
+    this.stats.peersDestroyed++;
+    await this.engine.writeDurable(batch);
+    batch.destroy();
   }
 
   /** A source region merged here (its records are Tombstone in the batch just written). */
@@ -732,11 +789,7 @@ export class Store {
    */
   private overlapsLocalRegion(startKey: Uint8Array, endKey: Uint8Array): boolean {
     for (const peer of this.#peers.values()) {
-      if (!peer.isInitialized()) continue;
-      const r = peer.region();
-      const startsBeforeEnd = endKey.length === 0 || compareBytes(r.startKey, endKey) < 0;
-      const endsAfterStart = r.endKey.length === 0 || compareBytes(startKey, r.endKey) < 0;
-      if (startsBeforeEnd && endsAfterStart) return true;
+      if (peer.isInitialized() && rangesOverlap(peer.region(), { startKey, endKey })) return true;
     }
     return false;
   }
@@ -792,6 +845,12 @@ export class Store {
       if (peer === undefined) return this.drop();
     }
     const local = peer.region();
+    if (envelope.isTombstone && envelope.mergeTarget !== undefined && peer.isInitialized()) {
+      // The sender's replica merged away: this one goes only once the target here is past the
+      // merge (sim --cluster seed 207).
+      if (this.mergedSourceGone(envelope.mergeTarget)) await this.destroyMergedSource(peer);
+      return;
+    }
     if (envelope.isTombstone) {
       const newer = envelope.regionEpoch.confVer > local.regionEpoch.confVer;
       if (newer || !peer.isInitialized()) await this.destroyPeers([peer]);
@@ -828,16 +887,25 @@ export class Store {
     const t = envelope.message.msgType;
     if (envelope.isTombstone) return undefined;
     if (t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote) {
+      const tombstone = this.tombstoneStateOf(envelope.regionId);
+      const gone = tombstone?.region;
+      const member = gone?.peers.some((p) => p.storeId === envelope.fromPeer.storeId) === true;
+      if (member && tombstone?.mergeState !== undefined) {
+        // A campaign of a replica of a region that merged away here: one left behind by the
+        // merge (Merging for ever, its target here a newer replica made by a snapshot; or one
+        // that never applied the PrepareMerge), which would campaign for ever and keep its keys
+        // from the region that took them. It is told where the range went, and goes once its
+        // store's replica of the target is past the merge (TiKV answers a member of a merged
+        // region's Tombstone with its merge_target whatever the epochs; sim --cluster seed 207).
+        this.tellStale(envelope, gone!, tombstone.mergeState.target);
+        return undefined;
+      }
       // A campaign of a replica this store's Tombstone shows was removed (its store is not among
       // the region's peers as last seen here, and its epoch is older): told to go, or it would
       // campaign for ever, and its range would keep a new replica of the keys from being made
       // on its store. A replica whose store the region still lists may be a lagging member and
       // is left alone (TiKV answers from the tombstone state with the same two checks).
-      const gone = this.tombstoneOf(envelope.regionId);
-      if (
-        gone !== undefined && epochIsStale(envelope.regionEpoch, gone.regionEpoch) &&
-        !gone.peers.some((p) => p.storeId === envelope.fromPeer.storeId)
-      ) {
+      if (gone !== undefined && !member && epochIsStale(envelope.regionEpoch, gone.regionEpoch)) {
         this.tellStale(envelope, gone);
         return undefined;
       }
@@ -918,6 +986,16 @@ function mergeCanNeverCommit(target: RegionMeta, source: RegionMeta): boolean {
   const endsAfterStart = source.endKey.length === 0 ||
     compareBytes(target.startKey, source.endKey) < 0;
   return !(startsBeforeEnd && endsAfterStart);
+}
+
+/** Whether two key ranges [startKey, endKey) share a key (an empty end is +infinity). */
+function rangesOverlap(
+  a: { startKey: Uint8Array; endKey: Uint8Array },
+  b: { startKey: Uint8Array; endKey: Uint8Array },
+): boolean {
+  const aStartsBeforeBEnds = b.endKey.length === 0 || compareBytes(a.startKey, b.endKey) < 0;
+  const bStartsBeforeAEnds = a.endKey.length === 0 || compareBytes(b.startKey, a.endKey) < 0;
+  return aStartsBeforeBEnds && bStartsBeforeAEnds;
 }
 
 /** The data bytes of a Ready's entries: those to persist and those to apply. */

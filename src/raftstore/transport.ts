@@ -14,7 +14,7 @@
  */
 
 import type { Message } from "../raft/mod.ts";
-import type { PeerMeta, RegionEpoch } from "./local_state.ts";
+import type { PeerMeta, RegionEpoch, RegionMeta } from "./local_state.ts";
 
 /** raft_serverpb.RaftMessage as a value. */
 export interface RaftEnvelope {
@@ -30,6 +30,12 @@ export interface RaftEnvelope {
   message: Message;
   /** The sender knows the receiving peer was removed from the region: destroy it. */
   isTombstone: boolean;
+  /**
+   * With `isTombstone`, from a store whose replica of the region merged away: the merge's target
+   * as the source recorded it (kvproto's `merge_target`). The receiver destroys its lagging
+   * replica of the source only once its own replica of the target is past that epoch.
+   */
+  mergeTarget?: RegionMeta;
 }
 
 /** Carries envelopes to the stores of their `toPeer`. */

@@ -39,7 +39,12 @@ import {
   newMessage,
   type Snapshot,
 } from "../../raft/mod.ts";
-import type { PeerMeta, RegionEpoch } from "../../raftstore/local_state.ts";
+import {
+  type PeerMeta,
+  type RegionEpoch,
+  regionFromProto,
+  regionToProto,
+} from "../../raftstore/local_state.ts";
 import type { RaftEnvelope } from "../../raftstore/transport.ts";
 import { assert } from "../../util/assert.ts";
 
@@ -70,6 +75,7 @@ export function envelopeToProto(envelope: RaftEnvelope): raft_serverpb.RaftMessa
     isTombstone: envelope.isTombstone,
     startKey: envelope.startKey,
     endKey: envelope.endKey,
+    mergeTarget: envelope.mergeTarget === undefined ? null : regionToProto(envelope.mergeTarget),
   };
 }
 
@@ -212,6 +218,7 @@ export function envelopeFromProto(m: raft_serverpb.RaftMessage.$Properties): Dec
       endKey: copyOf(m.endKey),
       message,
       isTombstone,
+      ...(m.mergeTarget == null ? {} : { mergeTarget: regionFromProto(m.mergeTarget) }),
     },
   };
 }

@@ -112,6 +112,29 @@ Deno.test("codec: a tombstone, with or without a Raft message, round trips as a 
   assert.equal(received.message.to, 12n);
 });
 
+Deno.test("codec: a GC tombstone naming a merge's target (kvproto merge_target) round trips with it", () => {
+  const mergeTarget = {
+    id: 9n,
+    startKey: utf8("z"),
+    endKey: new Uint8Array(),
+    regionEpoch: { confVer: 4n, version: 3n },
+    peers: [
+      { id: 91n, storeId: 1n, role: metapb.PeerRole.Voter },
+      { id: 92n, storeId: 2n, role: metapb.PeerRole.Voter },
+    ],
+  };
+  const sent = envelope(newMessage({ msgType: MessageType.MsgHeartbeat, to: 12n, from: 11n }), {
+    isTombstone: true,
+    mergeTarget,
+  });
+  const received = decodeOk(encodeEnvelope(sent));
+  assert.deepEqual(received, sent);
+  assert.deepEqual(received.mergeTarget, mergeTarget);
+  // Without one, none is decoded (a plain GC destroys on a newer conf_ver alone).
+  const plain = decodeOk(encodeEnvelope(envelope(sent.message, { isTombstone: true })));
+  assert.equal(plain.mergeTarget, undefined);
+});
+
 Deno.test("codec: decoded bytes are copies, so a reused receive buffer cannot change them", () => {
   const bytes = encodeEnvelope(envelope(fullAppend()));
   const received = decodeOk(bytes);
