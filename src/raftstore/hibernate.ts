@@ -18,9 +18,13 @@
  *     followers awake) and the election timeout (a follower of a sleeping leader sleeps before
  *     its election timer could fire).
  *  3. Anything that reaches a peer wakes it: a message routed to it, a proposal, a read, a
- *     leadership transfer, a campaign; new and reopened peers start awake. A follower's
- *     acknowledgements (MsgHeartbeatResponse, accepted MsgAppendResponse) wake a sleeping leader
- *     without restarting its quiet count, so a late acknowledgement costs a tick, not a cycle.
+ *     leadership transfer, a campaign; new and reopened peers start awake. Except a follower's
+ *     acknowledgement (MsgHeartbeatResponse, accepted MsgAppendResponse) to a sleeping leader:
+ *     it is stepped and the leader sleeps on, unless stepping it gave the leader work (a Ready:
+ *     the follower needs entries). A woken leader's next tick may heartbeat every follower,
+ *     waking them, and their answers would wake it again: under load, where answers come late,
+ *     that cycle kept thousands of regions awake. An acknowledgement to an awake leader does
+ *     not restart its quiet count.
  *  4. A follower that wakes restarts its election timer (Raft's `becomeFollower` in its term,
  *     same leader): time spent asleep counts for nothing, so it cannot campaign "because time
  *     passed". Unless the message that woke it came from its leader, it sends its leader one

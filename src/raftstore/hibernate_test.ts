@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { writeCommand } from "./command.ts";
+import { MessageType, newMessage } from "../raft/mod.ts";
 import { Cluster, FIRST_REGION_ID, type GetResult, put, replacer } from "./testing/cluster.ts";
 import { dropWhen, isolate } from "./testing/memory_transport.ts";
 import type { PeerConfig } from "./peer_config.ts";
@@ -326,4 +327,50 @@ Deno.test("a store cut off from the leaders' store alone wakes none of its other
   assert.ok(awake <= checks + 1, `${awake} of ${regions.length} followers on store ${cut} awake`);
   // No election came of it.
   assert.deepEqual(regions.map((id) => c.leader(id)?.raw.raft.term), terms);
+});
+
+Deno.test("a late acknowledgement reaching a sleeping leader is taken without waking it (no heartbeat round follows, the followers sleep on)", async () => {
+  const c = await start(6);
+  assert.ok((await c.put("k", "1")).ok);
+  await waitAsleep(c);
+  const leader = c.leader()!;
+  const follower = c.peers().find((p) => p !== leader)!;
+  const wakesBefore = c.storeIds.map((id) => c.store(id).hibernation().wakes);
+  for (const msgType of [MessageType.MsgHeartbeatResponse, MessageType.MsgAppendResponse]) {
+    const ack = newMessage({
+      msgType,
+      to: leader.meta.id,
+      from: follower.meta.id,
+      term: leader.raw.raft.term,
+      index: leader.raw.raft.log.lastIndex(),
+    });
+    c.store(leader.meta.storeId).receive(follower.envelope(leader.meta, ack, false));
+    await c.settle();
+    assert.ok(leader.asleep, `a ${MessageType[msgType]} woke the sleeping leader`);
+  }
+  await c.tick(2);
+  assert.ok(c.peers().every((p) => p.asleep), "a follower was woken");
+  assert.deepEqual(c.storeIds.map((id) => c.store(id).hibernation().wakes), wakesBefore);
+});
+
+Deno.test("an append rejection from a follower wakes a sleeping leader, which sends it entries and sleeps again", async () => {
+  const c = await start(7);
+  assert.ok((await c.put("k", "1")).ok);
+  await waitAsleep(c);
+  const leader = c.leader()!;
+  const follower = c.peers().find((p) => p !== leader)!;
+  // An append answer saying the follower lacks the last entry: the leader sends it again.
+  const behind = newMessage({
+    msgType: MessageType.MsgAppendResponse,
+    to: leader.meta.id,
+    from: follower.meta.id,
+    term: leader.raw.raft.term,
+    index: leader.raw.raft.log.lastIndex() - 1n,
+    reject: true,
+    rejectHint: leader.raw.raft.log.lastIndex() - 1n,
+  });
+  c.store(leader.meta.storeId).receive(follower.envelope(leader.meta, behind, false));
+  await c.settle();
+  assert.ok(!leader.asleep, "the leader sleeps with a follower to catch up");
+  await waitAsleep(c);
 });

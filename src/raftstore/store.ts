@@ -874,6 +874,15 @@ export class Store {
       this.#transport.send(peer.envelope(envelope.fromPeer, gc, true));
       return;
     }
+    if (peer.asleep && peer.isLeader() && isAcknowledgement(envelope)) {
+      // A late answer to a heartbeat or append sent before the leader slept: stepped, it
+      // changes nothing but the follower's progress, unless the follower needs more (a Ready).
+      // Waking the leader for it would let its next tick heartbeat every follower, waking them
+      // and their answers waking it again (hibernate.ts, 3).
+      peer.step(envelope);
+      if (peer.raw.hasReady()) this.#peers.wake(peer, false);
+      return;
+    }
     this.#peers.wake(peer, !isAcknowledgement(envelope));
     peer.step(envelope);
   }
