@@ -16,12 +16,17 @@
  *    ids allocated by AskBatchSplit as a splitting store gets them. A load generator sends one
  *    heartbeat per region on 3 streams (one per store, as 3 stores' leaders would). PD answers
  *    a heartbeat only when it has something to say, so what it processed is read from its
- *    `/metrics` counter `basalt_pd_region_heartbeats_total` (counted once the heartbeat's writes
- *    are durable): the figure is the burst's size ÷ the time from the first send until the
- *    counter reached it. The first burst brings new regions (each one written to PD's storage,
- *    with three members through the Raft log); the repeats are unchanged (nothing written).
- *    Raft entries (the leader's `basalt_pd_member_applied_index`) and each process's CPU per
- *    heartbeat are printed beside.
+ *    `/metrics` counter `basalt_pd_region_heartbeats_total` (counted when the heartbeat is
+ *    answered: a single member syncs its writes first; three members answer before their
+ *    region writes commit, `src/pd/pd_member.ts` design 6): the figure is the burst's size ÷
+ *    the time from the first send until the counter reached it and, with three members, the
+ *    leader had also committed every region write the burst made (nothing buffered, its
+ *    applied index at its last index) — so both figures end with every write durable. The
+ *    first burst brings new regions (each one written to PD's storage, with three members
+ *    through the Raft log, in batches); the repeats are unchanged (nothing written). Raft
+ *    entries (the leader's `basalt_pd_member_applied_index`) and each process's CPU per
+ *    heartbeat are printed beside. A burst fails when PD ends a stream or the leader's term
+ *    moves (the leader was deposed).
  * 4. Resident memory (VmRSS) after bootstrap and with the `num` regions loaded.
  * 5. In-process scheduling rounds at 10k regions (`bench/pd_round_bench.ts`).
  *
@@ -264,6 +269,35 @@ async function appliedIndex(statusAddr: string): Promise<number> {
   return metricValue(await metricsOf(statusAddr), "basalt_pd_member_applied_index", NaN);
 }
 
+/**
+ * Resolves once a replicated leader has committed every write it made (nothing buffered, its
+ * applied index at its last index); at once for a single member. Fails after
+ * `HEARTBEAT_STALL_TIMEOUT_MS`.
+ */
+async function untilCommitted(statusAddr: string): Promise<void> {
+  const deadline = Date.now() + HEARTBEAT_STALL_TIMEOUT_MS;
+  for (;;) {
+    const text = await metricsOf(statusAddr);
+    const applied = metricValue(text, "basalt_pd_member_applied_index", NaN);
+    if (Number.isNaN(applied)) return; // a single member: its writes were synced already
+    const buffered = metricValue(text, "basalt_pd_member_buffered_writes");
+    const last = metricValue(text, "basalt_pd_member_last_index");
+    if (buffered === 0 && applied >= last) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `PD's leader did not commit its writes within ${HEARTBEAT_STALL_TIMEOUT_MS} ms ` +
+          `(${buffered} buffered, applied ${applied} of ${last})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, METRICS_POLL_MS));
+  }
+}
+
+/** The Raft term of a replicated member (NaN for a single member). */
+async function termOf(statusAddr: string): Promise<number> {
+  return metricValue(await metricsOf(statusAddr), "basalt_pd_member_term", NaN);
+}
+
 /** Heartbeats PD has processed so far, and how many it did not keep. */
 async function heartbeatsProcessed(
   statusAddr: string,
@@ -417,6 +451,7 @@ async function heartbeatBurst(target: PdTarget, byStore: Buffer[][]): Promise<Bu
   const total = byStore.reduce((sum, beats) => sum + beats.length, 0);
   const before = await heartbeatsProcessed(statusAddr);
   const appliedBefore = await appliedIndex(statusAddr);
+  const termBefore = await termOf(statusAddr);
   const cpuBefore = target.pids.map((pid) => pid === null ? NaN : cpuSecondsOf(pid));
   const streams = byStore.map(() =>
     rpc.stream<pdpb.RegionHeartbeatResponse>("RegionHeartbeat", pdpb.RegionHeartbeatResponse)
@@ -442,6 +477,11 @@ async function heartbeatBurst(target: PdTarget, byStore: Buffer[][]): Promise<Bu
     );
     try {
       await Promise.race([untilProcessed(target, before, total), ...ended]);
+      await untilCommitted(statusAddr);
+      const termAfter = await termOf(statusAddr);
+      if (termAfter !== termBefore && !Number.isNaN(termBefore)) {
+        throw new Error(`PD's leader was deposed mid-burst: term ${termBefore} → ${termAfter}`);
+      }
     } catch (error) {
       throw await withProgress(error, { target, before, total, start });
     }

@@ -950,3 +950,72 @@ assertConstant(
   KV_MAX_VALUE_BYTES <= KV_SCAN_MAX_ANSWER_BYTES,
   "a scan page holds at least the largest value",
 );
+
+// ---------------------------------------------------------------------------------------------
+// Region writes of a replicated PD (src/pd/pd_member.ts): the region metadata a heartbeat
+// changes is "soft", as PD keeps it out of etcd — the heartbeat's answer does not wait for its
+// commit, and the leader proposes such writes in batches, one Raft entry per batch.
+
+/** Most region writes a leader buffers before it proposes them as one Raft entry. */
+export const PD_REGION_WRITES_BATCH_MAX = 1_000;
+/**
+ * Raft ticks (`PD_RAFT_TICK_INTERVAL_MS` each) a buffered region write waits at most before it
+ * is proposed, when fewer than `PD_REGION_WRITES_BATCH_MAX` came.
+ */
+export const PD_REGION_WRITES_FLUSH_TICKS = 1;
+/**
+ * Proposals a PD leader lets wait for their commit before every answer waits for them too (the
+ * heartbeats' back-pressure: soft writes must not pile up in the log faster than it commits).
+ */
+export const PD_RAFT_UNCOMMITTED_MAX_ENTRIES = 32;
+
+assertConstant(
+  PD_REGION_WRITES_BATCH_MAX >= 1 && PD_REGION_WRITES_BATCH_MAX <= PD_RAFT_PROPOSAL_MAX_WRITES,
+  "a batch of region writes fits one PD proposal",
+);
+assertConstant(
+  PD_REGION_WRITES_FLUSH_TICKS >= 1 &&
+    PD_REGION_WRITES_FLUSH_TICKS < PD_RAFT_ELECTION_TIMEOUT_TICKS,
+  "buffered region writes are proposed within an election timeout",
+);
+/**
+ * Bytes of entries a PD member applies past which it snapshots PD's state and compacts its log
+ * (as after `PD_RAFT_LOG_COMPACT_ENTRIES` entries): batched region writes make entries of
+ * hundreds of KiB, and the log is held in memory. What stays after a compaction is at most
+ * `PD_RAFT_LOG_KEEP_ENTRIES` entries.
+ */
+export const PD_RAFT_LOG_COMPACT_BYTES = 64 * 1024 * 1024;
+/**
+ * Most bytes of committed entries one Ready of a PD member hands to apply: applying is
+ * synchronous (decode, then one engine write), so a member far behind applies in slices of
+ * about this size and its event loop keeps serving its Raft ticks and messages in between.
+ */
+export const PD_RAFT_APPLY_MAX_BYTES_PER_READY = 1024 * 1024;
+/**
+ * The PD process's election timeout (`election-interval`, PD's key), before a follower that
+ * heard nothing from its leader campaigns; ticks are `PD_RAFT_TICK_INTERVAL_MS`. PD's leader
+ * lease is 3 s. Measured (issue 11): on a loaded 2-core machine a PD leader's fsync took up to
+ * 2.5 s during a burst of heartbeats, and with a 1 s timeout (`PD_RAFT_ELECTION_TIMEOUT_TICKS`,
+ * still the pure member's default) the followers elected another leader.
+ */
+export const PD_ELECTION_INTERVAL_MS = 3_000;
+/**
+ * Longest a PD stream's handlers run one after another (requests already received) before
+ * they yield the event loop to timers and I/O: handlers that await nothing would otherwise
+ * run a whole socket read's worth of requests at once, ahead of the Raft ticks.
+ */
+export const PD_STREAM_TURN_MAX_MS = 10;
+
+assertConstant(PD_RAFT_UNCOMMITTED_MAX_ENTRIES >= 1, "a leader may have a proposal in flight");
+assertConstant(
+  PD_ELECTION_INTERVAL_MS >= PD_RAFT_TICK_INTERVAL_MS * (PD_RAFT_HEARTBEAT_INTERVAL_TICKS + 1),
+  "PD members hear heartbeats within the process's election timeout",
+);
+assertConstant(
+  PD_STREAM_TURN_MAX_MS >= 1 && PD_STREAM_TURN_MAX_MS < PD_RAFT_TICK_INTERVAL_MS,
+  "a stream yields within a Raft tick",
+);
+assertConstant(
+  PD_RAFT_LOG_COMPACT_BYTES >= 16 * PD_REGION_WRITES_BATCH_MAX * 4096,
+  "many full batches of region writes (a region record is well under 4 KiB) fit before a compaction",
+);

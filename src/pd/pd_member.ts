@@ -30,8 +30,22 @@
  *    knowing it (a partition) cannot commit, so it cannot hand out a timestamp under a new
  *    window; check-quorum makes it step down within an election timeout.
  * 5. **Catch-up**: a member behind gets the log from the leader; one behind the compacted log
- *    (`PD_RAFT_LOG_COMPACT_ENTRIES`) gets a snapshot of PD's whole state (`raft_records.ts`).
+ *    (`PD_RAFT_LOG_COMPACT_ENTRIES` or `_BYTES`) gets a snapshot of PD's whole state (`raft_records.ts`).
  *    Membership is fixed by `--initial-cluster` (no member add or remove yet).
+ * 6. **Region writes are soft** (`isSoftBatch`, `storage.ts`): what a region heartbeat writes
+ *    is buffered and proposed in batches — when `PD_REGION_WRITES_BATCH_MAX` writes wait, and
+ *    at the latest `PD_REGION_WRITES_FLUSH_TICKS` ticks after the first — and `barrier()` does
+ *    not wait for them. Measured before (issue 11): one entry per new-region heartbeat cost the
+ *    leader ≈3.4 ms of CPU each, a burst of them starved its Raft ticks, and the followers
+ *    elected another leader. Any hard write flushes everything buffered before it into the same
+ *    entry, so the log keeps the core's write order and a write batch is never split (each
+ *    prefix of the log is a state the core was in: regions never overlap in it). A new leader
+ *    may miss the last batches: it then knows an older view of a region, or none, without a
+ *    leader (`emptyInfo`), which no checker or scheduler acts on until a heartbeat brings the
+ *    region's leader and current epoch (and an operator is bound to the epoch it was made at).
+ *    Soft writes must not outrun the log: past `PD_RAFT_UNCOMMITTED_MAX_ENTRIES` proposals
+ *    waiting for their commit, `barrier()` waits for all of them (back-pressure on the
+ *    heartbeat streams, which handle a message after the previous one was answered).
  *
  * The Ready duties (src/raft/raw_node.ts) are done in `#round`, in order: 1. persist the
  * snapshot, entries and hard state (`MemberLog.persist`, synced when the Ready must); 2. send
@@ -41,11 +55,16 @@
  * @module
  */
 import {
+  PD_RAFT_APPLY_MAX_BYTES_PER_READY,
   PD_RAFT_ELECTION_TIMEOUT_TICKS,
   PD_RAFT_HEARTBEAT_INTERVAL_TICKS,
+  PD_RAFT_LOG_COMPACT_BYTES,
   PD_RAFT_LOG_COMPACT_ENTRIES,
   PD_RAFT_LOG_KEEP_ENTRIES,
   PD_RAFT_PROPOSAL_MAX_WRITES,
+  PD_RAFT_UNCOMMITTED_MAX_ENTRIES,
+  PD_REGION_WRITES_BATCH_MAX,
+  PD_REGION_WRITES_FLUSH_TICKS,
 } from "../constants.ts";
 import type { KvEngine } from "../engine/types.ts";
 import {
@@ -68,7 +87,7 @@ import {
   encodeCommand,
   encodeStateSnapshot,
 } from "./raft_records.ts";
-import { loadU64, PD_KEYS, type PdStorage, type PdWrite } from "./storage.ts";
+import { isSoftBatch, loadU64, PD_KEYS, type PdStorage, type PdWrite } from "./storage.ts";
 import type { Clock, RandomSource } from "./types.ts";
 
 /** Carries a member's Raft messages to the other members; never blocks, may drop. */
@@ -98,6 +117,8 @@ export interface PdMemberOptions {
   heartbeatIntervalTicks?: number;
   /** Log entries past which a snapshot is taken and the log compacted. */
   logCompactEntries?: number;
+  /** Bytes of entries appended past which a snapshot is taken and the log compacted. */
+  logCompactBytes?: number;
   /** Entries kept behind the snapshot at compaction. */
   logKeepEntries?: number;
   logger?: MemberLogger;
@@ -128,6 +149,8 @@ export interface MemberStatus {
   applied: bigint;
   firstIndex: bigint;
   lastIndex: bigint;
+  /** Writes the leader's core made that wait to be proposed (soft ones, between flushes). */
+  bufferedWrites: number;
 }
 
 /** One member of a replicated PD. */
@@ -142,10 +165,22 @@ export class PdMember {
   readonly #proposing: PdStorage;
   #leadership: Leadership = { kind: "follower" };
   #pending: PdWrite[] = [];
+  /** Whether `#pending` holds a hard write (one an answer waits for). */
+  #pendingHard = false;
+  /** Ticks since `#pending` was last empty. */
+  #pendingTicks = 0;
   /** Whether the core may read its storage now: only while it opens. */
   #opening = false;
   readonly #waiters = new Map<bigint, Waiter>();
   #lastProposed = 0n;
+  /** The index of the last proposal holding a hard write: what `barrier()` waits for. */
+  #lastHardProposed = 0n;
+  /**
+   * Bytes of entry data applied since the last compaction: with batched region writes (design
+   * 6) an entry may hold hundreds of KiB, and the log is held in memory, so it is compacted by
+   * bytes as well as by entries.
+   */
+  #appliedBytes = 0;
   #pumping = false;
   #again = false;
   #idle: Array<() => void> = [];
@@ -171,6 +206,7 @@ export class PdMember {
       // A proposal on a follower is dropped, never forwarded: it was made by a core that no
       // longer leads, whose memory the real leader does not share (design 4).
       disableProposalForwarding: true,
+      maxCommittedSizePerReadyBytes: PD_RAFT_APPLY_MAX_BYTES_PER_READY,
     });
     this.#proposing = {
       get: (key) => {
@@ -232,6 +268,7 @@ export class PdMember {
       applied: this.#log.applied,
       firstIndex: this.#log.firstIndex(),
       lastIndex: this.#log.lastIndex(),
+      bufferedWrites: this.#pending.length,
     };
   }
 
@@ -245,9 +282,12 @@ export class PdMember {
     return new PdError("NotLeader", `not leader: ${why}`);
   }
 
-  /** One Raft tick (every `PD_RAFT_TICK_INTERVAL_MS`). */
+  /** One Raft tick (every `PD_RAFT_TICK_INTERVAL_MS`); proposes region writes due (design 6). */
   tick(): void {
     this.#node.tick();
+    if (this.#pending.length > 0 && ++this.#pendingTicks >= PD_REGION_WRITES_FLUSH_TICKS) {
+      this.#flush();
+    }
     this.#kick();
   }
 
@@ -260,15 +300,24 @@ export class PdMember {
   }
 
   /**
-   * Proposes the writes the core made so far and answers a promise that settles once every
-   * write proposed so far has committed and been applied here: `null`, or `NotLeader` when
-   * this member lost leadership first (the writes may or may not have committed). `null`
-   * instead of a promise when nothing is outstanding.
+   * Proposes the writes the core made so far when one of them is hard, and answers a promise
+   * that settles once every hard write made so far has committed and been applied here:
+   * `null`, or `NotLeader` when this member lost leadership first (the writes may or may not
+   * have committed). `null` instead of a promise when nothing is outstanding. Soft writes
+   * (design 6) are not waited for, unless more than `PD_RAFT_UNCOMMITTED_MAX_ENTRIES`
+   * proposals wait for their commit: then the promise waits for every proposal.
    */
   barrier(): Promise<PdError | null> | null {
-    this.#flush();
-    if (this.#lastProposed <= this.#log.applied) return null;
-    const waiter = this.#waiters.get(this.#lastProposed);
+    if (this.#pendingHard) this.#flush();
+    assert(this.#lastHardProposed <= this.#lastProposed, "a hard proposal is a proposal", {
+      lastHardProposed: this.#lastHardProposed,
+      lastProposed: this.#lastProposed,
+    });
+    const applied = this.#log.applied;
+    const behind = this.#lastProposed - applied > BigInt(PD_RAFT_UNCOMMITTED_MAX_ENTRIES);
+    const until = behind ? this.#lastProposed : this.#lastHardProposed;
+    if (until <= applied) return null;
+    const waiter = this.#waiters.get(until);
     return waiter?.promise ?? Promise.resolve(this.notServing() ?? lostLeadership());
   }
 
@@ -285,14 +334,19 @@ export class PdMember {
       leadership: this.#leadership.kind,
     });
     this.#pending.push(...batch);
-    if (this.#pending.length >= PD_RAFT_PROPOSAL_MAX_WRITES) this.#flush();
+    if (!isSoftBatch(batch)) this.#pendingHard = true;
+    const limit = this.#pendingHard ? PD_RAFT_PROPOSAL_MAX_WRITES : PD_REGION_WRITES_BATCH_MAX;
+    if (this.#pending.length >= limit) this.#flush();
   }
 
   /** Proposes the buffered writes as one entry; a dropped proposal costs the leadership. */
   #flush(): void {
     if (this.#pending.length === 0) return;
     const writes = this.#pending;
+    const hard = this.#pendingHard;
     this.#pending = [];
+    this.#pendingHard = false;
+    this.#pendingTicks = 0;
     const leadership = this.#leadership;
     const raft = this.#node.raft;
     if (leadership.kind === "follower" || raft.state !== StateRole.Leader) {
@@ -307,6 +361,7 @@ export class PdMember {
       term: leadership.term,
     });
     this.#lastProposed = index;
+    if (hard) this.#lastHardProposed = index;
     let resolve!: (outcome: PdError | null) => void;
     const promise = new Promise<PdError | null>((done) => resolve = done);
     this.#waiters.set(index, { term: leadership.term, promise, resolve });
@@ -320,7 +375,10 @@ export class PdMember {
     }
     this.#leadership = { kind: "follower" };
     this.#pending = [];
+    this.#pendingHard = false;
+    this.#pendingTicks = 0;
     this.#lastProposed = 0n;
+    this.#lastHardProposed = 0n;
     for (const waiter of this.#waiters.values()) waiter.resolve(lostLeadership());
     this.#waiters.clear();
   }
@@ -396,10 +454,11 @@ export class PdMember {
       }
       this.#flush(); // the new TSO window (and the cluster id, the first time)
       if (this.#leadership !== leadership) return; // the proposal was dropped
-      assert(this.#lastProposed > leadership.untilIndex, "opening PD's core saves a TSO window", {
-        lastProposed: this.#lastProposed,
-        untilIndex: leadership.untilIndex,
-      });
+      assert(
+        this.#lastHardProposed > leadership.untilIndex,
+        "opening PD's core saves a TSO window",
+        { lastProposed: this.#lastHardProposed, untilIndex: leadership.untilIndex },
+      );
       this.#leadership = {
         kind: "opening",
         term: leadership.term,
@@ -425,6 +484,7 @@ export class PdMember {
     for (const entry of entries) {
       if (entry.entryType === EntryType.EntryNormal && entry.data.length > 0) {
         writes.push(...decodeCommand(entry.data));
+        this.#appliedBytes += entry.data.length;
       }
     }
     this.state.write(writes);
@@ -453,7 +513,10 @@ export class PdMember {
 
   async #compactIfLong(): Promise<void> {
     const limit = this.#options.logCompactEntries ?? PD_RAFT_LOG_COMPACT_ENTRIES;
-    if (this.#log.applied - this.#log.firstIndex() + 1n <= BigInt(limit)) return;
+    const bytesLimit = this.#options.logCompactBytes ?? PD_RAFT_LOG_COMPACT_BYTES;
+    const long = this.#log.applied - this.#log.firstIndex() + 1n > BigInt(limit);
+    if (!long && this.#appliedBytes <= bytesLimit) return;
+    this.#appliedBytes = 0;
     await this.#log.compact({
       data: encodeStateSnapshot(this.state.scan("")),
       confState: newConfState({ voters: [...this.voters] }),

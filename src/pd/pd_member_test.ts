@@ -5,17 +5,23 @@
  * timestamp (every timestamp every member handed out, in the order handed out, strictly
  * increases); a member that was down catches up from the log, or from a snapshot once the log
  * was compacted past it (Raft §7); a deposed leader's waiting answers fail with NotLeader.
+ * Region writes are soft (design 6): heartbeats share entries and their answers wait for no
+ * commit; a new leader that missed the last batch is repaired by heartbeats, refuses a stale
+ * one (epoch, PD's `core.check`) and cancels an operator made on its stale view.
  *
  * Runs are deterministic: the seed of the members' random sources is printed and fixed.
  */
 import assert from "node:assert/strict";
+import { PD_RAFT_UNCOMMITTED_MAX_ENTRIES, PD_REGION_WRITES_BATCH_MAX } from "../constants.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
-import type { Message } from "../raft/mod.ts";
+import { type Message, MessageType } from "../raft/mod.ts";
 import { SeededRandom } from "../util/random.ts";
 import { EngineStorage } from "./engine_storage.ts";
 import { PdError } from "./errors.ts";
 import { PlacementDriver } from "./placement_driver.ts";
 import { PdMember, type PdMemberOptions } from "./pd_member.ts";
+import { decodeRegion } from "./records.ts";
+import { regionKey } from "./storage.ts";
 import type { RegionMeta } from "./types.ts";
 
 const START_MS = 1_700_000_000_000;
@@ -365,4 +371,182 @@ Deno.test("PD members: an engine holding a single PD's state is refused, naming 
     /holds the state of a single PD member/,
   );
   await Promise.resolve();
+});
+
+// --- Soft region writes (design 6) -------------------------------------------------------------
+
+/** Region `100 + index`: the key range [r<index>, r<index+1>), one voter on store 1. */
+function splitRegion(index: number, version = 2n): RegionMeta {
+  const key = (i: number) => new TextEncoder().encode(`r${String(i).padStart(6, "0")}`);
+  const id = 100n + BigInt(index);
+  return {
+    id,
+    startKey: key(index),
+    endKey: key(index + 1),
+    regionEpoch: { confVer: 1n, version },
+    peers: [{ id: 10_000n + id, storeId: 1n, role: "Voter" }],
+  };
+}
+
+/** A heartbeat of `region` from its only peer; its answer. */
+function heartbeat(member: PdMember, region: RegionMeta) {
+  return member.driver!.regionHeartbeat({ region, leader: region.peers[0]!, term: 5n });
+}
+
+/** A serving leader of a bootstrapped cluster, its bootstrap committed. */
+async function bootstrapped(cluster: SimCluster): Promise<PdMember> {
+  const leader = await cluster.leader();
+  const answer = leader.driver!.bootstrap({
+    store: { id: 1n, address: "s1" },
+    region: firstRegion(1n),
+  });
+  await committed(cluster, leader, answer);
+  return leader;
+}
+
+Deno.test("PD members: heartbeats arriving together share Raft entries, and their answers wait for no commit", async () => {
+  const cluster = new SimCluster();
+  const leader = await bootstrapped(cluster);
+  const before = leader.status().lastIndex;
+  const count = 2 * PD_REGION_WRITES_BATCH_MAX + 500;
+  for (let i = 0; i < count; i++) {
+    assert.equal(heartbeat(leader, splitRegion(i)), null);
+    // The edge answers once this settles: no promise means the answer leaves at once.
+    assert.equal(leader.barrier(), null, `heartbeat ${i}'s answer waits for a commit`);
+  }
+  await leader.settled(); // its log persisted what it proposed (no message delivered yet)
+  const proposed = Number(leader.status().lastIndex - before);
+  assert.equal(proposed, 2, "full batches are proposed at once, the rest waits for a tick");
+  // The first heartbeat also deleted the bootstrap region, which every new one overlaps.
+  assert.equal(leader.status().bufferedWrites, count + 1 - 2 * PD_REGION_WRITES_BATCH_MAX);
+  const follower = [...cluster.members.values()].find((m) => m !== leader)!;
+  assert.equal(follower.state.scan("region/").length, 1, "nothing committed without the network");
+  await cluster.step(); // one tick: the last, partial batch is proposed; the network commits all
+  await cluster.until(
+    "a follower applied every region",
+    () => follower.state.scan("region/").length === count,
+  );
+  const entries = Number(leader.status().lastIndex - before);
+  assert.equal(entries, 3, `${count} heartbeats made ${entries} entries`);
+  assert.equal(leader.status().bufferedWrites, 0);
+});
+
+Deno.test("PD members: a hard write carries the buffered region writes in its entry, and its answer waits", async () => {
+  const cluster = new SimCluster();
+  const leader = await bootstrapped(cluster);
+  for (let i = 0; i < 10; i++) assert.equal(heartbeat(leader, splitRegion(i)), null);
+  assert.equal(leader.barrier(), null);
+  const before = leader.status().lastIndex;
+  assert.equal(leader.driver!.putStore({ id: 4n, address: "s4" }), null);
+  const waiting = leader.barrier();
+  assert.ok(waiting !== null, "a store's write is answered once committed");
+  await leader.settled();
+  assert.equal(leader.status().lastIndex, before + 1n, "one entry: the regions, then the store");
+  await cluster.settle();
+  assert.equal(await waiting, null);
+  const follower = [...cluster.members.values()].find((m) => m !== leader)!;
+  await cluster.until(
+    "a follower applied the store",
+    () => follower.state.scan("store/").length === 2,
+  );
+  assert.equal(follower.state.scan("region/").length, 10, "the regions before it came with it");
+});
+
+Deno.test("PD members: past PD_RAFT_UNCOMMITTED_MAX_ENTRIES proposals in flight, answers wait for the log", async () => {
+  const cluster = new SimCluster();
+  const leader = await bootstrapped(cluster);
+  // Nothing commits (no append is acknowledged); heartbeats still keep the leader's quorum.
+  cluster.deliverable = (message) => message.msgType !== MessageType.MsgAppendResponse;
+  let index = 0;
+  for (let entry = 0; entry <= PD_RAFT_UNCOMMITTED_MAX_ENTRIES; entry++) {
+    assert.equal(leader.barrier(), null, `answers wait already after ${entry} entries`);
+    heartbeat(leader, splitRegion(index++));
+    await cluster.step(); // a tick proposes the one buffered write as its own entry
+  }
+  const waiting = leader.barrier();
+  assert.ok(waiting !== null, "the leader's log is too far behind: answers wait");
+  cluster.deliverable = null;
+  await cluster.step();
+  assert.equal(await waiting, null);
+  assert.equal(leader.barrier(), null);
+});
+
+Deno.test("PD members: a new leader misses the last region batch; heartbeats repair it and an operator made on the stale view is cancelled", async () => {
+  const cluster = new SimCluster();
+  const first = await bootstrapped(cluster);
+  await committed(cluster, first, first.driver!.putStore({ id: 4n, address: "s4" }));
+  for (let i = 0; i < 5; i++) heartbeat(first, splitRegion(i));
+  await cluster.step(); // the batch is proposed and committed
+  // Region 102 splits (version 3) and region 200 is new: buffered, then the leader dies.
+  const changed = splitRegion(2, 3n);
+  const born = { ...splitRegion(100), id: 200n };
+  assert.equal(heartbeat(first, changed), null);
+  assert.equal(heartbeat(first, born), null);
+  assert.equal(first.barrier(), null);
+  await cluster.kill(first.id);
+
+  const second = await cluster.leader();
+  const driver = second.driver!;
+  const known = driver.getRegionById(changed.id);
+  assert.ok(
+    known !== null && !(known instanceof PdError),
+    "the committed batch is the new leader's",
+  );
+  assert.equal(known.meta.regionEpoch.version, 2n, "the lost batch's view is not");
+  assert.equal(known.leader, null, "no leader until a heartbeat: no scheduler acts on it");
+  assert.equal(driver.getRegionById(born.id), null);
+  assert.equal(driver.instructionFor(changed.id), null);
+  // An operator made on the stale view is bound to its epoch ...
+  const op = driver.addOperator({ action: "add-peer", regionId: changed.id, storeId: 4n });
+  assert.ok(!(op instanceof PdError), String(op));
+  assert.equal(op.regionEpoch.version, 2n);
+
+  // ... and the region's next heartbeat, at its real epoch, cancels it and updates the region.
+  assert.equal(heartbeat(second, changed), null, "no step of a stale operator is sent");
+  const ended = driver.getOperator(changed.id);
+  assert.ok(!(ended instanceof PdError) && ended.status === "CANCEL", Deno.inspect(ended));
+  assert.equal(heartbeat(second, born), null);
+  for (const region of [changed, born]) {
+    const now = driver.getRegionById(region.id);
+    assert.ok(now !== null && !(now instanceof PdError) && now.leader !== null);
+    assert.equal(now.meta.regionEpoch.version, region.regionEpoch.version);
+  }
+  // A heartbeat older than what PD knows changes nothing.
+  const stale = heartbeat(second, splitRegion(2, 2n));
+  assert.ok(stale instanceof PdError && stale.code === "StaleRegion", String(stale));
+  const after = driver.getRegionById(changed.id);
+  assert.ok(after !== null && !(after instanceof PdError));
+  assert.equal(after.meta.regionEpoch.version, 3n);
+  // The repaired regions reach the group's state with the next batch.
+  await cluster.step();
+  const follower = [...cluster.members.values()].find((m) =>
+    m !== second && !cluster.down.has(m.id)
+  )!;
+  const stored = (id: bigint) => {
+    const text = follower.state.get(regionKey(id));
+    return text === null ? null : decodeRegion(regionKey(id), text);
+  };
+  await cluster.until(
+    "a follower applied the repaired regions",
+    () => stored(born.id) !== null && stored(changed.id)?.regionEpoch.version === 3n,
+  );
+});
+
+Deno.test("PD members: a log past logCompactBytes of entries is compacted, however few its entries", async () => {
+  const cluster = new SimCluster({ logCompactBytes: 100_000, logKeepEntries: 1 });
+  const leader = await bootstrapped(cluster);
+  assert.equal(leader.status().firstIndex, 1n);
+  const entries = 3;
+  for (let i = 0; i < entries * PD_REGION_WRITES_BATCH_MAX; i++) heartbeat(leader, splitRegion(i));
+  await cluster.step();
+  const follower = [...cluster.members.values()].find((m) => m !== leader)!;
+  await cluster.until(
+    "a follower applied every region",
+    () => follower.state.scan("region/").length === entries * PD_REGION_WRITES_BATCH_MAX,
+  );
+  for (const member of [leader, follower]) {
+    const { firstIndex, lastIndex } = member.status();
+    assert.ok(lastIndex - firstIndex < 3n, `member ${member.id} keeps ${firstIndex}..${lastIndex}`);
+    assert.ok(lastIndex < 2n * BigInt(entries) + 3n, "few entries, yet compacted");
+  }
 });

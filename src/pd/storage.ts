@@ -30,6 +30,15 @@
  * the schedulers after a restart. Region leaders and sizes are not stored either; heartbeats
  * bring them back within a heartbeat interval.
  *
+ * **Soft writes.** A batch that writes only `region/…` keys (`isSoftBatch`: what a region
+ * heartbeat changes) is *soft*: no answer depends on it, because the stores hold the truth of
+ * their regions and send it again with every heartbeat; a region whose write was lost is
+ * learned again, and of two views of a region the one with the newer epoch wins
+ * (`cluster.ts`, invariant 1). So a replicated member proposes soft writes in batches and
+ * answers without waiting for their commit (`pd_member.ts`, design 6), as PD keeps region
+ * metadata out of etcd and saves it to a local region storage in batches. Every other write
+ * (ids, TSO windows, stores, bootstrap, GC safe points) is *hard*: answered only once durable.
+ *
  * @module
  */
 
@@ -67,6 +76,11 @@ export function idKey(id: bigint): string {
 /** The key of store `id`. */
 export function storeKey(id: bigint): string {
   return PD_KEYS.storePrefix + idKey(id);
+}
+
+/** Whether `batch` writes only region keys: a soft batch (see the module header). */
+export function isSoftBatch(batch: readonly PdWrite[]): boolean {
+  return batch.every((op) => op.key.startsWith(PD_KEYS.regionPrefix));
 }
 
 /** The key of region `id`. */

@@ -18,12 +18,19 @@
  * | `--cacert`, `--cert`, `--key` / `[security]` `cacert-path` (or the store's `ca-path`), `cert-path`, `key-path` | mutual TLS on the client and status ports, as PD's; all three or none |
  * | `[security] cert-allowed-cn`            | common names a client certificate may have (empty: any the CA signed) |
  * | `max-connections`, `connection-idle-timeout` | Basalt's: the client port's connection cap and idle timeout, as the store's `[server]` keys |
+ * | `election-interval`                     | PD's: how long a member hears nothing from its leader before it campaigns (default `PD_ELECTION_INTERVAL_MS`; a multiple of the 100 ms Raft tick, at least 3 ticks) |
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { DEFAULT_PD_SCHEDULE_INTERVAL_MS, PD_MEMBERS_MAX } from "../../constants.ts";
+import {
+  DEFAULT_PD_SCHEDULE_INTERVAL_MS,
+  PD_ELECTION_INTERVAL_MS,
+  PD_MEMBERS_MAX,
+  PD_RAFT_HEARTBEAT_INTERVAL_TICKS,
+  PD_RAFT_TICK_INTERVAL_MS,
+} from "../../constants.ts";
 import {
   addrProblem,
   ConfigError,
@@ -55,6 +62,8 @@ export interface PdConfig {
   maxConnections: number;
   /** A client connection without open streams (or a status one without requests) this long is closed; 0 = never. */
   connectionIdleTimeoutMs: number;
+  /** The members' Raft election timeout, in ticks of `PD_RAFT_TICK_INTERVAL_MS` (`election-interval`). */
+  electionTimeoutTicks: number;
   /** PD's `[security]`: all three paths set = mutual TLS on both ports; all empty = none. */
   security: {
     caPath: string;
@@ -180,6 +189,7 @@ interface Raw {
   intervalMs: number;
   maxConnections: number;
   connectionIdleTimeoutMs: number;
+  electionIntervalMs: number;
   security: PdConfig["security"];
 }
 
@@ -200,6 +210,7 @@ function applyToml(raw: Raw, doc: Record<string, unknown>): void {
     else if (key === "schedule") applySchedule(raw, value);
     else if (key === "security") applySecurity(raw, value);
     else if (key === "max-connections") raw.maxConnections = positive(key, value);
+    else if (key === "election-interval") raw.electionIntervalMs = duration(key, value);
     else if (key === "connection-idle-timeout") {
       raw.connectionIdleTimeoutMs = durationOrZero(key, value);
     } else if (key === "replication") {
@@ -329,6 +340,7 @@ export function loadPdConfig(args: string[]): PdCommandLine {
     intervalMs: DEFAULT_PD_SCHEDULE_INTERVAL_MS,
     maxConnections: defaultConfig().server.maxConnections,
     connectionIdleTimeoutMs: defaultConfig().server.connectionIdleTimeoutMs,
+    electionIntervalMs: PD_ELECTION_INTERVAL_MS,
     security: { caPath: "", certPath: "", keyPath: "", certAllowedCn: [] },
   };
   if (flags.config !== undefined) {
@@ -386,6 +398,17 @@ function finish(raw: Raw): PdConfig {
   }
   const tlsProblem = securityProblem(raw.security, raw.security.certAllowedCn);
   if (tlsProblem !== null) throw new ConfigError(tlsProblem.key, tlsProblem.reason);
+  const electionTimeoutTicks = raw.electionIntervalMs / PD_RAFT_TICK_INTERVAL_MS;
+  if (
+    !Number.isSafeInteger(electionTimeoutTicks) ||
+    electionTimeoutTicks <= PD_RAFT_HEARTBEAT_INTERVAL_TICKS
+  ) {
+    throw new ConfigError(
+      "election-interval",
+      `${raw.electionIntervalMs} ms: expected a multiple of ${PD_RAFT_TICK_INTERVAL_MS} ms, ` +
+        `at least ${(PD_RAFT_HEARTBEAT_INTERVAL_TICKS + 1) * PD_RAFT_TICK_INTERVAL_MS} ms`,
+    );
+  }
   let schedule: ScheduleConfig;
   try {
     schedule = scheduleConfig({ ...DEFAULT_SCHEDULE_CONFIG, ...raw.schedule });
@@ -407,6 +430,7 @@ function finish(raw: Raw): PdConfig {
     scheduleIntervalMs: raw.intervalMs,
     maxConnections: raw.maxConnections,
     connectionIdleTimeoutMs: raw.connectionIdleTimeoutMs,
+    electionTimeoutTicks,
     security: raw.security,
   };
 }

@@ -3,7 +3,7 @@
  * every refusal naming its key (a member at another peer URL, a bad URL, an unknown key).
  */
 import assert from "node:assert/strict";
-import { PD_MEMBERS_MAX } from "../../constants.ts";
+import { PD_ELECTION_INTERVAL_MS, PD_MEMBERS_MAX } from "../../constants.ts";
 import { ConfigError, loadPdConfig } from "./config.ts";
 import { memberIdOf } from "./main.ts";
 import { pdPermissionFlags } from "./permissions.ts";
@@ -217,6 +217,23 @@ Deno.test("max-connections and connection-idle-timeout: the store's defaults, se
     assert.equal(config(["--config", `${dir}/never.toml`]).config.connectionIdleTimeoutMs, 0);
     Deno.writeTextFileSync(`${dir}/zero.toml`, "max-connections = 0\n");
     assert.equal(refusedKey(["--config", `${dir}/zero.toml`]), "max-connections");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("election-interval: PD's 3 s by default, set by TOML in whole Raft ticks, checked", () => {
+  assert.equal(config([]).config.electionTimeoutTicks, PD_ELECTION_INTERVAL_MS / 100);
+  assert.equal(config([]).config.electionTimeoutTicks, 30);
+  const dir = Deno.makeTempDirSync({ prefix: "basalt-pd-config-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/pd.toml`, 'election-interval = "1s"\n');
+    assert.equal(config(["--config", `${dir}/pd.toml`]).config.electionTimeoutTicks, 10);
+    const refused: Array<[string, string]> = [["odd", "150ms"], ["short", "200ms"], ["bad", "3"]];
+    for (const [name, value] of refused) {
+      Deno.writeTextFileSync(`${dir}/${name}.toml`, `election-interval = "${value}"\n`);
+      assert.equal(refusedKey(["--config", `${dir}/${name}.toml`]), "election-interval", name);
+    }
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { isAssertionError } from "../../util/assert.ts";
 import { pdpb } from "../../../proto/mod.ts";
 import type { LogFields } from "../../tso/mod.ts";
+import { PD_STREAM_TURN_MAX_MS } from "../../constants.ts";
 import { PD_ERROR_TYPES, type PdError } from "../errors.ts";
 import type { PlacementDriver } from "../placement_driver.ts";
 import type { HeartbeatStreams } from "./heartbeat_stream.ts";
@@ -53,10 +54,11 @@ export interface PdServiceDeps {
   notServing?: () => PdError | null;
   log: PdLog;
   /**
-   * Makes every write so far durable (one fsync; in a replicated PD, committed by the group);
-   * awaited before answering a request that wrote, as PD answers once etcd has committed.
-   * `null` when nothing is outstanding. A replicated PD's promise may settle with NotLeader:
-   * the member lost leadership before the writes committed.
+   * Makes every write so far durable (one fsync; in a replicated PD, committed by the group,
+   * soft region writes aside: `PdMember.barrier()`); awaited before answering a request that
+   * wrote, as PD answers once etcd has committed. `null` when nothing is outstanding. A
+   * replicated PD's promise may settle with NotLeader: the member lost leadership before the
+   * writes committed.
    */
   persist?: () => Promise<PdError | null | void> | null;
   metrics?: PdMetrics;
@@ -170,7 +172,10 @@ export function streamOpen(call: grpc.ServerDuplexStream<Buffer, Buffer>): boole
  * Serves one bidirectional stream whose requests are answered one at a time, in order (Tso,
  * RegionHeartbeat): `handle` runs each message after the previous one settled; a failure that
  * is not a bug goes to `failed` (which ends the stream; later messages get no answer); a failed
- * assertion is a bug and ends the process; the client's end drains the stream.
+ * assertion is a bug and ends the process; the client's end drains the stream. Handlers that
+ * await nothing (a heartbeat whose region writes are soft) run back to back as microtasks, so
+ * once they have run `PD_STREAM_TURN_MAX_MS` in one turn of the event loop, the next waits for
+ * the next turn (`loopTurn`): the Raft ticks and messages of a replicated PD run in between.
  */
 export function serveInOrder(
   call: grpc.ServerDuplexStream<Buffer, Buffer>,
@@ -191,7 +196,9 @@ export function serveInOrder(
   let previous: Promise<void> = Promise.resolve();
   call.on("data", (bytes: Buffer) => {
     deps.refresh?.();
-    previous = previous.then(() => streamOpen(call) ? options.handle(bytes) : undefined).catch(
+    previous = previous.then(loopTurn).then(() =>
+      streamOpen(call) ? options.handle(bytes) : undefined
+    ).catch(
       (error) => {
         if (isAssertionError(error)) throw error; // a bug ends the process, never an answer
         options.failed(error);
@@ -210,4 +217,23 @@ export function serveInOrder(
     (error) => deps.log.debug(`${options.name} stream error`, { error: String(error) }),
   );
   return stream;
+}
+
+/** When the current turn of the event loop began running stream handlers; null between turns. */
+let turnStartedMs: number | null = null;
+
+/**
+ * Nothing while the stream handlers of this turn of the event loop have run less than
+ * `PD_STREAM_TURN_MAX_MS`; else a promise settled in a later turn, after the timers and I/O
+ * due by then. Shared by every stream of the process.
+ */
+export function loopTurn(): Promise<void> | undefined {
+  const nowMs = performance.now();
+  if (turnStartedMs === null) {
+    turnStartedMs = nowMs;
+    setTimeout(() => turnStartedMs = null, 0); // runs once this turn's microtasks are done
+    return undefined;
+  }
+  if (nowMs - turnStartedMs < PD_STREAM_TURN_MAX_MS) return undefined;
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

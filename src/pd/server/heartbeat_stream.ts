@@ -6,6 +6,12 @@
  * another cluster ends the stream with FAILED_PRECONDITION, a malformed one with
  * INVALID_ARGUMENT.
  *
+ * A heartbeat is answered without waiting for the commit of the region writes it made: those
+ * are soft (`src/pd/storage.ts`); a replicated leader proposes them in batches
+ * (`src/pd/pd_member.ts`, design 6). It still waits for hard writes (an operator's step may
+ * carry a peer id whose allocation must be durable first) and, under back-pressure, for the
+ * leader's log to catch up. A single member's `persist` syncs every write, soft ones too.
+ *
  * Operators added between heartbeats (a scheduling round, `ctl operator add`) are pushed at
  * once on the stream of the store holding the region's leader (`HeartbeatStreams.push`), as
  * PD's heartbeat streams do; the next heartbeat would carry them otherwise.

@@ -88,6 +88,10 @@ export class PdMetrics {
         `basalt_pd_member_term ${member.term}`,
         "# TYPE basalt_pd_member_applied_index gauge",
         `basalt_pd_member_applied_index ${member.applied}`,
+        "# TYPE basalt_pd_member_last_index gauge",
+        `basalt_pd_member_last_index ${member.lastIndex}`,
+        "# TYPE basalt_pd_member_buffered_writes gauge",
+        `basalt_pd_member_buffered_writes ${member.bufferedWrites}`,
       );
     }
     if (driver === null) return lines.join("\n") + "\n";

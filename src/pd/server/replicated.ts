@@ -126,6 +126,7 @@ export function startReplicated(
     random: new SeededRandom(seed),
     transport,
     driver: { config: config.schedule, log },
+    electionTimeoutTicks: config.electionTimeoutTicks,
     logger: log,
   });
   const peerServer = startGrpcEdge(hostPort("peer-urls", config.peerUrls[0]!), {
