@@ -39,6 +39,7 @@ async function main(): Promise<number> {
       cluster: { type: "boolean", default: false },
       bank: { type: "boolean", default: false },
       pd: { type: "string" },
+      "pd-members": { type: "string" },
       ticks: { type: "string" },
     },
   });
@@ -51,6 +52,7 @@ async function main(): Promise<number> {
       bug: values.bug,
       bank: values.bank,
       pd: values.pd,
+      pdMembers: values["pd-members"],
       verbose: values.verbose,
     });
   }

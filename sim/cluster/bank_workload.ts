@@ -8,7 +8,12 @@
  *   keys often share a region; the client falls back to 2PC when they do not) and one mixing
  *   them — each moving a random amount between two accounts and writing, in the same
  *   transaction, a record of the transfer (`<from>~t<client>.<seq>`, beside the source account);
- * - two readers: a snapshot `batchGet` of every account, and a snapshot `scan` of the key space.
+ * - two readers: a snapshot `batchGet` of every account, and a snapshot `scan` of the key space;
+ * - in seeds with `hotKeyProbe`, a hot-key client (`PROBE_KEYS`, apart from the accounts): it
+ *   begins a blind write of a key, reads the key in a snapshot taken after, and the run moves
+ *   the key's region leader to another store right after that read returned (`afterRead`, the
+ *   fault schedule's "leader transfer right after a read at a high ts on the old leader");
+ *   then the write commits by 1PC, which takes its commit ts from the new leader's max_ts.
  *
  * What it checks (Percolator's snapshot isolation, as the bank shows it):
  * 1. every snapshot read sees every account and sums to the total (no fractured read, no
@@ -18,7 +23,13 @@
  *    (no lost update: each committed transfer's effect is there, and nothing else); every
  *    transfer the client acknowledged has its record, none the client reported failed has one
  *    (an undetermined one may or may not);
- * 3. no lock left after recovery: `lockedKeys` lists the lock CF of every caught-up replica.
+ * 3. no lock left after recovery: `lockedKeys` lists the lock CF of every caught-up replica;
+ * 4. no commit below a snapshot already read (for the probe's key as for the accounts): a transfer's commit ts is above the read ts of
+ *    every snapshot read that returned before the transfer began to commit. Each such read saw
+ *    both of the transfer's accounts without the transfer; a commit ts at or below its read ts
+ *    would make that snapshot one that misses a committed write. This is what the max_ts of
+ *    the stores is for (async commit and 1PC take their commit ts from it, TiKV's
+ *    `min_commit_ts`), and what a new leader's max_ts sync from PD keeps across leader moves.
  *
  * A client call that throws anything but a `ClientError`/`TxnError` is a client bug, and ends
  * the run as one.
@@ -39,7 +50,7 @@ import { keyInRegion } from "../../src/raftstore/command.ts";
 import { toHex, utf8 } from "../../src/util/bytes.ts";
 import type { SeededRandom } from "../../src/util/random.ts";
 import { regionMap } from "./region_map.ts";
-import type { SimClock } from "./sim_clock.ts";
+import { ROUND_MS, type SimClock } from "./sim_clock.ts";
 import type { SimLinks } from "./sim_link.ts";
 import type { RegionSource } from "../../src/client/cached_resolver.ts";
 import type { SimTso } from "./sim_pd.ts";
@@ -60,6 +71,18 @@ const THINK_MAX_MS = 150;
 const SCAN_THINK_FACTOR = 4;
 /** Largest amount of one transfer. */
 const MAX_AMOUNT = 20;
+/**
+ * The hot-key probe's keys, one near each of four split letters; the suffix keeps them out of
+ * the accounts and the transfer records (`isProbeKey`).
+ */
+export const PROBE_KEYS = ["c0~probe", "f0~probe", "i0~probe", "k0~probe"];
+/** Most rounds the probe waits between its read and its commit (the leader moves meanwhile). */
+const PROBE_MAX_WAIT_ROUNDS = 4;
+
+/** Whether `key` is one of the hot-key probe's (not an account, not a transfer record). */
+export function isProbeKey(key: string): boolean {
+  return key.endsWith("~probe");
+}
 
 type Mode = typeof BANK_MODES[number];
 type Outcome = "committed" | "failed" | "undetermined";
@@ -97,6 +120,8 @@ export class BankWorkload {
   clientBug: string | undefined;
   /** Transfer records by key: what the client said of each. */
   readonly #outcomes = new Map<string, Outcome>();
+  /** The highest read ts of a snapshot read that returned (check 4). */
+  #highestReadTs = 0n;
   #issuing = true;
   #running = 0;
 
@@ -109,6 +134,11 @@ export class BankWorkload {
       tso: SimTso;
       random: SeededRandom;
       trace: (line: string) => void;
+      /**
+       * The hot-key probe (module header): its own random source, and the run's leader move of
+       * a key's region, called right after a read of the key returned.
+       */
+      hotKeyProbe?: { random: SeededRandom; afterRead: (key: string) => void };
     },
   ) {
     const { clock, links, pd, tso } = parts;
@@ -148,6 +178,8 @@ export class BankWorkload {
     this.#loop(() => this.#readAll("batchGet"));
     // A scan reads every transfer record too (they lie beside the accounts): less often.
     this.#loop(() => this.#readAll("scan"), SCAN_THINK_FACTOR);
+    const probe = this.parts.hotKeyProbe;
+    if (probe !== undefined) this.#loop(() => this.#probe(probe), SCAN_THINK_FACTOR);
   }
 
   /** No new transaction from now on. */
@@ -212,8 +244,14 @@ export class BankWorkload {
       txn.set(to, String(b + amount));
       txn.set(record, `${from} ${to} ${amount}`);
       prewriting = true;
+      const readBefore = this.#highestReadTs;
       const result = await txn.commit();
       outcome = "committed";
+      if (result.mode !== "empty" && result.commitTs <= readBefore) {
+        this.violation ??= `snapshot isolation: ${what} committed (${result.mode}) at ` +
+          `${result.commitTs}, at or below ${readBefore}, the read ts of a snapshot read that ` +
+          `returned before the transfer began to commit (and so missed it)`;
+      }
       this.stats.modes[result.mode] = (this.stats.modes[result.mode] ?? 0) + 1;
       trace(`${what} ${amount}: committed (${result.mode} at ${result.commitTs})`);
     } catch (error) {
@@ -225,11 +263,46 @@ export class BankWorkload {
     if (prewriting || outcome !== "failed") this.#outcomes.set(record, outcome);
   }
 
+  /**
+   * One round of the hot-key probe: a blind write begun (start ts s), a snapshot read of its
+   * key at a later ts R on the key's leader, the leader moved, then the write's 1PC commit —
+   * whose commit ts must be above R (check 4): the read returned before the commit began.
+   */
+  async #probe(probe: { random: SeededRandom; afterRead: (key: string) => void }): Promise<void> {
+    const { clock, trace } = this.parts;
+    const key = probe.random.pick(PROBE_KEYS);
+    const what = `bank probe ${key}`;
+    try {
+      const writer = await this.client.begin({ asyncCommit: true, onePc: true });
+      const snapshot = await this.client.snapshot();
+      const seen = await snapshot.get(utf8(key));
+      probe.afterRead(key);
+      const value = `${seen === null ? 0 : Number(decoder.decode(seen)) + 1}`;
+      writer.set(key, value);
+      await clock.sleep(probe.random.int(PROBE_MAX_WAIT_ROUNDS + 1) * ROUND_MS);
+      const result = await writer.commit();
+      if (result.mode !== "empty" && result.commitTs <= snapshot.readTs) {
+        this.violation ??= `snapshot isolation: ${what}: a write begun at ${writer.startTs} ` +
+          `committed (${result.mode}) at ${result.commitTs}, at or below ${snapshot.readTs}, ` +
+          `the read ts of a snapshot read of the key that returned before the commit began ` +
+          `(and so missed it)`;
+      }
+      trace(
+        `${what}: read at ${snapshot.readTs}, wrote ${value}: committed (${result.mode} ` +
+          `at ${result.commitTs})`,
+      );
+    } catch (error) {
+      this.#expected(error, what);
+      trace(`${what}: ${describe(error).slice(0, 160)}`);
+    }
+  }
+
   async #readAll(how: "batchGet" | "scan"): Promise<void> {
     try {
       const snapshot = await this.client.snapshot();
       const balances = await this.#balancesAt(snapshot, how);
       this.#checkSnapshot(balances, `${how} at ${snapshot.readTs}`);
+      if (snapshot.readTs > this.#highestReadTs) this.#highestReadTs = snapshot.readTs;
     } catch (error) {
       this.#expected(error, `bank ${how} read`);
       this.stats.readsFailed++;
@@ -290,6 +363,7 @@ export class BankWorkload {
     for (const pair of pairs) {
       const key = decoder.decode(pair.key);
       const value = decoder.decode(pair.value);
+      if (isProbeKey(key)) continue;
       if (!key.includes("~")) {
         balances.set(key, Number(value));
         continue;

@@ -27,6 +27,13 @@
  * still alive, within REPAIR_BOUND_TICKS after faults stop (a store lost for good is repaired
  * by PD's replica checker alone), and PD's TSO must never go back.
  *
+ * With three PD members (the seed's `pdMembers`, with the real PD), PD is replicated
+ * (sim_pd_members.ts): its members' leader crashes (kill -9 or power loss) and restarts, a
+ * member is partitioned away, members' clocks step; stores, client and administrator follow
+ * the leader. Checked besides: every timestamp handed out is above every one handed out before
+ * it was asked for, no id is handed out twice, and after faults stop a member serves within
+ * PD_LEADER_BOUND_TICKS (then the repair bound above holds as with one PD).
+ *
  * With `bank`, the real transactional client runs too (bank_workload.ts): its accounts are set
  * up before the fault phase, its transfers and snapshot reads run through it, and after the
  * drain its final read, the transfer records and the lock CF of every replica are checked
@@ -48,6 +55,8 @@ import { Trace } from "../trace.ts";
 import { randomCut, roughNetwork } from "./network_faults.ts";
 import { checkReplicaConsistency, RegionSafetyChecker } from "./raft_safety.ts";
 import { describeRange, regionMap } from "./region_map.ts";
+import { keyInRegion } from "../../src/raftstore/command.ts";
+import { utf8 } from "../../src/util/bytes.ts";
 import { metapb } from "../../proto/mod.ts";
 import { RegisterWorkload, type WorkloadStats } from "./register_workload.ts";
 import { Scheduler, type SchedulerStats } from "./scheduler.ts";
@@ -55,9 +64,12 @@ import { type BankStats, BankWorkload, lockedKeys } from "./bank_workload.ts";
 import { SimClock } from "./sim_clock.ts";
 import { SimLinks } from "./sim_link.ts";
 import { SimPdView, SimTso } from "./sim_pd.ts";
+import { SimPdMembers, type SimPdMemberStats } from "./sim_pd_members.ts";
 import {
+  driverOptions,
   PD_CLOCK_JUMP_PER_TICK,
   PD_CLOCK_JUMPS_MS,
+  type SimPdBugs,
   type SimPdStats,
   SimPlacementDriver,
 } from "./sim_placement_driver.ts";
@@ -81,6 +93,8 @@ export const LIVENESS_BOUND_TICKS = 400;
  * at most 100 ticks before faults stop), then the repairs, a few regions at a time.
  */
 export const REPAIR_BOUND_TICKS = 800;
+/** With several PD members: ticks after faults stop within which one must serve. */
+export const PD_LEADER_BOUND_TICKS = 100;
 /** Ticks the drain waits for answers before giving up on the rest. */
 const DRAIN_TICKS = 2 * 25;
 /** Ticks given to lagging replicas to catch up before the consistency check. */
@@ -115,6 +129,12 @@ export interface ClusterSimOptions {
   bankBugs?: BankBugs;
   /** Who repairs and balances: the real PD or the oracle (default: the seed's `realPd`). */
   pd?: "real" | "oracle";
+  /** With the real PD: one core or three replicated members (default: the seed's choice). */
+  pdMembers?: 1 | 3;
+  /** Deliberate bugs of PD's edge (test-only; they matter with several members). */
+  pdBugs?: SimPdBugs;
+  /** With the bank: run its hot-key probe (default: the seed's choice). */
+  hotKeyProbe?: boolean;
 }
 
 /** Which checker failed. */
@@ -127,6 +147,7 @@ export type ClusterFailureKind =
   | "lock left"
   | "client bug"
   | "tso"
+  | "pd ids"
   | "assertion";
 
 /** The outcome of one run. */
@@ -146,6 +167,7 @@ export interface ClusterSimResult {
     messages: { sent: number; dropped: number; duplicated: number; delayed: number };
     bank?: BankStats;
     pd?: SimPdStats;
+    pdMembers?: SimPdMemberStats;
   };
 }
 
@@ -190,6 +212,10 @@ class Run {
   pd: SimPlacementDriver | undefined;
   /** Draws PD's clock jumps (its own source: the fault schedule stays the oracle run's). */
   readonly #pdJumps: SeededRandom;
+  /** Picks where the hot-key probe's region leader moves (its own source, as above). */
+  readonly #probeMoves: SeededRandom;
+  /** Whether the fault phase is under way. */
+  #faultPhase = false;
   #roundInTick = 0;
 
   constructor(readonly options: ClusterSimOptions) {
@@ -199,7 +225,10 @@ class Run {
     // without moving every other choice of the run.
     this.settings = chooseSettings(new SeededRandom(options.seed ^ 0x5e771));
     if (options.pd !== undefined) this.settings.realPd = options.pd === "real";
+    if (options.pdMembers !== undefined) this.settings.pdMembers = options.pdMembers;
+    if (options.hotKeyProbe !== undefined) this.settings.hotKeyProbe = options.hotKeyProbe;
     this.#pdJumps = new SeededRandom(options.seed ^ 0x9d01);
+    this.#probeMoves = new SeededRandom(options.seed ^ 0x9b0f);
   }
 
   private log(line: string): void {
@@ -227,13 +256,22 @@ class Run {
     });
     const log = (line: string) => this.log(line);
     if (s.realPd) {
-      this.pd = new SimPlacementDriver({
+      const simNowMs = () => SIM_EPOCH_MS + this.c.ticks * TICK_MS + this.#roundInTick * ROUND_MS;
+      const members = s.pdMembers === 1 ? undefined : new SimPdMembers({
+        simNowMs,
+        random: new SeededRandom(this.options.seed ^ 0x9d03),
+        driver: driverOptions({ voters: s.voters, mergeChecker: s.pdMergeChecker }),
+        trace: log,
+      });
+      this.pd = await SimPlacementDriver.open({
         c: this.c,
         random: new SeededRandom(this.options.seed ^ 0x9d00),
         voters: s.voters,
-        simNowMs: () => SIM_EPOCH_MS + this.c.ticks * TICK_MS + this.#roundInTick * ROUND_MS,
+        simNowMs,
         mergeChecker: s.pdMergeChecker,
         trace: log,
+        members,
+        bugs: this.options.pdBugs,
       });
     }
     this.workload = new RegisterWorkload(this.c, this.c.random, log);
@@ -245,6 +283,9 @@ class Run {
     if (this.options.bank === true || this.options.bankBugs !== undefined) await this.setUpBank();
     if (s.dropRate > 0 || s.duplicateRate > 0 || s.maxDelayRounds > 0) {
       this.#rough = this.c.transport.addFilter(roughNetwork(this.c.random, s));
+      if (this.pd?.members !== undefined) {
+        this.pd.members.weather = { dropRate: s.dropRate, maxDelayRounds: s.maxDelayRounds };
+      }
       this.fault(this.#rough.name);
       if (this.bank !== undefined) {
         // A lost answer costs the client its whole call (it waits to the deadline): rarer.
@@ -255,6 +296,7 @@ class Run {
       }
     }
     this.bank?.workload.start();
+    this.#faultPhase = true;
     for (let t = 0; t < this.faultTicks; t++) {
       this.injectFaults();
       this.scheduler.step({ chance: s.adminPerTick });
@@ -278,19 +320,23 @@ class Run {
   private async tick(opts: { clients: boolean } = { clients: true }): Promise<void> {
     this.c.tickStores();
     this.#roundInTick = 0;
-    this.pd?.step();
+    const pdStepped = this.pd?.step();
+    if (pdStepped !== undefined) await pdStepped;
     const rounds = 1 + this.c.random.int(MAX_ROUNDS_PER_TICK);
     for (let r = 0; r < rounds; r++) {
       this.#roundInTick = r;
       await this.bankStep(r);
       if (opts.clients) this.workload.step();
       await this.c.round();
+      const delivered = this.pd?.afterRound();
+      if (delivered !== undefined) await delivered;
       this.bank?.links.afterRound();
       for (const line of this.safety.observe(this.c)) this.log(line);
       if (this.safety.violation !== undefined) {
         throw new Failure("raft safety", this.safety.violation);
       }
       if (this.pd?.tsoViolation !== undefined) throw new Failure("tso", this.pd.tsoViolation);
+      if (this.pd?.idViolation !== undefined) throw new Failure("pd ids", this.pd.idViolation);
     }
   }
 
@@ -328,13 +374,14 @@ class Run {
       bugs?.tsoGoesBack === true
         ? { goesBack: true, random: new SeededRandom(seed ^ 0x75b0) }
         : undefined,
-      pdCore === undefined ? undefined : () => pdCore.timestamp(),
+      pdCore === undefined || pdCore.members !== undefined ? undefined : () => pdCore.timestamp(),
+      pdCore?.members === undefined ? undefined : (caller) => pdCore.timestampFromLeader(caller),
     );
     // The real PD answers through src/client's own PdRegionSource, over the calls it makes of
     // a PdClient (sim_placement_driver.ts); otherwise the picture of sim_pd.ts.
     const view = pdCore === undefined ? new SimPdView(this.c) : undefined;
     const pd: RegionSource = view ??
-      new PdRegionSource(pdCore!.client() as unknown as PdClient);
+      new PdRegionSource(pdCore!.client((ms) => clock.sleep(ms)) as unknown as PdClient);
     const links = new SimLinks(this.c, {
       clock,
       tso,
@@ -349,9 +396,39 @@ class Run {
       tso,
       random: clock.source,
       trace: (line) => this.log(line),
+      hotKeyProbe: this.settings.hotKeyProbe
+        ? {
+          random: new SeededRandom(seed ^ 0x9b0e),
+          afterRead: (key) => this.moveLeaderAfterRead(key),
+        }
+        : undefined,
     });
     this.bank = { workload, clock, view, links };
+    if (this.settings.hotKeyProbe) this.log("bank: with the hot-key probe");
     await this.until("the bank's accounts set up", workload.setUp());
+  }
+
+  /**
+   * The fault schedule's answer to the hot-key probe's read of `key` (while faults last): the
+   * key's region leader moves to another voter on a live store, right away.
+   */
+  private moveLeaderAfterRead(key: string): void {
+    if (!this.#faultPhase) return;
+    const c = this.c;
+    const region = regionMap(c).find((r) => keyInRegion(utf8(key), r));
+    const leader = region === undefined ? undefined : c.leader(region.id);
+    if (leader === undefined) return;
+    const view = leader.region();
+    const voters = view.peers.filter((p) =>
+      p.id !== leader.meta.id && p.role === metapb.PeerRole.Voter && c.isUp(p.storeId)
+    );
+    if (voters.length === 0) return;
+    const to = this.#probeMoves.pick(voters);
+    c.store(leader.meta.storeId).transferLeader(view.id, to.id);
+    this.fault(
+      `transfer leader of region ${view.id} from store ${leader.meta.storeId} to store ` +
+        `${to.storeId} right after a read of ${key}`,
+    );
   }
 
   /** Ticks (clients on) until `work` settles; a liveness failure after BANK_PHASE_MAX_TICKS. */
@@ -397,7 +474,9 @@ class Run {
   private injectFaults(): void {
     const { c, settings: s } = this;
     const random = c.random;
-    if (this.pd !== undefined && this.#pdJumps.chance(PD_CLOCK_JUMP_PER_TICK)) {
+    if (this.pd?.members !== undefined) {
+      for (const f of this.pd.members.injectFaults(c.ticks)) this.faults.push(`t${c.ticks} ${f}`);
+    } else if (this.pd !== undefined && this.#pdJumps.chance(PD_CLOCK_JUMP_PER_TICK)) {
       const ms = this.#pdJumps.pick(PD_CLOCK_JUMPS_MS);
       this.pd.jump(ms);
       this.faults.push(`t${c.ticks} PD clock jumps ${ms} ms`);
@@ -445,6 +524,7 @@ class Run {
 
   private stopFaults(): void {
     const c = this.c;
+    this.#faultPhase = false;
     if (this.bank !== undefined) this.bank.links.weather = { answerLossRate: 0, maxDelayRounds: 0 };
     c.transport.clearFilters();
     this.#cut = undefined;
@@ -453,12 +533,14 @@ class Run {
       c.restart(this.#down.id);
       this.#down = undefined;
     }
+    for (const f of this.pd?.members?.stopFaults() ?? []) this.faults.push(`t${c.ticks} ${f}`);
     this.fault("faults stop: links healed, network calm, crashed stores restarted");
   }
 
   private async liveness(): Promise<void> {
     this.workload.startProbes();
     const start = this.c.ticks;
+    await this.pdLeaderLiveness(start);
     while (!this.workload.probesDone()) {
       if (this.c.ticks - start > LIVENESS_BOUND_TICKS) {
         throw new Failure(
@@ -486,6 +568,24 @@ class Run {
       `liveness: every region at ${this.settings.voters} voters on live stores ` +
         `${this.c.ticks - start} ticks after faults stopped`,
     );
+  }
+
+  /** With several PD members: one serves within PD_LEADER_BOUND_TICKS after faults stop. */
+  private async pdLeaderLiveness(start: number): Promise<void> {
+    const members = this.pd?.members;
+    if (members === undefined) return;
+    while (members.serving().length !== 1) {
+      if (this.c.ticks - start > PD_LEADER_BOUND_TICKS) {
+        throw new Failure(
+          "liveness",
+          `no single PD member serves ${PD_LEADER_BOUND_TICKS} ticks after faults stopped ` +
+            `(${members.serving().length} serve)`,
+        );
+      }
+      this.scheduler.step(undefined);
+      await this.tick();
+    }
+    this.log(`liveness: PD member ${members.serving()[0]!.id} serves`);
   }
 
   /**
@@ -564,6 +664,7 @@ class Run {
         },
         bank: this.bank === undefined ? undefined : { ...this.bank.workload.stats },
         pd: this.pd === undefined ? undefined : { ...this.pd.stats },
+        pdMembers: this.pd?.members === undefined ? undefined : { ...this.pd.members.stats },
       },
     };
   }
@@ -595,6 +696,12 @@ export function formatClusterResult(r: ClusterSimResult, opts: { verbose?: boole
       `${s.pd.operatorsAdded} operators (${s.pd.operatorsTimedOut} timed out), ` +
       `${s.pd.refusedSteps} steps refused by stores, ${s.pd.clockJumps} clock jumps, ` +
       `${s.pd.timestamps} timestamps`,
+    ]),
+    ...(s.pdMembers === undefined ? [] : [
+      `  pd members: ${s.pdMembers.leaderships} leaderships, ${s.pdMembers.crashes} crashes, ` +
+      `${s.pdMembers.cuts} cuts, ${s.pdMembers.clockSteps} clock steps, ` +
+      `${s.pdMembers.messages} messages (${s.pdMembers.dropped} dropped), ` +
+      `${s.pd!.notLeader} calls refused (not leader or down), ${s.pd!.lostAnswers} answers lost`,
     ]),
     ...(s.bank === undefined ? [] : [
       `  bank: ${s.bank.transfers} transfers (${s.bank.committed} committed ${

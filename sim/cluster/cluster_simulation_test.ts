@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
+import type { SimPdBugs } from "./sim_placement_driver.ts";
 import {
   type BankBugs,
   type ClusterFailureKind,
@@ -24,8 +25,9 @@ const FIXED_SEEDS = [1, 2, 4, 5, 6, 7, 8, 10];
 
 for (const pd of ["oracle", "real"] as const) {
   Deno.test(`cluster simulator (${pd} PD): the same seed gives the same history, byte for byte`, async () => {
+    // One PD core here (the seeds' own draw may give three members; they have tests below).
     const run = (seed: number) =>
-      runClusterSimulation({ seed, faultTicks: 200, keepFullTrace: true, pd });
+      runClusterSimulation({ seed, faultTicks: 200, keepFullTrace: true, pd, pdMembers: 1 });
     const a = await run(5);
     const b = await run(5);
     assert.equal(a.digest, b.digest);
@@ -84,7 +86,12 @@ Deno.test("cluster simulator: after faults stop, a put of every key is acknowled
 
 Deno.test("cluster simulator with the real PD: a store lost for good turns Down after max-store-down-time and PD's replica checker alone brings every region back to its voter count, the spare store taking replicas", async () => {
   // Seed 15 loses a store for good (settings.ts); no oracle repairs here.
-  const r = await runClusterSimulation({ seed: 15, keepFullTrace: true, pd: "real" });
+  const r = await runClusterSimulation({
+    seed: 15,
+    keepFullTrace: true,
+    pd: "real",
+    pdMembers: 1,
+  });
   assert.ok(r.ok, formatClusterResult(r));
   const lost = r.faults.find((f) => f.includes("lost for good"))!.match(/store (\d+) lost/)![1];
   assert.ok(r.trace.some((l) => l.includes(`pd: store ${lost} is Down`)), "PD saw the store Down");
@@ -128,10 +135,12 @@ const TEETH: Teeth[] = [
     bug:
       "an epoch check skipped at apply (skipEpochCheckAtApply): a stale write applies on a region whose range moved on (now caught as lost liveness: the store's other guards closed the windows where it broke linearizability)",
     bugs: { skipEpochCheckAtApply: true },
-    seed: 258,
+    // Seed 258 no longer fails with the bug (at HEAD's src either); 419 and 457 of 1..600 do,
+    // with the real PD's single core.
+    seed: 419,
     pd: "real",
     kind: "liveness",
-    message: /no put of every key acknowledged/,
+    message: /no put of every key acknowledged|PD did not repair every region/,
   },
   {
     bug:
@@ -145,13 +154,14 @@ const TEETH: Teeth[] = [
 
 for (const t of TEETH) {
   Deno.test(`cluster simulator catches ${t.bug} (seed ${t.seed})`, async () => {
-    // Each tooth keeps the scheduler it was found with.
+    // Each tooth keeps the scheduler it was found with (the real PD: one core).
     const pd = t.pd ?? "oracle";
-    const buggy = await runClusterSimulation({ seed: t.seed, bugs: t.bugs, pd });
+    const pdMembers = 1;
+    const buggy = await runClusterSimulation({ seed: t.seed, bugs: t.bugs, pd, pdMembers });
     assert.equal(buggy.ok, false, `seed ${t.seed} should fail with ${JSON.stringify(t.bugs)}`);
     assert.equal(buggy.failure!.kind, t.kind, formatClusterResult(buggy));
     assert.match(buggy.failure!.message, t.message);
-    const clean = await runClusterSimulation({ seed: t.seed, pd });
+    const clean = await runClusterSimulation({ seed: t.seed, pd, pdMembers });
     assert.ok(clean.ok, formatClusterResult(clean));
   });
 }
@@ -228,8 +238,8 @@ for (const f of FOUND) {
     } passes (found: ${f.what})`,
     ignore: f.fixed !== true,
     fn: async () => {
-      // Found with the oracle scheduler unless marked: those seeds keep it.
-      const r = await runClusterSimulation({ seed: f.seed, pd: f.pd ?? "oracle" });
+      // Found with the oracle scheduler unless marked (then with one PD core): each keeps it.
+      const r = await runClusterSimulation({ seed: f.seed, pd: f.pd ?? "oracle", pdMembers: 1 });
       assert.ok(r.ok, formatClusterResult(r));
     },
   });
@@ -286,6 +296,12 @@ interface BankTeeth {
   bugs: BankBugs;
   seed: number;
   message: RegExp;
+  /** The PD the seed was found with (the oracle unless said). */
+  pd?: "real";
+  /** With the real PD: its members (one unless said). */
+  pdMembers?: 3;
+  /** Whether the seed was found with the hot-key probe (without unless said). */
+  hotKeyProbe?: true;
 }
 
 const BANK_TEETH: BankTeeth[] = [
@@ -296,15 +312,141 @@ const BANK_TEETH: BankTeeth[] = [
     seed: 4,
     message: /summing to \d+, not 8 summing to 800/,
   },
+  {
+    bug:
+      "TiKV's max_ts sync: a new leader takes a 1PC prewrite before its max_ts is raised from PD (skipMaxTsSync), its commit ts at or below a read the old leader served (the hot-key probe, its region leader moved right after the read)",
+    bugs: { skipMaxTsSync: true },
+    seed: 1,
+    pd: "real",
+    pdMembers: 3,
+    hotKeyProbe: true,
+    message:
+      /bank probe .*committed \(1pc\) at \d+, at or below \d+, the read ts of a snapshot read/,
+  },
 ];
 
 for (const t of BANK_TEETH) {
   Deno.test(`cluster simulator's bank catches ${t.bug} (seed ${t.seed})`, async () => {
-    const buggy = await runClusterSimulation({ seed: t.seed, bankBugs: t.bugs, pd: "oracle" });
+    // Each tooth keeps the PD and the workload it was found with.
+    const options = {
+      seed: t.seed,
+      pd: t.pd ?? "oracle",
+      pdMembers: t.pdMembers ?? 1,
+      hotKeyProbe: t.hotKeyProbe ?? false,
+    } as const;
+    const buggy = await runClusterSimulation({ ...options, bankBugs: t.bugs });
     assert.equal(buggy.ok, false, `seed ${t.seed} should fail with ${JSON.stringify(t.bugs)}`);
     assert.equal(buggy.failure!.kind, "snapshot isolation", formatClusterResult(buggy));
     assert.match(buggy.failure!.message, t.message);
-    const clean = await runClusterSimulation({ seed: t.seed, bank: true, pd: "oracle" });
+    const clean = await runClusterSimulation({ ...options, bank: true });
+    assert.ok(clean.ok, formatClusterResult(clean));
+  });
+}
+
+/**
+ * Bank seeds that found a bug (see sim/README.md). Ignored until fixed: each then becomes a
+ * regression test.
+ */
+const BANK_FOUND: { seed: number; what: string; fixed?: true }[] = [
+  {
+    seed: 67,
+    what:
+      "a lost update: 1PC transfer #84 a1->b2 committed, then 2PC #86 b2->j7 read b2 without #84's write and overwrote it with no write conflict (the scan sees a1 debited, b2 not credited), while regions around a1/b2 merged and split (fails at HEAD's src too)",
+  },
+];
+
+for (const f of BANK_FOUND) {
+  Deno.test({
+    name: `cluster simulator with the bank: seed ${f.seed} passes (found: ${f.what})`,
+    ignore: f.fixed !== true,
+    fn: async () => {
+      const r = await runClusterSimulation({ seed: f.seed, bank: true });
+      assert.ok(r.ok, formatClusterResult(r));
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Three replicated PD members (src/pd's PdMember): leader crashes, restarts, cuts, clock steps.
+
+Deno.test("cluster simulator with three PD members: the same seed gives the same history, byte for byte, through PD leader crashes and elections", async () => {
+  const run = () =>
+    runClusterSimulation({
+      seed: 5,
+      faultTicks: 200,
+      keepFullTrace: true,
+      pd: "real",
+      pdMembers: 3,
+    });
+  const a = await run();
+  const b = await run();
+  assert.ok(a.ok, formatClusterResult(a));
+  assert.equal(a.digest, b.digest);
+  assert.equal(a.trace.join("\n"), b.trace.join("\n"));
+  assert.deepEqual(a.faults, b.faults);
+  const members = a.stats.pdMembers!;
+  assert.ok(members.crashes > 0 && members.leaderships > 1, JSON.stringify(members));
+});
+
+Deno.test("cluster simulator with three PD members: the PD leader killed (kill -9 or power loss) and restarted, members cut off, clocks stepped — every timestamp handed out is above those handed out before it was asked, no id is handed out twice, and PD alone repairs a store lost for good", async () => {
+  // Seed 15 loses a store for good (settings.ts) and kills the serving PD member.
+  const r = await runClusterSimulation({ seed: 15, keepFullTrace: true, pd: "real", pdMembers: 3 });
+  assert.ok(r.ok, formatClusterResult(r));
+  const killed = r.trace.findIndex((l, i) => {
+    const crash = l.match(/FAULT PD member (\d) crashes/);
+    if (crash === null) return false;
+    const serving = r.trace.slice(0, i).findLast((s) => / pd: member \d (serves|stops)/.test(s));
+    return serving?.includes(`pd: member ${crash[1]} serves`) === true;
+  });
+  assert.ok(killed >= 0, "the serving PD member was killed");
+  assert.ok(
+    r.trace.slice(killed).some((l) => / pd: member \d serves/.test(l)),
+    "another member served after it",
+  );
+  assert.ok(r.stats.pd!.timestamps > 300, `timestamps were checked: ${r.stats.pd!.timestamps}`);
+  assert.ok(r.stats.pd!.notLeader > 0, "callers met members that did not serve and moved on");
+  assert.ok(r.trace.some((l) => /liveness: PD member \d serves/.test(l)), "PD serves after faults");
+  assert.ok(
+    r.trace.some((l) => /liveness: every region at \d+ voters on live stores/.test(l)),
+    "every region back at its voter count",
+  );
+});
+
+interface PdTeeth {
+  bug: string;
+  bugs: SimPdBugs;
+  seed: number;
+  kind: ClusterFailureKind;
+  message: RegExp;
+}
+
+const PD_TEETH: PdTeeth[] = [
+  {
+    bug:
+      "a PD member answering a timestamp before its TSO window committed (pdAnswersBeforeCommit): a new leader hands out timestamps below ones already handed out",
+    bugs: { answerBeforeCommit: true },
+    seed: 3,
+    kind: "tso",
+    message: /PD's TSO went back/,
+  },
+  {
+    bug:
+      "a PD member answering AskBatchSplit before its id window committed (pdAnswersBeforeCommit): a new leader hands out the same ids again",
+    bugs: { answerBeforeCommit: true },
+    seed: 15,
+    kind: "pd ids",
+    message: /PD handed out id \d+ twice/,
+  },
+];
+
+for (const t of PD_TEETH) {
+  Deno.test(`cluster simulator with three PD members catches ${t.bug} (seed ${t.seed})`, async () => {
+    const options = { seed: t.seed, pd: "real", pdMembers: 3 } as const;
+    const buggy = await runClusterSimulation({ ...options, pdBugs: t.bugs });
+    assert.equal(buggy.ok, false, `seed ${t.seed} should fail with ${JSON.stringify(t.bugs)}`);
+    assert.equal(buggy.failure!.kind, t.kind, formatClusterResult(buggy));
+    assert.match(buggy.failure!.message, t.message);
+    const clean = await runClusterSimulation(options);
     assert.ok(clean.ok, formatClusterResult(clean));
   });
 }

@@ -38,7 +38,7 @@ import type { Cluster } from "../../src/raftstore/testing/cluster.ts";
 import { compareBytes, utf8 } from "../../src/util/bytes.ts";
 import type { SeededRandom } from "../../src/util/random.ts";
 import { describeRange, regionMap } from "./region_map.ts";
-import type { SimPlacementDriver } from "./sim_placement_driver.ts";
+import type { SimPlacementDriver, SplitIds } from "./sim_placement_driver.ts";
 
 /** Ticks an admin proposal may wait for its answer before the scheduler moves on. */
 export const ADMIN_DEADLINE_TICKS = 60;
@@ -72,6 +72,19 @@ export class Scheduler {
       onOk?: (result: CmdResult & { ok: true }) => void;
     }
     | undefined;
+  /**
+   * A split waiting for its ids from PD (several members: they arrive once a new id window
+   * committed), until a deadline; then what arrived, for the next step to carry out.
+   */
+  #asking:
+    | {
+      leader: Peer;
+      version: bigint;
+      key: string;
+      until: number;
+      ids: SplitIds | string | undefined;
+    }
+    | undefined;
   /** The store lost for good, if any: repair moves its replicas away. */
   lostStore: bigint | undefined;
 
@@ -88,6 +101,7 @@ export class Scheduler {
 
   /** Once per tick: settles the action under way, or starts the next (random ones if asked). */
   step(randomActions: { chance: number } | undefined): void {
+    if (this.#asking !== undefined) return this.#splitWithIds();
     if (this.#busy !== undefined) {
       const { what, kind, handle, until, onOk } = this.#busy;
       const r = handle.result;
@@ -261,6 +275,45 @@ export class Scheduler {
         newPeerIds: view.peers.map(() => this.c.allocPeerId()),
       }
       : pd.askSplitIds(view);
+    if (ids instanceof Promise) {
+      const asking = {
+        leader,
+        version: view.regionEpoch.version,
+        key,
+        until: this.c.ticks + ADMIN_DEADLINE_TICKS,
+        ids: undefined as SplitIds | string | undefined,
+      };
+      this.#asking = asking;
+      ids.then((arrived) => asking.ids = arrived);
+      return;
+    }
+    this.#splitWith(leader, key, ids);
+  }
+
+  /** A split whose ids were asked of PD: carried out once they arrived, if still current. */
+  #splitWithIds(): void {
+    const asking = this.#asking!;
+    if (asking.ids === undefined && this.c.ticks < asking.until) return;
+    this.#asking = undefined;
+    const { leader, key, ids } = asking;
+    const regionId = leader.regionId;
+    if (ids === undefined) {
+      this.stats.refused++;
+      return this.opts.trace(`admin split region ${regionId}: no ids from PD in time`);
+    }
+    const current = leader.isLeader() && !leader.destroyed &&
+      leader.region().regionEpoch.version === asking.version;
+    if (typeof ids !== "string" && !current) {
+      this.stats.refused++;
+      return this.opts.trace(`admin split region ${regionId}: moved on before PD's ids came`);
+    }
+    this.#splitWith(leader, key, ids);
+  }
+
+  #splitWith(leader: Peer, key: string, ids: SplitIds | string): void {
+    const view = leader.region();
+    const bytes = utf8(key);
+    const pd = this.opts.pd;
     if (typeof ids === "string") {
       this.stats.refused++;
       this.opts.trace(`admin split region ${view.id}: no ids from PD (${ids})`);
@@ -276,7 +329,7 @@ export class Scheduler {
       cmd: batchSplitCommand(leader, [spec], rightDerive),
       onOk: pd === undefined ? undefined : (result) => {
         const made = result.adminResponse?.splits?.regions ?? [];
-        pd.reportSplit(made.map(regionFromProto));
+        pd!.reportSplit(made.map(regionFromProto), leader.meta.storeId);
       },
     });
   }

@@ -37,6 +37,16 @@ export interface ClusterSimSettings {
   realPd: boolean;
   /** With the real PD: whether its merge checker merges (a short split-merge-interval). */
   pdMergeChecker: boolean;
+  /**
+   * With the real PD: 1 core, or 3 replicated members (sim_pd_members.ts) whose leader crashes,
+   * restarts, is partitioned away and whose clocks step.
+   */
+  pdMembers: 1 | 3;
+  /**
+   * With the bank: a hot-key client whose key's region leader moves right after each of its
+   * reads (bank_workload.ts), for the stores' max_ts sync to be tested.
+   */
+  hotKeyProbe: boolean;
 }
 
 /** Ticks of the fault phase of a run (faults, admin actions and clients). */
@@ -59,10 +69,16 @@ export function chooseSettings(random: SeededRandom): ClusterSimSettings {
     // Drawn last, so that every setting above is what it was before the real PD came.
     realPd: random.chance(0.5),
     pdMergeChecker: random.chance(0.5),
+    // Drawn last again, for the same reason: a seed with one PD is what it was before.
+    pdMembers: random.chance(0.5) ? 3 : 1,
+    hotKeyProbe: random.chance(0.5),
   };
 }
 
-/** One line naming every setting, for reports. */
+/**
+ * One line naming every setting, for reports (`hotKeyProbe` only matters with the bank, whose
+ * set-up says so in the trace).
+ */
 export function describeSettings(s: ClusterSimSettings): string {
   return [
     `${s.voters} voters + 1 spare store`,
@@ -73,6 +89,10 @@ export function describeSettings(s: ClusterSimSettings): string {
     s.loseStoreAtTick === undefined ? "no store lost" : `a store lost at t${s.loseStoreAtTick}`,
     `log gc at ${s.raftLogGcCountLimit}`,
     `hibernate ${s.hibernateRegions ? "on" : "off"}`,
-    s.realPd ? `real PD (merge checker ${s.pdMergeChecker ? "on" : "off"})` : "oracle PD",
+    s.realPd
+      ? `real PD${s.pdMembers > 1 ? ` (${s.pdMembers} members)` : ""} (merge checker ${
+        s.pdMergeChecker ? "on" : "off"
+      })`
+      : "oracle PD",
   ].join(", ");
 }

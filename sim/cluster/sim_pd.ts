@@ -5,7 +5,11 @@
  *   counting within one ms — strictly increasing (a clock that did not move still gives a new
  *   one). With the test-only bug `tsoGoesBack` it now and then hands out a timestamp from
  *   `TSO_BUG_LAG_MS` in the past (a PD leader change whose new leader did not wait out the old
- *   one's window): the bank's checker must catch that.
+ *   one's window): the bank's checker must catch that. With several PD members (`leader`) a
+ *   timestamp is asked of the member the caller believes leads and arrives once that member's
+ *   window committed — or never, and the caller asks again: the client after
+ *   `TSO_RETRY_MS`, up to `TSO_ATTEMPTS` times (then a client error), a store at its next
+ *   round.
  * - `SimPdView`: the client's `RegionSource`, as PD answers from heartbeats — a picture of the
  *   cluster's regions and leaders taken every `PD_VIEW_REFRESH_TICKS`, so it lags behind splits,
  *   merges and leader moves as a real PD does (and the client's cache lags further). A picture
@@ -20,6 +24,7 @@ import type { LookupOptions } from "../../src/client/region_resolver.ts";
 import type { RegionSource } from "../../src/client/cached_resolver.ts";
 import type { RegionInfo } from "../../src/client/region.ts";
 import { composeTimestamp, type TimestampOracle } from "../../src/client/tso.ts";
+import { PdError as ClientPdError } from "../../src/client/errors.ts";
 import type { RegionMeta } from "../../src/raftstore/local_state.ts";
 import type { Cluster } from "../../src/raftstore/testing/cluster.ts";
 import { assert } from "../../src/util/assert.ts";
@@ -38,6 +43,10 @@ export const PD_VIEW_REFRESH_TICKS = 5;
 export const TSO_BUG_LAG_MS = 50;
 /** Chance that a timestamp of the `tsoGoesBack` bug lies in the past. */
 const TSO_BUG_CHANCE = 0.1;
+/** With several PD members: ms the client waits before asking again for a timestamp. */
+export const TSO_RETRY_MS = 200;
+/** With several PD members: attempts of the client's timestamp before it fails (5 s). */
+export const TSO_ATTEMPTS = 25;
 /** Most timestamps within one ms (the logical part's 18 bits). */
 const MAX_LOGICAL = (1 << 18) - 1;
 
@@ -65,11 +74,37 @@ export class SimTso implements TimestampOracle {
     readonly bug: { goesBack: boolean; random: SeededRandom } | undefined = undefined,
     /** Where timestamps come from instead (the real PD's TSO, sim_placement_driver.ts). */
     readonly source: (() => bigint) | undefined = undefined,
+    /**
+     * With several PD members: a timestamp for `caller` from the member it believes leads,
+     * `null` when refused (sim_placement_driver.ts's `timestampFromLeader`).
+     */
+    readonly leader: ((caller: string) => Promise<bigint | null>) | undefined = undefined,
   ) {}
 
-  /** The next timestamp, now (the stores' max_ts syncs take it synchronously). */
+  /** The next timestamp, now (with a single PD, the stores' max_ts syncs take it so). */
   next(): bigint {
-    const ts = this.source?.() ?? this.#local();
+    assert(this.leader === undefined, "a timestamp at once only from a single PD");
+    return this.#bugged(this.source?.() ?? this.#local());
+  }
+
+  /** A timestamp for `caller`: at once with a single PD, else later, or `null` if refused. */
+  ask(caller: string): bigint | Promise<bigint | null> {
+    if (this.leader === undefined) return this.next();
+    return this.leader(caller).then((ts) => ts === null ? null : this.#bugged(ts));
+  }
+
+  /**
+   * The timestamp a store's new incarnation starts its max_ts at: PD's, with a single PD; else
+   * its own clock's, as a store whose join-time PD timestamp is older does
+   * (src/server/cluster_join.ts's `latestTs`). Its leaders raise max_ts from PD before they
+   * take async-commit prewrites (sim_store_services.ts).
+   */
+  startTs(): bigint {
+    if (this.leader === undefined) return this.next();
+    return composeTimestamp(this.clock.nowMs(), 0);
+  }
+
+  #bugged(ts: bigint): bigint {
     this.count++;
     if (this.bug?.goesBack === true && this.bug.random.chance(TSO_BUG_CHANCE)) {
       return ts - composeTimestamp(TSO_BUG_LAG_MS, 0);
@@ -90,7 +125,20 @@ export class SimTso implements TimestampOracle {
   }
 
   getTimestamp(): Promise<bigint> {
-    return Promise.resolve(this.next());
+    if (this.leader === undefined) return Promise.resolve(this.next());
+    return this.#fromLeader();
+  }
+
+  async #fromLeader(): Promise<bigint> {
+    for (let attempt = 0; attempt < TSO_ATTEMPTS; attempt++) {
+      const ts = await this.ask("client");
+      if (ts !== null) return ts;
+      await this.clock.sleep(TSO_RETRY_MS);
+    }
+    throw new ClientPdError(
+      "NotLeader",
+      `no PD member handed out a timestamp in ${TSO_ATTEMPTS} tries`,
+    );
   }
 
   close(): void {}

@@ -12,8 +12,9 @@
  * - the gate lets a request run when the peer holds its lease, else after a ReadIndex round
  *   (the worker's `gate`);
  * - max_ts sync (TiKV's): a peer that became leader takes async-commit and 1PC prewrites only
- *   after max_ts was raised to a PD timestamp, which arrives one round after it was asked for.
- *   The test-only bug `skipMaxTsSync` leaves max_ts where it was.
+ *   after max_ts was raised to a PD timestamp, which arrives one round after it was asked for
+ *   (with several PD members: when the leader's answer does — or never, and it is asked again
+ *   at the next round). The test-only bug `skipMaxTsSync` leaves max_ts where it was.
  *
  * One instance per store incarnation: a crash throws it away (latches, memory locks, max_ts are
  * memory), and a restart builds a new one whose max_ts starts at a fresh PD timestamp.
@@ -46,6 +47,8 @@ export class SimStoreServices {
   readonly #led = new Map<bigint, bigint>();
   /** Regions led anew whose max_ts awaits a PD timestamp, with the term. */
   readonly #unsynced = new Map<bigint, bigint>();
+  /** Regions whose timestamp was asked of a PD member and has not arrived yet, with the term. */
+  readonly #asking = new Map<bigint, bigint>();
 
   constructor(
     readonly store: Store,
@@ -59,7 +62,7 @@ export class SimStoreServices {
       raw: newRawStore(engine, { syncLog: true, writes }),
       txn: newTxnStore(engine, {
         syncLog: true,
-        latestTs: parts.tso.next(),
+        latestTs: parts.tso.startTs(),
         timer: parts.clock.lockWaitTimer(),
         writes,
       }),
@@ -77,8 +80,20 @@ export class SimStoreServices {
     for (const [regionId, term] of this.#unsynced) {
       const peer = this.store.peer(regionId);
       if (peer?.isLeader() !== true || peer.raw.raft.term !== term) continue;
-      this.services.txn.concurrency.updateMaxTs(tso.next());
-      this.#unsynced.delete(regionId);
+      if (this.#asking.get(regionId) === term) continue;
+      const ts = tso.ask(`store ${this.store.storeId}`);
+      if (typeof ts === "bigint") {
+        this.services.txn.concurrency.updateMaxTs(ts);
+        this.#unsynced.delete(regionId);
+        continue;
+      }
+      this.#asking.set(regionId, term);
+      ts.then((arrived) => {
+        if (this.#asking.get(regionId) === term) this.#asking.delete(regionId);
+        if (arrived === null || this.#unsynced.get(regionId) !== term) return;
+        this.services.txn.concurrency.updateMaxTs(arrived);
+        this.#unsynced.delete(regionId);
+      });
     }
     const live = new Set<bigint>();
     for (const peer of this.store.peers()) {

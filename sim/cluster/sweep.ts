@@ -8,17 +8,25 @@
  *   deno task sim -- --cluster --bank --seeds 100      the bank through the real client too
  *   deno task sim -- --cluster --seeds 60 --bug tsoGoesBack   (a bank bug: implies --bank)
  *   deno task sim -- --cluster --seeds 100 --pd real  every seed with the real PD (or oracle)
+ *   deno task sim -- --cluster --seeds 100 --pd real --pd-members 3   … replicated, 3 members
  *
  * @module
  */
 
 import type { PeerTestingBugs } from "../../src/raftstore/peer_config.ts";
 import { type BankBugs, formatClusterResult, runClusterSimulation } from "./cluster_simulation.ts";
+import { SIM_PD_MEMBER_COUNT } from "./sim_pd_members.ts";
+import type { SimPdBugs } from "./sim_placement_driver.ts";
 
 /** Deliberate bugs of the simulated PD and store glue (they switch the bank on), by name. */
 export const BANK_BUGS: Record<string, BankBugs> = {
   tsoGoesBack: { tsoGoesBack: true },
   skipMaxTsSync: { skipMaxTsSync: true },
+};
+
+/** Deliberate bugs of PD's edge, by name (they bite in seeds with several PD members). */
+export const PD_BUGS: Record<string, SimPdBugs> = {
+  pdAnswersBeforeCommit: { answerBeforeCommit: true },
 };
 
 /** The deliberate bugs a sweep can switch on, by name. */
@@ -42,6 +50,8 @@ export interface SweepArgs {
   bank?: boolean;
   /** `real` or `oracle`: who repairs and balances in every seed (default: each seed's choice). */
   pd?: string;
+  /** `1` or `3`: PD members in every seed with the real PD (default: each seed's choice). */
+  pdMembers?: string;
   verbose: boolean;
 }
 
@@ -49,8 +59,15 @@ export interface SweepArgs {
 export async function clusterMain(args: SweepArgs): Promise<number> {
   const bugs = args.bug === undefined ? undefined : CLUSTER_BUGS[args.bug];
   const bankBugs = args.bug === undefined ? undefined : BANK_BUGS[args.bug];
-  if (args.bug !== undefined && bugs === undefined && bankBugs === undefined) {
-    const names = [...Object.keys(CLUSTER_BUGS), ...Object.keys(BANK_BUGS)];
+  const pdBugs = args.bug === undefined ? undefined : PD_BUGS[args.bug];
+  if (
+    args.bug !== undefined && bugs === undefined && bankBugs === undefined && pdBugs === undefined
+  ) {
+    const names = [
+      ...Object.keys(CLUSTER_BUGS),
+      ...Object.keys(BANK_BUGS),
+      ...Object.keys(PD_BUGS),
+    ];
     console.error(`unknown --bug ${args.bug}; one of ${names.join(", ")}`);
     return 2;
   }
@@ -60,6 +77,11 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
     return 2;
   }
   const pd = args.pd as "real" | "oracle" | undefined;
+  if (args.pdMembers !== undefined && args.pdMembers !== "1" && args.pdMembers !== "3") {
+    console.error(`unknown --pd-members ${args.pdMembers}; 1 or 3`);
+    return 2;
+  }
+  const pdMembers = args.pdMembers === undefined ? undefined : Number(args.pdMembers) as 1 | 3;
   if (args.seeds === undefined) {
     const r = await runClusterSimulation({
       seed: args.seed ?? 1,
@@ -68,6 +90,8 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
       bankBugs,
       faultTicks: args.faultTicks,
       pd,
+      pdMembers,
+      pdBugs,
     });
     console.log(formatClusterResult(r, { verbose: true }));
     return r.ok ? 0 : 1;
@@ -76,6 +100,7 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
   const started = performance.now();
   let ops = 0;
   let realPdSeeds = 0;
+  let replicatedPdSeeds = 0;
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
     const r = await runClusterSimulation({
       seed,
@@ -84,9 +109,12 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
       bankBugs,
       faultTicks: args.faultTicks,
       pd,
+      pdMembers,
+      pdBugs,
     });
     ops += r.stats.calls;
     if (r.settings.realPd) realPdSeeds++;
+    if (r.settings.realPd && r.settings.pdMembers > 1) replicatedPdSeeds++;
     if (!r.ok) {
       failed.push(seed);
       console.log(formatClusterResult(r));
@@ -101,7 +129,8 @@ export async function clusterMain(args: SweepArgs): Promise<number> {
         args.seeds - failed.length
       } ok, ` +
       `${failed.length} failed${failed.length > 0 ? ` [${failed.join(", ")}]` : ""} in ` +
-      `${secs.toFixed(1)}s (${ops} client ops; ${realPdSeeds} seeds with the real PD)`,
+      `${secs.toFixed(1)}s (${ops} client ops; ${realPdSeeds} seeds with the real PD, ` +
+      `${replicatedPdSeeds} of them with ${SIM_PD_MEMBER_COUNT} members)`,
   );
   return failed.length === 0 ? 0 : 1;
 }
