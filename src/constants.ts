@@ -142,6 +142,18 @@ export const PD_SERVICE_ID_MAX_BYTES = 256;
 export const PD_STORE_DISCONNECTED_MS = 20_000;
 /** Default `max-store-down-time`: a store silent this long is Down and its replicas move. */
 export const DEFAULT_PD_MAX_STORE_DOWN_TIME_MS = 30 * 60 * 1000;
+/**
+ * How often PD saves a store's last heartbeat time with its meta (PD's `storePersistInterval`),
+ * at most; a quarter of `max-store-down-time` when that is shorter. A PD leader that loads its
+ * stores (a restart, a failover) takes their silence from it.
+ */
+export const PD_STORE_HEARTBEAT_PERSIST_MS = 5 * 60 * 1000;
+/**
+ * After PD loads its stores, how long before it may call one Down (its saved heartbeat may be
+ * old, or this member's clock ahead of the last leader's): two store heartbeats, so every live
+ * store has spoken to the new leader first.
+ */
+export const PD_STORE_DOWN_GRACE_AFTER_LOAD_MS = 20_000;
 /** Default `max-replicas`: voters per region. */
 export const DEFAULT_PD_MAX_REPLICAS = 3;
 /** Default `leader-schedule-limit`: leader transfers in flight at once. */
@@ -1018,4 +1030,9 @@ assertConstant(
 assertConstant(
   PD_RAFT_LOG_COMPACT_BYTES >= 16 * PD_REGION_WRITES_BATCH_MAX * 4096,
   "many full batches of region writes (a region record is well under 4 KiB) fit before a compaction",
+);
+
+assertConstant(
+  PD_STORE_DOWN_GRACE_AFTER_LOAD_MS >= 2 * STORE_HEARTBEAT_INTERVAL_MS,
+  "after PD loads its stores, each live one heartbeats twice before any may be called Down",
 );

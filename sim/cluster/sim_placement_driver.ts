@@ -520,6 +520,9 @@ export class SimPlacementDriver {
     const round = pd.scheduleRound();
     for (const op of round.added) this.#trace(`pd: operator ${describeOperator(op)}`);
     for (const op of round.timedOut) this.#trace(`pd: timed out: ${describeOperator(op)}`);
+    for (const op of round.cancelled) {
+      this.#trace(`pd: cancelled: ${describeOperator(op)} (${op.reason})`);
+    }
     this.stats.operatorsAdded += round.added.length;
     this.stats.operatorsTimedOut += round.timedOut.length;
   }

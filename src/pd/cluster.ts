@@ -19,6 +19,8 @@ import {
   PD_REGIONS_MAX,
   PD_SPLIT_MAX_COUNT,
   PD_STORE_DISCONNECTED_MS,
+  PD_STORE_DOWN_GRACE_AFTER_LOAD_MS,
+  PD_STORE_HEARTBEAT_PERSIST_MS,
   PD_STORE_MAX_LABELS,
   PD_STORES_MAX,
 } from "../constants.ts";
@@ -112,6 +114,8 @@ export class PdCluster {
   /** The clock's reading when this cluster was opened: no merge in the first split-merge-interval. */
   readonly openedAtMs: number;
   readonly #stores = new Map<bigint, StoreInfo>();
+  /** Per store, the heartbeat time its saved meta holds (`PD_STORE_HEARTBEAT_PERSIST_MS`). */
+  readonly #heartbeatSavedMs = new Map<bigint, number>();
   readonly #maxStores: number;
   readonly #maxRegions: number;
   #bootstrapped: boolean;
@@ -135,8 +139,10 @@ export class PdCluster {
 
   /**
    * Loads the cluster from storage, or makes a new cluster id as PD does (`initOrGetClusterID`:
-   * creation time in Unix seconds above 32 random bits). Stores loaded count as just heard from,
-   * so a restarted PD waits a full `maxStoreDownTimeMs` before it calls any store Down.
+   * creation time in Unix seconds above 32 random bits). A store loaded was last heard from
+   * when its meta was last saved (at most `PD_STORE_HEARTBEAT_PERSIST_MS` before it went
+   * silent; never later than now), so a store lost before a failover is called Down on time
+   * after it — but not within `PD_STORE_DOWN_GRACE_AFTER_LOAD_MS` of the load (`liveness`).
    */
   static open(options: PdClusterOptions): PdCluster {
     const { storage, clock } = options;
@@ -151,7 +157,13 @@ export class PdCluster {
     const nowMs = clock.nowMs();
     for (const [key, text] of storage.scan(PD_KEYS.storePrefix)) {
       const meta = decodeStore(key, text);
-      cluster.#stores.set(meta.id, { meta, stats: null, lastHeartbeatMs: nowMs });
+      const savedMs = Number(meta.lastHeartbeat / NANOS_PER_MS);
+      cluster.#stores.set(meta.id, {
+        meta,
+        stats: null,
+        lastHeartbeatMs: Math.min(nowMs, savedMs),
+      });
+      cluster.#heartbeatSavedMs.set(meta.id, savedMs);
     }
     for (const [key, text] of storage.scan(PD_KEYS.regionPrefix)) {
       cluster.regions.put(emptyInfo(decodeRegion(key, text)));
@@ -258,6 +270,7 @@ export class PdCluster {
     ]);
     this.#bootstrapped = true;
     this.#stores.set(meta.id, { meta, stats: null, lastHeartbeatMs: this.clock.nowMs() });
+    this.#heartbeatSavedMs.set(meta.id, Number(meta.lastHeartbeat / NANOS_PER_MS));
     this.regions.put(emptyInfo(region));
   }
 
@@ -339,13 +352,18 @@ export class PdCluster {
     store.stats = { ...stats };
     store.lastHeartbeatMs = nowMs;
     store.meta = { ...store.meta, lastHeartbeat: BigInt(nowMs) * NANOS_PER_MS };
+    const everyMs = Math.min(PD_STORE_HEARTBEAT_PERSIST_MS, this.config.maxStoreDownTimeMs / 4);
+    if (nowMs - (this.#heartbeatSavedMs.get(storeId) ?? -Infinity) >= everyMs) {
+      this.#saveStore(store.meta);
+    }
     return store;
   }
 
-  /** Whether PD hears from the store now (see `Liveness`). */
+  /** Whether PD hears from the store now (see `Liveness`, and `open` for the grace). */
   liveness(store: StoreInfo, nowMs: number): Liveness {
     const silentMs = nowMs - store.lastHeartbeatMs;
-    if (silentMs >= this.config.maxStoreDownTimeMs) return "Down";
+    const graceOver = nowMs - this.openedAtMs >= PD_STORE_DOWN_GRACE_AFTER_LOAD_MS;
+    if (silentMs >= this.config.maxStoreDownTimeMs && graceOver) return "Down";
     if (silentMs >= PD_STORE_DISCONNECTED_MS) return "Disconnected";
     return "Up";
   }
@@ -407,6 +425,7 @@ export class PdCluster {
 
   #saveStore(meta: StoreMeta): void {
     this.storage.write([{ kind: "put", key: storeKey(meta.id), value: encodeStore(meta) }]);
+    this.#heartbeatSavedMs.set(meta.id, Number(meta.lastHeartbeat / NANOS_PER_MS));
   }
 
   // ---------------------------------------------------------------------------------------

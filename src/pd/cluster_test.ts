@@ -3,6 +3,7 @@
  * `core.check`), overlap removal, lookups, split ids, and state surviving a restart.
  */
 import assert from "node:assert/strict";
+import { PD_STORE_DOWN_GRACE_AFTER_LOAD_MS, PD_STORE_HEARTBEAT_PERSIST_MS } from "../constants.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
 import { SeededRandom } from "../util/random.ts";
 import { PdCluster, type RegionHeartbeat } from "./cluster.ts";
@@ -282,4 +283,55 @@ Deno.test("a corrupt region record stops PD with an error naming its key", () =>
   const storage = new EngineStorage({ engine });
   storage.write([{ kind: "put", key: "region/00000000000000000002", value: '{"id":"x"}' }]);
   assert.throws(() => open(engine), /region\/00000000000000000002.*"id"/);
+});
+
+Deno.test("a store's heartbeat time is saved every PD_STORE_HEARTBEAT_PERSIST_MS, and a PD that loads its stores takes their silence from it — a store silent past max-store-down-time is Down once the load's grace is over, not at once, not a whole max-store-down-time later", () => {
+  const engine = new MemoryEngine();
+  const { cluster, advance } = bootstrapped(engine);
+  const stats = {
+    capacity: 1n,
+    available: 1n,
+    usedSize: 0n,
+    regionCount: 0,
+    sendingSnapCount: 0,
+    receivingSnapCount: 0,
+    isBusy: false,
+  };
+  const saved = () => {
+    const reopened = PdCluster.open({
+      storage: new EngineStorage({ engine }),
+      clock: { nowMs: () => START_MS + 24 * 60 * 60 * 1000 },
+      random: new SeededRandom(7),
+      reservedIdsThrough: 1000n,
+    });
+    return (reopened.getStore(1n) as { lastHeartbeatMs: number }).lastHeartbeatMs;
+  };
+  advance(60_000);
+  assert.ok(!(cluster.storeHeartbeat(1n, stats) instanceof PdError));
+  assert.equal(saved(), START_MS, "a heartbeat a minute after the last save is not saved");
+  const lastMs = START_MS + PD_STORE_HEARTBEAT_PERSIST_MS + 1;
+  advance(lastMs - START_MS - 60_000);
+  assert.ok(!(cluster.storeHeartbeat(1n, stats) instanceof PdError));
+  assert.equal(saved(), lastMs, "saved once the interval passed");
+  // The store then goes silent for good; 40 minutes later another PD member loads the stores.
+  let nowMs = lastMs + 40 * 60 * 1000;
+  const loaded = PdCluster.open({
+    storage: new EngineStorage({ engine }),
+    clock: { nowMs: () => nowMs },
+    random: new SeededRandom(7),
+    reservedIdsThrough: 1000n,
+  });
+  const live = () => loaded.liveness(loaded.getStore(1n) as never, nowMs);
+  assert.equal(live(), "Disconnected", "not Down within the load's grace");
+  nowMs += PD_STORE_DOWN_GRACE_AFTER_LOAD_MS;
+  assert.equal(live(), "Down");
+  // A store that spoke just before the load is Up.
+  nowMs = lastMs + 1_000;
+  const fresh = PdCluster.open({
+    storage: new EngineStorage({ engine }),
+    clock: { nowMs: () => nowMs },
+    random: new SeededRandom(7),
+    reservedIdsThrough: 1000n,
+  });
+  assert.equal(fresh.liveness(fresh.getStore(1n) as never, nowMs), "Up");
 });

@@ -39,6 +39,8 @@ export interface RoundResult {
   added: Operator[];
   /** Operators ended this round by timeout. */
   timedOut: Operator[];
+  /** Operators ended this round because a store they need is Down or Tombstone. */
+  cancelled: Operator[];
   /** Stores turned Tombstone this round. */
   buried: bigint[];
 }
@@ -64,6 +66,12 @@ export function runScheduleRound(
     ...round.parts,
   };
   const timedOut = pd.controller.checkTimeouts(round.nowMs);
+  const lost = new Set(
+    pd.cluster.stores().filter((store) =>
+      store.meta.state === "Tombstone" || pd.cluster.liveness(store, round.nowMs) === "Down"
+    ).map((store) => store.meta.id),
+  );
+  const cancelled = pd.controller.cancelTowards(lost, round.nowMs);
   const buried = buryDrainedStores(pd.cluster);
   const added: Operator[] = [];
   const offer = (request: OperatorRequest | null): boolean => {
@@ -103,7 +111,7 @@ export function runScheduleRound(
       pd.cluster.config.regionScheduleLimit,
     );
   }
-  return { added, timedOut, buried };
+  return { added, timedOut, cancelled, buried };
 }
 
 /** The regions the checkers look at this round, each once (see the module header). */

@@ -18,7 +18,10 @@
  *    change of its range ends it CANCEL.
  * 4. The two halves of a merge end together: the target's SUCCESS ends the source's SUCCESS
  *    (its region is gone), any other end of either ends the other CANCEL.
- * 5. Finished operators stay visible to GetOperator for `PD_OPERATOR_RECORD_TTL_MS`, at most
+ * 5. An operator with a step still to do that needs a Down or Tombstone store (adds or
+ *    promotes a replica there, moves leadership there) ends CANCEL (`cancelTowards`, PD's
+ *    step check of its target store).
+ * 6. Finished operators stay visible to GetOperator for `PD_OPERATOR_RECORD_TTL_MS`, at most
  *    `PD_OPERATOR_RECORDS_MAX` of them (the oldest go first).
  *
  * Operators live in memory only, as in PD: after a restart the schedulers make them again.
@@ -267,6 +270,28 @@ export class OperatorController {
     return stepInstruction(op.steps[op.currentStep]!, region);
   }
 
+  /**
+   * Ends CANCEL every operator with a step still to do that needs one of `down`'s stores — a
+   * replica added or promoted there, leadership moved there — and returns them (rule 5): such a
+   * step cannot finish, and the operator would hold its region and its stores' operator room
+   * until its timeout (minutes), keeping the repair of the very store out. A step removing a
+   * replica there is that repair, and stays.
+   */
+  cancelTowards(down: ReadonlySet<bigint>, nowMs: number): Operator[] {
+    if (down.size === 0) return [];
+    const cancelled: Operator[] = [];
+    for (const op of [...this.#running.values()]) {
+      if (op.status !== "RUNNING") continue; // a merge partner ended by an earlier one
+      const storeId = op.steps.slice(op.currentStep).map(storeNeeded).find((id) =>
+        id !== null && down.has(id)
+      );
+      if (storeId === undefined) continue;
+      this.#finish(op, "CANCEL", `store ${storeId} is down`, nowMs);
+      cancelled.push(op);
+    }
+    return cancelled;
+  }
+
   /** Ends every operator whose current step has run too long (rule 3); returns them. */
   checkTimeouts(nowMs: number): Operator[] {
     // A merge half that times out cancels its partner (rule 4), which is then skipped here.
@@ -387,5 +412,18 @@ export class OperatorController {
       }
     }
     return out;
+  }
+}
+
+/** The store a step needs alive to finish: where it adds or promotes a replica or moves the lead. */
+function storeNeeded(step: OpStep): bigint | null {
+  switch (step.type) {
+    case "AddLearner":
+    case "PromoteLearner":
+      return step.storeId;
+    case "TransferLeader":
+      return step.toStoreId;
+    default:
+      return null;
   }
 }

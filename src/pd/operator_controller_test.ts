@@ -163,3 +163,25 @@ Deno.test("a learner added and still pending (waiting for its snapshot) keeps it
   assert.equal(controller.dispatch(moved, 30), null);
   assert.equal(controller.get(1n, 30)?.status, "CANCEL");
 });
+
+Deno.test("an operator that still needs a Down store (a replica added or promoted there, leadership moved there) ends CANCEL and frees its store's room; one removing a replica there stays", () => {
+  const controller = new OperatorController(scheduleConfig({ storeOperatorLimit: 1 }));
+  const add = controller.add(
+    request(regionInfo(1n, [1n, 2n, 3n]), "region", addVoterSteps(4n, 9n)),
+    0,
+  );
+  const lead = controller.add(request(regionInfo(2n, [1n, 2n, 4n]), "leader", transfer(1n, 4n)), 0);
+  const remove: OpStep[] = [{ type: "RemovePeer", storeId: 5n, peerId: 305n }];
+  const repair = controller.add(request(regionInfo(3n, [1n, 2n, 5n]), "replica", remove), 0);
+  assert.ok(typeof add === "object" && typeof lead === "object" && typeof repair === "object");
+  // Store 4's room is taken by the learner being added there.
+  assert.equal(controller.storeHasRoom(4n), false);
+  assert.deepEqual(controller.cancelTowards(new Set([7n]), 1), []);
+  const cancelled = controller.cancelTowards(new Set([4n, 5n]), 1);
+  assert.deepEqual(cancelled.map((op) => [op.regionId, op.status, op.reason]), [
+    [1n, "CANCEL", "store 4 is down"],
+    [2n, "CANCEL", "store 4 is down"],
+  ]);
+  assert.equal(controller.storeHasRoom(4n), true);
+  assert.equal(controller.get(3n, 1)?.status, "RUNNING");
+});

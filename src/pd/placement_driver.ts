@@ -401,7 +401,7 @@ export class PlacementDriver {
 
   /** One scheduling round at the clock's time (see `coordinator.ts`). */
   scheduleRound(parts?: RoundParts): RoundResult {
-    if (!this.cluster.isBootstrapped) return { added: [], timedOut: [], buried: [] };
+    if (!this.cluster.isBootstrapped) return { added: [], timedOut: [], cancelled: [], buried: [] };
     return runScheduleRound(this, { nowMs: this.#clock.nowMs(), random: this.#random, parts });
   }
 }

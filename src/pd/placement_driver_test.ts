@@ -190,7 +190,7 @@ Deno.test("calls before Bootstrap answer NOT_BOOTSTRAPPED; TSO and AllocID work"
   for (const answer of notBootstrapped) assert.equal((answer as PdError).code, "NotBootstrapped");
   value(pd.tso(1));
   value(pd.allocId(1));
-  assert.deepEqual(pd.scheduleRound(), { added: [], timedOut: [], buried: [] });
+  assert.deepEqual(pd.scheduleRound(), { added: [], timedOut: [], cancelled: [], buried: [] });
 });
 
 Deno.test("GetOperator names a region with no operator REGION_NOT_FOUND", () => {

@@ -143,6 +143,9 @@ function startTimers(
       deps.heartbeatStreams?.push(deps, op.regionId);
     }
     for (const op of round.timedOut) log.warn("operator timed out", { regionId: op.regionId });
+    for (const op of round.cancelled) {
+      log.info("operator cancelled", { regionId: op.regionId, reason: op.reason });
+    }
     for (const storeId of round.buried) log.info("store is tombstone", { storeId });
     persistLater();
   }, config.scheduleIntervalMs);
