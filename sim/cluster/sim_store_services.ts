@@ -11,10 +11,12 @@
  *   `afterRound` mirror);
  * - the gate lets a request run when the peer holds its lease, else after a ReadIndex round
  *   (the worker's `gate`);
- * - max_ts sync (TiKV's): a peer that became leader takes async-commit and 1PC prewrites only
- *   after max_ts was raised to a PD timestamp, which arrives one round after it was asked for
- *   (with several PD members: when the leader's answer does — or never, and it is asked again
- *   at the next round). The test-only bug `skipMaxTsSync` leaves max_ts where it was.
+ * - max_ts sync (TiKV's, src/server/max_ts_sync.ts — the worker's own rule and bookkeeping): a
+ *   peer that became leader, or whose range grew by a merge while leading, takes async-commit
+ *   and 1PC prewrites only after max_ts was raised to a PD timestamp, asked for at the next
+ *   round and arriving then (with several PD members: when the leader's answer does — or never,
+ *   and it is asked again at the next round). The test-only bug `skipMaxTsSync` leaves max_ts
+ *   where it was.
  *
  * One instance per store incarnation: a crash throws it away (latches, memory locks, max_ts are
  * memory), and a restart builds a new one whose max_ts starts at a fresh PD timestamp.
@@ -28,6 +30,7 @@ import type { Failure } from "../../src/server/failure.ts";
 import { newRawStore } from "../../src/server/raw/store.ts";
 import type { Region } from "../../src/server/region.ts";
 import type { StoreServices } from "../../src/server/services.ts";
+import { MaxTsSync } from "../../src/server/max_ts_sync.ts";
 import { newTxnStore } from "../../src/server/txn/store.ts";
 import { readGate, regionOfPeer } from "../../src/server/worker_raftstore.ts";
 import type { SimClock } from "./sim_clock.ts";
@@ -43,12 +46,9 @@ export interface StoreGlueBugs {
 export class SimStoreServices {
   readonly services: StoreServices;
   readonly #regions = new Map<bigint, Region>();
-  /** Per region led here: the term it was seen led in. */
-  readonly #led = new Map<bigint, bigint>();
-  /** Regions led anew whose max_ts awaits a PD timestamp, with the term. */
-  readonly #unsynced = new Map<bigint, bigint>();
-  /** Regions whose timestamp was asked of a PD member and has not arrived yet, with the term. */
-  readonly #asking = new Map<bigint, bigint>();
+  readonly #maxTsSync = new MaxTsSync();
+  /** Timestamps owed to `#maxTsSync`, to ask at the next mirror: region and term, in order. */
+  #owed: { regionId: bigint; term: bigint }[] = [];
 
   constructor(
     readonly store: Store,
@@ -67,34 +67,20 @@ export class SimStoreServices {
         writes,
       }),
       gate: (region) => this.#gate(region),
-      maxTsSynced: skipSync ? undefined : (regionId) => !this.#unsynced.has(regionId),
+      maxTsSynced: skipSync ? undefined : (regionId) => this.#maxTsSync.synced(regionId),
     };
     this.mirror(parts.tso);
   }
 
   /**
-   * After a round: max_ts of regions led anew at the last mirror rises to a PD timestamp (the
-   * answer to the worker's "needMaxTs"), then `regions` follows the store's peers.
+   * After a round: the PD timestamps owed since the last mirror are asked for (the worker's
+   * "needMaxTs"), max_ts rising to each as it arrives; then `regions` follows the store's peers,
+   * each seen by `MaxTsSync` (led anew or grown by a merge: a timestamp is owed).
    */
   mirror(tso: SimTso): void {
-    for (const [regionId, term] of this.#unsynced) {
-      const peer = this.store.peer(regionId);
-      if (peer?.isLeader() !== true || peer.raw.raft.term !== term) continue;
-      if (this.#asking.get(regionId) === term) continue;
-      const ts = tso.ask(`store ${this.store.storeId}`);
-      if (typeof ts === "bigint") {
-        this.services.txn.concurrency.updateMaxTs(ts);
-        this.#unsynced.delete(regionId);
-        continue;
-      }
-      this.#asking.set(regionId, term);
-      ts.then((arrived) => {
-        if (this.#asking.get(regionId) === term) this.#asking.delete(regionId);
-        if (arrived === null || this.#unsynced.get(regionId) !== term) return;
-        this.services.txn.concurrency.updateMaxTs(arrived);
-        this.#unsynced.delete(regionId);
-      });
-    }
+    const owed = this.#owed;
+    this.#owed = [];
+    for (const ask of owed) this.#ask(tso, ask);
     const live = new Set<bigint>();
     for (const peer of this.store.peers()) {
       if (peer.destroyed || !peer.isInitialized()) continue;
@@ -103,23 +89,41 @@ export class SimStoreServices {
       const own = meta.peers.find((p) => p.id === peer.meta.id) ?? peer.meta;
       const leading = peer.isLeader();
       const term = peer.raw.raft.term;
-      if (leading && this.#led.get(peer.regionId) !== term) {
-        this.#led.set(peer.regionId, term);
-        this.#unsynced.set(peer.regionId, term);
-      }
-      if (!leading) {
-        this.#led.delete(peer.regionId);
-        this.#unsynced.delete(peer.regionId);
+      const view = { leading, term, startKey: meta.startKey, endKey: meta.endKey };
+      if (this.#maxTsSync.observe(peer.regionId, view)) {
+        this.#owed.push({ regionId: peer.regionId, term });
       }
       this.#regions.set(peer.regionId, { ...regionOfPeer(meta, own), leading, term });
     }
     for (const id of [...this.#regions.keys()]) {
       if (!live.has(id)) {
         this.#regions.delete(id);
-        this.#led.delete(id);
-        this.#unsynced.delete(id);
+        this.#maxTsSync.forget(id);
       }
     }
+  }
+
+  /**
+   * Asks PD a timestamp owed to region `regionId` led in `term`, unless it is led no more:
+   * max_ts rises to the answer, then `MaxTsSync` hears it; no answer: asked again next round.
+   */
+  #ask(tso: SimTso, ask: { regionId: bigint; term: bigint }): void {
+    const peer = this.store.peer(ask.regionId);
+    if (peer?.isLeader() !== true || peer.raw.raft.term !== ask.term) return;
+    const ts = tso.ask(`store ${this.store.storeId}`);
+    if (typeof ts === "bigint") {
+      this.services.txn.concurrency.updateMaxTs(ts);
+      this.#maxTsSync.fetched(ask.regionId, ask.term);
+      return;
+    }
+    ts.then((arrived) => {
+      if (arrived === null) {
+        this.#owed.push(ask);
+        return;
+      }
+      this.services.txn.concurrency.updateMaxTs(arrived);
+      this.#maxTsSync.fetched(ask.regionId, ask.term);
+    });
   }
 
   /** See `StoreServices.gate` (the worker's: the lease, else a ReadIndex round). */

@@ -57,6 +57,7 @@ import type { metapb } from "../../proto/mod.ts";
 import type { WritePath } from "../storage/write_path.ts";
 import type { SnapshotManager } from "../raftstore/snapshot/sst_snapshot.ts";
 import { type Failure, failureOfRegionError } from "./failure.ts";
+import { MaxTsSync } from "./max_ts_sync.ts";
 import type { Region } from "./region.ts";
 
 /** A PD operator for one region (pdpb.RegionHeartbeatResponse's, as a value). */
@@ -268,8 +269,8 @@ export class WorkerRaftstore {
   readonly #closing = new Set<bigint>();
   readonly #onRegionsChanged: WorkerRaftstoreOptions["onRegionsChanged"];
   readonly #requestMaxTs: WorkerRaftstoreOptions["requestMaxTs"];
-  /** Regions led here whose max_ts awaits a PD timestamp, with the term they were led in. */
-  readonly #unsynced = new Map<bigint, bigint>();
+  /** Regions led here whose max_ts awaits a PD timestamp (led anew, or grown by a merge). */
+  readonly #maxTsSync = new MaxTsSync();
 
   readonly #splitThresholds: SplitThresholds;
   #splitTimer: ReturnType<typeof setInterval> | undefined;
@@ -552,20 +553,22 @@ export class WorkerRaftstore {
   }
 
   /** See `StoreServices.maxTsSynced`. */
-  readonly maxTsSynced = (regionId: bigint): boolean => !this.#unsynced.has(regionId);
+  readonly maxTsSynced = (regionId: bigint): boolean => this.#maxTsSync.synced(regionId);
 
   /**
    * A PD timestamp fetched for `regionId` led in `term` (the caller raised max_ts to it first):
-   * the region is synced unless it was led anew since.
+   * the region is synced once every timestamp asked for it in `term` has come (`MaxTsSync`).
    */
   maxTsFetched(regionId: bigint, term: bigint): void {
-    if (this.#unsynced.get(regionId) === term) this.#unsynced.delete(regionId);
+    this.#maxTsSync.fetched(regionId, term);
   }
 
-  #ledAnew(regionId: bigint, term: bigint): void {
-    if (this.#requestMaxTs === undefined) return;
-    this.#unsynced.set(regionId, term);
-    this.#requestMaxTs(regionId, term);
+  /** Asks a PD timestamp for the leader of `peer`'s region when `MaxTsSync` says it needs one. */
+  #observeLeader(peer: Peer, meta: RegionMeta, leading: boolean): void {
+    if (this.#requestMaxTs === undefined) return; // standalone: always synced
+    const term = peer.raw.raft.term;
+    const view = { leading, term, startKey: meta.startKey, endKey: meta.endKey };
+    if (this.#maxTsSync.observe(peer.regionId, view)) this.#requestMaxTs(peer.regionId, term);
   }
 
   /** Stops ticking, waits for the round in flight, fails what is owed. */
@@ -580,6 +583,7 @@ export class WorkerRaftstore {
   #forget(regionId: bigint): void {
     this.regions.delete(regionId);
     this.#seen.delete(regionId);
+    this.#maxTsSync.forget(regionId);
   }
 
   /**
@@ -615,6 +619,7 @@ export class WorkerRaftstore {
   #unmirror(regionId: bigint, removed: bigint[]): void {
     if (!this.regions.delete(regionId)) return;
     this.#seen.delete(regionId);
+    this.#maxTsSync.forget(regionId);
     removed.push(regionId);
   }
 
@@ -630,10 +635,7 @@ export class WorkerRaftstore {
       seen?.meta === meta && seen.leading === leading && seen.term === term &&
       seen.pending === pending
     ) return null;
-    if (leading && (seen?.leading !== true || seen.term !== term)) {
-      this.#ledAnew(peer.regionId, term);
-    }
-    if (!leading) this.#unsynced.delete(peer.regionId);
+    this.#observeLeader(peer, meta, leading);
     this.#seen.set(peer.regionId, { meta, leading, term, pending });
     const size = this.#sizes.get(peer.regionId);
     const region = {

@@ -253,6 +253,62 @@ Deno.test("a new leader's max_ts is unsynced until a PD timestamp for its term a
   }
 });
 
+Deno.test("a leader whose range grew by a merge is unsynced until a PD timestamp asked after the merge arrives (TiKV's on_ready_commit_merge; sim bank seed 67)", async () => {
+  // Two lone-voter regions on store 1: [, m) and [m, ). The right one merges into the left; the
+  // left's leader keeps its term, but reads of [m, ) were served by the right's leader (on
+  // another store in a real cluster), so max_ts must rise past them before a 1PC commit ts.
+  const engine = new MemoryEngine();
+  const region = (id: bigint, startKey: string, endKey: string) => ({
+    id,
+    startKey: utf8(startKey),
+    endKey: utf8(endKey),
+    confVer: 1n,
+    version: 1n,
+    peerId: id + 100n,
+    storeId: 1n,
+  });
+  await bootstrapRegions(engine, [region(1n, "", "m"), region(3n, "m", "")]);
+  const asked: [bigint, bigint][] = [];
+  const raftstore = new WorkerRaftstore({
+    storeId: 1n,
+    engine,
+    regionIds: new Set([1n, 3n]),
+    send: () => {},
+    onBug: (error) => {
+      throw error;
+    },
+    requestMaxTs: (regionId, term) => asked.push([regionId, term]),
+  });
+  try {
+    await until(
+      "both lone voters to lead",
+      () => [1n, 3n].every((id) => raftstore.store.peer(id)?.leaseReadable() === true),
+    );
+    assert.deepEqual(asked.map(([id]) => id).sort(), [1n, 3n]);
+    for (const [id, term] of asked.splice(0)) raftstore.maxTsFetched(id, term);
+    assert.ok(raftstore.maxTsSynced(1n) && raftstore.maxTsSynced(3n));
+    const term = raftstore.store.peer(1n)!.raw.raft.term;
+    const outcome = await within(
+      "PrepareMerge",
+      new Promise<string>((resolve) =>
+        raftstore.operator(3n, { merge: { target: raftstore.store.peer(1n)!.region() } }, resolve)
+      ),
+    );
+    assert.equal(outcome, "merge prepared");
+    await until(
+      "the merge to commit into region 1",
+      () => raftstore.regions.get(1n)?.endKey.length === 0 && !raftstore.regions.has(3n),
+    );
+    assert.equal(raftstore.store.peer(1n)!.raw.raft.term, term, "the target kept its term");
+    assert.deepEqual(asked, [[1n, term]], "a timestamp asked for the merged region");
+    assert.equal(raftstore.maxTsSynced(1n), false);
+    raftstore.maxTsFetched(1n, term);
+    assert.equal(raftstore.maxTsSynced(1n), true);
+  } finally {
+    await raftstore.stop();
+  }
+});
+
 Deno.test("without a PD (standalone) max_ts needs no sync", async () => {
   const engine = new MemoryEngine();
   await bootstrapRegions(engine, [standaloneRegion()]);
