@@ -164,9 +164,11 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     raftstore: raftstoreSettings(config),
     fetchTs: member === null ? undefined : () => member.fetchTimestamp(),
     snapshotDir,
-    sendRaft: outbound === null
-      ? undefined
-      : (envelopes) => envelopes.forEach((envelope) => outbound.send(envelope)),
+    // Encoded messages straight to the RaftClient; SST-form snapshots to their own streams.
+    sendRaft: outbound === null ? undefined : {
+      sendEncoded: (storeId, bytes, about) => raftClient!.sendEncoded(storeId, bytes, about),
+      send: (envelope) => outbound.send(envelope),
+    },
     // Split ids from PD, or from the embedded PD (which then hears of the regions made).
     askSplitIds: member !== null
       ? (region, count) => member.askBatchSplit(region, count)
@@ -175,11 +177,14 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
   });
   if (pd !== null) followRegionsInEmbeddedPd(workers, pd, log);
   // Clustered only: a standalone store has no peers, and must not create replicas for messages.
-  const deliver = (envelopes: RaftEnvelope[]) => workers.deliverRaft(envelopes);
-  const raft = member === null ? null : raftService({ deliver, log });
-  const snapshots = member === null
+  const raft = member === null
     ? null
-    : snapshotService({ dir: new SnapshotDir(snapshotDir), deliver, log });
+    : raftService({ deliver: (messages) => workers.deliverRaft(messages), log });
+  const snapshots = member === null ? null : snapshotService({
+    dir: new SnapshotDir(snapshotDir),
+    deliver: (envelopes: RaftEnvelope[]) => workers.deliverRaftEnvelopes(envelopes),
+    log,
+  });
   let stopping = false;
   const grpcHost = splitAddr(config.server.addr).host;
   const statusAddr = splitAddr(config.server.statusAddr);

@@ -30,7 +30,7 @@ import {
 import { AnswerBudget, unaryBudget } from "./answer_budget.ts";
 import type { AnyCommand } from "./command.ts";
 import { COMMANDS_BY_NAME } from "./commands.ts";
-import { type LogFields } from "./log.ts";
+import { type LogFields, RepeatLimiter } from "./log.ts";
 import { outcomeOf } from "./metrics.ts";
 import { newRawStore } from "./raw/mod.ts";
 import { startTtlSweeper, type TtlSweeper } from "./raw/ttl_sweeper.ts";
@@ -40,7 +40,9 @@ import type { StoreServices } from "./services.ts";
 import { newTxnStore } from "./txn/store.ts";
 import { runGc } from "./txn/gc.ts";
 import { type SplitSpecIds, WorkerRaftstore } from "./worker_raftstore.ts";
-import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
+import { SnapshotDir, travelsAsSstFiles } from "./raft_transport/snapshot_files.ts";
+import { decodeEnvelope } from "./raft_transport/codec.ts";
+import type { RaftEnvelope } from "../raftstore/transport.ts";
 import { batchFieldOf } from "./wire.ts";
 import {
   BATCH_COMMANDS,
@@ -49,6 +51,9 @@ import {
   type FromWorker,
   LayoutWriter,
   OUTCOMES,
+  packOutboundRaft,
+  raftMessageAt,
+  type RaftMessageBatch,
   type ToWorker,
   type WorkerSettings,
   type WorkerTestHooks,
@@ -93,7 +98,7 @@ function start(settings: WorkerSettings): void {
       : new SnapshotDir(settings.snapshotDir),
     engine,
     regionIds: new Set(settings.regions.map((region) => region.id)),
-    send: (envelopes) => post({ kind: "raft", envelopes }),
+    send: postRaft,
     onBug: (error) => die(error, { stage: "raftstore round" }),
     refusal: () => attached.writesFenced ? new WritesFencedError(attached.path, "write") : null,
     onRegionsChanged: (changed, removed) => post({ kind: "regionsChanged", changed, removed }),
@@ -131,6 +136,58 @@ function start(settings: WorkerSettings): void {
     });
   }
   post({ kind: "ready" });
+}
+
+/** The writer a round's Raft messages are encoded into (reused; see `postRaft`). */
+let raftWriter = new $protobuf.Writer();
+
+/**
+ * Posts the Raft messages of one wave to the main thread, encoded into one transferred buffer
+ * (`worker_protocol.ts`); the rare SST-form snapshot goes as an object, for its own stream.
+ */
+function postRaft(envelopes: RaftEnvelope[]): void {
+  let encoded = envelopes;
+  if (envelopes.some(travelsAsSstFiles)) {
+    encoded = envelopes.filter((envelope) => !travelsAsSstFiles(envelope));
+    post({ kind: "raftSnapshots", envelopes: envelopes.filter(travelsAsSstFiles) });
+  }
+  if (encoded.length === 0) return;
+  const messages = packOutboundRaft(encoded, raftWriter);
+  // A writer keeps its largest buffer: after a large round (a snapshot), start again small.
+  if (raftWriter.buf.length > WORKER_WRITER_RETAIN_BYTES) raftWriter = new $protobuf.Writer();
+  post({ kind: "raft", messages }, [messages.data.buffer as ArrayBuffer]);
+}
+
+/** Raft messages that did not decode or check (`decodeEnvelope`): dropped, counted, logged. */
+const malformedRaft = { dropped: 0, lines: new RepeatLimiter() };
+
+/**
+ * Decodes and checks the Raft messages the main thread routed here and hands the good ones to
+ * the raftstore, in order. The main thread checked only their framing and region id; a message
+ * whose content is malformed (an unknown or local message type, a missing peer, …) is dropped,
+ * counted and logged at warn, at most LOG_REPEAT_MAX_LINES lines per LOG_REPEAT_WINDOW_MS
+ * (the same bound the store's logger keeps, applied here before the line costs a post), each
+ * carrying the total dropped: as TiKV's raftstore drops what it cannot use, and the rest of the
+ * batch goes on.
+ */
+function receiveRaft(batch: RaftMessageBatch): void {
+  const envelopes: RaftEnvelope[] = [];
+  for (let i = 0; i < batch.ends.length; i++) {
+    const decoded = decodeEnvelope(raftMessageAt(batch, i));
+    if (decoded.ok) {
+      envelopes.push(decoded.value);
+      continue;
+    }
+    malformedRaft.dropped++;
+    const admitted = malformedRaft.lines.admit("malformed", performance.now());
+    if (!admitted.write) continue;
+    log.warn("malformed raft message dropped", {
+      problem: decoded.problem,
+      droppedTotal: malformedRaft.dropped,
+      ...(admitted.suppressed > 0 ? { suppressed: admitted.suppressed } : {}),
+    });
+  }
+  if (envelopes.length > 0) raftstore?.receive(envelopes);
 }
 
 /** Splits waiting for ids from the main thread ("askSplitIds"), by request id. */
@@ -676,7 +733,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       dropRegion(message.regionId);
       return;
     case "raft":
-      raftstore?.receive(message.envelopes);
+      receiveRaft(message.messages);
       return;
     case "maxTs":
       started().txn.concurrency.updateMaxTs(message.ts);

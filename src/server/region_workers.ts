@@ -26,6 +26,9 @@ import type { Logger } from "./log.ts";
 import type { Outcome } from "./metrics.ts";
 import { migrateLegacyTtlIndex } from "./raw/ttl_index.ts";
 import type { RaftEnvelope } from "../raftstore/transport.ts";
+import type { EncodedTransport } from "./raft_transport/client.ts";
+import { encodeEnvelope, peekKeyRange } from "./raft_transport/codec.ts";
+import type { ReceivedRaftMessage } from "./raft_transport/service.ts";
 import type { RaftstoreSettings, RegionOperator, SplitSpecIds } from "./worker_raftstore.ts";
 import type { RegionMeta } from "../raftstore/local_state.ts";
 import { compareBytes } from "../util/bytes.ts";
@@ -38,7 +41,10 @@ import {
   type FromWorker,
   LayoutWriter,
   MAX_BATCH_ID,
+  type OutboundRaftMessages,
   ownBuffer,
+  packInboundRaft,
+  raftMessageAt,
   type ToWorker,
   type WorkerSettings,
   type WorkerTestHooks,
@@ -141,8 +147,12 @@ export interface RegionWorkerOptions {
   snapshotDir?: string;
   /** `[raftstore]` timing and log compaction; the defaults when absent. */
   raftstore?: RaftstoreSettings;
-  /** Raft messages the workers send to other stores (dropped when absent: standalone). */
-  sendRaft?: (envelopes: RaftEnvelope[]) => void;
+  /**
+   * Where the workers' Raft messages to other stores go (dropped when absent: standalone):
+   * encoded ones to `sendEncoded` (a view of the worker's buffer: what waits past this turn is
+   * copied there), SST-form snapshots as envelopes to `send`.
+   */
+  sendRaft?: EncodedTransport;
   /** Test-only worker behaviour (`WorkerTestHooks`). */
   testHooks?: WorkerTestHooks;
   /**
@@ -293,32 +303,56 @@ export class RegionWorkers {
   }
 
   /**
-   * Raft messages from other stores: each goes to the worker of its region; a message for a
-   * region the table does not hold goes to the least-loaded worker, which creates the replica
-   * when the message allows it (src/raftstore/store.ts).
+   * Raft messages from other stores, undecoded (`raftService`): each goes to the worker of its
+   * region, which decodes and checks it; a message for a region the table does not hold goes to
+   * the least-loaded worker, which creates the replica when the message allows it
+   * (src/raftstore/store.ts). Each worker's share crosses as one transferred buffer, in order.
    */
-  deliverRaft(envelopes: readonly RaftEnvelope[]): void {
+  deliverRaft(messages: readonly ReceivedRaftMessage[]): void {
     if (this.#stopping) return;
-    const perGroup = new Map<number, RaftEnvelope[]>();
-    for (const envelope of envelopes) {
-      let group = this.#table.groupOf(envelope.regionId);
+    const perGroup = new Map<number, Uint8Array[]>();
+    for (const { regionId, bytes } of messages) {
+      let group = this.#table.groupOf(regionId);
       if (group === undefined) {
         // A region whose range a region here covers is one a split here will make: its
         // messages go to that region's worker, which drops them until the split applies.
-        group = this.#groupCovering(envelope.startKey, envelope.endKey);
+        const range = peekKeyRange(bytes);
+        // The service read the message's framing already (`peekRegionId`, the same scan).
+        assert(range.ok, "a delivered Raft message's framing was checked", {
+          regionId,
+          problem: range.ok ? "" : range.problem,
+        });
+        group = this.#groupCovering(range.value.startKey, range.value.endKey);
       }
       if (group === undefined) {
-        const placed = this.#table.add(envelope.regionId);
+        const placed = this.#table.add(regionId);
         if (typeof placed !== "number") continue;
         group = placed;
       }
       let list = perGroup.get(group);
       if (list === undefined) perGroup.set(group, list = []);
-      list.push(envelope);
+      list.push(bytes);
     }
     for (const [group, list] of perGroup) {
-      this.#post(this.#slots[group]!, { kind: "raft", envelopes: list });
+      const packed = packInboundRaft(list);
+      this.#post(this.#slots[group]!, { kind: "raft", messages: packed }, [
+        packed.data.buffer as ArrayBuffer,
+      ]);
     }
+  }
+
+  /**
+   * Raft envelopes from other stores as objects (a snapshot received on its own stream,
+   * `snapshotService`): encoded, then delivered as `deliverRaft` delivers bytes, so that a
+   * worker receives Raft messages one way only.
+   */
+  deliverRaftEnvelopes(envelopes: readonly RaftEnvelope[]): void {
+    this.deliverRaft(
+      envelopes.map((envelope) => ({
+        regionId: envelope.regionId,
+        bytes: encodeEnvelope(envelope),
+      })),
+    );
   }
 
   /**
@@ -511,7 +545,10 @@ export class RegionWorkers {
         slot.dropped.get(message.regionId)?.(true);
         return;
       case "raft":
-        this.#options.sendRaft?.(message.envelopes);
+        this.#sendRaft(message.messages);
+        return;
+      case "raftSnapshots":
+        for (const envelope of message.envelopes) this.#options.sendRaft?.send(envelope);
         return;
       case "needMaxTs":
         this.#syncMaxTs(slot, message.regionId, message.term);
@@ -575,6 +612,19 @@ export class RegionWorkers {
         slot.attached = false;
         slot.stopped?.();
         return;
+    }
+  }
+
+  /** Hands each of a worker's encoded Raft messages to `sendRaft`, undecoded. */
+  #sendRaft(messages: OutboundRaftMessages): void {
+    const transport = this.#options.sendRaft;
+    if (transport === undefined) return;
+    const { ids, msgTypes } = messages;
+    for (let i = 0; i < messages.ends.length; i++) {
+      transport.sendEncoded(ids[2 * i + 1]!, raftMessageAt(messages, i), {
+        regionId: ids[2 * i]!,
+        msgType: msgTypes[i]!,
+      });
     }
   }
 

@@ -13,9 +13,14 @@
  * rebuilt from disk; an expected failure is answered INTERNAL and the worker goes on.
  */
 import assert from "node:assert/strict";
-import { kvrpcpb } from "../../proto/mod.ts";
+import { kvrpcpb, metapb, raft_serverpb } from "../../proto/mod.ts";
+import { MessageType, newMessage } from "../raft/mod.ts";
+import type { RaftEnvelope } from "../raftstore/transport.ts";
+import { decodeEnvelope, encodeEnvelope } from "./raft_transport/codec.ts";
+import type { EncodedTransport } from "./raft_transport/client.ts";
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { utf8 } from "../util/bytes.ts";
+import { LOG_REPEAT_MAX_LINES } from "../constants.ts";
 import { Logger } from "./log.ts";
 import { type Region, standaloneRegion } from "./region.ts";
 import { type RegionWorkerOptions, RegionWorkers, type UnaryResult } from "./region_workers.ts";
@@ -301,3 +306,100 @@ Deno.test("an expected failure (writes fenced on a full disk) is answered INTERN
 function utf8Text(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
+
+/** What a worker sent to other stores: encoded messages (decoded here) and envelopes. */
+class SentRaft implements EncodedTransport {
+  readonly encoded: {
+    storeId: bigint;
+    envelope: RaftEnvelope;
+    regionId: bigint;
+    msgType: number;
+  }[] = [];
+  readonly envelopes: RaftEnvelope[] = [];
+
+  sendEncoded(storeId: bigint, bytes: Uint8Array, about: { regionId: bigint; msgType: number }) {
+    const decoded = decodeEnvelope(bytes);
+    assert.ok(decoded.ok, decoded.ok ? "" : `a worker's message decodes: ${decoded.problem}`);
+    this.encoded.push({ storeId, envelope: decoded.value, ...about });
+  }
+
+  send(envelope: RaftEnvelope) {
+    this.envelopes.push(envelope);
+  }
+}
+
+Deno.test("Raft messages cross to and from a worker as bytes: one malformed inside is dropped, counted and logged; its batch-mates are stepped", async () => {
+  const sent = new SentRaft();
+  const logPath = await Deno.makeTempFile({ prefix: "basalt_raft_log_" });
+  const log = new Logger({ level: "warn", file: logPath });
+  try {
+    await withPool(async (_engine, workers) => {
+      // Region 99 is not on this store (store 1); a leader on store 2 heartbeats it, which makes
+      // a replica here. In the same batch: a message with a local type, which no store may take
+      // from the wire, and which only the worker's decode can see (the main thread reads region
+      // ids only).
+      const route = {
+        regionId: 99n,
+        fromPeer: { id: 20n, storeId: 2n, role: metapb.PeerRole.Voter },
+        toPeer: { id: 10n, storeId: 1n, role: metapb.PeerRole.Voter },
+        regionEpoch: { confVer: 1n, version: 1n },
+        startKey: utf8("m"),
+        endKey: new Uint8Array(),
+        isTombstone: false,
+      };
+      const local = raft_serverpb.RaftMessage.encode({
+        ...route,
+        message: { msgType: MessageType.MsgHup, to: 10n, from: 20n },
+      }).finish();
+      const heartbeat = encodeEnvelope({
+        ...route,
+        message: newMessage({ msgType: MessageType.MsgHeartbeat, to: 10n, from: 20n, term: 5n }),
+      });
+      workers.deliverRaft([
+        { regionId: 99n, bytes: local },
+        { regionId: 99n, bytes: heartbeat },
+        { regionId: 99n, bytes: local },
+      ]);
+      await until(() => sent.encoded.length > 0, "the new replica's answer to the heartbeat");
+      const [answer] = sent.encoded;
+      assert.equal(answer!.storeId, 2n);
+      assert.equal(answer!.regionId, 99n);
+      assert.equal(answer!.msgType, MessageType.MsgHeartbeatResponse);
+      assert.equal(answer!.envelope.regionId, 99n);
+      assert.deepEqual(answer!.envelope.toPeer, route.fromPeer);
+      assert.equal(answer!.envelope.message.msgType, MessageType.MsgHeartbeatResponse);
+      assert.equal(answer!.envelope.message.term, 5n);
+      assert.deepEqual(sent.envelopes, [], "no SST snapshot was sent");
+      // The worker logged the drops: both counted, the repeated line held to the log's bound.
+      await until(
+        () => Deno.readTextFileSync(logPath).includes('droppedTotal="2"'),
+        "the worker's line about the second drop",
+      );
+      const dropLines = () =>
+        Deno.readTextFileSync(logPath).split("\n")
+          .filter((line) => line.includes("malformed raft message dropped"));
+      assert.equal(dropLines().length, 2, dropLines().join("\n"));
+      assert.match(dropLines()[0]!, /problem="local message type MsgHup from the wire"/);
+      assert.match(dropLines()[0]!, /droppedTotal="1"/);
+      // Many more: the lines stay within the log's repeat bound. A heartbeat after them shows
+      // they were all handled.
+      const nextHeartbeat = encodeEnvelope({
+        ...route,
+        message: newMessage({ msgType: MessageType.MsgHeartbeat, to: 10n, from: 20n, term: 6n }),
+      });
+      workers.deliverRaft([
+        ...Array.from({ length: 20 }, () => ({ regionId: 99n, bytes: local })),
+        { regionId: 99n, bytes: nextHeartbeat },
+      ]);
+      await until(
+        () => sent.encoded.some((m) => m.envelope.message.term === 6n),
+        "the answer to the heartbeat after twenty malformed messages",
+      );
+      assert.equal(dropLines().length, LOG_REPEAT_MAX_LINES, dropLines().join("\n"));
+      assert.match(dropLines().at(-1)!, new RegExp(`droppedTotal="${LOG_REPEAT_MAX_LINES}"`));
+    }, { regions: [LEFT], sendRaft: sent, storeId: 1n, log });
+  } finally {
+    log.close();
+    await Deno.remove(logPath);
+  }
+});

@@ -18,7 +18,21 @@
  * - `BatchAnswers.layout`: per part `id, done, frameBytes, count`, then per answer `index,
  *   outcome`; `data` holds the parts' frames in that order. `index` is the sub-request's place in
  *   its batch, `outcome` an index into `OUTCOMES`.
+ *
+ * Raft messages cross as encoded `raft_serverpb.RaftMessage`s (codec.ts), never as envelope
+ * object graphs: structured clone of envelopes took ~28% of a worker's CPU and ~25% of the main
+ * thread's under heavy Raft traffic (10,000 regions on 3 stores, issue #10), and the main thread
+ * then encoded or decoded them once more for the wire. A worker encodes a round's messages once
+ * (their bytes are the wire form: the main thread frames them into BatchRaftMessages as they
+ * are); the main thread reads only a received message's region id (and, for a region it does
+ * not know, its keys) and hands the worker the bytes, which the worker decodes and checks. A
+ * message's bytes and its routing facts travel as views of ONE ArrayBuffer, transferred
+ * (`packOutboundRaft`, `packInboundRaft`). The rare SST-form `MsgSnapshot` leaves a worker as an
+ * object ("raftSnapshots"): the main thread sends its files on a Snapshot stream of its own.
  */
+import type $protobuf from "protobufjs/minimal.js";
+import { appendEnvelope } from "./raft_transport/codec.ts";
+import { assert } from "../util/assert.ts";
 import type { SharedEngineHandle } from "../engine/rocksdb_engine.ts";
 import type { AnyCommand } from "./command.ts";
 import { COMMANDS_BY_BATCH_NAME } from "./commands.ts";
@@ -108,7 +122,7 @@ export type ToWorker =
    */
   | { kind: "dropRegion"; regionId: bigint }
   /** Raft messages from other stores for this worker's regions (or new ones it creates). */
-  | { kind: "raft"; envelopes: RaftEnvelope[] }
+  | { kind: "raft"; messages: RaftMessageBatch }
   /** A PD timestamp for a region led here in `term` (see FromWorker "needMaxTs"). */
   | { kind: "maxTs"; regionId: bigint; term: bigint; ts: bigint }
   /** A PD operator for a region this worker serves (carried out if its peer leads). */
@@ -130,8 +144,10 @@ export type FromWorker =
   | { kind: "regionAdded"; regionId: bigint }
   /** Nothing of the region runs in this worker any more. */
   | { kind: "regionDropped"; regionId: bigint }
-  /** Raft messages for other stores. */
-  | { kind: "raft"; envelopes: RaftEnvelope[] }
+  /** Raft messages for other stores, encoded (see the module header). */
+  | { kind: "raft"; messages: OutboundRaftMessages }
+  /** SST-form `MsgSnapshot`s for other stores: each goes on a Snapshot stream of its own. */
+  | { kind: "raftSnapshots"; envelopes: RaftEnvelope[] }
   /** A region's peer here became leader in `term`: its max_ts needs a PD timestamp. */
   | { kind: "needMaxTs"; regionId: bigint; term: bigint }
   /** Ids for `count` new regions of a split of `region` (answered by "splitIds"). */
@@ -180,4 +196,100 @@ export class LayoutWriter {
     this.length = 0;
     return out;
   }
+}
+
+/**
+ * Encoded `raft_serverpb.RaftMessage`s, one after another (see the module header). Every array
+ * is a view of one ArrayBuffer, `data.buffer`, which is what is transferred.
+ */
+export interface RaftMessageBatch {
+  /** The messages' bytes. */
+  data: Uint8Array;
+  /** Message `i` is `data` from `ends[i - 1]` (0 for the first) to `ends[i]`. */
+  ends: Uint32Array;
+}
+
+/** Raft messages a worker sends to other stores, with what the main thread needs of each. */
+export interface OutboundRaftMessages extends RaftMessageBatch {
+  /** Per message `i`: its region id at `2i`, the id of its receiving store at `2i + 1`. */
+  ids: BigUint64Array;
+  /** Per message: its `eraftpb.MessageType` (the send queue's logs name it). */
+  msgTypes: Uint8Array;
+}
+
+/** Message `i` of `batch`: a view of its bytes. */
+export function raftMessageAt(batch: RaftMessageBatch, i: number): Uint8Array {
+  const end = batch.ends[i]!;
+  return batch.data.subarray(i === 0 ? 0 : batch.ends[i - 1]!, end);
+}
+
+/** Largest ArrayBuffer the Raft messages of one post may take (Uint32 ends). */
+const RAFT_POST_MAX_BYTES = 0xffff_ffff;
+
+/**
+ * `envelopes` encoded into one ArrayBuffer (see `OutboundRaftMessages`): each appended to
+ * `writer` (reused between posts; emptied here), then copied out once behind the routing facts.
+ */
+export function packOutboundRaft(
+  envelopes: readonly RaftEnvelope[],
+  writer: $protobuf.Writer,
+): OutboundRaftMessages {
+  const count = envelopes.length;
+  writer.pos = 0;
+  const ends: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    appendEnvelope(writer, envelopes[i]!);
+    ends[i] = writer.pos;
+  }
+  const dataBytes = writer.pos;
+  // ids first (8-byte aligned at 0), then ends (4-byte aligned), then types and data.
+  const endsAt = 16 * count;
+  const typesAt = endsAt + 4 * count;
+  const dataAt = typesAt + count;
+  assert(dataAt + dataBytes <= RAFT_POST_MAX_BYTES, "a round's Raft messages fit one post", {
+    count,
+    dataBytes,
+  });
+  const buffer = new ArrayBuffer(dataAt + dataBytes);
+  const packed: OutboundRaftMessages = {
+    ids: new BigUint64Array(buffer, 0, 2 * count),
+    ends: new Uint32Array(buffer, endsAt, count),
+    msgTypes: new Uint8Array(buffer, typesAt, count),
+    data: new Uint8Array(buffer, dataAt, dataBytes),
+  };
+  for (let i = 0; i < count; i++) {
+    const envelope = envelopes[i]!;
+    packed.ids[2 * i] = envelope.regionId;
+    packed.ids[2 * i + 1] = envelope.toPeer.storeId;
+    packed.ends[i] = ends[i]!;
+    packed.msgTypes[i] = envelope.message.msgType;
+  }
+  writer.finishInto(packed.data);
+  writer.pos = 0;
+  return packed;
+}
+
+/** `messages` (views of received batches) copied one after another into one ArrayBuffer. */
+export function packInboundRaft(messages: readonly Uint8Array[]): RaftMessageBatch {
+  const count = messages.length;
+  let dataBytes = 0;
+  for (const message of messages) dataBytes += message.length;
+  const dataAt = 4 * count;
+  assert(dataAt + dataBytes <= RAFT_POST_MAX_BYTES, "a batch's Raft messages fit one post", {
+    count,
+    dataBytes,
+  });
+  const buffer = new ArrayBuffer(dataAt + dataBytes);
+  const packed: RaftMessageBatch = {
+    ends: new Uint32Array(buffer, 0, count),
+    data: new Uint8Array(buffer, dataAt, dataBytes),
+  };
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    const message = messages[i]!;
+    packed.data.set(message, pos);
+    pos += message.length;
+    packed.ends[i] = pos;
+  }
+  return packed;
 }

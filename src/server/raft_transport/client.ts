@@ -60,6 +60,22 @@ import { encodeEnvelope, frameBatch } from "./codec.ts";
 import { BATCH_RAFT_PATH, type TransportLog } from "./methods.ts";
 import { type QueuedEnvelope, SendQueue } from "./send_queue.ts";
 
+/** What a log line about an encoded message names (its bytes are not decoded to learn it). */
+export interface EncodedAbout {
+  regionId: bigint;
+  /** Its `eraftpb.MessageType`. */
+  msgType: number;
+}
+
+/**
+ * Where a store's region workers send their Raft messages (`region_workers.ts`): encoded
+ * messages to a `RaftClient`, and SST-form snapshots, as envelopes, through the
+ * `SnapshotRoutingTransport` to their own streams.
+ */
+export interface EncodedTransport extends Transport {
+  sendEncoded(storeId: bigint, bytes: Uint8Array, about: EncodedAbout): void;
+}
+
 /** The bounds a client works within; every one defaults to its `src/constants.ts` value. */
 export interface RaftClientLimits {
   batchMaxMessages: number;
@@ -144,7 +160,7 @@ const toBuffer = (bytes: Uint8Array): Buffer =>
 const keepBuffer = (bytes: Buffer): Buffer => bytes;
 
 /** The transport between store processes (module header). */
-export class RaftClient implements Transport {
+export class RaftClient implements EncodedTransport {
   readonly stats: RaftClientStats = {
     envelopesQueued: 0,
     envelopesSent: 0,
@@ -180,23 +196,39 @@ export class RaftClient implements Transport {
       this.stats.droppedClosed++;
       return;
     }
-    const bytes = encodeEnvelope(envelope);
+    this.sendEncoded(envelope.toPeer.storeId, encodeEnvelope(envelope), {
+      regionId: envelope.regionId,
+      msgType: envelope.message.msgType,
+    });
+  }
+
+  /**
+   * Sends one message already encoded as `raft_serverpb.RaftMessage` (a region worker's,
+   * `worker_protocol.ts`) to store `storeId`, as `send` does an envelope: it is never decoded
+   * here. `about` is what a log line names. `bytes` may be a view of a larger buffer: it is
+   * copied when it would wait in the queue (`StoreLink.enqueue`).
+   */
+  sendEncoded(storeId: bigint, bytes: Uint8Array, about: EncodedAbout): void {
+    if (this.#closed) {
+      this.stats.droppedClosed++;
+      return;
+    }
     if (bytes.length > this.#context.limits.envelopeMaxBytes) {
       this.stats.droppedOversize++;
       this.#context.options.log.warn("raft envelope too large to send, dropped", {
-        regionId: envelope.regionId,
-        toStore: envelope.toPeer.storeId,
-        msgType: envelope.message.msgType,
+        regionId: about.regionId,
+        toStore: storeId,
+        msgType: about.msgType,
         bytes: bytes.length,
       });
       return;
     }
-    const link = this.link(envelope.toPeer.storeId);
+    const link = this.link(storeId);
     if (link === null) {
       this.stats.droppedTooManyStores++;
       return;
     }
-    link.enqueue({ envelope, bytes });
+    link.enqueue({ bytes, regionId: about.regionId, msgType: about.msgType });
   }
 
   /** The state of the link to `storeId` (tests, /metrics); null when there is none. */
@@ -274,6 +306,16 @@ class StoreLink {
     assert(this.#state !== "closed", "no envelope is queued on a closed link", {
       storeId: this.storeId,
     });
+    // A view of a larger buffer (a worker's post of a whole round) that would wait here, for a
+    // link that is not open or whose stream is full, is copied: waiting, it would pin the whole
+    // round's buffer, for as long as a store is down, where the queue counts only its own bytes.
+    // An open link writes it within this turn's microtasks, and the copy is not needed.
+    const { bytes } = item;
+    if (
+      (this.#state !== "open" || this.#waitingDrain) && bytes.byteLength < bytes.buffer.byteLength
+    ) {
+      item.bytes = new Uint8Array(bytes); // A copy (a Buffer's slice() would be a view).
+    }
     const dropped = this.#queue.push(item);
     this.context.stats.envelopesQueued++;
     this.context.stats.droppedOverflow += dropped;

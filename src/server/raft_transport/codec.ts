@@ -6,12 +6,23 @@
  * This is the one converter between src/raft's `Message` and `eraftpb.Message` (src/raft keeps
  * protobuf out of its core, src/raftstore converts only log entries and local states).
  *
+ * It also reads, without decoding, what the main thread routes received messages by
+ * (`splitBatch`: a batch's messages as views; `peekRegionId`, `peekKeyRange`): the region
+ * workers decode the messages themselves (`src/server/worker_protocol.ts`), and the main thread
+ * never builds an envelope of a message it only passes on. Outbound, a worker appends a round's
+ * messages to one writer (`appendEnvelope`) and the main thread frames the bytes as they are.
+ *
  * Invariants:
  * - Outbound envelopes are ours: one that breaks the protocol's shape (region 0, a receiver
  *   on store 0, a negative priority) is a bug and fails an assertion.
  * - Inbound bytes are a peer's: anything malformed (bad protobuf, unknown message or entry
  *   type, a local message type, a missing peer, a snapshot message without a snapshot) is a
  *   value (`{ ok: false, problem }`) naming what is wrong, never an exception.
+ * - The split and the peeks take everything the generated decoders take and read the same
+ *   values (a repeated scalar's last value wins; a known field number with another wire type is
+ *   an unknown field, skipped), so a message routed by its peeked region id decodes to that
+ *   region id or not at all (`codec_test.ts` checks it under seeded noise). They look at the
+ *   top level only: what they pass may still fail `decodeEnvelope`.
  * - Decoded envelopes own their small byte fields (keys, contexts, entry data and context are
  *   copies), so that an entry kept in the entry cache does not pin a whole received batch in
  *   memory; a snapshot's data stays a view into the received message (it is the bulk of it,
@@ -28,7 +39,7 @@
  */
 
 import $protobuf from "protobufjs/minimal.js";
-import { eraftpb, metapb, raft_serverpb, tikvpb } from "../../../proto/mod.ts";
+import { eraftpb, metapb, raft_serverpb } from "../../../proto/mod.ts";
 import {
   type ConfState,
   type Entry,
@@ -82,6 +93,15 @@ export function envelopeToProto(envelope: RaftEnvelope): raft_serverpb.RaftMessa
 /** The bytes of `raft_serverpb.RaftMessage` for `envelope`. */
 export function encodeEnvelope(envelope: RaftEnvelope): Uint8Array {
   return raft_serverpb.RaftMessage.encode(envelopeToProto(envelope)).finish();
+}
+
+/**
+ * Appends the bytes of `raft_serverpb.RaftMessage` for `envelope` to `writer`, with no length
+ * prefix: the messages of a round are written one after another into one buffer (the region
+ * worker's post to the main thread), their ends read from `writer.pos`.
+ */
+export function appendEnvelope(writer: $protobuf.Writer, envelope: RaftEnvelope): void {
+  raft_serverpb.RaftMessage.encode(envelopeToProto(envelope), writer);
 }
 
 /**
@@ -152,17 +172,106 @@ function snapshotToProto(s: Snapshot): eraftpb.Snapshot.$Properties {
 // ---------------------------------------------------------------------------------------------
 // Inbound.
 
-/** The envelopes of one `tikvpb.BatchRaftMessage`, or what is wrong with it. */
-export function decodeBatch(bytes: Uint8Array): Decoded<RaftEnvelope[]> {
-  let batch: tikvpb.BatchRaftMessage;
+/**
+ * The messages of one `tikvpb.BatchRaftMessage`, undecoded: each a view of `bytes` holding one
+ * `raft_serverpb.RaftMessage`, in order; or what is wrong with the batch's framing. Only the
+ * framing is read (field 1, length-delimited); other fields (`last_observed_time`) are skipped
+ * as `tikvpb.BatchRaftMessage.decode` skips them, and what a message holds is not looked at.
+ */
+export function splitBatch(bytes: Uint8Array): Decoded<Uint8Array[]> {
+  const reader = new $protobuf.Reader(bytes);
+  const messages: Uint8Array[] = [];
   try {
-    batch = tikvpb.BatchRaftMessage.decode(bytes);
+    while (reader.pos < reader.len) {
+      const tag = reader.tag();
+      if (tag !== BATCH_MSGS_TAG) {
+        reader.skipType(tag & 7, 0, tag >>> 3);
+        continue;
+      }
+      const length = reader.uint32();
+      const start = reader.pos;
+      reader.skip(length);
+      messages.push(bytes.subarray(start, reader.pos));
+    }
   } catch (error) {
     return { ok: false, problem: `not a BatchRaftMessage: ${describeError(error)}` };
   }
+  return { ok: true, value: messages };
+}
+
+/**
+ * The region id of one `raft_serverpb.RaftMessage` (field 1), read without decoding the
+ * message: what the main thread routes by. A problem when the message's own framing is broken
+ * or the id is absent or 0; what the message holds besides is not checked (`decodeEnvelope`
+ * does, in the region worker). Read as `decode` reads it: a repeated field's last value wins,
+ * and a field 1 of another wire type is an unknown field, skipped.
+ */
+export function peekRegionId(bytes: Uint8Array): Decoded<bigint> {
+  const scanned = scanRoute(bytes);
+  if (typeof scanned === "string") return { ok: false, problem: scanned };
+  if (scanned.regionId === 0n) return { ok: false, problem: "region id is 0" };
+  return { ok: true, value: scanned.regionId };
+}
+
+/**
+ * The start and end keys of one `raft_serverpb.RaftMessage` (fields 7 and 8), views of `bytes`,
+ * read without decoding it: the main thread routes a message for a region it does not know by
+ * them (rare: a new replica, or a region a split here will make). Empty when absent.
+ */
+export function peekKeyRange(
+  bytes: Uint8Array,
+): Decoded<{ startKey: Uint8Array; endKey: Uint8Array }> {
+  const scanned = scanRoute(bytes);
+  if (typeof scanned === "string") return { ok: false, problem: scanned };
+  const view = ([start, end]: readonly [number, number]) =>
+    start === end ? EMPTY_BYTES : bytes.subarray(start, end);
+  return { ok: true, value: { startKey: view(scanned.startKey), endKey: view(scanned.endKey) } };
+}
+
+/** `raft_serverpb.RaftMessage`'s fields the main thread routes by. */
+const REGION_ID_TAG = (1 << 3) | 0;
+const START_KEY_TAG = (7 << 3) | 2;
+const END_KEY_TAG = (8 << 3) | 2;
+
+/**
+ * One pass over a RaftMessage's top-level fields: its region id and where its keys lie, or the
+ * framing problem. Nested messages are skipped by their length, never decoded.
+ */
+function scanRoute(
+  bytes: Uint8Array,
+): { regionId: bigint; startKey: [number, number]; endKey: [number, number] } | string {
+  const reader = new $protobuf.Reader(bytes) as $protobuf.Reader & { bigU64(): bigint };
+  let regionId = 0n;
+  let startKey: [number, number] = [0, 0];
+  let endKey: [number, number] = [0, 0];
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.tag();
+      if (tag === REGION_ID_TAG) regionId = reader.bigU64();
+      else if (tag === START_KEY_TAG || tag === END_KEY_TAG) {
+        const length = reader.uint32();
+        const start = reader.pos;
+        reader.skip(length);
+        if (tag === START_KEY_TAG) startKey = [start, reader.pos];
+        else endKey = [start, reader.pos];
+      } else reader.skipType(tag & 7, 0, tag >>> 3);
+    }
+  } catch (error) {
+    return `not a RaftMessage: ${describeError(error)}`;
+  }
+  return { regionId, startKey, endKey };
+}
+
+/**
+ * The envelopes of one `tikvpb.BatchRaftMessage`, or the first problem of its framing or of a
+ * message (tests and tools; the store's service splits and routes bytes, `splitBatch`).
+ */
+export function decodeBatch(bytes: Uint8Array): Decoded<RaftEnvelope[]> {
+  const split = splitBatch(bytes);
+  if (!split.ok) return split;
   const envelopes: RaftEnvelope[] = [];
-  for (const [i, m] of batch.msgs.entries()) {
-    const decoded = envelopeFromProto(m);
+  for (const [i, message] of split.value.entries()) {
+    const decoded = decodeEnvelope(message);
     if (!decoded.ok) return { ok: false, problem: `message ${i}: ${decoded.problem}` };
     envelopes.push(decoded.value);
   }

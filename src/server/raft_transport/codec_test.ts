@@ -20,7 +20,15 @@ import type { RaftEnvelope } from "../../raftstore/transport.ts";
 import { isAssertionError } from "../../util/assert.ts";
 import { utf8 } from "../../util/bytes.ts";
 import { SeededRandom, seedFromEnv } from "../../util/random.ts";
-import { decodeBatch, decodeEnvelope, encodeEnvelope, frameBatch } from "./codec.ts";
+import {
+  decodeBatch,
+  decodeEnvelope,
+  encodeEnvelope,
+  frameBatch,
+  peekKeyRange,
+  peekRegionId,
+  splitBatch,
+} from "./codec.ts";
 
 function envelope(message: Message, fields: Partial<RaftEnvelope> = {}): RaftEnvelope {
   return {
@@ -294,3 +302,135 @@ Deno.test("codec: an outbound envelope without a region or receiving store is a 
     isAssertionError,
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// What the main thread reads without decoding (issue #10): the batch's framing, a message's
+// region id and keys. The region worker decodes the rest.
+
+Deno.test("codec: splitBatch hands back N messages' bytes, equal to the N encoded messages", () => {
+  // Plain copies: protobufjs hands out Buffers, which deepEqual tells from Uint8Arrays.
+  const messages = [1n, 2n, 3n, 4n, 5n].map((regionId) =>
+    new Uint8Array(
+      encodeEnvelope(envelope(regionId === 3n ? fullAppend() : heartbeatMessage(), { regionId })),
+    )
+  );
+  const split = splitBatch(frameBatch(messages));
+  assert.ok(split.ok, split.ok ? "" : split.problem);
+  assert.equal(split.value.length, 5);
+  split.value.forEach((bytes, i) => assert.deepEqual(new Uint8Array(bytes), messages[i]));
+  // A field besides msgs (last_observed_time, 13) is skipped as decode skips it.
+  const withTime = tikvpb.BatchRaftMessage.encode({
+    msgs: messages.map((bytes) => raft_serverpb.RaftMessage.decode(bytes)),
+    lastObservedTime: 12345n,
+  }).finish();
+  const split2 = splitBatch(withTime);
+  assert.ok(split2.ok);
+  assert.deepEqual(split2.value.map((bytes) => new Uint8Array(bytes)), messages);
+  assert.deepEqual(splitBatch(frameBatch([])), { ok: true, value: [] });
+});
+
+Deno.test("codec: splitBatch refuses a batch whose framing is broken, naming it", () => {
+  const good = encodeEnvelope(envelope(heartbeatMessage()));
+  const cases: [string, Uint8Array][] = [
+    ["a message longer than the batch", new Uint8Array([0x0a, 0x40, 0x01, 0x02])],
+    ["a truncated batch", frameBatch([good]).subarray(0, good.length)],
+    ["field number 0", new Uint8Array([0x02, 0x00])],
+    ["wire type 7", new Uint8Array([0x0f])],
+    ["a length varint cut short", new Uint8Array([0x0a, 0x80])],
+  ];
+  for (const [what, bytes] of cases) {
+    const split = splitBatch(bytes);
+    assert.ok(!split.ok, `${what} is refused`);
+    assert.match(split.problem, /not a BatchRaftMessage/, what);
+    // The full decoder refuses them too: the split is no more lenient than decode.
+    assert.throws(() => tikvpb.BatchRaftMessage.decode(bytes), what);
+  }
+});
+
+Deno.test("codec: peekRegionId reads a message's region id without decoding it; absent or 0 is a problem", () => {
+  assert.deepEqual(peekRegionId(encodeEnvelope(envelope(fullAppend(), { regionId: 77n }))), {
+    ok: true,
+    value: 77n,
+  });
+  const max = 0xffff_ffff_ffff_ffffn;
+  assert.deepEqual(peekRegionId(withMessage({}, { regionId: max })), { ok: true, value: max });
+  // Absent (protobuf writes no field for 0) and explicitly 0 are both refused.
+  assert.deepEqual(peekRegionId(withMessage({}, { regionId: 0n })), {
+    ok: false,
+    problem: "region id is 0",
+  });
+  assert.deepEqual(peekRegionId(new Uint8Array([0x08, 0x00])), {
+    ok: false,
+    problem: "region id is 0",
+  });
+  // Repeated: the last value wins, as in decode.
+  const twice = new Uint8Array([...withMessage({}, { regionId: 5n }), 0x08, 0x09]);
+  assert.deepEqual(peekRegionId(twice), { ok: true, value: 9n });
+  assert.equal(decodeOk(twice).regionId, 9n);
+  // Broken framing of the message itself.
+  const truncated = withMessage({}).subarray(0, 6);
+  const peeked = peekRegionId(truncated);
+  assert.ok(!peeked.ok);
+  assert.match(peeked.problem, /not a RaftMessage/);
+  // What lies inside is not checked here: a local message type passes the peek, and the
+  // region worker's decode refuses it.
+  const local = withMessage({ msgType: MessageType.MsgHup });
+  assert.deepEqual(peekRegionId(local), { ok: true, value: 7n });
+  assert.match(problemOf(local), /local message type MsgHup/);
+});
+
+Deno.test("codec: peekKeyRange reads a message's start and end keys as views, empty when absent", () => {
+  const bytes = encodeEnvelope(envelope(heartbeatMessage()));
+  const range = peekKeyRange(bytes);
+  assert.ok(range.ok);
+  assert.deepEqual(new Uint8Array(range.value.startKey), utf8("a"));
+  assert.deepEqual(new Uint8Array(range.value.endKey), utf8("z"));
+  assert.equal(range.value.startKey.buffer, bytes.buffer, "a view, not a copy");
+  const open = peekKeyRange(
+    encodeEnvelope(envelope(heartbeatMessage(), { startKey: utf8(""), endKey: utf8("") })),
+  );
+  assert.ok(open.ok);
+  assert.equal(open.value.startKey.length + open.value.endKey.length, 0);
+  assert.ok(!peekKeyRange(new Uint8Array([0x3a, 0x05, 0x61])).ok, "a key longer than the message");
+});
+
+Deno.test("codec: the split and the peek agree with the full decoders on noise (never throwing)", () => {
+  const seed = seedFromEnv();
+  const random = new SeededRandom(seed);
+  const valid = frameBatch([
+    encodeEnvelope(envelope(fullAppend())),
+    encodeEnvelope(envelope(heartbeatMessage(), { regionId: 300n })),
+  ]);
+  let decodedBatches = 0;
+  for (let i = 0; i < 3000; i++) {
+    const noise = random.chance(0.5) ? random.bytes(random.int(64)) : flip(valid, random);
+    let split: ReturnType<typeof splitBatch>;
+    let peeked: ReturnType<typeof peekRegionId>;
+    try {
+      split = splitBatch(noise);
+      peeked = peekRegionId(noise);
+    } catch (error) {
+      return assert.fail(`seed ${seed}, case ${i}: threw ${error}`);
+    }
+    let batch: tikvpb.BatchRaftMessage | null = null;
+    try {
+      batch = tikvpb.BatchRaftMessage.decode(noise);
+    } catch {
+      // Refused by the full decoder: the split may refuse it or not (it does not look inside).
+    }
+    if (batch !== null) {
+      decodedBatches++;
+      assert.ok(split.ok, `seed ${seed}, case ${i}: decode takes what the split refused`);
+      assert.equal(split.value.length, batch.msgs.length, `seed ${seed}, case ${i}`);
+    }
+    const decoded = decodeEnvelope(noise);
+    if (decoded.ok) {
+      assert.deepEqual(peeked, { ok: true, value: decoded.value.regionId }, `seed ${seed}, ${i}`);
+    }
+  }
+  assert.ok(decodedBatches > 0, `some noise decodes (seed ${seed})`);
+});
+
+function heartbeatMessage(): Message {
+  return newMessage({ msgType: MessageType.MsgHeartbeat, to: 12n, from: 11n, term: 3n });
+}

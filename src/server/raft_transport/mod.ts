@@ -7,12 +7,15 @@
  */
 export {
   DEFAULT_RAFT_CLIENT_LIMITS,
+  type EncodedAbout,
+  type EncodedTransport,
   RaftClient,
   type RaftClientLimits,
   type RaftClientOptions,
   type RaftClientStats,
 } from "./client.ts";
 export {
+  appendEnvelope,
   decodeBatch,
   type Decoded,
   decodeEnvelope,
@@ -22,6 +25,9 @@ export {
   frameBatch,
   messageFromProto,
   messageToProto,
+  peekKeyRange,
+  peekRegionId,
+  splitBatch,
 } from "./codec.ts";
 export {
   BATCH_RAFT_PATH,
@@ -35,4 +41,5 @@ export {
   raftService,
   type RaftServiceOptions,
   type RaftServiceStats,
+  type ReceivedRaftMessage,
 } from "./service.ts";

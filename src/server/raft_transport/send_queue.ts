@@ -17,12 +17,15 @@
  */
 
 import { assert } from "../../util/assert.ts";
-import type { RaftEnvelope } from "../../raftstore/transport.ts";
 
-/** One envelope waiting to be sent, with its `raft_serverpb.RaftMessage` bytes. */
+/**
+ * One envelope waiting to be sent: its `raft_serverpb.RaftMessage` bytes, and what a line
+ * about it names (the bytes are never decoded on the way out).
+ */
 export interface QueuedEnvelope {
-  envelope: RaftEnvelope;
   bytes: Uint8Array;
+  regionId: bigint;
+  msgType: number;
 }
 
 /** The bounds of one queue. */

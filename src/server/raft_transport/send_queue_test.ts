@@ -1,29 +1,19 @@
 /** The per-store send queue: FIFO, bounded in count and bytes, dropping the oldest. */
 import assert from "node:assert/strict";
-import { metapb } from "../../../proto/mod.ts";
-import { MessageType, newMessage } from "../../raft/mod.ts";
+import { MessageType } from "../../raft/mod.ts";
 import { isAssertionError } from "../../util/assert.ts";
 import { type QueuedEnvelope, SendQueue } from "./send_queue.ts";
 
-/** An item whose envelope carries `index` and whose bytes are `size` long. */
+/** An item numbered `index` (its region id, which the queue never reads) of `size` bytes. */
 function item(index: number, size = 10): QueuedEnvelope {
-  const peer = { id: 1n, storeId: 1n, role: metapb.PeerRole.Voter };
   return {
-    envelope: {
-      regionId: 1n,
-      fromPeer: peer,
-      toPeer: peer,
-      regionEpoch: { confVer: 1n, version: 1n },
-      startKey: new Uint8Array(),
-      endKey: new Uint8Array(),
-      message: newMessage({ msgType: MessageType.MsgHeartbeat, index: BigInt(index) }),
-      isTombstone: false,
-    },
     bytes: new Uint8Array(size),
+    regionId: BigInt(index),
+    msgType: MessageType.MsgHeartbeat,
   };
 }
 
-const indexes = (items: QueuedEnvelope[]) => items.map((i) => Number(i.envelope.message.index));
+const indexes = (items: QueuedEnvelope[]) => items.map((i) => Number(i.regionId));
 
 Deno.test("SendQueue: past its count bound the oldest envelopes are dropped, order kept", () => {
   const queue = new SendQueue({ maxMessages: 4, maxBytes: 1000 });

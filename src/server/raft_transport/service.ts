@@ -1,7 +1,11 @@
 /**
  * The receiving side of the store-to-store transport: handlers of `tikvpb.Tikv/BatchRaft` and
- * `tikvpb.Tikv/Raft` that decode each stream message into `RaftEnvelope`s (`codec.ts`) and hand
- * them to `deliver`, answering `Done` once the sender ends its stream.
+ * `tikvpb.Tikv/Raft` that split each stream message into its `raft_serverpb.RaftMessage`s,
+ * read each one's region id (`codec.ts`: `splitBatch`, `peekRegionId`) and hand them to
+ * `deliver` undecoded, answering `Done` once the sender ends its stream. The messages are
+ * decoded and checked where they are used (the region worker, `decodeEnvelope`): decoding them
+ * here only to clone the objects to a worker cost the main thread more than the rest of its
+ * Raft work (issue #10).
  *
  * Inbound flow: `deliver` may return a promise (the envelopes cross to a worker, say). A stream
  * with `maxPendingBatches` deliveries unfinished is paused; grpc-js reads a stream's messages
@@ -11,9 +15,12 @@
  * never pauses anything.
  *
  * Invariants:
- * - A malformed message (bad protobuf, or an envelope `codec.ts` refuses) ends its stream with
+ * - A stream message whose framing is broken (the batch's, or a RaftMessage's own top level), or
+ *   holding a RaftMessage without a region id (absent or 0), ends its stream with
  *   INVALID_ARGUMENT naming the problem, is logged and counted; nothing of it is delivered, and
- *   the server goes on. The sender reconnects.
+ *   the server goes on. The sender reconnects. A RaftMessage whose content is malformed past
+ *   that (an unknown message type, a missing peer, …) is delivered as bytes and dropped by its
+ *   region worker, counted and logged there; the rest of its batch goes on.
  * - Every stream is answered exactly once: `Done` after the sender's end and the last delivery,
  *   INVALID_ARGUMENT, or UNAVAILABLE from `drain()` at shutdown.
  * - `deliver` must not throw or reject: a failure there is a bug of the receiver and ends the
@@ -24,15 +31,26 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { RAFT_SERVICE_STREAM_MAX_PENDING_BATCHES } from "../../constants.ts";
-import type { RaftEnvelope } from "../../raftstore/transport.ts";
 import { assert } from "../../util/assert.ts";
-import { decodeBatch, type Decoded, decodeEnvelope } from "./codec.ts";
+import { type Decoded, peekRegionId, splitBatch } from "./codec.ts";
 import { raftMethodDefinitions, type TransportLog } from "./methods.ts";
+
+/**
+ * One received `raft_serverpb.RaftMessage`, undecoded: its bytes (a view of the stream message
+ * it came in) and its region id, read from them (`peekRegionId`: present and not 0).
+ */
+export interface ReceivedRaftMessage {
+  regionId: bigint;
+  bytes: Uint8Array;
+}
 
 /** What the Raft handlers need. */
 export interface RaftServiceOptions {
-  /** Takes the envelopes of one stream message, in order (the store's `receive`, or a hop). */
-  deliver(envelopes: RaftEnvelope[]): void | Promise<void>;
+  /**
+   * Takes the messages of one stream message, in order (the region workers' `deliverRaft`);
+   * `decodeEnvelope` makes envelopes of them.
+   */
+  deliver(messages: ReceivedRaftMessage[]): void | Promise<void>;
   log: TransportLog;
   /** Unfinished deliveries past which a stream is paused; RAFT_SERVICE_STREAM_MAX_PENDING_BATCHES. */
   maxPendingBatches?: number;
@@ -49,6 +67,7 @@ export interface RaftServiceStats {
    */
   streamsDone: number;
   messagesReceived: number;
+  /** RaftMessages handed to `deliver` (undecoded: a worker may still drop one as malformed). */
   envelopesDelivered: number;
   /** Stream messages refused as malformed (each ended its stream). */
   malformedMessages: number;
@@ -82,14 +101,14 @@ export function raftService(options: RaftServiceOptions): RaftService {
     pauses: 0,
   };
   const open = new Set<InboundStream>();
-  const handler = (method: string, decode: (bytes: Uint8Array) => Decoded<RaftEnvelope[]>) =>
+  const handler = (method: string, read: (bytes: Uint8Array) => Decoded<ReceivedRaftMessage[]>) =>
   (
     call: grpc.ServerReadableStream<Buffer, Buffer>,
     callback: grpc.sendUnaryData<Buffer>,
   ) => {
     const stream = new InboundStream(call, callback, {
       method,
-      decode,
+      read,
       maxPending,
       options,
       stats,
@@ -101,8 +120,8 @@ export function raftService(options: RaftServiceOptions): RaftService {
   return {
     definition: raftMethodDefinitions(),
     handlers: {
-      BatchRaft: handler("BatchRaft", decodeBatch),
-      Raft: handler("Raft", decodeOne),
+      BatchRaft: handler("BatchRaft", readBatch),
+      Raft: handler("Raft", readOne),
     },
     stats,
     drain() {
@@ -113,21 +132,37 @@ export function raftService(options: RaftServiceOptions): RaftService {
   };
 }
 
-function decodeOne(bytes: Uint8Array): Decoded<RaftEnvelope[]> {
-  const decoded = decodeEnvelope(bytes);
-  return decoded.ok ? { ok: true, value: [decoded.value] } : decoded;
+/** The messages of one `BatchRaftMessage`, each with its region id (module header). */
+function readBatch(bytes: Uint8Array): Decoded<ReceivedRaftMessage[]> {
+  const split = splitBatch(bytes);
+  if (!split.ok) return split;
+  const messages: ReceivedRaftMessage[] = new Array(split.value.length);
+  for (let i = 0; i < split.value.length; i++) {
+    const message = split.value[i]!;
+    const regionId = peekRegionId(message);
+    if (!regionId.ok) return { ok: false, problem: `message ${i}: ${regionId.problem}` };
+    messages[i] = { regionId: regionId.value, bytes: message };
+  }
+  return { ok: true, value: messages };
+}
+
+/** The one `RaftMessage` of a `Raft` stream message, with its region id. */
+function readOne(bytes: Uint8Array): Decoded<ReceivedRaftMessage[]> {
+  const regionId = peekRegionId(bytes);
+  return regionId.ok ? { ok: true, value: [{ regionId: regionId.value, bytes }] } : regionId;
 }
 
 interface InboundContext {
   method: string;
-  decode: (bytes: Uint8Array) => Decoded<RaftEnvelope[]>;
+  /** The messages of one stream message, or what is wrong with its framing. */
+  read: (bytes: Uint8Array) => Decoded<ReceivedRaftMessage[]>;
   maxPending: number;
   options: RaftServiceOptions;
   stats: RaftServiceStats;
   onFinish: () => void;
 }
 
-/** One served stream: decode, deliver, pause past the pending bound, answer once. */
+/** One served stream: read, deliver, pause past the pending bound, answer once. */
 class InboundStream {
   #pending = 0;
   #paused = false;
@@ -172,7 +207,7 @@ class InboundStream {
     if (this.#finished) return;
     const { stats, options, method } = this.context;
     stats.messagesReceived++;
-    const decoded = this.context.decode(bytes);
+    const decoded = this.context.read(bytes);
     if (!decoded.ok) {
       stats.malformedMessages++;
       options.log.warn("malformed raft message, stream ended", {

@@ -40,6 +40,7 @@ import type { RegionMeta } from "../../raftstore/local_state.ts";
 import {
   encodeSstSnapshotData,
   forEachSnapshotPair,
+  isSstSnapshot,
   type SnapKey,
   snapKeyName,
   type SnapshotCfFile,
@@ -50,6 +51,18 @@ import {
   type SstSnapshotMeta,
 } from "../../raftstore/snapshot/sst_snapshot.ts";
 import { assert } from "../../util/assert.ts";
+import { MessageType } from "../../raft/mod.ts";
+import type { RaftEnvelope } from "../../raftstore/transport.ts";
+
+/**
+ * Whether `envelope` is a `MsgSnapshot` whose data is the SST form: its files go on a Snapshot
+ * stream of their own (`SnapshotRoutingTransport`), not on the BatchRaft stream.
+ */
+export function travelsAsSstFiles(envelope: RaftEnvelope): boolean {
+  const snapshot = envelope.message.snapshot;
+  return envelope.message.msgType === MessageType.MsgSnapshot && snapshot !== undefined &&
+    !envelope.isTombstone && isSstSnapshot(snapshot.data);
+}
 
 /** Bounds of a snapshot directory; the constants' values when absent. */
 export interface SnapshotDirLimits {

@@ -27,12 +27,11 @@ import {
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_SEND_TIMEOUT_MS,
 } from "../../constants.ts";
-import { MessageType } from "../../raft/mod.ts";
-import { isSstSnapshot, type SnapKey, snapKeyName } from "../../raftstore/snapshot/sst_snapshot.ts";
+import { type SnapKey, snapKeyName } from "../../raftstore/snapshot/sst_snapshot.ts";
 import type { RaftEnvelope, Transport } from "../../raftstore/transport.ts";
 import { envelopeToProto } from "./codec.ts";
 import type { TransportLog } from "./methods.ts";
-import type { SnapshotDir } from "./snapshot_files.ts";
+import { type SnapshotDir, travelsAsSstFiles } from "./snapshot_files.ts";
 import { SNAPSHOT_PATH } from "./snapshot_service.ts";
 
 /** Bounds of a sender; the constants' values when absent. */
@@ -241,14 +240,7 @@ export class SnapshotRoutingTransport implements Transport {
   constructor(private readonly inner: Transport, private readonly sender: SnapshotSender) {}
 
   send(envelope: RaftEnvelope): void {
-    const snapshot = envelope.message.snapshot;
-    if (
-      envelope.message.msgType === MessageType.MsgSnapshot && snapshot !== undefined &&
-      !envelope.isTombstone && isSstSnapshot(snapshot.data)
-    ) {
-      this.sender.send(envelope);
-      return;
-    }
-    this.inner.send(envelope);
+    if (travelsAsSstFiles(envelope)) this.sender.send(envelope);
+    else this.inner.send(envelope);
   }
 }

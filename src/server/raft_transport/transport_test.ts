@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { metapb, raft_serverpb } from "../../../proto/mod.ts";
-import { MessageType, newMessage } from "../../raft/mod.ts";
+import { EntryType, MessageType, newMessage } from "../../raft/mod.ts";
 import type { RaftEnvelope } from "../../raftstore/transport.ts";
 import { defaultConfig } from "../config.ts";
 import {
@@ -24,7 +24,7 @@ import { Logger } from "../log.ts";
 import { makeTestPki, opensslMissing } from "../../security/test_certs.ts";
 import { channelCredentials, loadTlsIdentity, serverCredentials } from "../../security/tls.ts";
 import { RaftClient, type RaftClientLimits } from "./client.ts";
-import { encodeEnvelope, frameBatch } from "./codec.ts";
+import { decodeEnvelope, encodeEnvelope, frameBatch } from "./codec.ts";
 import { BATCH_RAFT_PATH, RAFT_PATH, type TransportLog } from "./methods.ts";
 import { raftService, type RaftServiceStats } from "./service.ts";
 
@@ -70,6 +70,8 @@ class RecordingLog implements TransportLog {
 /** A store's gRPC port with the Raft service, recording what it receives. */
 class StorePort {
   readonly received: RaftEnvelope[] = [];
+  /** Problems of delivered messages that did not decode (a region worker drops them). */
+  readonly refused: string[] = [];
   readonly batchSizes: number[] = [];
   private constructor(
     readonly server: GrpcServer,
@@ -91,9 +93,18 @@ class StorePort {
   ): StorePort {
     let self: StorePort | null = null;
     const service = raftService({
-      deliver(envelopes) {
-        self!.batchSizes.push(envelopes.length);
-        self!.received.push(...envelopes);
+      deliver(messages) {
+        self!.batchSizes.push(messages.length);
+        // What a region worker does with them (region_worker.ts, `receiveRaft`).
+        for (const { regionId, bytes } of messages) {
+          const decoded = decodeEnvelope(bytes);
+          if (!decoded.ok) {
+            self!.refused.push(decoded.problem);
+            continue;
+          }
+          assert.equal(decoded.value.regionId, regionId, "the peeked region id is the message's");
+          self!.received.push(decoded.value);
+        }
         if (!self!.holdDeliveries) return;
         return new Promise<void>((resolve) => self!.held.push(resolve));
       },
@@ -328,6 +339,38 @@ test("transport: an envelope above the size limit is dropped and counted, others
   }
 });
 
+test("transport: sendEncoded sends a worker's bytes undecoded; a view that must wait is copied; an oversize one is dropped", async () => {
+  const port = freePort();
+  const fromA = clientFor(new Map([[2n, `127.0.0.1:${port}`]]), {
+    limits: { envelopeMaxBytes: 200, batchMaxBytes: 200 },
+  });
+  let b: StorePort | null = null;
+  try {
+    // One buffer holding a round's messages, as a region worker posts it (worker_protocol.ts).
+    const [one, two] = [1, 2].map((i) => encodeEnvelope(heartbeat(i, A_TO_B)));
+    const round = new Uint8Array(one!.length + two!.length + 300);
+    round.set(one!, 0);
+    round.set(two!, one!.length);
+    const about = { regionId: 1n, msgType: MessageType.MsgHeartbeat };
+    fromA.client.sendEncoded(2n, round.subarray(0, one!.length), about);
+    fromA.client.sendEncoded(2n, round.subarray(0, 201), about); // past envelopeMaxBytes
+    fromA.client.sendEncoded(2n, round.subarray(one!.length, one!.length + two!.length), about);
+    assert.equal(fromA.client.stats.droppedOversize, 1);
+    assert.ok(fromA.log.warnings.includes("raft envelope too large to send, dropped"));
+    assert.equal(fromA.client.linkState(2n)?.queued, 2);
+    // Store 2 is down, so both wait in the queue: as copies, not views pinning the round's
+    // buffer. Overwriting the buffer shows it (a view would now send zeros, which B refuses).
+    round.fill(0);
+    b = StorePort.start(port);
+    await waitFor("both messages at B", () => b!.received.length === 2);
+    assert.deepEqual(b.indexes(), [1, 2]);
+    assert.equal(b.stats.malformedMessages, 0);
+  } finally {
+    await closeClient(fromA.client);
+    await b?.stop();
+  }
+});
+
 /** Opens a raw client stream on `path` at `addr`; resolves with the call's outcome. */
 function rawStream(addr: string, path: string, messages: Uint8Array[]) {
   const client = new grpc.Client(addr, grpc.credentials.createInsecure());
@@ -344,7 +387,7 @@ function rawStream(addr: string, path: string, messages: Uint8Array[]) {
   }).finally(() => client.close());
 }
 
-test("transport: a malformed BatchRaftMessage ends its stream with INVALID_ARGUMENT only", async () => {
+test("transport: broken framing or a missing region id ends the stream with INVALID_ARGUMENT, nothing of it delivered", async () => {
   const log = new RecordingLog();
   const b = StorePort.start(0, { log });
   const fromA = clientFor(new Map([[2n, b.addr]]));
@@ -356,24 +399,74 @@ test("transport: a malformed BatchRaftMessage ends its stream with INVALID_ARGUM
     assert.match(error!.details, /BatchRaft: not a BatchRaftMessage/);
     assert.equal(b.stats.malformedMessages, 1);
     assert.ok(log.warnings.includes("malformed raft message, stream ended"));
-    // A decodable batch holding a refused envelope is refused whole: nothing of it delivered.
-    const localMessage = raft_serverpb.RaftMessage.encode({
-      regionId: 1n,
+    // A message without a region id cannot be routed: its whole batch is refused.
+    const noRegion = raft_serverpb.RaftMessage.encode({
       fromPeer: { id: 10n, storeId: 1n },
       toPeer: { id: 20n, storeId: 2n },
-      message: { msgType: MessageType.MsgHup },
+      message: { msgType: MessageType.MsgHeartbeat },
     }).finish();
-    const mixed = frameBatch([good, localMessage]);
-    const second = await rawStream(b.addr, BATCH_RAFT_PATH, [mixed]);
+    const second = await rawStream(b.addr, BATCH_RAFT_PATH, [frameBatch([good, noRegion])]);
     assert.equal(second.error?.code, grpc.status.INVALID_ARGUMENT);
-    assert.match(second.error!.details, /message 1: local message type MsgHup/);
-    assert.equal(b.received.length, 0);
+    assert.match(second.error!.details, /message 1: region id is 0/);
+    // So is a batch holding a message whose own framing is broken (cut short inside it).
+    const cut = frameBatch([good, good.subarray(0, good.length - 3)]);
+    const third = await rawStream(b.addr, BATCH_RAFT_PATH, [cut]);
+    assert.equal(third.error?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(third.error!.details, /message 1: not a RaftMessage/);
+    assert.equal(b.stats.malformedMessages, 3);
+    assert.equal(b.received.length + b.refused.length, 0, "nothing of a refused batch delivered");
     // The server goes on serving.
     fromA.client.send(heartbeat(3, A_TO_B));
     await waitFor("an envelope after the malformed streams", () => b.received.length === 1);
     assert.equal(b.stats.streamsOpen, 1, "only the client's stream is still open");
   } finally {
     await closeClient(fromA.client);
+    await b.stop();
+  }
+});
+
+/** A RaftMessage from store 1 to store 2 of region 1, with `outer` and `message` fields set. */
+function rawMessage(message: Record<string, unknown> | null, outer: Record<string, unknown> = {}) {
+  return raft_serverpb.RaftMessage.encode({
+    regionId: 1n,
+    fromPeer: { id: 10n, storeId: 1n },
+    toPeer: { id: 20n, storeId: 2n },
+    message: message === null ? null : { msgType: MessageType.MsgHeartbeat, ...message },
+    ...outer,
+  }).finish();
+}
+
+test("transport: each message malformed inside is delivered for its worker to drop; every batch-mate arrives", async () => {
+  const log = new RecordingLog();
+  const b = StorePort.start(0, { log });
+  try {
+    // Every problem only a decode sees (codec.ts's refusals past the region id), each between
+    // two good messages of one batch.
+    const inner: [Uint8Array, string][] = [
+      [rawMessage({ msgType: MessageType.MsgHup }), "local message type MsgHup from the wire"],
+      [rawMessage({ msgType: 99 }), "unknown message type 99"],
+      [
+        rawMessage({ entries: [{ entryType: EntryType.EntryConfChangeV2, index: 4n }] }),
+        "entry 4 is a ConfChangeV2, which is not supported",
+      ],
+      [rawMessage({ entries: [{ entryType: 7, index: 5n }] }), "entry 5 has unknown type 7"],
+      [rawMessage({ msgType: MessageType.MsgSnapshot }), "MsgSnapshot without snapshot metadata"],
+      [rawMessage({}, { toPeer: null }), "no to_peer"],
+      [rawMessage({}, { fromPeer: { id: 10n } }), "from_peer is peer 10 on store 0"],
+      [rawMessage({}, { toPeer: { id: 20n, storeId: 2n, role: 9 } }), "to_peer has unknown role 9"],
+      [rawMessage(null), "no Raft message"],
+    ];
+    const messages = [encodeEnvelope(heartbeat(0, A_TO_B))];
+    inner.forEach(([bytes], i) => messages.push(bytes, encodeEnvelope(heartbeat(i + 1, A_TO_B))));
+    const { error } = await rawStream(b.addr, BATCH_RAFT_PATH, [frameBatch(messages)]);
+    assert.equal(error, null, "the stream is answered Done");
+    assert.equal(b.stats.malformedMessages, 0);
+    assert.equal(b.stats.envelopesDelivered, messages.length);
+    assert.deepEqual(b.batchSizes, [messages.length]);
+    assert.deepEqual(b.indexes(), Array.from({ length: inner.length + 1 }, (_, i) => i));
+    assert.deepEqual(b.refused, inner.map(([, problem]) => problem));
+    assert.deepEqual(log.warnings, []);
+  } finally {
     await b.stop();
   }
 });
