@@ -53,6 +53,7 @@ import type { PdRegion } from "../../src/client/pd_client.ts";
 import { MemoryEngine } from "../../src/engine/memory_engine.ts";
 import { EngineStorage } from "../../src/pd/engine_storage.ts";
 import { PdError } from "../../src/pd/errors.ts";
+import { simStoreStats } from "../../src/pd/sim_cluster.ts";
 import {
   describeOperator,
   type HeartbeatInstruction,
@@ -400,15 +401,7 @@ export class SimPlacementDriver {
     const regionCount = this.#c.store(storeId).peers().filter((p) => !p.destroyed).length;
     const reached = this.#reach(`store ${storeId}`);
     if (typeof reached === "string") return; // the next one goes to the leader
-    const answer = reached.driver.storeHeartbeat(storeId, {
-      capacity: 1n << 40n,
-      available: 1n << 39n,
-      usedSize: 0n,
-      regionCount,
-      sendingSnapCount: 0,
-      receivingSnapCount: 0,
-      isBusy: false,
-    });
+    const answer = reached.driver.storeHeartbeat(storeId, simStoreStats(regionCount));
     assert(!(answer instanceof PdError), `PD refused store ${storeId}'s heartbeat`, {
       message: answer instanceof PdError ? answer.message : "",
     });

@@ -95,6 +95,11 @@ function epochText(meta: RegionMeta): string {
   return `{conf_ver: ${meta.regionEpoch.confVer}, version: ${meta.regionEpoch.version}}`;
 }
 
+/** A store meta's `last_heartbeat` (nanoseconds) in milliseconds. */
+function heartbeatMsOf(meta: StoreMeta): number {
+  return Number(meta.lastHeartbeat / NANOS_PER_MS);
+}
+
 /** Whether two region metas differ in what is stored (range, epoch, peers). */
 function metaChanged(a: RegionMeta, b: RegionMeta): boolean {
   return encodeRegion(a) !== encodeRegion(b);
@@ -157,7 +162,7 @@ export class PdCluster {
     const nowMs = clock.nowMs();
     for (const [key, text] of storage.scan(PD_KEYS.storePrefix)) {
       const meta = decodeStore(key, text);
-      const savedMs = Number(meta.lastHeartbeat / NANOS_PER_MS);
+      const savedMs = heartbeatMsOf(meta);
       cluster.#stores.set(meta.id, {
         meta,
         stats: null,
@@ -270,7 +275,7 @@ export class PdCluster {
     ]);
     this.#bootstrapped = true;
     this.#stores.set(meta.id, { meta, stats: null, lastHeartbeatMs: this.clock.nowMs() });
-    this.#heartbeatSavedMs.set(meta.id, Number(meta.lastHeartbeat / NANOS_PER_MS));
+    this.#heartbeatSavedMs.set(meta.id, heartbeatMsOf(meta));
     this.regions.put(emptyInfo(region));
   }
 
@@ -425,7 +430,7 @@ export class PdCluster {
 
   #saveStore(meta: StoreMeta): void {
     this.storage.write([{ kind: "put", key: storeKey(meta.id), value: encodeStore(meta) }]);
-    this.#heartbeatSavedMs.set(meta.id, Number(meta.lastHeartbeat / NANOS_PER_MS));
+    this.#heartbeatSavedMs.set(meta.id, heartbeatMsOf(meta));
   }
 
   // ---------------------------------------------------------------------------------------

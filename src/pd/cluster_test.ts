@@ -14,18 +14,38 @@ import type { RegionMeta } from "./types.ts";
 const text = (s: string) => new TextEncoder().encode(s);
 const START_MS = 1_700_000_000_000;
 
+/** A store heartbeat's statistics (their values do not matter here). */
+const STATS = {
+  capacity: 1n,
+  available: 1n,
+  usedSize: 0n,
+  regionCount: 0,
+  sendingSnapCount: 0,
+  receivingSnapCount: 0,
+  isBusy: false,
+};
+
+/** The cluster on `engine` as PD opens it with the clock `nowMs`. */
+function openAt(
+  engine: MemoryEngine,
+  nowMs: () => number,
+  options: { maxStores?: number; maxRegions?: number } = {},
+): PdCluster {
+  return PdCluster.open({
+    storage: new EngineStorage({ engine }),
+    clock: { nowMs },
+    random: new SeededRandom(7),
+    reservedIdsThrough: 1000n,
+    ...options,
+  });
+}
+
 function open(
   engine = new MemoryEngine(),
   options: { maxStores?: number; maxRegions?: number } = {},
 ) {
   let nowMs = START_MS;
-  const cluster = PdCluster.open({
-    storage: new EngineStorage({ engine }),
-    clock: { nowMs: () => nowMs },
-    random: new SeededRandom(7),
-    reservedIdsThrough: 1000n,
-    ...options,
-  });
+  const cluster = openAt(engine, () => nowMs, options);
   return { cluster, engine, advance: (ms: number) => (nowMs += ms) };
 }
 
@@ -233,15 +253,6 @@ Deno.test("PutStore: new stores join Up; a duplicate address, a Tombstone or too
 
 Deno.test("store liveness: Disconnected after 20 s of silence, Down after max-store-down-time", () => {
   const { cluster, advance } = bootstrapped();
-  const stats = {
-    capacity: 1n,
-    available: 1n,
-    usedSize: 0n,
-    regionCount: 0,
-    sendingSnapCount: 0,
-    receivingSnapCount: 0,
-    isBusy: false,
-  };
   const live = () => cluster.liveness(cluster.getStore(1n) as never, START_MS + elapsed);
   let elapsed = 0;
   assert.equal(live(), "Up");
@@ -252,9 +263,9 @@ Deno.test("store liveness: Disconnected after 20 s of silence, Down after max-st
   elapsed = 30 * 60 * 1000;
   assert.equal(live(), "Down");
   advance(elapsed);
-  assert.ok(!(cluster.storeHeartbeat(1n, stats) instanceof PdError));
+  assert.ok(!(cluster.storeHeartbeat(1n, STATS) instanceof PdError));
   assert.equal(live(), "Up", "a heartbeat brings it back");
-  assert.equal(code(cluster.storeHeartbeat(5n, stats)), "StoreNotFound");
+  assert.equal(code(cluster.storeHeartbeat(5n, STATS)), "StoreNotFound");
 });
 
 Deno.test("stores, regions, the cluster id and bootstrap survive a restart on the same engine", () => {
@@ -288,50 +299,26 @@ Deno.test("a corrupt region record stops PD with an error naming its key", () =>
 Deno.test("a store's heartbeat time is saved every PD_STORE_HEARTBEAT_PERSIST_MS, and a PD that loads its stores takes their silence from it — a store silent past max-store-down-time is Down once the load's grace is over, not at once, not a whole max-store-down-time later", () => {
   const engine = new MemoryEngine();
   const { cluster, advance } = bootstrapped(engine);
-  const stats = {
-    capacity: 1n,
-    available: 1n,
-    usedSize: 0n,
-    regionCount: 0,
-    sendingSnapCount: 0,
-    receivingSnapCount: 0,
-    isBusy: false,
-  };
   const saved = () => {
-    const reopened = PdCluster.open({
-      storage: new EngineStorage({ engine }),
-      clock: { nowMs: () => START_MS + 24 * 60 * 60 * 1000 },
-      random: new SeededRandom(7),
-      reservedIdsThrough: 1000n,
-    });
+    const reopened = openAt(engine, () => START_MS + 24 * 60 * 60 * 1000);
     return (reopened.getStore(1n) as { lastHeartbeatMs: number }).lastHeartbeatMs;
   };
   advance(60_000);
-  assert.ok(!(cluster.storeHeartbeat(1n, stats) instanceof PdError));
+  assert.ok(!(cluster.storeHeartbeat(1n, STATS) instanceof PdError));
   assert.equal(saved(), START_MS, "a heartbeat a minute after the last save is not saved");
   const lastMs = START_MS + PD_STORE_HEARTBEAT_PERSIST_MS + 1;
   advance(lastMs - START_MS - 60_000);
-  assert.ok(!(cluster.storeHeartbeat(1n, stats) instanceof PdError));
+  assert.ok(!(cluster.storeHeartbeat(1n, STATS) instanceof PdError));
   assert.equal(saved(), lastMs, "saved once the interval passed");
   // The store then goes silent for good; 40 minutes later another PD member loads the stores.
   let nowMs = lastMs + 40 * 60 * 1000;
-  const loaded = PdCluster.open({
-    storage: new EngineStorage({ engine }),
-    clock: { nowMs: () => nowMs },
-    random: new SeededRandom(7),
-    reservedIdsThrough: 1000n,
-  });
+  const loaded = openAt(engine, () => nowMs);
   const live = () => loaded.liveness(loaded.getStore(1n) as never, nowMs);
   assert.equal(live(), "Disconnected", "not Down within the load's grace");
   nowMs += PD_STORE_DOWN_GRACE_AFTER_LOAD_MS;
   assert.equal(live(), "Down");
   // A store that spoke just before the load is Up.
   nowMs = lastMs + 1_000;
-  const fresh = PdCluster.open({
-    storage: new EngineStorage({ engine }),
-    clock: { nowMs: () => nowMs },
-    random: new SeededRandom(7),
-    reservedIdsThrough: 1000n,
-  });
+  const fresh = openAt(engine, () => nowMs);
   assert.equal(fresh.liveness(fresh.getStore(1n) as never, nowMs), "Up");
 });

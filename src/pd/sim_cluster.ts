@@ -14,7 +14,7 @@ import { assert } from "../util/assert.ts";
 import { PdError } from "./errors.ts";
 import { type HeartbeatInstruction, mergedRange } from "./operator.ts";
 import type { PlacementDriver } from "./placement_driver.ts";
-import type { Peer, RegionMeta } from "./types.ts";
+import type { Peer, RegionMeta, StoreStats } from "./types.ts";
 
 /** A region as its replicas hold it. */
 interface SimRegion {
@@ -31,6 +31,22 @@ const MIB = 1024n * 1024n;
 
 function keyOf(n: number): Uint8Array {
   return n < 0 ? new Uint8Array(0) : new TextEncoder().encode(`r${String(n).padStart(6, "0")}`);
+}
+
+/**
+ * A simulated store's heartbeat statistics: a 1 TiB disk half free, `regionCount` replicas,
+ * idle (this harness and the cluster simulator's PD use the same).
+ */
+export function simStoreStats(regionCount: number): StoreStats {
+  return {
+    capacity: 1n << 40n,
+    available: 1n << 39n,
+    usedSize: 0n,
+    regionCount,
+    sendingSnapCount: 0,
+    receivingSnapCount: 0,
+    isBusy: false,
+  };
 }
 
 /** Stores and regions that follow PD's instructions. */
@@ -126,15 +142,7 @@ export class SimCluster {
       for (const region of this.regions.values()) {
         if (region.meta.peers.some((peer) => peer.storeId === id)) regionCount++;
       }
-      const result = this.pd.storeHeartbeat(id, {
-        capacity: 1n << 40n,
-        available: 1n << 39n,
-        usedSize: 0n,
-        regionCount,
-        sendingSnapCount: 0,
-        receivingSnapCount: 0,
-        isBusy: false,
-      });
+      const result = this.pd.storeHeartbeat(id, simStoreStats(regionCount));
       assert(!(result instanceof PdError), `store ${id} heartbeat refused: ${String(result)}`);
     }
   }
