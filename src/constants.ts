@@ -506,6 +506,14 @@ assertConstant(
 
 /** Milliseconds per Raft tick: an election takes 10–20 ticks (1–2 s), a heartbeat 2 ticks. */
 export const RAFTSTORE_TICK_MS = 100;
+/**
+ * `[raftstore] store-pool-size` when unset: on a machine of at most this many cores the regions
+ * run on the main thread (0: src/server/inline_worker.ts), else in STORE_POOL_SIZE_THREADS
+ * worker threads. Waking a thread costs more than the thread gives where cores are this few.
+ */
+export const STORE_POOL_INLINE_MAX_CORES = 2;
+/** `store-pool-size` when unset on a machine with more cores than STORE_POOL_INLINE_MAX_CORES. */
+export const STORE_POOL_SIZE_THREADS = 2;
 /** The back-off a `ServerIsBusy` region error asks of the client, in milliseconds. */
 export const SERVER_IS_BUSY_BACKOFF_MS = 20;
 

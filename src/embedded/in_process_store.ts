@@ -38,7 +38,7 @@ import { descriptorBudget } from "../server/listener.ts";
 import { Logger } from "../server/log.ts";
 import { openStandalonePd, type StandalonePd } from "../server/pd/mod.ts";
 import { STANDALONE, standaloneRegion } from "../server/region.ts";
-import { RegionWorkers } from "../server/region_workers.ts";
+import { poolOptions, RegionWorkers } from "../server/region_workers.ts";
 import { shutDown, type ShutdownOutcome } from "../server/shutdown.ts";
 import { bootstrapRegions, recordedRegions } from "../server/store_regions.ts";
 import {
@@ -57,7 +57,7 @@ export const IN_PROCESS_ADDRESS = "in-process";
 export interface InProcessStoreOptions {
   /** The data directory: created on first use; a standalone store's afterwards. */
   dataDir: string;
-  /** Region-group workers (default: `[raftstore] store-pool-size`'s default). */
+  /** Region-group worker threads, 0: on this thread (default: `[raftstore] store-pool-size`'s). */
   workers?: number;
   /** Fsync the Raft log before acknowledging a write (default true). */
   syncLog?: boolean;
@@ -225,7 +225,7 @@ async function startWorkers(parts: {
 }): Promise<RegionWorkers> {
   const { options, config, engine, pd, log } = parts;
   const workers = await RegionWorkers.start({
-    count: options.workers ?? config.raftstore.storePoolSize,
+    ...poolOptions(options.workers ?? config.raftstore.storePoolSize),
     engine,
     syncLog: options.syncLog ?? config.storage.syncLog,
     latestTs: () => pd.oracle.next().last,

@@ -532,6 +532,21 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     return { db: this.#state.db, cf: (cf) => this.#cf(cf) };
   }
 
+  /**
+   * Ends an attachment whose work stopped while its thread lives on: a region worker's body
+   * halted for a bug on the main thread (`store-pool-size = 0`, inline_worker.ts). Every later
+   * call on it throws EngineClosedError and its snapshots and iterators are released; it is not
+   * counted out — the owner does that (`forgetAttachment`), as for a terminated thread. A
+   * durable write already inside its native call completes: its write options are kept (a few
+   * bytes, once per bug) so that it never meets freed memory.
+   */
+  abandon(): void {
+    if (this.#owned !== null) throw new Error("abandon: only an attachment may be abandoned");
+    if (this.#state.closed) return;
+    for (const child of [...this.#state.children]) child.close();
+    this.#state.closed = true;
+  }
+
   close(): void {
     if (this.#state.closed) return;
     if (this.#durableInFlight > 0) {

@@ -23,6 +23,8 @@ import {
   RAFTSTORE_TICK_MS,
   SPLIT_CHECK_SCAN_MAX_BYTES,
   SPLIT_CHECK_SCAN_MAX_KEYS,
+  STORE_POOL_INLINE_MAX_CORES,
+  STORE_POOL_SIZE_THREADS,
 } from "../constants.ts";
 
 /** Log levels, most verbose first. */
@@ -85,7 +87,10 @@ export interface ServerConfig {
     reserveSpaceBytes: number | null;
   };
   raftstore: {
-    /** Region-group workers: Web Workers that run the commands of their regions. */
+    /**
+     * Region-group workers: Web Workers that run the commands of their regions; 0 runs them on
+     * the main thread instead (`inline_worker.ts`). Default: `defaultStorePoolSize()`.
+     */
     storePoolSize: number;
     /** Milliseconds per Raft tick (TiKV's `raft-base-tick-interval`). */
     raftBaseTickIntervalMs: number;
@@ -186,7 +191,7 @@ export function defaultConfig(): ServerConfig {
       reserveSpaceBytes: null,
     },
     raftstore: {
-      storePoolSize: 2,
+      storePoolSize: defaultStorePoolSize(),
       raftBaseTickIntervalMs: RAFTSTORE_TICK_MS,
       raftHeartbeatTicks: RAFTSTORE_HEARTBEAT_INTERVAL_TICKS,
       raftElectionTimeoutTicks: RAFTSTORE_ELECTION_TIMEOUT_TICKS,
@@ -231,6 +236,14 @@ type Kind =
   | "addrOrEmpty"
   | "endpoints";
 
+/**
+ * `store-pool-size` when the configuration does not set it: 0 (the regions on the main thread)
+ * on a machine of at most STORE_POOL_INLINE_MAX_CORES cores, else STORE_POOL_SIZE_THREADS.
+ */
+export function defaultStorePoolSize(cores = navigator.hardwareConcurrency): number {
+  return cores <= STORE_POOL_INLINE_MAX_CORES ? 0 : STORE_POOL_SIZE_THREADS;
+}
+
 /** Every key the TOML file may hold: section → key → [field, kind]. */
 const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
   server: {
@@ -254,7 +267,7 @@ const SCHEMA: Record<string, Record<string, [string, Kind]>> = {
     "reserve-space": ["reserveSpaceBytes", "sizeOrZero"],
   },
   raftstore: {
-    "store-pool-size": ["storePoolSize", "positive"],
+    "store-pool-size": ["storePoolSize", "count"],
     "raft-base-tick-interval": ["raftBaseTickIntervalMs", "duration"],
     "raft-heartbeat-ticks": ["raftHeartbeatTicks", "positive"],
     "raft-election-timeout-ticks": ["raftElectionTimeoutTicks", "positive"],

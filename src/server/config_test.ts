@@ -3,6 +3,7 @@ import {
   applyToml,
   ConfigError,
   defaultConfig,
+  defaultStorePoolSize,
   loadConfig,
   splitThresholds,
   usage,
@@ -47,8 +48,8 @@ Deno.test("applyToml() refuses unknown sections, unknown keys and bad values by 
     );
   refused({ readpool: {} }, /readpool: unknown section/);
   refused(
-    { raftstore: { "store-pool-size": 0 } },
-    /raftstore\.store-pool-size: expected a positive integer/,
+    { raftstore: { "store-pool-size": -1 } },
+    /raftstore\.store-pool-size: expected a non-negative integer/,
   );
   refused(
     { storage: { "ttl-check-poll-interval": "soon" } },
@@ -188,7 +189,7 @@ Deno.test("[raftstore] takes TiKV's Raft timing and log-compaction keys, and ref
     },
   });
   assert.deepEqual(config.raftstore, {
-    storePoolSize: 2,
+    storePoolSize: defaultStorePoolSize(),
     raftBaseTickIntervalMs: 50,
     raftHeartbeatTicks: 3,
     raftElectionTimeoutTicks: 12,
@@ -370,4 +371,14 @@ Deno.test("[raftstore] pd-heartbeat-tick-interval is 60 s by default, as in TiKV
     await refusedKey('[raftstore]\npd-heartbeat-tick-interval = "500ms"\n'),
     "raftstore.pd-heartbeat-tick-interval: must be at least 1000ms",
   );
+});
+
+Deno.test("store-pool-size defaults to the main thread (0) on 2 cores or fewer and to 2 worker threads above", () => {
+  assert.equal(defaultStorePoolSize(1), 0);
+  assert.equal(defaultStorePoolSize(2), 0);
+  assert.equal(defaultStorePoolSize(3), 2);
+  assert.equal(defaultStorePoolSize(16), 2);
+  const config = defaultConfig();
+  applyToml(config, { raftstore: { "store-pool-size": 0 } });
+  assert.equal(config.raftstore.storePoolSize, 0);
 });

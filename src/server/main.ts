@@ -43,7 +43,7 @@ import {
   pdServiceDefinition,
   standaloneView,
 } from "./pd/mod.ts";
-import { RegionWorkers } from "./region_workers.ts";
+import { poolOptions, RegionWorkers } from "./region_workers.ts";
 import { bootstrapRegions, recordedRegions } from "./store_regions.ts";
 import { STANDALONE, standaloneRegion } from "./region.ts";
 import { regionToProto as metaToProto } from "../raftstore/local_state.ts";
@@ -152,7 +152,7 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
     ? null
     : new SnapshotRoutingTransport(raftClient, snapshotSender!);
   const workers = await RegionWorkers.start({
-    count: config.raftstore.storePoolSize,
+    ...poolOptions(config.raftstore.storePoolSize),
     engine,
     syncLog: config.storage.syncLog,
     latestTs: pd !== null ? () => pd.oracle.next().last : member!.latestTs,

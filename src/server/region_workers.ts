@@ -35,6 +35,7 @@ import { compareBytes } from "../util/bytes.ts";
 import { stageClock, stageNow, stagesOn, startStageDump } from "../raftstore/worker/stage_clock.ts";
 import { type Region, STANDALONE, standaloneRegion } from "./region.ts";
 import { describeRoutingFailure, type RoutingFailure, RoutingTable } from "./routing_table.ts";
+import { InlineWorker, type WorkerFace } from "./inline_worker.ts";
 import type { BatchFrame } from "./wire.ts";
 import {
   type FailureCode,
@@ -110,7 +111,7 @@ type SharedSettings = Omit<WorkerSettings, "groupId" | "regions" | "latestTs">;
 
 /** One worker and what it owes. */
 class Slot {
-  worker!: Worker;
+  worker!: WorkerFace;
   readonly unary = new Map<number, (result: UnaryResult) => void>();
   readonly batches = new Map<number, (part: BatchPart) => void>();
   /** Regions this worker was asked to load or drop, waiting for its word. */
@@ -127,6 +128,11 @@ class Slot {
 /** Options of `RegionWorkers.start`. */
 export interface RegionWorkerOptions {
   count: number;
+  /**
+   * The bodies run on this thread (`inline_worker.ts`, `store-pool-size = 0`) instead of in
+   * threads of their own; `count` is then 1.
+   */
+  inline?: boolean;
   engine: RocksDbEngine;
   syncLog: boolean;
   /** Seeds each worker's max_ts (see `WorkerSettings.latestTs`). */
@@ -185,6 +191,11 @@ function timedDelivery(deliver: (part: BatchPart) => void): (part: BatchPart) =>
   };
 }
 
+/** `store-pool-size` as `RegionWorkers.start` options: 0 runs one body on the main thread. */
+export function poolOptions(storePoolSize: number): { count: number; inline: boolean } {
+  return storePoolSize === 0 ? { count: 1, inline: true } : { count: storePoolSize, inline: false };
+}
+
 /** The pool of region-group workers of one store. */
 export class RegionWorkers {
   readonly #slots: Slot[];
@@ -234,6 +245,9 @@ export class RegionWorkers {
   static async start(options: RegionWorkerOptions): Promise<RegionWorkers> {
     if (!Number.isSafeInteger(options.count) || options.count < 1) {
       throw new Error(`region workers: count must be at least 1, got ${options.count}`);
+    }
+    if (options.inline === true && options.count !== 1) {
+      throw new Error(`region workers: inline runs one body, not ${options.count}`);
     }
     const migrated = migrateLegacyTtlIndex(options.engine);
     if (migrated.moved + migrated.dropped > 0) {
@@ -463,9 +477,9 @@ export class RegionWorkers {
   }
 
   #spawn(slot: Slot): void {
-    const worker = new Worker(new URL("./region_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
+    const worker = this.#options.inline === true
+      ? new InlineWorker()
+      : new Worker(new URL("./region_worker.ts", import.meta.url).href, { type: "module" });
     slot.worker = worker;
     let markReady!: () => void;
     let failStart!: (error: Error) => void;

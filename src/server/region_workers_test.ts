@@ -23,7 +23,12 @@ import { utf8 } from "../util/bytes.ts";
 import { LOG_REPEAT_MAX_LINES } from "../constants.ts";
 import { Logger } from "./log.ts";
 import { type Region, standaloneRegion } from "./region.ts";
-import { type RegionWorkerOptions, RegionWorkers, type UnaryResult } from "./region_workers.ts";
+import {
+  poolOptions,
+  type RegionWorkerOptions,
+  RegionWorkers,
+  type UnaryResult,
+} from "./region_workers.ts";
 import { bootstrapRegions, recordRegions } from "./store_regions.ts";
 
 const context = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n } };
@@ -285,6 +290,40 @@ Deno.test("a failed assertion inside a command ends its worker, which is replace
     assert.match(logged, /bug in a region worker/);
     assert.match(logged, /region worker died/);
   }, {
+    regions: [LEFT, RIGHT],
+    testHooks: { assertionFailureOnKey: utf8("boom") },
+  });
+});
+
+Deno.test("on the main thread (store-pool-size 0) one body serves every region and stop() detaches it, after which the engine closes", async () => {
+  await withPool(async (engine, workers) => {
+    assert.equal(engine.attachedCount, 1);
+    assertPutOk(await rawPut(workers, LEFT, "l"), "a write left");
+    assertPutOk(await rawPut(workers, RIGHT, "r"), "a write right");
+    assert.equal(utf8Text((await rawGet(workers, 1n, "l")).value), "l");
+    assert.deepEqual(await workers.stop(), { detached: true, stuckGroups: [] });
+    assert.equal(engine.attachedCount, 0);
+    engine.close();
+  }, { ...poolOptions(0), regions: [LEFT, RIGHT] });
+});
+
+Deno.test("on the main thread a failed assertion ends the body, not the process: it is halted and another is built from disk", async () => {
+  await withPool(async (engine, workers, logPath) => {
+    assertPutOk(await rawPut(workers, LEFT, "kept"), "a write before the bug");
+    const answer = await rawPut(workers, LEFT, "boom");
+    assert.ok(!answer.ok && answer.code === "internal", JSON.stringify(answer));
+    assert.match(answer.details, /^region worker 0 died: .*assertion failed: test hook/);
+    // The halted body was counted out and its successor attached.
+    await until(() => engine.attachedCount === 1, "the replacement attaches");
+    assert.equal(utf8Text((await rawGet(workers, 1n, "kept")).value), "kept");
+    assertPutOk(await rawPut(workers, LEFT, "after"), "a write to the replacement");
+    assertPutOk(await rawPut(workers, RIGHT, "x"), "the replacement serves every region");
+    assert.equal(utf8Text((await rawGet(workers, 1n, "after")).value), "after");
+    const logged = await Deno.readTextFile(logPath);
+    assert.match(logged, /bug in a region worker/);
+    assert.match(logged, /region worker died/);
+  }, {
+    ...poolOptions(0),
     regions: [LEFT, RIGHT],
     testHooks: { assertionFailureOnKey: utf8("boom") },
   });
