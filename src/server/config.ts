@@ -25,6 +25,7 @@ import {
   SPLIT_CHECK_SCAN_MAX_KEYS,
   STORE_POOL_INLINE_MAX_CORES,
   STORE_POOL_SIZE_THREADS,
+  STORE_WRITE_BUFFER_BYTES,
 } from "../constants.ts";
 
 /** Log levels, most verbose first. */
@@ -210,7 +211,7 @@ export function defaultConfig(): ServerConfig {
     gc: { pollSafePointIntervalMs: 10_000 },
     rocksdb: {
       blockCacheSizeBytes: 256 * 1024 * 1024,
-      writeBufferSizeBytes: 64 * 1024 * 1024,
+      writeBufferSizeBytes: STORE_WRITE_BUFFER_BYTES,
       maxBackgroundJobs: 2,
       compression: "lz4",
     },
