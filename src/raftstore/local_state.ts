@@ -28,6 +28,7 @@ import {
   newConfState,
 } from "../raft/mod.ts";
 import { toHex } from "../util/bytes.ts";
+import { varU64Length, varUintLength, writeVarU64, writeVarUint } from "../codec/varint.ts";
 
 /** raft_serverpb.PeerState: Normal, Applying (a snapshot is being installed), Tombstone, … */
 export const PeerState = raft_serverpb.PeerState;
@@ -379,54 +380,39 @@ export function encodeEntry(e: Entry): Uint8Array {
   const type = e.entryType as number;
   const data = e.data;
   const context = e.context;
-  const size = (type === 0 ? 0 : 1 + varintSize(BigInt(type))) +
-    (e.term === 0n ? 0 : 1 + varintSize(e.term)) +
-    (e.index === 0n ? 0 : 1 + varintSize(e.index)) +
-    (data.length === 0 ? 0 : 1 + varintSize(BigInt(data.length)) + data.length) +
-    (context.length === 0 ? 0 : 1 + varintSize(BigInt(context.length)) + context.length);
+  const size = (type === 0 ? 0 : 1 + varUintLength(type)) +
+    (e.term === 0n ? 0 : 1 + varU64Length(e.term)) +
+    (e.index === 0n ? 0 : 1 + varU64Length(e.index)) +
+    (data.length === 0 ? 0 : 1 + varUintLength(data.length) + data.length) +
+    (context.length === 0 ? 0 : 1 + varUintLength(context.length) + context.length);
   const out = new Uint8Array(size);
   let at = 0;
-  const varint = (value: bigint) => {
-    let v = value;
-    while (v >= 0x80n) {
-      out[at++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    out[at++] = Number(v);
-  };
   if (type !== 0) {
     out[at++] = 1 << 3;
-    varint(BigInt(type));
+    at = writeVarUint(out, at, type);
   }
   if (e.term !== 0n) {
     out[at++] = 2 << 3;
-    varint(e.term);
+    at = writeVarU64(out, at, e.term);
   }
   if (e.index !== 0n) {
     out[at++] = 3 << 3;
-    varint(e.index);
+    at = writeVarU64(out, at, e.index);
   }
   if (data.length !== 0) {
     out[at++] = 4 << 3 | 2;
-    varint(BigInt(data.length));
+    at = writeVarUint(out, at, data.length);
     out.set(data, at);
     at += data.length;
   }
   if (context.length !== 0) {
     out[at++] = 6 << 3 | 2;
-    varint(BigInt(context.length));
+    at = writeVarUint(out, at, context.length);
     out.set(context, at);
     at += context.length;
   }
-  assert(at === size, `encodeEntry: wrote ${at} of ${size} bytes`);
+  if (at !== size) assert(false, `encodeEntry: wrote ${at} of ${size} bytes`);
   return out;
-}
-
-/** Bytes of `value` as a protobuf varint (value < 2^64). */
-function varintSize(value: bigint): number {
-  let n = 1;
-  for (let v = value; v >= 0x80n; v >>= 7n) n++;
-  return n;
 }
 
 /** Log entry `index` read from `source`; `bytes` must not be reused by the caller. */
