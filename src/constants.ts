@@ -324,6 +324,8 @@ assertConstant(
 export const WORKER_STOP_TIMEOUT_MS = 5_000;
 /** How often a stopping worker looks whether its durable writes have left RocksDB. */
 export const WORKER_STOP_POLL_MS = 5;
+/** How often a region worker posts its raftstore's counters to the main thread (`/metrics`). */
+export const WORKER_STATS_INTERVAL_MS = 1_000;
 /**
  * The longest a shutdown takes: the drain, then the workers' stop. Kubernetes waits 30 s
  * (`terminationGracePeriodSeconds`) before it kills; the store must be gone by then.

@@ -23,6 +23,7 @@ import {
 import { RocksDbEngine } from "../engine/rocksdb_engine.ts";
 import { channelCredentials, loadTlsIdentity, serverCredentials } from "../security/tls.ts";
 import { RaftClient, raftService } from "./raft_transport/mod.ts";
+import type { RaftClientStats } from "./raft_transport/client.ts";
 import { SnapshotDir } from "./raft_transport/snapshot_files.ts";
 import { SnapshotRoutingTransport, SnapshotSender } from "./raft_transport/snapshot_sender.ts";
 import { snapshotService } from "./raft_transport/snapshot_service.ts";
@@ -223,6 +224,10 @@ async function serve(config: ServerConfig, log: Logger): Promise<ShutdownOutcome
       stopping: () => stopping,
       cannotWrite: () => diskGuard.cannotWrite(),
       network: () => grpcServer.stats(),
+      raftstore: () => ({
+        ...workers.raftstoreMetrics(),
+        ...(raftClient === null ? {} : raftClientMetrics(raftClient.stats)),
+      }),
     },
   );
   view = standaloneView({
@@ -414,4 +419,14 @@ function testDialRewrite(log: Logger): ((addr: string) => string) | undefined {
       return addr;
     }
   };
+}
+
+/** The Raft transport's counters, named for /metrics (every one counts since the start). */
+function raftClientMetrics(stats: RaftClientStats): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(stats).map(([name, value]) => [
+      `raft_client_${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+      value,
+    ]),
+  );
 }

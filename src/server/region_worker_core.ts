@@ -25,6 +25,7 @@ import {
   ANSWER_MAX_BYTES,
   BATCH_COMMANDS_MAX_ANSWER_BYTES,
   GRPC_MAX_MESSAGE_BYTES,
+  WORKER_STATS_INTERVAL_MS,
   WORKER_STOP_POLL_MS,
   WORKER_WRITER_RETAIN_BYTES,
 } from "../constants.ts";
@@ -152,6 +153,7 @@ export function startRegionWorker(port: RegionWorkerPort): RegionWorkerBody {
         onBug: (error) => die(error, { stage: "ttl sweep" }),
       });
     }
+    statsTimer = setInterval(postStats, WORKER_STATS_INTERVAL_MS);
     post({ kind: "ready" });
   }
 
@@ -177,6 +179,35 @@ export function startRegionWorker(port: RegionWorkerPort): RegionWorkerBody {
 
   /** Raft messages that did not decode or check (`decodeEnvelope`): dropped, counted, logged. */
   const malformedRaft = { dropped: 0, lines: new RepeatLimiter() };
+
+  /** Posts the raftstore's figures ("stats"); every WORKER_STATS_INTERVAL_MS from "init" on. */
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
+  function postStats(): void {
+    const store = raftstore?.store;
+    if (store === undefined) return;
+    const { rounds, syncedWrites, messagesDropped, peersCreated, peersDestroyed, roundsCut } =
+      store.stats;
+    const sleep = store.hibernation();
+    post({
+      kind: "stats",
+      stats: {
+        raftstore_rounds_total: rounds,
+        raftstore_synced_writes_total: syncedWrites,
+        raftstore_rounds_cut_total: roundsCut,
+        raftstore_peers_created_total: peersCreated,
+        raftstore_peers_destroyed_total: peersDestroyed,
+        raftstore_messages_dropped_total: messagesDropped,
+        raftstore_messages_dropped_malformed_total: malformedRaft.dropped,
+        raftstore_peer_ticks_total: sleep.peerTicks,
+        raftstore_peer_sleeps_total: sleep.sleeps,
+        raftstore_peer_wakes_total: sleep.wakes,
+        raftstore_leader_checks_total: sleep.leaderChecks,
+        raftstore_wake_cascades_total: sleep.cascades,
+        raftstore_peers_awake: sleep.awake,
+        raftstore_peers_asleep: sleep.asleep,
+      },
+    });
+  }
 
   /**
    * Decodes and checks the Raft messages the main thread routed here and hands the good ones to
@@ -346,6 +377,7 @@ export function startRegionWorker(port: RegionWorkerPort): RegionWorkerBody {
    */
   async function stop(): Promise<void> {
     stopping = true;
+    clearInterval(statsTimer);
     await sweeper?.stop();
     sweeper = null;
     // The round in flight ends; proposals and reads still waiting are answered StaleCommand.
@@ -781,6 +813,7 @@ export function startRegionWorker(port: RegionWorkerPort): RegionWorkerBody {
   function halt(): void {
     dying = true;
     stopping = true;
+    clearInterval(statsTimer);
     engine?.abandon();
     sweeper?.stop().catch(() => {});
     raftstore?.stop().catch(() => {});

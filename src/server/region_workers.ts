@@ -48,6 +48,7 @@ import {
   raftMessageAt,
   type ToWorker,
   type WorkerSettings,
+  type WorkerStats,
   type WorkerTestHooks,
 } from "./worker_protocol.ts";
 
@@ -118,6 +119,8 @@ class Slot {
   readonly added = new Map<bigint, () => void>();
   readonly dropped = new Map<bigint, (dropped: boolean) => void>();
   ready!: Promise<void>;
+  /** The worker's last "stats" (`WorkerStats`); empty until its first. */
+  stats: WorkerStats = {};
   /** Whether the current worker attached to the engine (and so must detach or be counted out). */
   attached = false;
   stopped: (() => void) | null = null;
@@ -286,6 +289,21 @@ export class RegionWorkers {
       .filter(({ regionId }) => this.#regions.has(regionId))
       .map(({ regionId, group }) => ({ region: this.#regions.get(regionId)!, worker: group }));
   }
+
+  /**
+   * The raftstores' figures for /metrics, summed over the workers: the counters (`_total`)
+   * keep what replaced workers had counted, so they never go back; gauges are the live ones'.
+   */
+  raftstoreMetrics(): WorkerStats {
+    const sum: WorkerStats = { ...this.#retiredCounters };
+    for (const slot of this.#slots) {
+      for (const [name, value] of Object.entries(slot.stats)) sum[name] = (sum[name] ?? 0) + value;
+    }
+    return sum;
+  }
+
+  /** Counters of workers that died, carried into `raftstoreMetrics`. */
+  readonly #retiredCounters: WorkerStats = {};
 
   /** Calls `listener` with the regions that appeared or changed (epoch, peers, leadership). */
   onRegionsChanged(listener: (changed: Region[]) => void): void {
@@ -621,6 +639,9 @@ export class RegionWorkers {
           this.#regions.delete(regionId);
         }
         return;
+      case "stats":
+        slot.stats = message.stats;
+        return;
       case "stopped":
         // The worker closed its engine, which counted its attachment out.
         slot.attached = false;
@@ -649,6 +670,12 @@ export class RegionWorkers {
    */
   #died(slot: Slot, reason: string): void {
     this.#options.log.error("region worker died", { group: slot.groupId, reason });
+    for (const [name, value] of Object.entries(slot.stats)) {
+      if (name.endsWith("_total")) {
+        this.#retiredCounters[name] = (this.#retiredCounters[name] ?? 0) + value;
+      }
+    }
+    slot.stats = {};
     slot.worker.terminate();
     this.#failOwed(slot, `region worker ${slot.groupId} died: ${reason}`);
     this.#forget(slot);

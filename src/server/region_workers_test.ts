@@ -310,6 +310,9 @@ Deno.test("on the main thread (store-pool-size 0) one body serves every region a
 Deno.test("on the main thread a failed assertion ends the body, not the process: it is halted and another is built from disk", async () => {
   await withPool(async (engine, workers, logPath) => {
     assertPutOk(await rawPut(workers, LEFT, "kept"), "a write before the bug");
+    const rounds = () => workers.raftstoreMetrics().raftstore_rounds_total ?? 0;
+    await until(() => rounds() > 0, "the body reports its rounds");
+    const roundsBefore = rounds();
     const answer = await rawPut(workers, LEFT, "boom");
     assert.ok(!answer.ok && answer.code === "internal", JSON.stringify(answer));
     assert.match(answer.details, /^region worker 0 died: .*assertion failed: test hook/);
@@ -319,6 +322,9 @@ Deno.test("on the main thread a failed assertion ends the body, not the process:
     assertPutOk(await rawPut(workers, LEFT, "after"), "a write to the replacement");
     assertPutOk(await rawPut(workers, RIGHT, "x"), "the replacement serves every region");
     assert.equal(utf8Text((await rawGet(workers, 1n, "after")).value), "after");
+    // The dead body's counters are kept: the total never goes back.
+    assert.ok(rounds() >= roundsBefore, `rounds ${rounds()} < ${roundsBefore} before the bug`);
+    await until(() => rounds() > roundsBefore, "the replacement's rounds are added");
     const logged = await Deno.readTextFile(logPath);
     assert.match(logged, /bug in a region worker/);
     assert.match(logged, /region worker died/);

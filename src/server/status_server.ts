@@ -43,6 +43,8 @@ export interface StatusSources {
   cannotWrite?: () => string | null;
   /** Gauges and counters of the network edge (connections, flow control), for /metrics. */
   network?: () => Record<string, number>;
+  /** Gauges and counters of the raftstore and its transport (`RegionWorkers.raftstoreMetrics`). */
+  raftstore?: () => Record<string, number>;
 }
 
 const ROCKSDB_PROPERTIES = [
@@ -66,7 +68,7 @@ function engineMetrics(engine: KvEngine): string {
 }
 
 /** `basalt_<name> value` lines; counters are the names ending in `_total`. */
-export function networkMetrics(values: Record<string, number>): string {
+export function flatMetrics(values: Record<string, number>): string {
   return Object.entries(values).map(([name, value]) =>
     `# TYPE basalt_${name} ${name.endsWith("_total") ? "counter" : "gauge"}\n` +
     `basalt_${name} ${value}\n`
@@ -129,7 +131,7 @@ export function handleStatusRequest(sources: StatusSources, request: Request): R
     case "/metrics":
       return new Response(
         sources.metrics.render() + engineMetrics(sources.engine) + processMetrics() +
-          networkMetrics(sources.network?.() ?? {}),
+          flatMetrics(sources.network?.() ?? {}) + flatMetrics(sources.raftstore?.() ?? {}),
         { headers: { "content-type": "text/plain; version=0.0.4" } },
       );
     case "/config":

@@ -158,7 +158,15 @@ export type FromWorker =
   | { kind: "regionsSplit"; regions: RegionMeta[] }
   /** Regions that appeared or changed here (epoch, peers), and regions that went. */
   | { kind: "regionsChanged"; changed: Region[]; removed: bigint[] }
+  /**
+   * The raftstore's figures now (`WorkerStats`), every WORKER_STATS_INTERVAL_MS: counters since
+   * this worker started (names ending `_total`) and gauges.
+   */
+  | { kind: "stats"; stats: WorkerStats }
   | { kind: "stopped" };
+
+/** A worker's figures by metric name (without the `basalt_` prefix /metrics adds). */
+export type WorkerStats = Record<string, number>;
 
 /** Largest batch id: ids wrap before leaving the Int32 layout. */
 export const MAX_BATCH_ID = 0x7fff_ffff;

@@ -39,6 +39,14 @@ Deno.test({
         );
       }
       console.log(`replication: ${keys.length} keys read from each of 3 stores as leader`);
+      // Each store sent Raft messages to the others (it led), and says so in /metrics.
+      for (let index = 0; index < 3; index++) {
+        const metrics = await (await fetch(`http://${rc.cluster.statusAddr(index)}/metrics`))
+          .text();
+        const sent = Number(/basalt_raft_client_envelopes_sent_total (\d+)/.exec(metrics)?.[1]);
+        assert.ok(sent > 0, `store ${index} reports ${sent} Raft messages sent`);
+        assert.match(metrics, /# TYPE basalt_raft_client_dropped_overflow_total counter/);
+      }
     }),
 });
 

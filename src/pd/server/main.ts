@@ -40,7 +40,7 @@ import {
 import { ConfigError, defaultConfig, splitAddr } from "../../server/config.ts";
 import { type GrpcEdgeSettings, type GrpcServer, startGrpcEdge } from "../../server/grpc_server.ts";
 import { Logger, openProcessLog } from "../../server/log.ts";
-import { networkMetrics, serveStatus } from "../../server/status_server.ts";
+import { flatMetrics, serveStatus } from "../../server/status_server.ts";
 import { TSO_TICK_INTERVAL_MS } from "../../tso/mod.ts";
 import { SeededRandom } from "../../util/random.ts";
 import { EngineStorage } from "../engine_storage.ts";
@@ -105,7 +105,7 @@ function statusHandler(
       const text = group === null
         ? deps.metrics.render(deps.driver)
         : deps.metrics.render(group.member.driver, group.member.status());
-      return new Response(text + networkMetrics(parts.network()), {
+      return new Response(text + flatMetrics(parts.network()), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
