@@ -30,9 +30,12 @@ export interface StatusSummary {
   heapUsedBytes: number | null;
   /** RocksDB property (e.g. "estimate_num_keys") → column family → value. */
   rocksdb: Record<string, Record<string, number>>;
+  /** The raftstore's figures (`basalt_raftstore_*` without the prefix), empty from older stores. */
+  raftstore: Record<string, number>;
 }
 
 const ROCKSDB_PREFIX = "basalt_rocksdb_";
+const RAFTSTORE_PREFIX = "basalt_raftstore_";
 
 function single(samples: readonly Sample[], name: string): number | null {
   return samples.find((sample) => sample.name === name)?.value ?? null;
@@ -95,6 +98,12 @@ export function summarize(
     const property = sample.name.slice(ROCKSDB_PREFIX.length);
     (rocksdb[property] ??= {})[sample.labels.cf ?? "-"] = sample.value;
   }
+  const raftstore: Record<string, number> = {};
+  for (const sample of samples) {
+    if (sample.name.startsWith(RAFTSTORE_PREFIX)) {
+      raftstore[sample.name.slice(RAFTSTORE_PREFIX.length)] = sample.value;
+    }
+  }
   return {
     address: options.address,
     health: options.health,
@@ -103,6 +112,7 @@ export function summarize(
     residentMemoryBytes: single(samples, "basalt_process_resident_memory_bytes"),
     heapUsedBytes: single(samples, "basalt_process_heap_used_bytes"),
     rocksdb,
+    raftstore,
   };
 }
 
@@ -202,6 +212,17 @@ export function renderStatus(summary: StatusSummary): string {
       ]);
     }
     lines.push(table(rows));
+  }
+  const r = summary.raftstore;
+  if (Object.keys(r).length > 0) {
+    const figure = (name: string) => String(r[name] ?? "-");
+    lines.push(
+      "",
+      `raftstore: peers awake ${figure("peers_awake")}, asleep ${figure("peers_asleep")}; ` +
+        `rounds ${figure("rounds_total")}, synced writes ${figure("synced_writes_total")}; ` +
+        `messages dropped ${figure("messages_dropped_total")}, malformed ` +
+        `${figure("messages_dropped_malformed_total")}`,
+    );
   }
   const properties = Object.keys(summary.rocksdb);
   if (properties.length > 0) {

@@ -18,6 +18,13 @@ basalt_rocksdb_estimate_num_keys{cf="default"} 42
 basalt_rocksdb_estimate_num_keys{cf="write"} 0
 basalt_process_resident_memory_bytes 104857600
 basalt_process_heap_used_bytes 10485760
+# TYPE basalt_raftstore_rounds_total counter
+basalt_raftstore_rounds_total 120
+basalt_raftstore_synced_writes_total 60
+basalt_raftstore_messages_dropped_total 2
+basalt_raftstore_messages_dropped_malformed_total 0
+basalt_raftstore_peers_awake 3
+basalt_raftstore_peers_asleep 997
 `;
 
 Deno.test("summarize groups counts by RPC and outcome and estimates p50/p99 from buckets", () => {
@@ -40,4 +47,9 @@ Deno.test("summarize groups counts by RPC and outcome and estimates p50/p99 from
   assert.match(text, /^RawPut +100 +90 +6 +4 +1\.00 +9\.82 +2\.50$/m);
   assert.match(text, /^RawGet +10 +10 +0 +0 +- +- +-$/m);
   assert.match(text, /^estimate-num-keys +42 +0$/m);
+  assert.equal(summary.raftstore.peers_asleep, 997);
+  assert.match(
+    text,
+    /^raftstore: peers awake 3, asleep 997; rounds 120, synced writes 60; messages dropped 2, malformed 0$/m,
+  );
 });
