@@ -6,9 +6,9 @@
  * Why: every message between the main thread and a worker thread wakes a sleeping thread, and
  * on a small machine that is what a write pays most for — a replicated put crosses that
  * boundary about nine times on its three stores. On 2 cores with three stores and a client on
- * one machine, the main-thread form took 30–40% less CPU per put and did 45% more puts at 64 in
- * flight, 15% more at 256 (docs/architecture.md, "Threads of a store"); a store alone did as
- * well either way. Threads pay off where there are cores to spare for them.
+ * one machine, the main-thread form took 20–40% less CPU per put and did 40–45% more puts at
+ * 64 in flight, 13–15% more at 256 (docs/architecture.md, "Threads of a store"); a store alone
+ * did as well either way. Threads pay off where there are cores to spare for them.
  *
  * What stays as with a thread:
  * - messages are structured clones with their transfer lists (a transferred buffer is detached
