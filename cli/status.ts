@@ -93,14 +93,12 @@ export function summarize(
   options: { address: string; health: string },
 ): StatusSummary {
   const rocksdb: Record<string, Record<string, number>> = {};
-  for (const sample of samples) {
-    if (!sample.name.startsWith(ROCKSDB_PREFIX)) continue;
-    const property = sample.name.slice(ROCKSDB_PREFIX.length);
-    (rocksdb[property] ??= {})[sample.labels.cf ?? "-"] = sample.value;
-  }
   const raftstore: Record<string, number> = {};
   for (const sample of samples) {
-    if (sample.name.startsWith(RAFTSTORE_PREFIX)) {
+    if (sample.name.startsWith(ROCKSDB_PREFIX)) {
+      const property = sample.name.slice(ROCKSDB_PREFIX.length);
+      (rocksdb[property] ??= {})[sample.labels.cf ?? "-"] = sample.value;
+    } else if (sample.name.startsWith(RAFTSTORE_PREFIX)) {
       raftstore[sample.name.slice(RAFTSTORE_PREFIX.length)] = sample.value;
     }
   }

@@ -25,25 +25,59 @@ import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 /** The `Worker` members `region_workers.ts` uses. */
 export type WorkerFace = Pick<Worker, "postMessage" | "terminate" | "onmessage" | "onerror">;
 
+/**
+ * One direction of the inline worker's messages: delivered in order, in a microtask after the
+ * post returns (the posts made before it runs share it); nothing once `closed` says so.
+ */
+class Mailbox<T> {
+  readonly #queue: T[] = [];
+  #flushQueued = false;
+
+  constructor(
+    private readonly deliver: (message: T) => void,
+    private readonly closed: () => boolean,
+  ) {}
+
+  post(message: T): void {
+    this.#queue.push(message);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  clear(): void {
+    this.#queue.length = 0;
+  }
+
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    for (const message of this.#queue.splice(0)) {
+      if (this.closed()) return;
+      this.deliver(message);
+    }
+  };
+}
+
 /** A region worker's body on the main thread, with a `Worker`'s face (module header). */
 export class InlineWorker implements WorkerFace {
   onmessage: ((this: Worker, event: MessageEvent) => unknown) | null = null;
   onerror: ((this: Worker, event: ErrorEvent) => unknown) | null = null;
   readonly #body: RegionWorkerBody;
   #terminated = false;
-  readonly #toBody: ToWorker[] = [];
-  readonly #toMain: FromWorker[] = [];
-  #bodyFlushQueued = false;
-  #mainFlushQueued = false;
+  readonly #toBody = new Mailbox<ToWorker>(
+    (message) => this.#body.receive(message),
+    () => this.#terminated,
+  );
+  // Only `data` is read (region_workers.ts): a plain object spares building a MessageEvent.
+  readonly #toMain = new Mailbox<FromWorker>(
+    (data) => this.onmessage?.call(this as unknown as Worker, { data } as MessageEvent<FromWorker>),
+    () => this.#terminated,
+  );
 
   constructor() {
     this.#body = startRegionWorker({
       post: (message, transfer = []) => {
-        if (this.#terminated) return;
-        this.#toMain.push(structuredClone(message, { transfer }));
-        if (this.#mainFlushQueued) return;
-        this.#mainFlushQueued = true;
-        queueMicrotask(this.#flushToMain);
+        if (!this.#terminated) this.#toMain.post(structuredClone(message, { transfer }));
       },
       die: (error) =>
         setTimeout(() => {
@@ -57,36 +91,14 @@ export class InlineWorker implements WorkerFace {
   postMessage(message: ToWorker, transfer?: Transferable[] | StructuredSerializeOptions): void {
     if (this.#terminated) return;
     const options = Array.isArray(transfer) ? { transfer } : transfer;
-    this.#toBody.push(structuredClone(message, options));
-    if (this.#bodyFlushQueued) return;
-    this.#bodyFlushQueued = true;
-    queueMicrotask(this.#flushToBody);
+    this.#toBody.post(structuredClone(message, options));
   }
 
   terminate(): void {
     if (this.#terminated) return;
     this.#terminated = true;
-    this.#toBody.length = 0;
-    this.#toMain.length = 0;
+    this.#toBody.clear();
+    this.#toMain.clear();
     this.#body.halt();
   }
-
-  readonly #flushToBody = (): void => {
-    this.#bodyFlushQueued = false;
-    const messages = this.#toBody.splice(0);
-    for (const message of messages) {
-      if (this.#terminated) return;
-      this.#body.receive(message);
-    }
-  };
-
-  readonly #flushToMain = (): void => {
-    this.#mainFlushQueued = false;
-    const messages = this.#toMain.splice(0);
-    for (const data of messages) {
-      if (this.#terminated) return;
-      // Only `data` is read (region_workers.ts): a plain object spares building a MessageEvent.
-      this.onmessage?.call(this as unknown as Worker, { data } as MessageEvent<FromWorker>);
-    }
-  };
 }

@@ -1,21 +1,21 @@
 /**
- * A region-group worker's body (DESIGN.md §2): it attaches to the store's one RocksDB handle
- * and runs the commands of the regions in its group, in a Web Worker of its own
- * (`region_worker.ts`) or on the main thread (`inline_worker.ts`, `store-pool-size = 0`): the
- * same code and the same messages either way, posted through a `RegionWorkerPort`. Which regions those are, the main
+ * A region-group worker's body (DESIGN.md §2): it attaches to the store's one RocksDB handle and
+ * runs the commands of the regions in its group, in a Web Worker of its own (`region_worker.ts`) or
+ * on the main thread (`inline_worker.ts`, `store-pool-size = 0`): the same code and the same
+ * messages either way, posted through a `RegionWorkerPort`. Which regions those are, the main
  * thread says (its routing table, `routing_table.ts`): in "init", then "addRegion" and
- * "dropRegion"; a dropped region is answered "regionDropped" only once none of its commands,
- * GC or sweep runs here any more. It decodes each request (refusing a malformed one), runs it,
- * and posts the encoded response back.
+ * "dropRegion"; a dropped region is answered "regionDropped" only once none of its commands, GC or
+ * sweep runs here any more. It decodes each request (refusing a malformed one), runs it, and posts
+ * the encoded response back.
  *
  * A command that throws an expected failure (`worker_errors.ts`) is answered INTERNAL and the
- * worker goes on; anything else — a failed assertion first — is a bug: the worker logs it with
- * its fields, takes no more work, and ends (`RegionWorkerPort.die`), so the main thread fails
- * what it owed and starts another from disk. A BatchCommands part is
- * answered as its sub-requests complete: everything finished in one wave of microtasks goes
- * back in one message, so a slow sub-request never holds up the quick ones. The answers of one
- * BatchCommands message gather within one shared budget (BATCH_COMMANDS_MAX_ANSWER_BYTES) and
- * go back as response messages of at most ANSWER_MAX_BYTES each.
+ * worker goes on; anything else — a failed assertion first — is a bug: the worker logs it with its
+ * fields, takes no more work, and ends (`RegionWorkerPort.die`), so the main thread fails what it
+ * owed and starts another from disk. A BatchCommands part is answered as its sub-requests complete:
+ * everything finished in one wave of microtasks goes back in one message, so a slow sub-request
+ * never holds up the quick ones. The answers of one BatchCommands message gather within one shared
+ * budget (BATCH_COMMANDS_MAX_ANSWER_BYTES) and go back as response messages of at most
+ * ANSWER_MAX_BYTES each.
  *
  * Started by `region_workers.ts`; the messages are in `worker_protocol.ts`.
  */
