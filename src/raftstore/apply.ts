@@ -46,7 +46,15 @@ import {
   regionsAfterSplit,
   type SplitSpec,
   writeModifications,
+  writeProblem,
 } from "./command.ts";
+import {
+  readWriteOps,
+  WRITE_OP_DELETE,
+  WRITE_OP_DELETE_RANGE,
+  WRITE_OP_PUT,
+  WriteOps,
+} from "./cmd_codec.ts";
 import type { RegionError } from "./errors.ts";
 import {
   type MergeState,
@@ -181,6 +189,8 @@ function applyEntry(
     return applyChangePeer(ctx, { e, cc, cmd: decodeCommand(cc.context) }, outcome);
   }
   if (e.data.length === 0) return undefined; // A new leader's empty entry.
+  const plain = applyPlainWrite(ctx, e);
+  if (plain !== undefined) return plain;
   const cmd = decodeCommand(e.data);
   const region = ctx.storage.regionState().region;
   const admin = cmd.adminRequest;
@@ -215,6 +225,57 @@ function applyEntry(
     responses: applyWrites(ctx.batch, { modifications: writes.modifications, region }),
     adminResponse: undefined,
   };
+}
+
+/** The one scratch of `applyPlainWrite` (apply runs one entry at a time). */
+const plainOps = new WriteOps();
+
+const PUT_RESPONSE = Object.freeze({ cmdType: raft_cmdpb.CmdType.Put, put: Object.freeze({}) });
+const DELETE_RESPONSE = Object.freeze({
+  cmdType: raft_cmdpb.CmdType.Delete,
+  delete: Object.freeze({}),
+});
+const DELETE_RANGE_RESPONSE = Object.freeze({
+  cmdType: raft_cmdpb.CmdType.DeleteRange,
+  delteRange: Object.freeze({}),
+});
+
+/**
+ * A plain write command (Put, Delete, DeleteRange: almost every entry) applied from its bytes
+ * with no object per request (`readWriteOps`): the same epoch check, the same checks of every
+ * write before any is written (`writeProblem`), the same writes and answers as the general
+ * path. Undefined when the entry is not one (the general path decodes it).
+ */
+function applyPlainWrite(ctx: ApplyContext, e: Entry): CmdResult | undefined {
+  const ops = plainOps;
+  if (!readWriteOps(e.data, ops)) return undefined;
+  const region = ctx.storage.regionState().region;
+  if (ctx.testingBugs?.skipEpochCheckAtApply !== true) {
+    const stale = checkEpoch({ header: ops.header }, region, true);
+    if (stale !== null) return { ok: false, error: stale };
+  }
+  const { count, kinds, cfs, keys, values } = ops;
+  for (let i = 0; i < count; i++) {
+    const end = kinds[i] === WRITE_OP_DELETE_RANGE ? values[i] : undefined;
+    const problem = writeProblem(region, cfs[i]!, keys[i]!, end);
+    if (problem !== null) return { ok: false, error: problem };
+  }
+  const responses: raft_cmdpb.Response.$Properties[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = kinds[i];
+    if (kind === WRITE_OP_PUT) {
+      ctx.batch.put(cfs[i]!, keys[i]!, values[i]!);
+      responses.push(PUT_RESPONSE);
+    } else if (kind === WRITE_OP_DELETE) {
+      ctx.batch.delete(cfs[i]!, keys[i]!);
+      responses.push(DELETE_RESPONSE);
+    } else {
+      const end = deleteRangeEnd(values[i]!, region);
+      if (compareBytes(keys[i]!, end) < 0) ctx.batch.deleteRange(cfs[i]!, keys[i]!, end);
+      responses.push(DELETE_RANGE_RESPONSE);
+    }
+  }
+  return { ok: true, index: e.index, responses, adminResponse: undefined };
 }
 
 function invalid(region: RegionMeta, reason: string): CmdResult {

@@ -583,6 +583,109 @@ function readDelete(reader: Reader, end: number): raft_cmdpb.DeleteRequest {
   return deletion;
 }
 
+/** Kinds of `WriteOps`' operations. */
+export const WRITE_OP_PUT = 1;
+export const WRITE_OP_DELETE = 2;
+export const WRITE_OP_DELETE_RANGE = 3;
+
+/**
+ * A plain write command read without an object per request (`readWriteOps`): its header and,
+ * per request, its kind, column family, key (a DeleteRange's start key) and value (a
+ * DeleteRange's end key; empty for a Delete) as views into the command's bytes. One instance
+ * is reused command after command (apply is not re-entrant); `count` says how many are this
+ * command's.
+ */
+export class WriteOps {
+  header: raft_cmdpb.RaftRequestHeader | null = null;
+  count = 0;
+  readonly kinds: number[] = [];
+  readonly cfs: ColumnFamily[] = [];
+  readonly keys: Uint8Array[] = [];
+  readonly values: Uint8Array[] = [];
+
+  push(kind: number, cf: ColumnFamily, key: Uint8Array, value: Uint8Array): void {
+    const i = this.count++;
+    this.kinds[i] = kind;
+    this.cfs[i] = cf;
+    this.keys[i] = key;
+    this.values[i] = value;
+  }
+}
+
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+
+/**
+ * Reads `data` into `ops` when it is a plain write command this module reads exactly — a header
+ * and requests each of Put, Delete or DeleteRange (not notify-only) whose `cmd_type` names its
+ * one sub-message — and returns true; returns false for anything else (an admin command, other
+ * request types, shapes `decodeWriteCommand` gives up on), which the caller decodes the general
+ * way. What it reads is what `decodeCommandFast` followed by `raftRequestToModification` would
+ * make of the same bytes: absent keys and values are empty, an absent column family "default".
+ */
+export function readWriteOps(data: Uint8Array, ops: WriteOps): boolean {
+  ops.header = null;
+  ops.count = 0;
+  const reader = new Reader(data);
+  try {
+    const end = data.length;
+    while (reader.pos < end) {
+      const fieldTag = data[reader.pos++];
+      if (fieldTag === CMD_REQUESTS) readWriteOp(reader, reader.fieldEnd(end), ops);
+      else if (fieldTag === CMD_HEADER && ops.header === null) {
+        ops.header = readHeader(reader, reader.fieldEnd(end));
+      } else {
+        throw GIVE_UP;
+      }
+    }
+    return true;
+  } catch (error) {
+    if (error === GIVE_UP) return false;
+    throw error;
+  }
+}
+
+function readWriteOp(reader: Reader, end: number, ops: WriteOps): void {
+  let cmdType = 0;
+  let kind = 0;
+  let cf: ColumnFamily = "default";
+  let key: Uint8Array = NO_BYTES;
+  let value: Uint8Array = NO_BYTES;
+  while (reader.pos < end) {
+    const fieldTag = reader.buf[reader.pos++];
+    if (fieldTag === REQUEST_CMD_TYPE) {
+      cmdType = reader.varint28(end);
+      continue;
+    }
+    if (kind !== 0) throw GIVE_UP; // A second sub-message: the general path's.
+    if (fieldTag === REQUEST_PUT) kind = WRITE_OP_PUT;
+    else if (fieldTag === REQUEST_DELETE) kind = WRITE_OP_DELETE;
+    else if (fieldTag === REQUEST_DELETE_RANGE) kind = WRITE_OP_DELETE_RANGE;
+    else throw GIVE_UP;
+    const subEnd = reader.fieldEnd(end);
+    while (reader.pos < subEnd) {
+      const subTag = reader.buf[reader.pos++];
+      if (subTag === CF) cf = reader.cf(subEnd) ?? "default";
+      else if (subTag === KEY) key = reader.bytes(subEnd) ?? NO_BYTES;
+      else if (subTag === VALUE && kind !== WRITE_OP_DELETE) {
+        value = reader.bytes(subEnd) ?? NO_BYTES;
+      } else if (subTag === NOTIFY_ONLY && kind === WRITE_OP_DELETE_RANGE) {
+        if (reader.bool(subEnd)) throw GIVE_UP; // Notify-only: refused by the general path.
+      } else {
+        throw GIVE_UP;
+      }
+    }
+  }
+  const named = kind === WRITE_OP_PUT
+    ? raft_cmdpb.CmdType.Put
+    : kind === WRITE_OP_DELETE
+    ? raft_cmdpb.CmdType.Delete
+    : kind === WRITE_OP_DELETE_RANGE
+    ? raft_cmdpb.CmdType.DeleteRange
+    : -1;
+  if (cmdType !== named) throw GIVE_UP;
+  ops.push(kind, cf, key, value);
+}
+
 function readDeleteRange(reader: Reader, end: number): raft_cmdpb.DeleteRangeRequest {
   const range = new raft_cmdpb.DeleteRangeRequest();
   let cf: ColumnFamily | undefined;

@@ -21,7 +21,11 @@ import {
   decodeCommandFast,
   decodeWriteCommand,
   encodeWriteCommand,
+  readWriteOps,
+  WRITE_OP_DELETE,
+  WRITE_OP_PUT,
   type WriteCommandHeader,
+  WriteOps,
 } from "./cmd_codec.ts";
 import { changePeerCommand, encodeCommand, writeCommand } from "./command.ts";
 import type { PeerMeta, RegionMeta } from "./local_state.ts";
@@ -292,6 +296,97 @@ Deno.test("damaged commands and random bytes decode as protobufjs decodes them, 
     else read.other++;
   }
   assert.ok(read.byHand > 100 && read.other > 1_000, JSON.stringify(read));
+});
+
+/**
+ * `readWriteOps`'s promise for `data`: when it reads the bytes, the generated decoder reads a
+ * plain write command of the same header whose requests make the same modifications, in order;
+ * when it declines, nothing is promised (the general path decodes). Returns whether it read.
+ */
+function checkWriteOps(data: Uint8Array, what: string): boolean {
+  const ops = new WriteOps();
+  if (!readWriteOps(data, ops)) return false;
+  const cmd = raft_cmdpb.RaftCmdRequest.decode(data);
+  assert.equal(cmd.adminRequest, null, what);
+  assert.deepStrictEqual(ops.header, cmd.header, what);
+  const expected = cmd.requests.map(raftRequestToModification).map(contents);
+  const read = Array.from({ length: ops.count }, (_, i): Modification => {
+    const [cf, key, value] = [ops.cfs[i]!, ops.keys[i]!, ops.values[i]!];
+    if (ops.kinds[i] === WRITE_OP_PUT) return { type: "put", cf, key, value };
+    if (ops.kinds[i] === WRITE_OP_DELETE) return { type: "delete", cf, key };
+    return { type: "deleteRange", cf, startKey: key, endKey: value };
+  });
+  assert.deepStrictEqual(read.map(contents), expected, what);
+  return true;
+}
+
+Deno.test("readWriteOps reads a write command as the generated decoder and raftRequestToModification do, or declines", () => {
+  const random = new SeededRandom(SEED + 5);
+  const read = { whole: 0, cut: 0, damaged: 0, declined: 0 };
+  for (let i = 0; i < 1_500; i++) {
+    const { header: h, modifications } = command(random, i);
+    const data = encodeWriteCommand(h, modifications);
+    const what = `seed ${SEED + 5}, command ${i}`;
+    if (checkWriteOps(data, what)) read.whole++;
+    else read.declined++;
+    const cut = data.subarray(0, random.int(data.length));
+    let decodes = true;
+    try {
+      raft_cmdpb.RaftCmdRequest.decode(cut);
+    } catch {
+      decodes = false;
+    }
+    if (!decodes) {
+      assert.equal(
+        readWriteOps(cut, new WriteOps()),
+        false,
+        `${what}: read a cut protobufjs refuses`,
+      );
+    } else if (checkWriteOps(cut, `${what}, cut`)) read.cut++;
+    const damaged = data.slice();
+    if (damaged.length > 0) damaged[random.int(damaged.length)]! ^= 1 << random.int(8);
+    try {
+      raft_cmdpb.RaftCmdRequest.decode(damaged);
+    } catch {
+      assert.equal(readWriteOps(damaged, new WriteOps()), false, `${what}: read damaged bytes`);
+      continue;
+    }
+    if (checkWriteOps(damaged, `${what}, damaged`)) read.damaged++;
+  }
+  // Commands with a u64 past the fast path's limit are declined (decodeWriteCommand's rule).
+  assert.ok(read.whole > 1_000 && read.cut > 20 && read.damaged > 100, JSON.stringify(read));
+});
+
+Deno.test("readWriteOps declines admin commands, other request types and notify-only DeleteRange", () => {
+  const ops = new WriteOps();
+  const region: RegionMeta = {
+    id: 2n,
+    startKey: new Uint8Array(),
+    endKey: new Uint8Array(),
+    regionEpoch: { confVer: 1n, version: 1n },
+    peers: [{ id: 3n, storeId: 1n, role: 0 }],
+  };
+  const through = { region: () => region, meta: region.peers[0]! };
+  const change = changePeerCommand(through, {
+    changeType: 0,
+    peer: { id: 4n, storeId: 2n, role: 1 },
+  });
+  assert.equal(readWriteOps(encodeCommand(change), ops), false);
+  const get = raft_cmdpb.RaftCmdRequest.encode({
+    requests: [{ cmdType: raft_cmdpb.CmdType.Get, get: { key: new Uint8Array([1]) } }],
+  }).finish();
+  assert.equal(readWriteOps(get, ops), false);
+  const notifyOnly = raft_cmdpb.RaftCmdRequest.encode({
+    requests: [{
+      cmdType: raft_cmdpb.CmdType.DeleteRange,
+      deleteRange: { startKey: new Uint8Array([1]), endKey: new Uint8Array([2]), notifyOnly: true },
+    }],
+  }).finish();
+  assert.equal(readWriteOps(notifyOnly, ops), false);
+  const mismatched = raft_cmdpb.RaftCmdRequest.encode({
+    requests: [{ cmdType: raft_cmdpb.CmdType.Delete, put: { key: new Uint8Array([1]) } }],
+  }).finish();
+  assert.equal(readWriteOps(mismatched, ops), false, "a Delete whose sub-message is a Put");
 });
 
 // Hand-made bytes for wire-format corners protobufjs's encoder never writes.

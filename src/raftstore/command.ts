@@ -130,7 +130,7 @@ export function checkEpoch(
 
 /** True if data key `key` lies in the region's [startKey, endKey) (empty end = +infinity). */
 export function keyInRegion(key: Uint8Array, region: RegionMeta): boolean {
-  return regionContainsKey({ ...region, ...region.regionEpoch }, key);
+  return regionContainsKey(region, key);
 }
 
 /** The first key after the raftstore's own records in CF raft (keys.ts: 0x01 0x01..0x03). */
@@ -172,6 +172,22 @@ export function writeModifications(
 
 /** Checks of `writeModifications` for one modification. */
 function modificationProblem(m: Modification, region: RegionMeta): RegionError | null {
+  return m.type === "deleteRange"
+    ? writeProblem(region, m.cf, m.startKey, m.endKey)
+    : writeProblem(region, m.cf, m.key, undefined);
+}
+
+/**
+ * Checks of `writeModifications` for one write on `cf`: a put or delete of `start` (`end`
+ * undefined), or a DeleteRange [start, end) (an empty end: to the region's end). Null when
+ * acceptable. Apply's object-free reading of a write command (apply.ts) checks with it too.
+ */
+export function writeProblem(
+  region: RegionMeta,
+  cf: ColumnFamily,
+  start: Uint8Array,
+  end: Uint8Array | undefined,
+): RegionError | null {
   const invalid = (reason: string): RegionError => ({
     code: "InvalidCommand",
     regionId: region.id,
@@ -184,9 +200,8 @@ function modificationProblem(m: Modification, region: RegionMeta): RegionError |
     startKey: region.startKey,
     endKey: region.endKey,
   });
-  const [start, end] = m.type === "deleteRange" ? [m.startKey, m.endKey] : [m.key, undefined];
-  if (m.cf === "raft") {
-    if (m.type === "deleteRange" && end!.length === 0) {
+  if (cf === "raft") {
+    if (end !== undefined && end.length === 0) {
       return invalid("an unbounded DeleteRange in CF raft");
     }
     if (touchesLocalRecords(start, end ?? successor(start))) {
@@ -197,7 +212,7 @@ function modificationProblem(m: Modification, region: RegionMeta): RegionError |
   }
   if (end === undefined || end.length === 0) return null;
   if (compareBytes(start, end) > 0) return invalid("DeleteRange with start_key after end_key");
-  if (m.cf !== "raft" && region.endKey.length > 0 && compareBytes(end, region.endKey) > 0) {
+  if (cf !== "raft" && region.endKey.length > 0 && compareBytes(end, region.endKey) > 0) {
     return outside(end);
   }
   return null;

@@ -40,6 +40,7 @@ import {
   EntryType,
   type Message,
   MessageType,
+  newEntry,
   NONE,
   ProgressState,
   type RandomSource,
@@ -125,6 +126,11 @@ export class Peer {
   readonly #config: PeerConfig;
   readonly #peerCache = new Map<bigint, PeerMeta>();
   #proposals: Proposal[] = [];
+  /**
+   * Plain writes proposed since the last flush: handed to Raft as one batch (one MsgPropose,
+   * one append) by `flushProposals`, before anything else reaches Raft.
+   */
+  #batched: { data: Uint8Array; cb: ProposalCallback }[] = [];
   readonly #reads = new Map<string, PendingRead>();
   #readSeq = 0;
   #ticks = 0;
@@ -292,6 +298,7 @@ export class Peer {
 
   /** One tick of the logical clock: Raft's timers, read expiry, the log-compaction check. */
   tick(): void {
+    this.flushProposals();
     this.raw.tick();
     this.#ticks++;
     for (const [ctx, read] of this.#reads) {
@@ -455,6 +462,7 @@ export class Peer {
       return;
     }
     if (t === MessageType.MsgSnapshot && !this.snapshotIncludesSelf(envelope.message)) return;
+    this.flushProposals();
     this.raw.step(envelope.message);
     const fromLeader = t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
       t === MessageType.MsgSnapshot;
@@ -482,6 +490,15 @@ export class Peer {
     const error = this.checkProposal(cmd);
     if (error !== null) return cb({ ok: false, error });
     const admin = cmd.adminRequest;
+    // A write the write path checked and encoded waits for the batch (`flushProposals`); any
+    // other command goes to Raft at once, after the writes proposed before it.
+    if ((admin === null || admin === undefined) && encoded !== undefined && !this.isMerging()) {
+      if (!this.prepareMergeFenced()) {
+        this.#batched.push({ data: encoded, cb });
+        return;
+      }
+    }
+    this.flushProposals();
     if (this.isMerging() && admin?.cmdType !== raft_cmdpb.AdminCmdType.RollbackMerge) {
       return cb({ ok: false, error: this.merging() });
     }
@@ -632,15 +649,40 @@ export class Peer {
       return this.invalid(`the header names region ${cmd.header?.regionId ?? 0n}`);
     }
     if (!this.isLeader()) return this.notLeader();
-    if (this.#proposals.length >= this.#config.maxPendingProposals) {
+    const waiting = this.#proposals.length + this.#batched.length;
+    if (waiting >= this.#config.maxPendingProposals) {
       return {
         code: "ServerIsBusy",
         regionId: this.regionId,
         reason:
-          `${this.#proposals.length} proposals are waiting (the most is ${this.#config.maxPendingProposals})`,
+          `${waiting} proposals are waiting (the most is ${this.#config.maxPendingProposals})`,
       };
     }
     return checkEpoch(cmd, this.region(), false);
+  }
+
+  /**
+   * Hands the batched writes to Raft as one MsgPropose (one append, one commit check), each
+   * tracked at its index; if Raft refuses the batch, every write of it is answered
+   * ProposalDropped. The store calls it after taking its inbox; the peer before anything else
+   * reaches Raft (a message, a tick, another proposal, a read), so the log keeps their order.
+   */
+  flushProposals(): void {
+    const batch = this.#batched;
+    if (batch.length === 0) return;
+    this.#batched = [];
+    const raft = this.raw.raft;
+    const before = raft.log.lastIndex();
+    const entries = batch.map((p) => newEntry({ term: 0n, index: 0n, data: p.data }));
+    const refused = !this.isLeader() || this.raw.proposeEntries(entries) !== undefined;
+    const last = raft.log.lastIndex();
+    if (refused || last - before !== BigInt(batch.length)) {
+      const error = this.dropped("Raft refused it (a transfer under way, or too much uncommitted)");
+      for (const p of batch) p.cb({ ok: false, error });
+      return;
+    }
+    let index = before;
+    for (const p of batch) this.#proposals.push({ index: ++index, term: raft.term, cb: p.cb });
   }
 
   private trackProposal(cb: ProposalCallback): void {
@@ -782,6 +824,7 @@ export class Peer {
    * Served at once under the lease, else after a ReadIndex round and apply.
    */
   read(cb: ReadCallback): void {
+    this.flushProposals();
     if (this.#destroyed) {
       return cb({ ok: false, error: { code: "RegionNotFound", regionId: this.regionId } });
     }
@@ -834,6 +877,7 @@ export class Peer {
 
   /** Asks the leader (this peer) to hand leadership to `peerId` (a Raft message, no entry). */
   transferLeader(peerId: bigint): void {
+    this.flushProposals();
     if (this.isLeader() && peerId !== this.meta.id && this.#peerCache.has(peerId)) {
       this.raw.transferLeader(peerId);
     }
@@ -893,6 +937,7 @@ export class Peer {
 
   /** The peer's Ready, or undefined when it has nothing to do. */
   takeReady(): Ready | undefined {
+    this.flushProposals();
     if (this.#destroyed || !this.raw.hasReady()) return undefined;
     const rd = this.raw.ready();
     if (rd.softState !== undefined) this.onRoleChange(rd.softState.raftState);
@@ -1070,8 +1115,9 @@ export class Peer {
 
   /** Answers everything waiting with `errors` (the store stopping, or the peer destroyed). */
   failAll(errors: { proposals: RegionError; reads: RegionError }): void {
-    const proposals = this.#proposals;
+    const proposals = [...this.#proposals, ...this.#batched];
     this.#proposals = [];
+    this.#batched = [];
     for (const p of proposals) p.cb({ ok: false, error: errors.proposals });
     const waiting = this.#waitingVoter;
     this.#waitingVoter = null;

@@ -7,7 +7,8 @@
  * round does, in src/raft/raw_node.ts's order:
  *
  *  0. Take the inbox: route each message to its peer (creating or refusing peers, see
- *     `route`), hand each proposal and read to its peer.
+ *     `route`), hand each proposal and read to its peer; the writes a peer took reach its Raft
+ *     as one batch (`Peer.flushProposals`: one MsgPropose, one append) when the inbox is taken.
  *  1. Collect every peer's Ready and persist all of them in one WriteBatch with one synced write
  *     (`log_writer.ts`); the inbox keeps gathering while the write runs.
  *  2. Send every Ready's messages.
@@ -808,6 +809,8 @@ export class Store {
   private async takeInbox(): Promise<void> {
     const inbox = this.#inbox;
     this.#inbox = [];
+    // Peers that took writes: each hands them to Raft as one batch once the inbox is taken.
+    const proposed = new Set<Peer>();
     for (const item of inbox) {
       if (item.kind === "message") {
         await this.route(item.envelope);
@@ -822,11 +825,15 @@ export class Store {
       } else if (item.kind === "propose") {
         const busy = this.mergeTargetProblem(item.cmd);
         if (busy !== null) item.cb({ ok: false, error: busy });
-        else peer.propose(item.cmd, item.cb, item.encoded);
+        else {
+          peer.propose(item.cmd, item.cb, item.encoded);
+          proposed.add(peer);
+        }
       } else {
         peer.read(item.cb);
       }
     }
+    for (const peer of proposed) peer.flushProposals();
   }
 
   /** Routes one envelope to its peer (module header's message checks). */

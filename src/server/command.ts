@@ -55,6 +55,12 @@ export interface Command<Request, Response> {
   /** Keys checked against the region and the key size limit before `execute`. */
   keysOf(request: Request): Uint8Array[];
   /**
+   * True for a write that reads nothing before it proposes (a raw put or delete): it needs no
+   * read gate (`StoreServices.gate`), as the log itself refuses it where this replica does not
+   * lead. A command that reads first (a CAS, every transactional write) leaves it unset.
+   */
+  blindWrite?: true;
+  /**
    * Runs the request within `scope.region`. A command whose answer gathers entries (pairs,
    * values, records) takes each one's bytes from `scope.budget` before keeping it, and answers
    * `AnswerTooLarge` (via `AnswerBudget.refusal`) when the budget refuses (see

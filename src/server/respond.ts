@@ -122,8 +122,9 @@ export async function runCommand(
   if ("code" in region) return failureResponse(command, region);
   const outside = keyOutsideRegion(region, { api: command.keyApi, keys });
   if (outside !== null) return failureResponse(command, outside);
-  // Clustered: a read is served only by the leader under its lease, or after a ReadIndex.
-  const gate = services.gate?.(region) ?? null;
+  // Clustered: a read is served only by the leader under its lease, or after a ReadIndex (a
+  // blind write reads nothing: the log refuses it where this replica does not lead).
+  const gate = command.blindWrite === true ? null : services.gate?.(region) ?? null;
   if (gate !== null) {
     const refused = await gate;
     if (refused !== null) return failureResponse(command, refused);

@@ -67,7 +67,10 @@ export function regionDataKey(api: KeyApi, key: Uint8Array): Uint8Array {
 }
 
 /** Whether data key `key` lies in `[region.startKey, region.endKey)`. */
-export function regionContainsKey(region: RegionMeta, key: Uint8Array): boolean {
+export function regionContainsKey(
+  region: Pick<RegionMeta, "startKey" | "endKey">,
+  key: Uint8Array,
+): boolean {
   if (region.startKey.length > 0 && compareBytes(key, region.startKey) < 0) return false;
   return region.endKey.length === 0 || compareBytes(key, region.endKey) < 0;
 }

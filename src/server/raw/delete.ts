@@ -14,6 +14,7 @@ export const rawDelete: Command<
   responseCodec: kvrpcpb.RawDeleteResponse,
   errorField: "error",
   keyApi: "raw",
+  blindWrite: true,
   keysOf: (request) => [request.key],
   async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
@@ -34,6 +35,7 @@ export const rawBatchDelete: Command<
   responseCodec: kvrpcpb.RawBatchDeleteResponse,
   errorField: "error",
   keyApi: "raw",
+  blindWrite: true,
   keysOf: (request) => request.keys,
   async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);

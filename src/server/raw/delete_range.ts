@@ -26,6 +26,7 @@ export const rawDeleteRange: Command<
   responseCodec: kvrpcpb.RawDeleteRangeResponse,
   errorField: "error",
   keyApi: "raw",
+  blindWrite: true,
   keysOf: (request) => [request.startKey],
   async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);

@@ -12,6 +12,7 @@ export const rawPut: Command<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse.$Prop
   responseCodec: kvrpcpb.RawPutResponse,
   errorField: "error",
   keyApi: "raw",
+  blindWrite: true,
   keysOf: (request) => [request.key],
   async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
@@ -50,6 +51,7 @@ export const rawBatchPut: Command<
   responseCodec: kvrpcpb.RawBatchPutResponse,
   errorField: "error",
   keyApi: "raw",
+  blindWrite: true,
   keysOf: (request) => request.pairs.map((pair) => pair.key ?? new Uint8Array(0)),
   async execute({ raw: store }, request, { region }) {
     const cf = resolveColumnFamily(request.cf);
