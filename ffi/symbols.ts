@@ -88,6 +88,12 @@ export const ROCKSDB_SYMBOLS = {
   rocksdb_release_snapshot: { parameters: [P, P], result: V },
   rocksdb_flush_cf: { parameters: [P, P, P, B], result: V },
   rocksdb_flush_wal: { parameters: [P, "u8", B], result: V },
+  rocksdb_flush_wal_nonblocking: {
+    name: "rocksdb_flush_wal",
+    parameters: [P, "u8", B],
+    result: V,
+    nonblocking: true,
+  },
   rocksdb_compact_range_cf: { parameters: [P, P, B, Z, B, Z], result: V },
   rocksdb_property_value_cf: { parameters: [P, P, B], result: P },
   rocksdb_free: { parameters: [P], result: V },

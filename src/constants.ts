@@ -393,6 +393,12 @@ export const RAFTSTORE_READ_INDEX_TIMEOUT_TICKS = 2 * RAFTSTORE_ELECTION_TIMEOUT
 /** Most messages and requests a store's inbox holds between rounds; more are dropped/refused. */
 export const RAFTSTORE_MAX_INBOX = 65_536;
 /**
+ * Most write-ahead-log fsyncs a store has under way (store.ts): a round that would start one more
+ * waits for the oldest to end first. Each covers every write before it, so more than a couple
+ * only queue in RocksDB.
+ */
+export const RAFTSTORE_SYNCS_IN_FLIGHT_MAX = 2;
+/**
  * Most entry bytes (new entries to persist plus committed entries to apply) one round of a store
  * takes from its peers' Readies: past it the round stops collecting, and the peers left wait for
  * the next round, first in line. One Ready is always taken, whatever its size (each peer's
@@ -427,6 +433,7 @@ assertConstant(
   RAFTSTORE_READ_INDEX_TIMEOUT_TICKS >= RAFTSTORE_ELECTION_TIMEOUT_TICKS,
   "a ReadIndex may wait at least one heartbeat round and an election",
 );
+assertConstant(RAFTSTORE_SYNCS_IN_FLIGHT_MAX >= 1, "a store may have one fsync under way");
 assertConstant(
   RAFTSTORE_MAX_PENDING_PROPOSALS >= 1 && RAFTSTORE_MAX_PENDING_READS >= 1 &&
     RAFTSTORE_MAX_INBOX >= RAFTSTORE_MAX_PENDING_PROPOSALS,

@@ -143,6 +143,18 @@ const CASES: Case[] = [
     batch.destroy();
     assert.equal(text(engine.get("raft", b("entry"))), "1");
   }],
+  [
+    "a write is visible at once and syncWal resolves after it, concurrent syncs too",
+    async (engine) => {
+      const batch = engine.newWriteBatch();
+      batch.put("raft", b("entry"), b("2"));
+      engine.write(batch);
+      batch.destroy();
+      assert.equal(text(engine.get("raft", b("entry"))), "2");
+      await Promise.all([engine.syncWal(), engine.syncWal()]);
+      assert.equal(text(engine.get("raft", b("entry"))), "2");
+    },
+  ],
   ["a snapshot does not see writes made after it", (engine) => {
     fill(engine, "default", ["a", "b"]);
     const snapshot = engine.snapshot();

@@ -181,6 +181,15 @@ export class MemoryEngine extends TableReader implements KvEngine {
     }
   }
 
+  syncWal(): Promise<void> {
+    try {
+      this.assertOpen();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   snapshot(): Snapshot {
     this.assertOpen();
     const captured = new Map<ColumnFamily, Table>();

@@ -445,6 +445,22 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     error.check("write (sync)");
   }
 
+  /** `KvEngine.syncWal`: RocksDB's FlushWAL(sync), its fsync off the thread. */
+  async syncWal(): Promise<void> {
+    this.#state.assertOpen();
+    const error = new ErrorSlot();
+    // Counted with the durable writes: the engine is not closed while the native call runs.
+    this.#durableInFlight++;
+    Atomics.add(this.#attached, DURABLE_IN_FLIGHT, 1);
+    try {
+      await rocks().rocksdb_flush_wal_nonblocking(this.#state.db, 1, error.buffer);
+    } finally {
+      Atomics.sub(this.#attached, DURABLE_IN_FLIGHT, 1);
+      this.#durableInFlight--;
+    }
+    error.check("sync WAL");
+  }
+
   /**
    * Whether the database accepts writes now: null if it does, else RocksDB's reason. A
    * background error (a flush that hit "No space left on device") stops every write until

@@ -102,6 +102,12 @@ export interface KvEngine extends Readable {
    * must not be changed until the promise settles. Concurrent durable writes share fsyncs.
    */
   writeDurable(batch: WriteBatch): Promise<void>;
+  /**
+   * Makes every write that returned before this call durable (fsyncs the write-ahead log),
+   * without blocking the event loop: `write` then `syncWal` is `writeDurable` in two steps, the
+   * write visible at once and durable when the promise resolves. Concurrent calls share fsyncs.
+   */
+  syncWal(): Promise<void>;
   snapshot(): Snapshot;
   /** Flushes memtables of `cf` (or all) to SST files. */
   flush(cf?: ColumnFamily): void;

@@ -137,6 +137,11 @@ export interface RaftConfig {
   leaseMarginTicks?: number;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
+  /**
+   * The application persists a Ready's entries after `advance` and reports it with
+   * `RawNode.onPersisted`; committed entries are applied only once durable here (raft_log.ts).
+   */
+  asyncPersist?: boolean;
   /** Test-only bugs. */
   testingBugs?: RaftTestingBugs;
 }
@@ -227,6 +232,7 @@ export class Raft {
       leaseMarginTicks: DEFAULT_LEASE_MARGIN_TICKS,
       disableProposalForwarding: false,
       newGroup: false,
+      asyncPersist: false,
       ...config,
     };
     assert(
@@ -236,7 +242,11 @@ export class Raft {
     assert(this.cfg.maxUncommittedSizeBytes > 0, "raft: maxUncommittedSizeBytes must be positive");
     this.bugs = config.testingBugs ?? {};
     this.id = config.id;
-    this.log = new RaftLog(config.storage, this.cfg.maxCommittedSizePerReadyBytes);
+    this.log = new RaftLog(
+      config.storage,
+      this.cfg.maxCommittedSizePerReadyBytes,
+      config.asyncPersist ?? false,
+    );
     this.tracker = new ProgressTracker(this.cfg.maxInflightMsgs);
     const { hardState, confState } = config.storage.initialState();
     this.loadConfigs(confState);

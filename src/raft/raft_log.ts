@@ -5,6 +5,13 @@
  * Invariants (asserted): `applied <= committed <= lastIndex()`; `firstIndex() - 1 <= applied`
  * once a snapshot is restored; the term of an entry never decreases along the log.
  *
+ * With asynchronous persistence (`RaftConfig.asyncPersist`) the application writes a Ready's
+ * entries and calls `advance` before they are durable, and reports durability later
+ * (`RawNode.onPersisted`): `persisted` is the highest index known durable here, and committed
+ * entries are handed out for apply only up to it — so what a state machine applies is durable
+ * on this node as well as committed. An append that replaces entries lowers it to the point of
+ * replacement; a report for entries replaced since is ignored (their term no longer matches).
+ *
  * @module
  */
 
@@ -20,16 +27,29 @@ export class RaftLog {
   applied: bigint;
   /** Entries not yet persisted. */
   readonly unstable: LogUnstable;
+  /**
+   * With asynchronous persistence: the highest index known durable on this node (module
+   * header); everything in storage is, at start. Unused otherwise.
+   */
+  persisted: bigint;
   /** Called with every batch of entries appended (after truncation), for config tracking. */
   onAppend: ((entries: Entry[]) => void) | undefined = undefined;
 
-  /** A log over `storage`, positioned after its last entry. */
-  constructor(readonly storage: Storage, readonly maxCommittedSizePerReadyBytes: number) {
+  /**
+   * A log over `storage`, positioned after its last entry. `asyncPersist`: committed entries
+   * are handed out only up to `persisted` (module header).
+   */
+  constructor(
+    readonly storage: Storage,
+    readonly maxCommittedSizePerReadyBytes: number,
+    readonly asyncPersist = false,
+  ) {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new LogUnstable(last + 1n);
     this.committed = first - 1n;
     this.applied = first - 1n;
+    this.persisted = last;
   }
 
   /** First index still in the log. */
@@ -109,6 +129,9 @@ export class RaftLog {
       `append after ${after} would overwrite committed ${this.committed}`,
     );
     this.unstable.truncateAndAppend(entries);
+    // Entries after `after` are replaced: whatever was durable of the old ones says nothing of
+    // the new ones.
+    if (after < this.persisted) this.persisted = after;
     this.onAppend?.(entries);
     return this.lastIndex();
   }
@@ -144,20 +167,22 @@ export class RaftLog {
     return this.unstable.entries;
   }
 
+  /** The last index apply may reach: committed, and durable here with async persistence. */
+  applyLimit(): bigint {
+    return this.asyncPersist && this.persisted < this.committed ? this.persisted : this.committed;
+  }
+
   /** True if committed entries wait to be applied. */
   hasNextCommittedEntries(): boolean {
-    return this.committed > maxBig(this.applied, this.firstIndex() - 1n);
+    return this.applyLimit() > maxBig(this.applied, this.firstIndex() - 1n);
   }
 
   /** Committed, unapplied entries, bounded by `maxCommittedSizePerReadyBytes`. */
   nextCommittedEntries(): Entry[] {
     const lo = maxBig(this.applied + 1n, this.firstIndex());
-    if (this.committed + 1n <= lo) return [];
-    return this.slice({
-      lo,
-      hi: this.committed + 1n,
-      maxSizeBytes: this.maxCommittedSizePerReadyBytes,
-    });
+    const hi = this.applyLimit() + 1n;
+    if (hi <= lo) return [];
+    return this.slice({ lo, hi, maxSizeBytes: this.maxCommittedSizePerReadyBytes });
   }
 
   /** Entries in `[lo, hi)` from storage and unstable, limited to `maxSizeBytes`. */
@@ -234,10 +259,22 @@ export class RaftLog {
     this.unstable.stableSnapTo(index);
   }
 
+  /**
+   * With async persistence: the entries up to `at.index` written with term `at.term` are
+   * durable. Ignored if the log holds another term there now (those entries were replaced
+   * since: their own report follows) or if it says nothing new.
+   */
+  persistedTo(at: { index: bigint; term: bigint }): void {
+    if (at.index <= this.persisted || !this.matchTerm(at)) return;
+    this.persisted = at.index;
+  }
+
   /** Replaces the log by a snapshot (follower receiving MsgSnapshot). */
   restore(snap: Snapshot): void {
     this.committed = snap.metadata.index;
     this.unstable.restore(snap);
+    // The whole log is replaced: nothing of it is known durable until the snapshot is.
+    if (this.persisted > snap.metadata.index) this.persisted = snap.metadata.index;
   }
 
   /** The snapshot to send: the unstable one if pending, else storage's. */

@@ -16,6 +16,12 @@
  *     `ready.readStates` once the applied index reaches each one's `index`.
  *  4. Call `advance(ready)`. Until then, no other `ready()`.
  *
+ * With `asyncPersist` (RaftConfig), duty 1 may still be under way at `advance` — the entries
+ * written but not yet durable — and the application reports durability with `onPersisted`;
+ * then duty 2 holds back the Ready's messages until it is durable (they may promise what it
+ * holds), while committed entries are handed out for duty 3 only once durable here, so that
+ * applying them never runs ahead of this node's own log.
+ *
  * Invariants (asserted): `ready()` is not called again before `advance()`; a Ready's
  * committed entries never go beyond what duty 1 makes durable on this node or a quorum.
  *
@@ -229,6 +235,15 @@ export class RawNode {
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) log.appliedTo(lastApplied.index);
     this.raft.reduceUncommittedSize(rd.committedEntries);
+  }
+
+  /**
+   * With `asyncPersist`: the entries up to `at.index`, written with term `at.term` (the last
+   * entry of a Ready, or its snapshot), are durable now.
+   */
+  onPersisted(at: { index: bigint; term: bigint }): void {
+    assert(this.raft.log.asyncPersist, "RawNode.onPersisted without asyncPersist");
+    this.raft.log.persistedTo(at);
   }
 
   /** A snapshot of the node's state. */

@@ -4,9 +4,20 @@
  * term change, a snapshot): a commit-index-only change may be lost in a crash and is learnt
  * again from the leader, as etcd/raft's `MustSync` allows.
  *
- * `KvEngine.writeDurable` does not block the event loop (RocksDB's fsync runs off the thread),
- * so whatever arrives while it runs — messages, proposals, reads, ticks — gathers in the store's
- * inbox for the next round.
+ * Two ways, by the store's `pipelineLog`:
+ * - Off (a clustered store): a write that must be durable is `writeDurable` — RocksDB's fsync
+ *   off the thread, so whatever arrives meanwhile (messages, proposals, reads, ticks) gathers
+ *   in the store's inbox for the next round, which starts once this one is done.
+ * - On (a standalone store): the write is made on the calling thread and returns at once (in
+ *   the memtables and the write-ahead log, not yet fsynced), and the caller starts
+ *   `KvEngine.syncWal` after it and treats the round as durable when that ends (store.ts: the
+ *   round's messages wait for it, its entries are reported persisted then, and only then
+ *   applied). So the fsync of one round runs while the next rounds gather and write; since the
+ *   write-ahead log is one sequential file whose fsync covers everything written before it, a
+ *   crash keeps a prefix of the rounds — never a later round without an earlier one.
+ *
+ * A round that installs a snapshot is written durably before it returns, either way: its files
+ * are ingested after the write, and only once it is durable.
  *
  * @module
  */
@@ -19,36 +30,51 @@ import type { Peer } from "./peer.ts";
 export interface LogWriteStats {
   peers: number;
   operations: number;
-  synced: boolean;
+  /**
+   * Whether the round must be durable: written durably already (`durable`), else the caller
+   * makes it so with `syncWal`.
+   */
+  mustSync: boolean;
+  /** The write was synced before returning (a snapshot's round). */
+  durable: boolean;
 }
 
 /**
- * Persists every peer's Ready of a round: one batch, one write (synced when needed).
- * `thenApply`, when given, adds duty 3 (the committed entries' effects) to the same batch after
- * duty 1: one atomic write holds a round's log and what it applies, so a crash keeps both or
- * neither — what "persist, then apply" allows — and the event loop never blocks on a second,
- * synchronous write. The store passes it unless a Ready installs a snapshot (whose files are
- * ingested between the two duties).
+ * Persists every peer's Ready of a round: one batch, one write. `thenApply`, when given, adds
+ * duty 3 (the committed entries' effects) to the same batch after duty 1: one atomic write
+ * holds a round's log and what it applies, and the event loop never waits for a second write.
+ * The store passes it unless a Ready installs a snapshot (whose files are ingested between the
+ * two duties). `pipelined` (a pipelined log, module header): the write returns at once and
+ * `mustSync` tells the caller to start the fsync; else a write that must be durable is, before
+ * this returns (`writeDurable`, off the thread), as is a snapshot's in either case.
  */
 export async function persistReadies<T = never>(
   engine: KvEngine,
   readies: ReadonlyArray<{ peer: Peer; ready: Ready }>,
-  thenApply?: (batch: WriteBatch) => T,
+  thenApply: ((batch: WriteBatch) => T) | undefined,
+  pipelined: boolean,
 ): Promise<LogWriteStats & { applied: T | undefined }> {
   const batch = engine.newWriteBatch();
   try {
     let mustSync = false;
+    let installs = false;
     for (const { peer, ready } of readies) {
       peer.persist(batch, ready);
-      mustSync ||= ready.mustSync || ready.snapshot !== undefined;
+      mustSync ||= ready.mustSync;
+      installs ||= ready.snapshot !== undefined;
     }
     const applied = thenApply?.(batch);
     const operations = batch.count;
-    if (operations > 0) {
-      if (mustSync) await engine.writeDurable(batch);
-      else engine.write(batch);
-    }
-    return { peers: readies.length, operations, synced: operations > 0 && mustSync, applied };
+    const durable = operations > 0 && (installs || (mustSync && !pipelined));
+    if (durable) await engine.writeDurable(batch);
+    else if (operations > 0) engine.write(batch);
+    return {
+      peers: readies.length,
+      operations,
+      mustSync: mustSync && operations > 0 && !durable,
+      durable,
+      applied,
+    };
   } finally {
     batch.destroy();
   }

@@ -136,6 +136,13 @@ export class Peer {
   #ticks = 0;
   /** Index of the last conf change this leader may not yet have applied. */
   #pendingConfIndex = 0n;
+  /**
+   * Index of the last entry this leader proposed that may change the region (a conf change,
+   * a split, a merge step): lease reads wait for its apply (`leaseReadable`).
+   */
+  #regionChangeIndex = 0n;
+  /** Term of the entry at the applied index. */
+  #appliedTerm: bigint;
   /** The compact index of the CompactLog in flight, or 0. */
   #compactInFlight = 0n;
   /** A ChangePeer making a peer a voter, held until that peer has caught up (one at a time). */
@@ -184,8 +191,13 @@ export class Peer {
       // ReadIndex confirms leadership with a heartbeat round; lease reads are the peer's own
       // decision (`raft.leaseValid()`), taken before asking for a ReadIndex.
       readOnlyOption: ReadOnlyOption.Safe,
+      // With a pipelined log the store writes a round's entries, advances, and reports them
+      // durable when the round's fsync ends (store.ts): apply never runs ahead of this
+      // replica's own durable log.
+      asyncPersist: opts.config.pipelineLog,
       testingBugs: opts.config.testingBugs?.raft,
     });
+    this.#appliedTerm = opts.storage.term(opts.storage.appliedIndex());
     this.refreshPeerCache();
   }
 
@@ -550,6 +562,11 @@ export class Peer {
     if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
       this.#prepareMergeFence = this.raw.raft.log.lastIndex();
     }
+    if (admin !== null && admin !== undefined) {
+      if (admin.cmdType !== raft_cmdpb.AdminCmdType.CompactLog) {
+        this.#regionChangeIndex = this.raw.raft.log.lastIndex();
+      }
+    }
     this.trackProposal(cb);
   }
 
@@ -720,6 +737,7 @@ export class Peer {
       });
     }
     this.#pendingConfIndex = this.raw.raft.log.lastIndex();
+    this.#regionChangeIndex = this.#pendingConfIndex;
     this.#peerCache.set(peer.id, peer);
     this.trackProposal(cb);
   }
@@ -855,14 +873,22 @@ export class Peer {
   }
 
   /**
-   * True when a read may be served at once from the engine: this replica leads under its lease
-   * and has applied everything committed (the test of `read`'s lease path).
+   * True when a read may be served at once from the engine (the test of `read`'s lease path):
+   * this replica leads under its lease, and has applied every write acknowledged before now —
+   * everything committed, or (TiKV's test) an entry of its own term, which orders every entry
+   * of earlier terms before it: what it committed since and has not applied yet it proposed
+   * itself and has acknowledged to no one. Unless one of those may change the region (a conf
+   * change, a split, a merge step: another region may serve some of these keys once applied).
    */
   leaseReadable(): boolean {
     if (this.#destroyed || !this.isLeader()) return false;
     const raft = this.raw.raft;
-    return raft.leaseValid() && this.storage.appliedIndex() >= raft.log.committed &&
-      this.leaseOutlivesSleep();
+    if (!raft.leaseValid() || !this.leaseOutlivesSleep()) return false;
+    const applied = this.storage.appliedIndex();
+    if (applied >= raft.log.committed) return true;
+    // With a pipelined log, what this leader committed waits for its fsync before it applies.
+    return this.#config.pipelineLog && this.#appliedTerm === raft.term &&
+      this.#regionChangeIndex <= applied;
   }
 
   private readPermission(viaLease: boolean): ReadResult {
@@ -1044,6 +1070,9 @@ export class Peer {
    * After the apply batch is written: answers proposals and reads, then duty 4 (`advance`).
    */
   finishReady(rd: Ready, outcome: ApplyOutcome): void {
+    if (rd.snapshot !== undefined) this.#appliedTerm = rd.snapshot.metadata.term;
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined) this.#appliedTerm = lastApplied.term;
     this.answerProposals(rd.committedEntries, outcome.applied);
     for (const rs of rd.readStates) {
       const ctx = new TextDecoder().decode(rs.requestCtx);

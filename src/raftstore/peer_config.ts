@@ -61,6 +61,12 @@ export interface PeerConfig {
   hibernateRegions: boolean;
   /** Most entry bytes a store's round takes from its peers' Readies (store.ts `round`). */
   roundMaxReadyBytes: number;
+  /**
+   * A round does not wait for its log's fsync (store.ts, "Pipelined log"): only for a store
+   * whose regions each have their only voter here (a standalone store). Off, a round's write is
+   * durable before the round goes on.
+   */
+  pipelineLog: boolean;
   /** Test-only bugs (see `PeerTestingBugs`). */
   testingBugs?: PeerTestingBugs;
 }
@@ -79,6 +85,7 @@ export const DEFAULT_PEER_CONFIG: Readonly<PeerConfig> = {
   snapshotMaxBytes: RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
   hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
   roundMaxReadyBytes: RAFTSTORE_ROUND_MAX_READY_BYTES,
+  pipelineLog: false,
 };
 
 /** The defaults with `overrides` applied, checked. */

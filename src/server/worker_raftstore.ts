@@ -107,6 +107,11 @@ export interface WorkerRaftstoreOptions {
    * (standalone: max_ts was seeded from the store's own oracle at start): always synced.
    */
   requestMaxTs?: (regionId: bigint, term: bigint) => void;
+  /**
+   * The store's regions have their only voter here (a standalone store): its log's fsyncs are
+   * pipelined (store.ts, "Pipelined log").
+   */
+  pipelineLog?: boolean;
   /** A region appeared, changed or went (after a round, or an open or close). */
   onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
   /** A merge here waits for region `regionId`, which another worker runs: move it here. */
@@ -309,7 +314,7 @@ export class WorkerRaftstore {
       regionIds: options.regionIds,
       snapshots: options.snapshots,
       needRegion: options.needRegion,
-      config: settings === undefined ? undefined : {
+      config: settings === undefined ? { pipelineLog: options.pipelineLog ?? false } : {
         heartbeatIntervalTicks: settings.heartbeatTicks,
         electionTimeoutTicks: settings.electionTimeoutTicks,
         raftLogGcCountLimit: settings.raftLogGcCountLimit,
@@ -318,6 +323,7 @@ export class WorkerRaftstore {
         readIndexTimeoutTicks: 2 * settings.electionTimeoutTicks,
         raftLogGcCheckTicks: settings.electionTimeoutTicks,
         hibernateRegions: settings.hibernateRegions ?? DEFAULT_HIBERNATE_REGIONS,
+        pipelineLog: options.pipelineLog ?? false,
       },
     });
     this.driver = new StoreDriver(this.store, {

@@ -2,7 +2,7 @@
  * A memory engine that can lose power: writes through `write` (unsynced) are kept apart from
  * those made durable, and `powerLoss()` returns a fresh engine holding only what a synced write
  * made durable. `writeDurable` makes every earlier unsynced write durable too, as RocksDB's WAL
- * does (it is one sequential log: an fsync covers everything before it).
+ * does (it is one sequential log: an fsync covers everything before it), and so does `syncWal`.
  *
  * A process crash (kill -9) loses nothing the engine was given (the OS keeps unsynced WAL
  * writes); `processCrash()` returns an engine with everything. Tests pick which to model.
@@ -102,6 +102,12 @@ export class CrashableMemoryEngine implements KvEngine {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+  syncWal(): Promise<void> {
+    for (const earlier of this.#unsynced) this.#durable.apply(earlier);
+    this.#unsynced = [];
+    this.syncCount++;
+    return Promise.resolve();
   }
   snapshot(): Snapshot {
     return this.#live.snapshot();

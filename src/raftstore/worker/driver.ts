@@ -5,8 +5,11 @@
  *
  * Invariants:
  * - Rounds never overlap: one loop runs them, one after the other, while the store has work. An
- *   input that arrives during a round (the round awaits its synced write) is taken by the next
- *   one, so the inputs of one fsync gather for the next (the group commit of the log).
+ *   input that arrives during a round is taken by the next one. A round does not wait for its
+ *   fsync (store.ts): the store calls back when one ends, and the driver runs a round then for
+ *   what waited on it (entries now durable to apply, held messages sent).
+ * - Work between rounds (peers opened or closed) runs once every fsync under way has ended: a
+ *   peer handed to another group is read from disk there as durable.
  * - A round that throws is a bug (the engine failed a write, or an assertion): the driver stops
  *   ticking and hands the error to `onBug`, which ends the worker.
  * - `stop()` stops the ticks, waits for the round in flight, then stops the store (which fails
@@ -61,6 +64,7 @@ export class StoreDriver {
     assert(options.tickMs > 0, "a driver ticks at a positive interval", { tickMs: options.tickMs });
     this.store = store;
     this.#options = options;
+    store.syncListener = () => this.kick();
     this.#timer = setInterval(() => this.#tick(), options.tickMs);
   }
 
@@ -107,6 +111,8 @@ export class StoreDriver {
   async #loop(): Promise<void> {
     try {
       for (;;) {
+        if (this.#stopped) return;
+        if (this.#between.length > 0) await this.store.settleSyncs();
         if (this.#stopped) return;
         const between = this.#between;
         this.#between = [];
