@@ -68,16 +68,8 @@ export function decodeStateSnapshot(data: Uint8Array): Array<[string, string]> {
 
 // --- eraftpb records -------------------------------------------------------------------------
 
-/** eraftpb.Entry: entry_type 1, term 2, index 3, data 4, context 6. */
-export function encodeEntry(entry: Entry): Uint8Array {
-  return new ProtoWriter()
-    .enumValue(1, entry.entryType)
-    .uint64(2, entry.term)
-    .uint64(3, entry.index)
-    .bytes(4, entry.data)
-    .bytes(6, entry.context)
-    .finish();
-}
+/** eraftpb.Entry: entry_type 1, term 2, index 3, data 4, context 6 (the tree's one encoder). */
+export { encodeRaftEntry as encodeEntry } from "../codec/raft_entry.ts";
 
 export function decodeEntry(bytes: Uint8Array): Entry {
   const entry: Entry = {

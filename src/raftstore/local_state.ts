@@ -28,7 +28,7 @@ import {
   newConfState,
 } from "../raft/mod.ts";
 import { toHex } from "../util/bytes.ts";
-import { varU64Length, varUintLength, writeVarU64, writeVarUint } from "../codec/varint.ts";
+import { encodeRaftEntry } from "../codec/raft_entry.ts";
 
 /** raft_serverpb.PeerState: Normal, Applying (a snapshot is being installed), Tombstone, … */
 export const PeerState = raft_serverpb.PeerState;
@@ -369,50 +369,13 @@ function plainView(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * The bytes of a log entry (eraftpb.Entry: entry_type 1, term 2, index 3, data 4, context 6;
- * proto3, zero fields omitted). Written by hand into one exactly sized array: every proposal is
- * encoded here once, and protobufjs's generic writer cost several times as much (measured: the
- * log's share of a put's CPU). `entry_codec_test` checks it byte for byte against protobufjs.
+ * The bytes of a log entry (`encodeRaftEntry`), after checking it is one a log may hold (a
+ * term, a known type, no ConfChangeV2). `entry_codec_test` checks the bytes against protobufjs.
  */
 export function encodeEntry(e: Entry): Uint8Array {
   const problem = entryProblem(e, null);
   assert(problem === null, `encodeEntry: ${problem}`);
-  const type = e.entryType as number;
-  const data = e.data;
-  const context = e.context;
-  const size = (type === 0 ? 0 : 1 + varUintLength(type)) +
-    (e.term === 0n ? 0 : 1 + varU64Length(e.term)) +
-    (e.index === 0n ? 0 : 1 + varU64Length(e.index)) +
-    (data.length === 0 ? 0 : 1 + varUintLength(data.length) + data.length) +
-    (context.length === 0 ? 0 : 1 + varUintLength(context.length) + context.length);
-  const out = new Uint8Array(size);
-  let at = 0;
-  if (type !== 0) {
-    out[at++] = 1 << 3;
-    at = writeVarUint(out, at, type);
-  }
-  if (e.term !== 0n) {
-    out[at++] = 2 << 3;
-    at = writeVarU64(out, at, e.term);
-  }
-  if (e.index !== 0n) {
-    out[at++] = 3 << 3;
-    at = writeVarU64(out, at, e.index);
-  }
-  if (data.length !== 0) {
-    out[at++] = 4 << 3 | 2;
-    at = writeVarUint(out, at, data.length);
-    out.set(data, at);
-    at += data.length;
-  }
-  if (context.length !== 0) {
-    out[at++] = 6 << 3 | 2;
-    at = writeVarUint(out, at, context.length);
-    out.set(context, at);
-    at += context.length;
-  }
-  if (at !== size) assert(false, `encodeEntry: wrote ${at} of ${size} bytes`);
-  return out;
+  return encodeRaftEntry(e);
 }
 
 /** Log entry `index` read from `source`; `bytes` must not be reused by the caller. */
