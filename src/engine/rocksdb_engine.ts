@@ -428,18 +428,16 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
     const pointer = rocksBatch.pointer();
     const error = new ErrorSlot();
     rocksBatch.inFlight = true;
-    this.#durableInFlight++;
-    Atomics.add(this.#attached, DURABLE_IN_FLIGHT, 1);
     try {
-      await rocks().rocksdb_write_nonblocking(
-        this.#state.db,
-        this.#syncWriteOptions,
-        pointer,
-        error.buffer,
+      await this.#durableCall(() =>
+        rocks().rocksdb_write_nonblocking(
+          this.#state.db,
+          this.#syncWriteOptions,
+          pointer,
+          error.buffer,
+        )
       );
     } finally {
-      Atomics.sub(this.#attached, DURABLE_IN_FLIGHT, 1);
-      this.#durableInFlight--;
       rocksBatch.inFlight = false;
     }
     error.check("write (sync)");
@@ -449,16 +447,25 @@ export class RocksDbEngine extends RocksReader implements KvEngine {
   async syncWal(): Promise<void> {
     this.#state.assertOpen();
     const error = new ErrorSlot();
-    // Counted with the durable writes: the engine is not closed while the native call runs.
+    await this.#durableCall(() =>
+      rocks().rocksdb_flush_wal_nonblocking(this.#state.db, 1, error.buffer)
+    );
+    error.check("sync WAL");
+  }
+
+  /**
+   * Runs a nonblocking native call that fsyncs, counted in `durableWritesInFlight` (and across
+   * threads) until it returns: the engine is not closed while it runs.
+   */
+  async #durableCall(call: () => Promise<void>): Promise<void> {
     this.#durableInFlight++;
     Atomics.add(this.#attached, DURABLE_IN_FLIGHT, 1);
     try {
-      await rocks().rocksdb_flush_wal_nonblocking(this.#state.db, 1, error.buffer);
+      await call();
     } finally {
       Atomics.sub(this.#attached, DURABLE_IN_FLIGHT, 1);
       this.#durableInFlight--;
     }
-    error.check("sync WAL");
   }
 
   /**

@@ -23,16 +23,27 @@ function writeAndAdvance(
   return { entries: rd.entries, applied: rd.committedEntries };
 }
 
-function lone(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } {
-  const storage = MemoryStorage.withVoters([1n]);
+/** Node `id` of a group of `voters`, over a fresh storage. */
+function newNode(
+  id: bigint,
+  voters: bigint[],
+  asyncPersist: boolean,
+): { node: RawNode; storage: MemoryStorage } {
+  const storage = MemoryStorage.withVoters(voters);
   const node = new RawNode({
-    id: 1n,
+    id,
     storage,
     electionTimeoutTicks: 10,
     heartbeatIntervalTicks: 1,
     random: { nextInt: () => 0 },
     asyncPersist,
   });
+  return { node, storage };
+}
+
+/** The leader of a group of one. */
+function lone(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } {
+  const { node, storage } = newNode(1n, [1n], asyncPersist);
   node.campaign();
   assert.equal(node.raft.state, StateRole.Leader);
   return { node, storage };
@@ -66,15 +77,7 @@ Deno.test("async persistence off: the same entry is handed out for apply with it
 });
 
 Deno.test("async persistence: a report for entries replaced since is ignored, and an append that replaces entries lowers what is durable", () => {
-  const storage = MemoryStorage.withVoters([1n, 2n, 3n]);
-  const node = new RawNode({
-    id: 2n,
-    storage,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    random: { nextInt: () => 0 },
-    asyncPersist: true,
-  });
+  const { node, storage } = newNode(2n, [1n, 2n, 3n], true);
   const log = node.raft.log;
   const append = (term: bigint, index: bigint, logTerm: bigint, count: number, commit: bigint) =>
     node.step(newMessage({

@@ -260,49 +260,57 @@ function applyPlainWrite(ctx: ApplyContext, e: Entry): CmdResult | undefined {
     const problem = writeProblem(region, cfs[i]!, keys[i]!, end);
     if (problem !== null) return { ok: false, error: problem };
   }
+  const responses = writeOps(ctx.batch, ops, region);
+  return { ok: true, index: e.index, responses, adminResponse: undefined };
+}
+
+/** Writes checked `ops` into the batch, in order; one answer each. */
+function writeOps(
+  batch: WriteBatch,
+  ops: WriteOps,
+  region: RegionMeta,
+): raft_cmdpb.Response.$Properties[] {
+  const { count, kinds, cfs, keys, values } = ops;
   const responses: raft_cmdpb.Response.$Properties[] = [];
   for (let i = 0; i < count; i++) {
     const kind = kinds[i];
     if (kind === WRITE_OP_PUT) {
-      ctx.batch.put(cfs[i]!, keys[i]!, values[i]!);
+      batch.put(cfs[i]!, keys[i]!, values[i]!);
       responses.push(PUT_RESPONSE);
     } else if (kind === WRITE_OP_DELETE) {
-      ctx.batch.delete(cfs[i]!, keys[i]!);
+      batch.delete(cfs[i]!, keys[i]!);
       responses.push(DELETE_RESPONSE);
     } else {
       const end = deleteRangeEnd(values[i]!, region);
-      if (compareBytes(keys[i]!, end) < 0) ctx.batch.deleteRange(cfs[i]!, keys[i]!, end);
+      if (compareBytes(keys[i]!, end) < 0) batch.deleteRange(cfs[i]!, keys[i]!, end);
       responses.push(DELETE_RANGE_RESPONSE);
     }
   }
-  return { ok: true, index: e.index, responses, adminResponse: undefined };
+  return responses;
 }
 
 function invalid(region: RegionMeta, reason: string): CmdResult {
   return { ok: false, error: { code: "InvalidCommand", regionId: region.id, reason } };
 }
 
-/** Put/Delete/DeleteRange into the batch (checked already by `writeModifications`). */
+/**
+ * Put/Delete/DeleteRange into the batch (checked already by `writeModifications`), through the
+ * writer of the object-free path (`writeOps`).
+ */
 function applyWrites(
   batch: WriteBatch,
   writes: { modifications: readonly Modification[]; region: RegionMeta },
 ): raft_cmdpb.Response.$Properties[] {
-  const responses: raft_cmdpb.Response.$Properties[] = [];
+  const ops = new WriteOps();
   for (const m of writes.modifications) {
-    if (m.type === "put") {
-      batch.put(m.cf, m.key, m.value);
-      responses.push({ cmdType: raft_cmdpb.CmdType.Put, put: {} });
-    } else if (m.type === "delete") {
-      batch.delete(m.cf, m.key);
-      responses.push({ cmdType: raft_cmdpb.CmdType.Delete, delete: {} });
-    } else {
-      const end = deleteRangeEnd(m.endKey, writes.region);
-      if (compareBytes(m.startKey, end) < 0) batch.deleteRange(m.cf, m.startKey, end);
-      responses.push({ cmdType: raft_cmdpb.CmdType.DeleteRange, delteRange: {} });
-    }
+    if (m.type === "put") ops.push(WRITE_OP_PUT, m.cf, m.key, m.value);
+    else if (m.type === "delete") ops.push(WRITE_OP_DELETE, m.cf, m.key, NO_VALUE);
+    else ops.push(WRITE_OP_DELETE_RANGE, m.cf, m.startKey, m.endKey);
   }
-  return responses;
+  return writeOps(batch, ops, writes.region);
 }
+
+const NO_VALUE = new Uint8Array(0);
 
 /**
  * CompactLog: truncates this replica's log up to `compactIndex` (TiKV's `exec_compact_log`). An

@@ -504,11 +504,10 @@ export class Peer {
     const admin = cmd.adminRequest;
     // A write the write path checked and encoded waits for the batch (`flushProposals`); any
     // other command goes to Raft at once, after the writes proposed before it.
-    if ((admin === null || admin === undefined) && encoded !== undefined && !this.isMerging()) {
-      if (!this.prepareMergeFenced()) {
-        this.#batched.push({ data: encoded, cb });
-        return;
-      }
+    const plainWrite = (admin === null || admin === undefined) && encoded !== undefined;
+    if (plainWrite && !this.isMerging() && !this.prepareMergeFenced()) {
+      this.#batched.push({ data: encoded, cb });
+      return;
     }
     this.flushProposals();
     if (this.isMerging() && admin?.cmdType !== raft_cmdpb.AdminCmdType.RollbackMerge) {
@@ -562,10 +561,10 @@ export class Peer {
     if (admin?.cmdType === raft_cmdpb.AdminCmdType.PrepareMerge) {
       this.#prepareMergeFence = this.raw.raft.log.lastIndex();
     }
-    if (admin !== null && admin !== undefined) {
-      if (admin.cmdType !== raft_cmdpb.AdminCmdType.CompactLog) {
-        this.#regionChangeIndex = this.raw.raft.log.lastIndex();
-      }
+    if (
+      admin !== null && admin !== undefined && admin.cmdType !== raft_cmdpb.AdminCmdType.CompactLog
+    ) {
+      this.#regionChangeIndex = this.raw.raft.log.lastIndex();
     }
     this.trackProposal(cb);
   }

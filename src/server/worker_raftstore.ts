@@ -314,16 +314,18 @@ export class WorkerRaftstore {
       regionIds: options.regionIds,
       snapshots: options.snapshots,
       needRegion: options.needRegion,
-      config: settings === undefined ? { pipelineLog: options.pipelineLog ?? false } : {
-        heartbeatIntervalTicks: settings.heartbeatTicks,
-        electionTimeoutTicks: settings.electionTimeoutTicks,
-        raftLogGcCountLimit: settings.raftLogGcCountLimit,
-        raftLogGcSizeLimitBytes: settings.raftLogGcSizeLimitBytes,
-        // A ReadIndex waits at least one election timeout (the rule peer_config checks).
-        readIndexTimeoutTicks: 2 * settings.electionTimeoutTicks,
-        raftLogGcCheckTicks: settings.electionTimeoutTicks,
-        hibernateRegions: settings.hibernateRegions ?? DEFAULT_HIBERNATE_REGIONS,
+      config: {
         pipelineLog: options.pipelineLog ?? false,
+        ...(settings === undefined ? {} : {
+          heartbeatIntervalTicks: settings.heartbeatTicks,
+          electionTimeoutTicks: settings.electionTimeoutTicks,
+          raftLogGcCountLimit: settings.raftLogGcCountLimit,
+          raftLogGcSizeLimitBytes: settings.raftLogGcSizeLimitBytes,
+          // A ReadIndex waits at least one election timeout (the rule peer_config checks).
+          readIndexTimeoutTicks: 2 * settings.electionTimeoutTicks,
+          raftLogGcCheckTicks: settings.electionTimeoutTicks,
+          hibernateRegions: settings.hibernateRegions ?? DEFAULT_HIBERNATE_REGIONS,
+        }),
       },
     });
     this.driver = new StoreDriver(this.store, {

@@ -28,7 +28,7 @@ export class CrashableMemoryEngine implements KvEngine {
   readonly #live: MemoryEngine;
   readonly #durable: MemoryEngine;
   #unsynced: Operations[] = [];
-  /** Synced writes so far (each `writeDurable`). */
+  /** Fsyncs so far (each `writeDurable` or `syncWal`). */
   syncCount = 0;
 
   /** An empty engine, or one holding `from`'s contents as durable. */
@@ -92,22 +92,26 @@ export class CrashableMemoryEngine implements KvEngine {
   }
   writeDurable(batch: WriteBatch): Promise<void> {
     try {
-      const ops = (batch as MemoryWriteBatch).operations.slice();
-      this.#live.apply(ops);
-      for (const earlier of this.#unsynced) this.#durable.apply(earlier);
-      this.#durable.apply(ops);
-      this.#unsynced = [];
-      this.syncCount++;
+      this.write(batch);
+      this.#makeDurable();
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
   }
   syncWal(): Promise<void> {
+    try {
+      this.#makeDurable();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  /** Every write so far becomes durable (one fsync of the write-ahead log). */
+  #makeDurable(): void {
     for (const earlier of this.#unsynced) this.#durable.apply(earlier);
     this.#unsynced = [];
     this.syncCount++;
-    return Promise.resolve();
   }
   snapshot(): Snapshot {
     return this.#live.snapshot();

@@ -5,9 +5,11 @@
  *
  * Invariants:
  * - Rounds never overlap: one loop runs them, one after the other, while the store has work. An
- *   input that arrives during a round is taken by the next one. A round does not wait for its
- *   fsync (store.ts): the store calls back when one ends, and the driver runs a round then for
- *   what waited on it (entries now durable to apply, held messages sent).
+ *   input that arrives during a round (a clustered store's round awaits its synced write) is
+ *   taken by the next one, so the inputs of one fsync gather for the next (the group commit of
+ *   the log). A pipelined log's round does not wait for its fsync (store.ts): the store calls
+ *   back when one ends, and the driver runs a round then for what waited on it (entries now
+ *   durable to apply, held messages sent).
  * - Work between rounds (peers opened or closed) runs once every fsync under way has ended: a
  *   peer handed to another group is read from disk there as durable.
  * - A round that throws is a bug (the engine failed a write, or an assertion): the driver stops
