@@ -49,7 +49,7 @@ function lone(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } 
   return { node, storage };
 }
 
-Deno.test("async persistence: a lone voter's entry is committed at once but applied only once reported durable", () => {
+Deno.test("async persistence: a lone voter's entry is committed and applied only once reported durable", () => {
   const { node, storage } = lone(true);
   const first = writeAndAdvance(node, storage); // the leader's empty entry
   assert.deepEqual(first.applied, [], "nothing applies before it is durable");
@@ -59,13 +59,62 @@ Deno.test("async persistence: a lone voter's entry is committed at once but appl
   node.propose(DATA);
   const written = writeAndAdvance(node, storage);
   const entry = written.entries.at(-1)!;
-  assert.equal(node.raft.log.committed, entry.index, "committed on append (its only voter)");
+  assert.equal(node.raft.log.committed, entry.index - 1n, "its only copy is not durable yet");
   assert.deepEqual(written.applied, []);
   assert.equal(node.hasReady(), false, "nothing to do until the write is durable");
   node.onPersisted({ index: entry.index, term: entry.term });
+  assert.equal(node.raft.log.committed, entry.index);
   assert.equal(node.hasReady(), true);
   assert.deepEqual(writeAndAdvance(node, storage).applied.map((e) => e.index), [entry.index]);
 });
+
+/** Node 1 of voters 1, 2, 3, elected by node 2's votes. */
+function leaderOfThree(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } {
+  const { node, storage } = newNode(1n, [1n, 2n, 3n], asyncPersist);
+  node.campaign();
+  for (let i = 0; i < 3 && node.raft.state !== StateRole.Leader; i++) {
+    const rd = node.ready();
+    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
+    node.advance(rd);
+    for (const m of rd.messages) {
+      if (m.to !== 2n) continue;
+      const msgType = m.msgType === MessageType.MsgRequestPreVote
+        ? MessageType.MsgRequestPreVoteResponse
+        : MessageType.MsgRequestVoteResponse;
+      node.step(newMessage({ msgType, from: 2n, to: 1n, term: m.term }));
+    }
+  }
+  assert.equal(node.raft.state, StateRole.Leader);
+  return { node, storage };
+}
+
+for (const asyncPersist of [true, false]) {
+  Deno.test(`async persistence ${asyncPersist ? "on" : "off"}: a leader counts its own copy of an entry toward the quorum ${asyncPersist ? "only once reported durable" : "once written"}`, () => {
+    const { node, storage } = leaderOfThree(asyncPersist);
+    const entry = writeAndAdvance(node, storage).entries.at(-1)!; // the leader's empty entry
+    node.step(newMessage({
+      msgType: MessageType.MsgAppendResponse,
+      from: 2n,
+      to: 1n,
+      term: node.raft.term,
+      index: entry.index,
+    }));
+    if (!asyncPersist) {
+      assert.equal(node.raft.log.committed, entry.index, "written is durable: two copies of three");
+      return;
+    }
+    // One durable copy of three: a power loss here could leave it on node 2 only, and nodes 1
+    // and 3 could elect a leader without it — so it must not commit (node 2 might apply it).
+    assert.ok(node.raft.log.committed < entry.index, `committed ${node.raft.log.committed}`);
+    node.onPersisted({ index: entry.index, term: entry.term });
+    assert.equal(node.raft.log.committed, entry.index);
+    const rd = node.ready();
+    assert.ok(
+      rd.messages.some((m) => m.msgType === MessageType.MsgAppend && m.commit === entry.index),
+      "the followers are told the new commit index",
+    );
+  });
+}
 
 Deno.test("async persistence off: the same entry is handed out for apply with its own Ready, as before", () => {
   const { node, storage } = lone(false);

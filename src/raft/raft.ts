@@ -326,8 +326,7 @@ export class Raft {
   private applyConfig(): void {
     this.tracker.setConfig(this.currentConfig(), this.log.lastIndex() + 1n);
     if (this.state === StateRole.Leader) {
-      const self = this.tracker.progress.get(this.id);
-      if (self !== undefined) self.maybeUpdate(this.log.lastIndex());
+      this.tracker.progress.get(this.id)?.maybeUpdate(this.durableIndex());
       // A smaller quorum may commit more now.
       if (this.maybeCommit()) this.bcastAppend();
     }
@@ -373,9 +372,10 @@ export class Raft {
     this.leaseDisabled = false;
     this.tracker.resetVotes();
     const last = this.log.lastIndex();
+    const durable = this.durableIndex();
     for (const [id, pr] of this.tracker.progress) {
       pr.becomeProbe();
-      pr.match = id === this.id ? last : 0n;
+      pr.match = id === this.id ? durable : 0n;
       pr.next = last + 1n;
       pr.recentActive = id === this.id;
       pr.ackedHeartbeatSentTick = -1;
@@ -586,9 +586,32 @@ export class Raft {
       e.term = this.term;
       e.index = index;
     }
-    const last = this.log.append(es);
-    this.tracker.progress.get(this.id)?.maybeUpdate(last);
+    this.log.append(es);
+    this.tracker.progress.get(this.id)?.maybeUpdate(this.durableIndex());
     this.maybeCommit();
+  }
+
+  /**
+   * The last index of this node's log it may count as its own copy toward a quorum: the last
+   * entry, or with asynchronous persistence the last one reported durable. A leader that
+   * counted an entry it has not made durable could commit it on one other copy — a follower
+   * might apply it — and lose it in a power loss with the third replica never having it.
+   */
+  private durableIndex(): bigint {
+    const last = this.log.lastIndex();
+    return this.log.asyncPersist && this.log.persisted < last ? this.log.persisted : last;
+  }
+
+  /**
+   * With asynchronous persistence: the entries up to `at.index`, written with term `at.term`,
+   * are durable here (`RawNode.onPersisted`). A leader counts them toward a quorum now, and
+   * tells the followers what that commits.
+   */
+  onPersisted(at: { index: bigint; term: bigint }): void {
+    this.log.persistedTo(at);
+    if (this.state !== StateRole.Leader) return;
+    this.tracker.progress.get(this.id)?.maybeUpdate(this.durableIndex());
+    if (this.maybeCommit()) this.bcastAppend();
   }
 
   /** Leader: advances commit to what a quorum holds (§5.3, §5.4.2). */

@@ -243,7 +243,7 @@ export class RawNode {
    */
   onPersisted(at: { index: bigint; term: bigint }): void {
     assert(this.raft.log.asyncPersist, "RawNode.onPersisted without asyncPersist");
-    this.raft.log.persistedTo(at);
+    this.raft.onPersisted(at);
   }
 
   /** A snapshot of the node's state. */

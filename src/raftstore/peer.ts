@@ -465,14 +465,6 @@ export class Peer {
     );
     this.#peerCache.set(envelope.fromPeer.id, envelope.fromPeer);
     const t = envelope.message.msgType;
-    // An uninitialized replica never votes: it may lose its vote record on restart (the store
-    // does not keep uninitialized replicas), and a replica with no log cannot judge a candidate.
-    if (
-      !this.isInitialized() &&
-      (t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote)
-    ) {
-      return;
-    }
     if (t === MessageType.MsgSnapshot && !this.snapshotIncludesSelf(envelope.message)) return;
     this.flushProposals();
     this.raw.step(envelope.message);
@@ -815,11 +807,11 @@ export class Peer {
   /**
    * Why making `peer` a voter now could leave the region without a leader for good, or null.
    * A peer whose match index is below the log's truncated index is pending (TiKV's name): it
-   * needs a snapshot, and until it has installed one it is uninitialized and never votes. A
-   * pending voter counts toward the quorum without being able to vote: promoted in a one-voter
+   * needs a snapshot, and until it has installed one it acknowledges no entry. A pending
+   * voter counts toward the quorum without helping anything commit: promoted in a one-voter
    * region, it keeps the promotion from committing and check quorum deposes the leader; in a
-   * larger one, the loss of one more voter leaves too few to elect anyone. Either way the
-   * region has no leader again until the pending voter gets a snapshot, which only a leader
+   * larger one, the loss of one more voter leaves a quorum that commits nothing. Either way the
+   * region makes no progress until the pending voter gets a snapshot, which only a leader
    * sends. So only a peer that is not pending becomes a voter (TiKV's PD waits for the same
    * before it promotes a learner); the change is held until then (`holdVoter`).
    */
@@ -1134,7 +1126,10 @@ export class Peer {
       clearRegionData(this.#engine, batch, region);
     }
     deleteRaftRecords(batch, this.regionId);
-    this.storage.setRegionState(batch, { state: PeerState.Tombstone, region });
+    // An uninitialized replica may have voted (store.ts): its Tombstone names it, so that no
+    // message brings it back without the vote it cast.
+    const tombstone = this.isInitialized() ? region : { ...region, peers: [this.meta] };
+    this.storage.setRegionState(batch, { state: PeerState.Tombstone, region: tombstone });
     this.failAll({
       proposals: this.stale("the peer was removed"),
       reads: { code: "RegionNotFound", regionId: this.regionId },

@@ -62,9 +62,8 @@ export interface PeerConfig {
   /** Most entry bytes a store's round takes from its peers' Readies (store.ts `round`). */
   roundMaxReadyBytes: number;
   /**
-   * A round does not wait for its log's fsync (store.ts, "Pipelined log"): only for a store
-   * whose regions each have their only voter here (a standalone store). Off, a round's write is
-   * durable before the round goes on.
+   * A round does not wait for its log's fsync (store.ts, "Pipelined log"); on by default. Off, a
+   * round's write is durable before the round goes on (tests compare the two).
    */
   pipelineLog: boolean;
   /** Test-only bugs (see `PeerTestingBugs`). */
@@ -85,7 +84,7 @@ export const DEFAULT_PEER_CONFIG: Readonly<PeerConfig> = {
   snapshotMaxBytes: RAFTSTORE_INLINE_SNAPSHOT_MAX_BYTES,
   hibernateRegions: DEFAULT_HIBERNATE_REGIONS,
   roundMaxReadyBytes: RAFTSTORE_ROUND_MAX_READY_BYTES,
-  pipelineLog: false,
+  pipelineLog: true,
 };
 
 /** The defaults with `overrides` applied, checked. */

@@ -21,24 +21,22 @@
  * Invariants: rounds never overlap (asserted); nothing here reads a clock or sleeps — time is
  * `tick()`, I/O is the engine and the transport handed in.
  *
- * Pipelined log (`PeerConfig.pipelineLog`, a standalone store's): step 1's write returns before
- * its fsync, which runs while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at
- * once). Until it ends, the round's messages and those of every later round wait (they may
- * promise what it holds); when it ends, each peer's Raft hears its entries are durable
- * (`RawNode.onPersisted`), and only then are they applied (`asyncPersist`: apply never runs
- * ahead of the replica's own durable log, so whatever a read sees is durable), in a later
- * round. A failed fsync fails the next round (a bug: the worker is rebuilt from disk). It is off
- * for a clustered store: there a follower would apply one round later and a split region's
- * replicas be made later, which widens a known hole (a split region whose leader's store is
- * lost before every replica made it may never elect: a replica missing on one store never
- * votes, as uninitialized replicas never do) — sim --cluster --pd real --pd-members 3 seeds 68
- * and 370 with it on.
+ * Pipelined log (`PeerConfig.pipelineLog`, on by default): step 1's write returns before its
+ * fsync, which runs while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at once).
+ * Until it ends, the round's messages and those of every later round wait (they may promise
+ * what it holds: a vote, a follower's answer), except a leader's appends, which leave at once
+ * either way; when it ends, each peer's Raft hears its entries are durable
+ * (`RawNode.onPersisted`). Only then does a leader count its own copy toward a quorum, and only
+ * then are the entries applied (`asyncPersist`: apply never runs ahead of the replica's own
+ * durable log, so whatever a read sees is durable), in a later round. A failed fsync fails the
+ * next round (a bug: the worker is rebuilt from disk).
  *
  * Message checks (TiKV's store worker, simplified):
  * - a message for a region this store does not host creates an uninitialized replica, if it
- *   comes from a leader (MsgAppend, MsgHeartbeat, MsgSnapshot), the region is not Tombstone
- *   here with an epoch at least as new as the message's, and no initialized replica here holds
- *   keys of the message's range (that region is one a split here will make);
+ *   comes from a leader (MsgAppend, MsgHeartbeat, MsgSnapshot) or a candidate (MsgRequestVote,
+ *   MsgRequestPreVote), the region is not Tombstone here with an epoch at least as new as the
+ *   message's, and no initialized replica here holds keys of the message's range (that region
+ *   is one a split here will make: a vote request waits for the split);
  * - a message for a newer peer id than the local replica's means the local one was removed
  *   and the region re-added here: the local replica is destroyed and the new one created;
  * - a vote request from a peer that is not in the local region and carries an older conf_ver
@@ -52,9 +50,15 @@
  *   left behind by the merge goes once its own store's replica of the target is past the merge
  *   (`mergedSourceGone`), else it stays for that replica's CommitMerge to catch it up.
  *
- * Uninitialized replicas (created by a message, no snapshot yet) are not kept across restarts:
- * their records become a Tombstone at the epoch they carried when the store starts (they carry
- * the epoch of the Tombstone they replaced, if any), and they never vote (peer.ts).
+ * Uninitialized replicas (created by a message, no snapshot yet) vote, as TiKV's do: a region
+ * made by a split may have a voter on a store that never applied the split (it got the parent
+ * by a snapshot from after it), and without that vote, the loss of one more store would leave
+ * the region without a leader for good (sim --cluster --pd real --pd-members 3 seeds 68, 370).
+ * So their vote is kept: a restart does not open them, but leaves their records, and the next
+ * message for the region opens them again with the term and vote they had (`maybeCreatePeer`;
+ * they carry the epoch of the Tombstone they replaced, if any, and the same epoch check holds);
+ * a split keeps them too (`writeSplitPeerState`); a destroyed one's Tombstone names its peer,
+ * so that it is never made again without its vote (peer.ts `destroy`).
  *
  * @module
  */
@@ -64,7 +68,7 @@ import {
   RAFTSTORE_SPLIT_PENDING_MAX,
   RAFTSTORE_SYNCS_IN_FLIGHT_MAX,
 } from "../constants.ts";
-import type { KvEngine, WriteBatch } from "../engine/types.ts";
+import type { KvEngine } from "../engine/types.ts";
 import {
   assert,
   type Message,
@@ -77,7 +81,6 @@ import {
 import type { ApplyNeighbours, ApplyOutcome } from "./apply.ts";
 import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./command.ts";
 import type { RegionError } from "./errors.ts";
-import { regionStateKey } from "./keys.ts";
 import { metapb, raft_cmdpb } from "../../proto/mod.ts";
 import { PeerState, type RegionLocalState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
@@ -85,8 +88,8 @@ import { persistReadies } from "./log_writer.ts";
 import { type HibernationStats, isAcknowledgement, PeerRegistry } from "./hibernate.ts";
 import { Peer, type ProposalCallback, type ReadCallback } from "./peer.ts";
 import { type PeerConfig, peerConfig } from "./peer_config.ts";
-import { deleteRaftRecords, writeInitialPeerState } from "./peer_storage.ts";
-import { LOCAL_CF, readRegionState, scanRegionStates, writeRegionState } from "./region_state.ts";
+import { writeInitialPeerState } from "./peer_storage.ts";
+import { readRegionState, scanRegionStates, writeRegionState } from "./region_state.ts";
 import type { RaftEnvelope, Transport } from "./transport.ts";
 import { compareBytes } from "../util/bytes.ts";
 
@@ -211,31 +214,21 @@ export class Store {
 
   /**
    * Starts a store over `options.engine`: every initialized, non-Tombstone replica recorded
-   * there is rebuilt and replays its log from its applied index; uninitialized ones are
-   * forgotten (module header).
+   * there is rebuilt and replays its log from its applied index; uninitialized ones wait for a
+   * message (module header).
    */
   static start(options: StoreOptions): Store {
     const store = new Store(options);
-    const forget = store.engine.newWriteBatch();
     for (const state of scanRegionStates(store.engine)) {
       if (state.state === PeerState.Tombstone) continue;
-      // Another group's region, or an uninitialized replica no group was given (it is recreated
-      // when a leader's message comes: `maybeCreatePeer`). Forgetting it here could tombstone a
-      // replica another group runs.
+      // Another group's region.
       if (options.regionIds !== undefined && !options.regionIds.has(state.region.id)) continue;
-      if (state.region.peers.length === 0) {
-        // Forgotten, but as a Tombstone at the epoch it carried (a Tombstone it replaced), so
-        // that messages of that epoch or older still cannot bring back a removed replica.
-        deleteReplicaRecords(forget, state.region.id);
-        writeRegionState(forget, { state: PeerState.Tombstone, region: state.region });
-        continue;
-      }
+      // Uninitialized: its records (and vote) stay until a message opens it (`maybeCreatePeer`).
+      if (state.region.peers.length === 0) continue;
       const peer = Peer.open(store.peerOptions(state.region.id), store.#random);
       store.#peers.set(peer.regionId, peer);
       if (peer.isMerging()) store.#merging.add(peer.regionId);
     }
-    if (forget.count > 0) store.engine.write(forget);
-    forget.destroy();
     return store;
   }
 
@@ -1052,32 +1045,34 @@ export class Store {
       return undefined;
     }
     if (
-      t !== MessageType.MsgAppend && t !== MessageType.MsgHeartbeat && t !== MessageType.MsgSnapshot
+      t !== MessageType.MsgAppend && t !== MessageType.MsgHeartbeat &&
+      t !== MessageType.MsgSnapshot && t !== MessageType.MsgRequestVote &&
+      t !== MessageType.MsgRequestPreVote
     ) {
       return undefined;
     }
     const existing = readRegionState(this.engine, envelope.regionId);
     // Besides a Tombstone, the engine may hold an uninitialized replica's records that no peer
-    // runs: one a store with a region filter (a worker) does not load nor forget at start (see
-    // `start`), e.g. after a restart or a worker's replacement. It is recreated like an absent one.
-    const leftover = existing !== null && existing.state !== PeerState.Tombstone;
+    // runs (after a restart, or a worker's replacement: see `start`). It is opened again with
+    // its raft state, so that it keeps the vote it cast (module header); its region state is
+    // written anew below, at the epoch it carried.
     if (existing !== null) {
       assert(
         existing.state === PeerState.Tombstone || existing.region.peers.length === 0,
         `region ${envelope.regionId}: an initialized replica's records without its peer`,
       );
-      if (
-        !leftover && envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer
-      ) return undefined;
+      // A leftover carries the epoch of the Tombstone it replaced (or 0), which the message
+      // that made it was newer than: the same check refuses only what that Tombstone refused.
+      if (envelope.regionEpoch.confVer <= existing.region.regionEpoch.confVer) return undefined;
       // A message to the removed replica itself, or to an older one of this store, is stale even
       // when its epoch is newer than the Tombstone's: a replica removed before it applied its
       // own addition records the epoch before it (TiKV drops these the same way). Recreated, it
-      // would take the leader's commit index of the replica that was (sim --cluster seed 52).
+      // would take the leader's commit index of the replica that was (sim --cluster seed 52),
+      // or, uninitialized, vote again in a term it voted in.
       const removed = existing.region.peers.find((p) => p.storeId === this.storeId);
-      if (!leftover && removed !== undefined && envelope.toPeer.id <= removed.id) return undefined;
+      if (removed !== undefined && envelope.toPeer.id <= removed.id) return undefined;
     }
     const batch = this.engine.newWriteBatch();
-    if (leftover) deleteReplicaRecords(batch, envelope.regionId);
     writeRegionState(batch, {
       state: PeerState.Normal,
       region: {
@@ -1143,12 +1138,6 @@ function epochIsStale(
   b: { version: bigint; confVer: bigint },
 ): boolean {
   return a.version < b.version || a.confVer < b.confVer;
-}
-
-/** Deletes every record of a replica (log, raft, apply and region state). */
-function deleteReplicaRecords(batch: WriteBatch, regionId: bigint): void {
-  deleteRaftRecords(batch, regionId);
-  batch.delete(LOCAL_CF, regionStateKey(regionId));
 }
 
 /** The last entry a Ready persists (or its snapshot, without entries), if any. */

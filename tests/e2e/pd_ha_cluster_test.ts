@@ -31,6 +31,12 @@ Deno.test({
       client = await TxnKV.connect({ pd: endpoints, timeoutMs: 30_000 });
       const acknowledged: string[] = [];
       let running = true;
+      // A failed write ends the writer; the waits below name its error.
+      let writerError: unknown = undefined;
+      const written = (count: number) => {
+        if (writerError !== undefined) throw writerError;
+        return acknowledged.length >= count;
+      };
       const writer = (async () => {
         for (let i = 0; running && i < 100_000; i++) {
           const key = `pdha-${i}`;
@@ -39,8 +45,8 @@ Deno.test({
           await txn.commit();
           acknowledged.push(key);
         }
-      })();
-      await waitFor("writes before the kill", () => acknowledged.length >= 20);
+      })().catch((error) => (writerError = error));
+      await waitFor("writes before the kill", () => written(20));
       const leaderName = (await pd.getMembers()).leader?.name ?? "";
       const index = ["pd1", "pd2", "pd3"].indexOf(leaderName);
       assert.ok(index >= 0, `PD's leader is one of the three: ${leaderName}`);
@@ -48,11 +54,12 @@ Deno.test({
       const before = acknowledged.length;
       await waitFor(
         "transactional writes to resume under a new PD leader",
-        () => acknowledged.length >= before + 20,
+        () => written(before + 20),
         20_000,
       );
       running = false;
       await writer;
+      if (writerError !== undefined) throw writerError;
       // The stores heartbeat to the new leader: it knows the region's leader and three voters.
       await waitFor("a region heartbeat at the new PD leader", async () => {
         const region = await pd.getRegion(new Uint8Array(0));

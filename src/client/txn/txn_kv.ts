@@ -137,21 +137,24 @@ export class TxnKV {
     return new TxnKV(resolver, tso, options);
   }
 
-  /** A fresh timestamp from the TSO. */
+  /**
+   * A fresh timestamp from the TSO, waited for up to the client's `timeoutMs` (through a PD
+   * leader's failover, which may take longer than the TSO client's own default).
+   */
   currentTimestamp(): Promise<bigint> {
-    return this.#tso.getTimestamp();
+    return this.#tso.getTimestamp({ deadlineMs: this.#clock.nowMs() + this.#context.timeoutMs });
   }
 
   /** Starts a transaction at a fresh start ts. */
   async begin(options: TransactionOptions = {}): Promise<Transaction> {
     const resolved = resolveTransactionOptions({ ...this.#defaults, ...options });
-    const startTs = await this.#tso.getTimestamp();
+    const startTs = await this.currentTimestamp();
     return new Transaction(this.#context, startTs, resolved);
   }
 
   /** Reads at `readTs` (default: a fresh ts), without a transaction. */
   async snapshot(readTs?: bigint): Promise<Snapshot> {
-    return new Snapshot(this.#context, readTs ?? await this.#tso.getTimestamp());
+    return new Snapshot(this.#context, readTs ?? await this.currentTimestamp());
   }
 
   /**
