@@ -719,6 +719,11 @@ export const SPLIT_REGION_MAX_KEYS = PD_SPLIT_MAX_COUNT;
  * does; TiKV keeps such messages too): the oldest go first past it.
  */
 export const RAFTSTORE_SPLIT_PENDING_MAX = 256;
+/**
+ * Ticks between two stale checks of one replica (store.ts: a replica whose range a newer
+ * region's leader's messages overlap asks its region's other stores whether it was removed).
+ */
+export const RAFTSTORE_STALE_CHECK_INTERVAL_TICKS = 10;
 /** Entries a split check reads before letting its worker serve requests and rounds again. */
 export const SPLIT_CHECK_SLICE_ENTRIES = 4096;
 /**

@@ -132,17 +132,10 @@ const TEETH: Teeth[] = [
     kind: "linearizability",
     message: /not linearizable/,
   },
-  {
-    bug:
-      "an epoch check skipped at apply (skipEpochCheckAtApply): a stale write applies on a region whose range moved on (now caught as lost liveness: the store's other guards closed the windows where it broke linearizability)",
-    bugs: { skipEpochCheckAtApply: true },
-    // Seed 258 no longer fails with the bug (at HEAD's src either); 419 and 457 of 1..600 did,
-    // with the real PD's single core; with every store's log pipelined, 555 alone.
-    seed: 555,
-    pd: "real",
-    kind: "liveness",
-    message: /no put of every key acknowledged|PD did not repair every region/,
-  },
+  // skipEpochCheckAtApply had a tooth here (seeds 258, then 419/457, then 555 of the sweeps):
+  // with stale checks, no seed of 1..1600 fails with it but 712, which fails without it too
+  // (FOUND below). The store's other guards close its windows; apply_test checks the epoch check
+  // at apply directly.
   {
     bug:
       "Raft §5.2: a node voting twice in a term (src/raft doubleVote, through PeerTestingBugs.raft)",
@@ -172,6 +165,11 @@ for (const t of TEETH) {
  * sim/README.md). Ignored until fixed: each then becomes a regression test.
  */
 const FOUND: { seed: number; what: string; fixed?: true; pd?: "real"; pdMembers?: 3 }[] = [
+  {
+    seed: 712,
+    what:
+      "regions left with one live voter of three for good: store 3 power-lost back to a replica of region 1 that never applied its split at index 41 (it covers every key), and region 1 merged into region 1000 elsewhere; the merge's GC answer keeps it, since store 3 holds no replica of the target to catch it up (`mergedSourceGone`), while the target's new learner there, and the split regions' voters there, are never made, their ranges overlapping it — and store 2 is lost. TiKV records such a source against its target (`targets_map`) and destroys it when a message of the target from past the merge overlaps it (`maybe_destroy_source`). Open (passes at b680f0a only because its history differs)",
+  },
   {
     seed: 435,
     pd: "real",
@@ -268,8 +266,11 @@ for (const f of FOUND) {
 // ---------------------------------------------------------------------------------------------
 // The bank through the real transactional client (src/client's TxnKV on the simulated clock).
 
-/** Bank seeds `deno task test` runs; long sweeps are `deno task sim -- --cluster --bank --seeds N`. */
-const BANK_SEEDS = [1, 2, 3];
+/**
+ * Bank seeds `deno task test` runs; long sweeps are `deno task sim -- --cluster --bank --seeds N`.
+ * Seed 3 gave the merge the test below asks for until stale checks changed its history; 4 does.
+ */
+const BANK_SEEDS = [1, 2, 4];
 
 Deno.test("cluster simulator with the bank: the same seed gives the same history, byte for byte (the real client on the simulated clock)", async () => {
   const run = () =>
@@ -446,7 +447,8 @@ const PD_TEETH: PdTeeth[] = [
     bug:
       "a PD member answering a timestamp before its TSO window committed (pdAnswersBeforeCommit): a new leader hands out timestamps below ones already handed out",
     bugs: { answerBeforeCommit: true },
-    seed: 5,
+    // Seed 5 until stale checks changed its history; now 7, 24, 36, … of 1..60.
+    seed: 7,
     kind: "tso",
     message: /PD's TSO went back/,
   },

@@ -45,6 +45,10 @@
  *   removed learner never campaigns, and is told only by the leader that applied its removal);
  * - a tombstone envelope destroys the local replica when it is for that replica and carries a
  *   newer conf_ver;
+ * - a leader's message whose range initialized replicas here overlap makes those older than it
+ *   ask their region's other stores whether they were removed (a stale check: `checkStale`,
+ *   kvproto's MsgCheckStalePeer); a store whose replica or Tombstone of the region shows the
+ *   asker was removed answers as it answers a removed replica's campaign (below);
  * - a vote request from a member of a region that merged away here (its Tombstone keeps the
  *   merge state) is answered with a tombstone envelope naming the merge's target; the replica
  *   left behind by the merge goes once its own store's replica of the target is past the merge
@@ -66,6 +70,7 @@
 import {
   RAFTSTORE_MAX_INBOX,
   RAFTSTORE_SPLIT_PENDING_MAX,
+  RAFTSTORE_STALE_CHECK_INTERVAL_TICKS,
   RAFTSTORE_SYNCS_IN_FLIGHT_MAX,
 } from "../constants.ts";
 import type { KvEngine } from "../engine/types.ts";
@@ -82,7 +87,7 @@ import type { ApplyNeighbours, ApplyOutcome } from "./apply.ts";
 import { commitMergeCommand, type RaftCmd, rollbackMergeCommand } from "./command.ts";
 import type { RegionError } from "./errors.ts";
 import { metapb, raft_cmdpb } from "../../proto/mod.ts";
-import { PeerState, type RegionLocalState, type RegionMeta } from "./local_state.ts";
+import { type PeerMeta, PeerState, type RegionLocalState, type RegionMeta } from "./local_state.ts";
 import type { SnapshotManager } from "./snapshot/sst_snapshot.ts";
 import { persistReadies } from "./log_writer.ts";
 import { type HibernationStats, isAcknowledgement, PeerRegistry } from "./hibernate.ts";
@@ -164,6 +169,10 @@ export class Store {
   #inbox: InboxItem[] = [];
   /** Vote requests for regions a split here has not made yet (at most RAFTSTORE_SPLIT_PENDING_MAX). */
   #splitPending: RaftEnvelope[] = [];
+  /** Ticks since the store started (`tick`). */
+  #ticks = 0;
+  /** When each replica here last asked whether it is stale (`checkStaleOverlaps`), by region. */
+  readonly #staleChecks = new Map<bigint, number>();
   /** Peers whose Ready the last round left for want of room (`roundMaxReadyBytes`): first next. */
   #deferred: Peer[] = [];
   #inRound = false;
@@ -349,6 +358,7 @@ export class Store {
   /** One tick for every awake peer; quiet ones go to sleep (hibernate.ts). */
   tick(): void {
     if (this.#stopped) return;
+    this.#ticks++;
     this.#peers.tick();
     // Merges under way are pushed on every tick (a CommitMerge refused or lost is proposed
     // again, a merge whose target moved on is rolled back).
@@ -948,6 +958,7 @@ export class Store {
   private async route(envelope: RaftEnvelope): Promise<void> {
     const { regionId, toPeer } = envelope;
     if (toPeer.storeId !== this.storeId) return this.drop();
+    if (envelope.checkStale === true) return this.answerStaleCheck(envelope);
     let peer = this.#peers.get(regionId);
     if (peer !== undefined && toPeer.id !== peer.meta.id) {
       if (toPeer.id < peer.meta.id || envelope.isTombstone) return this.drop();
@@ -971,22 +982,13 @@ export class Store {
       if (newer || !peer.isInitialized()) await this.destroyPeers([peer]);
       return;
     }
-    const fromKnown = local.peers.some((p) => p.id === envelope.fromPeer.id);
     const t = envelope.message.msgType;
     const isVote = t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote;
     // Only a campaign is answered so: a response may come from a replica this peer's leader
     // just added (its epoch is older until it gets a snapshot), and must not destroy it.
-    if (
-      isVote && peer.isInitialized() && !fromKnown &&
-      envelope.regionEpoch.confVer < local.regionEpoch.confVer
-    ) {
+    if (isVote && this.removedFrom(peer, envelope)) {
       // From a removed replica: tell it to go.
-      const gc = newMessage({
-        msgType: MessageType.MsgHeartbeat,
-        to: envelope.fromPeer.id,
-        from: peer.meta.id,
-      });
-      this.#transport.send(peer.envelope(envelope.fromPeer, gc, true));
+      this.sendGc(peer, envelope.fromPeer);
       return;
     }
     if (peer.asleep && peer.isLeader() && isAcknowledgement(envelope)) {
@@ -1006,41 +1008,113 @@ export class Store {
     this.stats.messagesDropped++;
   }
 
+  /** Whether `envelope` comes from a replica that `peer`'s region shows was removed. */
+  private removedFrom(peer: Peer, envelope: RaftEnvelope): boolean {
+    const local = peer.region();
+    return peer.isInitialized() && !local.peers.some((p) => p.id === envelope.fromPeer.id) &&
+      envelope.regionEpoch.confVer < local.regionEpoch.confVer;
+  }
+
+  /** A GC message (a tombstone envelope with `peer`'s epoch) from `peer` to `to`. */
+  private sendGc(peer: Peer, to: PeerMeta): void {
+    const gc = newMessage({ msgType: MessageType.MsgHeartbeat, to: to.id, from: peer.meta.id });
+    this.#transport.send(peer.envelope(to, gc, true));
+  }
+
+  /**
+   * A replica elsewhere asks whether it was removed (`checkStaleOverlaps`): answered with a GC
+   * message if this store's replica of the region, or its Tombstone, shows it was; else nothing.
+   * Never creates a replica, never reaches Raft.
+   */
+  private answerStaleCheck(envelope: RaftEnvelope): void {
+    const peer = this.#peers.get(envelope.regionId);
+    if (peer !== undefined) {
+      if (this.removedFrom(peer, envelope)) this.sendGc(peer, envelope.fromPeer);
+      return;
+    }
+    this.answeredFromTombstone(envelope);
+  }
+
+  /**
+   * Answers a campaign or a stale check of a replica this store's Tombstone of the region shows
+   * is gone (TiKV answers from the tombstone state the same way); true if it did.
+   */
+  private answeredFromTombstone(envelope: RaftEnvelope): boolean {
+    const tombstone = this.tombstoneStateOf(envelope.regionId);
+    const gone = tombstone?.region;
+    if (gone === undefined) return false;
+    const member = gone.peers.some((p) => p.storeId === envelope.fromPeer.storeId);
+    if (member && tombstone?.mergeState !== undefined) {
+      // A replica of a region that merged away here: one left behind by the merge (Merging for
+      // ever, its target here a newer replica made by a snapshot; or one that never applied the
+      // PrepareMerge), which would campaign for ever and keep its keys from the region that
+      // took them. It is told where the range went, and goes once its store's replica of the
+      // target is past the merge (TiKV answers a member of a merged region's Tombstone with its
+      // merge_target whatever the epochs; sim --cluster seed 207).
+      this.tellStale(envelope, gone, tombstone.mergeState.target);
+      return true;
+    }
+    // A replica this store's Tombstone shows was removed (its store is not among the region's
+    // peers as last seen here, and its epoch is older): told to go, or it would campaign for
+    // ever, and its range would keep a new replica of the keys from being made on its store. A
+    // replica whose store the region still lists may be a lagging member and is left alone.
+    if (!member && epochIsStale(envelope.regionEpoch, gone.regionEpoch)) {
+      this.tellStale(envelope, gone);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A leader's message for a region this store cannot make a replica of, because initialized
+   * replicas here hold keys of its range: those that are older than it (a lower version) ask
+   * their region's other stores whether they were removed (TiKV's MsgCheckStalePeer, sent on
+   * RegionOverlapped), at most once per RAFTSTORE_STALE_CHECK_INTERVAL_TICKS each. Most often
+   * the overlap is a parent that has not applied a split yet, and nobody answers; but a replica
+   * removed while its store was down (a learner never campaigns, and the leader's one GC message
+   * was lost) would otherwise keep its range, and keep every new replica of those keys from
+   * being made on this store, for good (sim --cluster --pd real --pd-members 3 seed 729).
+   */
+  private checkStaleOverlaps(envelope: RaftEnvelope): void {
+    for (const peer of this.#peers.values()) {
+      if (!peer.isInitialized() || peer.isLeader()) continue;
+      const region = peer.region();
+      if (!rangesOverlap(region, envelope)) continue;
+      if (region.regionEpoch.version >= envelope.regionEpoch.version) continue;
+      const last = this.#staleChecks.get(peer.regionId);
+      if (last !== undefined && this.#ticks - last < RAFTSTORE_STALE_CHECK_INTERVAL_TICKS) continue;
+      this.#staleChecks.set(peer.regionId, this.#ticks);
+      for (const other of region.peers) {
+        if (other.storeId === this.storeId) continue;
+        const check = newMessage({
+          msgType: MessageType.MsgHeartbeat,
+          to: other.id,
+          from: peer.meta.id,
+        });
+        this.#transport.send({ ...peer.envelope(other, check, false), checkStale: true });
+      }
+    }
+  }
+
   /** An uninitialized replica for a message from a leader, when allowed (module header). */
   private maybeCreatePeer(envelope: RaftEnvelope): Peer | undefined {
     const t = envelope.message.msgType;
     if (envelope.isTombstone) return undefined;
-    if (t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote) {
-      const tombstone = this.tombstoneStateOf(envelope.regionId);
-      const gone = tombstone?.region;
-      const member = gone?.peers.some((p) => p.storeId === envelope.fromPeer.storeId) === true;
-      if (member && tombstone?.mergeState !== undefined) {
-        // A campaign of a replica of a region that merged away here: one left behind by the
-        // merge (Merging for ever, its target here a newer replica made by a snapshot; or one
-        // that never applied the PrepareMerge), which would campaign for ever and keep its keys
-        // from the region that took them. It is told where the range went, and goes once its
-        // store's replica of the target is past the merge (TiKV answers a member of a merged
-        // region's Tombstone with its merge_target whatever the epochs; sim --cluster seed 207).
-        this.tellStale(envelope, gone!, tombstone.mergeState.target);
-        return undefined;
-      }
-      // A campaign of a replica this store's Tombstone shows was removed (its store is not among
-      // the region's peers as last seen here, and its epoch is older): told to go, or it would
-      // campaign for ever, and its range would keep a new replica of the keys from being made
-      // on its store. A replica whose store the region still lists may be a lagging member and
-      // is left alone (TiKV answers from the tombstone state with the same two checks).
-      if (gone !== undefined && !member && epochIsStale(envelope.regionEpoch, gone.regionEpoch)) {
-        this.tellStale(envelope, gone);
-        return undefined;
-      }
-    }
+    const isVote = t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote;
+    if (isVote && this.answeredFromTombstone(envelope)) return undefined;
     if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) {
       // Most likely the new region of a split not applied here yet, whose leader-to-be
       // campaigns at once: its vote requests wait for the split (`openSplitPeers`), so that the
-      // region need not wait an election timeout for its first leader.
-      if (t === MessageType.MsgRequestPreVote || t === MessageType.MsgRequestVote) {
+      // region need not wait an election timeout for its first leader. A leader's message asks
+      // the older replicas in the way whether they are stale.
+      if (isVote) {
         if (this.#splitPending.length >= RAFTSTORE_SPLIT_PENDING_MAX) this.#splitPending.shift();
         this.#splitPending.push(envelope);
+      } else if (
+        t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
+        t === MessageType.MsgSnapshot
+      ) {
+        this.checkStaleOverlaps(envelope);
       }
       return undefined;
     }

@@ -7,7 +7,10 @@ import { metapb } from "../../proto/mod.ts";
 import { MessageType, newMessage } from "../raft/mod.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
 import { SeededRandom } from "../util/random.ts";
-import { RAFTSTORE_ELECTION_TIMEOUT_TICKS } from "../constants.ts";
+import {
+  RAFTSTORE_ELECTION_TIMEOUT_TICKS,
+  RAFTSTORE_STALE_CHECK_INTERVAL_TICKS,
+} from "../constants.ts";
 import { Store } from "./store.ts";
 import type { RaftEnvelope } from "./transport.ts";
 import { writeRegionState } from "./region_state.ts";
@@ -426,6 +429,102 @@ Deno.test("a vote request makes an uninitialized replica that votes, keeps its v
   assert.equal(await answer(store, vote(12n, 8n, 4n)), "none");
   assert.equal(await answer(store, vote(10n, 9n, 4n)), "none");
   assert.equal(store.stats.peersCreated, created);
+});
+
+Deno.test("a replica removed while its store was down, whose range a newer region's messages overlap, asks whether it is stale, is told, and goes; the new region's replica is then made (sim --cluster --pd real --pd-members 3 seed 729)", async () => {
+  const enc = (k: string) => new TextEncoder().encode(k);
+  const voter = (id: bigint, storeId: bigint) => ({ id, storeId, role: metapb.PeerRole.Voter });
+  // Region 10 [a, e) as store 4 last saw it: it held learner 20 there. The others removed it
+  // (conf_ver 4) while store 4 was down, and the leader's GC message was lost.
+  const stale: RegionMeta = {
+    id: 10n,
+    startKey: enc("a"),
+    endKey: enc("e"),
+    regionEpoch: { confVer: 3n, version: 2n },
+    peers: [voter(1n, 1n), voter(2n, 2n), voter(3n, 3n), {
+      id: 20n,
+      storeId: 4n,
+      role: metapb.PeerRole.Learner,
+    }],
+  };
+  const current: RegionMeta = {
+    ...stale,
+    regionEpoch: { confVer: 4n, version: 2n },
+    peers: stale.peers.slice(0, 3),
+  };
+  const sent: RaftEnvelope[] = [];
+  const store = (storeId: bigint) =>
+    Store.start({
+      storeId,
+      engine: new MemoryEngine(),
+      transport: { send: (e) => sent.push(e) },
+      random: { nextInt: (n) => new SeededRandom(7).int(n) },
+    });
+  const store4 = store(4n);
+  await store4.bootstrapRegion(stale);
+  const store1 = store(1n);
+  await store1.bootstrapRegion(current);
+  // Region 11 [a, d), split from region 10 since (version 3): its leader adds learner 30 on store 4.
+  const heartbeat: RaftEnvelope = {
+    regionId: 11n,
+    fromPeer: voter(11n, 1n),
+    toPeer: { id: 30n, storeId: 4n, role: metapb.PeerRole.Learner },
+    regionEpoch: { confVer: 5n, version: 3n },
+    startKey: enc("a"),
+    endKey: enc("d"),
+    message: newMessage({ msgType: MessageType.MsgHeartbeat, from: 11n, to: 30n, term: 8n }),
+    isTombstone: false,
+  };
+  const deliver = async (to: Store, envelopes: RaftEnvelope[]) => {
+    for (const e of envelopes) to.receive(e);
+    await to.round();
+  };
+  sent.length = 0;
+  await deliver(store4, [heartbeat]);
+  assert.equal(store4.peer(11n), undefined, "no replica over the stale one's range");
+  const checks = sent.filter((e) => e.checkStale === true);
+  assert.deepEqual(checks.map((e) => e.toPeer.storeId), [1n, 2n, 3n]);
+  assert.ok(checks.every((e) => e.fromPeer.id === 20n && e.regionId === 10n));
+  // At most one check per RAFTSTORE_STALE_CHECK_INTERVAL_TICKS.
+  sent.length = 0;
+  await deliver(store4, [heartbeat]);
+  assert.equal(sent.filter((e) => e.checkStale === true).length, 0);
+  for (let i = 0; i < RAFTSTORE_STALE_CHECK_INTERVAL_TICKS; i++) store4.tick();
+  sent.length = 0;
+  await deliver(store4, [heartbeat]);
+  assert.equal(sent.filter((e) => e.checkStale === true).length, 3);
+  // Store 1's replica shows learner 20 was removed: it answers with a GC message; a check from a
+  // member is not answered.
+  sent.length = 0;
+  await deliver(store1, [{ ...checks[0]!, fromPeer: voter(2n, 2n) }]);
+  assert.equal(sent.length, 0, "a member's check is not answered");
+  await deliver(store1, [checks[0]!]);
+  const gc = sent.filter((e) => e.isTombstone && e.toPeer.id === 20n);
+  assert.equal(gc.length, 1);
+  assert.equal(store1.peer(10n)?.region().peers.length, 3, "the check changed nothing there");
+  // Store 4 destroys its stale replica; the new region's next message makes its replica.
+  await deliver(store4, gc);
+  assert.equal(store4.peer(10n), undefined);
+  await deliver(store4, [heartbeat]);
+  assert.equal(store4.peer(11n)?.meta.id, 30n);
+  // A store whose Tombstone of region 10 shows learner 20 gone answers the same way.
+  const store2 = Store.start({
+    storeId: 2n,
+    engine: (() => {
+      const engine = new MemoryEngine();
+      const batch = engine.newWriteBatch();
+      writeRegionState(batch, { state: PeerState.Tombstone, region: current });
+      engine.write(batch);
+      batch.destroy();
+      return engine;
+    })(),
+    transport: { send: (e) => sent.push(e) },
+    random: { nextInt: (n) => new SeededRandom(7).int(n) },
+  });
+  sent.length = 0;
+  await deliver(store2, [checks[1]!]);
+  assert.equal(sent.filter((e) => e.isTombstone && e.toPeer.id === 20n).length, 1);
+  assert.equal(store2.stats.peersCreated, 0);
 });
 
 Deno.test("a round takes Readies up to roundMaxReadyBytes and leaves the rest, first in line, to the next round: every write still applies on every store (seed 31)", async () => {

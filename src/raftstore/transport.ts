@@ -36,6 +36,12 @@ export interface RaftEnvelope {
    * replica of the source only once its own replica of the target is past that epoch.
    */
   mergeTarget?: RegionMeta;
+  /**
+   * The sending replica asks whether it was removed from the region (kvproto's ExtraMessage
+   * MsgCheckStalePeer; `message` is unused): a store that knows it was answers with a tombstone
+   * envelope (store.ts).
+   */
+  checkStale?: true;
 }
 
 /** Carries envelopes to the stores of their `toPeer`. */

@@ -87,6 +87,9 @@ export function envelopeToProto(envelope: RaftEnvelope): raft_serverpb.RaftMessa
     startKey: envelope.startKey,
     endKey: envelope.endKey,
     mergeTarget: envelope.mergeTarget === undefined ? null : regionToProto(envelope.mergeTarget),
+    extraMsg: envelope.checkStale === true
+      ? { type: raft_serverpb.ExtraMessageType.MsgCheckStalePeer }
+      : null,
   };
 }
 
@@ -298,10 +301,12 @@ export function envelopeFromProto(m: raft_serverpb.RaftMessage.$Properties): Dec
   const toPeer = peerFromProto(m.toPeer, "to_peer");
   if (!toPeer.ok) return toPeer;
   const isTombstone = m.isTombstone ?? false;
+  const checkStale = m.extraMsg?.type === raft_serverpb.ExtraMessageType.MsgCheckStalePeer;
   let message: Message;
   if (m.message === null || m.message === undefined) {
-    if (!isTombstone) return { ok: false, problem: "no Raft message" };
-    // A tombstone needs no Raft message (TiKV may send none); the raftstore never reads it.
+    if (!isTombstone && !checkStale) return { ok: false, problem: "no Raft message" };
+    // A tombstone or a stale check needs no Raft message (TiKV may send none); the raftstore
+    // never reads it.
     message = newMessage({
       msgType: MessageType.MsgHeartbeat,
       to: toPeer.value.id,
@@ -328,6 +333,7 @@ export function envelopeFromProto(m: raft_serverpb.RaftMessage.$Properties): Dec
       message,
       isTombstone,
       ...(m.mergeTarget == null ? {} : { mergeTarget: regionFromProto(m.mergeTarget) }),
+      ...(checkStale ? { checkStale: true } : {}),
     },
   };
 }

@@ -143,6 +143,28 @@ Deno.test("codec: a GC tombstone naming a merge's target (kvproto merge_target) 
   assert.equal(plain.mergeTarget, undefined);
 });
 
+Deno.test("codec: a stale check (kvproto ExtraMessage MsgCheckStalePeer) round trips, with or without a Raft message; other envelopes carry none", () => {
+  const sent = envelope(newMessage({ msgType: MessageType.MsgHeartbeat, to: 12n, from: 11n }), {
+    checkStale: true,
+  });
+  const bytes = encodeEnvelope(sent);
+  assert.equal(
+    raft_serverpb.RaftMessage.decode(bytes).extraMsg?.type,
+    raft_serverpb.ExtraMessageType.MsgCheckStalePeer,
+  );
+  assert.deepEqual(decodeOk(bytes), sent);
+  const bare = raft_serverpb.RaftMessage.encode({
+    regionId: 7n,
+    fromPeer: { id: 11n, storeId: 1n },
+    toPeer: { id: 12n, storeId: 2n },
+    extraMsg: { type: raft_serverpb.ExtraMessageType.MsgCheckStalePeer },
+  }).finish();
+  assert.equal(decodeOk(bare).checkStale, true);
+  const plain = encodeEnvelope(envelope(sent.message));
+  assert.equal(raft_serverpb.RaftMessage.decode(plain).extraMsg, null);
+  assert.equal(decodeOk(plain).checkStale, undefined);
+});
+
 Deno.test("codec: decoded bytes are copies, so a reused receive buffer cannot change them", () => {
   const bytes = encodeEnvelope(envelope(fullAppend()));
   const received = decodeOk(bytes);
