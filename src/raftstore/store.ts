@@ -52,7 +52,9 @@
  * - a vote request from a member of a region that merged away here (its Tombstone keeps the
  *   merge state) is answered with a tombstone envelope naming the merge's target; the replica
  *   left behind by the merge goes once its own store's replica of the target is past the merge
- *   (`mergedSourceGone`), else it stays for that replica's CommitMerge to catch it up.
+ *   (`mergedSourceGone`), else it stays for that replica's CommitMerge to catch it up — or, if
+ *   this store has no replica of the target, until a message of the target from past the merge
+ *   comes to make one (it will take a snapshot): then it goes (`destroySourcesMergedInto`).
  *
  * Uninitialized replicas (created by a message, no snapshot yet) vote, as TiKV's do: a region
  * made by a split may have a voter on a store that never applied the split (it got the parent
@@ -169,6 +171,12 @@ export class Store {
   #inbox: InboxItem[] = [];
   /** Vote requests for regions a split here has not made yet (at most RAFTSTORE_SPLIT_PENDING_MAX). */
   #splitPending: RaftEnvelope[] = [];
+  /**
+   * Source replicas here that a GC message said merged away, kept for their target's replica
+   * here to catch up (`mergedSourceGone`): the target as the merge recorded it, by source region
+   * id (TiKV's `targets_map`; `destroySourcesMergedInto`).
+   */
+  readonly #mergedInto = new Map<bigint, RegionMeta>();
   /** Ticks since the store started (`tick`). */
   #ticks = 0;
   /** When each replica here last asked whether it is stale (`checkStaleOverlaps`), by region. */
@@ -873,6 +881,7 @@ export class Store {
    * the source's range), the data stays.
    */
   private async destroyMergedSource(peer: Peer): Promise<void> {
+    this.forgetReplica(peer.regionId);
     const region = peer.region();
     const shared = [...this.#peers.values()].some((other) =>
       other !== peer && other.isInitialized() &&
@@ -887,9 +896,33 @@ export class Store {
     batch.destroy();
   }
 
+  /**
+   * Destroys the sources a merge into `envelope`'s region left behind here (`#mergedInto`) when
+   * this store has no replica of that region and the message comes from past the merge (a higher
+   * version than the merge's target): the replica it makes here takes a snapshot holding their
+   * keys, and while they stay, their ranges keep it from being made, and with it every region
+   * split from it since (TiKV's `maybe_destroy_source`; sim --cluster seed 712).
+   */
+  private async destroySourcesMergedInto(envelope: RaftEnvelope): Promise<void> {
+    for (const [sourceId, target] of this.#mergedInto) {
+      if (target.id !== envelope.regionId) continue;
+      if (envelope.regionEpoch.version <= target.regionEpoch.version) continue;
+      this.forgetReplica(sourceId);
+      const source = this.#peers.get(sourceId);
+      if (source?.isInitialized() === true) await this.destroyMergedSource(source);
+    }
+  }
+
+  /** Drops what the store kept about its replica of `regionId`, which goes. */
+  private forgetReplica(regionId: bigint): void {
+    this.#mergedInto.delete(regionId);
+    this.#staleChecks.delete(regionId);
+  }
+
   /** A source region merged here (its records are Tombstone in the batch just written). */
   private dropMergedSource(regionId: bigint): void {
     this.#merging.delete(regionId);
+    this.forgetReplica(regionId);
     const peer = this.#peers.get(regionId);
     if (peer === undefined) return;
     peer.failAll({
@@ -916,6 +949,7 @@ export class Store {
   private async destroyPeers(peers: Peer[]): Promise<void> {
     const batch = this.engine.newWriteBatch();
     for (const peer of peers) {
+      this.forgetReplica(peer.regionId);
       peer.destroy(batch);
       this.#peers.delete(peer.regionId);
       this.stats.peersDestroyed++;
@@ -967,6 +1001,7 @@ export class Store {
       peer = undefined;
     }
     if (peer === undefined) {
+      await this.destroySourcesMergedInto(envelope);
       peer = this.maybeCreatePeer(envelope);
       if (peer === undefined) return this.drop();
     }
@@ -975,6 +1010,7 @@ export class Store {
       // The sender's replica merged away: this one goes only once the target here is past the
       // merge (sim --cluster seed 207).
       if (this.mergedSourceGone(envelope.mergeTarget)) await this.destroyMergedSource(peer);
+      else this.#mergedInto.set(peer.regionId, envelope.mergeTarget);
       return;
     }
     if (envelope.isTombstone) {

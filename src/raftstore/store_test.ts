@@ -527,6 +527,72 @@ Deno.test("a replica removed while its store was down, whose range a newer regio
   assert.equal(store2.stats.peersCreated, 0);
 });
 
+Deno.test("a source replica a merge left behind, on a store with no replica of the target, goes when a message of the target from past the merge comes, and the target's replica is made (sim --cluster seed 712)", async () => {
+  const enc = (k: string) => new TextEncoder().encode(k);
+  const voter = (id: bigint, storeId: bigint) => ({ id, storeId, role: metapb.PeerRole.Voter });
+  // Store 3 lost its power back to region 1 before its split: it covers every key. Elsewhere
+  // region 1 merged into region 1000 (then at version 2), which has since added learner 1026
+  // on store 3.
+  const source: RegionMeta = {
+    id: 1n,
+    startKey: new Uint8Array(0),
+    endKey: new Uint8Array(0),
+    regionEpoch: { confVer: 1n, version: 1n },
+    peers: [voter(1n, 1n), voter(2n, 2n), voter(3n, 3n)],
+  };
+  const target: RegionMeta = {
+    id: 1000n,
+    startKey: enc("a"),
+    endKey: new Uint8Array(0),
+    regionEpoch: { confVer: 1n, version: 2n },
+    peers: [voter(1001n, 1n), voter(1002n, 2n), voter(1003n, 3n)],
+  };
+  const sent: RaftEnvelope[] = [];
+  const engine = new MemoryEngine();
+  const store3 = Store.start({
+    storeId: 3n,
+    engine,
+    transport: { send: (e) => sent.push(e) },
+    random: { nextInt: (n) => new SeededRandom(7).int(n) },
+  });
+  await store3.bootstrapRegion(source);
+  // Store 1's answer to the source's campaign: region 1 merged into region 1000 there.
+  const gc: RaftEnvelope = {
+    regionId: 1n,
+    fromPeer: voter(1n, 1n),
+    toPeer: voter(3n, 3n),
+    regionEpoch: { confVer: 1n, version: 2n },
+    startKey: new Uint8Array(0),
+    endKey: enc("a"),
+    message: newMessage({ msgType: MessageType.MsgHeartbeat, from: 1n, to: 3n }),
+    isTombstone: true,
+    mergeTarget: target,
+  };
+  store3.receive(gc);
+  await store3.round();
+  assert.ok(store3.peer(1n)?.isInitialized(), "kept: a replica of the target here may need it");
+  const heartbeat = (version: bigint): RaftEnvelope => ({
+    regionId: 1000n,
+    fromPeer: voter(1001n, 1n),
+    toPeer: { id: 1026n, storeId: 3n, role: metapb.PeerRole.Learner },
+    regionEpoch: { confVer: 3n, version },
+    startKey: new Uint8Array(0),
+    endKey: new Uint8Array(0),
+    message: newMessage({ msgType: MessageType.MsgHeartbeat, from: 1001n, to: 1026n, term: 9n }),
+    isTombstone: false,
+  });
+  // A message of the target at the merge's version (not past it) changes nothing.
+  store3.receive(heartbeat(2n));
+  await store3.round();
+  assert.ok(store3.peer(1n)?.isInitialized());
+  assert.equal(store3.peer(1000n), undefined);
+  // One from past the merge: the source goes, the target's replica is made.
+  store3.receive(heartbeat(3n));
+  await store3.round();
+  assert.equal(store3.peer(1n), undefined);
+  assert.equal(store3.peer(1000n)?.meta.id, 1026n);
+});
+
 Deno.test("a round takes Readies up to roundMaxReadyBytes and leaves the rest, first in line, to the next round: every write still applies on every store (seed 31)", async () => {
   const c = await Cluster.start({ storeCount: 3, seed: 31, config: { roundMaxReadyBytes: 64 } });
   await c.mustPut("a", "first");
