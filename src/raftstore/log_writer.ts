@@ -5,10 +5,10 @@
  * again from the leader, as etcd/raft's `MustSync` allows.
  *
  * Two ways, by the store's `pipelineLog`:
- * - Off (tests compare the two): a write that must be durable is `writeDurable` — RocksDB's
+ * - Off (a clustered store): a write that must be durable is `writeDurable` — RocksDB's
  *   fsync off the thread, so whatever arrives meanwhile (messages, proposals, reads, ticks)
  *   gathers in the store's inbox for the next round, which starts once this one is done.
- * - On (every store, by default): the write is made on the calling thread and returns at once (in
+ * - On (a standalone store): the write is made on the calling thread and returns at once (in
  *   the memtables and the write-ahead log, not yet fsynced), and the caller starts
  *   `KvEngine.syncWal` after it and treats the round as durable when that ends (store.ts: the
  *   round's messages wait for it, its entries are reported persisted then, and only then

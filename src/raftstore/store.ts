@@ -21,8 +21,8 @@
  * Invariants: rounds never overlap (asserted); nothing here reads a clock or sleeps — time is
  * `tick()`, I/O is the engine and the transport handed in.
  *
- * Pipelined log (`PeerConfig.pipelineLog`, on by default): step 1's write returns before its
- * fsync, which runs while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at once).
+ * Pipelined log (`PeerConfig.pipelineLog`, a standalone store's: for a clustered one it
+ * measured slower, see peer_config.ts): step 1's write returns before its fsync, which runs while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at once).
  * Until it ends, the round's messages and those of every later round wait (they may promise
  * what it holds: a vote, a follower's answer), except a leader's appends, which leave at once
  * either way; when it ends, each peer's Raft hears its entries are durable

@@ -27,7 +27,8 @@ function holders(c: Cluster, key: string, value: string): bigint[] {
   return c.storeIds.filter((id) => c.valueOn(id, key) === value);
 }
 
-// Every store pipelines its log by default (store.ts); the first tests run both ways.
+// A standalone store pipelines its log, a clustered one does not (store.ts); the first tests run
+// both ways.
 for (const pipelineLog of [true, false]) {
   const way = pipelineLog ? "pipelined log" : "a round waits for its fsync";
   Deno.test(`a bootstrapped 3-peer region elects one leader, and its writes reach all three stores after apply (${way}, seed 1)`, async () => {

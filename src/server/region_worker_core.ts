@@ -123,6 +123,8 @@ export function startRegionWorker(port: RegionWorkerPort): RegionWorkerBody {
       requestMaxTs: settings.syncMaxTs
         ? (regionId, term) => post({ kind: "needMaxTs", regionId, term })
         : undefined,
+      // A store with no PD (standalone, `syncMaxTs` off) is the only voter of its regions.
+      pipelineLog: !settings.syncMaxTs,
       askSplitIds: (region, count) =>
         new Promise((resolve, reject) => {
           const requestId = nextSplitIdsRequest++;

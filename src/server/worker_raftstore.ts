@@ -107,6 +107,11 @@ export interface WorkerRaftstoreOptions {
    * (standalone: max_ts was seeded from the store's own oracle at start): always synced.
    */
   requestMaxTs?: (regionId: bigint, term: bigint) => void;
+  /**
+   * The store's regions have their only voter here (a standalone store): its log's fsyncs are
+   * pipelined (store.ts, "Pipelined log").
+   */
+  pipelineLog?: boolean;
   /** A region appeared, changed or went (after a round, or an open or close). */
   onRegionsChanged?: (changed: Region[], removed: bigint[]) => void;
   /** A merge here waits for region `regionId`, which another worker runs: move it here. */
@@ -310,6 +315,7 @@ export class WorkerRaftstore {
       snapshots: options.snapshots,
       needRegion: options.needRegion,
       config: {
+        pipelineLog: options.pipelineLog ?? false,
         ...(settings === undefined ? {} : {
           heartbeatIntervalTicks: settings.heartbeatTicks,
           electionTimeoutTicks: settings.electionTimeoutTicks,
