@@ -245,7 +245,7 @@ export class Raft {
     this.log = new RaftLog(
       config.storage,
       this.cfg.maxCommittedSizePerReadyBytes,
-      config.asyncPersist ?? false,
+      this.cfg.asyncPersist,
     );
     this.tracker = new ProgressTracker(this.cfg.maxInflightMsgs);
     const { hardState, confState } = config.storage.initialState();
@@ -598,8 +598,7 @@ export class Raft {
    * might apply it — and lose it in a power loss with the third replica never having it.
    */
   private durableIndex(): bigint {
-    const last = this.log.lastIndex();
-    return this.log.asyncPersist && this.log.persisted < last ? this.log.persisted : last;
+    return this.log.durableThrough(this.log.lastIndex());
   }
 
   /**

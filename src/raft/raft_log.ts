@@ -167,9 +167,14 @@ export class RaftLog {
     return this.unstable.entries;
   }
 
+  /** `index`, or with async persistence no more than what is durable here. */
+  durableThrough(index: bigint): bigint {
+    return this.asyncPersist && this.persisted < index ? this.persisted : index;
+  }
+
   /** The last index apply may reach: committed, and durable here with async persistence. */
   applyLimit(): bigint {
-    return this.asyncPersist && this.persisted < this.committed ? this.persisted : this.committed;
+    return this.durableThrough(this.committed);
   }
 
   /** True if committed entries wait to be applied. */

@@ -22,14 +22,15 @@
  * `tick()`, I/O is the engine and the transport handed in.
  *
  * Pipelined log (`PeerConfig.pipelineLog`, a standalone store's: for a clustered one it
- * measured slower, see peer_config.ts): step 1's write returns before its fsync, which runs while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at once).
- * Until it ends, the round's messages and those of every later round wait (they may promise
- * what it holds: a vote, a follower's answer), except a leader's appends, which leave at once
- * either way; when it ends, each peer's Raft hears its entries are durable
- * (`RawNode.onPersisted`). Only then does a leader count its own copy toward a quorum, and only
- * then are the entries applied (`asyncPersist`: apply never runs ahead of the replica's own
- * durable log, so whatever a read sees is durable), in a later round. A failed fsync fails the
- * next round (a bug: the worker is rebuilt from disk).
+ * measured slower, see peer_config.ts): step 1's write returns before its fsync, which runs
+ * while later rounds go on (at most RAFTSTORE_SYNCS_IN_FLIGHT_MAX at once). Until it ends, the
+ * round's messages and those of every later round wait (they may promise what it holds: a
+ * vote, a follower's answer), except a leader's appends, which leave at once either way; when
+ * it ends, each peer's Raft hears its entries are durable (`RawNode.onPersisted`). Only then
+ * does a leader count its own copy toward a quorum, and only then are the entries applied
+ * (`asyncPersist`: apply never runs ahead of the replica's own durable log, so whatever a read
+ * sees is durable), in a later round. A failed fsync fails the next round (a bug: the worker is
+ * rebuilt from disk).
  *
  * Message checks (TiKV's store worker, simplified):
  * - a message for a region this store does not host creates an uninitialized replica, if it
@@ -907,9 +908,9 @@ export class Store {
     for (const [sourceId, target] of this.#mergedInto) {
       if (target.id !== envelope.regionId) continue;
       if (envelope.regionEpoch.version <= target.regionEpoch.version) continue;
-      this.forgetReplica(sourceId);
       const source = this.#peers.get(sourceId);
       if (source?.isInitialized() === true) await this.destroyMergedSource(source);
+      else this.forgetReplica(sourceId);
     }
   }
 
@@ -1132,11 +1133,16 @@ export class Store {
     }
   }
 
-  /** An uninitialized replica for a message from a leader, when allowed (module header). */
+  /**
+   * An uninitialized replica for a message from a leader or a candidate, when allowed (module
+   * header).
+   */
   private maybeCreatePeer(envelope: RaftEnvelope): Peer | undefined {
     const t = envelope.message.msgType;
     if (envelope.isTombstone) return undefined;
     const isVote = t === MessageType.MsgRequestVote || t === MessageType.MsgRequestPreVote;
+    const fromLeader = t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
+      t === MessageType.MsgSnapshot;
     if (isVote && this.answeredFromTombstone(envelope)) return undefined;
     if (this.overlapsLocalRegion(envelope.startKey, envelope.endKey)) {
       // Most likely the new region of a split not applied here yet, whose leader-to-be
@@ -1146,21 +1152,12 @@ export class Store {
       if (isVote) {
         if (this.#splitPending.length >= RAFTSTORE_SPLIT_PENDING_MAX) this.#splitPending.shift();
         this.#splitPending.push(envelope);
-      } else if (
-        t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
-        t === MessageType.MsgSnapshot
-      ) {
+      } else if (fromLeader) {
         this.checkStaleOverlaps(envelope);
       }
       return undefined;
     }
-    if (
-      t !== MessageType.MsgAppend && t !== MessageType.MsgHeartbeat &&
-      t !== MessageType.MsgSnapshot && t !== MessageType.MsgRequestVote &&
-      t !== MessageType.MsgRequestPreVote
-    ) {
-      return undefined;
-    }
+    if (!fromLeader && !isVote) return undefined;
     const existing = readRegionState(this.engine, envelope.regionId);
     // Besides a Tombstone, the engine may hold an uninitialized replica's records that no peer
     // runs (after a restart, or a worker's replacement: see `start`). It is opened again with
