@@ -83,6 +83,10 @@ Deno.test("a merging source refuses writes and reads (ServerIsBusy) until the me
   assert.ok(prepared.ok, show(prepared));
   const source = c.store(leader.meta.storeId).peer(right)!;
   assert.ok(source.isMerging());
+  // The command path's fast gate (`readGate`) asks the lease first: a merging source leader
+  // holding its lease still reads nothing under it.
+  await c.waitUntil("the source leader's lease", () => source.raw.raft.leaseValid());
+  assert.ok(source.isLeader() && !source.leaseReadable(), "a merging source reads nothing");
   const write = await c.propose(
     leader.meta.storeId,
     writeCommand(source.region(), source.meta, [put("p", "during")]),

@@ -870,9 +870,11 @@ export class Peer {
    * of earlier terms before it: what it committed since and has not applied yet it proposed
    * itself and has acknowledged to no one. Unless one of those may change the region (a conf
    * change, a split, a merge step: another region may serve some of these keys once applied).
+   * Never while merging (as `read` refuses): the target may have taken the range and accepted
+   * writes this replica will never see.
    */
   leaseReadable(): boolean {
-    if (this.#destroyed || !this.isLeader()) return false;
+    if (this.#destroyed || !this.isLeader() || this.isMerging()) return false;
     const raft = this.raw.raft;
     if (!raft.leaseValid() || !this.leaseOutlivesSleep()) return false;
     const applied = this.storage.appliedIndex();
