@@ -460,6 +460,8 @@ class Run {
     await this.until("the bank's transfers finished", drained);
     const problem = await this.until("the bank's final read", bank.workload.finalCheck());
     if (problem !== undefined) throw new Failure("snapshot isolation", problem);
+    const swept = await this.until("the bank's lock sweep", bank.workload.sweepLocks());
+    if (swept !== undefined) throw new Failure("lock left", swept);
     for (let t = 0; t < CATCH_UP_TICKS; t++) await this.tick({ clients: false });
     const locks = lockedKeys(this.c);
     if (locks.length > 0) {

@@ -34,18 +34,23 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { InvalidArgumentError, ServerError } from "../errors.ts";
 import type { Bytes } from "../raw.ts";
 import type { kvrpcpb } from "../../../proto/mod.ts";
-import { utf8 } from "../../util/bytes.ts";
+import { bytesEqual, utf8 } from "../../util/bytes.ts";
 import {
   DEFAULT_LOCK_TTL_MS,
   DEFAULT_LOCK_WAIT_TIMEOUT_MS,
   DEFAULT_RETRY_ATTEMPTS,
+  LOCK_BACKOFF_BASE_MS,
+  LOCK_BACKOFF_CAP_MS,
   MANAGED_LOCK_TTL_MS,
   MAX_LOCK_TTL_MS,
   MIN_LOCK_TTL_MS,
   RETRY_BACKOFF_BASE_MS,
   RETRY_BACKOFF_CAP_MS,
+  SCAN_BATCH_SIZE,
 } from "./constants.ts";
 import { TxnError } from "./errors.ts";
+import { lockOf, txnErrorOf } from "./key_errors.ts";
+import { LockBackoff } from "./lock_backoff.ts";
 import { LockResolver } from "./lock_resolver.ts";
 import { RETRY, TxnConnectionPool, TxnRpc } from "./rpc.ts";
 import { Snapshot } from "./snapshot.ts";
@@ -77,6 +82,7 @@ export interface RetryOptions extends TransactionOptions {
   onRetry?: (error: TxnError, attempt: number) => void;
 }
 
+const EMPTY = new Uint8Array(0);
 const bytesOf = (key: Bytes) => typeof key === "string" ? utf8(key) : key;
 
 /** Most time `close` waits for background commits, ms. */
@@ -234,6 +240,55 @@ export class TxnKV {
       isRawKv: false,
       backoffer: this.#context.rpc.backoffer(this.#context.timeoutMs),
     });
+  }
+
+  /**
+   * Resolves every lock of a transaction that started at or below `maxTs`, over the whole key
+   * space (TiDB's GC worker does this before it raises the GC safe point): KvScanLock region by
+   * region, each lock found resolved as a writer would resolve it — committed or rolled back
+   * for good, a live transaction's lock waited out within the client's `timeoutMs` — and the
+   * region scanned again until it holds none. Readers leave some locks behind on purpose: once
+   * a small transaction's lock met is resolved, they read through (or past) its other locks
+   * without resolving them (client-go does the same). Resolves with how many locks it met.
+   */
+  async resolveLocks(maxTs: bigint): Promise<number> {
+    const rpc = this.#context.rpc;
+    const backoffer = rpc.backoffer(this.#context.timeoutMs);
+    const lockBackoff = new LockBackoff(backoffer, {
+      baseMs: LOCK_BACKOFF_BASE_MS,
+      capMs: LOCK_BACKOFF_CAP_MS,
+    });
+    let met = 0;
+    let rounds = 0; // rounds at one cursor in a row that met locks
+    let lastCursor: Uint8Array = EMPTY;
+    await rpc.scanForward(
+      { start: EMPTY, end: EMPTY, limit: Infinity, pageSize: SCAN_BATCH_SIZE, backoffer },
+      async (region, at) => {
+        const response = await rpc.sendToRegion("ScanLock", region, {
+          maxVersion: maxTs,
+          startKey: at.cursor,
+          endKey: at.end,
+          limit: at.ask,
+        }, { backoffer: at.backoffer, idempotent: true });
+        if (response === RETRY) return RETRY;
+        if (response.error != null) throw txnErrorOf(response.error, maxTs);
+        if (response.locks.length === 0) return { pairs: [], count: 0, lastKey: at.cursor };
+        met += response.locks.length;
+        rounds = bytesEqual(at.cursor, lastCursor) ? rounds + 1 : 0;
+        lastCursor = at.cursor;
+        const result = await this.lockResolver.resolveLocks(response.locks.map(lockOf), {
+          callerStartTs: 0n,
+          backoffer: at.backoffer,
+        });
+        // A lock met again and again backs off too (no hot loop), up to the deadline.
+        if (result.msBeforeExpired > 0 || rounds >= 2) {
+          const ms = result.msBeforeExpired > 0 ? result.msBeforeExpired : LOCK_BACKOFF_BASE_MS;
+          await lockBackoff.wait(ms, `the locks of region ${region.id}`);
+        }
+        return RETRY; // This page again: resolved locks are gone, and more may follow.
+      },
+    );
+    return met;
   }
 
   /** Background commits still running. */
