@@ -142,6 +142,13 @@ export interface RaftConfig {
    * `RawNode.onPersisted`; committed entries are applied only once durable here (raft_log.ts).
    */
   asyncPersist?: boolean;
+  /**
+   * A leader whose commit index an answer advanced does not send every follower an append to
+   * say so: they learn it from the next append or heartbeat (raft-rs's `skip_bcast_commit`,
+   * which TiKV turns on). Still sent while a membership change is in the log and not applied.
+   * Changeable on the node (`Raft.skipBcastCommit`).
+   */
+  skipBcastCommit?: boolean;
   /** Test-only bugs. */
   testingBugs?: RaftTestingBugs;
 }
@@ -210,8 +217,12 @@ export class Raft {
    * every role change.
    */
   private uncommittedSizeBytes = 0;
-  private readonly cfg: Required<Omit<RaftConfig, "applied" | "testingBugs">>;
+  private readonly cfg: Required<
+    Omit<RaftConfig, "applied" | "testingBugs" | "skipBcastCommit">
+  >;
   private readonly bugs: RaftTestingBugs;
+  /** `RaftConfig.skipBcastCommit`, as the application sets it now. */
+  skipBcastCommit: boolean;
 
   /** A node recovering from `config.storage` (a fresh node if the storage is empty). */
   constructor(config: RaftConfig) {
@@ -241,6 +252,7 @@ export class Raft {
     );
     assert(this.cfg.maxUncommittedSizeBytes > 0, "raft: maxUncommittedSizeBytes must be positive");
     this.bugs = config.testingBugs ?? {};
+    this.skipBcastCommit = config.skipBcastCommit ?? false;
     this.id = config.id;
     this.log = new RaftLog(
       config.storage,
@@ -610,7 +622,12 @@ export class Raft {
     this.log.persistedTo(at);
     if (this.state !== StateRole.Leader) return;
     this.tracker.progress.get(this.id)?.maybeUpdate(this.durableIndex());
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit() && this.shouldBcastCommit()) this.bcastAppend();
+  }
+
+  /** Whether a commit index that moved is sent to every follower now (`skipBcastCommit`). */
+  private shouldBcastCommit(): boolean {
+    return !this.skipBcastCommit || this.lastConfigIndex() > this.log.applied;
   }
 
   /** Leader: advances commit to what a quorum holds (§5.3, §5.4.2). */
@@ -1088,12 +1105,10 @@ export class Raft {
     } else if (pr.state === ProgressState.Replicate) {
       pr.inflights.freeTo(m.index);
     }
-    if (this.maybeCommit()) {
-      if (this.state !== StateRole.Leader) return;
-      this.bcastAppend();
-    } else if (oldPaused) {
-      this.sendAppend(m.from);
-    }
+    const committed = this.maybeCommit();
+    if (committed && this.state !== StateRole.Leader) return;
+    if (committed && this.shouldBcastCommit()) this.bcastAppend();
+    else if (oldPaused) this.sendAppend(m.from);
     // Fill the in-flight window (batching of appends).
     while (this.maybeSendAppend(m.from, false)) { /* keep sending */ }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {

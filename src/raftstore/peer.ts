@@ -195,6 +195,10 @@ export class Peer {
       // durable when the round's fsync ends (store.ts): apply never runs ahead of this
       // replica's own durable log.
       asyncPersist: opts.config.pipelineLog,
+      // An answer that moves the commit index sends no append of its own: the followers learn
+      // it from the next append or heartbeat (TiKV's skip_bcast_commit), except while the
+      // region merges (`step`). Hibernation waits for heartbeats that carry it (hibernate.ts).
+      skipBcastCommit: true,
       testingBugs: opts.config.testingBugs?.raft,
     });
     this.#appliedTerm = opts.storage.term(opts.storage.appliedIndex());
@@ -467,6 +471,9 @@ export class Peer {
     const t = envelope.message.msgType;
     if (t === MessageType.MsgSnapshot && !this.snapshotIncludesSelf(envelope.message)) return;
     this.flushProposals();
+    // A source's followers learn its commit index at once from its PrepareMerge's proposal on
+    // (TiKV does the same): its leader may merge away and go before a heartbeat would tell them.
+    this.raw.raft.skipBcastCommit = !this.isMerging() && !this.prepareMergeFenced();
     this.raw.step(envelope.message);
     const fromLeader = t === MessageType.MsgAppend || t === MessageType.MsgHeartbeat ||
       t === MessageType.MsgSnapshot;

@@ -89,7 +89,8 @@ for (const pipelineLog of [true, false]) {
     );
     await c.waitUntil("both writes answered", () => answers.length === 2);
     assert.deepEqual(answers, [true, true]);
-    assert.equal(c.valueOn(3n, "a"), "1");
+    // A follower applies once the leader's next append or heartbeat tells it the commit index.
+    await c.waitUntil("store 3 applied a", () => c.valueOn(3n, "a") === "1");
   });
 
   Deno.test(`killing the leader's store elects a new leader; writes continue and no acknowledged write is lost (power loss, ${way}, seed 3)`, async () => {
