@@ -5,9 +5,14 @@
  * again from the leader, as etcd/raft's `MustSync` allows.
  *
  * Two ways, by the store's `pipelineLog`:
- * - Off (a clustered store): a write that must be durable is `writeDurable` — RocksDB's
- *   fsync off the thread, so whatever arrives meanwhile (messages, proposals, reads, ticks)
- *   gathers in the store's inbox for the next round, which starts once this one is done.
+ * - Off (a clustered store): a write that must be durable is made, then fsynced off the thread
+ *   (`syncWal`; `writeDurable` for a snapshot's round), so whatever arrives meanwhile
+ *   (messages, proposals, reads, ticks) gathers in the store's inbox for the next round, which
+ *   starts once this one is done. The writes the round applied are answered before its fsync
+ *   ends: they were committed by earlier rounds (durable on a quorum, this replica's copy
+ *   included — a leader counts its own entries only in a round after the one that wrote them),
+ *   and what apply wrote is never synced anyway (a crash replays it from the log). Only the
+ *   round's new log entries, hard state and messages wait for the fsync.
  * - On (a standalone store): the write is made on the calling thread and returns at once (in
  *   the memtables and the write-ahead log, not yet fsynced), and the caller starts
  *   `KvEngine.syncWal` after it and treats the round as durable when that ends (store.ts: the
@@ -46,13 +51,17 @@ export interface LogWriteStats {
  * The store passes it unless a Ready installs a snapshot (whose files are ingested between the
  * two duties). `pipelined` (a pipelined log, module header): the write returns at once and
  * `mustSync` tells the caller to start the fsync; else a write that must be durable is, before
- * this returns (`writeDurable`, off the thread), as is a snapshot's in either case.
+ * this returns (`writeDurable`, off the thread), as is a snapshot's in either case. With
+ * `beforeSync` (and `thenApply`, no snapshot), such a write is made on the calling thread, then
+ * `beforeSync` is handed what `thenApply` returned, then the fsync runs (`syncWal`) before this
+ * returns: the store answers the writes applied while the fsync runs (module header).
  */
 export async function persistReadies<T = never>(
   engine: KvEngine,
   readies: ReadonlyArray<{ peer: Peer; ready: Ready }>,
   thenApply: ((batch: WriteBatch) => T) | undefined,
   pipelined: boolean,
+  beforeSync?: (applied: T) => void,
 ): Promise<LogWriteStats & { applied: T | undefined }> {
   const batch = engine.newWriteBatch();
   try {
@@ -66,8 +75,14 @@ export async function persistReadies<T = never>(
     const applied = thenApply?.(batch);
     const operations = batch.count;
     const durable = operations > 0 && (installs || (mustSync && !pipelined));
-    if (durable) await engine.writeDurable(batch);
-    else if (operations > 0) engine.write(batch);
+    if (durable && (installs || applied === undefined || beforeSync === undefined)) {
+      await engine.writeDurable(batch);
+    } else if (durable) {
+      // In two steps, so that what the write applied is answered while its fsync runs.
+      engine.write(batch);
+      beforeSync!(applied as T);
+      await engine.syncWal();
+    } else if (operations > 0) engine.write(batch);
     return {
       peers: readies.length,
       operations,

@@ -1093,6 +1093,23 @@ export class Peer {
     }
   }
 
+  /**
+   * Answers the writes `rd` applied (into `outcome`) whose entries were durable before this
+   * round — all but those `rd` itself persists (a lone voter commits its entries as it appends
+   * them) — while the round's fsync runs (log_writer.ts); `finishReady` answers the rest. Not
+   * when the round changed the region (a conf change, a split, a merge step): those answers
+   * wait for the store to act on the change (open or drop replicas) at the round's end.
+   */
+  answerDurable(rd: Ready, outcome: ApplyOutcome): void {
+    // Every region change sets `regionChanged` (apply.ts); a blocked CommitMerge waits too.
+    if (outcome.regionChanged || outcome.removedSelf || outcome.blocked !== undefined) return;
+    const firstNew = rd.entries[0]?.index;
+    const durable = firstNew === undefined
+      ? rd.committedEntries
+      : rd.committedEntries.filter((e) => e.index < firstNew);
+    this.answerProposals(durable, outcome.applied);
+  }
+
   private answerProposals(committed: readonly Entry[], applied: readonly AppliedEntry[]): void {
     if (this.#proposals.length === 0) return;
     const results = new Map<bigint, AppliedEntry>();

@@ -9,28 +9,9 @@ import { writeCommand } from "./command.ts";
 import type { RegionMeta } from "./local_state.ts";
 import type { CmdResult } from "./apply.ts";
 import { Store } from "./store.ts";
-import { CrashableMemoryEngine } from "./testing/crash_engine.ts";
+import { CrashableMemoryEngine, HeldSyncEngine } from "./testing/crash_engine.ts";
 import { put } from "./testing/cluster.ts";
 import type { RaftEnvelope } from "./transport.ts";
-
-/** A crashable engine whose fsyncs (`syncWal`) end only when `release` is called. */
-class HeldSyncEngine extends CrashableMemoryEngine {
-  #held: (() => void)[] = [];
-
-  override syncWal(): Promise<void> {
-    return new Promise((resolve) => this.#held.push(() => super.syncWal().then(resolve)));
-  }
-
-  get held(): number {
-    return this.#held.length;
-  }
-
-  release(): void {
-    const held = this.#held;
-    this.#held = [];
-    for (const end of held) end();
-  }
-}
 
 const REGION: RegionMeta = {
   id: 2n,

@@ -16,7 +16,9 @@
  *     into step 1's WriteBatch, after the log (one atomic write), unless a Ready installs a
  *     snapshot — then into a WriteBatch of its own, written after the snapshot's files.
  *  4. Answer proposals and reads, then `advance` each peer. Peers that applied their own
- *     removal are destroyed (one synced write).
+ *     removal are destroyed (one synced write). (Without a pipelined log, the writes applied
+ *     from entries durable before the round are answered between step 1's write and its fsync:
+ *     log_writer.ts.)
  *
  * Invariants: rounds never overlap (asserted); nothing here reads a clock or sleeps — time is
  * `tick()`, I/O is the engine and the transport handed in.
@@ -501,6 +503,9 @@ export class Store {
           ? undefined
           : (batch) => readies.map(({ peer, ready }) => peer.apply(batch, ready, this.#neighbours)),
         this.#config.pipelineLog,
+        // Not pipelined: what the round applied is answered while its fsync runs.
+        (outcomes) =>
+          readies.forEach(({ peer, ready }, i) => peer.answerDurable(ready, outcomes[i]!)),
       );
       if (this.#stopped) return true; // Stopped (a crash) while the write ran: nothing more.
       // The round's fsync starts now, after its write (log_writer.ts); until it ends, its

@@ -145,3 +145,29 @@ function copyOf(from: MemoryEngine | undefined): MemoryEngine {
   }
   return engine;
 }
+
+/**
+ * A crashable engine whose fsyncs (`syncWal`) end only when `release` is called, while
+ * `holding` (the default); with it off they end at once.
+ */
+export class HeldSyncEngine extends CrashableMemoryEngine {
+  holding = true;
+  #held: (() => void)[] = [];
+
+  override syncWal(): Promise<void> {
+    if (!this.holding) return super.syncWal();
+    return new Promise((resolve) => this.#held.push(() => super.syncWal().then(resolve)));
+  }
+
+  /** How many fsyncs wait. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Ends every fsync that waits. */
+  release(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const end of held) end();
+  }
+}
