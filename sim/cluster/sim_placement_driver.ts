@@ -174,6 +174,12 @@ export interface SimPdBugs {
    * undo, so that the next leader hands them out again.
    */
   answerBeforeCommit?: boolean;
+  /**
+   * A member hands out timestamps whether or not its leader lease holds (the edge skips
+   * `leaseLapsed`): one partitioned away, deposed without knowing it, may hand out a timestamp
+   * below one the new leader already handed out.
+   */
+  tsoWithoutLease?: boolean;
 }
 
 /** The real PD, fed and obeyed by the harness's stores (module header). */
@@ -604,6 +610,14 @@ export class SimPlacementDriver {
     if (batch instanceof PdError) return Promise.resolve(null);
     return new Promise((resolve) => {
       const handOut = () => {
+        // As the edge: a timestamp leaves only under the leader lease (`PdMember.leaseLapsed`).
+        if (reached.member !== undefined && this.#bugs.tsoWithoutLease !== true) {
+          const lapsed = reached.member.leaseLapsed();
+          if (lapsed !== null) {
+            this.stats.lostAnswers++;
+            return resolve(null);
+          }
+        }
         this.stats.timestamps++;
         if (batch.last <= floor && this.tsoViolation === undefined) {
           this.tsoViolation = `PD's TSO went back: member ${reached.member?.id} handed ` +

@@ -27,6 +27,7 @@ export const BANK_BUGS: Record<string, BankBugs> = {
 /** Deliberate bugs of PD's edge, by name (they bite in seeds with several PD members). */
 export const PD_BUGS: Record<string, SimPdBugs> = {
   pdAnswersBeforeCommit: { answerBeforeCommit: true },
+  pdTsoWithoutLease: { tsoWithoutLease: true },
 };
 
 /** The deliberate bugs a sweep can switch on, by name. */

@@ -47,6 +47,15 @@
  *    waiting for their commit, `barrier()` waits for all of them (back-pressure on the
  *    heartbeat streams, which handle a message after the previous one was answered).
  *
+ * 7. **Timestamps leave under the leader lease** (`leaseLapsed`), as PD's leader serves TSO only
+ *    while its etcd lease holds. A leader partitioned away keeps its core until check-quorum
+ *    deposes it, and the others may elect a leader before that (their election timeouts run
+ *    from the last message they had, its check from its last quorum): that leader's window
+ *    lies above the old one, so the old leader's timestamps, handed out after the new leader's,
+ *    would go back. Raft's lease (ticks since a quorum answered a heartbeat, less a margin, never
+ *    a clock that steps) ends before any member may vote for another. Ids need no lease: they
+ *    are only unique, and a new leader's id window starts above the old one's.
+ *
  * The Ready duties (src/raft/raw_node.ts) are done in `#round`, in order: 1. persist the
  * snapshot, entries and hard state (`MemberLog.persist`, synced when the Ready must); 2. send
  * the messages; 3. install the snapshot into PD's state, apply the committed entries;
@@ -280,6 +289,23 @@ export class PdMember {
       ? lead === 0n ? "no leader is known yet" : `the leader is member ${lead}`
       : "this member was just elected and is catching up";
     return new PdError("NotLeader", `not leader: ${why}`);
+  }
+
+  /**
+   * `null` while this member serves under its leader lease (src/raft's `leaseValid`: a quorum
+   * answered a heartbeat it sent less than an election timeout, less a margin, ago), else the
+   * NotLeader refusal. A timestamp leaves only then (design 7): a leader cut off from the others
+   * keeps serving until check-quorum deposes it, which may be after they elected another, and
+   * its window's timestamps lie below the new leader's.
+   */
+  leaseLapsed(): PdError | null {
+    const refused = this.notServing();
+    if (refused !== null) return refused;
+    if (this.#node.raft.leaseValid()) return null;
+    return new PdError(
+      "NotLeader",
+      "not leader: this member's leader lease lapsed (a quorum has not answered it lately)",
+    );
   }
 
   /** One Raft tick (every `PD_RAFT_TICK_INTERVAL_MS`); proposes region writes due (design 6). */

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { PD_RAFT_UNCOMMITTED_MAX_ENTRIES, PD_REGION_WRITES_BATCH_MAX } from "../constants.ts";
 import { MemoryEngine } from "../engine/memory_engine.ts";
-import { type Message, MessageType } from "../raft/mod.ts";
+import { type Message, MessageType, StateRole } from "../raft/mod.ts";
 import { SeededRandom } from "../util/random.ts";
 import { EngineStorage } from "./engine_storage.ts";
 import { PdError } from "./errors.ts";
@@ -549,4 +549,29 @@ Deno.test("PD members: a log past logCompactBytes of entries is compacted, howev
     assert.ok(lastIndex - firstIndex < 3n, `member ${member.id} keeps ${firstIndex}..${lastIndex}`);
     assert.ok(lastIndex < 2n * BigInt(entries) + 3n, "few entries, yet compacted");
   }
+});
+
+Deno.test("PD members: a leader cut off stops handing out timestamps (its lease lapsed) before another member may lead", async () => {
+  const cluster = new SimCluster();
+  const first = await cluster.leader();
+  await cluster.until("the leader holds its lease", () => first.leaseLapsed() === null);
+  const others = [...cluster.members.values()].filter((m) => m !== first);
+  // Cut off: no message to or from it, but it keeps ticking (a partition, not a crash).
+  cluster.deliverable = (m) => m.from !== first.id && m.to !== first.id;
+  let ticks = 0;
+  let servedAfterOtherLed = false;
+  for (; ticks < MAX_TICKS; ticks++) {
+    await cluster.step();
+    const otherLeads = others.some((m) => m.status().role === StateRole.Leader);
+    if (otherLeads) {
+      assert.ok(first.leaseLapsed() !== null, `tick ${ticks}: another leads, the lease holds`);
+      servedAfterOtherLed ||= first.driver !== null;
+    }
+    if (otherLeads && first.driver === null) break;
+  }
+  assert.ok(ticks < MAX_TICKS, "another member leads and the cut-off one stepped down");
+  const lapsed = first.leaseLapsed();
+  assert.ok(lapsed instanceof PdError && lapsed.code === "NotLeader", String(lapsed));
+  // The race the lease closes is there: check-quorum had not yet deposed it when another led.
+  assert.ok(servedAfterOtherLed, "the cut-off leader still had its core when another led");
 });

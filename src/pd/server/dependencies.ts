@@ -52,6 +52,12 @@ export interface PdServiceDeps {
    * GetMembers and move to the leader.
    */
   notServing?: () => PdError | null;
+  /**
+   * A replicated PD: `null` while this member holds its leader lease (`PdMember.leaseLapsed`),
+   * checked as a timestamp leaves: a leader cut off from the others may be deposed without
+   * knowing it, and its window's timestamps must not follow a new leader's.
+   */
+  leaseLapsed?: () => PdError | null;
   log: PdLog;
   /**
    * Makes every write so far durable (one fsync; in a replicated PD, committed by the group,

@@ -240,7 +240,7 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
       channelCredentials: channelCredentials(identity),
     });
     group = replicated;
-    const { members, clusterId, notServing, persist } = replicated.deps;
+    const { members, clusterId, notServing, leaseLapsed, persist } = replicated.deps;
     deps = {
       ...common,
       // Read only while this member serves (every handler asks `notServing` first).
@@ -251,6 +251,7 @@ async function serve(config: PdConfig, log: Logger): Promise<void> {
       members,
       clusterId,
       notServing,
+      leaseLapsed,
       persist,
     };
   }

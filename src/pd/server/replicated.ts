@@ -65,9 +65,14 @@ export interface ReplicatedPd {
   member: PdMember;
   peerPort: number;
   /** The `pdpb.PD` dependencies' replicated part (merged into the process's deps). */
-  deps: Pick<PdServiceDeps, "members" | "clusterId" | "notServing" | "persist"> & {
-    readonly driver: PlacementDriver;
-  };
+  deps:
+    & Pick<
+      PdServiceDeps,
+      "members" | "clusterId" | "notServing" | "leaseLapsed" | "persist"
+    >
+    & {
+      readonly driver: PlacementDriver;
+    };
   stop(): Promise<void>;
 }
 
@@ -190,6 +195,7 @@ export function startReplicated(
           })`;
         return new PdError("NotLeader", `not leader: ${config.name} does not serve; ${where}`);
       },
+      leaseLapsed: () => member.leaseLapsed(),
       persist: () => member.barrier(),
     },
     async stop() {

@@ -52,9 +52,10 @@ async function answer(
     deps.metrics?.request("Tso", "failed");
     return failStream(call, grpc.status.UNKNOWN, `generate timestamp failed, ${batch.message}`);
   }
-  const lost = await persisted(deps);
+  // The window these timestamps lie under may never have committed, or (the lease lapsed) a
+  // new leader may have handed out later ones already: either way they must not leave.
+  const lost = await persisted(deps) ?? deps.leaseLapsed?.() ?? null;
   if (lost !== null) {
-    // The window these timestamps lie under may never have committed: they must not leave.
     deps.metrics?.request("Tso", "not_leader");
     return failStream(call, grpc.status.UNAVAILABLE, lost.message);
   }
