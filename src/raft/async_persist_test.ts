@@ -4,9 +4,10 @@
  * are handed out for apply only up to what is durable here.
  */
 import assert from "node:assert/strict";
-import { MemoryStorage } from "./memory_storage.ts";
+import type { MemoryStorage } from "./memory_storage.ts";
 import { StateRole } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import type { RawNode } from "./raw_node.ts";
+import { electBy, testNode } from "./testing.ts";
 import { type Entry, MessageType, newEntry, newMessage } from "./types.ts";
 
 const DATA = new TextEncoder().encode("x");
@@ -23,27 +24,9 @@ function writeAndAdvance(
   return { entries: rd.entries, applied: rd.committedEntries };
 }
 
-/** Node `id` of a group of `voters`, over a fresh storage. */
-function newNode(
-  id: bigint,
-  voters: bigint[],
-  asyncPersist: boolean,
-): { node: RawNode; storage: MemoryStorage } {
-  const storage = MemoryStorage.withVoters(voters);
-  const node = new RawNode({
-    id,
-    storage,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    random: { nextInt: () => 0 },
-    asyncPersist,
-  });
-  return { node, storage };
-}
-
 /** The leader of a group of one. */
 function lone(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } {
-  const { node, storage } = newNode(1n, [1n], asyncPersist);
+  const { node, storage } = testNode(1n, [1n], { asyncPersist });
   node.campaign();
   assert.equal(node.raft.state, StateRole.Leader);
   return { node, storage };
@@ -70,21 +53,8 @@ Deno.test("async persistence: a lone voter's entry is committed and applied only
 
 /** Node 1 of voters 1, 2, 3, elected by node 2's votes. */
 function leaderOfThree(asyncPersist: boolean): { node: RawNode; storage: MemoryStorage } {
-  const { node, storage } = newNode(1n, [1n, 2n, 3n], asyncPersist);
-  node.campaign();
-  for (let i = 0; i < 3 && node.raft.state !== StateRole.Leader; i++) {
-    const rd = node.ready();
-    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
-    node.advance(rd);
-    for (const m of rd.messages) {
-      if (m.to !== 2n) continue;
-      const msgType = m.msgType === MessageType.MsgRequestPreVote
-        ? MessageType.MsgRequestPreVoteResponse
-        : MessageType.MsgRequestVoteResponse;
-      node.step(newMessage({ msgType, from: 2n, to: 1n, term: m.term }));
-    }
-  }
-  assert.equal(node.raft.state, StateRole.Leader);
+  const { node, storage } = testNode(1n, [1n, 2n, 3n], { asyncPersist });
+  electBy(node, storage, 2n);
   return { node, storage };
 }
 
@@ -126,7 +96,7 @@ Deno.test("async persistence off: the same entry is handed out for apply with it
 });
 
 Deno.test("async persistence: a report for entries replaced since is ignored, and an append that replaces entries lowers what is durable", () => {
-  const { node, storage } = newNode(2n, [1n, 2n, 3n], true);
+  const { node, storage } = testNode(2n, [1n, 2n, 3n], { asyncPersist: true });
   const log = node.raft.log;
   const append = (term: bigint, index: bigint, logTerm: bigint, count: number, commit: bigint) =>
     node.step(newMessage({

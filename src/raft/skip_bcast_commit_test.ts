@@ -4,9 +4,9 @@
  * sent at once while a membership change is in the log and not applied.
  */
 import assert from "node:assert/strict";
-import { MemoryStorage } from "./memory_storage.ts";
-import { StateRole } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import type { MemoryStorage } from "./memory_storage.ts";
+import type { RawNode } from "./raw_node.ts";
+import { electBy, testNode } from "./testing.ts";
 import { ConfChangeType, type Message, MessageType, newMessage } from "./types.ts";
 
 const DATA = new TextEncoder().encode("x");
@@ -16,29 +16,8 @@ const DATA = new TextEncoder().encode("x");
  * with both followers' answers (both replicating now).
  */
 function leaderOfThree(skipBcastCommit: boolean): { node: RawNode; storage: MemoryStorage } {
-  const storage = MemoryStorage.withVoters([1n, 2n, 3n]);
-  const node = new RawNode({
-    id: 1n,
-    storage,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    random: { nextInt: () => 0 },
-    skipBcastCommit,
-  });
-  node.campaign();
-  for (let i = 0; i < 3 && node.raft.state !== StateRole.Leader; i++) {
-    const rd = node.ready();
-    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
-    node.advance(rd);
-    for (const m of rd.messages) {
-      if (m.to !== 2n) continue;
-      const msgType = m.msgType === MessageType.MsgRequestPreVote
-        ? MessageType.MsgRequestPreVoteResponse
-        : MessageType.MsgRequestVoteResponse;
-      node.step(newMessage({ msgType, from: 2n, to: 1n, term: m.term }));
-    }
-  }
-  assert.equal(node.raft.state, StateRole.Leader);
+  const { node, storage } = testNode(1n, [1n, 2n, 3n], { skipBcastCommit });
+  electBy(node, storage, 2n);
   round(node, storage);
   const empty = node.raft.log.lastIndex();
   ack(node, 2n, empty);

@@ -7,9 +7,10 @@
  * starts from zero on every role change.
  */
 import assert, { deepEqual as assertEquals } from "node:assert/strict";
-import { MemoryStorage } from "./memory_storage.ts";
+import type { MemoryStorage } from "./memory_storage.ts";
 import { StateRole } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import type { RawNode } from "./raw_node.ts";
+import { testNode } from "./testing.ts";
 import { type Entry, type Message, MessageType, newEntry, newMessage } from "./types.ts";
 
 const TEST_DATA = new TextEncoder().encode("testdata");
@@ -36,13 +37,7 @@ function drain(node: RawNode, storage: MemoryStorage): Message[] {
 
 /** Node 1 of {1, 2, 3}, leader of `term` by 2's vote; 2 and 3 never answer unless told. */
 function leader(): { node: RawNode; storage: MemoryStorage } {
-  const storage = MemoryStorage.withVoters([1n, 2n, 3n]);
-  const node = new RawNode({
-    id: 1n,
-    storage,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    random: { nextInt: () => 0 },
+  const { node, storage } = testNode(1n, [1n, 2n, 3n], {
     maxUncommittedSizeBytes: BUDGET_BYTES,
     // Flow control of appends must not be what stops proposals here.
     maxInflightMsgs: 2 * MAX_ENTRIES,
@@ -143,15 +138,7 @@ Deno.test("etcd/raft: the uncommitted count starts from zero when a node becomes
 });
 
 Deno.test("a follower does not count: the proposals it forwards are counted by the leader", () => {
-  const storage = MemoryStorage.withVoters([1n, 2n, 3n]);
-  const node = new RawNode({
-    id: 2n,
-    storage,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    random: { nextInt: () => 0 },
-    maxUncommittedSizeBytes: 8,
-  });
+  const { node } = testNode(2n, [1n, 2n, 3n], { maxUncommittedSizeBytes: 8 });
   node.step(newMessage({ msgType: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1n }));
   for (let i = 0; i < 4; i++) assertEquals(node.propose(TEST_DATA), undefined);
   assertEquals(node.raft.uncommittedSize(), 0);
