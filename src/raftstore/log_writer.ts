@@ -75,14 +75,14 @@ export async function persistReadies<T = never>(
     const applied = thenApply?.(batch);
     const operations = batch.count;
     const durable = operations > 0 && (installs || (mustSync && !pipelined));
-    if (durable && (installs || applied === undefined || beforeSync === undefined)) {
-      await engine.writeDurable(batch);
-    } else if (durable) {
-      // In two steps, so that what the write applied is answered while its fsync runs.
+    // In two steps when what the write applied is to be answered while its fsync runs.
+    const answer = durable && !installs && thenApply !== undefined ? beforeSync : undefined;
+    if (answer !== undefined) {
       engine.write(batch);
-      beforeSync!(applied as T);
+      answer(applied as T);
       await engine.syncWal();
-    } else if (operations > 0) engine.write(batch);
+    } else if (durable) await engine.writeDurable(batch);
+    else if (operations > 0) engine.write(batch);
     return {
       peers: readies.length,
       operations,

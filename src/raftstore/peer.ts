@@ -1104,19 +1104,21 @@ export class Peer {
     // Every region change sets `regionChanged` (apply.ts); a blocked CommitMerge waits too.
     if (outcome.regionChanged || outcome.removedSelf || outcome.blocked !== undefined) return;
     const firstNew = rd.entries[0]?.index;
-    const durable = firstNew === undefined
-      ? rd.committedEntries
-      : rd.committedEntries.filter((e) => e.index < firstNew);
-    this.answerProposals(durable, outcome.applied);
+    this.answerProposals(rd.committedEntries, outcome.applied, firstNew);
   }
 
-  private answerProposals(committed: readonly Entry[], applied: readonly AppliedEntry[]): void {
+  /** Answers the proposals of `committed` entries applied, up to (not including) `before`. */
+  private answerProposals(
+    committed: readonly Entry[],
+    applied: readonly AppliedEntry[],
+    before?: bigint,
+  ): void {
     if (this.#proposals.length === 0) return;
     const results = new Map<bigint, AppliedEntry>();
     for (const a of applied) results.set(a.index, a);
     const lastApplied = this.storage.appliedIndex();
     for (const e of committed) {
-      if (e.index > lastApplied) break;
+      if (e.index > lastApplied || (before !== undefined && e.index >= before)) break;
       while (this.#proposals.length > 0 && this.#proposals[0]!.index <= e.index) {
         const p = this.#proposals.shift()!;
         const result = results.get(p.index);
