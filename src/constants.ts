@@ -768,9 +768,23 @@ export const RAFT_COMMAND_SLAB_BYTES = 8 * 1024;
 /** Largest command encoded into a shared slab; a larger one gets an array of its own. */
 export const RAFT_COMMAND_SLAB_MAX_COMMAND_BYTES = RAFT_COMMAND_SLAB_BYTES / 2;
 
+/**
+ * Largest log entry that writes proposed together are merged into (src/raftstore/peer.ts
+ * `flushProposals`, TiKV's `cmd-batch`): a round's small writes to one region become one
+ * entry, so the log's per-entry costs (its key in CF `raft`, the entry's encoding, its
+ * replication and apply bookkeeping) are paid once per round, not once per write. Bounded so
+ * that one entry stays a small part of a message and of a round's write; a write larger than
+ * this is an entry of its own.
+ */
+export const RAFT_WRITE_MERGE_MAX_BYTES = 256 * 1024;
+
 assertConstant(
   MAX_ENTRY_BYTES + MAX_KEY_BYTES <= RAFT_COMMAND_MAX_BYTES,
   "one API entry fits one Raft command",
+);
+assertConstant(
+  RAFT_WRITE_MERGE_MAX_BYTES <= RAFT_COMMAND_MAX_BYTES,
+  "a merged entry is one Raft command",
 );
 assertConstant(
   RAFT_COMMAND_SLAB_MAX_COMMAND_BYTES <= RAFT_COMMAND_SLAB_BYTES,

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { metapb } from "../../proto/mod.ts";
-import type { CmdResult } from "./apply.ts";
 import { writeCommand } from "./command.ts";
 import type { RegionMeta } from "./local_state.ts";
 import { Store } from "./store.ts";

@@ -143,6 +143,51 @@ export function encodeWriteCommand(
   return out;
 }
 
+/**
+ * The bytes of `commands` (each from `encodeWriteCommand`) as one command: the first one's
+ * header, then every command's requests in order — what `encodeWriteCommand` writes for that
+ * header and all their modifications. Every command must carry the same header bytes
+ * (`sameWriteHeader`): a merged command is checked and applied as one, so its writes meet one
+ * epoch check together. Returns a new array (never a slab's view).
+ */
+export function mergeWriteCommands(commands: readonly Uint8Array[]): Uint8Array {
+  const first = commands[0];
+  assert(first !== undefined, "merges at least one command");
+  const prefix = writeHeaderPrefixBytes(first);
+  let size = prefix;
+  for (const command of commands) {
+    if (!sameWriteHeader(first, command)) {
+      assert(false, "merged write commands share one header", { prefix });
+    }
+    size += command.length - prefix;
+  }
+  const out = new Uint8Array(size);
+  out.set(first.subarray(0, prefix));
+  let at = prefix;
+  for (const command of commands) {
+    out.set(command.subarray(prefix), at);
+    at += command.length - prefix;
+  }
+  return out;
+}
+
+/** Whether two commands from `encodeWriteCommand` carry the same header bytes. */
+export function sameWriteHeader(a: Uint8Array, b: Uint8Array): boolean {
+  const prefix = writeHeaderPrefixBytes(a);
+  if (b.length < prefix || b[0] !== CMD_HEADER || b[1] !== a[1]) return false;
+  for (let i = 2; i < prefix; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Bytes of the header field `encodeWriteCommand` writes first (tag, one-byte length, body). */
+function writeHeaderPrefixBytes(command: Uint8Array): number {
+  const size = command[1] ?? 0x80;
+  if (command[0] !== CMD_HEADER || size >= 0x80 || command.length < 2 + size) {
+    assert(false, "a write command from encodeWriteCommand", { length: command.length });
+  }
+  return 2 + size;
+}
+
 /** The slab small commands are carved from, and where its free part starts. */
 let slab = new Uint8Array(0);
 let slabUsedBytes = 0;

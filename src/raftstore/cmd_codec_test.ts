@@ -21,7 +21,9 @@ import {
   decodeCommandFast,
   decodeWriteCommand,
   encodeWriteCommand,
+  mergeWriteCommands,
   readWriteOps,
+  sameWriteHeader,
   WRITE_OP_DELETE,
   WRITE_OP_PUT,
   type WriteCommandHeader,
@@ -174,6 +176,28 @@ Deno.test("encodeWriteCommand writes protobufjs's bytes for random write command
       generatedBytes(h, modifications),
       `seed ${SEED}, command ${i}`,
     );
+  }
+});
+
+Deno.test("mergeWriteCommands writes what encodeWriteCommand writes for the header and every command's modifications in order; sameWriteHeader tells headers apart", () => {
+  const random = new SeededRandom(SEED + 7);
+  for (let i = 0; i < 500; i++) {
+    const { header: h } = command(random, i);
+    const parts = Array.from({ length: 1 + random.int(6) }, (_, j) => command(random, i + j));
+    const encoded = parts.map((part) => encodeWriteCommand(h, part.modifications));
+    const all = parts.flatMap((part) => part.modifications);
+    const merged = mergeWriteCommands(encoded);
+    assert.deepStrictEqual(merged, encodeWriteCommand(h, all), `seed ${SEED + 7}, case ${i}`);
+    assert.deepStrictEqual(merged, generatedBytes(h, all), `seed ${SEED + 7}, case ${i}`);
+    for (const bytes of encoded) assert.ok(sameWriteHeader(encoded[0]!, bytes));
+    // Another header (a field of it changed) is told apart, and refused by the merge.
+    const { header: other } = command(random, i + 1);
+    const same = u64sOf(other).join() === u64sOf(h).join() &&
+      other.peer?.role === h.peer?.role && other.syncLog === h.syncLog;
+    if (same) continue;
+    const stranger = encodeWriteCommand(other, parts[0]!.modifications);
+    assert.equal(sameWriteHeader(encoded[0]!, stranger), false, `case ${i}`);
+    assert.throws(() => mergeWriteCommands([encoded[0]!, stranger]), AssertionError);
   }
 });
 

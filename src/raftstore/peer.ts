@@ -31,6 +31,7 @@
  */
 
 import { metapb, raft_cmdpb } from "../../proto/mod.ts";
+import { RAFT_WRITE_MERGE_MAX_BYTES } from "../constants.ts";
 import type { KvEngine, Snapshot as EngineSnapshot, WriteBatch } from "../engine/types.ts";
 import {
   assert,
@@ -68,6 +69,7 @@ import {
   regionsAfterSplit,
   sameStores,
 } from "./command.ts";
+import { mergeWriteCommands, sameWriteHeader } from "./cmd_codec.ts";
 import type { RegionError } from "./errors.ts";
 import {
   type MergeState,
@@ -677,10 +679,16 @@ export class Peer {
   }
 
   /**
-   * Hands the batched writes to Raft as one MsgPropose (one append, one commit check), each
-   * tracked at its index; if Raft refuses the batch, every write of it is answered
-   * ProposalDropped. The store calls it after taking its inbox; the peer before anything else
-   * reaches Raft (a message, a tick, another proposal, a read), so the log keeps their order.
+   * Hands the batched writes to Raft as one MsgPropose (one append, one commit check). Writes
+   * in a row that carry the same header (region, peer, epoch) are merged into one command, one
+   * entry, up to RAFT_WRITE_MERGE_MAX_BYTES (TiKV's `cmd-batch`): a log entry, its key in CF
+   * `raft`, its encoding, replication and apply are paid once per merged entry instead of once
+   * per write. A merged entry is checked and applied as one, all its writes or none (they share
+   * the epoch check, and their keys were checked against the region at that epoch), and every
+   * write of it is answered with its result. Each write is tracked at its entry's index; if
+   * Raft refuses the batch, every write of it is answered ProposalDropped. The store calls it
+   * after taking its inbox; the peer before anything else reaches Raft (a message, a tick,
+   * another proposal, a read), so the log keeps their order.
    */
   flushProposals(): void {
     const batch = this.#batched;
@@ -688,16 +696,44 @@ export class Peer {
     this.#batched = [];
     const raft = this.raw.raft;
     const before = raft.log.lastIndex();
-    const entries = batch.map((p) => newEntry({ term: 0n, index: 0n, data: p.data }));
+    // Each entry's first write in `batch`; the entry holds the writes up to the next one's.
+    const starts: number[] = [];
+    const entries: Entry[] = [];
+    for (let start = 0; start < batch.length;) {
+      const first = batch[start]!.data;
+      let end = start + 1;
+      let bytes = first.length;
+      while (end < batch.length) {
+        const next = batch[end]!.data;
+        if (bytes + next.length > RAFT_WRITE_MERGE_MAX_BYTES || !sameWriteHeader(first, next)) {
+          break;
+        }
+        bytes += next.length;
+        end++;
+      }
+      const data = end - start === 1
+        ? first
+        : mergeWriteCommands(batch.slice(start, end).map((p) => p.data));
+      starts.push(start);
+      entries.push(newEntry({ term: 0n, index: 0n, data }));
+      start = end;
+    }
     const refused = !this.isLeader() || this.raw.proposeEntries(entries) !== undefined;
     const last = raft.log.lastIndex();
-    if (refused || last - before !== BigInt(batch.length)) {
+    if (refused || last - before !== BigInt(entries.length)) {
       const error = this.dropped("Raft refused it (a transfer under way, or too much uncommitted)");
       for (const p of batch) p.cb({ ok: false, error });
       return;
     }
     let index = before;
-    for (const p of batch) this.#proposals.push({ index: ++index, term: raft.term, cb: p.cb });
+    let next = 0;
+    for (let i = 0; i < batch.length; i++) {
+      if (next < starts.length && starts[next] === i) {
+        index++;
+        next++;
+      }
+      this.#proposals.push({ index, term: raft.term, cb: batch[i]!.cb });
+    }
   }
 
   private trackProposal(cb: ProposalCallback): void {
