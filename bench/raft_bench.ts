@@ -15,6 +15,7 @@
  */
 
 import { MemoryStorage, type Message, newEntry, RawNode, StateRole } from "../src/raft/mod.ts";
+import { testNode } from "../src/raft/testing.ts";
 import { runSimulation } from "../sim/simulation.ts";
 
 interface BenchNode {
@@ -32,15 +33,7 @@ class InstantGroup {
   constructor(size: number) {
     const voters = Array.from({ length: size }, (_, i) => BigInt(i + 1));
     for (const id of voters) {
-      const storage = MemoryStorage.withVoters(voters);
-      const raw = new RawNode({
-        id,
-        storage,
-        electionTimeoutTicks: 10,
-        heartbeatIntervalTicks: 1,
-        random: { nextInt: () => 0 },
-        maxInflightMsgs: 256,
-      });
+      const { node: raw, storage } = testNode(id, voters, { maxInflightMsgs: 256 });
       this.nodes.set(id, { raw, storage, applied: 0n });
     }
     this.nodes.get(1n)!.raw.campaign();

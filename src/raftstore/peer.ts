@@ -696,9 +696,8 @@ export class Peer {
     this.#batched = [];
     const raft = this.raw.raft;
     const before = raft.log.lastIndex();
-    // Each entry's first write in `batch`; the entry holds the writes up to the next one's.
-    const starts: number[] = [];
-    const entries: Entry[] = [];
+    // The writes of each entry, as a range of `batch`.
+    const groups: { start: number; end: number }[] = [];
     for (let start = 0; start < batch.length;) {
       const first = batch[start]!.data;
       let end = start + 1;
@@ -711,13 +710,18 @@ export class Peer {
         bytes += next.length;
         end++;
       }
-      const data = end - start === 1
-        ? first
-        : mergeWriteCommands(batch.slice(start, end).map((p) => p.data));
-      starts.push(start);
-      entries.push(newEntry({ term: 0n, index: 0n, data }));
+      groups.push({ start, end });
       start = end;
     }
+    const entries = groups.map(({ start, end }) =>
+      newEntry({
+        term: 0n,
+        index: 0n,
+        data: end - start === 1
+          ? batch[start]!.data
+          : mergeWriteCommands(batch.slice(start, end).map((p) => p.data)),
+      })
+    );
     const refused = !this.isLeader() || this.raw.proposeEntries(entries) !== undefined;
     const last = raft.log.lastIndex();
     if (refused || last - before !== BigInt(entries.length)) {
@@ -726,13 +730,11 @@ export class Peer {
       return;
     }
     let index = before;
-    let next = 0;
-    for (let i = 0; i < batch.length; i++) {
-      if (next < starts.length && starts[next] === i) {
-        index++;
-        next++;
+    for (const { start, end } of groups) {
+      index++;
+      for (let i = start; i < end; i++) {
+        this.#proposals.push({ index, term: raft.term, cb: batch[i]!.cb });
       }
-      this.#proposals.push({ index, term: raft.term, cb: batch[i]!.cb });
     }
   }
 
